@@ -1,0 +1,51 @@
+# tuimon: `make run` and `make test` set up everything they need on a fresh
+# Debian/Ubuntu machine (system packages as root, Python packages in .venv).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PACKAGES := tshark tcpreplay iperf3 tmux netbase iproute2 python3-venv python3-pip
+ARGS ?=
+
+.PHONY: run test bench setup system clean
+
+run: setup
+	$(VENV)/bin/tuimon $(ARGS)
+
+test: setup
+	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure here"; exit 1; fi; \
+	exit $$rc
+
+bench: setup
+	$(PY) -m bench.run $(ARGS)
+
+setup: system $(VENV)/.installed
+
+# System packages: only what is missing, installed once.
+system:
+	@missing=""; \
+	command -v dumpcap >/dev/null || missing="$$missing tshark"; \
+	command -v tshark >/dev/null || missing="$$missing tshark"; \
+	command -v tcpreplay >/dev/null || missing="$$missing tcpreplay"; \
+	command -v iperf3 >/dev/null || missing="$$missing iperf3"; \
+	command -v tmux >/dev/null || missing="$$missing tmux"; \
+	command -v ip >/dev/null || missing="$$missing iproute2"; \
+	[ -f /etc/services ] || missing="$$missing netbase"; \
+	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv python3-pip"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  echo "wireshark-common wireshark-common/install-setuid boolean true" | $(SUDO) debconf-set-selections; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null || exit 1; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,92 @@
+"""Playback source: a pcap/pcapng file (gzip too), or standard input with ``-``."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import sys
+from collections.abc import Iterator
+
+from tuimon.capture.reader import CaptureReader, Interface
+from tuimon.errors import BadCaptureFile
+
+CHUNK = 1 << 20
+
+
+def open_capture(path: str):
+    """Open a capture for reading, with a clear error for every way it can fail."""
+    if path == "-":
+        return sys.stdin.buffer
+    if os.path.isdir(path):
+        raise BadCaptureFile(f"{path}: is a directory, not a capture file")
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        raise BadCaptureFile(f"{path}: no such file") from None
+    except PermissionError:
+        raise BadCaptureFile(f"{path}: permission denied (not readable by this user)") from None
+    except OSError as err:
+        raise BadCaptureFile(f"{path}: cannot open: {err.strerror or err}") from None
+    if f.read(2) == b"\x1f\x8b":
+        f.seek(0)
+        return gzip.GzipFile(fileobj=f)
+    f.seek(0)
+    return f
+
+
+class FileSource:
+    """Reads a capture as fast as the consumer takes the batches (pacing is the player's job)."""
+
+    kind = "file"
+
+    def __init__(self, path: str, chunk: int = CHUNK, capture_filter: str | None = None) -> None:
+        self.path = path
+        self.capture_filter = capture_filter
+        self.name = "stdin" if path == "-" else os.path.basename(path)
+        self._file = open_capture(path)
+        self._chunk = chunk
+        self.reader = CaptureReader(self.name)
+        self.bytes_read = 0
+        try:
+            self.size = os.fstat(self._file.fileno()).st_size if path != "-" else None
+        except (OSError, AttributeError, ValueError):
+            self.size = None
+        self.finished = False
+
+    @property
+    def interfaces(self) -> list[Interface]:
+        return self.reader.interfaces
+
+    def batches(self) -> Iterator[list]:
+        """Lists of packet records until the end of the file."""
+        reader = self.reader
+        try:
+            while True:
+                try:
+                    data = self._file.read(self._chunk)
+                except (OSError, EOFError, gzip.BadGzipFile) as err:
+                    if reader.format is None:
+                        raise BadCaptureFile(f"{self.path}: cannot read: {err}") from None
+                    reader.finish()
+                    reader.skipped["file unreadable past this point"] = 1
+                    break
+                if not data:
+                    break
+                self.bytes_read += len(data)
+                reader.feed(data)
+                records = reader.records()
+                if records:
+                    yield records
+                if reader.done:
+                    break
+            reader.finish()
+        finally:
+            self.finished = True
+            self.close()
+
+    def skipped(self) -> int:
+        return sum(self.reader.skipped.values())
+
+    def close(self) -> None:
+        if self._file is not sys.stdin.buffer:
+            self._file.close()

@@ -1,0 +1,266 @@
+"""Streaming pcap and pcapng reader, fed with bytes as they arrive (file chunks or a pipe).
+
+``CaptureReader.feed(data)`` buffers bytes; ``CaptureReader.records()`` parses every complete
+record in the buffer, decodes it in place (no copy of the frame) and returns a list of
+packet records ``(iface, ts, wire_len, decoded)`` -- see :mod:`tuimon.capture.decode`.
+Only the unparsed tail of the buffer is kept, so a file of any size streams through.
+
+Damage is counted, never raised: records that cannot be parsed are reported in
+``skipped`` (reason -> count) and reading stops where the file stops making sense.
+Only a stream that is not a capture at all raises :class:`BadCaptureFile`.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+from tuimon.capture.decode import decoder_for, linktype_name
+from tuimon.errors import BadCaptureFile
+from tuimon.text import printable
+
+# Wireshark refuses records above this size in pcap (WTAP_MAX_PACKET_SIZE_STANDARD).
+MAX_RECORD = 262144
+MAX_BLOCK = 16 * 1024 * 1024
+
+_PCAP_MAGIC = {
+    b"\xd4\xc3\xb2\xa1": ("<", 1e-6),
+    b"\xa1\xb2\xc3\xd4": (">", 1e-6),
+    b"\x4d\x3c\xb2\xa1": ("<", 1e-9),
+    b"\xa1\xb2\x3c\x4d": (">", 1e-9),
+}
+_SHB = b"\x0a\x0d\x0d\x0a"
+
+
+@dataclass
+class Interface:
+    """One capture interface: a pcap file, or one pcapng interface description block."""
+
+    index: int
+    linktype: int
+    name: str
+    snaplen: int = 0
+    scale: float = 1e-6  # seconds per timestamp unit
+    offset: int = 0  # seconds added to every timestamp (pcapng if_tsoffset)
+    description: str = ""
+    drops: int | None = None  # packets dropped by the capture, when the file says
+    decoder: object = field(default=None, repr=False)
+
+    @property
+    def link(self) -> str:
+        return linktype_name(self.linktype)
+
+
+def _scale_from_tsresol(value: int) -> float:
+    if value & 0x80:
+        return 2.0 ** -(value & 0x7F)
+    return 10.0 ** -value
+
+
+class CaptureReader:
+    """Incremental pcap/pcapng parser and decoder."""
+
+    def __init__(self, source_name: str = "capture") -> None:
+        self.source_name = source_name
+        self.interfaces: list[Interface] = []
+        self.skipped: dict[str, int] = {}
+        self.format: str | None = None  # "pcap" or "pcapng"
+        self.frames = 0
+        self.done = False  # no more records will be parsed (end of data or damage)
+        self._buf = b""
+        self._pos = 0
+        self._endian = "<"
+        self._section: list[int] = []  # pcapng: section-local interface id -> global index
+
+    # -- input -----------------------------------------------------------------
+
+    def feed(self, data: bytes) -> None:
+        if self._pos:
+            self._buf = self._buf[self._pos :] + data
+            self._pos = 0
+        else:
+            self._buf += data
+
+    def finish(self) -> None:
+        """No more bytes will come: report a truncated tail, or a stream that never was a capture."""
+        left = len(self._buf) - self._pos
+        if self.format is None:
+            if left == 0:
+                raise BadCaptureFile(f"{self.source_name}: empty file, not a pcap or pcapng capture")
+            raise BadCaptureFile(f"{self.source_name}: not a pcap or pcapng capture file")
+        if left and not self.done:
+            self._skip("truncated final record")
+        self.done = True
+        self._buf, self._pos = b"", 0
+
+    def _skip(self, reason: str, count: int = 1) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + count
+
+    def _damaged(self, reason: str) -> None:
+        """Stop parsing: from here on the stream cannot be trusted."""
+        self._skip(reason)
+        self.done = True
+        self._buf, self._pos = b"", 0
+
+    # -- parsing -----------------------------------------------------------------
+
+    def records(self) -> list:
+        out: list = []
+        if self.done:
+            return out
+        if self.format is None and not self._detect():
+            return out
+        if self.format == "pcap":
+            self._parse_pcap(out)
+        else:
+            self._parse_pcapng(out)
+        self.frames += len(out)
+        return out
+
+    def _detect(self) -> bool:
+        buf = self._buf
+        if len(buf) < 4:
+            return False
+        magic = buf[:4]
+        if magic == _SHB:
+            self.format = "pcapng"
+            return True
+        if magic not in _PCAP_MAGIC:
+            raise BadCaptureFile(f"{self.source_name}: not a pcap or pcapng capture file")
+        if len(buf) < 24:
+            return False
+        endian, scale = _PCAP_MAGIC[magic]
+        snaplen, network = struct.unpack_from(endian + "II", buf, 16)
+        linktype = network & 0x03FFFFFF
+        self._endian = endian
+        self.interfaces.append(
+            Interface(0, linktype, printable(self.source_name), snaplen, scale,
+                      decoder=decoder_for(linktype))
+        )
+        self.format = "pcap"
+        self._pos = 24
+        return True
+
+    def _parse_pcap(self, out: list) -> None:
+        buf, pos = self._buf, self._pos
+        n = len(buf)
+        unpack = struct.Struct(self._endian + "IIII").unpack_from
+        iface = self.interfaces[0]
+        decode, scale = iface.decoder, iface.scale
+        limit = max(iface.snaplen, MAX_RECORD)
+        append = out.append
+        while n - pos >= 16:
+            sec, frac, incl, orig = unpack(buf, pos)
+            if incl > limit:
+                self._pos = pos
+                self._damaged("record longer than the snapshot length (file damaged)")
+                return
+            start = pos + 16
+            end = start + incl
+            if end > n:
+                break
+            append((0, sec + frac * scale, orig, decode(buf, start, end)))
+            pos = end
+        self._pos = pos
+
+    def _parse_pcapng(self, out: list) -> None:
+        buf, pos = self._buf, self._pos
+        n = len(buf)
+        append = out.append
+        while n - pos >= 12:
+            if buf[pos : pos + 4] == _SHB:
+                bom = buf[pos + 8 : pos + 12]
+                if bom == b"\x4d\x3c\x2b\x1a":
+                    self._endian = "<"
+                elif bom == b"\x1a\x2b\x3c\x4d":
+                    self._endian = ">"
+                else:
+                    self._damaged("bad pcapng section header")
+                    return
+            e = self._endian
+            btype, blen = struct.unpack_from(e + "II", buf, pos)
+            if blen < 12 or blen % 4 or blen > MAX_BLOCK:
+                self._pos = pos
+                self._damaged("bad pcapng block length (file damaged)")
+                return
+            if n - pos < blen:
+                break
+            if btype == 6:  # enhanced packet block
+                ifid, hi, lo, caplen, orig = struct.unpack_from(e + "IIIII", buf, pos + 8)
+                if caplen > blen - 32:
+                    self._skip("packet block shorter than its captured length")
+                elif ifid >= len(self._section):
+                    self._skip("packet for an undeclared interface")
+                else:
+                    iface = self.interfaces[self._section[ifid]]
+                    start = pos + 28
+                    append((iface.index, ((hi << 32) | lo) * iface.scale + iface.offset, orig,
+                            iface.decoder(buf, start, start + caplen)))
+            elif btype == 3:  # simple packet block: interface 0, no timestamp
+                if not self._section:
+                    self._skip("packet for an undeclared interface")
+                else:
+                    iface = self.interfaces[self._section[0]]
+                    (orig,) = struct.unpack_from(e + "I", buf, pos + 8)
+                    caplen = min(orig, blen - 16, iface.snaplen or orig)
+                    start = pos + 12
+                    append((iface.index, 0.0, orig, iface.decoder(buf, start, start + caplen)))
+            elif btype == 2:  # obsolete packet block
+                ifid, _drops, hi, lo, caplen, orig = struct.unpack_from(e + "HHIIII", buf, pos + 8)
+                if caplen > blen - 32 or ifid >= len(self._section):
+                    self._skip("bad obsolete packet block")
+                else:
+                    iface = self.interfaces[self._section[ifid]]
+                    start = pos + 28
+                    append((iface.index, ((hi << 32) | lo) * iface.scale + iface.offset, orig,
+                            iface.decoder(buf, start, start + caplen)))
+            elif btype == 1:
+                self._interface_block(buf, pos, blen)
+            elif btype == 5:
+                self._statistics_block(buf, pos, blen)
+            elif btype == 0x0A0D0D0A:
+                self._section = []
+            pos += blen
+        self._pos = pos
+
+    def _options(self, buf, start: int, end: int):
+        e = self._endian
+        while end - start >= 4:
+            code, length = struct.unpack_from(e + "HH", buf, start)
+            if code == 0:
+                return
+            value = buf[start + 4 : start + 4 + length]
+            if len(value) < length:
+                return
+            yield code, value
+            start += 4 + ((length + 3) & ~3)
+
+    def _interface_block(self, buf, pos: int, blen: int) -> None:
+        e = self._endian
+        linktype, _, snaplen = struct.unpack_from(e + "HHI", buf, pos + 8)
+        index = len(self.interfaces)
+        iface = Interface(index, linktype, "", snaplen, decoder=decoder_for(linktype))
+        for code, value in self._options(buf, pos + 16, pos + blen - 4):
+            if code == 2:
+                iface.name = printable(value.decode("utf-8", "replace").rstrip("\0"))
+            elif code == 3:
+                iface.description = printable(value.decode("utf-8", "replace").rstrip("\0"))
+            elif code == 9 and value:
+                iface.scale = _scale_from_tsresol(value[0])
+            elif code == 14 and len(value) == 8:
+                (iface.offset,) = struct.unpack(e + "q", value)
+        if not iface.name:
+            base = printable(self.source_name)
+            iface.name = base if index == 0 else f"{base}#{index}"
+        self.interfaces.append(iface)
+        self._section.append(index)
+
+    def _statistics_block(self, buf, pos: int, blen: int) -> None:
+        e = self._endian
+        (ifid,) = struct.unpack_from(e + "I", buf, pos + 8)
+        if ifid >= len(self._section):
+            return
+        iface = self.interfaces[self._section[ifid]]
+        for code, value in self._options(buf, pos + 20, pos + blen - 4):
+            if code == 5 and len(value) == 8:  # isb_ifdrop
+                (iface.drops,) = struct.unpack(e + "Q", value)

@@ -1,0 +1,105 @@
+"""Command line entry point: ``tuimon [IFACE ...] | -r FILE`` with or without the UI."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+
+from tuimon.errors import TuimonError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="tuimon",
+        description="Interactive terminal network-traffic monitor.",
+        epilog="Examples: tuimon eth0 | tuimon -r trace.pcap | "
+               "tuimon -r trace.pcap --no-ui --csv out/",
+    )
+    p.add_argument("interfaces", nargs="*", metavar="IFACE",
+                   help="interfaces to capture on ('any' for all); default: the first busy one")
+    p.add_argument("-r", "--read", metavar="FILE",
+                   help="play back a pcap/pcapng file (.gz too, '-' for standard input)")
+    p.add_argument("-f", "--filter", metavar="EXPR", help="BPF capture filter, e.g. 'tcp port 443'")
+    p.add_argument("--no-ui", action="store_true", help="count without the interface, then report")
+    p.add_argument("--csv", metavar="DIR", help="write the session's CSV files into DIR")
+    p.add_argument("--duration", type=float, metavar="SECS",
+                   help="stop a live capture after SECS seconds")
+    p.add_argument("--interval", type=float, default=1.0, metavar="SECS",
+                   help="table refresh interval in the UI (default 1)")
+    p.add_argument("--list-interfaces", action="store_true",
+                   help="list the interfaces dumpcap can capture on, and exit")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.list_interfaces:
+            from tuimon.capture.live import list_interfaces
+
+            print(list_interfaces())
+            return 0
+        if args.read and args.interfaces:
+            raise TuimonError("give either interfaces to capture on or -r FILE, not both")
+        if args.no_ui:
+            return run_headless(args)
+        from tuimon.ui.app import run_app  # only the UI loads textual
+
+        return run_app(args)
+    except TuimonError as err:
+        print(f"tuimon: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+def open_source(args):
+    if args.read:
+        from tuimon.capture.file import FileSource
+
+        return FileSource(args.read, capture_filter=args.filter)
+    from tuimon.capture.live import LiveSource, default_interface
+
+    interfaces = args.interfaces or [default_interface()]
+    return LiveSource(interfaces, capture_filter=args.filter)
+
+
+class _Stop:
+    """Set by SIGINT/SIGTERM/SIGHUP or the --duration deadline; the counted data is kept."""
+
+    def __init__(self, duration: float | None) -> None:
+        self.deadline = time.monotonic() + duration if duration else None
+        self.signalled = False
+
+    def __call__(self) -> bool:
+        return self.signalled or (self.deadline is not None and time.monotonic() >= self.deadline)
+
+    def handler(self, signum, frame) -> None:
+        self.signalled = True
+
+
+def run_headless(args) -> int:
+    from tuimon.engine.session import Session
+    from tuimon.export.csv import export_snapshot
+    from tuimon.export.summary import render_summary
+
+    source = open_source(args)
+    if args.read is None and args.duration:
+        source.deadline = time.monotonic() + args.duration
+    stop = _Stop(args.duration if args.read is None else None)
+    previous = {s: signal.signal(s, stop.handler) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        session = Session(source)
+        session.run(stop=stop)
+    finally:
+        source.close()
+        for s, h in previous.items():
+            signal.signal(s, h)
+    snapshot = session.engine.snapshot()
+    if args.csv:
+        export_snapshot(snapshot, args.csv)
+    else:
+        print(render_summary(snapshot))
+    return 0

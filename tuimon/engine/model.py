@@ -1,0 +1,106 @@
+"""Plain data handed out by the engine: rows of the four tables and the totals.
+
+Rows are NamedTuples of text, ints and floats: picklable (they cross the process
+boundary to the UI), easy to write to CSV, and free of anything Textual.
+Times are seconds since the epoch (UTC); rates are bytes per second over iftop's
+2 s, 10 s and 40 s windows.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class InterfaceRow(NamedTuple):
+    interface: str
+    packets: int
+    bytes: int
+    link: str
+    ipv4_packets: int
+    ipv6_packets: int
+    non_ip_packets: int
+    undecoded_packets: int
+    first_seen: float | None
+    last_seen: float | None
+    drops: int | None
+    skipped_records: int
+    rate_2s: float = 0.0
+    rate_10s: float = 0.0
+    rate_40s: float = 0.0
+
+
+class HostRow(NamedTuple):
+    address: str
+    packets: int
+    bytes: int
+    tx_packets: int
+    tx_bytes: int
+    rx_packets: int
+    rx_bytes: int
+    first_seen: float
+    last_seen: float
+    rate_2s: float = 0.0
+    rate_10s: float = 0.0
+    rate_40s: float = 0.0
+
+
+class ProtocolRow(NamedTuple):
+    protocol: str
+    packets: int
+    bytes: int
+    layer: str
+    rate_2s: float = 0.0
+    rate_10s: float = 0.0
+    rate_40s: float = 0.0
+
+
+class ConversationRow(NamedTuple):
+    protocol: str
+    address_a: str
+    port_a: int | None
+    address_b: str
+    port_b: int | None
+    packets_a_to_b: int
+    bytes_a_to_b: int
+    packets_b_to_a: int
+    bytes_b_to_a: int
+    first_seen: float
+    last_seen: float
+    tcp_flags: str
+    service: str
+    rate_2s: float = 0.0
+    rate_10s: float = 0.0
+    rate_40s: float = 0.0
+
+    @property
+    def packets(self) -> int:
+        return self.packets_a_to_b + self.packets_b_to_a
+
+    @property
+    def bytes(self) -> int:
+        return self.bytes_a_to_b + self.bytes_b_to_a
+
+
+class Totals(NamedTuple):
+    packets: int
+    bytes: int
+    first_seen: float | None
+    last_seen: float | None
+    undecoded: int
+    skipped_records: int
+    drops: int
+    hosts: int
+    conversations: int
+    rate_2s: float = 0.0
+    rate_10s: float = 0.0
+    rate_40s: float = 0.0
+    packet_rate_2s: float = 0.0
+
+
+class Snapshot(NamedTuple):
+    now: float | None
+    totals: Totals
+    interfaces: list[InterfaceRow]
+    hosts: list[HostRow]
+    protocols: list[ProtocolRow]
+    conversations: list[ConversationRow]

@@ -1,0 +1,46 @@
+"""Drives a capture source into an engine: the loop shared by headless mode and the UI worker."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tuimon.engine.engine import Engine
+
+
+class Session:
+    """One capture source counted by one engine."""
+
+    def __init__(self, source, engine: Engine | None = None) -> None:
+        self.source = source
+        self.engine = engine or Engine()
+        self._known = 0
+        self._next_fold: float | None = None
+
+    def sync_interfaces(self) -> None:
+        """Tell the engine the names, drops and skipped records the source knows of."""
+        interfaces = self.source.interfaces
+        skipped = self.source.skipped()
+        for iface in interfaces:
+            self.engine.set_interface(iface.index, iface.name, iface.link, iface.drops,
+                                      skipped if iface.index == 0 else 0)
+        self._known = len(interfaces)
+
+    def ingest(self, batch: list) -> None:
+        if len(self.source.interfaces) != self._known:
+            self.sync_interfaces()
+        engine = self.engine
+        engine.ingest(batch)
+        # Fold once per second of capture time so the rate windows see when traffic came.
+        now = engine.now
+        if now is not None and (self._next_fold is None or now >= self._next_fold):
+            engine.fold()
+            self._next_fold = int(now) + 1
+
+    def run(self, stop: Callable[[], bool] | None = None) -> None:
+        """Count the whole source (or until ``stop()`` says so)."""
+        for batch in self.source.batches():
+            self.ingest(batch)
+            if stop is not None and stop():
+                break
+        self.sync_interfaces()
+        self.engine.fold()

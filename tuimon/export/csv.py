@@ -1,0 +1,105 @@
+"""The four CSV files of a session: interfaces, hosts, protocols, conversations.
+
+Each file is written to a temporary name in the target folder and renamed into place, so a
+reader never sees half a file and a failed save leaves the previous files intact. Cells
+that a spreadsheet would run as a formula are escaped.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from datetime import datetime, timezone
+
+from tuimon.engine.model import Snapshot
+from tuimon.errors import ExportFailed
+
+INTERFACE_COLUMNS = ["interface", "packets", "bytes", "link", "ipv4_packets", "ipv6_packets",
+                     "non_ip_packets", "undecoded_packets", "first_seen", "last_seen", "drops",
+                     "skipped_records"]
+HOST_COLUMNS = ["address", "packets", "bytes", "tx_packets", "tx_bytes", "rx_packets", "rx_bytes",
+                "first_seen", "last_seen"]
+PROTOCOL_COLUMNS = ["protocol", "packets", "bytes", "layer"]
+CONVERSATION_COLUMNS = ["protocol", "address_a", "port_a", "address_b", "port_b",
+                        "packets_a_to_b", "bytes_a_to_b", "packets_b_to_a", "bytes_b_to_a",
+                        "first_seen", "last_seen", "tcp_flags", "service"]
+
+FILES = {
+    "interfaces.csv": ("interfaces", INTERFACE_COLUMNS),
+    "hosts.csv": ("hosts", HOST_COLUMNS),
+    "protocols.csv": ("protocols", PROTOCOL_COLUMNS),
+    "conversations.csv": ("conversations", CONVERSATION_COLUMNS),
+}
+
+LAYERS = ["link", "network", "transport", "service", "application"]
+_TIME_COLUMNS = {"first_seen", "last_seen"}
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def iso_time(ts: float | None) -> str:
+    """ISO 8601 UTC with microseconds: ``2024-01-31T12:00:00.123456Z``."""
+    if ts is None:
+        return ""
+    micros = round(ts * 1_000_000)
+    sec, micro = divmod(micros, 1_000_000)
+    return datetime.fromtimestamp(sec, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + f".{micro:06d}Z"
+
+
+def cell(value) -> str | int | float:
+    """A CSV cell: times stay as given, text a spreadsheet would evaluate gets a leading quote."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _rows(rows, columns):
+    for row in rows:
+        out = []
+        for name in columns:
+            value = getattr(row, name)
+            out.append(iso_time(value) if name in _TIME_COLUMNS else cell(value))
+        yield out
+
+
+def write_csv(path: str, columns: list[str], rows) -> None:
+    """Write one CSV file atomically."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(columns)
+            writer.writerows(_rows(rows, columns))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def export_snapshot(snapshot: Snapshot, folder: str) -> list[str]:
+    """Write the four files into ``folder`` (created if needed); return their paths."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        paths = []
+        for filename, (table, columns) in FILES.items():
+            path = os.path.join(folder, filename)
+            rows = getattr(snapshot, table)
+            if table == "hosts":
+                rows = sorted(rows, key=lambda r: (-r.bytes, r.address))
+            elif table == "conversations":
+                rows = sorted(rows, key=lambda r: (-r.bytes, r.first_seen))
+            elif table == "protocols":
+                rows = sorted(rows, key=lambda r: (LAYERS.index(r.layer), -r.bytes, r.protocol))
+            write_csv(path, columns, rows)
+            paths.append(path)
+        return paths
+    except OSError as err:
+        raise ExportFailed(f"cannot save CSV into {folder}: {err.strerror or err}") from None
