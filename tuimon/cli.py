@@ -86,8 +86,6 @@ def run_headless(args) -> int:
     from tuimon.export.summary import render_summary
 
     source = open_source(args)
-    if args.read is None and args.duration:
-        source.deadline = time.monotonic() + args.duration
     stop = _Stop(args.duration if args.read is None else None)
     previous = {s: signal.signal(s, stop.handler) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:

@@ -60,8 +60,11 @@ def _scale_from_tsresol(value: int) -> float:
 class CaptureReader:
     """Incremental pcap/pcapng parser and decoder."""
 
-    def __init__(self, source_name: str = "capture") -> None:
+    def __init__(self, source_name: str = "capture", first_index: int = 0) -> None:
+        """``first_index``: the engine-wide index of this stream's first interface (several
+        live captures each have their own reader)."""
         self.source_name = source_name
+        self.first_index = first_index
         self.interfaces: list[Interface] = []
         self.skipped: dict[str, int] = {}
         self.format: str | None = None  # "pcap" or "pcapng"
@@ -134,7 +137,7 @@ class CaptureReader:
         linktype = network & 0x03FFFFFF
         self._endian = endian
         self.interfaces.append(
-            Interface(0, linktype, printable(self.source_name), snaplen, scale,
+            Interface(self.first_index, linktype, printable(self.source_name), snaplen, scale,
                       decoder=decoder_for(linktype))
         )
         self.format = "pcap"
@@ -146,7 +149,7 @@ class CaptureReader:
         n = len(buf)
         unpack = struct.Struct(self._endian + "IIII").unpack_from
         iface = self.interfaces[0]
-        decode, scale = iface.decoder, iface.scale
+        decode, scale, index = iface.decoder, iface.scale, iface.index
         limit = max(iface.snaplen, MAX_RECORD)
         append = out.append
         while n - pos >= 16:
@@ -159,7 +162,7 @@ class CaptureReader:
             end = start + incl
             if end > n:
                 break
-            append((0, sec + frac * scale, orig, decode(buf, start, end)))
+            append((index, sec + frac * scale, orig, decode(buf, start, end)))
             pos = end
         self._pos = pos
 
@@ -238,7 +241,7 @@ class CaptureReader:
     def _interface_block(self, buf, pos: int, blen: int) -> None:
         e = self._endian
         linktype, _, snaplen = struct.unpack_from(e + "HHI", buf, pos + 8)
-        index = len(self.interfaces)
+        index = self.first_index + len(self.interfaces)
         iface = Interface(index, linktype, "", snaplen, decoder=decoder_for(linktype))
         for code, value in self._options(buf, pos + 16, pos + blen - 4):
             if code == 2:
@@ -251,9 +254,10 @@ class CaptureReader:
                 (iface.offset,) = struct.unpack(e + "q", value)
         if not iface.name:
             base = printable(self.source_name)
-            iface.name = base if index == 0 else f"{base}#{index}"
+            local = len(self.interfaces)
+            iface.name = base if local == 0 else f"{base}#{local}"
+        self._section.append(len(self.interfaces))
         self.interfaces.append(iface)
-        self._section.append(index)
 
     def _statistics_block(self, buf, pos: int, blen: int) -> None:
         e = self._endian

@@ -1,0 +1,93 @@
+"""Wireshark as the oracle: per-interface, per-host and per-conversation figures from tshark.
+
+tshark dissects the file with reassembly off; for each frame we take its length, the
+first network layer in ``frame.protocols`` (``ip`` or ``ipv6``: the outermost IP header),
+that header's addresses, and -- when the layer right above it (IPv6 extension headers
+skipped) is ``tcp`` or ``udp`` -- the first occurrence of that protocol's ports.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import subprocess
+from collections import defaultdict
+
+FIELDS = ["frame.interface_id", "frame.len", "frame.protocols", "ip.src", "ip.dst",
+          "ipv6.src", "ipv6.dst", "tcp.srcport", "tcp.dstport", "udp.srcport", "udp.dstport"]
+PREFS = ["ip.defragment:FALSE", "ipv6.defragment:FALSE", "tcp.desegment_tcp_streams:FALSE",
+         "udp.process_info:FALSE"]
+
+
+def tshark_lines(path: str) -> list[list[str]]:
+    cmd = ["tshark", "-n", "-r", path, "-T", "fields", "-E", "occurrence=f", "-E", "separator=/t"]
+    for pref in PREFS:
+        cmd += ["-o", pref]
+    for field in FIELDS:
+        cmd += ["-e", field]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False).stdout
+    return [line.split("\t") for line in out.splitlines()]
+
+
+def _transport(layers: list[str], net: int) -> str | None:
+    for layer in layers[net + 1:]:
+        if layer.startswith("ipv6.") or (layer == "ah" and layers[net] == "ipv6"):
+            continue
+        return layer
+    return None
+
+
+def _addr(text: str) -> str:
+    return str(ipaddress.ip_address(text))
+
+
+def figures(path: str) -> dict:
+    """``interfaces``: {id: [packets, bytes]}, ``hosts``: {addr: [p, b, txp, txb, rxp, rxb]},
+    ``conversations``: {(proto, a, pa, b, pb): [p_ab, b_ab, p_ba, b_ba]} with A the sender of
+    the conversation's first frame."""
+    interfaces: dict = defaultdict(lambda: [0, 0])
+    hosts: dict = defaultdict(lambda: [0] * 6)
+    convs: dict = {}
+    for row in tshark_lines(path):
+        row += [""] * (len(FIELDS) - len(row))
+        iface, flen, protos, s4, d4, s6, d6, tsp, tdp, usp, udp_ = row
+        flen = int(flen)
+        counters = interfaces[int(iface or 0)]
+        counters[0] += 1
+        counters[1] += flen
+        layers = protos.split(":")
+        net = next((i for i, layer in enumerate(layers) if layer in ("ip", "ipv6")), None)
+        if net is None:
+            continue
+        src, dst = (s4, d4) if layers[net] == "ip" else (s6, d6)
+        if not src or not dst:
+            continue
+        src, dst = _addr(src), _addr(dst)
+        h = hosts[src]
+        h[0] += 1
+        h[1] += flen
+        h[2] += 1
+        h[3] += flen
+        h = hosts[dst]
+        if dst != src:
+            h[0] += 1
+            h[1] += flen
+        h[4] += 1
+        h[5] += flen
+        transport = _transport(layers, net)
+        ports = {"tcp": (tsp, tdp), "udp": (usp, udp_)}.get(transport)
+        if not ports or not ports[0] or not ports[1]:
+            continue
+        sport, dport = int(ports[0]), int(ports[1])
+        forward = (transport, src, sport, dst, dport)
+        backward = (transport, dst, dport, src, sport)
+        if forward in convs:
+            c = convs[forward]
+            c[0] += 1
+            c[1] += flen
+        elif backward in convs:
+            c = convs[backward]
+            c[2] += 1
+            c[3] += flen
+        else:
+            convs[forward] = [1, flen, 0, 0]
+    return {"interfaces": dict(interfaces), "hosts": dict(hosts), "conversations": convs}
