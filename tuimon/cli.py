@@ -59,7 +59,10 @@ def open_source(args):
     if args.read:
         from tuimon.capture.file import FileSource
 
-        return FileSource(args.read, capture_filter=args.filter)
+        if args.filter:
+            raise TuimonError("-f applies to live capture only; to filter a file, use the "
+                              "filter key / in the app (capture filters on playback come later)")
+        return FileSource(args.read)
     from tuimon.capture.live import LiveSource, default_interface
 
     interfaces = args.interfaces or [default_interface()]

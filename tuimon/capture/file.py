@@ -39,9 +39,8 @@ class FileSource:
 
     kind = "file"
 
-    def __init__(self, path: str, chunk: int = CHUNK, capture_filter: str | None = None) -> None:
+    def __init__(self, path: str, chunk: int = CHUNK) -> None:
         self.path = path
-        self.capture_filter = capture_filter
         self.name = "stdin" if path == "-" else os.path.basename(path)
         self._file = open_capture(path)
         self._chunk = chunk
