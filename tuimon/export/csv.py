@@ -10,7 +10,9 @@ from __future__ import annotations
 import csv
 import os
 import tempfile
-from datetime import datetime, timezone
+import time
+from functools import lru_cache
+from operator import attrgetter
 
 from tuimon.engine.model import Snapshot
 from tuimon.errors import ExportFailed
@@ -37,17 +39,21 @@ _TIME_COLUMNS = {"first_seen", "last_seen"}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+@lru_cache(maxsize=4096)
+def _iso_second(sec: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+
+
 def iso_time(ts: float | None) -> str:
     """ISO 8601 UTC with microseconds: ``2024-01-31T12:00:00.123456Z``."""
     if ts is None:
         return ""
-    micros = round(ts * 1_000_000)
-    sec, micro = divmod(micros, 1_000_000)
-    return datetime.fromtimestamp(sec, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + f".{micro:06d}Z"
+    sec, micro = divmod(round(ts * 1_000_000), 1_000_000)
+    return f"{_iso_second(sec)}.{micro:06d}Z"
 
 
 def cell(value) -> str | int | float:
-    """A CSV cell: times stay as given, text a spreadsheet would evaluate gets a leading quote."""
+    """A CSV cell: text a spreadsheet would evaluate as a formula gets a leading quote."""
     if value is None:
         return ""
     if isinstance(value, str) and value.startswith(_FORMULA_START):
@@ -56,11 +62,15 @@ def cell(value) -> str | int | float:
 
 
 def _rows(rows, columns):
+    get = attrgetter(*columns)
+    times = [i for i, name in enumerate(columns) if name in _TIME_COLUMNS]
     for row in rows:
-        out = []
-        for name in columns:
-            value = getattr(row, name)
-            out.append(iso_time(value) if name in _TIME_COLUMNS else cell(value))
+        out = list(get(row)) if len(columns) > 1 else [get(row)]
+        for i, value in enumerate(out):
+            if value is None or value.__class__ is str:
+                out[i] = cell(value)
+        for i in times:
+            out[i] = iso_time(out[i]) if out[i] != "" else ""
         yield out
 
 
