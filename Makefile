@@ -5,7 +5,6 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := tshark tcpreplay iperf3 tmux netbase iproute2 python3-venv python3-pip
 ARGS ?=
 
 .PHONY: run test bench setup system clean
@@ -33,6 +32,7 @@ system:
 	command -v tmux >/dev/null || missing="$$missing tmux"; \
 	command -v ip >/dev/null || missing="$$missing iproute2"; \
 	[ -f /etc/services ] || missing="$$missing netbase"; \
+	command -v $(PYTHON) >/dev/null || missing="$$missing python3"; \
 	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv python3-pip"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
