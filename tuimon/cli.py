@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.list_interfaces:
-            from tuimon.capture.live import list_interfaces
+            from tuimon.capture.interfaces import list_interfaces
 
             print(list_interfaces())
             return 0
@@ -63,10 +63,13 @@ def open_source(args):
             raise TuimonError("-f applies to live capture only; to filter a file, use the "
                               "filter key / in the app (capture filters on playback come later)")
         return FileSource(args.read)
-    from tuimon.capture.live import LiveSource, default_interface
+    from tuimon.capture.interfaces import default_interface
+    from tuimon.capture.live import LiveSource
 
-    interfaces = args.interfaces or [default_interface()]
-    return LiveSource(interfaces, capture_filter=args.filter)
+    source = LiveSource(args.interfaces or [default_interface()], capture_filter=args.filter)
+    if args.no_ui:  # dumpcap is capturing once LiveSource returns
+        print(f"tuimon: capturing on {source.name}", file=sys.stderr, flush=True)
+    return source
 
 
 class _Stop:

@@ -1,0 +1,211 @@
+"""`tuimon IFACE --no-ui --csv DIR` on veth pairs in network namespaces: exact counts.
+
+Namespace a runs tuimon and a UDP echo server; namespace b sends datagrams of known sizes
+and waits for each echo. A UDP/IPv4 frame over Ethernet is payload + 42 bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import signal
+import sys
+
+import pytest
+
+from tests.netns import TUIMON, netns, wait_line  # noqa: F401  (netns is a fixture)
+
+pytestmark = pytest.mark.live
+
+ECHO = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 7))
+print("ready", file=sys.stderr, flush=True)
+while True:
+    data, peer = s.recvfrom(65535)
+    s.sendto(data, peer)
+"""
+
+CLIENT = r"""
+import json, socket, sys
+src, dst, sport, sizes = sys.argv[1], sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((src, sport))
+s.settimeout(5)
+for n in sizes:
+    s.sendto(b"x" * n, (dst, 7))
+    assert len(s.recv(65535)) == n
+for port in json.loads(sys.argv[5]):  # TCP to closed ports: SYN out, RST back
+    try:
+        socket.create_connection((dst, port), timeout=5)
+    except ConnectionRefusedError:
+        pass
+"""
+
+
+def rows(folder, name: str) -> list[dict]:
+    with open(folder / name, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture
+def echo(netns):
+    server = netns.python(netns.a, ECHO)
+    wait_line(server, "ready")
+    yield server
+    server.kill()
+    server.communicate()
+
+
+def exchange(ns, pair: int, sizes: list[int], sport: int = 40000, tcp_ports=()) -> None:
+    r = ns.run(ns.b, sys.executable, "-c", CLIENT, ns.addr_b(pair), ns.addr_a(pair), str(sport),
+               json.dumps(sizes), json.dumps(list(tcp_ports)))
+    assert r.returncode == 0, r.stderr
+
+
+def start(ns, *args: str):
+    proc = ns.tuimon(*args, "--no-ui")
+    wait_line(proc, "tuimon: capturing on")
+    return proc
+
+
+def finish(proc) -> str:
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    return out
+
+
+def frames(sizes) -> int:
+    return sum(n + 42 for n in sizes)
+
+
+def check_echo_counts(folder, a: str, b: str, iface_row: dict, sizes, sport: int = 40000):
+    n, total = len(sizes), frames(sizes)
+    assert (int(iface_row["packets"]), int(iface_row["bytes"])) == (2 * n, 2 * total)
+    assert int(iface_row["ipv4_packets"]) == 2 * n and iface_row["link"] == "ether"
+    hosts = {r["address"]: r for r in rows(folder, "hosts.csv")}
+    for addr in (a, b):
+        h = hosts[addr]
+        assert [int(h[k]) for k in ("packets", "bytes", "tx_packets", "tx_bytes",
+                                    "rx_packets", "rx_bytes")] == [2 * n, 2 * total, n, total, n, total]
+    conv = [r for r in rows(folder, "conversations.csv") if {r["address_a"], r["address_b"]} == {a, b}]
+    assert len(conv) == 1
+    c = conv[0]
+    assert c["protocol"] == "udp"
+    assert {(c["address_a"], c["port_a"]), (c["address_b"], c["port_b"])} == {(a, "7"), (b, str(sport))}
+    assert [int(c[k]) for k in ("packets_a_to_b", "bytes_a_to_b", "packets_b_to_a", "bytes_b_to_a")] \
+        == [n, total, n, total]
+
+
+def test_counts_one_interface(netns, echo, tmp_path):
+    sizes = [1, 18, 100, 1000, 1472]
+    proc = start(netns, "tma0", "--duration", "2", "--csv", str(tmp_path))
+    exchange(netns, 0, sizes)
+    finish(proc)
+    [iface] = rows(tmp_path, "interfaces.csv")
+    assert iface["interface"] == "tma0" and iface["drops"] == "0"
+    check_echo_counts(tmp_path, netns.addr_a(), netns.addr_b(), iface, sizes)
+    assert len(rows(tmp_path, "hosts.csv")) == 2
+    assert len(rows(tmp_path, "conversations.csv")) == 1
+
+
+def test_two_interfaces(netns, echo, tmp_path):
+    proc = start(netns, "tma0", "tma1", "--duration", "2", "--csv", str(tmp_path))
+    exchange(netns, 0, [10, 20, 30])
+    exchange(netns, 1, [500, 600], sport=40001)
+    finish(proc)
+    found = {r["interface"]: r for r in rows(tmp_path, "interfaces.csv")}
+    assert set(found) == {"tma0", "tma1"}
+    check_echo_counts(tmp_path, netns.addr_a(0), netns.addr_b(0), found["tma0"], [10, 20, 30])
+    check_echo_counts(tmp_path, netns.addr_a(1), netns.addr_b(1), found["tma1"], [500, 600],
+                      sport=40001)
+
+
+def test_capture_filter(netns, echo, tmp_path):
+    proc = start(netns, "tma0", "-f", "udp", "--duration", "2", "--csv", str(tmp_path))
+    exchange(netns, 0, [64, 128], tcp_ports=[9, 10])
+    finish(proc)
+    [iface] = rows(tmp_path, "interfaces.csv")
+    check_echo_counts(tmp_path, netns.addr_a(), netns.addr_b(), iface, [64, 128])
+    assert {r["protocol"] for r in rows(tmp_path, "conversations.csv")} == {"udp"}
+    assert "tcp" not in {r["protocol"] for r in rows(tmp_path, "protocols.csv")}
+
+
+def test_unfiltered_counts_tcp_too(netns, echo, tmp_path):
+    proc = start(netns, "tma0", "--duration", "2", "--csv", str(tmp_path))
+    exchange(netns, 0, [64], tcp_ports=[9])
+    finish(proc)
+    [iface] = rows(tmp_path, "interfaces.csv")
+    assert int(iface["packets"]) == 4  # echo request and reply, SYN, RST
+    assert {r["protocol"] for r in rows(tmp_path, "conversations.csv")} == {"udp", "tcp"}
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_stops_and_still_writes_csv(netns, echo, tmp_path, signum):
+    proc = start(netns, "tma0", "--csv", str(tmp_path))
+    exchange(netns, 0, [300, 400])
+    proc.send_signal(signum)
+    finish(proc)
+    [iface] = rows(tmp_path, "interfaces.csv")
+    assert iface["drops"] == "0"  # dumpcap's final statistics block was read
+    check_echo_counts(tmp_path, netns.addr_a(), netns.addr_b(), iface, [300, 400])
+
+
+def test_any(netns, echo, tmp_path):
+    proc = start(netns, "any", "--duration", "2", "--csv", str(tmp_path))
+    exchange(netns, 0, [10, 100])
+    finish(proc)
+    [iface] = rows(tmp_path, "interfaces.csv")
+    # Cooked capture: a 16-byte Linux SLL header stands in for the 14-byte Ethernet one.
+    assert (iface["interface"], iface["link"]) == ("any", "linux-sll")
+    assert (int(iface["packets"]), int(iface["bytes"])) == (4, 2 * (10 + 44 + 100 + 44))
+
+
+def test_default_interface(netns, tmp_path):
+    r = netns.run(netns.a, TUIMON, "--no-ui", "--duration", "1")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    assert r.stderr.startswith("tuimon: no interface is up with traffic")
+    netns.run(netns.b, sys.executable, "-c", "import socket; socket.socket(2, 2).sendto("
+              "b'x', ('10.199.2.1', 9))")  # only tma1 has seen traffic now
+    proc = netns.tuimon("--no-ui", "--duration", "0.5", "--csv", str(tmp_path))
+    assert wait_line(proc, "tuimon: capturing on") == "tuimon: capturing on tma1\n"
+    finish(proc)
+
+
+def test_list_interfaces(netns):
+    r = netns.run(netns.a, TUIMON, "--list-interfaces")
+    assert r.returncode == 0, r.stderr
+    found = {line.split()[0]: line.split()[1:] for line in r.stdout.splitlines()[1:]}
+    assert found["tma0"] == ["up", netns.addr_a(0)]
+    assert found["tma1"] == ["up", netns.addr_a(1)]
+    assert "any" in found
+
+
+@pytest.mark.parametrize("args, words", [
+    (["tma0", "-f", "udp and ("], ["bad capture filter", "udp and ("]),
+    (["tma0", "-f", "tcp port 99999"], ["bad capture filter", "99999"]),
+    (["nosuch0"], ["no such interface: nosuch0", "tuimon --list-interfaces"]),
+    (["tma0", "nosuch0"], ["no such interface: nosuch0"]),
+])
+def test_errors_are_one_line(netns, tmp_path, args, words):
+    r = netns.run(netns.a, TUIMON, *args, "--no-ui", "--duration", "1", "--csv", str(tmp_path))
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("tuimon: ")
+    assert "Traceback" not in r.stderr and r.stdout == ""
+    for word in words:
+        assert word in r.stderr
+    assert not list(tmp_path.iterdir())
+
+
+
+def test_permission_denied_is_one_line(netns, tmp_path):
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is not installed")
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    r = netns.run(netns.a, *nobody, TUIMON, "tma0", "--no-ui", "--duration", "1")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    assert r.stderr.startswith("tuimon: no permission to capture on tma0: run tuimon as root")
+    assert "wireshark" in r.stderr

@@ -1,0 +1,295 @@
+"""Live capture: one dumpcap per interface writing pcapng to a pipe, decoded as it arrives.
+
+dumpcap does the privileged part (opening the interface, the BPF filter, the kernel ring
+buffer); everything it writes is parsed by our own :class:`CaptureReader`, one reader per
+interface, so a vanished interface ends only its own capture. All pipes are read with
+``select`` in the calling thread. dumpcap's error text is mapped to typed errors, checked
+with ``dumpcap -d`` (compile the filter, capture nothing) before anything starts.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+
+from tuimon.capture.reader import CaptureReader, Interface
+from tuimon.errors import (BadCaptureFilter, CaptureFailed, CapturePermissionDenied,
+                           CaptureToolMissing, TuimonError, UnknownInterface)
+from tuimon.text import printable
+
+POLL = 0.25  # batches() yields at least this often, traffic or not
+CHUNK = 1 << 20
+START_TIMEOUT = 10.0  # for dumpcap to open the interface and write its header
+STOP_TIMEOUT = 5.0  # for dumpcap to write its statistics and exit once asked
+
+MISSING = "dumpcap not found: install the tshark package (apt-get install tshark)"
+PERMISSION = ("no permission to capture on {iface}: run tuimon as root, or let your user "
+              "capture: sudo dpkg-reconfigure wireshark-common (answer Yes), "
+              "sudo usermod -a -G wireshark $USER, then log in again")
+
+
+def find_dumpcap(dumpcap: str = "dumpcap") -> str:
+    """The path of the dumpcap executable, or :class:`CaptureToolMissing`."""
+    path = shutil.which(dumpcap)
+    if path is None:
+        raise CaptureToolMissing(MISSING)
+    return path
+
+
+def dumpcap_args(dumpcap: str, iface: str, capture_filter: str | None = None,
+                 check: bool = False) -> list[str]:
+    """dumpcap's argument list: capture pcapng to stdout, or (``check``) only compile the filter."""
+    args = [dumpcap, "-i", iface]
+    if capture_filter:
+        args += ["-f", capture_filter]
+    return args + (["-d"] if check else ["-n", "-w", "-", "-q"])
+
+
+def _dumpcap_line(stderr: str) -> str | None:
+    """dumpcap's own error line (``dumpcap: ...``) without the prefix."""
+    for line in stderr.splitlines():
+        if line.startswith("dumpcap: "):
+            return line[len("dumpcap: "):].strip()
+    return None
+
+
+def dumpcap_error(stderr: str, iface: str, capture_filter: str | None = None) -> TuimonError | None:
+    """The typed error that dumpcap's stderr describes, or None when it reports no error."""
+    line = _dumpcap_line(stderr)
+    if line is None:
+        return None
+    name = printable(iface)
+    text = stderr.lower()
+    if "there is no device named" in text or "no such device" in text:
+        return UnknownInterface(f"no such interface: {name} (see tuimon --list-interfaces)")
+    if "permission" in text or "operation not permitted" in text:
+        return CapturePermissionDenied(PERMISSION.format(iface=name))
+    if "invalid capture filter" in text:
+        found = re.search(r"valid capture filter \((.*)\)", stderr)
+        reason = found.group(1) if found else line
+        return BadCaptureFilter(f"bad capture filter {printable(capture_filter or '')!r}: "
+                                f"{printable(reason)}")
+    if "is not up" in text:
+        return CaptureFailed(f"interface {name} is down: bring it up first (ip link set {name} up)")
+    return CaptureFailed(f"dumpcap cannot capture on {name}: {printable(line)}")
+
+
+def ended_reason(stderr: str, returncode: int | None) -> str:
+    """Why a capture ended on its own, in a few words for the interface table."""
+    line = _dumpcap_line(stderr)
+    if line and "no longer attached" in line:
+        return "interface removed"
+    if line:
+        return printable(line)
+    return f"dumpcap exited (status {returncode})"
+
+
+def check_capture(dumpcap: str, interfaces: list[str], capture_filter: str | None) -> None:
+    """Raise the typed error for the first interface dumpcap cannot capture on with this
+    filter. ``dumpcap -d`` opens the interface and compiles the filter, but captures nothing."""
+    procs = [subprocess.Popen(dumpcap_args(dumpcap, iface, capture_filter, check=True),
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE) for iface in interfaces]
+    errors = []
+    for iface, proc in zip(interfaces, procs):
+        try:
+            _, err = proc.communicate(timeout=START_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            errors.append(CaptureFailed(f"dumpcap did not answer for {printable(iface)}"))
+            continue
+        error = dumpcap_error(err.decode("utf-8", "replace"), iface, capture_filter)
+        if error is None and proc.returncode:
+            error = CaptureFailed(f"dumpcap cannot capture on {printable(iface)} "
+                                  f"(status {proc.returncode})")
+        if error is not None:
+            errors.append(error)
+    if errors:
+        raise errors[0]
+
+
+class _Capture:
+    """One dumpcap process, its pipe and its reader."""
+
+    def __init__(self, dumpcap: str, iface: str, index: int, capture_filter: str | None) -> None:
+        self.iface = iface
+        self.index = index
+        self.reader = CaptureReader(iface, first_index=index)
+        self.stderr = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(dumpcap_args(dumpcap, iface, capture_filter),
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=self.stderr, start_new_session=True)
+        self.fd = self.proc.stdout.fileno()
+        os.set_blocking(self.fd, False)
+        self.open = True  # the pipe has not reached its end
+        self.stopped = False  # we asked dumpcap to stop
+
+    def read(self, out: list) -> bool:
+        """Read what is in the pipe into ``out``; False at the end of the pipe."""
+        try:
+            data = os.read(self.fd, CHUNK)
+        except BlockingIOError:
+            return True
+        if not data:
+            self.open = False
+            return False
+        self.reader.feed(data)
+        out.extend(self.reader.records())
+        return True
+
+    def terminate(self) -> None:
+        if self.proc.poll() is None:
+            self.stopped = True
+            self.proc.send_signal(signal.SIGTERM)
+
+    def drain(self, out: list, deadline: float) -> None:
+        """Read until dumpcap closes the pipe; kill it if it takes past ``deadline``."""
+        while self.open:
+            left = deadline - time.monotonic()
+            if left <= 0 and self.proc.poll() is None:
+                self.proc.kill()
+                deadline = time.monotonic() + STOP_TIMEOUT
+            select.select([self.fd], [], [], max(left, 0.05))
+            self.read(out)
+
+    def stderr_text(self) -> str:
+        self.stderr.seek(0)
+        return self.stderr.read(65536).decode("utf-8", "replace")
+
+    def reap(self) -> str:
+        """Wait for dumpcap to exit; return why the capture ended."""
+        try:
+            self.proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.reader.format is not None:
+            self.reader.finish()
+        return "stopped" if self.stopped else ended_reason(self.stderr_text(), self.proc.returncode)
+
+    def close(self) -> None:
+        self.proc.stdout.close()
+        self.stderr.close()
+
+
+class LiveSource:
+    """Packets from network interfaces, as they arrive; same surface as ``FileSource``."""
+
+    kind = "live"
+
+    def __init__(self, interfaces: list[str], capture_filter: str | None = None,
+                 dumpcap: str = "dumpcap") -> None:
+        names = list(dict.fromkeys(interfaces))
+        if not names:
+            raise UnknownInterface("no interface to capture on (see tuimon --list-interfaces)")
+        self.capture_filter = capture_filter
+        self.name = ", ".join(printable(n) for n in names)
+        self.ended: dict[int, str] = {}  # interface index -> why its capture ended
+        self._pending: list = []
+        self._lock = threading.Lock()
+        self._closed = False
+        self._captures: list[_Capture] = []
+        exe = find_dumpcap(dumpcap)
+        check_capture(exe, names, capture_filter)
+        try:
+            for index, iface in enumerate(names):
+                self._captures.append(_Capture(exe, iface, index, capture_filter))
+            self._await_start(capture_filter)
+        except BaseException:
+            self.close()
+            raise
+
+    def _await_start(self, capture_filter: str | None) -> None:
+        """Wait until every dumpcap has written its interface block: then it is capturing."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            waiting = [c for c in self._captures if not c.reader.interfaces]
+            if not waiting:
+                return
+            for c in waiting:
+                if not c.open:
+                    c.reap()
+                    text = c.stderr_text()
+                    raise dumpcap_error(text, c.iface, capture_filter) or CaptureFailed(
+                        f"dumpcap stopped before capturing on {printable(c.iface)}: "
+                        f"{ended_reason(text, c.proc.returncode)}")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise CaptureFailed(f"dumpcap did not start capturing on "
+                                    f"{printable(waiting[0].iface)} within {START_TIMEOUT:g} s")
+            select.select([c.fd for c in waiting], [], [], min(left, POLL))
+            for c in waiting:
+                c.read(self._pending)
+
+    @property
+    def interfaces(self) -> list[Interface]:
+        return [iface for c in self._captures for iface in c.reader.interfaces]
+
+    def batches(self) -> Iterator[list]:
+        """Lists of packet records as they arrive, an empty list at least every ``POLL``
+        seconds; ends when every capture has ended (or on :meth:`close`)."""
+        try:
+            if self._pending:
+                batch, self._pending = self._pending, []
+                yield batch
+            while True:
+                live = {c.fd: c for c in self._captures if c.open}
+                if not live or self._closed:
+                    break
+                try:
+                    ready, _, _ = select.select(list(live), [], [], POLL)
+                except (OSError, ValueError):  # closed by another thread
+                    if self._closed:
+                        break
+                    raise
+                batch: list = []
+                with self._lock:
+                    if self._closed:
+                        break
+                    for fd in ready:
+                        capture = live[fd]
+                        if not capture.read(batch):
+                            self.ended[capture.index] = capture.reap()
+                yield batch
+        finally:
+            self.close()
+
+    def stop(self) -> None:
+        """Ask every dumpcap to stop: ``batches()`` then yields what is left and ends."""
+        for c in self._captures:
+            c.terminate()
+
+    def skipped(self) -> int:
+        return sum(sum(c.reader.skipped.values()) for c in self._captures)
+
+    def close(self) -> None:
+        """Stop every dumpcap, reap it, and parse what it wrote last (drop counts)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self.stop()
+            deadline = time.monotonic() + STOP_TIMEOUT
+            for c in self._captures:
+                if c.open:
+                    c.drain([], deadline)
+                    self.ended[c.index] = c.reap()
+                c.close()
+
+
+def __getattr__(name: str):
+    """``default_interface`` and ``list_interfaces`` live in :mod:`tuimon.capture.interfaces`."""
+    if name in ("default_interface", "list_interfaces"):
+        from tuimon.capture import interfaces
+
+        return getattr(interfaces, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
