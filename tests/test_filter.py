@@ -1,0 +1,159 @@
+"""The display filter: parsing, errors, and what each term matches in each view."""
+
+from __future__ import annotations
+
+import pytest
+
+from tuimon.engine.filter import (
+    And,
+    FilterContext,
+    FilterError,
+    HostTerm,
+    Not,
+    Or,
+    PortTerm,
+    Text,
+    check,
+    compile_filter,
+    parse,
+)
+from tuimon.engine.names import address_text, parse_address
+
+
+def matches(engine, text: str, view: str) -> list:
+    node = parse(text, engine.names)
+    pred = compile_filter(node, view, FilterContext(engine))
+    if view == "hosts":
+        items = list(engine.hosts.values())
+    elif view == "conversations":
+        items = engine.conversations
+    elif view == "protocols":
+        items = engine.protocol_rows()
+    else:
+        items = engine.interface_rows()
+    kept = items if pred is None else [x for x in items if pred(x)]
+    if view == "hosts":
+        return sorted(address_text(h.addr) for h in kept)
+    if view == "conversations":
+        return sorted(f"{address_text(c.a)}>{address_text(c.b)}" for c in kept)
+    if view == "protocols":
+        return sorted(r.protocol for r in kept)
+    return [r.interface for r in kept]
+
+
+# -- parsing ---------------------------------------------------------------------------
+
+def test_empty_filter_is_none():
+    assert parse("") is None
+    assert parse("   ") is None
+    assert check("") is None
+
+
+def test_precedence_and_binds_tighter_than_or():
+    node = parse("port 1 or port 2 and not port 3")
+    assert node == Or(PortTerm(frozenset({1})),
+                      And(PortTerm(frozenset({2})), Not(PortTerm(frozenset({3})))))
+
+
+def test_adjacent_terms_are_anded_and_keywords_case_insensitive():
+    assert parse("HOST 10.0.0.1 Foo") == And(HostTerm(parse_address("10.0.0.1")), Text("foo"))
+    assert parse("a && b || !c") == Or(And(Text("a"), Text("b")), Not(Text("c")))
+
+
+def test_quoted_text_is_text_even_for_keywords():
+    assert parse('"not" and \'a b\'') == And(Text("not"), Text("a b"))
+
+
+def test_port_by_service_name():
+    node = parse("port https")
+    assert isinstance(node, PortTerm) and 443 in node.ports
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("host", "'host' needs an address"),
+    ("host 10.0.0", "not an IP address"),
+    ("net 10.0.0.0/33", "not a network"),
+    ("port 70000", "out of range"),
+    ("port nosuchservice", "neither a number nor a known service"),
+    ("proto nosuchproto", "unknown protocol"),
+    ("(port 80", "missing ')'"),
+    ("port 80)", "unexpected ')'"),
+    ("()", "empty parentheses"),
+    ("and port 80", "needs something before it"),
+    ("port 80 and", "needs something after it"),
+    ("port 80 or", "needs something after it"),
+    ("not", "needs something after it"),
+    ('"open', "unterminated quote"),
+    ("host (", "needs an address"),
+])
+def test_errors_are_one_clear_line(text, fragment):
+    with pytest.raises(FilterError) as err:
+        parse(text)
+    assert fragment in str(err.value)
+    assert "\n" not in str(err.value)
+    assert check(text) == str(err.value)
+
+
+# -- conversations -------------------------------------------------------------------------
+
+def test_conversation_terms(small_engine):
+    e = small_engine
+    assert matches(e, "host 10.0.0.53", "conversations") == ["10.0.0.1>10.0.0.53"]
+    assert matches(e, "port 443", "conversations") == ["10.0.0.1>93.184.216.34"]
+    assert matches(e, "port https", "conversations") == ["10.0.0.1>93.184.216.34"]
+    assert matches(e, "proto udp", "conversations") == ["10.0.0.1>10.0.0.53"]
+    assert matches(e, "proto domain", "conversations") == ["10.0.0.1>10.0.0.53"]
+    assert matches(e, "proto icmp", "conversations") == ["10.0.0.2>10.0.0.1"]
+    assert matches(e, "proto ipv6", "conversations") == ["2001:db8::1>2001:db8::2"]
+    assert matches(e, "net 10.0.0.0/30", "conversations") == [
+        "10.0.0.1>10.0.0.53", "10.0.0.1>93.184.216.34", "10.0.0.2>10.0.0.1"]
+    assert matches(e, "net 2001:db8::/32", "conversations") == ["2001:db8::1>2001:db8::2"]
+    assert matches(e, "not net 10.0.0.0/8", "conversations") == ["2001:db8::1>2001:db8::2"]
+    assert matches(e, "(port 53 or port 443) and not host 93.184.216.34", "conversations") == [
+        "10.0.0.1>10.0.0.53"]
+
+
+def test_plain_text_matches_any_text_cell(small_engine):
+    e = small_engine
+    assert matches(e, "93.184", "conversations") == ["10.0.0.1>93.184.216.34"]
+    assert matches(e, ":5353", "conversations") == ["10.0.0.1>10.0.0.53"]  # endpoint text
+    assert matches(e, "HTTPS", "conversations") == ["10.0.0.1>93.184.216.34"]  # service
+    assert matches(e, "icmp", "conversations") == ["10.0.0.2>10.0.0.1"]  # protocol
+    assert matches(e, "[2001:db8::2]:80", "conversations") == ["2001:db8::1>2001:db8::2"]
+    assert matches(e, "9000", "conversations") == []  # counters are not text cells
+
+
+# -- hosts -----------------------------------------------------------------------------
+
+def test_host_terms(small_engine):
+    e = small_engine
+    assert matches(e, "host 10.0.0.2", "hosts") == ["10.0.0.2"]
+    assert matches(e, "net 10.0.0.0/8", "hosts") == ["10.0.0.1", "10.0.0.2", "10.0.0.53"]
+    # port / proto: hosts that take part in a matching conversation
+    assert matches(e, "port 53", "hosts") == ["10.0.0.1", "10.0.0.53"]
+    assert matches(e, "proto icmp", "hosts") == ["10.0.0.1", "10.0.0.2"]
+    assert matches(e, "proto ipv6", "hosts") == ["2001:db8::1", "2001:db8::2"]
+    assert matches(e, "10.0.0.5", "hosts") == ["10.0.0.53"]
+
+
+# -- protocols and interfaces ----------------------------------------------------------------
+
+def test_protocol_rows(small_engine):
+    e = small_engine
+    assert matches(e, "proto tcp", "protocols") == ["tcp"]
+    assert matches(e, "proto icmp", "protocols") == ["icmp"]
+    assert matches(e, "proto https or proto domain", "protocols") == ["domain", "https"]
+    assert matches(e, "port 53", "protocols") == ["domain"]
+    assert matches(e, "proto ipv6", "protocols") == ["ipv6"]
+    assert matches(e, "service", "protocols") == ["domain", "http", "https"]  # the layer
+
+
+def test_terms_without_meaning_in_a_view_are_left_out(small_engine):
+    e = small_engine
+    everything = matches(e, "", "protocols")
+    assert matches(e, "host 10.0.0.1", "protocols") == everything
+    assert matches(e, "not host 10.0.0.1", "protocols") == everything
+    assert matches(e, "host 10.0.0.1 and proto tcp", "protocols") == ["tcp"]
+    assert matches(e, "port 443", "interfaces") == ["eth0"]
+    assert matches(e, "eth", "interfaces") == ["eth0"]
+    assert matches(e, "wlan", "interfaces") == []

@@ -1,0 +1,194 @@
+"""Queries: sorting, the visible window, following the cursor row, freezing, cost."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tuimon.engine.engine import Engine
+from tuimon.engine.query import COLUMNS, VIEWS, Query, QueryRunner, default_descending, window
+
+
+record = build_engine = None  # set by the autouse fixture below
+
+
+@pytest.fixture(autouse=True)
+def _builders(kit):
+    global record, build_engine
+    record, build_engine = kit.record, kit.engine
+
+
+def conv_engine(n: int, base_ts: float = 1000.0) -> Engine:
+    """n TCP conversations 10.0.x.y:1000+i -> 192.0.2.1:80; conversation i has i+1 packets."""
+    records = []
+    for i in range(n):
+        src = f"10.{i // 62500}.{i // 250 % 250}.{i % 250 + 1}"
+        for _ in range(i % 7 + 1):
+            records.append(record(src, "192.0.2.1", 1000 + i, 80, size=100 + i, ts=base_ts))
+    return build_engine(records)
+
+
+def endpoints(page) -> list[str]:
+    return [r.address_a for r in page.rows]
+
+
+def test_default_sort_is_bytes_descending(small_engine):
+    runner = QueryRunner(small_engine)
+    for view in VIEWS:
+        page = runner.run(Query(view=view, limit=10))
+        sizes = [r.bytes for r in page.rows]
+        assert sizes == sorted(sizes, reverse=True), view
+        assert page.sort == "bytes" and page.descending
+        assert page.totals.packets == 6
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_every_column_sorts_both_ways(small_engine, view):
+    runner = QueryRunner(small_engine)
+    for column in COLUMNS[view]:
+        for descending in (True, False):
+            page = runner.run(Query(view=view, sort=column, descending=descending, limit=50))
+            assert page.sort == column
+            assert page.total == len(page.rows)
+
+
+def test_sort_ascending_by_address_and_by_rate(small_engine):
+    runner = QueryRunner(small_engine)
+    page = runner.run(Query(view="hosts", sort="address", descending=False, limit=10))
+    assert [r.address for r in page.rows] == [
+        "10.0.0.1", "10.0.0.2", "10.0.0.53", "93.184.216.34", "2001:db8::1", "2001:db8::2"]
+    page = runner.run(Query(view="conversations", sort="rate_40s", limit=10))
+    rates = [r.rate_40s for r in page.rows]
+    assert rates == sorted(rates, reverse=True) and rates[0] > 0
+
+
+def test_text_columns_sort_a_to_z_first():
+    assert default_descending("bytes") and default_descending("rate_2s")
+    assert not default_descending("address") and not default_descending("service")
+
+
+def test_unknown_sort_column_falls_back_to_bytes(small_engine):
+    page = QueryRunner(small_engine).run(Query(view="protocols", sort="address"))
+    assert page.sort == "bytes"
+
+
+def test_window_materialises_only_visible_rows(monkeypatch):
+    engine = conv_engine(1000)
+    built = []
+    real = engine.conversation_rows
+    monkeypatch.setattr(engine, "conversation_rows", lambda convs=None: built.append(len(convs))
+                        or real(convs))
+    page = QueryRunner(engine).run(Query(view="conversations", offset=100, limit=20, margin=5,
+                                        cursor=110))
+    assert built == [30]
+    assert page.total == 1000 and page.count == 1000
+    assert page.offset == 100 and page.start == 95 and len(page.rows) == 30
+    assert len(page.keys) == 30
+
+
+def test_window_is_clamped_at_the_end():
+    engine = conv_engine(50)
+    page = QueryRunner(engine).run(Query(view="conversations", offset=45, limit=20, cursor=48))
+    assert page.offset == 30 and page.cursor == 48
+    assert len(page.rows) == 20
+
+
+def test_cursor_follows_its_row_when_rows_move():
+    engine = build_engine([record("10.0.0.1", "192.0.2.1", 1, 80, size=500),
+                           record("10.0.0.2", "192.0.2.1", 2, 80, size=400),
+                           record("10.0.0.3", "192.0.2.1", 3, 80, size=300),
+                           record("10.0.0.4", "192.0.2.1", 4, 80, size=200)])
+    runner = QueryRunner(engine)
+    page = runner.run(Query(view="conversations", limit=2, cursor=2), version=1)
+    key = page.keys[page.cursor - page.start]
+    assert page.rows[page.cursor - page.start].address_a == "10.0.0.3"
+    # 10.0.0.3 becomes the top talker: the cursor goes with it.
+    engine.ingest([record("10.0.0.3", "192.0.2.1", 3, 80, size=5000, ts=1001.0)])
+    engine.fold()
+    page = runner.run(Query(view="conversations", limit=2, offset=1, cursor=2, cursor_key=key),
+                      version=2)
+    assert page.cursor == 0 and page.cursor_key == key
+    assert page.offset == 0
+    assert page.rows[page.cursor - page.start].address_a == "10.0.0.3"
+    # Without a key the cursor keeps its index (the top row stays on top).
+    page = runner.run(Query(view="conversations", limit=2, cursor=2), version=2)
+    assert page.cursor == 2 and page.rows[2 - page.start].address_a == "10.0.0.2"
+
+
+def test_cursor_row_filtered_out_keeps_the_index():
+    engine = conv_engine(10)
+    runner = QueryRunner(engine)
+    first = runner.run(Query(view="conversations", limit=5))
+    key = first.keys[0]
+    page = runner.run(Query(view="conversations", limit=5, cursor=3, cursor_key=key,
+                            filter="not host " + first.rows[0].address_a))
+    assert page.cursor == 3 and page.cursor_key != key
+
+
+def test_window_function_keeps_cursor_visible():
+    q = Query(offset=10, limit=5, cursor=12)
+    assert window(100, q, None) == (10, 12)
+    assert window(100, q, 40) == (38, 40)  # moved 28 down: the window moves with it
+    assert window(100, q, 0) == (0, 0)
+    assert window(0, q, None) == (0, 0)
+    assert window(3, q, None) == (0, 2)
+
+
+def test_freeze_keeps_the_order_and_appends_new_rows():
+    engine = build_engine([record("10.0.0.1", "192.0.2.1", 1, 80, size=500),
+                           record("10.0.0.2", "192.0.2.1", 2, 80, size=400)])
+    runner = QueryRunner(engine)
+    assert endpoints(runner.run(Query(view="conversations", freeze=True), 1)) == [
+        "10.0.0.1", "10.0.0.2"]
+    engine.ingest([record("10.0.0.2", "192.0.2.1", 2, 80, size=9000, ts=1001.0),
+                   record("10.0.0.3", "192.0.2.1", 3, 80, size=9999, ts=1001.0)])
+    engine.fold()
+    frozen = runner.run(Query(view="conversations", freeze=True), 2)
+    assert endpoints(frozen) == ["10.0.0.1", "10.0.0.2", "10.0.0.3"] and frozen.frozen
+    assert endpoints(runner.run(Query(view="conversations"), 2)) == [
+        "10.0.0.3", "10.0.0.2", "10.0.0.1"]
+
+
+def test_filter_counts_and_errors(small_engine):
+    runner = QueryRunner(small_engine)
+    page = runner.run(Query(view="hosts", filter="net 10.0.0.0/8"))
+    assert (page.total, page.count, page.error) == (3, 6, None)
+    page = runner.run(Query(view="hosts", filter="port"))
+    assert page.error == "'port' needs a port number or service name"
+    assert page.total == 6 and page.filter == ""
+
+
+def test_cache_is_refreshed_when_the_engine_changes():
+    engine = conv_engine(3)
+    runner = QueryRunner(engine)
+    assert runner.run(Query(view="conversations"), version=1).total == 3
+    engine.ingest([record("10.9.9.9", "192.0.2.1", 9, 80)])
+    engine.fold()
+    assert runner.run(Query(view="conversations"), version=1).total == 3  # same version: cached
+    assert runner.run(Query(view="conversations"), version=2).total == 4
+
+
+def test_hundred_thousand_conversations_stay_cheap(monkeypatch):
+    engine = conv_engine(100_000)
+    assert len(engine.conversations) == 100_000
+    runner = QueryRunner(engine)
+    built = []
+    real = engine.conversation_rows
+    monkeypatch.setattr(engine, "conversation_rows", lambda convs=None: built.append(len(convs))
+                        or real(convs))
+    start = time.perf_counter()
+    page = runner.run(Query(view="conversations", limit=40, margin=40), version=1)
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    key = page.keys[5]
+    runner.run(Query(view="conversations", sort="rate_10s", filter="port 80 and not port 1005",
+                     limit=40, margin=40, cursor=5, cursor_key=key), version=2)
+    second = time.perf_counter() - start
+    start = time.perf_counter()
+    runner.run(Query(view="conversations", sort="rate_10s", filter="port 80 and not port 1005",
+                     offset=50_000, cursor=50_000, limit=40, margin=40), version=2)  # a scroll
+    scroll = time.perf_counter() - start
+    assert built == [80, 80, 120]
+    # Generous bounds for a slow shared machine; typical: ~0.1 s, ~0.3 s, ~1 ms.
+    assert first < 1.5 and second < 3.0 and scroll < 0.05, (first, second, scroll)

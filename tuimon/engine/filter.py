@@ -1,0 +1,422 @@
+"""The display filter: ``/`` in the UI.
+
+Language (keywords are case-insensitive)::
+
+    expr     := or_expr
+    or_expr  := and_expr ( ("or" | "||") and_expr )*
+    and_expr := unary ( [ "and" | "&&" ] unary )*      adjacent terms are and-ed
+    unary    := ("not" | "!") unary | "(" expr ")" | term
+    term     := "host" ADDR | "net" CIDR | "port" PORT | "proto" NAME | WORD | "quoted text"
+
+* ``WORD`` / ``"quoted text"``: a case-insensitive substring of any text cell of the row
+  (addresses, ports as shown, protocol, service, flags, interface name, link, layer).
+  Counters are not searched. Quote text that would read as a keyword: ``"not"``.
+* ``host ADDR``: an IPv4 or IPv6 address. ``net CIDR``: ``10.0.0.0/8``, ``2001:db8::/32``
+  (a bare address means that one host).
+* ``port PORT``: a number 0-65535 or a service name from /etc/services (``port https``).
+* ``proto NAME``: an IP protocol (``tcp``, ``udp``, ``icmp`` -- ICMP and ICMPv6 --,
+  ``gre``, a number), a service name (``https``, ``domain``), an address family
+  (``ip``/``ipv4``, ``ip6``/``ipv6``) or, for the protocols view, an ethertype (``arp``).
+
+What each term means per view:
+
+=============  ===============================  ==================================
+term           hosts                            conversations
+=============  ===============================  ==================================
+host / net     the host's address               either endpoint
+port           the host has a conversation      either endpoint's port
+               on that port
+proto          the host has a conversation      the conversation's IP protocol,
+               of that protocol                 service or address family
+=============  ===============================  ==================================
+
+Protocols view: ``proto`` picks the rows of that name (``proto icmp`` shows icmp and
+icmpv6), ``port N`` the service rows for port N. Interfaces view: text only.
+A term that has no meaning in a view (``host`` on the protocols view) is left out of the
+expression there, as if it were not written, so one filter can stay on while switching
+views. If nothing applies, the view is unfiltered.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tuimon.capture.decode import V6
+from tuimon.engine.engine import tcp_flags_text
+from tuimon.engine.names import ETHERTYPES, IP_PROTOCOLS, Names, address_text, parse_address
+
+
+class FilterError(ValueError):
+    """An expression that does not parse; ``str()`` is a one-line message for the user."""
+
+
+# -- the tree ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Text:
+    text: str  # lower case
+
+
+@dataclass(frozen=True)
+class HostTerm:
+    addr: int
+
+
+@dataclass(frozen=True)
+class NetTerm:
+    v6: bool
+    bits: int  # network bits, shifted right
+    shift: int  # host bits
+
+
+@dataclass(frozen=True)
+class PortTerm:
+    ports: frozenset
+
+
+@dataclass(frozen=True)
+class ProtoTerm:
+    numbers: frozenset  # IP protocol numbers
+    services: frozenset  # service names
+    rows: frozenset  # protocols-view row names
+    family: int | None = None  # 4 or 6
+
+
+@dataclass(frozen=True)
+class Not:
+    node: object
+
+
+@dataclass(frozen=True)
+class And:
+    left: object
+    right: object
+
+
+@dataclass(frozen=True)
+class Or:
+    left: object
+    right: object
+
+
+# -- parsing -----------------------------------------------------------------------------
+
+_TOKEN = re.compile(r'\s*(?:(\()|(\))|"([^"]*)"|\'([^\']*)\'|(&&|\|\||!)|([^\s()"\']+)|(["\']))')
+_KEYWORDS = {"and", "or", "not", "host", "net", "port", "proto", "&&", "||", "!"}
+_FAMILIES = {"ip": 4, "ipv4": 4, "ip4": 4, "ip6": 6, "ipv6": 6}
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    """[(kind, value)]: kind is '(' ')' 'word' 'text' (quoted) or 'kw'."""
+    out = []
+    pos = 0
+    text = text.strip()
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None or m.end() == pos:
+            break
+        pos = m.end()
+        lp, rp, dq, sq, op, word, stray = m.groups()
+        if lp:
+            out.append(("(", lp))
+        elif rp:
+            out.append((")", rp))
+        elif dq is not None or sq is not None:
+            out.append(("text", dq if dq is not None else sq))
+        elif op:
+            out.append(("kw", {"&&": "and", "||": "or", "!": "not"}[op]))
+        elif stray:
+            raise FilterError(f"unterminated quote {stray}")
+        elif word.lower() in _KEYWORDS:
+            out.append(("kw", word.lower()))
+        else:
+            out.append(("word", word))
+    return out
+
+
+class _Parser:
+    def __init__(self, tokens: list, names: Names) -> None:
+        self.tokens = tokens
+        self.pos = 0
+        self.names = names
+
+    def peek(self):
+        return self.tokens[self.pos] if self.pos < len(self.tokens) else (None, None)
+
+    def take(self):
+        tok = self.peek()
+        self.pos += 1
+        return tok
+
+    def expr(self):
+        left = self.and_expr()
+        while self.peek() == ("kw", "or"):
+            self.take()
+            if self.peek()[0] in (None, ")"):
+                raise FilterError("'or' needs something after it")
+            left = Or(left, self.and_expr())
+        return left
+
+    def and_expr(self):
+        left = self.unary()
+        while True:
+            kind, value = self.peek()
+            if (kind, value) == ("kw", "and"):
+                self.take()
+                if self.peek()[0] in (None, ")") or self.peek() == ("kw", "or"):
+                    raise FilterError("'and' needs something after it")
+            elif kind in (None, ")") or (kind, value) == ("kw", "or"):
+                return left
+            left = And(left, self.unary())
+
+    def unary(self):
+        kind, value = self.take()
+        if kind is None:
+            raise FilterError("the expression ends too early")
+        if kind == "kw" and value == "not":
+            if self.peek()[0] in (None, ")"):
+                raise FilterError("'not' needs something after it")
+            return Not(self.unary())
+        if kind == "(":
+            if self.peek()[0] == ")":
+                raise FilterError("empty parentheses")
+            node = self.expr()
+            if self.take()[0] != ")":
+                raise FilterError("missing ')'")
+            return node
+        if kind == ")":
+            raise FilterError("unexpected ')'")
+        if kind == "kw" and value in ("and", "or"):
+            raise FilterError(f"'{value}' needs something before it")
+        if kind == "kw":
+            arg_kind, arg = self.take()
+            if arg_kind not in ("word", "text"):
+                raise FilterError(f"'{value}' needs {_ARG_NAMES[value]}")
+            return _TERMS[value](arg, self.names)
+        return Text(value.lower())
+
+
+_ARG_NAMES = {"host": "an address", "net": "a network like 10.0.0.0/8",
+              "port": "a port number or service name", "proto": "a protocol name"}
+
+
+def _host(arg: str, names: Names) -> HostTerm:
+    try:
+        return HostTerm(parse_address(arg.strip("[]")))
+    except ValueError:
+        raise FilterError(f"host: {arg!r} is not an IP address") from None
+
+
+def _net(arg: str, names: Names) -> NetTerm:
+    try:
+        net = ipaddress.ip_network(arg, strict=False)
+    except ValueError:
+        raise FilterError(f"net: {arg!r} is not a network like 10.0.0.0/8") from None
+    shift = net.max_prefixlen - net.prefixlen
+    return NetTerm(net.version == 6, int(net.network_address) >> shift, shift)
+
+
+def _port(arg: str, names: Names) -> PortTerm:
+    if arg.isdigit():
+        port = int(arg)
+        if port > 65535:
+            raise FilterError(f"port: {arg} is out of range (0-65535)")
+        return PortTerm(frozenset({port}))
+    wanted = arg.lower()
+    ports = frozenset(port for (port, _), name in names.services.items() if name == wanted)
+    if not ports:
+        raise FilterError(f"port: {arg!r} is neither a number nor a known service")
+    return PortTerm(ports)
+
+
+def _ip_protocols(names: Names) -> dict[str, int]:
+    table = {name: number for number, name in getattr(names, "_protocols", {}).items()}
+    table.update({name: number for number, name in IP_PROTOCOLS.items()})
+    table["icmp6"] = table["ipv6-icmp"] = 58
+    return table
+
+
+def _proto(arg: str, names: Names) -> ProtoTerm:
+    wanted = arg.lower()
+    if wanted in _FAMILIES:
+        family = _FAMILIES[wanted]
+        return ProtoTerm(frozenset(), frozenset(), frozenset({f"ipv{family}"}), family)
+    numbers: set[int] = set()
+    if wanted.isdigit() and int(wanted) < 256:
+        numbers.add(int(wanted))
+    else:
+        number = _ip_protocols(names).get(wanted)
+        if number is not None:
+            numbers.add(number)
+        if wanted == "icmp":
+            numbers.add(58)
+    services = {wanted} if wanted in set(names.services.values()) else set()
+    rows = {names.ip_protocol(n) for n in numbers} | services
+    if wanted in ETHERTYPES.values() or wanted == "undecoded":
+        rows.add(wanted)
+    if not rows:
+        raise FilterError(f"proto: unknown protocol or service {arg!r}")
+    return ProtoTerm(frozenset(numbers), frozenset(services), frozenset(rows))
+
+
+_TERMS = {"host": _host, "net": _net, "port": _port, "proto": _proto}
+
+
+def parse(text: str, names: Names | None = None):
+    """The expression tree of ``text``, None for an empty filter; raise FilterError."""
+    tokens = _tokens(text or "")
+    if not tokens:
+        return None
+    parser = _Parser(tokens, names or _default_names())
+    node = parser.expr()
+    if parser.pos < len(tokens):
+        kind, value = parser.peek()
+        raise FilterError("unexpected ')'" if kind == ")" else f"unexpected {value!r}")
+    return node
+
+
+def check(text: str, names: Names | None = None) -> str | None:
+    """None when ``text`` is a valid filter, else the error message."""
+    try:
+        parse(text, names)
+    except FilterError as err:
+        return str(err)
+    return None
+
+
+_NAMES: Names | None = None
+
+
+def _default_names() -> Names:
+    global _NAMES
+    if _NAMES is None:
+        _NAMES = Names()
+    return _NAMES
+
+
+# -- evaluation --------------------------------------------------------------------------
+
+class FilterContext:
+    """What predicates need beyond the row: the engine (for hosts-view port/proto terms)
+    and a cache of the text that plain words are matched against."""
+
+    def __init__(self, engine) -> None:
+        self.engine = engine
+        self._conv_text: dict = {}  # Conversation -> (flags, text)
+
+    def conversation_text(self, c) -> str:
+        entry = self._conv_text.get(c)
+        if entry is None or entry[0] != c.flags:
+            names = self.engine.names
+            text = " ".join((names.ip_protocol(c.proto), _endpoint(c.a, c.pa),
+                             _endpoint(c.b, c.pb), c.service or "",
+                             tcp_flags_text(c.flags) if c.proto == 6 else "")).lower()
+            if len(self._conv_text) > 2_000_000:
+                self._conv_text.clear()
+            entry = self._conv_text[c] = (c.flags, text)
+        return entry[1]
+
+
+def _endpoint(addr: int, port) -> str:
+    text = address_text(addr)
+    if port is None:
+        return text
+    return f"[{text}]:{port}" if addr >= V6 else f"{text}:{port}"
+
+
+def _addr_pred(node) -> Callable[[int], bool]:
+    if isinstance(node, HostTerm):
+        addr = node.addr
+        return lambda a: a == addr
+    v6, bits, shift = node.v6, node.bits, node.shift
+    if v6:
+        return lambda a: a >= V6 and ((a ^ V6) >> shift) == bits
+    return lambda a: a < V6 and (a >> shift) == bits
+
+
+def _conversation_pred(node, ctx: FilterContext):
+    if isinstance(node, Text):
+        needle = node.text
+        text = ctx.conversation_text
+        return lambda c: needle in text(c)
+    if isinstance(node, (HostTerm, NetTerm)):
+        match = _addr_pred(node)
+        return lambda c: match(c.a) or match(c.b)
+    if isinstance(node, PortTerm):
+        ports = node.ports
+        return lambda c: c.pa in ports or c.pb in ports
+    if isinstance(node, ProtoTerm):
+        if node.family is not None:
+            v6 = node.family == 6
+            return lambda c: (c.a >= V6) == v6
+        numbers, services = node.numbers, node.services
+        return lambda c: c.proto in numbers or c.service in services
+    return None
+
+
+def _host_pred(node, ctx: FilterContext):
+    if isinstance(node, Text):
+        needle = node.text
+        return lambda h: needle in address_text(h.addr).lower()
+    if isinstance(node, (HostTerm, NetTerm)):
+        match = _addr_pred(node)
+        return lambda h: match(h.addr)
+    if isinstance(node, ProtoTerm) and node.family is not None:
+        v6 = node.family == 6
+        return lambda h: (h.addr >= V6) == v6
+    if isinstance(node, (PortTerm, ProtoTerm)):
+        conv = _conversation_pred(node, ctx)
+        addrs = set()
+        for c in ctx.engine.conversations:
+            if conv(c):
+                addrs.add(c.a)
+                addrs.add(c.b)
+        return lambda h: h.addr in addrs
+    return None
+
+
+def _protocol_pred(node, ctx: FilterContext):
+    if isinstance(node, Text):
+        needle = node.text
+        return lambda r: needle in r.protocol.lower() or needle in r.layer
+    if isinstance(node, ProtoTerm):
+        rows = node.rows
+        return lambda r: r.protocol in rows
+    if isinstance(node, PortTerm):
+        services = ctx.engine.names.services
+        wanted = {name for (port, _), name in services.items() if port in node.ports}
+        return lambda r: r.layer == "service" and r.protocol in wanted
+    return None
+
+
+def _interface_pred(node, ctx: FilterContext):
+    if isinstance(node, Text):
+        needle = node.text
+        return lambda r: needle in r.interface.lower() or needle in (r.link or "").lower()
+    return None
+
+
+_LEAVES = {"hosts": _host_pred, "conversations": _conversation_pred,
+           "protocols": _protocol_pred, "interfaces": _interface_pred}
+
+
+def compile_filter(node, view: str, ctx: FilterContext):
+    """A predicate over the view's items (Host, Conversation or row), or None when no part
+    of the expression applies to the view."""
+    if node is None:
+        return None
+    if isinstance(node, Not):
+        inner = compile_filter(node.node, view, ctx)
+        return None if inner is None else (lambda x: not inner(x))
+    if isinstance(node, (And, Or)):
+        left = compile_filter(node.left, view, ctx)
+        right = compile_filter(node.right, view, ctx)
+        if left is None or right is None:
+            return left or right
+        if isinstance(node, And):
+            return lambda x: left(x) and right(x)
+        return lambda x: left(x) or right(x)
+    return _LEAVES[view](node, ctx)

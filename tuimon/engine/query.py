@@ -1,0 +1,331 @@
+"""What the UI asks the engine for, and the answer: one sorted, filtered, visible window.
+
+The UI sends a :class:`Query` (view, sort column and direction, filter text, the visible
+window and the row under its cursor); :class:`QueryRunner` answers with a :class:`Page`
+holding only the rows of that window (plus a margin) and the totals. Filtering and
+sorting work on the engine's own objects with cheap keys; NamedTuple rows are built only
+for the window, so a query over 100,000 conversations stays cheap.
+
+Cursor following: when the query names the row under the cursor (``cursor_key``) and that
+row is still there, the answer moves the window by as much as the row moved, so the row
+keeps its line on the screen while the order changes around it. Without a key the cursor
+keeps its index (the top row stays the top row).
+
+Pure Python: no Textual, no Rich; everything here crosses a process boundary by pickle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from operator import attrgetter
+
+from tuimon.engine.filter import FilterContext, FilterError, compile_filter, parse
+from tuimon.engine.model import Totals
+from tuimon.engine.names import address_text
+from tuimon.engine.rates import rates
+
+VIEWS = ("interfaces", "hosts", "protocols", "conversations")
+DEFAULT_SORT = "bytes"
+
+# Sortable columns per view, in display order. Names are the row fields (conversations:
+# ``a``/``b`` are the endpoints, ``bytes``/``packets`` both directions together).
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "interfaces": ("interface", "link", "bytes", "packets", "rate_2s", "rate_10s", "rate_40s",
+                   "ipv4_packets", "ipv6_packets", "non_ip_packets", "undecoded_packets",
+                   "drops", "skipped_records"),
+    "hosts": ("address", "bytes", "packets", "rate_2s", "rate_10s", "rate_40s", "tx_bytes",
+              "rx_bytes", "tx_packets", "rx_packets", "first_seen", "last_seen"),
+    "protocols": ("protocol", "layer", "bytes", "packets", "rate_2s", "rate_10s", "rate_40s"),
+    "conversations": ("protocol", "a", "b", "bytes", "packets", "rate_2s", "rate_10s",
+                      "rate_40s", "service", "tcp_flags", "bytes_a_to_b", "bytes_b_to_a",
+                      "packets_a_to_b", "packets_b_to_a", "first_seen", "last_seen"),
+}
+TEXT_COLUMNS = frozenset({"interface", "link", "address", "protocol", "layer", "a", "b",
+                          "service", "tcp_flags"})
+
+
+def default_descending(column: str) -> bool:
+    """Numbers sort largest first, text A to Z."""
+    return column not in TEXT_COLUMNS
+
+
+@dataclass(frozen=True)
+class Query:
+    view: str = "hosts"
+    sort: str = DEFAULT_SORT
+    descending: bool = True
+    filter: str = ""
+    offset: int = 0  # first visible row
+    limit: int = 50  # visible rows
+    margin: int = 0  # extra rows sent before and after the window (smooth scrolling)
+    cursor: int = 0  # index of the cursor row as the UI last knew it
+    cursor_key: Hashable | None = None  # the row under the cursor, to follow; None: keep index
+    freeze: bool = False  # keep the order rows had when freezing; new rows go last
+    seq: int = 0  # echoed in the page
+
+
+@dataclass
+class Page:
+    seq: int
+    view: str
+    sort: str
+    descending: bool
+    filter: str
+    error: str | None  # the filter did not parse (the page is unfiltered then)
+    total: int  # rows passing the filter
+    count: int  # rows in the view
+    offset: int  # first visible row, after following the cursor
+    start: int  # index of rows[0] (offset minus the margin)
+    rows: list = field(default_factory=list)
+    keys: list = field(default_factory=list)
+    cursor: int = 0
+    cursor_key: Hashable | None = None
+    totals: Totals | None = None
+    frozen: bool = False
+    # Filled in by the worker:
+    state: str = ""
+    message: str = ""
+    source: str = ""
+    elapsed: float = 0.0
+
+
+def row_key(view: str, item) -> Hashable:
+    """The identity of a row (or engine object) that survives refreshes."""
+    if view == "hosts":
+        return item.addr
+    if view == "conversations":
+        return (item.proto, item.a, item.pa, item.b, item.pb)
+    if view == "interfaces":
+        return item.interface
+    return (item.layer, item.protocol)
+
+
+def _none_low(value):
+    return -1 if value is None else value
+
+
+def _rate_key(index: int, now: float | None) -> Callable:
+    sec = int(now) if now is not None else 0
+
+    def key(obj) -> float:
+        hist = obj.hist
+        if not hist or hist[-1][0] <= sec - 40:  # idle for the longest window: cheap zero
+            return 0.0
+        return rates(hist, now)[index]
+
+    return key
+
+
+def sort_key(view: str, column: str, engine) -> Callable:
+    """A cheap key function over the view's items (engine objects or rows)."""
+    if column not in COLUMNS[view]:
+        raise ValueError(f"cannot sort {view} by {column!r}")
+    now = engine.now
+    if column.startswith("rate_") and view in ("hosts", "conversations"):
+        return _rate_key(("rate_2s", "rate_10s", "rate_40s").index(column), now)
+    if view == "hosts":
+        attr = {"address": "addr", "tx_bytes": "tx_b", "rx_bytes": "rx_b", "tx_packets": "tx_p",
+                "rx_packets": "rx_p", "first_seen": "first", "last_seen": "last"}.get(column, column)
+        return attrgetter(attr)
+    if view == "conversations":
+        names = engine.names
+        proto_names: dict[int, str] = {}
+
+        def proto_name(c):
+            name = proto_names.get(c.proto)
+            if name is None:
+                name = proto_names[c.proto] = names.ip_protocol(c.proto)
+            return name
+
+        return {
+            "protocol": proto_name,
+            "a": lambda c: (c.a, _none_low(c.pa)),
+            "b": lambda c: (c.b, _none_low(c.pb)),
+            "bytes": lambda c: c.ab_b + c.ba_b,
+            "packets": lambda c: c.ab_p + c.ba_p,
+            "service": lambda c: c.service or "",
+            "tcp_flags": attrgetter("flags"),
+            "bytes_a_to_b": attrgetter("ab_b"),
+            "bytes_b_to_a": attrgetter("ba_b"),
+            "packets_a_to_b": attrgetter("ab_p"),
+            "packets_b_to_a": attrgetter("ba_p"),
+            "first_seen": attrgetter("first"),
+            "last_seen": attrgetter("last"),
+        }[column]
+    getter = attrgetter(column)
+    return lambda row: _none_low(getter(row))
+
+
+def window(total: int, q: Query, found: int | None) -> tuple[int, int]:
+    """(offset, cursor) for an answer: follow the cursor row when it was found."""
+    limit = max(1, q.limit)
+    if total == 0:
+        return 0, 0
+    if found is not None:
+        cursor = found
+        offset = q.offset + (found - q.cursor)
+    else:
+        cursor = min(max(q.cursor, 0), total - 1)
+        offset = q.offset
+    offset = min(max(offset, 0), max(0, total - limit))
+    if cursor < offset:
+        offset = cursor
+    elif cursor >= offset + limit:
+        offset = cursor - limit + 1
+    return offset, cursor
+
+
+class QueryRunner:
+    """Answers queries over one engine. Keeps caches between queries (hence a class)."""
+
+    def __init__(self, engine) -> None:
+        self.engine = engine
+        self.context = FilterContext(engine)
+        self._filters: dict[str, object] = {}
+        self._cache_key: tuple | None = None
+        self._cache: list = []
+        self._frozen: dict[str, tuple[tuple, dict]] = {}
+        self._conv_index: dict[tuple, object] = {}
+        self._conv_seen = 0
+
+    # -- items ------------------------------------------------------------------------
+
+    def items(self, view: str) -> list:
+        engine = self.engine
+        if view == "hosts":
+            return list(engine.hosts.values())
+        if view == "conversations":
+            return engine.conversations
+        if view == "interfaces":
+            return engine.interface_rows()
+        if view == "protocols":
+            return engine.protocol_rows()
+        raise ValueError(f"unknown view {view!r}")
+
+    def rows(self, view: str, items: list) -> list:
+        if view == "hosts":
+            return self.engine.host_rows(items)
+        if view == "conversations":
+            return self.engine.conversation_rows(items)
+        return list(items)
+
+    def _lookup(self, view: str, key, items: list) -> int | None:
+        """Index of the row with ``key`` in ``items``, or None."""
+        if key is None:
+            return None
+        obj = None
+        if view == "hosts":
+            obj = self.engine.hosts.get(key) if isinstance(key, int) else None
+        elif view == "conversations":
+            convs = self.engine.conversations
+            if self._conv_seen < len(convs):
+                for c in convs[self._conv_seen:]:
+                    self._conv_index[row_key(view, c)] = c
+                self._conv_seen = len(convs)
+            obj = self._conv_index.get(key) if isinstance(key, tuple) else None
+        else:
+            for i, row in enumerate(items):
+                if row_key(view, row) == key:
+                    return i
+            return None
+        if obj is None:
+            return None
+        try:
+            return items.index(obj)
+        except ValueError:  # filtered out
+            return None
+
+    # -- filtering and ordering -------------------------------------------------------------
+
+    def compiled(self, text: str):
+        """The parsed filter (cached), or raise FilterError."""
+        node = self._filters.get(text)
+        if node is None:
+            node = parse(text, self.engine.names)
+            if len(self._filters) > 32:
+                self._filters.clear()
+            self._filters[text] = node if node is not None else False
+        return node or None
+
+    def ordered(self, q: Query, version: int) -> tuple[list, str | None]:
+        """The view's items, filtered and sorted (cached while nothing changed)."""
+        if q.view not in VIEWS:
+            raise ValueError(f"unknown view {q.view!r}")
+        sort = q.sort if q.sort in COLUMNS[q.view] else DEFAULT_SORT
+        error = None
+        try:
+            node = self.compiled(q.filter)
+        except FilterError as err:
+            node, error = None, str(err)
+        cache_key = (version, q.view, sort, q.descending, q.filter if error is None else "",
+                     q.freeze)
+        if not q.freeze:
+            self._frozen.pop(q.view, None)
+        elif self._frozen.get(q.view, ((),))[0] != (sort, q.descending):
+            self._frozen.pop(q.view, None)
+        if cache_key == self._cache_key and (not q.freeze or q.view in self._frozen):
+            return self._cache, error
+        items = self.items(q.view)
+        ident = self._ident(q.view)
+        if q.freeze:
+            frozen = self._frozen.get(q.view)
+            if frozen is None:
+                order = sorted(items, key=sort_key(q.view, sort, self.engine), reverse=q.descending)
+                frozen = ((sort, q.descending), {ident(x): i for i, x in enumerate(order)})
+                self._frozen[q.view] = frozen
+            rank = frozen[1]
+            last = len(rank)
+            items = sorted(items, key=lambda x: rank.get(ident(x), last))
+        else:
+            items = sorted(items, key=sort_key(q.view, sort, self.engine), reverse=q.descending)
+        if node is not None:
+            pred = compile_filter(node, q.view, self.context)
+            if pred is not None:
+                items = [x for x in items if pred(x)]
+        self._cache_key, self._cache = cache_key, items
+        return items, error
+
+    @staticmethod
+    def _ident(view: str) -> Callable:
+        if view in ("hosts", "conversations"):
+            return lambda obj: obj  # engine objects hash by identity and live for the session
+        return lambda row: row_key(view, row)
+
+    # -- the answer ------------------------------------------------------------------------
+
+    def run(self, q: Query, version: int = -1) -> Page:
+        """Answer ``q``. ``version`` changes whenever the engine counted something new
+        (-1: never cache)."""
+        if version < 0:
+            self._cache_key = None
+        items, error = self.ordered(q, version)
+        total = len(items)
+        found = self._lookup(q.view, q.cursor_key, items)
+        offset, cursor = window(total, q, found)
+        start = max(0, offset - max(0, q.margin))
+        end = min(total, offset + max(1, q.limit) + max(0, q.margin))
+        chunk = items[start:end]
+        rows = self.rows(q.view, chunk)
+        keys = [row_key(q.view, x) for x in chunk]
+        cursor_key = keys[cursor - start] if total and start <= cursor < end else None
+        sort = q.sort if q.sort in COLUMNS[q.view] else DEFAULT_SORT
+        count = (len(self.engine.hosts) if q.view == "hosts" else
+                 len(self.engine.conversations) if q.view == "conversations" else
+                 len(self.items(q.view)) if error is None and q.filter else total)
+        return Page(seq=q.seq, view=q.view, sort=sort, descending=q.descending,
+                    filter=q.filter if error is None else "", error=error, total=total,
+                    count=count, offset=offset, start=start, rows=rows, keys=keys,
+                    cursor=cursor, cursor_key=cursor_key, totals=self.engine.totals(),
+                    frozen=q.freeze)
+
+
+def key_text(view: str, key) -> str:
+    """A short human description of a row key (for messages)."""
+    if view == "hosts" and isinstance(key, int):
+        return address_text(key)
+    if view == "conversations" and isinstance(key, tuple):
+        proto, a, pa, b, pb = key
+        return f"{address_text(a)}:{pa} - {address_text(b)}:{pb}"
+    return str(key)
+
