@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from tuimon.engine.engine import Engine
+
+
+STOP_GRACE = 5.0
 
 
 class Session:
@@ -37,10 +41,20 @@ class Session:
             self._next_fold = int(now) + 1
 
     def run(self, stop: Callable[[], bool] | None = None) -> None:
-        """Count the whole source (or until ``stop()`` says so)."""
+        """Count the whole source, or until ``stop()`` says so.
+
+        A source that can stop gracefully (live capture) is asked to, and what it still
+        delivers is counted too, so nothing already captured is lost.
+        """
+        stopping = None  # when set: the monotonic deadline for the source to wind down
         for batch in self.source.batches():
             self.ingest(batch)
-            if stop is not None and stop():
-                break
+            if stopping is None and stop is not None and stop():
+                if not hasattr(self.source, "stop"):
+                    break
+                self.source.stop()
+                stopping = time.monotonic() + STOP_GRACE
+            elif stopping is not None and time.monotonic() > stopping:
+                break  # closing the generator makes the source kill what is left
         self.sync_interfaces()
         self.engine.fold()
