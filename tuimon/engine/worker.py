@@ -1,0 +1,417 @@
+"""The engine process behind the UI.
+
+The UI never counts packets. It starts :func:`worker_main` in a process of its own
+(multiprocessing, "spawn" context) and talks to it over two one-way pipes:
+
+UI -> worker (``requests``)
+    ``Query``                 answer with a :class:`~tuimon.engine.query.Page`
+    ``Save(folder, seq)``     write the four CSV files; answer ``Saved``
+    ``Ping(seq)``             answer ``Pong`` (the worker's pid and loaded top-level modules)
+    ``Stop()``                close the source and exit
+
+worker -> UI (``replies``)
+    ``Status``                on every change of state: starting, playing (a file),
+                              capturing (live), finished, error -- with a one-line message
+    ``Page``, ``Saved``, ``Pong``
+
+Inside the worker a reader thread iterates the capture source and hands batches over a
+bounded queue; the main thread counts them (:class:`~tuimon.engine.session.Session`) and
+answers requests between batches, so the engine is touched by one thread only. Every
+blocking read has a timeout, and the worker exits when the UI's end of the pipe closes.
+
+:class:`EngineService` is the same logic without the process, for tests.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+import traceback
+from argparse import Namespace
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from tuimon.engine.engine import Engine
+from tuimon.engine.query import Page, Query, QueryRunner
+from tuimon.engine.session import Session
+from tuimon.errors import TuimonError
+
+STARTING, PLAYING, CAPTURING, FINISHED, ERROR = "starting", "playing", "capturing", "finished", "error"
+
+
+@dataclass
+class Status:
+    state: str
+    message: str = ""
+    source: str = ""
+    opened: bool = False  # the source was opened (False with ERROR: it never was)
+
+
+@dataclass
+class Save:
+    folder: str | None = None  # None: a new tuimon-YYYYmmdd-HHMMSS/ in the current directory
+    seq: int = 0
+
+
+@dataclass
+class Saved:
+    seq: int
+    folder: str
+    paths: list = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class Ping:
+    seq: int = 0
+
+
+@dataclass
+class Pong:
+    seq: int
+    pid: int
+    modules: list
+
+
+@dataclass
+class Stop:
+    pass
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def source_label(args) -> str:
+    """What the header calls the source, before it is opened."""
+    if getattr(args, "read", None):
+        return "stdin" if args.read == "-" else os.path.basename(args.read)
+    interfaces = getattr(args, "interfaces", None) or ["default interface"]
+    label = ", ".join(interfaces)
+    if getattr(args, "filter", None):
+        label += f" ({args.filter})"
+    return label
+
+
+def open_source(args):
+    """The source factory: a file or a live capture, as the headless CLI builds it."""
+    from tuimon.cli import open_source as cli_open_source
+
+    return cli_open_source(args)
+
+
+def new_folder_name(now: float) -> str:
+    return time.strftime("tuimon-%Y%m%d-%H%M%S", time.localtime(now))
+
+
+class EngineService:
+    """One engine counting one source, answering queries and saving CSV files.
+
+    Not thread-safe: one thread calls everything (the worker's main thread, or a test).
+    """
+
+    def __init__(self, args, factory: Callable = open_source,
+                 clock: Callable[[], float] = time.monotonic,
+                 wallclock: Callable[[], float] = time.time) -> None:
+        self.args = args
+        self.factory = factory
+        self.clock = clock
+        self.wallclock = wallclock
+        self.engine = Engine()
+        self.runner = QueryRunner(self.engine)
+        self.session: Session | None = None
+        self.source = None
+        self.status = Status(STARTING, "", source_label(args))
+        self.version = 0
+        self.started = clock()
+        self.stopped_at: float | None = None
+        self.live = False
+
+    # -- life cycle ----------------------------------------------------------------------
+
+    def open(self) -> Status:
+        try:
+            self.source = self.factory(self.args)
+        except TuimonError as err:
+            return self.fail(str(err))
+        except Exception as err:  # noqa: BLE001 - the user sees one line, never a traceback
+            return self.fail(f"cannot open the capture: {type(err).__name__}: {err}")
+        self.session = Session(self.source, self.engine)
+        self.live = getattr(self.source, "kind", "file") != "file"
+        self.started = self.clock()
+        self.status = Status(CAPTURING if self.live else PLAYING, "", self._label(), True)
+        return self.status
+
+    def _label(self) -> str:
+        if self.source is not None and not self.live and getattr(self.args, "read", None):
+            return self.status.source
+        name = getattr(self.source, "name", None)
+        return name if isinstance(name, str) and name else self.status.source
+
+    def ingest(self, batch: list) -> None:
+        if batch:
+            self.session.ingest(batch)
+            self.version += 1
+
+    def capture_news(self) -> Status | None:
+        """A new Status when one of a live source's captures ended on its own
+        (interface removed, dumpcap exited); None when nothing changed."""
+        ended = getattr(self.source, "ended", None)
+        if not ended:
+            return None
+        names = {i.index: i.name for i in getattr(self.source, "interfaces", [])}
+        problems = [f"{names.get(index, f'interface {index}')}: {reason}"
+                    for index, reason in sorted(dict(ended).items()) if reason != "stopped"]
+        message = one_line("capture ended on " + "; ".join(problems)) if problems else ""
+        if message == self.status.message:
+            return None
+        self.status = Status(self.status.state, message, self.status.source, True)
+        return self.status
+
+    def stop_capture(self) -> None:
+        """--duration is up: a live source winds down gracefully (what it has is counted)."""
+        stop = getattr(self.source, "stop", None)
+        if stop is not None:
+            stop()
+        else:
+            self.close()
+
+    def tick(self) -> None:
+        """Keep a live clock moving on a quiet link so rates decay."""
+        if self.live and self.status.state == CAPTURING:
+            self.engine.advance(self.wallclock())
+            self.version += 1
+
+    def finish(self, error: str | None = None) -> Status:
+        if self.session is not None:
+            try:
+                self.session.sync_interfaces()
+            except Exception:  # noqa: BLE001 - keep what was counted
+                pass
+            self.engine.fold()
+            self.version += 1
+        if self.stopped_at is None:
+            self.stopped_at = self.clock()
+        if error is None:
+            self.capture_news()
+            if self.status.message:  # a capture ended on its own: that is an error
+                error = self.status.message
+        if error is not None:
+            return self.fail(error)
+        self.status = Status(FINISHED, "", self.status.source, True)
+        return self.status
+
+    def fail(self, message: str) -> Status:
+        if self.stopped_at is None:
+            self.stopped_at = self.clock()
+        self.status = Status(ERROR, one_line(message), self.status.source,
+                             self.session is not None)
+        return self.status
+
+    def close(self) -> None:
+        if self.source is not None:
+            try:
+                self.source.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+    def run_all(self) -> Status:
+        """Open the source and count all of it, here and now (tests, small files)."""
+        if self.open().state == ERROR:
+            return self.status
+        try:
+            for batch in self.source.batches():
+                self.ingest(batch)
+        except TuimonError as err:
+            return self.finish(str(err))
+        return self.finish()
+
+    # -- requests -----------------------------------------------------------------------
+
+    def elapsed(self) -> float:
+        end = self.stopped_at if self.stopped_at is not None else self.clock()
+        return max(0.0, end - self.started)
+
+    def answer(self, q: Query) -> Page:
+        self.engine.fold()  # cheap when nothing is pending
+        page = self.runner.run(q, self.version)
+        page.state, page.message = self.status.state, self.status.message
+        page.source, page.elapsed = self.status.source, self.elapsed()
+        return page
+
+    def save(self, request: Save) -> Saved:
+        from tuimon.export.csv import export_snapshot
+
+        folder = request.folder
+        if folder is None:
+            base = new_folder_name(self.wallclock())
+            folder, n = base, 1
+            while os.path.exists(folder):
+                n += 1
+                folder = f"{base}-{n}"
+        try:
+            paths = export_snapshot(self.engine.snapshot(), folder)
+        except TuimonError as err:
+            return Saved(request.seq, folder, [], str(err))
+        except Exception as err:  # noqa: BLE001 - a failed save never stops the monitor
+            return Saved(request.seq, folder, [], one_line(f"cannot save CSV into {folder}: {err}"))
+        return Saved(request.seq, folder, paths)
+
+    def handle(self, request):
+        """The reply to one request (None for Stop)."""
+        if isinstance(request, Query):
+            return self.answer(request)
+        if isinstance(request, Save):
+            return self.save(request)
+        if isinstance(request, Ping):
+            modules = sorted({name.split(".")[0] for name in list(sys.modules)})
+            return Pong(request.seq, os.getpid(), modules)
+        return None
+
+
+# -- the process --------------------------------------------------------------------------
+
+_END = object()
+
+
+def _read_batches(source, out: queue.Queue, stop: threading.Event) -> None:
+    """Reader thread: source batches into ``out``; then _END or the error."""
+    item = _END
+    try:
+        for batch in source.batches():
+            while not stop.is_set():
+                try:
+                    out.put(batch, timeout=0.2)
+                    break
+                except queue.Full:
+                    continue
+            if stop.is_set():
+                return
+    except TuimonError as err:
+        item = err
+    except Exception as err:  # noqa: BLE001
+        item = RuntimeError(f"capture failed: {type(err).__name__}: {err}")
+        _debug_log()
+    while not stop.is_set():
+        try:
+            out.put(item, timeout=0.2)
+            return
+        except queue.Full:
+            continue
+
+
+def _debug_log() -> None:
+    path = os.environ.get("TUIMON_DEBUG_LOG")
+    if path:
+        try:
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(traceback.format_exc())
+        except OSError:
+            pass
+
+
+def _quiet() -> None:
+    """The terminal belongs to the UI: nothing the worker (or a library) prints may reach it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        os.close(devnull)
+    except OSError:
+        pass
+
+
+def worker_main(requests, replies, args: dict, factory: Callable | None = None,
+                batch_budget: float = 0.05) -> None:
+    """The engine process: count the source, answer requests until Stop or the pipe closes."""
+    _quiet()
+    service = EngineService(Namespace(**args), factory or open_source)
+    stop = threading.Event()
+
+    def send(message) -> bool:
+        try:
+            replies.send(message)
+            return True
+        except (OSError, ValueError, EOFError):
+            stop.set()
+            return False
+
+    send(service.open())
+    batches: queue.Queue = queue.Queue(maxsize=8)
+    reader = None
+    duration = getattr(service.args, "duration", None) if service.live else None
+    if service.status.state != ERROR:
+        reader = threading.Thread(target=_read_batches, args=(service.source, batches, stop),
+                                  name="tuimon-reader", daemon=True)
+        reader.start()
+    next_tick = time.monotonic() + 1.0
+    stopping = False
+    try:
+        while not stop.is_set():
+            # 1. requests (wait a little only when there is nothing to count)
+            wait = 0.0 if not batches.empty() else 0.05
+            pending = []
+            try:
+                while len(pending) < 64 and requests.poll(wait):
+                    wait = 0.0
+                    pending.append(requests.recv())
+            except (EOFError, OSError):
+                break  # the UI is gone
+            # A query superseded by a newer one in the same read is not answered.
+            last_query = max((i for i, r in enumerate(pending) if isinstance(r, Query)),
+                             default=-1)
+            for i, request in enumerate(pending):
+                if isinstance(request, Stop):
+                    stop.set()
+                    break
+                if isinstance(request, Query) and i != last_query:
+                    continue
+                reply = service.handle(request)
+                if reply is not None and not send(reply):
+                    break
+            if stop.is_set():
+                break
+            # 2. count for a while
+            deadline = time.monotonic() + batch_budget
+            while service.status.state in (PLAYING, CAPTURING) and time.monotonic() < deadline:
+                try:
+                    item = batches.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _END:
+                    send(service.finish())
+                elif isinstance(item, BaseException):
+                    send(service.finish(str(item)))
+                else:
+                    try:
+                        service.ingest(item)
+                    except Exception as err:  # noqa: BLE001
+                        _debug_log()
+                        send(service.finish(f"counting failed: {type(err).__name__}: {err}"))
+            # 3. the clock of a live capture, and --duration
+            now = time.monotonic()
+            if now >= next_tick:
+                next_tick = now + 1.0
+                service.tick()
+                news = service.capture_news() if service.live else None
+                if news is not None:
+                    send(news)
+                if duration and not stopping and service.elapsed() >= duration:
+                    stopping = True
+                    service.stop_capture()
+    except Exception as err:  # noqa: BLE001 - report, never print a traceback
+        _debug_log()
+        send(Status(ERROR, one_line(f"engine failed: {type(err).__name__}: {err}"),
+                    service.status.source, True))
+    finally:
+        stop.set()
+        service.close()
+        if reader is not None:
+            reader.join(timeout=1.0)
+

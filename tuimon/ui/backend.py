@@ -1,0 +1,162 @@
+"""Backends: how the app reaches the engine.
+
+* :class:`ProcessBackend` (the real app): the engine runs in its own process
+  (``tuimon.engine.worker.worker_main``, "spawn" context). A receiver thread reads the
+  replies with a timeout and hands each one to ``deliver``, which posts a message to the
+  app (``post_message`` is thread-safe).
+* :class:`LocalBackend` (tests): an :class:`~tuimon.engine.worker.EngineService` in this
+  process, answering synchronously. Deterministic, no threads, no timers.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+from collections.abc import Callable
+
+from textual.message import Message
+
+from tuimon.engine.worker import ERROR, EngineService, Status, Stop, worker_main
+
+
+class EngineReply(Message):
+    """Something the engine sent: Status, Page, Saved or Pong."""
+
+    def __init__(self, reply) -> None:
+        super().__init__()
+        self.reply = reply
+
+
+class Backend:
+    label = ""
+
+    def start(self, deliver: Callable[[object], None]) -> None:
+        raise NotImplementedError
+
+    def send(self, request) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        pass
+
+
+class LocalBackend(Backend):
+    def __init__(self, service: EngineService) -> None:
+        self.service = service
+        self.label = service.status.source
+        self.deliver: Callable | None = None
+
+    def start(self, deliver: Callable[[object], None]) -> None:
+        self.deliver = deliver
+        deliver(self.service.status)
+
+    def send(self, request) -> None:
+        reply = self.service.handle(request)
+        if reply is not None and self.deliver is not None:
+            self.deliver(reply)
+
+
+class ProcessBackend(Backend):
+    def __init__(self, args, factory: Callable | None = None, context: str = "spawn") -> None:
+        self.args = vars(args).copy()
+        self.factory = factory
+        self.context = multiprocessing.get_context(context)
+        self.process = None
+        self._requests = self._replies = None
+        self._deliver: Callable | None = None
+        self._stopping = threading.Event()
+        self._receiver: threading.Thread | None = None
+        self._lock = threading.Lock()
+        from tuimon.engine.worker import source_label
+
+        self.label = source_label(args)
+        self.first_status: Status | None = None
+
+    def launch(self, timeout: float = 15.0) -> Status:
+        """Start the engine process and wait for its first Status (the source opened, or not)."""
+        ctx = self.context
+        req_read, self._requests = ctx.Pipe(duplex=False)
+        self._replies, rep_write = ctx.Pipe(duplex=False)
+        self.process = ctx.Process(target=worker_main, name="tuimon-engine", daemon=True,
+                                   args=(req_read, rep_write, self.args, self.factory))
+        self.process.start()
+        req_read.close()
+        rep_write.close()
+        deadline = time.monotonic() + timeout
+        status = None
+        while time.monotonic() < deadline:
+            try:
+                if self._replies.poll(0.1):
+                    status = self._replies.recv()
+                    break
+            except (EOFError, OSError):
+                break
+            if not self.process.is_alive():
+                break
+        if not isinstance(status, Status):
+            status = Status(ERROR, "the engine process did not start", self.label)
+        self.first_status = status
+        return status
+
+    def start(self, deliver: Callable[[object], None]) -> None:
+        if self.process is None:
+            self.launch()
+        self._deliver = deliver
+        if self.first_status is not None:
+            deliver(self.first_status)
+        self._receiver = threading.Thread(target=self._receive, name="tuimon-receiver",
+                                          daemon=True)
+        self._receiver.start()
+
+    def _receive(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                if not self._replies.poll(0.2):
+                    continue
+                reply = self._replies.recv()
+            except (EOFError, OSError):
+                if not self._stopping.is_set():
+                    self._safe_deliver(Status(ERROR, "the engine process stopped", self.label,
+                                              True))
+                return
+            self._safe_deliver(reply)
+
+    def _safe_deliver(self, reply) -> None:
+        try:
+            self._deliver(reply)
+        except RuntimeError:  # the app's loop is closing
+            pass
+
+    def send(self, request) -> None:
+        if self._requests is None or self._stopping.is_set():
+            return
+        try:
+            with self._lock:
+                self._requests.send(request)
+        except (OSError, ValueError):
+            self._safe_deliver(Status(ERROR, "the engine process stopped", self.label, True))
+
+    def stop(self, timeout: float = 7.0) -> None:
+        if self.process is None:
+            return
+        try:
+            with self._lock:
+                self._requests.send(Stop())
+        except (OSError, ValueError, AttributeError):
+            pass
+        self._stopping.set()
+        self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(1.0)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(1.0)
+        if self._receiver is not None:
+            self._receiver.join(1.0)
+        for conn in (self._requests, self._replies):
+            try:
+                conn.close()
+            except (OSError, AttributeError):
+                pass
