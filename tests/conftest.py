@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import os
 import time
 from pathlib import Path
@@ -32,6 +34,16 @@ os.environ["TZ"] = "UTC"
 time.tzset()
 
 DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem):
+    """Run ``async def`` tests (Textual's Pilot) on a fresh event loop; no plugin needed."""
+    if inspect.iscoroutinefunction(pyfuncitem.obj):
+        names = pyfuncitem._fixtureinfo.argnames
+        asyncio.run(pyfuncitem.obj(**{n: pyfuncitem.funcargs[n] for n in names}))
+        return True
+    return None
 
 
 def record(src: str, dst: str, sport=None, dport=None, proto: int = 6, size: int = 100,

@@ -1,0 +1,43 @@
+"""Snapshots of every view at 80x24 and 160x48 (baselines: top-level snapshots/ folder).
+
+Deterministic: the fixture capture counted up front by an in-process engine, a fixed clock
+(elapsed 00:00:00), UTC times (conftest), no refresh timer. Regenerate after a deliberate
+change with ``pytest tests/test_ui_snapshots.py --snapshot-update`` and look at the SVGs.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.test_ui_app import make_app, settle
+
+SIZES = {"80x24": (80, 24), "160x48": (160, 48)}
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("view", ["interfaces", "hosts", "protocols", "conversations"])
+def test_view(snap_compare, view, size):
+    assert snap_compare(make_app(view=view), terminal_size=SIZES[size], run_before=settle)
+
+
+def test_help_screen(snap_compare):
+    assert snap_compare(make_app(), press=["question_mark"], terminal_size=(80, 24),
+                        run_before=settle)
+
+
+def test_filter_error_inline(snap_compare):
+    keys = ["slash", *"port 99999", "enter"]
+    assert snap_compare(make_app(view="conversations"), press=keys, terminal_size=(80, 24),
+                        run_before=settle)
+
+
+def test_filtered_conversations_with_cursor(snap_compare):
+    keys = ["slash", *"port 443 or proto domain", "enter", "down", "down", "r"]
+    assert snap_compare(make_app(view="conversations"), press=keys, terminal_size=(80, 24),
+                        run_before=settle)
+
+
+def test_no_color(snap_compare, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert snap_compare(make_app(view="hosts"), press=["down"], terminal_size=(80, 24),
+                        run_before=settle)

@@ -1,0 +1,315 @@
+"""The Textual monitor: header, view tabs, one table, filter bar, footer.
+
+The app only draws. Once per ``--interval`` it sends the engine process the current view,
+sort, filter and visible window (a :class:`~tuimon.engine.query.Query`); the answer
+(a :class:`~tuimon.engine.query.Page`) arrives as an :class:`EngineReply` message.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.widgets import Footer
+
+from tuimon.engine.filter import check
+from tuimon.engine.names import Names
+from tuimon.engine.query import VIEWS, Page, Query
+from tuimon.engine.worker import ERROR, Save, Saved, Status
+from tuimon.errors import TuimonError
+from tuimon.ui.backend import Backend, EngineReply, ProcessBackend
+from tuimon.ui.columns import VIEW_TITLES, column_titled
+from tuimon.ui.filterbar import FilterBar
+from tuimon.ui.header import MonitorHeader
+from tuimon.ui.help import HelpScreen
+from tuimon.ui.table import RowTable
+from tuimon.ui.tabs import TabBar
+
+QUIT_SAVE_TIMEOUT = 30.0
+
+
+class MonitorApp(App):
+    TITLE = "tuimon"
+    ENABLE_COMMAND_PALETTE = False
+    CSS = """
+    Screen { layout: vertical; }
+    """
+    BINDINGS = [
+        Binding("q", "quit_app", "Quit"),
+        Binding("question_mark", "help", "Help"),
+        Binding("slash", "filter", "Filter"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("1", "view('interfaces')", "Interfaces", show=False),
+        Binding("2", "view('hosts')", "Hosts", show=False),
+        Binding("3", "view('protocols')", "Protocols", show=False),
+        Binding("4", "view('conversations')", "Conversations", show=False),
+        Binding("s", "save", "Save"),
+        Binding("space", "pause", "Pause"),
+        Binding("less_than_sign", "sort_move(-1)", "Sort left", key_display="<"),
+        Binding("greater_than_sign", "sort_move(1)", "Sort right", key_display=">"),
+        Binding("r", "reverse", "Reverse"),
+        Binding("f", "freeze", "Freeze"),
+        Binding("u", "units", "Units"),
+        Binding("ctrl+c", "quit_app", "Quit", show=False),
+    ]
+
+    def __init__(self, backend: Backend, interval: float | None = 1.0,
+                 csv_dir: str | None = None, view: str = "hosts") -> None:
+        super().__init__()
+        self.backend = backend
+        self.interval = interval
+        self.csv_dir = csv_dir
+        self.start_view = view
+        self.filter_text = ""
+        self.paused = False
+        self.frozen = False
+        self.human = True
+        self.names = Names()
+        self.last_page: Page | None = None
+        self.saved: list[Saved] = []
+        self.exit_error: str | None = None
+        self._seq = 0
+        self._save_seq = 0
+        self._quitting = False
+        self._notified_error = ""
+
+    def compose(self) -> ComposeResult:
+        yield MonitorHeader(self.backend.label, id="header")
+        yield TabBar(self.start_view, id="tabs")
+        yield RowTable(self.start_view, id="table")
+        yield FilterBar(id="filterbar")
+        yield Footer()
+
+    @property
+    def table(self) -> RowTable:
+        return self.query_one(RowTable)
+
+    @property
+    def header(self) -> MonitorHeader:
+        return self.query_one(MonitorHeader)
+
+    @property
+    def filterbar(self) -> FilterBar:
+        return self.query_one(FilterBar)
+
+    def on_mount(self) -> None:
+        self.table.focus()
+        self._show_status_line()
+        self.backend.start(self._deliver)
+        if self.interval:
+            self.set_interval(self.interval, self._tick, name="refresh")
+
+    def _deliver(self, reply) -> None:
+        """Called by the backend (from its receiver thread in the real app)."""
+        self.post_message(EngineReply(reply))
+
+    # -- talking to the engine ------------------------------------------------------------
+
+    def _tick(self) -> None:
+        if not self.paused:
+            self.refresh_view()
+
+    def refresh_view(self) -> None:
+        self._seq += 1
+        self.backend.send(Query(**self.table.window(), filter=self.filter_text,
+                                freeze=self.frozen, seq=self._seq))
+
+    def on_row_table_need_rows(self, message: RowTable.NeedRows) -> None:
+        self.refresh_view()
+
+    def on_engine_reply(self, message: EngineReply) -> None:
+        reply = message.reply
+        if isinstance(reply, Page):
+            self._apply_page(reply)
+        elif isinstance(reply, Status):
+            self.header.set_status(reply.state, reply.message, reply.source)
+            self._check_error(reply.state, reply.message)
+            if not self.paused:
+                self.refresh_view()  # e.g. finished: show the final counts now
+        elif isinstance(reply, Saved):
+            self._saved(reply)
+
+    def _apply_page(self, page: Page) -> None:
+        if page.seq != self._seq or page.view != self.table.view:
+            return  # a newer query is on its way
+        self.last_page = page
+        self.table.empty_text = ("no rows match the filter" if page.filter and page.count
+                                 else "no rows yet")
+        self.table.apply_page(page)
+        self.header.set_page(page)
+        self._check_error(page.state, page.message)
+        self._show_status_line()
+
+    def _check_error(self, state: str, message: str) -> None:
+        """Notify once per new message from the capture (it also stays in the header)."""
+        if message and message != self._notified_error:
+            self._notified_error = message
+            self.notify(message, title="Capture error" if state == ERROR else "Capture",
+                        severity="error" if state == ERROR else "warning", timeout=10,
+                        markup=False)
+
+    def _saved(self, saved: Saved) -> None:
+        self.saved.append(saved)
+        if saved.error:
+            self.notify(saved.error, title="Save failed", severity="error", timeout=10,
+                        markup=False)
+        else:
+            self.notify(f"Saved {len(saved.paths)} CSV files into {saved.folder}/",
+                        title="Saved", timeout=6, markup=False)
+        if self._quitting:
+            if saved.error:
+                self.exit_error = saved.error
+            self.exit(return_code=1 if saved.error else 0)
+
+    def _show_status_line(self) -> None:
+        table, page = self.table, self.last_page
+        st = table.state
+        text = Text()
+        text.append(VIEW_TITLES[table.view], "bold")
+        if page is not None and page.view == table.view:
+            text.append(f"  {page.total} rows")
+            if page.filter:
+                text.append(f" of {page.count}")
+        text.append("  sort ")
+        text.append(f"{column_titled(table.view, st.sort)} {'▼' if st.descending else '▲'}",
+                    "bold")
+        if self.filter_text:
+            text.append("  filter ")
+            text.append(self.filter_text, "bold")
+        if self.frozen:
+            text.append("  order frozen", "bold")
+        if self.paused:
+            text.append("  paused (counting goes on)", "bold reverse")
+        if not self.human:
+            text.append("  raw numbers")
+        self.filterbar.show_status(text)
+
+    # -- actions ------------------------------------------------------------------------
+
+    def action_view(self, view: str) -> None:
+        if view not in VIEWS:
+            return
+        self.query_one(TabBar).select(view)
+        self.table.show_view(view)
+        self._show_status_line()
+        self.refresh_view()
+
+    def on_tab_bar_selected(self, message: TabBar.Selected) -> None:
+        self.action_view(message.view)
+
+    def action_sort_move(self, step: int) -> None:
+        self.table.move_sort(step)
+        self._show_status_line()
+        self.refresh_view()
+
+    def action_reverse(self) -> None:
+        st = self.table.state
+        self.table.set_sort(st.sort, not st.descending)
+        self._show_status_line()
+        self.refresh_view()
+
+    def on_row_table_sort_clicked(self, message: RowTable.SortClicked) -> None:
+        st = self.table.state
+        if message.column == st.sort:
+            self.table.set_sort(st.sort, not st.descending)
+        else:
+            self.table.set_sort(message.column)
+        self._show_status_line()
+        self.refresh_view()
+
+    def action_freeze(self) -> None:
+        self.frozen = not self.frozen
+        self._show_status_line()
+        self.refresh_view()
+
+    def action_units(self) -> None:
+        self.human = not self.human
+        self.table.set_human(self.human)
+        self.header.human = self.human
+        self.header.redraw()
+        self._show_status_line()
+
+    def action_pause(self) -> None:
+        self.paused = not self.paused
+        self.header.paused = self.paused
+        self.header.redraw()
+        self._show_status_line()
+        if not self.paused:
+            self.refresh_view()
+
+    def action_filter(self) -> None:
+        self.filterbar.open(self.filter_text)
+
+    def on_filter_bar_applied(self, message: FilterBar.Applied) -> None:
+        error = check(message.text, self.names)
+        if error:
+            self.filterbar.show_error(error)  # the previous filter stays in force
+            return
+        self._set_filter(message.text.strip())
+
+    def on_filter_bar_cleared(self, message: FilterBar.Cleared) -> None:
+        self._set_filter("")
+
+    def action_clear_filter(self) -> None:
+        if self.filter_text or self.filterbar.editing:
+            self._set_filter("")
+
+    def _set_filter(self, text: str) -> None:
+        self.filter_text = text
+        self.filterbar.close()
+        self.table.focus()
+        self._show_status_line()
+        self.refresh_view()
+
+    def action_save(self) -> None:
+        self._save_seq += 1
+        self.backend.send(Save(self.csv_dir, self._save_seq))
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen([*self.BINDINGS, *RowTable.BINDINGS]))
+
+    def action_quit_app(self) -> None:
+        if not self.csv_dir:
+            self.exit(return_code=0)
+            return
+        if self._quitting:
+            return
+        self._quitting = True
+        self.notify(f"Saving into {self.csv_dir}/ before quitting…", timeout=QUIT_SAVE_TIMEOUT,
+                    markup=False)
+        self.action_save()
+        self.set_timer(QUIT_SAVE_TIMEOUT, self._quit_anyway)
+
+    def _quit_anyway(self) -> None:
+        self.exit_error = f"the CSV files were not saved into {self.csv_dir} in time"
+        self.exit(return_code=1)
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        # While the filter is being typed, keys are text, not commands.
+        if self.filterbar.editing and self.focused is not None and \
+                self.focused.id == "filter-input" and action not in ("clear_filter", "quit_app"):
+            return False
+        return True
+
+
+def run_app(args) -> int:
+    """``tuimon [IFACE ...] | -r FILE`` with the interface. Returns the exit code."""
+    if getattr(args, "read", None) == "-":
+        raise TuimonError("reading a capture from standard input needs --no-ui "
+                          "(the terminal is the interface's input)")
+    interval = args.interval if args.interval and args.interval > 0 else 1.0
+    backend = ProcessBackend(args)
+    try:
+        status = backend.launch()
+        if status.state == ERROR and not status.opened:
+            raise TuimonError(status.message)
+        app = MonitorApp(backend, interval=max(0.1, interval), csv_dir=args.csv)
+        app.run()
+    finally:
+        backend.stop()
+    if app.exit_error:
+        print(f"tuimon: {app.exit_error}", file=sys.stderr)
+    return app.return_code or 0

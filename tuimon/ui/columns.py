@@ -1,0 +1,106 @@
+"""The columns of the four views: title, width, alignment and how a row's cell reads.
+
+Column names are the engine's sort keys (``tuimon.engine.query.COLUMNS``).
+Cells are plain strings; text that came from packets or files goes through
+``tuimon.text.printable`` so it can never be an escape sequence or markup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tuimon.text import printable
+from tuimon.ui import format as fmt
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    title: str
+    width: int  # minimum width
+    right: bool = True  # numbers right-aligned
+    cell: Callable = lambda row, human: ""
+    max_width: int = 0  # text columns: grow with the content up to this
+
+
+def _size(attr):
+    return lambda row, human: fmt.size(getattr(row, attr), human)
+
+
+def _count(attr):
+    return lambda row, human: fmt.count(getattr(row, attr), human)
+
+
+def _rate(attr):
+    return lambda row, human: fmt.bitrate(getattr(row, attr), human)
+
+
+def _time(attr):
+    return lambda row, human: fmt.clock_time(getattr(row, attr))
+
+
+def _text(attr):
+    return lambda row, human: printable(str(getattr(row, attr) or ""), 64)
+
+
+_RATES = [Column("rate_2s", "2s", 10, cell=_rate("rate_2s")),
+          Column("rate_10s", "10s", 10, cell=_rate("rate_10s")),
+          Column("rate_40s", "40s", 10, cell=_rate("rate_40s"))]
+_TRAFFIC = [Column("bytes", "Bytes", 8, cell=_size("bytes")),
+            Column("packets", "Packets", 7, cell=_count("packets"))]
+
+VIEW_COLUMNS: dict[str, list[Column]] = {
+    "interfaces": [
+        Column("interface", "Interface", 10, False, _text("interface"), 32),
+        Column("link", "Link", 6, False, _text("link"), 16),
+        *_TRAFFIC, *_RATES,
+        Column("ipv4_packets", "IPv4", 6, cell=_count("ipv4_packets")),
+        Column("ipv6_packets", "IPv6", 6, cell=_count("ipv6_packets")),
+        Column("non_ip_packets", "Non-IP", 6, cell=_count("non_ip_packets")),
+        Column("undecoded_packets", "Undecoded", 9, cell=_count("undecoded_packets")),
+        Column("drops", "Drops", 5, cell=lambda r, h: "n/a" if r.drops is None else fmt.count(r.drops, h)),
+        Column("skipped_records", "Skipped", 7, cell=_count("skipped_records")),
+    ],
+    "hosts": [
+        Column("address", "Address", 15, False, _text("address"), 39),
+        *_TRAFFIC, *_RATES,
+        Column("tx_bytes", "Sent", 8, cell=_size("tx_bytes")),
+        Column("rx_bytes", "Received", 8, cell=_size("rx_bytes")),
+        Column("tx_packets", "Sent pkts", 9, cell=_count("tx_packets")),
+        Column("rx_packets", "Recv pkts", 9, cell=_count("rx_packets")),
+        Column("first_seen", "First", 8, cell=_time("first_seen")),
+        Column("last_seen", "Last", 8, cell=_time("last_seen")),
+    ],
+    "protocols": [
+        Column("protocol", "Protocol", 10, False, _text("protocol"), 24),
+        Column("layer", "Layer", 9, False, _text("layer"), 12),
+        *_TRAFFIC, *_RATES,
+    ],
+    "conversations": [
+        Column("protocol", "Proto", 5, False, _text("protocol"), 10),
+        Column("a", "A", 17, False,
+               lambda r, h: printable(fmt.endpoint(r.address_a, r.port_a)), 47),
+        Column("b", "B", 17, False,
+               lambda r, h: printable(fmt.endpoint(r.address_b, r.port_b)), 47),
+        *_TRAFFIC, *_RATES,
+        Column("service", "Service", 7, False, _text("service"), 16),
+        Column("tcp_flags", "Flags", 5, False, _text("tcp_flags"), 9),
+        Column("bytes_a_to_b", "A→B", 8, cell=_size("bytes_a_to_b")),
+        Column("bytes_b_to_a", "B→A", 8, cell=_size("bytes_b_to_a")),
+        Column("packets_a_to_b", "A→B pkts", 8, cell=_count("packets_a_to_b")),
+        Column("packets_b_to_a", "B→A pkts", 8, cell=_count("packets_b_to_a")),
+        Column("first_seen", "First", 8, cell=_time("first_seen")),
+        Column("last_seen", "Last", 8, cell=_time("last_seen")),
+    ],
+}
+
+VIEW_TITLES = {"interfaces": "Interfaces", "hosts": "Hosts", "protocols": "Protocols",
+               "conversations": "Conversations"}
+
+
+def column_titled(view: str, name: str) -> str:
+    for column in VIEW_COLUMNS[view]:
+        if column.name == name:
+            return column.title
+    return name

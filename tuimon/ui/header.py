@@ -1,0 +1,79 @@
+"""MonitorHeader: source, state, elapsed time, totals, current rates, drops."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from tuimon.ui import format as fmt
+
+_STATE_STYLES = {
+    "capturing": "bold green", "playing": "bold green", "finished": "bold",
+    "paused": "bold reverse", "error": "bold reverse red", "starting": "italic",
+}
+
+
+class MonitorHeader(Static):
+    """Two lines (three with an error message). Everything shown comes in as plain text."""
+
+    DEFAULT_CSS = """
+    MonitorHeader { height: auto; background: $panel; padding: 0 1; text-wrap: nowrap;
+                    text-overflow: ellipsis; }
+    """
+
+    def __init__(self, source: str = "", **kwargs) -> None:
+        super().__init__("", **kwargs)
+        self.source = source
+        self.state = "starting"
+        self.message = ""
+        self.paused = False
+        self.human = True
+        self.page = None
+
+    def set_status(self, state: str, message: str = "", source: str = "") -> None:
+        self.state, self.message = state, message
+        self.source = source or self.source
+        self.redraw()
+
+    def set_page(self, page) -> None:
+        self.page = page
+        if page.state:
+            self.state, self.message = page.state, page.message
+        self.source = page.source or self.source
+        self.redraw()
+
+    def redraw(self) -> None:
+        human = self.human
+        state = "paused" if self.paused and self.state != "error" else self.state
+        line = Text.assemble(("tuimon", "bold"), "  ", (self.source, "bold"), "  ",
+                             (f" {state} ", _STATE_STYLES.get(state, "bold")))
+        page = self.page
+        if page is not None:
+            line.append(f"  {fmt.duration(page.elapsed)}")
+        text = Text("\n").join([line, self._totals(page, human)])
+        if self.message:
+            text.append("\n")
+            text.append(self.message, "bold red" if self.state == "error" else "bold yellow")
+        self.update(text)
+
+    @staticmethod
+    def _totals(page, human: bool) -> Text:
+        t = page.totals if page is not None else None
+        if t is None:
+            return Text("no packets yet", "italic")
+        pairs = [
+            ("Total ", f"{fmt.count(t.packets, human)} pkts {fmt.size(t.bytes, human)}"
+                       f"{'' if human else ' B'}"),
+            ("Now ", f"{fmt.bitrate(t.rate_2s, human)}{'' if human else ' b/s'} "
+                     f"{fmt.packet_rate(t.packet_rate_2s, human)}{'' if human else ' p/s'}"),
+            ("Drops ", fmt.count(t.drops, human)),
+            ("Hosts ", fmt.count(t.hosts, human)),
+            ("Conv ", fmt.count(t.conversations, human)),
+        ]
+        text = Text()
+        for i, (label, value) in enumerate(pairs):
+            if i:
+                text.append("  ")
+            text.append(label, "dim")
+            text.append(value, "bold")
+        return text

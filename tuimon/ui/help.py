@@ -1,0 +1,56 @@
+"""HelpScreen: every key, from the app's bindings plus the table's."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+FILTER_HELP = """\
+Filter (/): plain words match any text cell. Expressions: host ADDR, net CIDR,
+port N (or a service name), proto NAME (tcp, udp, icmp, ipv6, https, domain...),
+combined with and, or, not and ( ). Enter applies, Esc clears. A term that means
+nothing in a view (host on Protocols) is ignored there."""
+
+KEY_NAMES = {"question_mark": "?", "slash": "/", "less_than_sign": "<",
+             "greater_than_sign": ">", "space": "space", "escape": "Esc", "pageup": "PgUp",
+             "pagedown": "PgDn", "up": "↑", "down": "↓", "left": "←", "right": "→",
+             "home": "Home", "end": "End"}
+
+
+def key_name(key: str) -> str:
+    return ", ".join(KEY_NAMES.get(k.strip(), k.strip()) for k in key.split(","))
+
+
+def help_text(bindings: list[Binding]) -> Text:
+    text = Text()
+    text.append("Keys\n\n", "bold")
+    for binding in bindings:
+        text.append(f"  {key_name(binding.key):<12}", "bold")
+        text.append(f"{binding.description}\n")
+    text.append("\n")
+    text.append(FILTER_HELP)
+    text.append("\n\nEsc, ? or q closes this help.", "italic")
+    return text
+
+
+class HelpScreen(ModalScreen):
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll {
+        width: 90%; max-width: 86; height: 90%; border: round $accent; background: $surface;
+        padding: 0 1;
+    }
+    """
+    BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close help")]
+
+    def __init__(self, bindings: list[Binding]) -> None:
+        super().__init__()
+        self.bindings_list = bindings
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Static(help_text(self.bindings_list), id="help-text")

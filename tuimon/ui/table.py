@@ -1,0 +1,327 @@
+"""RowTable: a Line-API table that draws only the lines on screen.
+
+The table never holds a view's rows: it holds the engine's last answer (the visible window
+plus a margin) and the total row count, which sizes the scroll area. When the cursor or
+the scroll position leaves what it holds, it asks for rows (``NeedRows``); the app sends
+the engine a query built from :meth:`RowTable.window`.
+
+The cursor follows a row by key: after the user moves it, the engine keeps that host or
+conversation under the cursor while rows move. Before that (or after Home) it stays on
+the top row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+
+from rich.cells import cell_len, set_cell_size
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from tuimon.engine.query import COLUMNS, DEFAULT_SORT, VIEWS, default_descending
+from tuimon.ui.columns import VIEW_COLUMNS, Column
+
+
+@dataclass
+class ViewState:
+    sort: str = DEFAULT_SORT
+    descending: bool = True
+    cursor: int = 0
+    cursor_key: Hashable | None = None
+    tracking: bool = False  # follow cursor_key (the user picked a row)
+    scroll_y: int = 0
+    scroll_x: int = 0
+    widths: dict = field(default_factory=dict)
+
+
+def _fit(text: str, width: int, right: bool) -> str:
+    if width <= 0:
+        return ""
+    if cell_len(text) > width:
+        text = set_cell_size(text, width - 1) + "…"
+    pad = " " * (width - cell_len(text))
+    return pad + text if right else text + pad
+
+
+class RowTable(ScrollView, can_focus=True):
+    """The rows of one view at a time; switch with :meth:`show_view`."""
+
+    COMPONENT_CLASSES = {"rowtable--header", "rowtable--header-sorted", "rowtable--cursor",
+                         "rowtable--missing"}
+
+    DEFAULT_CSS = """
+    RowTable {
+        height: 1fr;
+        scrollbar-size-vertical: 1;
+        background: $surface;
+    }
+    RowTable > .rowtable--header { text-style: bold; background: $panel; }
+    RowTable > .rowtable--header-sorted { text-style: bold underline; background: $panel; color: $accent; }
+    RowTable > .rowtable--cursor {
+        background: $block-cursor-background;
+        color: $block-cursor-foreground;
+        text-style: bold;
+    }
+    RowTable > .rowtable--missing { color: $text-muted; }
+    """
+
+    BINDINGS = [
+        Binding("up", "cursor(-1)", "Up", show=False),
+        Binding("down", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home", "home", "Top", show=False),
+        Binding("end", "end", "Bottom", show=False),
+        Binding("left", "pan(-8)", "Scroll left", show=False),
+        Binding("right", "pan(8)", "Scroll right", show=False),
+    ]
+
+    class NeedRows(Message):
+        """The table needs the engine's answer for its current window."""
+
+    class SortClicked(Message):
+        def __init__(self, column: str) -> None:
+            super().__init__()
+            self.column = column
+
+    def __init__(self, view: str = "hosts", **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.view = view
+        self.states = {v: ViewState() for v in VIEWS}
+        self.human = True
+        self.total = 0
+        self.empty_text = "no rows yet"
+        self._rows: dict[int, tuple] = {}
+        self._keys: dict[int, Hashable] = {}
+        self._cells: dict[int, list[str]] = {}
+        self._applying = False
+
+    # -- state ---------------------------------------------------------------------------
+
+    @property
+    def state(self) -> ViewState:
+        return self.states[self.view]
+
+    @property
+    def columns(self) -> list[Column]:
+        return VIEW_COLUMNS[self.view]
+
+    @property
+    def page_rows(self) -> int:
+        """How many rows fit under the header line."""
+        return max(1, self.scrollable_content_region.height - 1)
+
+    def window(self) -> dict:
+        """The part of a Query the table decides."""
+        st = self.state
+        rows = self.page_rows
+        return {"view": self.view, "sort": st.sort, "descending": st.descending,
+                "offset": int(self.scroll_y), "limit": rows, "margin": rows,
+                "cursor": st.cursor, "cursor_key": st.cursor_key if st.tracking else None}
+
+    def show_view(self, view: str) -> None:
+        if view == self.view:
+            return
+        st = self.state
+        st.scroll_y, st.scroll_x = int(self.scroll_y), int(self.scroll_x)
+        self.view = view
+        self._rows, self._keys, self._cells = {}, {}, {}
+        self.total = 0
+        self._set_scroll(self.state.scroll_x, self.state.scroll_y)
+        self._update_virtual_size()
+        self.refresh()
+
+    def set_sort(self, column: str, descending: bool | None = None) -> None:
+        st = self.state
+        if column not in COLUMNS[self.view]:
+            return
+        st.sort = column
+        st.descending = default_descending(column) if descending is None else descending
+        self.refresh()
+
+    def move_sort(self, step: int) -> str:
+        names = [c.name for c in self.columns]
+        index = names.index(self.state.sort) if self.state.sort in names else 0
+        self.set_sort(names[(index + step) % len(names)])
+        return self.state.sort
+
+    def set_human(self, human: bool) -> None:
+        self.human = human
+        for st in self.states.values():
+            st.widths.clear()
+        self._format()
+        self.refresh()
+
+    # -- the engine's answer -------------------------------------------------------------------
+
+    def apply_page(self, page) -> None:
+        if page.view != self.view:
+            return
+        st = self.state
+        self.total = page.total
+        self._rows = {page.start + i: row for i, row in enumerate(page.rows)}
+        self._keys = {page.start + i: key for i, key in enumerate(page.keys)}
+        st.sort, st.descending = page.sort, page.descending
+        st.cursor = page.cursor
+        if st.tracking:
+            st.cursor_key = page.cursor_key
+        self._update_virtual_size()
+        self._set_scroll(None, page.offset)
+        self._format()
+        self._update_virtual_size()
+        self.refresh()
+
+    def _format(self) -> None:
+        """Format the cells; widen columns to fit the visible rows (never the margin's)."""
+        human = self.human
+        widths = self.state.widths
+        columns = self.columns
+        for column in columns:
+            widths.setdefault(column.name, max(column.width, cell_len(column.title) + 2))
+        self._cells = {}
+        top = int(self.scroll_y)
+        bottom = top + self.page_rows
+        for index, row in self._rows.items():
+            cells = [column.cell(row, human) for column in columns]
+            self._cells[index] = cells
+            if not top <= index < bottom:
+                continue
+            for column, text in zip(columns, cells):
+                n = cell_len(text)
+                if n > widths[column.name]:
+                    widths[column.name] = min(n, column.max_width) if column.max_width else n
+
+    def _widths(self) -> list[int]:
+        widths = self.state.widths
+        return [widths.get(c.name, max(c.width, cell_len(c.title) + 2)) for c in self.columns]
+
+    def _update_virtual_size(self) -> None:
+        width = sum(self._widths()) + len(self.columns) - 1
+        self.virtual_size = Size(width, self.total + 1)
+
+    def _set_scroll(self, x: int | None, y: int | None) -> None:
+        self._applying = True
+        try:
+            if x is not None:
+                self.scroll_target_x = self.scroll_x = x
+            if y is not None:
+                self.scroll_target_y = self.scroll_y = y
+        finally:
+            self._applying = False
+
+    # -- drawing -------------------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        scroll_x = int(self.scroll_x)
+        base = self.rich_style
+        if y == 0:
+            strip = self._header_strip(base)
+        else:
+            index = int(self.scroll_y) + y - 1
+            strip = self._row_strip(index, base, y)
+        return strip.crop_extend(scroll_x, scroll_x + width, base)
+
+    def _header_strip(self, base: Style) -> Strip:
+        st = self.state
+        plain = base + self.get_component_rich_style("rowtable--header")
+        marked = base + self.get_component_rich_style("rowtable--header-sorted")
+        segments = []
+        for column, width in zip(self.columns, self._widths()):
+            title = column.title
+            style = plain
+            if column.name == st.sort:
+                title += " ▼" if st.descending else " ▲"
+                style = marked
+            segments.append(Segment(_fit(title, width, column.right), style))
+            segments.append(Segment(" ", plain))
+        return Strip(segments[:-1])
+
+    def _row_strip(self, index: int, base: Style, y: int) -> Strip:
+        if index >= self.total:
+            if self.total == 0 and y == 1:
+                muted = base + self.get_component_rich_style("rowtable--missing")
+                return Strip([Segment(f" {self.empty_text}", muted)])
+            return Strip([])
+        cells = self._cells.get(index)
+        if cells is None:
+            muted = base + self.get_component_rich_style("rowtable--missing")
+            return Strip([Segment(" …", muted)])
+        style = base
+        if index == self.state.cursor:
+            style = base + self.get_component_rich_style("rowtable--cursor")
+        text = " ".join(_fit(cell, width, column.right)
+                        for cell, width, column in zip(cells, self._widths(), self.columns))
+        strip = Strip([Segment(text, style)])
+        if style is not base:
+            strip = strip.extend_cell_length(max(self.virtual_size.width,
+                                                 self.scrollable_content_region.width), style)
+        return strip
+
+    # -- moving around -------------------------------------------------------------------------
+
+    def _move(self, to: int, track: bool = True) -> None:
+        st = self.state
+        if self.total == 0:
+            return
+        to = max(0, min(to, self.total - 1))
+        st.cursor, st.tracking = to, track
+        st.cursor_key = self._keys.get(to) if track else None
+        top, rows = int(self.scroll_y), self.page_rows
+        if to < top:
+            self._set_scroll(None, to)
+        elif to >= top + rows:
+            self._set_scroll(None, to - rows + 1)
+        self.refresh()
+        self.post_message(self.NeedRows())
+
+    def action_cursor(self, step: int) -> None:
+        self._move(self.state.cursor + step)
+
+    def action_page(self, step: int) -> None:
+        rows = self.page_rows
+        self._set_scroll(None, int(self.scroll_y) + step * rows)
+        self._move(self.state.cursor + step * rows)
+
+    def action_home(self) -> None:
+        self._set_scroll(None, 0)
+        self._move(0, track=False)
+
+    def action_end(self) -> None:
+        self._move(self.total - 1)
+
+    def action_pan(self, step: int) -> None:
+        self.scroll_to(x=self.scroll_x + step, animate=False)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if self._applying or round(old_value) == round(new_value):
+            return
+        # Scrolled by wheel or scrollbar: keep the cursor on screen, then fetch the rows.
+        st, top, rows = self.state, int(new_value), self.page_rows
+        if st.cursor < top or st.cursor >= top + rows:
+            st.cursor = min(max(st.cursor, top), top + rows - 1, max(0, self.total - 1))
+            st.cursor_key = self._keys.get(st.cursor) if st.tracking else None
+        self.post_message(self.NeedRows())
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.post_message(self.NeedRows())
+
+    def on_click(self, event: events.Click) -> None:
+        if event.y == 0:
+            x = event.x + int(self.scroll_x)
+            left = 0
+            for column, width in zip(self.columns, self._widths()):
+                if left <= x < left + width + 1:
+                    self.post_message(self.SortClicked(column.name))
+                    return
+                left += width + 1
+            return
+        self._move(int(self.scroll_y) + event.y - 1)

@@ -1,0 +1,53 @@
+"""TabBar: the four views, one line; click a tab or press 1-4."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import events
+from textual.message import Message
+from textual.widget import Widget
+
+from tuimon.engine.query import VIEWS
+from tuimon.ui.columns import VIEW_TITLES
+
+
+class TabBar(Widget):
+    DEFAULT_CSS = """
+    TabBar { height: 1; }
+    TabBar > .tabbar--active { text-style: bold reverse; }
+    TabBar > .tabbar--inactive { color: $text-muted; }
+    """
+    COMPONENT_CLASSES = {"tabbar--active", "tabbar--inactive"}
+
+    class Selected(Message):
+        def __init__(self, view: str) -> None:
+            super().__init__()
+            self.view = view
+
+    def __init__(self, active: str = "hosts", **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.active = active
+
+    def select(self, view: str) -> None:
+        self.active = view
+        self.refresh()
+
+    def _labels(self) -> list[tuple[str, str]]:
+        return [(view, f" {i} {VIEW_TITLES[view]} ") for i, view in enumerate(VIEWS, 1)]
+
+    def render(self) -> Text:
+        active = self.get_component_rich_style("tabbar--active")
+        inactive = self.get_component_rich_style("tabbar--inactive")
+        text = Text(no_wrap=True, overflow="crop")
+        for view, label in self._labels():
+            text.append(label, active if view == self.active else inactive)
+            text.append(" ")
+        return text
+
+    def on_click(self, event: events.Click) -> None:
+        left = 0
+        for view, label in self._labels():
+            if left <= event.x < left + len(label):
+                self.post_message(self.Selected(view))
+                return
+            left += len(label) + 1
