@@ -164,6 +164,10 @@ for i in range(int(env("FAKE_PACKETS", "0"))):
     body = struct.pack("<IIIII", 0, 0, 1_000_000 * (i + 1), len(frame), len(frame))
     out.write(pb._block(6, body + frame + b"\0" * (-len(frame) % 4), "<"))
 out.flush()
+if env("FAKE_CUT") == iface:  # half a packet block, then gone
+    out.write(pb._block(6, struct.pack("<IIIII", 0, 0, 0, len(frame), len(frame)) + frame, "<")[:30])
+    out.flush()
+    sys.exit(0)
 if env("FAKE_VANISH") == iface:
     sys.stderr.write(f'dumpcap: The network adapter "{{iface}}" is no longer attached; '
                      'the capture has stopped.\n')
@@ -247,6 +251,21 @@ def test_fake_interface_vanishes_alone(fake_dumpcap, monkeypatch):
             source.stop()
     assert count == 4
     assert source.ended == {0: "stopped", 1: "interface removed"}
+
+
+def test_fake_cut_capture_reports_its_reason_on_its_interface(fake_dumpcap, monkeypatch):
+    monkeypatch.setenv("FAKE_PACKETS", "2")
+    monkeypatch.setenv("FAKE_CUT", "eth8")
+    source = LiveSource(["eth9", "eth8"], dumpcap=fake_dumpcap)
+    session = Session(source)
+    session.run(stop=lambda: 1 in source.ended)
+    source.close()
+    assert source.ended == {0: "stopped", 1: "dumpcap exited (status 0)"}
+    assert source.skip_reasons() == source.skip_reasons(1) == {"truncated final record": 1}
+    assert source.skip_reasons(0) == {} and source.skipped() == 1
+    rows = session.engine.snapshot().interfaces
+    assert [(r.interface, r.packets, r.skipped_records, r.skipped_reasons) for r in rows] == \
+        [("eth9", 2, 0, ""), ("eth8", 2, 1, "truncated final record: 1")]
 
 
 def test_fake_errors_before_start(fake_dumpcap, monkeypatch):

@@ -83,6 +83,13 @@ class FileSource:
             self.finished = True
             self.close()
 
+    def skip_reasons(self, index: int | None = None) -> dict[str, int]:
+        """Records skipped as damaged, by reason: the whole file's (``index`` None), or those
+        reported on interface ``index`` (the file's: its first interface)."""
+        if index not in (None, self.reader.first_index):
+            return {}
+        return dict(self.reader.skipped)
+
     def skipped(self) -> int:
         return sum(self.reader.skipped.values())
 

@@ -268,8 +268,18 @@ class LiveSource:
         for c in self._captures:
             c.terminate()
 
+    def skip_reasons(self, index: int | None = None) -> dict[str, int]:
+        """Records skipped as damaged, by reason: summed over every capture (``index`` None),
+        or of the capture of interface ``index``."""
+        reasons: dict[str, int] = {}
+        for c in self._captures:
+            if index is None or index == c.index:
+                for reason, count in c.reader.skipped.items():
+                    reasons[reason] = reasons.get(reason, 0) + count
+        return reasons
+
     def skipped(self) -> int:
-        return sum(sum(c.reader.skipped.values()) for c in self._captures)
+        return sum(self.skip_reasons().values())
 
     def close(self) -> None:
         """Stop every dumpcap, reap it, and parse what it wrote last (drop counts)."""

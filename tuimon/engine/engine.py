@@ -61,13 +61,21 @@ class Conversation:
         self.hist: list = []
 
 
+def reasons_text(reasons: dict[str, int]) -> str:
+    """``{"truncated final record": 1}`` -> ``"truncated final record: 1"``; several are
+    joined with ``"; "``, the most frequent first."""
+    ordered = sorted(reasons.items(), key=lambda item: (-item[1], item[0]))
+    return "; ".join(f"{reason}: {count}" for reason, count in ordered if count)
+
+
 class InterfaceMeta:
-    __slots__ = ("name", "link", "drops", "skipped", "hist", "folded_b", "folded_p")
+    __slots__ = ("name", "link", "drops", "skipped", "hist", "folded_b", "folded_p", "reasons")
 
     def __init__(self, name: str, link: str) -> None:
         self.name, self.link = name, link
         self.drops: int | None = None
         self.skipped = 0
+        self.reasons = ""
         self.hist: list = []
         self.folded_b = self.folded_p = 0
 
@@ -90,12 +98,15 @@ class Engine:
     # -- interfaces ---------------------------------------------------------------
 
     def set_interface(self, index: int, name: str, link: str = "",
-                      drops: int | None = None, skipped: int = 0) -> None:
-        """Name an interface (records refer to it by index) and update what its source knows."""
+                      drops: int | None = None, skipped: int = 0,
+                      skipped_reasons: dict[str, int] | None = None) -> None:
+        """Name an interface (records refer to it by index) and update what its source knows:
+        drops, records skipped as damaged and (``skipped_reasons``) why, reason -> count."""
         self._grow(index)
         meta = self._meta[index]
         meta.name, meta.link = name, link or meta.link
         meta.drops, meta.skipped = drops, skipped
+        meta.reasons = reasons_text(skipped_reasons or {})
 
     def _grow(self, index: int) -> None:
         while len(self._counters) <= index:
@@ -253,7 +264,7 @@ class Engine:
                 meta.name, c[_IP], c[_IB], meta.link,
                 c[4 + 2 * IPV4], c[4 + 2 * IPV6], c[4 + 2 * NONIP], c[4 + 2 * UNDECODED],
                 c[_IFIRST] if c[_IP] else None, c[_ILAST] if c[_IP] else None,
-                meta.drops, meta.skipped, *rates(meta.hist, self.now)))
+                meta.drops, meta.skipped, *rates(meta.hist, self.now), meta.reasons))
         return rows
 
     def host_rows(self, hosts: Sequence[Host] | None = None) -> list[HostRow]:

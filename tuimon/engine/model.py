@@ -27,6 +27,7 @@ class InterfaceRow(NamedTuple):
     rate_2s: float = 0.0
     rate_10s: float = 0.0
     rate_40s: float = 0.0
+    skipped_reasons: str = ""  # "reason: count; ...", most frequent first
 
 
 class HostRow(NamedTuple):

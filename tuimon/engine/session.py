@@ -21,13 +21,26 @@ class Session:
         self._next_fold: float | None = None
 
     def sync_interfaces(self) -> None:
-        """Tell the engine the names, drops and skipped records the source knows of."""
+        """Tell the engine the names, drops and skipped records (and why) the source knows of."""
         interfaces = self.source.interfaces
-        skipped = self.source.skipped()
         for iface in interfaces:
+            reasons = self._skip_reasons(iface.index)
             self.engine.set_interface(iface.index, iface.name, iface.link, iface.drops,
-                                      skipped if iface.index == 0 else 0)
+                                      sum(reasons.values()), reasons)
+        if not interfaces:  # damage before the first interface: still reported
+            reasons = self._skip_reasons(None)
+            if reasons:
+                self.engine.set_interface(0, self.source.name, "", None,
+                                          sum(reasons.values()), reasons)
         self._known = len(interfaces)
+
+    def _skip_reasons(self, index: int | None) -> dict[str, int]:
+        """Skipped records by reason on interface ``index`` (None: all of them)."""
+        by_reason = getattr(self.source, "skip_reasons", None)
+        if by_reason is not None:
+            return by_reason(index)
+        skipped = self.source.skipped() if index in (None, 0) else 0  # a source without reasons
+        return {"damaged": skipped} if skipped else {}
 
     def ingest(self, batch: list) -> None:
         if len(self.source.interfaces) != self._known:

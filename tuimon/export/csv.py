@@ -19,7 +19,7 @@ from tuimon.errors import ExportFailed
 
 INTERFACE_COLUMNS = ["interface", "packets", "bytes", "link", "ipv4_packets", "ipv6_packets",
                      "non_ip_packets", "undecoded_packets", "first_seen", "last_seen", "drops",
-                     "skipped_records"]
+                     "skipped_records", "skipped_reasons"]
 HOST_COLUMNS = ["address", "packets", "bytes", "tx_packets", "tx_bytes", "rx_packets", "rx_bytes",
                 "first_seen", "last_seen"]
 PROTOCOL_COLUMNS = ["protocol", "packets", "bytes", "layer"]

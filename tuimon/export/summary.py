@@ -23,8 +23,10 @@ def render_summary(snap: Snapshot, top: int = 10) -> str:
         f"{t.packets} packets, {_size(t.bytes)} ({t.bytes} bytes), {t.hosts} hosts, "
         f"{t.conversations} conversations, {t.undecoded} undecoded, "
         f"{t.skipped_records} records skipped, {t.drops} dropped",
-        "",
     ]
+    lines += [f"skipped on {i.interface}: {i.skipped_reasons}"
+              for i in snap.interfaces if i.skipped_records and i.skipped_reasons]
+    lines.append("")
     lines += _table("Interfaces", ["interface", "packets", "bytes"],
                     [[i.interface, i.packets, _size(i.bytes)] for i in snap.interfaces])
     hosts = sorted(snap.hosts, key=lambda h: -h.bytes)[:top]
