@@ -28,6 +28,7 @@ system:
 	command -v dumpcap >/dev/null || missing="$$missing tshark"; \
 	command -v tshark >/dev/null || missing="$$missing tshark"; \
 	command -v tcpreplay >/dev/null || missing="$$missing tcpreplay"; \
+	command -v tcpdump >/dev/null || missing="$$missing tcpdump"; \
 	command -v iperf3 >/dev/null || missing="$$missing iperf3"; \
 	command -v tmux >/dev/null || missing="$$missing tmux"; \
 	command -v ip >/dev/null || missing="$$missing iproute2"; \

@@ -18,8 +18,10 @@ PREFS = ["ip.defragment:FALSE", "ipv6.defragment:FALSE", "tcp.desegment_tcp_stre
          "udp.process_info:FALSE"]
 
 
-def tshark_lines(path: str) -> list[list[str]]:
+def tshark_lines(path: str, display_filter: str | None = None) -> list[list[str]]:
     cmd = ["tshark", "-n", "-r", path, "-T", "fields", "-E", "occurrence=f", "-E", "separator=/t"]
+    if display_filter:
+        cmd += ["-Y", display_filter]
     for pref in PREFS:
         cmd += ["-o", pref]
     for field in FIELDS:
@@ -40,14 +42,14 @@ def _addr(text: str) -> str:
     return str(ipaddress.ip_address(text))
 
 
-def figures(path: str) -> dict:
+def figures(path: str, display_filter: str | None = None) -> dict:
     """``interfaces``: {id: [packets, bytes]}, ``hosts``: {addr: [p, b, txp, txb, rxp, rxb]},
     ``conversations``: {(proto, a, pa, b, pb): [p_ab, b_ab, p_ba, b_ba]} with A the sender of
-    the conversation's first frame."""
+    the conversation's first frame. ``display_filter``: only the frames it selects."""
     interfaces: dict = defaultdict(lambda: [0, 0])
     hosts: dict = defaultdict(lambda: [0] * 6)
     convs: dict = {}
-    for row in tshark_lines(path):
+    for row in tshark_lines(path, display_filter):
         row += [""] * (len(FIELDS) - len(row))
         iface, flen, protos, s4, d4, s6, d6, tsp, tdp, usp, udp_ = row
         flen = int(flen)

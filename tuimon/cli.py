@@ -21,7 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="interfaces to capture on ('any' for all); default: the first busy one")
     p.add_argument("-r", "--read", metavar="FILE",
                    help="play back a pcap/pcapng file (.gz too, '-' for standard input)")
-    p.add_argument("-f", "--filter", metavar="EXPR", help="BPF capture filter, e.g. 'tcp port 443'")
+    p.add_argument("-f", "--filter", metavar="EXPR",
+                   help="BPF capture filter, e.g. 'tcp port 443' (live, or -r through tcpdump)")
     p.add_argument("--no-ui", action="store_true", help="count without the interface, then report")
     p.add_argument("--csv", metavar="DIR", help="write the session's CSV files into DIR")
     p.add_argument("--duration", type=float, metavar="SECS",
@@ -59,10 +60,7 @@ def open_source(args):
     if args.read:
         from tuimon.capture.file import FileSource
 
-        if args.filter:
-            raise TuimonError("-f applies to live capture only; to filter a file, use the "
-                              "filter key / in the app (capture filters on playback come later)")
-        return FileSource(args.read)
+        return FileSource(args.read, capture_filter=args.filter)
     from tuimon.capture.interfaces import default_interface
     from tuimon.capture.live import LiveSource
 

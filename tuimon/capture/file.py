@@ -1,4 +1,5 @@
-"""Playback source: a pcap/pcapng file (gzip too), or standard input with ``-``."""
+"""Playback source: a pcap/pcapng file (gzip too), or standard input with ``-``; with a
+capture filter, what libpcap selects from it (see :mod:`tuimon.capture.filtered`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import sys
 from collections.abc import Iterator
 
+from tuimon.capture.filtered import FilteredStream
 from tuimon.capture.reader import CaptureReader, Interface
 from tuimon.errors import BadCaptureFile
 
@@ -16,7 +18,12 @@ CHUNK = 1 << 20
 def open_capture(path: str):
     """Open a capture for reading, with a clear error for every way it can fail."""
     if path == "-":
-        return sys.stdin.buffer
+        stdin = sys.stdin.buffer
+        try:
+            gz = stdin.peek(2)[:2] == b"\x1f\x8b"
+        except (OSError, AttributeError, ValueError):
+            gz = False
+        return gzip.GzipFile(fileobj=stdin) if gz else stdin
     if os.path.isdir(path):
         raise BadCaptureFile(f"{path}: is a directory, not a capture file")
     try:
@@ -39,18 +46,29 @@ class FileSource:
 
     kind = "file"
 
-    def __init__(self, path: str, chunk: int = CHUNK) -> None:
+    def __init__(self, path: str, chunk: int = CHUNK, capture_filter: str | None = None,
+                 tcpdump: str = "tcpdump") -> None:
         self.path = path
         self.name = "stdin" if path == "-" else os.path.basename(path)
+        self.capture_filter = capture_filter or None
         self._file = open_capture(path)
         self._chunk = chunk
         self.reader = CaptureReader(self.name)
-        self.bytes_read = 0
+        self.bytes_read = 0  # of the file (before the filter)
         try:
             self.size = os.fstat(self._file.fileno()).st_size if path != "-" else None
         except (OSError, AttributeError, ValueError):
             self.size = None
         self.finished = False
+        self._filtered: FilteredStream | None = None
+        if self.capture_filter:
+            try:
+                self._filtered = FilteredStream(self._file, self.capture_filter, self.name,
+                                                tcpdump=tcpdump,
+                                                close_input=self._file is not sys.stdin.buffer)
+            except BaseException:
+                self.close()
+                raise
 
     @property
     def interfaces(self) -> list[Interface]:
@@ -58,6 +76,9 @@ class FileSource:
 
     def batches(self) -> Iterator[list]:
         """Lists of packet records until the end of the file."""
+        if self._filtered is not None:
+            yield from self._filtered_batches()
+            return
         reader = self.reader
         try:
             while True:
@@ -83,6 +104,33 @@ class FileSource:
             self.finished = True
             self.close()
 
+    def _filtered_batches(self) -> Iterator[list]:
+        """The same, from what tcpdump selects; what it could not read becomes skip reasons."""
+        reader, stream = self.reader, self._filtered
+        try:
+            while True:
+                data = stream.read(self._chunk)
+                self.bytes_read = stream.bytes_in
+                if not data:
+                    break
+                reader.feed(data)
+                records = reader.records()
+                if records:
+                    yield records
+                if reader.done:
+                    break
+            reasons = stream.finish()
+            self.bytes_read = stream.bytes_in
+            if reader.format is None:  # tcpdump gave up before its header: tell why
+                raise BadCaptureFile(f"{self.path}: cannot apply the capture filter: "
+                                     f"{', '.join(reasons) or 'tcpdump wrote nothing'}")
+            reader.finish()
+            for reason, count in reasons.items():
+                reader.skipped[reason] = reader.skipped.get(reason, 0) + count
+        finally:
+            self.finished = True
+            self.close()
+
     def skip_reasons(self, index: int | None = None) -> dict[str, int]:
         """Records skipped as damaged, by reason: the whole file's (``index`` None), or those
         reported on interface ``index`` (the file's: its first interface)."""
@@ -94,5 +142,7 @@ class FileSource:
         return sum(self.reader.skipped.values())
 
     def close(self) -> None:
+        if self._filtered is not None:
+            self._filtered.close()
         if self._file is not sys.stdin.buffer:
             self._file.close()
