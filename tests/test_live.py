@@ -66,6 +66,7 @@ def test_error_text_is_made_printable():
 
 def test_ended_reason():
     assert ended_reason(VANISHED, 0) == "interface removed"
+    assert ended_reason(FINE, -9) == "dumpcap was killed (SIGKILL)"
     assert ended_reason("dumpcap: Error while capturing packets: boom\n", 2) == \
         "Error while capturing packets: boom"
     assert ended_reason(FINE, 1) == "dumpcap exited (status 1)"

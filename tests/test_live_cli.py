@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import signal
 import sys
+import time
 
+import psutil
 import pytest
 
 from tests.netns import TUIMON, netns, wait_line  # noqa: F401  (netns is a fixture)
@@ -143,7 +146,7 @@ def test_unfiltered_counts_tcp_too(netns, echo, tmp_path):
     assert {r["protocol"] for r in rows(tmp_path, "conversations.csv")} == {"udp", "tcp"}
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_signal_stops_and_still_writes_csv(netns, echo, tmp_path, signum):
     proc = start(netns, "tma0", "--csv", str(tmp_path))
     exchange(netns, 0, [300, 400])
@@ -209,3 +212,57 @@ def test_permission_denied_is_one_line(netns, tmp_path):
     assert r.returncode == 2 and r.stderr.count("\n") == 1
     assert r.stderr.startswith("tuimon: no permission to capture on tma0: run tuimon as root")
     assert "wireshark" in r.stderr
+
+
+# -- captures that end on their own: what was counted is written, one line says why, exit 1 ------
+
+def ended_on_its_own(proc, expected_lines: list[str]) -> None:
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1, err
+    assert err.splitlines() == expected_lines
+    assert out == ""
+
+
+def dumpcap_of(proc) -> int:
+    [child] = [c for c in psutil.Process(proc.pid).children() if c.name() == "dumpcap"]
+    return child.pid
+
+
+def test_dumpcap_killed(netns, echo, tmp_path):
+    sizes = [100, 200, 300]
+    proc = start(netns, "tma0", "--duration", "60", "--csv", str(tmp_path))
+    exchange(netns, 0, sizes)
+    time.sleep(1)  # dumpcap has taken them from the kernel and written them to us
+    os.kill(dumpcap_of(proc), signal.SIGKILL)
+    ended_on_its_own(proc, ["tuimon: capture on tma0 ended: dumpcap was killed (SIGKILL)"])
+    [iface] = rows(tmp_path, "interfaces.csv")
+    check_echo_counts(tmp_path, netns.addr_a(), netns.addr_b(), iface, sizes)
+
+
+def test_interface_deleted(netns, echo, tmp_path):
+    sizes = [64, 640]
+    proc = start(netns, "tma0", "--duration", "60", "--csv", str(tmp_path))
+    exchange(netns, 0, sizes)
+    time.sleep(1)
+    assert netns.run(netns.a, "ip", "link", "del", "tma0").returncode == 0
+    ended_on_its_own(proc, ["tuimon: capture on tma0 ended: interface removed"])
+    [iface] = rows(tmp_path, "interfaces.csv")
+    check_echo_counts(tmp_path, netns.addr_a(), netns.addr_b(), iface, sizes)
+
+
+def test_one_of_two_interfaces_deleted(netns, echo, tmp_path):
+    started = time.monotonic()
+    proc = start(netns, "tma0", "tma1", "--duration", "5", "--csv", str(tmp_path))
+    exchange(netns, 0, [10, 20])
+    exchange(netns, 1, [500, 600], sport=40001)
+    time.sleep(1)
+    assert netns.run(netns.a, "ip", "link", "del", "tma1").returncode == 0
+    assert wait_line(proc, "tuimon: capture on") == \
+        "tuimon: capture on tma1 ended: interface removed\n"
+    exchange(netns, 0, [30, 40])  # tma0 is still counted
+    ended_on_its_own(proc, [])  # said once, already read
+    assert time.monotonic() - started >= 5  # it ran to --duration
+    found = {r["interface"]: r for r in rows(tmp_path, "interfaces.csv")}
+    check_echo_counts(tmp_path, netns.addr_a(0), netns.addr_b(0), found["tma0"], [10, 20, 30, 40])
+    check_echo_counts(tmp_path, netns.addr_a(1), netns.addr_b(1), found["tma1"], [500, 600],
+                      sport=40001)

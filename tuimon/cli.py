@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import time
@@ -54,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         return err.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the summary's reader went away (tuimon ... | head)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
 
 
 def open_source(args):
@@ -84,24 +88,53 @@ class _Stop:
         self.signalled = True
 
 
+class _Ended:
+    """Says once, on stderr, each live capture that ended on its own (not asked to stop):
+    ``tuimon: capture on IFACE ended: REASON``."""
+
+    def __init__(self, source) -> None:
+        self.source = source
+        self.said: set[int] = set()
+
+    def __call__(self) -> None:
+        ended = getattr(self.source, "ended", None)
+        if not ended:
+            return
+        names = {iface.index: iface.name for iface in self.source.interfaces}
+        for index, reason in list(ended.items()):
+            if index not in self.said and reason != "stopped":
+                self.said.add(index)
+                print(f"tuimon: capture on {names.get(index, f'interface {index}')} ended: "
+                      f"{reason}", file=sys.stderr, flush=True)
+
+
 def run_headless(args) -> int:
+    """Count, then write the CSV files or print the summary. Exit status 0, or 1 when a live
+    capture ended on its own (what was counted is still written)."""
     from tuimon.engine.session import Session
     from tuimon.export.csv import export_snapshot
     from tuimon.export.summary import render_summary
 
     source = open_source(args)
     stop = _Stop(args.duration if args.read is None else None)
+    ended = _Ended(source)
+
+    def should_stop() -> bool:
+        ended()
+        return stop()
+
     previous = {s: signal.signal(s, stop.handler) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         session = Session(source)
-        session.run(stop=stop)
+        session.run(stop=should_stop)
     finally:
         source.close()
         for s, h in previous.items():
             signal.signal(s, h)
+    ended()
     snapshot = session.engine.snapshot()
     if args.csv:
         export_snapshot(snapshot, args.csv)
     else:
         print(render_summary(snapshot))
-    return 0
+    return 1 if ended.said else 0

@@ -26,6 +26,10 @@ from tuimon.errors import (BadCaptureFilter, CaptureFailed, CapturePermissionDen
 from tuimon.text import printable
 
 POLL = 0.25  # batches() yields at least this often, traffic or not
+# dumpcap reads the kernel's capture buffer with a 250 ms timeout: what the kernel captured
+# reaches dumpcap within that. stop() lets that much pass before it asks dumpcap to stop, so
+# every packet captured before the stop is still delivered.
+FLUSH = 0.3
 CHUNK = 1 << 20
 START_TIMEOUT = 10.0  # for dumpcap to open the interface and write its header
 STOP_TIMEOUT = 5.0  # for dumpcap to write its statistics and exit once asked
@@ -89,6 +93,12 @@ def ended_reason(stderr: str, returncode: int | None) -> str:
         return "interface removed"
     if line:
         return printable(line)
+    if returncode is not None and returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"dumpcap was killed ({name})"
     return f"dumpcap exited (status {returncode})"
 
 
@@ -197,6 +207,7 @@ class LiveSource:
         self._pending: list = []
         self._lock = threading.Lock()
         self._closed = False
+        self._stop_at: float | None = None  # stop(): when to ask every dumpcap to stop
         self._captures: list[_Capture] = []
         exe = find_dumpcap(dumpcap)
         check_capture(exe, names, capture_filter)
@@ -245,8 +256,14 @@ class LiveSource:
                 live = {c.fd: c for c in self._captures if c.open}
                 if not live or self._closed:
                     break
+                wait = POLL
+                if self._stop_at is not None:
+                    wait = self._stop_at - time.monotonic()
+                    if wait <= 0:
+                        self._terminate()
+                        wait = POLL
                 try:
-                    ready, _, _ = select.select(list(live), [], [], POLL)
+                    ready, _, _ = select.select(list(live), [], [], min(wait, POLL))
                 except (OSError, ValueError):  # closed by another thread
                     if self._closed:
                         break
@@ -264,9 +281,15 @@ class LiveSource:
             self.close()
 
     def stop(self) -> None:
-        """Ask every dumpcap to stop: ``batches()`` then yields what is left and ends."""
+        """Stop capturing: ``batches()`` yields what was captured until now, then ends. Every
+        dumpcap is asked to stop ``FLUSH`` seconds later, once it has what the kernel holds."""
+        if self._stop_at is None:
+            self._stop_at = time.monotonic() + FLUSH
+
+    def _terminate(self) -> None:
         for c in self._captures:
-            c.terminate()
+            if not c.stopped:
+                c.terminate()
 
     def skip_reasons(self, index: int | None = None) -> dict[str, int]:
         """Records skipped as damaged, by reason: summed over every capture (``index`` None),
@@ -287,7 +310,7 @@ class LiveSource:
             if self._closed:
                 return
             self._closed = True
-            self.stop()
+            self._terminate()
             deadline = time.monotonic() + STOP_TIMEOUT
             for c in self._captures:
                 if c.open:
