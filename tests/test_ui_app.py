@@ -449,3 +449,18 @@ async def test_app_with_the_engine_process():
     finally:
         backend.stop()
     assert not backend.process.is_alive()
+
+
+async def test_keys_typed_right_after_slash_go_to_the_filter():
+    """A fast typist (or a paste) must not trigger bindings before the input has focus."""
+    from textual import events
+
+    app = make_app(view="conversations")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        for key, char in [("slash", "/"), ("p", "p"), ("o", "o"), ("r", "r"), ("t", "t"),
+                          ("space", " "), ("8", "8"), ("0", "0"), ("enter", "\r")]:
+            app.post_message(events.Key(key, char))
+        await settle(pilot)
+        assert app.filter_text == "port 80"
+        assert not app.paused and app.table.state.descending and app.table.view == "conversations"

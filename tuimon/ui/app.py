@@ -39,7 +39,7 @@ class MonitorApp(App):
     BINDINGS = [
         Binding("q", "quit_app", "Quit"),
         Binding("question_mark", "help", "Help"),
-        Binding("slash", "filter", "Filter"),
+        Binding("slash", "filter", "Filter", priority=True),  # before the next key arrives
         Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("1", "view('interfaces')", "Interfaces", show=False),
         Binding("2", "view('hosts')", "Hosts", show=False),

@@ -73,7 +73,7 @@ class ProcessBackend(Backend):
         self.label = source_label(args)
         self.first_status: Status | None = None
 
-    def launch(self, timeout: float = 15.0) -> Status:
+    def launch(self, timeout: float = 30.0) -> Status:
         """Start the engine process and wait for its first Status (the source opened, or not)."""
         ctx = self.context
         req_read, self._requests = ctx.Pipe(duplex=False)

@@ -57,10 +57,13 @@ class FilterBar(Widget):
         entry.value = current
         entry.cursor_position = len(current)
         self.add_class("editing")
-        entry.focus()
+        # Focus now, not after a refresh: keys typed right after "/" belong to the input.
+        entry.display = True
+        self.screen.set_focus(entry)
 
     def close(self) -> None:
         self.remove_class("editing", "invalid")
+        self.query_one(FilterInput).display = False
 
     def show_error(self, message: str) -> None:
         self.query_one("#filter-error", Static).update(Text(f"✗ {message}"))
