@@ -41,6 +41,27 @@ def open_capture(path: str):
     return f
 
 
+def read_chunk(f, size: int) -> tuple[bytes, Exception | None]:
+    """Up to ``size`` bytes, and the error that stopped the reading, if any. A gzip stream
+    is read in small steps so that what was decompressed before damage is not lost."""
+    if not isinstance(f, gzip.GzipFile):
+        try:
+            return f.read(size), None
+        except OSError as err:
+            return b"", err
+    parts, have = [], 0
+    try:
+        while have < size:
+            part = f.read1(size - have)
+            if not part:
+                break
+            parts.append(part)
+            have += len(part)
+    except (OSError, EOFError) as err:  # gzip.BadGzipFile is an OSError
+        return b"".join(parts), err
+    return b"".join(parts), None
+
+
 class FileSource:
     """Reads a capture as fast as the consumer takes the batches (pacing is the player's job)."""
 
@@ -82,22 +103,20 @@ class FileSource:
         reader = self.reader
         try:
             while True:
-                try:
-                    data = self._file.read(self._chunk)
-                except (OSError, EOFError, gzip.BadGzipFile) as err:
+                data, error = read_chunk(self._file, self._chunk)
+                if data:
+                    self.bytes_read += len(data)
+                    reader.feed(data)
+                    records = reader.records()
+                    if records:
+                        yield records
+                if error is not None:
                     if reader.format is None:
-                        raise BadCaptureFile(f"{self.path}: cannot read: {err}") from None
+                        raise BadCaptureFile(f"{self.path}: cannot read: {error}") from None
                     reader.finish()
                     reader.skipped["file unreadable past this point"] = 1
                     break
-                if not data:
-                    break
-                self.bytes_read += len(data)
-                reader.feed(data)
-                records = reader.records()
-                if records:
-                    yield records
-                if reader.done:
+                if not data or reader.done:
                     break
             reader.finish()
         finally:

@@ -91,7 +91,12 @@ def read_header(stream, name: str) -> bytes:
     head = b""
     read = getattr(stream, "read1", stream.read)
     while not probe.interfaces and not probe.done:
-        data = read(CHUNK)
+        try:
+            data = read(CHUNK)
+        except (OSError, EOFError) as err:  # gzip.BadGzipFile is an OSError
+            if probe.format is None:
+                raise BadCaptureFile(f"{name}: cannot read: {err}") from None
+            break  # libpcap will say what it makes of what there is
         if not data:
             probe.finish()  # raises for an empty stream or one that is not a capture
             break
