@@ -19,7 +19,6 @@ and interface statistics (drops) are not carried over.
 from __future__ import annotations
 
 import fcntl
-import os
 import re
 import shutil
 import subprocess
