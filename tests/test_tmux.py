@@ -121,12 +121,11 @@ def test_views_save_filter_and_quit(term, tmp_path):
     t.keys("4", "/")
     t.keys("-l", "port 443")
     t.keys("Enter")
-    screen = t.wait_text("filter port 443")
-    assert "of 197" in screen
+    t.wait_for(lambda s: "filter port 443" in s and "rows of 197" in s, "the filtered page")
 
     t.keys("?")
     screen = t.wait_text("Keys")
-    assert "Freeze" in screen and "Units" in screen
+    assert "Freeze / unfreeze the row order" in screen and "Reverse the sort order" in screen
     t.keys("Escape")
     t.wait_for(lambda s: "Keys" not in s, "help to close")
 

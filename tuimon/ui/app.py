@@ -36,23 +36,27 @@ class MonitorApp(App):
     CSS = """
     Screen { layout: vertical; }
     """
+    # Priority: the app handles these keys the moment they arrive, in order, so a key typed
+    # right after "/" already reaches the filter input. check_action() lets them through as
+    # text while the filter is being typed, and to the help screen while it is open.
     BINDINGS = [
-        Binding("q", "quit_app", "Quit"),
-        Binding("question_mark", "help", "Help"),
-        Binding("slash", "filter", "Filter", priority=True),  # before the next key arrives
-        Binding("escape", "clear_filter", "Clear filter", show=False),
-        Binding("1", "view('interfaces')", "Interfaces", show=False),
-        Binding("2", "view('hosts')", "Hosts", show=False),
-        Binding("3", "view('protocols')", "Protocols", show=False),
-        Binding("4", "view('conversations')", "Conversations", show=False),
-        Binding("s", "save", "Save"),
-        Binding("space", "pause", "Pause"),
-        Binding("less_than_sign", "sort_move(-1)", "Sort left", key_display="<"),
-        Binding("greater_than_sign", "sort_move(1)", "Sort right", key_display=">"),
-        Binding("r", "reverse", "Reverse"),
-        Binding("f", "freeze", "Freeze"),
-        Binding("u", "units", "Units"),
-        Binding("ctrl+c", "quit_app", "Quit", show=False),
+        Binding("q", "quit_app", "Quit", tooltip="Quit (saves first when --csv DIR was given)", priority=True),
+        Binding("question_mark", "help", "Help", tooltip="This help", priority=True),
+        Binding("slash", "filter", "Filter", tooltip="Filter rows (see below)", priority=True),
+        Binding("escape", "clear_filter", "Clear filter", tooltip="Clear the filter", show=False),
+        Binding("1", "view('interfaces')", "Interfaces", tooltip="Interfaces view", show=False, priority=True),
+        Binding("2", "view('hosts')", "Hosts", tooltip="Hosts view", show=False, priority=True),
+        Binding("3", "view('protocols')", "Protocols", tooltip="Protocols view", show=False, priority=True),
+        Binding("4", "view('conversations')", "Conversations", tooltip="Conversations view", show=False, priority=True),
+        Binding("s", "save", "Save", tooltip="Save the CSV files now (into --csv DIR, else a new folder)", priority=True),
+        Binding("space", "pause", "Pause", tooltip="Pause / resume the display (counting goes on)", priority=True),
+        Binding("less_than_sign", "sort_move(-1)", "Sort left", tooltip="Sort by the column to the left", key_display="<", priority=True),
+        Binding("greater_than_sign", "sort_move(1)", "Sort right", tooltip="Sort by the column to the right", key_display=">",
+                priority=True),
+        Binding("r", "reverse", "Reverse", tooltip="Reverse the sort order", priority=True),
+        Binding("f", "freeze", "Freeze", tooltip="Freeze / unfreeze the row order (new rows go last)", priority=True),
+        Binding("u", "units", "Units", tooltip="Human units (1.2 Mb/s, 34.5 MB) / raw numbers", priority=True),
+        Binding("ctrl+c", "quit_now", "Quit", tooltip="Quit", show=False, priority=True),
     ]
 
     def __init__(self, backend: Backend, interval: float | None = 1.0,
@@ -287,10 +291,17 @@ class MonitorApp(App):
         self.exit_error = f"the CSV files were not saved into {self.csv_dir} in time"
         self.exit(return_code=1)
 
+    def action_quit_now(self) -> None:
+        self.action_quit_app()
+
     def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "quit_now":
+            return True
+        if isinstance(self.screen, HelpScreen):
+            return False  # its own keys close it
         # While the filter is being typed, keys are text, not commands.
         if self.filterbar.editing and self.focused is not None and \
-                self.focused.id == "filter-input" and action not in ("clear_filter", "quit_app"):
+                self.focused.id == "filter-input" and action != "clear_filter":
             return False
         return True
 

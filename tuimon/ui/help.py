@@ -7,13 +7,15 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import Footer, Static
 
 FILTER_HELP = """\
-Filter (/): plain words match any text cell. Expressions: host ADDR, net CIDR,
-port N (or a service name), proto NAME (tcp, udp, icmp, ipv6, https, domain...),
-combined with and, or, not and ( ). Enter applies, Esc clears. A term that means
-nothing in a view (host on Protocols) is ignored there."""
+Filter (/): plain words match any text cell (address, port, protocol, service).
+Expressions: host ADDR, net CIDR, port N (or a service name), proto NAME (tcp, udp,
+icmp, ipv6, https, domain...), combined with and, or, not and ( ). Enter applies,
+Esc clears. On Hosts, port/proto pick hosts with such a conversation; a term that
+means nothing in a view (host on Protocols) is ignored there.
+Mouse: click a column header to sort by it (again: reverse), a tab to switch view."""
 
 KEY_NAMES = {"question_mark": "?", "slash": "/", "less_than_sign": "<",
              "greater_than_sign": ">", "space": "space", "escape": "Esc", "pageup": "PgUp",
@@ -29,8 +31,8 @@ def help_text(bindings: list[Binding]) -> Text:
     text = Text()
     text.append("Keys\n\n", "bold")
     for binding in bindings:
-        text.append(f"  {key_name(binding.key):<12}", "bold")
-        text.append(f"{binding.description}\n")
+        text.append(f"  {key_name(binding.key):<8}", "bold")
+        text.append(f"{binding.tooltip or binding.description}\n")
     text.append("\n")
     text.append(FILTER_HELP)
     text.append("\n\nEsc, ? or q closes this help.", "italic")
@@ -45,7 +47,7 @@ class HelpScreen(ModalScreen):
         padding: 0 1;
     }
     """
-    BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close help")]
+    BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close help", key_display="Esc")]
 
     def __init__(self, bindings: list[Binding]) -> None:
         super().__init__()
@@ -54,3 +56,4 @@ class HelpScreen(ModalScreen):
     def compose(self) -> ComposeResult:
         with VerticalScroll():
             yield Static(help_text(self.bindings_list), id="help-text")
+        yield Footer()

@@ -73,14 +73,14 @@ class RowTable(ScrollView, can_focus=True):
     """
 
     BINDINGS = [
-        Binding("up", "cursor(-1)", "Up", show=False),
-        Binding("down", "cursor(1)", "Down", show=False),
-        Binding("pageup", "page(-1)", "Page up", show=False),
-        Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home", "home", "Top", show=False),
-        Binding("end", "end", "Bottom", show=False),
-        Binding("left", "pan(-8)", "Scroll left", show=False),
-        Binding("right", "pan(8)", "Scroll right", show=False),
+        Binding("up", "cursor(-1)", "Up", tooltip="Previous row", show=False),
+        Binding("down", "cursor(1)", "Down", tooltip="Next row", show=False),
+        Binding("pageup", "page(-1)", "Page up", tooltip="Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", tooltip="Page down", show=False),
+        Binding("home", "home", "Top", tooltip="First row (and stay on top)", show=False),
+        Binding("end", "end", "Bottom", tooltip="Last row", show=False),
+        Binding("left", "pan(-8)", "Scroll left", tooltip="Scroll the columns left", show=False),
+        Binding("right", "pan(8)", "Scroll right", tooltip="Scroll the columns right", show=False),
     ]
 
     class NeedRows(Message):
