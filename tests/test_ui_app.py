@@ -229,6 +229,13 @@ async def test_cursor_follows_its_host_while_rows_move(kit):
 
 # -- pause ---------------------------------------------------------------------------
 
+async def wait_until(pilot, predicate, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await pilot.pause(0.05)
+
+
 async def test_space_pauses_the_display_while_counting_goes_on():
     svc = EngineService(args_for(), clock=lambda: 50.0, wallclock=lambda: 1700000000.0)
     svc.open()
@@ -236,7 +243,9 @@ async def test_space_pauses_the_display_while_counting_goes_on():
     svc.ingest(next(batches))
     app = make_app(service=svc, interval=0.05)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause(0.2)
+        sent = len(app.backend.sent)
+        await wait_until(pilot, lambda: app.last_page is not None and
+                         len(app.backend.sent) > sent + 2)  # the timer refreshes
         before = app.last_page.totals.packets
         await pilot.press("space")
         await settle(pilot)
@@ -248,8 +257,8 @@ async def test_space_pauses_the_display_while_counting_goes_on():
         assert len(app.backend.sent) == sent  # no refresh while paused
         assert app.last_page.totals.packets == before
         await pilot.press("space")
-        await pilot.pause(0.2)
-        assert not app.paused and app.last_page.totals.packets == 1723 > before
+        await wait_until(pilot, lambda: app.last_page.totals.packets == 1723)
+        assert not app.paused and 1723 > before
 
 
 # -- save -----------------------------------------------------------------------------

@@ -22,7 +22,6 @@ from operator import attrgetter
 
 from tuimon.engine.filter import FilterContext, FilterError, compile_filter, parse
 from tuimon.engine.model import Totals
-from tuimon.engine.names import address_text
 from tuimon.engine.rates import rates
 
 VIEWS = ("interfaces", "hosts", "protocols", "conversations")
@@ -318,14 +317,3 @@ class QueryRunner:
                     count=count, offset=offset, start=start, rows=rows, keys=keys,
                     cursor=cursor, cursor_key=cursor_key, totals=self.engine.totals(),
                     frozen=q.freeze)
-
-
-def key_text(view: str, key) -> str:
-    """A short human description of a row key (for messages)."""
-    if view == "hosts" and isinstance(key, int):
-        return address_text(key)
-    if view == "conversations" and isinstance(key, tuple):
-        proto, a, pa, b, pb = key
-        return f"{address_text(a)}:{pa} - {address_text(b)}:{pb}"
-    return str(key)
-

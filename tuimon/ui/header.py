@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from tuimon.text import printable
 from tuimon.ui import format as fmt
 
 _STATE_STYLES = {
@@ -23,7 +24,7 @@ class MonitorHeader(Static):
 
     def __init__(self, source: str = "", **kwargs) -> None:
         super().__init__("", **kwargs)
-        self.source = source
+        self.source = printable(source, 80)
         self.state = "starting"
         self.message = ""
         self.paused = False
@@ -31,15 +32,15 @@ class MonitorHeader(Static):
         self.page = None
 
     def set_status(self, state: str, message: str = "", source: str = "") -> None:
-        self.state, self.message = state, message
-        self.source = source or self.source
+        self.state, self.message = state, printable(message, 300)
+        self.source = printable(source or self.source, 80)
         self.redraw()
 
     def set_page(self, page) -> None:
         self.page = page
         if page.state:
-            self.state, self.message = page.state, page.message
-        self.source = page.source or self.source
+            self.state, self.message = page.state, printable(page.message, 300)
+        self.source = printable(page.source or self.source, 80)
         self.redraw()
 
     def redraw(self) -> None:
