@@ -237,3 +237,50 @@ def test_worker_process_capture_error_keeps_the_counts(backend_factory):
     backend.send(Query(view="hosts", seq=9))
     page = got.wait_for(lambda r: getattr(r, "seq", None) == 9)
     assert page.total == 2 and page.state == ERROR
+
+
+def endless_source(args):
+    """A live-like source that never ends; close() leaves a mark (module level: pickled)."""
+
+    class Endless:
+        kind = "live"
+        name = "endless"
+        interfaces = []
+
+        def batches(self):
+            while True:
+                time.sleep(0.05)
+                yield []
+
+        def skipped(self):
+            return 0
+
+        def close(self):
+            with open(args.read, "w") as f:
+                f.write("closed")
+
+    return Endless()
+
+
+def test_worker_survives_hangup_and_closes_its_source_when_the_ui_goes(backend_factory, tmp_path):
+    import signal
+
+    mark = tmp_path / "closed"
+    backend = backend_factory(args_for(str(mark)), endless_source)
+    assert backend.launch().state == CAPTURING
+    os.kill(backend.process.pid, signal.SIGHUP)  # the terminal hangs up
+    time.sleep(0.5)
+    assert backend.process.is_alive() and not mark.exists()
+    backend._requests.close()  # the UI is gone
+    backend._replies.close()
+    backend.process.join(10)
+    assert not backend.process.is_alive() and mark.read_text() == "closed"
+
+
+def test_worker_closes_its_source_on_sigterm(backend_factory, tmp_path):
+    mark = tmp_path / "closed"
+    backend = backend_factory(args_for(str(mark)), endless_source)
+    assert backend.launch().state == CAPTURING
+    backend.process.terminate()
+    backend.process.join(10)
+    assert not backend.process.is_alive() and mark.read_text() == "closed"

@@ -316,8 +316,12 @@ def _debug_log() -> None:
 
 
 def _quiet() -> None:
-    """The terminal belongs to the UI: nothing the worker (or a library) prints may reach it."""
+    """The terminal belongs to the UI: nothing the worker (or a library) prints may reach it.
+    Terminal signals are the UI's too: on a hang-up the worker outlives the UI by a moment,
+    sees its pipe close, and shuts its capture down (dumpcap runs in a session of its own
+    and would otherwise keep capturing)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         devnull = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
@@ -333,6 +337,7 @@ def worker_main(requests, replies, args: dict, factory: Callable | None = None,
     _quiet()
     service = EngineService(Namespace(**args), factory or open_source)
     stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())  # stop, close the source
 
     def send(message) -> bool:
         try:
