@@ -80,23 +80,17 @@ class MonitorApp(App):
         self._notified_error = ""
 
     def compose(self) -> ComposeResult:
-        yield MonitorHeader(self.backend.label, id="header")
-        yield TabBar(self.start_view, id="tabs")
-        yield RowTable(self.start_view, id="table")
-        yield FilterBar(id="filterbar")
+        # Kept as attributes, not queried: a timer or a reply may still arrive while the
+        # app shuts down and the widgets are already gone from the DOM.
+        self.header = MonitorHeader(self.backend.label, id="header")
+        self.tabs = TabBar(self.start_view, id="tabs")
+        self.table = RowTable(self.start_view, id="table")
+        self.filterbar = FilterBar(id="filterbar")
+        yield self.header
+        yield self.tabs
+        yield self.table
+        yield self.filterbar
         yield Footer()
-
-    @property
-    def table(self) -> RowTable:
-        return self.query_one(RowTable)
-
-    @property
-    def header(self) -> MonitorHeader:
-        return self.query_one(MonitorHeader)
-
-    @property
-    def filterbar(self) -> FilterBar:
-        return self.query_one(FilterBar)
 
     def on_mount(self) -> None:
         self.table.focus()
@@ -112,7 +106,7 @@ class MonitorApp(App):
     # -- talking to the engine ------------------------------------------------------------
 
     def _tick(self) -> None:
-        if not self.paused:
+        if not self.paused and self.is_running:
             self.refresh_view()
 
     def refresh_view(self) -> None:
@@ -195,7 +189,7 @@ class MonitorApp(App):
     def action_view(self, view: str) -> None:
         if view not in VIEWS:
             return
-        self.query_one(TabBar).select(view)
+        self.tabs.select(view)
         self.table.show_view(view)
         self._show_status_line()
         self.refresh_view()
@@ -300,7 +294,8 @@ class MonitorApp(App):
         if isinstance(self.screen, HelpScreen):
             return False  # its own keys close it
         # While the filter is being typed, keys are text, not commands.
-        if self.filterbar.editing and self.focused is not None and \
+        bar = getattr(self, "filterbar", None)
+        if bar is not None and bar.editing and self.focused is not None and \
                 self.focused.id == "filter-input" and action != "clear_filter":
             return False
         return True

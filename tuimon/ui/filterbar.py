@@ -42,18 +42,20 @@ class FilterBar(Widget):
         pass
 
     def compose(self) -> ComposeResult:
-        entry = FilterInput(placeholder=PLACEHOLDER, id="filter-input")
-        entry.cursor_blink = False  # steady screens (snapshots, slow SSH links)
-        yield entry
-        yield Static("", id="filter-error")
-        yield Static("", id="filter-status")
+        self.entry = FilterInput(placeholder=PLACEHOLDER, id="filter-input")
+        self.entry.cursor_blink = False  # steady screens (snapshots, slow SSH links)
+        self.error = Static("", id="filter-error")
+        self.status = Static("", id="filter-status")
+        yield self.entry
+        yield self.error
+        yield self.status
 
     @property
     def editing(self) -> bool:
         return self.has_class("editing")
 
     def open(self, current: str) -> None:
-        entry = self.query_one(FilterInput)
+        entry = self.entry
         entry.value = current
         entry.cursor_position = len(current)
         self.add_class("editing")
@@ -63,14 +65,14 @@ class FilterBar(Widget):
 
     def close(self) -> None:
         self.remove_class("editing", "invalid")
-        self.query_one(FilterInput).display = False
+        self.entry.display = False
 
     def show_error(self, message: str) -> None:
-        self.query_one("#filter-error", Static).update(Text(f"✗ {message}"))
+        self.error.update(Text(f"✗ {message}"))
         self.add_class("invalid")
 
     def show_status(self, text: Text) -> None:
-        self.query_one("#filter-status", Static).update(text)
+        self.status.update(text)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
