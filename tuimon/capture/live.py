@@ -40,10 +40,13 @@ PERMISSION = ("no permission to capture on {iface}: run tuimon as root, or let y
               "sudo usermod -a -G wireshark $USER, then log in again")
 
 
-def find_dumpcap(dumpcap: str = "dumpcap") -> str:
-    """The path of the dumpcap executable, or :class:`CaptureToolMissing`."""
+def find_dumpcap(dumpcap: str = "dumpcap", iface: str = "any interface") -> str:
+    """The path of the dumpcap executable, or :class:`CaptureToolMissing`; a dumpcap this user
+    may not run (Debian's is ``root:wireshark``, mode 754) is :class:`CapturePermissionDenied`."""
     path = shutil.which(dumpcap)
     if path is None:
+        if shutil.which(dumpcap, mode=os.F_OK) is not None:
+            raise CapturePermissionDenied(PERMISSION.format(iface=printable(iface)))
         raise CaptureToolMissing(MISSING)
     return path
 
@@ -209,7 +212,7 @@ class LiveSource:
         self._closed = False
         self._stop_at: float | None = None  # stop(): when to ask every dumpcap to stop
         self._captures: list[_Capture] = []
-        exe = find_dumpcap(dumpcap)
+        exe = find_dumpcap(dumpcap, self.name)
         check_capture(exe, names, capture_filter)
         try:
             for index, iface in enumerate(names):
