@@ -32,7 +32,7 @@ FILES = ["conversations.csv", "hosts.csv", "interfaces.csv", "protocols.csv"]
 
 def args_for(path: str = PCAP, **extra) -> argparse.Namespace:
     base = dict(read=path, interfaces=[], filter=None, duration=None, no_ui=False, csv=None,
-                interval=1.0)
+                interval=1.0, speed=0.0, max_gap=5.0)  # speed 0: to the end at once
     base.update(extra)
     return argparse.Namespace(**base)
 

@@ -24,6 +24,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="play back a pcap/pcapng file (.gz too, '-' for standard input)")
     p.add_argument("-f", "--filter", metavar="EXPR",
                    help="BPF capture filter, e.g. 'tcp port 443' (live, or -r through tcpdump)")
+    p.add_argument("--speed", type=_speed, metavar="X",
+                   help="playback speed: a multiple of the recorded pace (0.5, 2, 10 ...), "
+                        "0 = as fast as possible (default 1 in the app; --no-ui: as fast as "
+                        "possible unless given)")
+    p.add_argument("--max-gap", type=_max_gap, default=5.0, metavar="SECS",
+                   help="playback skips quiet gaps longer than SECS seconds (default 5)")
     p.add_argument("--no-ui", action="store_true", help="count without the interface, then report")
     p.add_argument("--csv", metavar="DIR", help="write the session's CSV files into DIR")
     p.add_argument("--duration", type=float, metavar="SECS",
@@ -33,6 +39,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list-interfaces", action="store_true",
                    help="list the interfaces dumpcap can capture on, and exit")
     return p
+
+
+def _number(text: str, what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{what} must be a number, not {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{what} must be 0 or more, not {text!r}")
+    return value
+
+
+def _speed(text: str) -> float:
+    return _number(text, "the speed")
+
+
+def _max_gap(text: str) -> float:
+    value = _number(text, "the gap")
+    if value == 0:
+        raise argparse.ArgumentTypeError("the gap must be more than 0 seconds")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,7 +91,8 @@ def open_source(args):
     if args.read:
         from tuimon.capture.file import FileSource
 
-        return FileSource(args.read, capture_filter=args.filter)
+        return FileSource(args.read, capture_filter=args.filter,
+                          stdin=getattr(args, "stdin", None))
     from tuimon.capture.interfaces import default_interface
     from tuimon.capture.live import LiveSource
 
@@ -118,6 +146,13 @@ def run_headless(args) -> int:
     source = open_source(args)
     stop = _Stop(args.duration if args.read is None else None)
     ended = _Ended(source)
+    pacer = batches = None
+    if args.read and args.speed:  # --no-ui reads as fast as possible unless --speed is given
+        from tuimon.capture.pacer import Pacer
+        from tuimon.engine.playback import paced
+
+        pacer = Pacer(source.batches(), speed=args.speed, max_gap=args.max_gap)
+        batches = paced(pacer)
 
     def should_stop() -> bool:
         ended()
@@ -126,12 +161,15 @@ def run_headless(args) -> int:
     previous = {s: signal.signal(s, stop.handler) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         session = Session(source)
-        session.run(stop=should_stop)
+        session.run(stop=should_stop, batches=batches)
     finally:
         source.close()
         for s, h in previous.items():
             signal.signal(s, h)
     ended()
+    if pacer is not None and pacer.gaps:
+        print(f"tuimon: skipped {len(pacer.gaps)} gaps longer than {args.max_gap:g} s "
+              f"({sum(g for _, g in pacer.gaps):.0f} s of capture time)", file=sys.stderr)
     snapshot = session.engine.snapshot()
     if args.csv:
         export_snapshot(snapshot, args.csv)

@@ -15,10 +15,18 @@ from tuimon.errors import BadCaptureFile
 CHUNK = 1 << 20
 
 
-def open_capture(path: str):
-    """Open a capture for reading, with a clear error for every way it can fail."""
+def open_capture(path: str, stdin=None):
+    """Open a capture for reading, with a clear error for every way it can fail. ``-`` is
+    standard input (or the binary file ``stdin`` stands in for it)."""
     if path == "-":
-        stdin = sys.stdin.buffer
+        stdin = stdin if stdin is not None else sys.stdin.buffer
+        try:
+            is_tty = os.isatty(stdin.fileno())
+        except (OSError, AttributeError, ValueError):
+            is_tty = False
+        if is_tty:
+            raise BadCaptureFile("standard input is a terminal, not a capture: pipe one in "
+                                 "(cat trace.pcap | tuimon -r -)")
         try:
             gz = stdin.peek(2)[:2] == b"\x1f\x8b"
         except (OSError, AttributeError, ValueError):
@@ -68,11 +76,16 @@ class FileSource:
     kind = "file"
 
     def __init__(self, path: str, chunk: int = CHUNK, capture_filter: str | None = None,
-                 tcpdump: str = "tcpdump") -> None:
+                 tcpdump: str = "tcpdump", stdin=None) -> None:
         self.path = path
         self.name = "stdin" if path == "-" else os.path.basename(path)
         self.capture_filter = capture_filter or None
-        self._file = open_capture(path)
+        self._stdin = stdin if stdin is not None else sys.stdin.buffer
+        self._file = open_capture(path, self._stdin)
+        # The file itself (under a gzip stream): its position is how far the playback got.
+        self._raw = getattr(self._file, "fileobj", None) or self._file
+        if path == "-":
+            self._raw = None
         self._chunk = chunk
         self.reader = CaptureReader(self.name)
         self.bytes_read = 0  # of the file (before the filter)
@@ -86,10 +99,20 @@ class FileSource:
             try:
                 self._filtered = FilteredStream(self._file, self.capture_filter, self.name,
                                                 tcpdump=tcpdump,
-                                                close_input=self._file is not sys.stdin.buffer)
+                                                close_input=self._file is not self._stdin)
             except BaseException:
                 self.close()
                 raise
+
+    def position(self) -> int:
+        """Bytes of the file read so far (of the compressed file for .gz; of the stream
+        for standard input)."""
+        if self._raw is not None:
+            try:
+                return self._raw.tell()
+            except (OSError, ValueError):
+                pass
+        return self.bytes_read
 
     @property
     def interfaces(self) -> list[Interface]:
@@ -163,5 +186,5 @@ class FileSource:
     def close(self) -> None:
         if self._filtered is not None:
             self._filtered.close()
-        if self._file is not sys.stdin.buffer:
+        if self._file is not self._stdin:
             self._file.close()

@@ -7,6 +7,10 @@ answer the UI between polls, and tests drive it with a fake clock.
 Capture time maps to wall time as ``wall = anchor_wall + (ts - anchor_ts) / speed``; the
 anchor moves on pause, resume and speed changes, and over gaps longer than ``max_gap``
 (a quiet night), which are skipped and remembered in ``gaps``.
+
+The batches may include ``None``: nothing is ready yet (the reader is behind, standard
+input is slow); ``poll`` then returns what it has and asks to be polled again soon, and the
+playback is not finished.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from collections.abc import Iterable, Iterator
 
 MAX_BATCH = 5000  # records per poll at most, so the owner stays responsive
 IDLE = 0.25  # seconds to wait when paused or finished
+STARVED = 0.01  # seconds to wait when the next batch is not ready yet
+_NOT_READY = object()
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 100.0, 0.0)  # 0 = as fast as possible
 
 
@@ -28,28 +34,33 @@ class Pacer:
         self.packets = 0
         self.position: float | None = None  # capture time of the newest record handed out
         self.gaps: list[tuple[float, float]] = []  # (capture time where it starts, seconds skipped)
+        self.starved = False  # the last poll found no batch ready
         self._pending: list = []
         self._i = 0
         self._anchor_ts: float | None = None
         self._anchor_wall = 0.0
+        self._held: float | None = None
 
     # -- control ---------------------------------------------------------------------
 
-    def _reanchor(self, now: float) -> None:
-        if self.position is not None:
-            self._anchor_ts, self._anchor_wall = self.position, now
+    def _reanchor(self, now: float, reached: float | None) -> None:
+        if reached is not None:
+            self._anchor_ts, self._anchor_wall = reached, now
 
     def pause(self, now: float) -> None:
-        self.paused = True
+        if not self.paused:
+            self._held = self.capture_now(now)  # resume goes on from here, between packets too
+            self.paused = True
 
     def resume(self, now: float) -> None:
         if self.paused:
             self.paused = False
-            self._reanchor(now)
+            self._reanchor(now, self._held)
 
     def set_speed(self, speed: float, now: float) -> None:
+        reached = self._held if self.paused else self.capture_now(now)
         self.speed = max(0.0, speed)
-        self._reanchor(now)
+        self._reanchor(now, reached)
 
     def faster(self, now: float) -> float:
         return self._step(+1, now)
@@ -67,19 +78,29 @@ class Pacer:
 
     def capture_now(self, now: float) -> float | None:
         """The capture time the playback has reached at wall time ``now`` (between packets too)."""
-        if self._anchor_ts is None or self.speed == 0 or self.paused or self.finished:
+        if self.paused:
+            return self._held
+        if self._anchor_ts is None or self.speed == 0 or self.finished or self.starved:
             return self.position
         return max(self.position, self._anchor_ts + (now - self._anchor_wall) * self.speed)
 
     # -- the feed --------------------------------------------------------------------
 
+    def batch_done(self) -> float:
+        """The share of the current batch handed out (1.0 between batches)."""
+        return self._i / len(self._pending) if self._pending else 1.0
+
     def _next_record(self):
         while self._i >= len(self._pending):
             try:
-                self._pending, self._i = next(self._batches), 0
+                batch = next(self._batches)
             except StopIteration:
                 self.finished = True
+                self._pending, self._i = [], 0
                 return None
+            if batch is None:
+                return _NOT_READY
+            self._pending, self._i = batch, 0
         return self._pending[self._i]
 
     def poll(self, now: float) -> tuple[list, float]:
@@ -87,10 +108,14 @@ class Pacer:
         out: list = []
         if self.paused:
             return out, IDLE
+        self.starved = False
         while len(out) < MAX_BATCH:
             rec = self._next_record()
             if rec is None:
                 return out, IDLE
+            if rec is _NOT_READY:
+                self.starved = True
+                return out, STARVED
             ts = rec[1]
             if self._anchor_ts is None:
                 self._anchor_ts, self._anchor_wall = ts, now

@@ -87,6 +87,7 @@ class Page:
     message: str = ""
     source: str = ""
     elapsed: float = 0.0
+    progress: object = None  # a playback's tuimon.engine.playback.Progress; None when live
 
 
 def row_key(view: str, item) -> Hashable:

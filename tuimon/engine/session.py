@@ -53,14 +53,15 @@ class Session:
             engine.fold()
             self._next_fold = int(now) + 1
 
-    def run(self, stop: Callable[[], bool] | None = None) -> None:
-        """Count the whole source, or until ``stop()`` says so.
+    def run(self, stop: Callable[[], bool] | None = None, batches=None) -> None:
+        """Count the whole source (or ``batches``, e.g. its paced playback), or until
+        ``stop()`` says so.
 
         A source that can stop gracefully (live capture) is asked to, and what it still
         delivers is counted too, so nothing already captured is lost.
         """
         stopping = None  # when set: the monotonic deadline for the source to wind down
-        for batch in self.source.batches():
+        for batch in self.source.batches() if batches is None else batches:
             self.ingest(batch)
             if stopping is None and stop is not None and stop():
                 if not hasattr(self.source, "stop"):

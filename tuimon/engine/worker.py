@@ -7,17 +7,22 @@ UI -> worker (``requests``)
     ``Query``                 answer with a :class:`~tuimon.engine.query.Page`
     ``Save(folder, seq)``     write the four CSV files; answer ``Saved``
     ``Ping(seq)``             answer ``Pong`` (the worker's pid and loaded top-level modules)
+    ``Speed(step)``           playback: one step faster (+1) or slower (-1); answer ``Progress``
+    ``Hold(paused)``          playback: pause or resume the recorded pace; answer ``Progress``
     ``Stop()``                close the source and exit
 
 worker -> UI (``replies``)
     ``Status``                on every change of state: starting, playing (a file),
                               capturing (live), finished, error -- with a one-line message
-    ``Page``, ``Saved``, ``Pong``
+    ``Page`` (with the playback's ``Progress``), ``Saved``, ``Pong``, ``Progress``
 
 Inside the worker a reader thread iterates the capture source and hands batches over a
 bounded queue; the main thread counts them (:class:`~tuimon.engine.session.Session`) and
-answers requests between batches, so the engine is touched by one thread only. Every
-blocking read has a timeout, and the worker exits when the UI's end of the pipe closes.
+answers requests between batches, so the engine is touched by one thread only. A file is
+played at its recorded pace (:class:`~tuimon.engine.playback.Player`, ``--speed``,
+``--max-gap``): the main thread polls the player, which says how long until the next
+packet is due, and answers requests meanwhile. Every blocking read has a timeout, and the
+worker exits when the UI's end of the pipe closes.
 
 :class:`EngineService` is the same logic without the process, for tests.
 """
@@ -36,9 +41,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tuimon.engine.engine import Engine
+from tuimon.engine.playback import END, Feed, Player, Progress, from_queue, positioned
 from tuimon.engine.query import Page, Query, QueryRunner
 from tuimon.engine.session import Session
-from tuimon.errors import TuimonError
+from tuimon.errors import CaptureFailed, TuimonError
 
 STARTING, PLAYING, CAPTURING, FINISHED, ERROR = "starting", "playing", "capturing", "finished", "error"
 
@@ -78,8 +84,46 @@ class Pong:
 
 
 @dataclass
+class Speed:
+    step: int = 1  # +1: the next faster speed, -1: the next slower one
+
+
+@dataclass
+class Hold:
+    paused: bool = True  # pause (True) or resume (False) a playback
+
+
+@dataclass
 class Stop:
     pass
+
+
+class PassFd:
+    """A file descriptor handed to the worker process ("spawn" keeps only the descriptors
+    it is told of): the capture read from standard input while fd 0 serves the terminal."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def __reduce__(self):
+        from multiprocessing import reduction
+
+        return _rebuild_fd, (reduction.DupFd(self.fd),)
+
+
+def _rebuild_fd(dup) -> PassFd:
+    return PassFd(dup.detach())
+
+
+def play_speed(args) -> float:
+    """The app's speed: --speed, else the recorded pace."""
+    speed = getattr(args, "speed", None)
+    return 1.0 if speed is None else max(0.0, float(speed))
+
+
+def max_gap(args) -> float:
+    gap = getattr(args, "max_gap", None)
+    return 5.0 if gap is None else float(gap)
 
 
 def one_line(text: str, limit: int = 300) -> str:
@@ -131,6 +175,8 @@ class EngineService:
         self.started = clock()
         self.stopped_at: float | None = None
         self.live = False
+        self.player: Player | None = None
+        self._advanced: int | None = None  # the capture second the clock was last moved to
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -172,6 +218,65 @@ class EngineService:
             return None
         self.status = Status(self.status.state, message, self.status.source, True)
         return self.status
+
+    # -- playback ---------------------------------------------------------------------------
+
+    def play(self, feed: Feed | None = None, speed: float | None = None) -> Player:
+        """Start the paced playback of the opened file, from ``feed`` (default: read the
+        source here, in this thread)."""
+        self.player = Player(feed or Feed(positioned(self.source)),
+                             getattr(self.source, "size", None),
+                             play_speed(self.args) if speed is None else speed,
+                             max_gap(self.args))
+        return self.player
+
+    def pump(self, budget: float = 0.05) -> float:
+        """Count the packets that are due by this service's clock, for up to ``budget``
+        seconds of it; at the end of the file, finish. Returns the seconds until more is
+        due (the owner may wait that long)."""
+        if self.status.state != PLAYING:
+            return 0.25
+        player = self.player or self.play()
+        deadline = self.clock() + budget
+        while True:
+            records, wait = player.poll(self.clock())
+            self.ingest(records)
+            if player.finished:
+                self.finish(player.error)
+                return wait
+            if wait > 0 or self.clock() >= deadline:
+                break
+        self._advance_clock()
+        return wait
+
+    def _advance_clock(self) -> None:
+        """Between packets the capture clock moves at the playback's pace, so rates decay
+        in the recording's quiet seconds as they did on the link."""
+        reached = self.player.reached(self.clock())
+        now = self.engine.now
+        if reached is None or now is None or reached <= now:
+            return
+        if self._advanced is None or int(reached) > self._advanced:
+            self.engine.fold()  # what is pending belongs to the seconds before
+            self.engine.advance(reached)
+            self._advanced = int(reached)
+            self.version += 1
+
+    def progress(self) -> Progress | None:
+        return self.player.progress(self.clock()) if self.player is not None else None
+
+    def control(self, request) -> Progress | None:
+        """A Speed or Hold request on a playback; None (nothing to answer) when live."""
+        if self.player is None:
+            return None
+        now = self.clock()
+        if isinstance(request, Speed):
+            self.player.step_speed(request.step, now)
+        elif request.paused:
+            self.player.pause(now)
+        else:
+            self.player.resume(now)
+        return self.progress()
 
     def stop_capture(self) -> None:
         """--duration is up: a live source winds down gracefully (what it has is counted)."""
@@ -221,8 +326,14 @@ class EngineService:
                 pass
 
     def run_all(self) -> Status:
-        """Open the source and count all of it, here and now (tests, small files)."""
+        """Open the source and count all of it, here and now (tests, small files): a file
+        is played as fast as possible."""
         if self.open().state == ERROR:
+            return self.status
+        if not self.live:
+            self.play(speed=0.0)
+            while self.status.state == PLAYING:
+                self.pump()
             return self.status
         try:
             for batch in self.source.batches():
@@ -242,6 +353,7 @@ class EngineService:
         page = self.runner.run(q, self.version)
         page.state, page.message = self.status.state, self.status.message
         page.source, page.elapsed = self.status.source, self.elapsed()
+        page.progress = self.progress()
         return page
 
     def save(self, request: Save) -> Saved:
@@ -271,19 +383,19 @@ class EngineService:
         if isinstance(request, Ping):
             modules = sorted({name.split(".")[0] for name in list(sys.modules)})
             return Pong(request.seq, os.getpid(), modules)
+        if isinstance(request, (Speed, Hold)):
+            return self.control(request)
         return None
 
 
 # -- the process --------------------------------------------------------------------------
 
-_END = object()
-
-
-def _read_batches(source, out: queue.Queue, stop: threading.Event) -> None:
-    """Reader thread: source batches into ``out``; then _END or the error."""
-    item = _END
+def _read_batches(items, out: queue.Queue, stop: threading.Event) -> None:
+    """Reader thread: the source's batches (a file's with their positions) into ``out``;
+    then END or the error."""
+    item = END
     try:
-        for batch in source.batches():
+        for batch in items:
             while not stop.is_set():
                 try:
                     out.put(batch, timeout=0.2)
@@ -295,7 +407,7 @@ def _read_batches(source, out: queue.Queue, stop: threading.Event) -> None:
     except TuimonError as err:
         item = err
     except Exception as err:  # noqa: BLE001
-        item = RuntimeError(f"capture failed: {type(err).__name__}: {err}")
+        item = CaptureFailed(f"capture failed: {type(err).__name__}: {err}")
         _debug_log()
     while not stop.is_set():
         try:
@@ -331,10 +443,48 @@ def _quiet() -> None:
         pass
 
 
+def _play(service: EngineService, send: Callable, budget: float) -> float:
+    """Count what the playback has due; say so when it finished. Returns the wait."""
+    before = service.status
+    try:
+        due = service.pump(budget)
+    except Exception as err:  # noqa: BLE001
+        _debug_log()
+        due = 0.25
+        service.finish(f"counting failed: {type(err).__name__}: {err}")
+    if service.status is not before:
+        send(service.status)
+    return due
+
+
+def _count_live(service: EngineService, batches: queue.Queue, send: Callable,
+                budget: float) -> None:
+    deadline = time.monotonic() + budget
+    while service.status.state in (PLAYING, CAPTURING) and time.monotonic() < deadline:
+        try:
+            item = batches.get_nowait()
+        except queue.Empty:
+            break
+        if isinstance(item, str) and item == END:
+            send(service.finish())
+        elif isinstance(item, BaseException):
+            send(service.finish(str(item)))
+        else:
+            try:
+                service.ingest(item)
+            except Exception as err:  # noqa: BLE001
+                _debug_log()
+                send(service.finish(f"counting failed: {type(err).__name__}: {err}"))
+
+
 def worker_main(requests, replies, args: dict, factory: Callable | None = None,
                 batch_budget: float = 0.05) -> None:
     """The engine process: count the source, answer requests until Stop or the pipe closes."""
     _quiet()
+    args = dict(args)
+    passed = args.pop("stdin_fd", None)
+    if isinstance(passed, PassFd):  # -r - in the app: the capture's pipe, not fd 0
+        args["stdin"] = os.fdopen(passed.fd, "rb")
     service = EngineService(Namespace(**args), factory or open_source)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())  # stop, close the source
@@ -352,15 +502,22 @@ def worker_main(requests, replies, args: dict, factory: Callable | None = None,
     reader = None
     duration = getattr(service.args, "duration", None) if service.live else None
     if service.status.state != ERROR:
-        reader = threading.Thread(target=_read_batches, args=(service.source, batches, stop),
+        items = service.source.batches() if service.live else positioned(service.source)
+        if not service.live:
+            service.play(Feed(from_queue(batches)))
+        reader = threading.Thread(target=_read_batches, args=(items, batches, stop),
                                   name="tuimon-reader", daemon=True)
         reader.start()
     next_tick = time.monotonic() + 1.0
     stopping = False
+    due = 0.0  # playback: seconds until the next packet is due
     try:
         while not stop.is_set():
             # 1. requests (wait a little only when there is nothing to count)
-            wait = 0.0 if not batches.empty() else 0.05
+            if service.player is not None:
+                wait = min(0.05, due) if service.status.state == PLAYING else 0.05
+            else:
+                wait = 0.0 if not batches.empty() else 0.05
             pending = []
             try:
                 while len(pending) < 64 and requests.poll(wait):
@@ -382,23 +539,11 @@ def worker_main(requests, replies, args: dict, factory: Callable | None = None,
                     break
             if stop.is_set():
                 break
-            # 2. count for a while
-            deadline = time.monotonic() + batch_budget
-            while service.status.state in (PLAYING, CAPTURING) and time.monotonic() < deadline:
-                try:
-                    item = batches.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _END:
-                    send(service.finish())
-                elif isinstance(item, BaseException):
-                    send(service.finish(str(item)))
-                else:
-                    try:
-                        service.ingest(item)
-                    except Exception as err:  # noqa: BLE001
-                        _debug_log()
-                        send(service.finish(f"counting failed: {type(err).__name__}: {err}"))
+            # 2. count for a while: what the playback has due, or what the capture brought
+            if service.player is not None:
+                due = _play(service, send, batch_budget)
+            else:
+                _count_live(service, batches, send, batch_budget)
             # 3. the clock of a live capture, and --duration
             now = time.monotonic()
             if now >= next_tick:

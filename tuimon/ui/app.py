@@ -7,7 +7,9 @@ sort, filter and visible window (a :class:`~tuimon.engine.query.Query`); the ans
 
 from __future__ import annotations
 
+import os
 import sys
+from argparse import Namespace
 
 from rich.text import Text
 from textual.app import App, ComposeResult
@@ -17,13 +19,16 @@ from textual.widgets import Footer
 from tuimon.engine.filter import check
 from tuimon.engine.names import Names
 from tuimon.engine.query import VIEWS, Page, Query
-from tuimon.engine.worker import ERROR, Save, Saved, Status
+from tuimon.engine.playback import Progress
+from tuimon.engine.worker import ERROR, FINISHED, PLAYING, Hold, PassFd, Save, Saved, Speed, Status
 from tuimon.errors import TuimonError
 from tuimon.ui.backend import Backend, EngineReply, ProcessBackend
 from tuimon.ui.columns import VIEW_TITLES, column_titled
 from tuimon.ui.filterbar import FilterBar
 from tuimon.ui.header import MonitorHeader
 from tuimon.ui.help import HelpScreen
+from tuimon.ui.progress import PlaybackBar
+from tuimon.ui.stdin import capture_from_stdin
 from tuimon.ui.table import RowTable
 from tuimon.ui.tabs import TabBar
 
@@ -49,7 +54,9 @@ class MonitorApp(App):
         Binding("3", "view('protocols')", "Protocols", tooltip="Protocols view", show=False, priority=True),
         Binding("4", "view('conversations')", "Conversations", tooltip="Conversations view", show=False, priority=True),
         Binding("s", "save", "Save", tooltip="Save the CSV files now (into --csv DIR, else a new folder)", priority=True),
-        Binding("space", "pause", "Pause", tooltip="Pause / resume the display (counting goes on)", priority=True),
+        Binding("space", "pause", "Pause", tooltip="Pause / resume: playback holds where it is; live, the display pauses and counting goes on", priority=True),
+        Binding("plus", "speed(1)", "Faster", tooltip="Playback faster (0.25 0.5 1 2 5 10 100 max)", key_display="+", priority=True),
+        Binding("minus", "speed(-1)", "Slower", tooltip="Playback slower", key_display="-", priority=True),
         Binding("less_than_sign", "sort_move(-1)", "Sort left", tooltip="Sort by the column to the left", key_display="<", priority=True),
         Binding("greater_than_sign", "sort_move(1)", "Sort right", tooltip="Sort by the column to the right", key_display=">",
                 priority=True),
@@ -83,10 +90,12 @@ class MonitorApp(App):
         # Kept as attributes, not queried: a timer or a reply may still arrive while the
         # app shuts down and the widgets are already gone from the DOM.
         self.header = MonitorHeader(self.backend.label, id="header")
+        self.bar = PlaybackBar(id="playback")
         self.tabs = TabBar(self.start_view, id="tabs")
         self.table = RowTable(self.start_view, id="table")
         self.filterbar = FilterBar(id="filterbar")
         yield self.header
+        yield self.bar
         yield self.tabs
         yield self.table
         yield self.filterbar
@@ -128,6 +137,8 @@ class MonitorApp(App):
                 self.refresh_view()  # e.g. finished: show the final counts now
         elif isinstance(reply, Saved):
             self._saved(reply)
+        elif isinstance(reply, Progress):
+            self.bar.set_progress(reply)
 
     def _apply_page(self, page: Page) -> None:
         if page.seq != self._seq or page.view != self.table.view:
@@ -137,6 +148,7 @@ class MonitorApp(App):
                                  else "no rows yet")
         self.table.apply_page(page)
         self.header.set_page(page)
+        self.bar.set_progress(page.progress)
         self._check_error(page.state, page.message)
         self._show_status_line()
 
@@ -179,7 +191,8 @@ class MonitorApp(App):
         if self.frozen:
             text.append("  order frozen", "bold")
         if self.paused:
-            text.append("  paused (counting goes on)", "bold reverse")
+            text.append("  paused (playback held)" if self.playback else
+                        "  paused (counting goes on)", "bold reverse")
         if not self.human:
             text.append("  raw numbers")
         self.filterbar.show_status(text)
@@ -225,11 +238,31 @@ class MonitorApp(App):
     def action_units(self) -> None:
         self.human = not self.human
         self.table.set_human(self.human)
-        self.header.human = self.human
+        self.header.human = self.bar.human = self.human
+        self.bar.refresh()
         self.header.redraw()
         self._show_status_line()
 
+    @property
+    def playback(self) -> bool:
+        """A recorded capture that is still playing (what space and +/- act on)."""
+        progress = self.bar.progress
+        if progress is not None:
+            return not progress.finished
+        return self.header.state == PLAYING
+
+    def action_speed(self, step: int) -> None:
+        if self.playback:
+            self.backend.send(Speed(step))
+        elif self.header.state == FINISHED:
+            self.notify("The playback has finished.", timeout=3)
+        else:
+            self.notify("Speed applies to playback (-r FILE); a live capture runs in real time.",
+                        timeout=4)
+
     def action_pause(self) -> None:
+        if self.playback:  # the recorded pace stops too, and resumes where it was
+            self.backend.send(Hold(not self.paused))
         self.paused = not self.paused
         self.header.paused = self.paused
         self.header.redraw()
@@ -303,13 +336,18 @@ class MonitorApp(App):
 
 def run_app(args) -> int:
     """``tuimon [IFACE ...] | -r FILE`` with the interface. Returns the exit code."""
-    if getattr(args, "read", None) == "-":
-        raise TuimonError("reading a capture from standard input needs --no-ui "
-                          "(the terminal is the interface's input)")
+    capture_fd = None
+    if getattr(args, "read", None) == "-":  # the capture on fd 0; the keys from /dev/tty
+        capture_fd = capture_from_stdin()
+        args = Namespace(**vars(args), stdin_fd=PassFd(capture_fd))
     interval = args.interval if args.interval and args.interval > 0 else 1.0
     backend = ProcessBackend(args)
     try:
-        status = backend.launch()
+        try:
+            status = backend.launch()
+        finally:
+            if capture_fd is not None:  # the engine process has its own copy now
+                os.close(capture_fd)
         if status.state == ERROR and not status.opened:
             raise TuimonError(status.message)
         app = MonitorApp(backend, interval=max(0.1, interval), csv_dir=args.csv)
