@@ -191,6 +191,8 @@ class EngineService:
         self.live = getattr(self.source, "kind", "file") != "file"
         self.started = self.clock()
         self.status = Status(CAPTURING if self.live else PLAYING, "", self._label(), True)
+        if not self.live:
+            self.play()  # reads nothing until polled; the worker feeds it from its reader
         return self.status
 
     def _label(self) -> str:
@@ -240,6 +242,9 @@ class EngineService:
         deadline = self.clock() + budget
         while True:
             records, wait = player.poll(self.clock())
+            now = self.engine.now
+            if records and now is not None and records[0][1] >= int(now) + 1:
+                self.engine.fold()  # what came before belongs to the seconds before
             self.ingest(records)
             if player.finished:
                 self.finish(player.error)

@@ -54,8 +54,8 @@ class MonitorApp(App):
         Binding("3", "view('protocols')", "Protocols", tooltip="Protocols view", show=False, priority=True),
         Binding("4", "view('conversations')", "Conversations", tooltip="Conversations view", show=False, priority=True),
         Binding("s", "save", "Save", tooltip="Save the CSV files now (into --csv DIR, else a new folder)", priority=True),
-        Binding("space", "pause", "Pause", tooltip="Pause / resume: playback holds where it is; live, the display pauses and counting goes on", priority=True),
-        Binding("plus", "speed(1)", "Faster", tooltip="Playback faster (0.25 0.5 1 2 5 10 100 max)", key_display="+", priority=True),
+        Binding("space", "pause", "Pause", tooltip="Pause / resume (a playback holds its place; live, counting goes on)", priority=True),
+        Binding("plus", "speed(1)", "Faster", tooltip="Playback faster: 0.25 0.5 1 2 5 10 100 × recorded pace, max", key_display="+", priority=True),
         Binding("minus", "speed(-1)", "Slower", tooltip="Playback slower", key_display="-", priority=True),
         Binding("less_than_sign", "sort_move(-1)", "Sort left", tooltip="Sort by the column to the left", key_display="<", priority=True),
         Binding("greater_than_sign", "sort_move(1)", "Sort right", tooltip="Sort by the column to the right", key_display=">",
@@ -261,13 +261,14 @@ class MonitorApp(App):
                         timeout=4)
 
     def action_pause(self) -> None:
-        if self.playback:  # the recorded pace stops too, and resumes where it was
+        playback = self.playback
+        if playback:  # the recorded pace stops too, and resumes where it was
             self.backend.send(Hold(not self.paused))
         self.paused = not self.paused
         self.header.paused = self.paused
         self.header.redraw()
         self._show_status_line()
-        if not self.paused:
+        if not self.paused or playback:  # a held playback: show where it stopped
             self.refresh_view()
 
     def action_filter(self) -> None:

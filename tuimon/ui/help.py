@@ -18,8 +18,8 @@ means nothing in a view (host on Protocols) is ignored there.
 Mouse: click a column header to sort by it (again: reverse), a tab to switch view."""
 
 KEY_NAMES = {"question_mark": "?", "slash": "/", "less_than_sign": "<",
-             "greater_than_sign": ">", "space": "space", "escape": "Esc", "pageup": "PgUp",
-             "pagedown": "PgDn", "up": "↑", "down": "↓", "left": "←", "right": "→",
+             "greater_than_sign": ">", "plus": "+", "minus": "-", "space": "space",
+             "escape": "Esc", "pageup": "PgUp", "pagedown": "PgDn", "up": "↑", "down": "↓", "left": "←", "right": "→",
              "home": "Home", "end": "End"}
 
 
