@@ -396,3 +396,18 @@ def test_capture_filter_applies_to_paced_playback(tmp_path):
     svc = opened(path, clock, filter="udp")
     assert play_to_end(svc, clock) == pytest.approx(3.8, abs=0.05)  # udp from 0.1 s to 3.9 s
     assert packets(svc) == 20
+
+
+def test_stdin_in_the_app_without_a_terminal_is_one_line(tmp_path):
+    """No controlling terminal (a new session): the keys have nowhere to come from."""
+    import subprocess
+    import sys
+
+    tuimon = os.path.join(os.path.dirname(sys.executable), "tuimon")
+    with open(capture(tmp_path, span(1.0, 11)), "rb") as stdin:
+        proc = subprocess.run([tuimon, "-r", "-"], stdin=stdin, capture_output=True, text=True,
+                              timeout=60, start_new_session=True)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.startswith("tuimon: reading a capture from standard input in the "
+                                  "interface needs a terminal for the keys")
+    assert proc.stderr.rstrip().endswith("use --no-ui") and proc.stderr.count("\n") == 1

@@ -41,9 +41,11 @@ class Tmux:
             raise AssertionError(f"tmux {args}: {proc.stderr}")
         return proc.stdout
 
-    def start(self, *tuimon_args: str) -> None:
+    def start(self, *tuimon_args: str, pipe: Path | None = None) -> None:
+        """Run tuimon with these arguments (``pipe``: ``cat PIPE | tuimon ...``)."""
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env.items())
-        command = (f"unset COLUMNS LINES; cd {shlex.quote(str(self.workdir))} && {exports} "
+        cat = f"cat {shlex.quote(str(pipe))} | " if pipe is not None else ""
+        command = (f"unset COLUMNS LINES; cd {shlex.quote(str(self.workdir))} && {cat}{exports} "
                    f"{shlex.quote(str(TUIMON))} {' '.join(map(shlex.quote, tuimon_args))}; "
                    f"echo $? > {shlex.quote(str(self.exit_file))}; sleep 30")
         width, height = self.size
@@ -98,7 +100,7 @@ def term(tmp_path):
 
 def test_views_save_filter_and_quit(term, tmp_path):
     t = term(width=100, height=30)
-    t.start("-r", str(PCAP), "--interval", "0.3")
+    t.start("-r", str(PCAP), "--interval", "0.3", "--speed", "0")
     screen = t.wait_for(lambda s: "finished" in s and "Hosts  100 rows" in s, "the end of the file")
     assert "1kxun.pcap" in screen and "Address" in screen and "Total 1723 pkts" in screen
     assert "192.168.2.126" in screen
@@ -136,7 +138,7 @@ def test_views_save_filter_and_quit(term, tmp_path):
 def test_quit_saves_into_csv_dir_and_small_terminal(term, tmp_path):
     out = tmp_path / "out"
     t = term(width=80, height=24, env={"NO_COLOR": "1"})
-    t.start("-r", str(PCAP), "--csv", str(out))
+    t.start("-r", str(PCAP), "--csv", str(out), "--speed", "0")
     t.wait_text("finished")
     t.tmux("resize-window", "-t", "main", "-x", "40", "-y", "12")
     t.keys("4", "Down", "PageDown", "u")
@@ -155,3 +157,54 @@ def test_missing_file_is_one_line_error(term, tmp_path):
     assert t.exit_status() == 2
     screen = t.screen()
     assert "tuimon: " in screen and "no such file" in screen and "Traceback" not in screen
+
+
+# -- playback ------------------------------------------------------------------------------
+
+def test_capture_on_stdin_with_the_keys_from_the_terminal(term, tmp_path):
+    t = term(width=100, height=30)
+    t.start("-r", "-", "--interval", "0.3", "--speed", "0", pipe=PCAP)
+    screen = t.wait_for(lambda s: "finished" in s and "Hosts  100 rows" in s, "the end of stdin")
+    assert "stdin" in screen and "Total 1723 pkts" in screen and "2.6 MB read" in screen
+    t.keys("4")  # keys come from the terminal, not from the capture's pipe
+    t.wait_text("Conversations  197 rows")
+    t.keys("/")
+    t.keys("-l", "port 443")
+    t.keys("Enter")
+    t.wait_for(lambda s: "filter port 443" in s and "rows of 197" in s, "the filtered page")
+    t.keys("q")
+    assert t.exit_status() == 0
+
+
+def test_paced_playback_keys_in_a_real_terminal(term, tmp_path):
+    from tests.test_playback import capture
+
+    path = capture(tmp_path, [0.5 * i for i in range(241)], name="two-minutes.pcap")
+    t = term(width=100, height=30)
+    t.start("-r", str(path), "--interval", "0.2")
+    screen = t.wait_for(lambda s: "playing" in s and "speed 1×" in s, "the playback")
+    assert "▶ " in screen and "two-minutes.pcap" in screen
+    t.keys("+")
+    t.wait_text("speed 2×")
+    t.keys("-", "-")
+    t.wait_text("speed 0.5×")
+    t.keys("Space")
+    screen = t.wait_for(lambda s: "‖ " in s and "paused (playback held)" in s, "the hold")
+    assert " paused " in screen
+    t.keys("Space")
+    t.wait_for(lambda s: "▶ " in s and "playing" in s, "the playback to go on")
+    for _ in range(6):
+        t.keys("+")
+    screen = t.wait_for(lambda s: "finished" in s and "■ " in s, "the end at full speed")
+    assert "241 pkts" in screen and "100%" in screen and "speed max" in screen
+    t.keys("q")
+    assert t.exit_status() == 0
+
+
+def test_stdin_that_is_the_terminal_is_one_line_error(term, tmp_path):
+    t = term(width=80, height=24)
+    t.start("-r", "-")
+    assert t.exit_status() == 2
+    screen = t.screen()
+    assert "tuimon: standard input is a terminal, not a capture" in screen
+    assert "Traceback" not in screen

@@ -203,7 +203,7 @@ async def test_help_lists_the_playback_keys(ten_seconds):
         assert isinstance(app.screen, HelpScreen)
         text = str(app.screen.query_one("#help-text").render())
         assert "+       Playback faster" in text and "-       Playback slower" in text
-        assert "a playback holds its place; live, counting goes on" in text
+        assert "Pause / resume (playback holds; live capture counts on)" in text
 
 
 def test_the_bar_fits_a_narrow_terminal():

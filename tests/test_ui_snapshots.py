@@ -41,3 +41,18 @@ def test_no_color(snap_compare, monkeypatch):
     monkeypatch.setenv("NO_COLOR", "1")
     assert snap_compare(make_app(view="hosts"), press=["down"], terminal_size=(80, 24),
                         run_before=settle)
+
+
+def test_playback_progress_paused_after_a_gap(snap_compare, tmp_path):
+    """Mid-playback, held with space, at 2x, after a skipped gap; a fake clock drives it."""
+    from tests.test_playback import Clock, capture, span
+    from tests.test_ui_playback import advance, app_for, playing
+    from tuimon.engine.worker import Speed
+
+    clock = Clock()
+    svc = playing(capture(tmp_path, [*span(10.0), *[3610.0 + t for t in span(10.0)]]), clock)
+    advance(svc, clock, 5.0)
+    svc.handle(Speed(1))
+    advance(svc, clock, 5.0)  # 5 s, the gap, then 5 s of capture at 2x
+    assert snap_compare(app_for(svc), press=["space"], terminal_size=(80, 24),
+                        run_before=settle)

@@ -19,8 +19,8 @@ Mouse: click a column header to sort by it (again: reverse), a tab to switch vie
 
 KEY_NAMES = {"question_mark": "?", "slash": "/", "less_than_sign": "<",
              "greater_than_sign": ">", "plus": "+", "minus": "-", "space": "space",
-             "escape": "Esc", "pageup": "PgUp", "pagedown": "PgDn", "up": "↑", "down": "↓", "left": "←", "right": "→",
-             "home": "Home", "end": "End"}
+             "escape": "Esc", "pageup": "PgUp", "pagedown": "PgDn", "up": "↑", "down": "↓",
+             "left": "←", "right": "→", "home": "Home", "end": "End"}
 
 
 def key_name(key: str) -> str:
