@@ -82,3 +82,15 @@ def test_finished_state_and_capture_clock_between_packets():
     assert pacer.capture_now(4.0) == pytest.approx(14.0)
     play(pacer)
     assert pacer.finished and pacer.position == 20.0
+
+
+def test_speed_steps_from_any_speed():
+    pacer = Pacer([records(span())], speed=3.0)
+    assert pacer.faster(0.0) == 5.0
+    pacer.set_speed(3.0, 0.0)
+    assert pacer.slower(0.0) == 2.0
+    pacer.set_speed(0.25, 0.0)
+    assert pacer.slower(0.0) == 0.25  # the slowest stays
+    pacer.set_speed(100.0, 0.0)
+    assert pacer.faster(0.0) == 0.0 and pacer.faster(0.0) == 0.0  # max stays
+    assert pacer.slower(0.0) == 100.0

@@ -69,11 +69,17 @@ class Pacer:
         return self._step(-1, now)
 
     def _step(self, direction: int, now: float) -> float:
-        try:
-            i = SPEEDS.index(self.speed)
-        except ValueError:
-            i = min(range(len(SPEEDS) - 1), key=lambda k: abs(SPEEDS[k] - self.speed))
-        self.set_speed(SPEEDS[max(0, min(len(SPEEDS) - 1, i + direction))], now)
+        """The next step up (0 = as fast as possible is the top) or down from the speed,
+        which need not be one of the steps (``--speed 3``: up 5, down 2)."""
+        steps = sorted(s for s in SPEEDS if s)
+        speed = self.speed
+        if direction > 0:
+            above = [s for s in steps if s > speed + 1e-9]
+            new = 0.0 if speed == 0 or not above else above[0]
+        else:
+            below = [s for s in steps if s < speed - 1e-9]
+            new = steps[-1] if speed == 0 else below[-1] if below else steps[0]
+        self.set_speed(new, now)
         return self.speed
 
     def capture_now(self, now: float) -> float | None:

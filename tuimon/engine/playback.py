@@ -58,6 +58,17 @@ class Progress:
         return max(0.0, self.reached - self.first)
 
 
+def play_speed(args) -> float:
+    """The app's speed: --speed, else the recorded pace."""
+    speed = getattr(args, "speed", None)
+    return 1.0 if speed is None else max(0.0, float(speed))
+
+
+def max_gap(args) -> float:
+    gap = getattr(args, "max_gap", None)
+    return 5.0 if gap is None else float(gap)
+
+
 def positioned(source) -> Iterator[tuple[list, int]]:
     """The source's batches, each with the file position reached after reading it."""
     position = getattr(source, "position", None)

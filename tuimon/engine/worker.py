@@ -41,7 +41,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tuimon.engine.engine import Engine
-from tuimon.engine.playback import END, Feed, Player, Progress, from_queue, positioned
+from tuimon.engine.playback import (
+    END,
+    Feed,
+    Player,
+    Progress,
+    from_queue,
+    max_gap,
+    play_speed,
+    positioned,
+)
 from tuimon.engine.query import Page, Query, QueryRunner
 from tuimon.engine.session import Session
 from tuimon.errors import CaptureFailed, TuimonError
@@ -113,17 +122,6 @@ class PassFd:
 
 def _rebuild_fd(dup) -> PassFd:
     return PassFd(dup.detach())
-
-
-def play_speed(args) -> float:
-    """The app's speed: --speed, else the recorded pace."""
-    speed = getattr(args, "speed", None)
-    return 1.0 if speed is None else max(0.0, float(speed))
-
-
-def max_gap(args) -> float:
-    gap = getattr(args, "max_gap", None)
-    return 5.0 if gap is None else float(gap)
 
 
 def one_line(text: str, limit: int = 300) -> str:
