@@ -40,6 +40,7 @@ from argparse import Namespace
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from tuimon.capture.pacer import IDLE
 from tuimon.engine.engine import Engine
 from tuimon.engine.playback import (
     END,
@@ -235,7 +236,7 @@ class EngineService:
         seconds of it; at the end of the file, finish. Returns the seconds until more is
         due (the owner may wait that long)."""
         if self.status.state != PLAYING:
-            return 0.25
+            return IDLE
         player = self.player or self.play()
         deadline = self.clock() + budget
         while True:
@@ -453,7 +454,7 @@ def _play(service: EngineService, send: Callable, budget: float) -> float:
         due = service.pump(budget)
     except Exception as err:  # noqa: BLE001
         _debug_log()
-        due = 0.25
+        due = IDLE
         service.finish(f"counting failed: {type(err).__name__}: {err}")
     if service.status is not before:
         send(service.status)
