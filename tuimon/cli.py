@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop a live capture after SECS seconds")
     p.add_argument("--interval", type=float, default=1.0, metavar="SECS",
                    help="table refresh interval in the UI (default 1)")
+    p.add_argument("--ring", type=float, default=64.0, metavar="MB",
+                   help="live capture in the UI: keep this much recent traffic on disk for "
+                        "drill-down (default 64, 0 for none)")
     p.add_argument("--list-interfaces", action="store_true",
                    help="list the interfaces dumpcap can capture on, and exit")
     return p
@@ -72,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.read and args.interfaces:
             raise TuimonError("give either interfaces to capture on or -r FILE, not both")
+        if args.ring < 0:
+            raise TuimonError("--ring MB cannot be negative")
         if args.no_ui:
             return run_headless(args)
         from tuimon.ui.app import run_app  # only the UI loads textual
@@ -96,7 +101,10 @@ def open_source(args):
     from tuimon.capture.interfaces import default_interface
     from tuimon.capture.live import LiveSource
 
-    source = LiveSource(args.interfaces or [default_interface()], capture_filter=args.filter)
+    # The ring of recent traffic serves drill-down, which only the interface has.
+    ring = 0.0 if getattr(args, "no_ui", False) else getattr(args, "ring", 64.0) or 0.0
+    source = LiveSource(args.interfaces or [default_interface()], capture_filter=args.filter,
+                        ring_size=int(max(0.0, ring) * (1 << 20)))
     if args.no_ui:  # dumpcap is capturing once LiveSource returns
         print(f"tuimon: capturing on {source.name}", file=sys.stderr, flush=True)
     return source

@@ -76,7 +76,10 @@ class FileSource:
     kind = "file"
 
     def __init__(self, path: str, chunk: int = CHUNK, capture_filter: str | None = None,
-                 tcpdump: str = "tcpdump", stdin=None) -> None:
+                 tcpdump: str = "tcpdump", stdin=None,
+                 reader: CaptureReader | None = None) -> None:
+        """``reader``: parse with this reader instead of a new :class:`CaptureReader`
+        (drill-down passes one that keeps the frames of one conversation)."""
         self.path = path
         self.name = "stdin" if path == "-" else os.path.basename(path)
         self.capture_filter = capture_filter or None
@@ -87,7 +90,7 @@ class FileSource:
         if path == "-":
             self._raw = None
         self._chunk = chunk
-        self.reader = CaptureReader(self.name)
+        self.reader = reader if reader is not None else CaptureReader(self.name)
         self.bytes_read = 0  # of the file (before the filter)
         try:
             self.size = os.fstat(self._file.fileno()).st_size if path != "-" else None

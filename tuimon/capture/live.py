@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 
 from tuimon.capture.reader import CaptureReader, Interface
+from tuimon.capture.ring import Ring, remove_folder, ring_folder
 from tuimon.errors import (BadCaptureFilter, CaptureFailed, CapturePermissionDenied,
                            CaptureToolMissing, TuimonError, UnknownInterface)
 from tuimon.text import printable
@@ -133,9 +134,11 @@ def check_capture(dumpcap: str, interfaces: list[str], capture_filter: str | Non
 class _Capture:
     """One dumpcap process, its pipe and its reader."""
 
-    def __init__(self, dumpcap: str, iface: str, index: int, capture_filter: str | None) -> None:
+    def __init__(self, dumpcap: str, iface: str, index: int, capture_filter: str | None,
+                 ring: Ring | None = None) -> None:
         self.iface = iface
         self.index = index
+        self.ring = ring  # recent traffic on disk, for drill-down
         self.reader = CaptureReader(iface, first_index=index)
         self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(dumpcap_args(dumpcap, iface, capture_filter),
@@ -155,6 +158,8 @@ class _Capture:
         if not data:
             self.open = False
             return False
+        if self.ring is not None:
+            self.ring.write(data)
         self.reader.feed(data)
         out.extend(self.reader.records())
         return True
@@ -192,6 +197,8 @@ class _Capture:
     def close(self) -> None:
         self.proc.stdout.close()
         self.stderr.close()
+        if self.ring is not None:
+            self.ring.close()
 
 
 class LiveSource:
@@ -200,7 +207,9 @@ class LiveSource:
     kind = "live"
 
     def __init__(self, interfaces: list[str], capture_filter: str | None = None,
-                 dumpcap: str = "dumpcap") -> None:
+                 dumpcap: str = "dumpcap", ring_size: int = 64 << 20) -> None:
+        """``ring_size``: bytes of recent traffic kept on disk for drill-down, shared by the
+        interfaces (0: none)."""
         names = list(dict.fromkeys(interfaces))
         if not names:
             raise UnknownInterface("no interface to capture on (see tuimon --list-interfaces)")
@@ -212,11 +221,17 @@ class LiveSource:
         self._closed = False
         self._stop_at: float | None = None  # stop(): when to ask every dumpcap to stop
         self._captures: list[_Capture] = []
+        self.ring_size = max(0, int(ring_size))
+        self.ring_folder: str | None = None
         exe = find_dumpcap(dumpcap, self.name)
         check_capture(exe, names, capture_filter)
         try:
+            if self.ring_size:
+                self.ring_folder = ring_folder()
             for index, iface in enumerate(names):
-                self._captures.append(_Capture(exe, iface, index, capture_filter))
+                ring = (Ring(self.ring_folder, f"if{index}", self.ring_size // len(names))
+                        if self.ring_folder else None)
+                self._captures.append(_Capture(exe, iface, index, capture_filter, ring))
             self._await_start(capture_filter)
         except BaseException:
             self.close()
@@ -243,6 +258,10 @@ class LiveSource:
             select.select([c.fd for c in waiting], [], [], min(left, POLL))
             for c in waiting:
                 c.read(self._pending)
+
+    def rings(self) -> list[tuple[int, Ring]]:
+        """(index of the capture's first interface, its ring) for each capture with a ring."""
+        return [(c.index, c.ring) for c in self._captures if c.ring is not None]
 
     @property
     def interfaces(self) -> list[Interface]:
@@ -320,6 +339,7 @@ class LiveSource:
                     c.drain([], deadline)
                     self.ended[c.index] = c.reap()
                 c.close()
+            remove_folder(self.ring_folder)
 
 
 def __getattr__(name: str):

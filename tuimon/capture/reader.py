@@ -75,6 +75,11 @@ class CaptureReader:
         self._endian = "<"
         self._section: list[int] = []  # pcapng: section-local interface id -> global index
 
+    def _decoder(self, linktype: int):
+        """The function that turns one frame of this link type into its record's last field
+        (called once per interface; :class:`tuimon.capture.frames.FrameReader` wraps it)."""
+        return decoder_for(linktype)
+
     # -- input -----------------------------------------------------------------
 
     def feed(self, data: bytes) -> None:
@@ -138,7 +143,7 @@ class CaptureReader:
         self._endian = endian
         self.interfaces.append(
             Interface(self.first_index, linktype, printable(self.source_name), snaplen, scale,
-                      decoder=decoder_for(linktype))
+                      decoder=self._decoder(linktype))
         )
         self.format = "pcap"
         self._pos = 24
@@ -242,7 +247,7 @@ class CaptureReader:
         e = self._endian
         linktype, _, snaplen = struct.unpack_from(e + "HHI", buf, pos + 8)
         index = self.first_index + len(self.interfaces)
-        iface = Interface(index, linktype, "", snaplen, decoder=decoder_for(linktype))
+        iface = Interface(index, linktype, "", snaplen, decoder=self._decoder(linktype))
         for code, value in self._options(buf, pos + 16, pos + blen - 4):
             if code == 2:
                 iface.name = printable(value.decode("utf-8", "replace").rstrip("\0"))

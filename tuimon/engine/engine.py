@@ -175,6 +175,12 @@ class Engine:
         self._flows[key] = f
         return f
 
+    def conversation(self, key: tuple) -> Conversation | None:
+        """The conversation of a row key ``(proto, a, port a, b, port b)``, if counted."""
+        proto, a, pa, b, pb = key
+        f = self._flows.get((proto, a, b, pa, pb))
+        return f[_CONV] if f is not None else None
+
     # -- folding flows into hosts, protocols, conversations ----------------------------
 
     def advance(self, now: float) -> None:

@@ -9,6 +9,9 @@ UI -> worker (``requests``)
     ``Ping(seq)``             answer ``Pong`` (the worker's pid and loaded top-level modules)
     ``Speed(step)``           playback: one step faster (+1) or slower (-1); answer ``Progress``
     ``Hold(paused)``          playback: pause or resume the recorded pace; answer ``Progress``
+    ``Packets(key)``, ``Dissect(key, index)``, ``WritePcap(key, folder)``
+                              drill-down (:mod:`tuimon.engine.drill`): answered by the drill
+                              thread with ``PacketList``, ``Dissection``, ``Written``
     ``Stop()``                close the source and exit
 
 worker -> UI (``replies``)
@@ -21,8 +24,10 @@ bounded queue; the main thread counts them (:class:`~tuimon.engine.session.Sessi
 answers requests between batches, so the engine is touched by one thread only. A file is
 played at its recorded pace (:class:`~tuimon.engine.playback.Player`, ``--speed``,
 ``--max-gap``): the main thread polls the player, which says how long until the next
-packet is due, and answers requests meanwhile. Every blocking read has a timeout, and the
-worker exits when the UI's end of the pipe closes.
+packet is due, and answers requests meanwhile. Drill-down requests are looked up there
+and run in a drill thread (they read files and run tshark), so counting and queries go on
+meanwhile. Every blocking read has a timeout, and the worker exits when the UI's end of
+the pipe closes.
 
 :class:`EngineService` is the same logic without the process, for tests.
 """
@@ -41,6 +46,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tuimon.capture.pacer import IDLE
+from tuimon.engine.drill import DRILL_REQUESTS, Dissect, Driller, Packets, Where, run_job
 from tuimon.engine.engine import Engine
 from tuimon.engine.playback import (
     END,
@@ -176,6 +182,7 @@ class EngineService:
         self.live = False
         self.player: Player | None = None
         self._advanced: int | None = None  # the capture second the clock was last moved to
+        self.driller: Driller | None = None
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -328,6 +335,8 @@ class EngineService:
                 self.source.close()
             except Exception:  # noqa: BLE001
                 pass
+        if self.driller is not None:
+            self.driller.close()
 
     def run_all(self) -> Status:
         """Open the source and count all of it, here and now (tests, small files): a file
@@ -378,8 +387,46 @@ class EngineService:
             return Saved(request.seq, folder, [], one_line(f"cannot save CSV into {folder}: {err}"))
         return Saved(request.seq, folder, paths)
 
+    # -- drill-down ----------------------------------------------------------------------
+
+    def where(self, key: tuple) -> Where:
+        """Where the packets of conversation ``key`` can be read again."""
+        conv = self.engine.conversation(key)
+        where = Where(first_seen=conv.first if conv is not None else None)
+        if self.source is None:
+            where.unavailable = "the capture was never opened"
+        elif self.live:
+            rings = self.source.rings() if hasattr(self.source, "rings") else []
+            where.rings = rings
+            if not rings:
+                where.unavailable = ("live packets cannot be opened without the ring of recent "
+                                     "traffic (--ring MB is 0)")
+        else:
+            path = getattr(self.args, "read", None)
+            if not path or path == "-":
+                where.unavailable = "packets read from standard input cannot be read again"
+            where.path, where.capture_filter = path, getattr(self.args, "filter", None)
+        return where
+
+    def drill_job(self, request) -> Callable[[], object]:
+        """Look up what a drill request needs (here, with the engine); the returned job
+        does the slow part and may run in another thread."""
+        if self.driller is None:
+            self.driller = Driller()
+        driller = self.driller
+        if isinstance(request, Dissect):
+            return lambda: run_job(lambda: driller.dissect(request), request)
+        where = self.where(request.key)
+        if isinstance(request, Packets):
+            return lambda: run_job(lambda: driller.packets(request, where), request)
+        proto_name = self.engine.names.ip_protocol(request.key[0])
+        now = self.wallclock()
+        return lambda: run_job(lambda: driller.write(request, where, proto_name, now), request)
+
     def handle(self, request):
         """The reply to one request (None for Stop)."""
+        if isinstance(request, DRILL_REQUESTS):
+            return self.drill_job(request)()
         if isinstance(request, Query):
             return self.answer(request)
         if isinstance(request, Save):
@@ -419,6 +466,16 @@ def _read_batches(items, out: queue.Queue, stop: threading.Event) -> None:
             return
         except queue.Full:
             continue
+
+
+def _drill(jobs: queue.Queue, send: Callable, stop: threading.Event) -> None:
+    """Drill thread: run drill-down jobs one after the other, send their replies."""
+    while not stop.is_set():
+        try:
+            job = jobs.get(timeout=0.2)
+        except queue.Empty:
+            continue
+        send(job())
 
 
 def _debug_log() -> None:
@@ -492,14 +549,21 @@ def worker_main(requests, replies, args: dict, factory: Callable | None = None,
     service = EngineService(Namespace(**args), factory or open_source)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())  # stop, close the source
+    sending = threading.Lock()  # the main thread and the drill thread both reply
 
     def send(message) -> bool:
         try:
-            replies.send(message)
+            with sending:
+                replies.send(message)
             return True
         except (OSError, ValueError, EOFError):
             stop.set()
             return False
+
+    drill_jobs: queue.Queue = queue.Queue()
+    driller = threading.Thread(target=_drill, args=(drill_jobs, send, stop),
+                               name="tuimon-drill", daemon=True)
+    driller.start()
 
     send(service.open())
     batches: queue.Queue = queue.Queue(maxsize=8)
@@ -537,6 +601,9 @@ def worker_main(requests, replies, args: dict, factory: Callable | None = None,
                     stop.set()
                     break
                 if isinstance(request, Query) and i != last_query:
+                    continue
+                if isinstance(request, DRILL_REQUESTS):
+                    drill_jobs.put(service.drill_job(request))
                     continue
                 reply = service.handle(request)
                 if reply is not None and not send(reply):
