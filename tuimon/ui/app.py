@@ -24,18 +24,22 @@ from tuimon.engine.worker import ERROR, FINISHED, PLAYING, Hold, PassFd, Save, S
 from tuimon.errors import TuimonError
 from tuimon.ui.backend import Backend, EngineReply, ProcessBackend
 from tuimon.ui.columns import VIEW_TITLES, column_titled
+from tuimon.ui.dissection import DissectionScreen
+from tuimon.ui.drilldown import (DRILL_APP_ACTIONS, DRILL_BINDINGS, DRILL_REPLIES,
+                                 DRILL_SCREENS, DrillMixin)
 from tuimon.ui.filterbar import FilterBar
 from tuimon.ui.header import MonitorHeader
 from tuimon.ui.help import HelpScreen
 from tuimon.ui.progress import PlaybackBar
 from tuimon.ui.stdin import capture_from_stdin
+from tuimon.ui.packets import PacketsScreen
 from tuimon.ui.table import RowTable
 from tuimon.ui.tabs import TabBar
 
 QUIT_SAVE_TIMEOUT = 30.0
 
 
-class MonitorApp(App):
+class MonitorApp(DrillMixin, App):
     TITLE = "tuimon"
     ENABLE_COMMAND_PALETTE = False
     CSS = """
@@ -64,6 +68,7 @@ class MonitorApp(App):
         Binding("f", "freeze", "Freeze", tooltip="Freeze / unfreeze the row order (new rows go last)", priority=True),
         Binding("u", "units", "Units", tooltip="Human units (1.2 Mb/s, 34.5 MB) / raw numbers", priority=True),
         Binding("ctrl+c", "quit_now", "Quit", tooltip="Quit", show=False, priority=True),
+        *DRILL_BINDINGS,
     ]
 
     def __init__(self, backend: Backend, interval: float | None = 1.0,
@@ -139,6 +144,8 @@ class MonitorApp(App):
             self._saved(reply)
         elif isinstance(reply, Progress):
             self.bar.set_progress(reply)
+        elif isinstance(reply, DRILL_REPLIES):
+            self.drill_reply(reply)
 
     def _apply_page(self, page: Page) -> None:
         if page.seq != self._seq or page.view != self.table.view:
@@ -301,7 +308,8 @@ class MonitorApp(App):
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen([*self.BINDINGS, *RowTable.BINDINGS]))
+            self.push_screen(HelpScreen([*self.BINDINGS, *RowTable.BINDINGS,
+                                         PacketsScreen.BINDINGS[0], DissectionScreen.BINDINGS[0]]))
 
     def action_quit_app(self) -> None:
         if not self.csv_dir:
@@ -327,6 +335,8 @@ class MonitorApp(App):
             return True
         if isinstance(self.screen, HelpScreen):
             return False  # its own keys close it
+        if isinstance(self.screen, DRILL_SCREENS):
+            return action in DRILL_APP_ACTIONS  # the table's keys are not for these screens
         # While the filter is being typed, keys are text, not commands.
         bar = getattr(self, "filterbar", None)
         if bar is not None and bar.editing and self.focused is not None and \

@@ -5,18 +5,21 @@
   replies with a timeout and hands each one to ``deliver``, which posts a message to the
   app (``post_message`` is thread-safe).
 * :class:`LocalBackend` (tests): an :class:`~tuimon.engine.worker.EngineService` in this
-  process, answering synchronously. Deterministic, no threads, no timers.
+  process, answering synchronously. Deterministic, no timers; only drill-down requests
+  run in a thread (as in the engine process), their replies arriving later.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import queue
 import threading
 import time
 from collections.abc import Callable
 
 from textual.message import Message
 
+from tuimon.engine.drill import DRILL_REQUESTS
 from tuimon.engine.worker import ERROR, EngineService, Status, Stop, worker_main
 
 
@@ -46,15 +49,34 @@ class LocalBackend(Backend):
         self.service = service
         self.label = service.status.source
         self.deliver: Callable | None = None
+        self._jobs: queue.Queue | None = None
 
     def start(self, deliver: Callable[[object], None]) -> None:
         self.deliver = deliver
         deliver(self.service.status)
 
     def send(self, request) -> None:
+        if isinstance(request, DRILL_REQUESTS):
+            self._drill(self.service.drill_job(request))
+            return
         reply = self.service.handle(request)
         if reply is not None and self.deliver is not None:
             self.deliver(reply)
+
+    def _drill(self, job) -> None:
+        if self._jobs is None:
+            self._jobs = queue.Queue()
+            threading.Thread(target=self._run_jobs, name="tuimon-drill", daemon=True).start()
+        self._jobs.put(job)
+
+    def _run_jobs(self) -> None:
+        while True:
+            reply = self._jobs.get()()
+            try:
+                if self.deliver is not None:
+                    self.deliver(reply)
+            except RuntimeError:  # the app has gone
+                pass
 
 
 class ProcessBackend(Backend):

@@ -15,12 +15,15 @@ Expressions: host ADDR, net CIDR, port N (or a service name), proto NAME (tcp, u
 icmp, ipv6, https, domain...), combined with and, or, not and ( ). Enter applies,
 Esc clears. On Hosts, port/proto pick hosts with such a conversation; a term that
 means nothing in a view (host on Protocols) is ignored there.
-Mouse: click a column header to sort by it (again: reverse), a tab to switch view."""
+Mouse: click a column header to sort by it (again: reverse), a tab to switch view.
+Drill-down: the packets are read again from the file (live: from the ring of recent
+traffic, --ring MB); at most 10,000 are listed."""
 
 KEY_NAMES = {"question_mark": "?", "slash": "/", "less_than_sign": "<",
              "greater_than_sign": ">", "plus": "+", "minus": "-", "space": "space",
              "escape": "Esc", "pageup": "PgUp", "pagedown": "PgDn", "up": "↑", "down": "↓",
-             "left": "←", "right": "→", "home": "Home", "end": "End"}
+             "left": "←", "right": "→", "home": "Home", "end": "End",
+             "enter": "Enter"}
 
 
 def key_name(key: str) -> str:

@@ -126,6 +126,13 @@ class RowTable(ScrollView, can_focus=True):
                 "offset": int(self.scroll_y), "limit": rows, "margin": rows,
                 "cursor": st.cursor, "cursor_key": st.cursor_key if st.tracking else None}
 
+    def cursor_row(self) -> tuple:
+        """(key, row) under the cursor; (None, None) when the table holds no such row."""
+        cursor = self.state.cursor
+        if not 0 <= cursor < self.total:
+            return None, None
+        return self._keys.get(cursor), self._rows.get(cursor)
+
     def show_view(self, view: str) -> None:
         if view == self.view:
             return
