@@ -42,7 +42,7 @@ def summaries(path: str, tshark: str = "tshark") -> dict[int, str]:
     for line in done.stdout.decode("utf-8", "replace").splitlines():
         number, _, info = line.partition("\t")
         if number.isdigit():
-            out[int(number)] = printable(info, 500)
+            out[int(number)] = printable(info.strip(), 500)
     if not out and done.returncode:
         reason = done.stderr.decode("utf-8", "replace").strip().splitlines()
         raise TuimonError(f"tshark failed: {printable(reason[-1] if reason else str(done.returncode))}")
