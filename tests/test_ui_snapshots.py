@@ -56,3 +56,15 @@ def test_playback_progress_paused_after_a_gap(snap_compare, tmp_path):
     advance(svc, clock, 5.0)  # 5 s, the gap, then 5 s of capture at 2x
     assert snap_compare(app_for(svc), press=["space"], terminal_size=(80, 24),
                         run_before=settle)
+
+
+async def _open_packets(pilot):
+    from tests.test_drill_ui import open_first_conversation
+
+    await open_first_conversation(pilot.app, pilot)
+
+
+def test_packet_list(snap_compare):
+    """The packets of the largest conversation of the fixture capture."""
+    assert snap_compare(make_app(view="conversations"), terminal_size=(100, 30),
+                        run_before=_open_packets)

@@ -211,6 +211,7 @@ class MonitorApp(DrillMixin, App):
             return
         self.tabs.select(view)
         self.table.show_view(view)
+        self.refresh_bindings()
         self._show_status_line()
         self.refresh_view()
 
@@ -337,6 +338,9 @@ class MonitorApp(DrillMixin, App):
             return False  # its own keys close it
         if isinstance(self.screen, DRILL_SCREENS):
             return action in DRILL_APP_ACTIONS  # the table's keys are not for these screens
+        table = getattr(self, "table", None)
+        if action in ("drill", "write_pcap") and (table is None or table.view != "conversations"):
+            return False  # (and not in the footer)
         # While the filter is being typed, keys are text, not commands.
         bar = getattr(self, "filterbar", None)
         if bar is not None and bar.editing and self.focused is not None and \
