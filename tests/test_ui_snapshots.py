@@ -68,3 +68,21 @@ def test_packet_list(snap_compare):
     """The packets of the largest conversation of the fixture capture."""
     assert snap_compare(make_app(view="conversations"), terminal_size=(100, 30),
                         run_before=_open_packets)
+
+
+async def _open_dissection(pilot):
+    from tests.test_drill_ui import open_first_conversation, wait_for
+    from tuimon.ui.dissection import DissectionScreen
+
+    app = pilot.app
+    await open_first_conversation(app, pilot)
+    await pilot.press("down", "enter")
+    await wait_for(pilot, lambda: isinstance(app.screen, DissectionScreen) and app.screen.reply)
+    await pilot.press(*["down"] * 5)  # to the IPv4 header: its bytes light up
+    await settle(pilot)
+
+
+def test_packet_dissection(snap_compare):
+    """Wireshark's tree of the conversation's second packet, and its bytes."""
+    assert snap_compare(make_app(view="conversations"), terminal_size=(100, 30),
+                        run_before=_open_dissection)

@@ -92,8 +92,9 @@ class DissectionScreen(Screen):
             del parents[depth + 1:]
             branch = i + 1 < len(nodes) and nodes[i + 1][0] > depth
             label = Text(printable(label, 400))
-            if branch:  # protocols open, their fields' details folded (Enter opens them)
-                parents.append(parents[-1].add(label, data=(pos, size), expand=depth == 0))
+            if branch:  # layers open (but the frame's metadata), details folded
+                parents.append(parents[-1].add(label, data=(pos, size),
+                                               expand=depth == 0 and i > 0))
             else:
                 parents[-1].add_leaf(label, data=(pos, size))
         tree.root.expand()
