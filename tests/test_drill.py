@@ -303,3 +303,48 @@ def test_ring_note_says_what_is_gone():
 def test_oracle_helper_sees_both_directions():
     convs = tshark_conversation_frames(os.path.join(DATA, "ssh.pcap"))
     assert any({d for _, d, _ in frames} == {A_TO_B, B_TO_A} for frames in convs.values())
+
+
+def test_drill_down_through_the_engine_process(tmp_path):
+    """The real worker: drill requests go to its drill thread; queries are answered too, and
+    the drill folder is gone once the worker stops."""
+    import glob
+    import tempfile
+
+    from tests.test_ui_worker import Collector
+    from tuimon.engine.query import Query
+    from tuimon.engine.worker import FINISHED, Status
+    from tuimon.ui.backend import ProcessBackend
+
+    before = set(glob.glob(os.path.join(tempfile.gettempdir(), "tuimon-drill-*")))
+    path = os.path.join(DATA, "1kxun.pcap")
+    backend = ProcessBackend(args_for(path))
+    try:
+        backend.launch()
+        got = Collector()
+        backend.start(got)
+        got.wait_for(lambda r: isinstance(r, Status) and r.state == FINISHED)
+        backend.send(Query(view="conversations", limit=1, seq=1))
+        page = got.wait_for(lambda r: getattr(r, "seq", None) == 1 and hasattr(r, "rows"))
+        key = page.keys[0]
+        backend.send(Packets(key, seq=2))
+        backend.send(Query(view="conversations", limit=1, seq=3))
+        seen = []
+
+        def both(r) -> bool:  # the list, and the query sent after it (not held up by it)
+            seen.append(r)
+            return any(isinstance(x, PacketList) for x in seen) and any(
+                getattr(x, "seq", None) == 3 and hasattr(x, "rows") for x in seen)
+
+        got.wait_for(both)
+        reply = next(x for x in seen if isinstance(x, PacketList))
+        assert reply.seq == 2 and reply.found == page.rows[0].packets == len(reply.rows)
+        backend.send(Dissect(key, 0, seq=4))
+        tree = got.wait_for(lambda r: r.__class__.__name__ == "Dissection")
+        assert tree.error is None and tree.tree[0][1].startswith("Frame 1: ")
+        backend.send(WritePcap(key, str(tmp_path), seq=5))
+        written = got.wait_for(lambda r: r.__class__.__name__ == "Written")
+        assert written.error is None and len(read_back(written.path)) == reply.found
+    finally:
+        backend.stop()
+    assert set(glob.glob(os.path.join(tempfile.gettempdir(), "tuimon-drill-*"))) <= before

@@ -136,7 +136,7 @@ def _dissection_tree(path: str, number: int, tshark: str = "tshark") -> list[tup
 
     capture = TreeCapture(path, display_filter=f"frame.number == {int(number)}",
                           keep_packets=False, disable_protocol=None, tshark_path=exe,
-                          custom_parameters=["-n"])
+                          custom_parameters=["-n", "-c", str(int(number))])  # stop there
     try:
         for tree in capture:
             return tree
