@@ -22,6 +22,7 @@ import os
 import shutil
 import tempfile
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -150,6 +151,8 @@ class Driller:
     def _folder(self) -> str:
         if self.folder is None:
             self.folder = tempfile.mkdtemp(prefix="tuimon-drill-")
+            # Removed by close(); else when the Driller goes away or the process exits.
+            weakref.finalize(self, shutil.rmtree, self.folder, True)
         return self.folder
 
     def close(self) -> None:
