@@ -114,7 +114,8 @@ def _block(btype: int, body: bytes, endian: str) -> bytes:
 def write_pcapng(path, interfaces, packets, endian: str = "<") -> None:
     """``interfaces``: dicts with linktype, name (optional), tsresol (optional, byte),
     tsoffset; ``packets``: ``(ifid, ts_units, frame)`` or ``(ifid, ts_units, frame, wire_len)``
-    where ts_units are in that interface's resolution."""
+    where ts_units are in that interface's resolution; a fifth item is the packet's
+    ``epb_flags`` option (bits 0-1: 1 inbound, 2 outbound)."""
     with open(path, "wb") as f:
         shb = struct.pack(endian + "IHHq", 0x1A2B3C4D, 1, 0, -1)
         f.write(_block(0x0A0D0D0A, shb, endian))
@@ -135,4 +136,7 @@ def write_pcapng(path, interfaces, packets, endian: str = "<") -> None:
             wire = pkt[3] if len(pkt) > 3 else len(frame)
             pad = (-len(frame)) % 4
             body = struct.pack(endian + "IIIII", ifid, units >> 32, units & 0xFFFFFFFF, len(frame), wire)
-            f.write(_block(6, body + frame + b"\0" * pad, endian))
+            opts = b""
+            if len(pkt) > 4:
+                opts = _opt(2, struct.pack(endian + "I", pkt[4]), endian) + b"\0" * 4
+            f.write(_block(6, body + frame + b"\0" * pad + opts, endian))

@@ -217,7 +217,7 @@ async def test_cursor_follows_its_host_while_rows_move(kit):
         chosen = st.cursor_key
         # That host suddenly sends the most: it becomes row 0 and the cursor goes with it.
         dst = parse_address("10.9.9.9")
-        svc.engine.ingest([(0, svc.engine.now, 10_000_000, (4, 6, chosen, dst, 1, 2, 0))])
+        svc.engine.ingest([(0, svc.engine.now, 10_000_000, (4, 6, chosen, dst, 1, 2, 0), 0)])
         svc.version += 1
         app.refresh_view()
         await settle(pilot)

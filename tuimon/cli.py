@@ -147,6 +147,7 @@ class _Ended:
 def run_headless(args) -> int:
     """Count, then write the CSV files or print the summary. Exit status 0, or 1 when a live
     capture ended on its own (what was counted is still written)."""
+    from tuimon.capture.kernel import for_source
     from tuimon.engine.session import Session
     from tuimon.export.csv import export_snapshot
     from tuimon.export.summary import render_summary
@@ -168,7 +169,7 @@ def run_headless(args) -> int:
 
     previous = {s: signal.signal(s, stop.handler) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
-        session = Session(source)
+        session = Session(source, kernel=for_source(source))
         session.run(stop=should_stop, batches=batches)
     finally:
         source.close()

@@ -14,6 +14,10 @@ returns a tuple ``(kind, proto, src, dst, sport, dport, flags)``:
 * ``flags``: TCP flags (9 bits, NS included), else 0.
 
 Every branch is bounds-checked: no frame makes a decoder raise.
+
+Direction (``IN``/``OUT``, ``UNKNOWN`` = 0) is not part of the decoded tuple: the reader
+finds it from the link header (:func:`sll_way`, :func:`sll2_way`, :func:`mac_way`) or the
+pcapng packet block's ``epb_flags`` and puts it in the packet record.
 """
 
 import struct
@@ -29,6 +33,11 @@ TCP = 6
 UDP = 17
 
 UNDECODED_RECORD = (UNDECODED, -1, None, None, None, None, 0)
+
+# Direction of a frame on its interface, as a packet record carries it.
+UNKNOWN = 0
+IN = 1
+OUT = 2
 
 _IP4 = struct.Struct("!BBHHHBBHII").unpack_from
 _IP6 = struct.Struct("!IHBBQQQQ").unpack_from
@@ -171,6 +180,36 @@ def _sll_payload(buf, off, end, arphrd, proto):
     if arphrd == 824 or proto < 0x0600:  # netlink; 802.2/802.3 frames, CAN...
         return (NONIP, -1, None, None, None, None, 0)
     return ethertype(buf, off, end, proto)
+
+
+def sll_way(buf, off, end):
+    """Linux cooked capture v1: packet type (2 bytes) 4 is outgoing; host, broadcast,
+    multicast and other-host frames came in."""
+    if end - off < 2:
+        return UNKNOWN
+    return OUT if buf[off + 1] == 4 and buf[off] == 0 else IN
+
+
+def sll2_way(buf, off, end):
+    """Linux cooked capture v2: the packet type is the byte at offset 10."""
+    if end - off < 11:
+        return UNKNOWN
+    return OUT if buf[off + 10] == 4 else IN
+
+
+def mac_way(mac: bytes):
+    """Ethernet on a live interface whose own address is ``mac``: a frame from that address
+    went out, every other frame came in (what iftop and IPTraf do)."""
+
+    def way(buf, off, end):
+        if end - off < 12:
+            return UNKNOWN
+        return OUT if buf[off + 6 : off + 12] == mac else IN
+
+    return way
+
+
+LINK_WAYS = {113: sll_way, 276: sll2_way}
 
 
 def raw_ip(buf, off, end):

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Iterator
 
+from tuimon.capture.kernel import mac_address
 from tuimon.capture.reader import CaptureReader, Interface
 from tuimon.capture.ring import Ring, remove_folder, ring_folder
 from tuimon.errors import (BadCaptureFilter, CaptureFailed, CapturePermissionDenied,
@@ -135,11 +136,11 @@ class _Capture:
     """One dumpcap process, its pipe and its reader."""
 
     def __init__(self, dumpcap: str, iface: str, index: int, capture_filter: str | None,
-                 ring: Ring | None = None) -> None:
+                 ring: Ring | None = None, own_mac: bytes | None = None) -> None:
         self.iface = iface
         self.index = index
         self.ring = ring  # recent traffic on disk, for drill-down
-        self.reader = CaptureReader(iface, first_index=index)
+        self.reader = CaptureReader(iface, first_index=index, own_mac=own_mac)
         self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(dumpcap_args(dumpcap, iface, capture_filter),
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -207,9 +208,11 @@ class LiveSource:
     kind = "live"
 
     def __init__(self, interfaces: list[str], capture_filter: str | None = None,
-                 dumpcap: str = "dumpcap", ring_size: int = 64 << 20) -> None:
+                 dumpcap: str = "dumpcap", ring_size: int = 64 << 20,
+                 macs=mac_address) -> None:
         """``ring_size``: bytes of recent traffic kept on disk for drill-down, shared by the
-        interfaces (0: none)."""
+        interfaces (0: none). ``macs(name)``: an interface's own Ethernet address (it tells
+        the direction of Ethernet frames), None when it has none."""
         names = list(dict.fromkeys(interfaces))
         if not names:
             raise UnknownInterface("no interface to capture on (see tuimon --list-interfaces)")
@@ -231,7 +234,8 @@ class LiveSource:
             for index, iface in enumerate(names):
                 ring = (Ring(self.ring_folder, f"if{index}", self.ring_size // len(names))
                         if self.ring_folder else None)
-                self._captures.append(_Capture(exe, iface, index, capture_filter, ring))
+                self._captures.append(_Capture(exe, iface, index, capture_filter, ring,
+                                               macs(iface)))
             self._await_start(capture_filter)
         except BaseException:
             self.close()
@@ -262,6 +266,11 @@ class LiveSource:
     def rings(self) -> list[tuple[int, Ring]]:
         """(index of the capture's first interface, its ring) for each capture with a ring."""
         return [(c.index, c.ring) for c in self._captures if c.ring is not None]
+
+    @property
+    def devices(self) -> dict[int, str]:
+        """Engine interface index -> the interface name dumpcap captures on."""
+        return {c.index: c.iface for c in self._captures}
 
     @property
     def interfaces(self) -> list[Interface]:

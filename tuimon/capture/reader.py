@@ -2,7 +2,11 @@
 
 ``CaptureReader.feed(data)`` buffers bytes; ``CaptureReader.records()`` parses every complete
 record in the buffer, decodes it in place (no copy of the frame) and returns a list of
-packet records ``(iface, ts, wire_len, decoded)`` -- see :mod:`tuimon.capture.decode`.
+packet records ``(iface, ts, wire_len, decoded, way)`` -- see :mod:`tuimon.capture.decode`.
+``way`` is the frame's direction: ``IN``, ``OUT`` or 0 (unknown). It comes from the pcapng
+packet block's ``epb_flags`` when it has them, else from the link header (Linux cooked
+capture's packet type), else -- Ethernet on a live interface, given its own MAC address --
+from the frame's source address.
 Only the unparsed tail of the buffer is kept, so a file of any size streams through.
 
 Damage is counted, never raised: records that cannot be parsed are reported in
@@ -15,7 +19,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from tuimon.capture.decode import decoder_for, linktype_name
+from tuimon.capture.decode import IN, LINK_WAYS, OUT, UNKNOWN, decoder_for, linktype_name, mac_way
 from tuimon.errors import BadCaptureFile
 from tuimon.text import printable
 
@@ -45,6 +49,8 @@ class Interface:
     description: str = ""
     drops: int | None = None  # packets dropped by the capture, when the file says
     decoder: object = field(default=None, repr=False)
+    way: object = field(default=None, repr=False)  # (buf, off, end) -> direction, or None
+    direction: str = ""  # where the direction comes from: "", "link header", "mac", "epb_flags"
 
     @property
     def link(self) -> str:
@@ -60,11 +66,14 @@ def _scale_from_tsresol(value: int) -> float:
 class CaptureReader:
     """Incremental pcap/pcapng parser and decoder."""
 
-    def __init__(self, source_name: str = "capture", first_index: int = 0) -> None:
+    def __init__(self, source_name: str = "capture", first_index: int = 0,
+                 own_mac: bytes | None = None) -> None:
         """``first_index``: the engine-wide index of this stream's first interface (several
-        live captures each have their own reader)."""
+        live captures each have their own reader). ``own_mac``: the live interface's own
+        Ethernet address, which tells an Ethernet frame's direction."""
         self.source_name = source_name
         self.first_index = first_index
+        self.own_mac = own_mac
         self.interfaces: list[Interface] = []
         self.skipped: dict[str, int] = {}
         self.format: str | None = None  # "pcap" or "pcapng"
@@ -100,6 +109,13 @@ class CaptureReader:
             self._skip("truncated final record")
         self.done = True
         self._buf, self._pos = b"", 0
+
+    def _direction(self, iface: Interface) -> None:
+        way = LINK_WAYS.get(iface.linktype)
+        if way is not None:
+            iface.way, iface.direction = way, "link header"
+        elif iface.linktype == 1 and self.own_mac and len(self.own_mac) == 6:
+            iface.way, iface.direction = mac_way(self.own_mac), "mac"
 
     def _skip(self, reason: str, count: int = 1) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + count
@@ -141,10 +157,10 @@ class CaptureReader:
         snaplen, network = struct.unpack_from(endian + "II", buf, 16)
         linktype = network & 0x03FFFFFF
         self._endian = endian
-        self.interfaces.append(
-            Interface(self.first_index, linktype, printable(self.source_name), snaplen, scale,
-                      decoder=self._decoder(linktype))
-        )
+        iface = Interface(self.first_index, linktype, printable(self.source_name), snaplen, scale,
+                          decoder=self._decoder(linktype))
+        self._direction(iface)
+        self.interfaces.append(iface)
         self.format = "pcap"
         self._pos = 24
         return True
@@ -155,6 +171,7 @@ class CaptureReader:
         unpack = struct.Struct(self._endian + "IIII").unpack_from
         iface = self.interfaces[0]
         decode, scale, index = iface.decoder, iface.scale, iface.index
+        way = iface.way
         limit = max(iface.snaplen, MAX_RECORD)
         append = out.append
         while n - pos >= 16:
@@ -167,7 +184,11 @@ class CaptureReader:
             end = start + incl
             if end > n:
                 break
-            append((index, sec + frac * scale, orig, decode(buf, start, end)))
+            if way is None:
+                append((index, sec + frac * scale, orig, decode(buf, start, end), UNKNOWN))
+            else:
+                append((index, sec + frac * scale, orig, decode(buf, start, end),
+                        way(buf, start, end)))
             pos = end
         self._pos = pos
 
@@ -202,8 +223,17 @@ class CaptureReader:
                 else:
                     iface = self.interfaces[self._section[ifid]]
                     start = pos + 28
+                    end = start + caplen
+                    way = UNKNOWN
+                    opts = start + ((caplen + 3) & ~3)
+                    if opts < pos + blen - 4:
+                        way = self._epb_flags(buf, opts, pos + blen - 4)
+                        if way:
+                            iface.direction = "epb_flags"
+                    if not way and iface.way is not None:
+                        way = iface.way(buf, start, end)
                     append((iface.index, ((hi << 32) | lo) * iface.scale + iface.offset, orig,
-                            iface.decoder(buf, start, start + caplen)))
+                            iface.decoder(buf, start, end), way))
             elif btype == 3:  # simple packet block: interface 0, no timestamp
                 if not self._section:
                     self._skip("packet for an undeclared interface")
@@ -212,7 +242,9 @@ class CaptureReader:
                     (orig,) = struct.unpack_from(e + "I", buf, pos + 8)
                     caplen = min(orig, blen - 16, iface.snaplen or orig)
                     start = pos + 12
-                    append((iface.index, 0.0, orig, iface.decoder(buf, start, start + caplen)))
+                    end = start + caplen
+                    append((iface.index, 0.0, orig, iface.decoder(buf, start, end),
+                            iface.way(buf, start, end) if iface.way else UNKNOWN))
             elif btype == 2:  # obsolete packet block
                 ifid, _drops, hi, lo, caplen, orig = struct.unpack_from(e + "HHIIII", buf, pos + 8)
                 if caplen > blen - 32 or ifid >= len(self._section):
@@ -220,8 +252,10 @@ class CaptureReader:
                 else:
                     iface = self.interfaces[self._section[ifid]]
                     start = pos + 28
+                    end = start + caplen
                     append((iface.index, ((hi << 32) | lo) * iface.scale + iface.offset, orig,
-                            iface.decoder(buf, start, start + caplen)))
+                            iface.decoder(buf, start, end),
+                            iface.way(buf, start, end) if iface.way else UNKNOWN))
             elif btype == 1:
                 self._interface_block(buf, pos, blen)
             elif btype == 5:
@@ -230,6 +264,15 @@ class CaptureReader:
                 self._section = []
             pos += blen
         self._pos = pos
+
+    def _epb_flags(self, buf, start: int, end: int) -> int:
+        """The direction in an enhanced packet block's options (``epb_flags`` bits 0-1:
+        1 inbound, 2 outbound), or UNKNOWN."""
+        for code, value in self._options(buf, start, end):
+            if code == 2 and len(value) == 4:
+                bits = struct.unpack(self._endian + "I", value)[0] & 3
+                return IN if bits == 1 else OUT if bits == 2 else UNKNOWN
+        return UNKNOWN
 
     def _options(self, buf, start: int, end: int):
         e = self._endian
@@ -257,6 +300,7 @@ class CaptureReader:
                 iface.scale = _scale_from_tsresol(value[0])
             elif code == 14 and len(value) == 8:
                 (iface.offset,) = struct.unpack(e + "q", value)
+        self._direction(iface)
         if not iface.name:
             base = printable(self.source_name)
             local = len(self.interfaces)

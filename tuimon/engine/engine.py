@@ -1,6 +1,7 @@
 """The accounting engine: ``ingest()`` packet records, ``snapshot()`` plain tables.
 
-Per packet the engine touches two things only: its interface's counters and one
+Per packet the engine touches two things only: its interface's counters (direction
+included, when the record knows it) and one
 *directional flow* ``(proto, src, dst, sport, dport)``. Hosts, protocols and
 conversations are derived from the flows that changed, once per :meth:`fold` (once a
 second, and before every snapshot), so their cost is per active flow, not per packet.
@@ -11,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 
-from tuimon.capture.decode import IPV4, IPV6, NONIP, UNDECODED
+from tuimon.capture.decode import IN, IPV4, IPV6, NONIP, OUT, UNDECODED
 from tuimon.engine.model import (
     ConversationRow,
     HostRow,
@@ -25,9 +26,11 @@ from tuimon.engine.rates import bump, packet_rate, rates
 
 # Flow list slots (a list, not an object: it is touched for every packet).
 _P, _B, _LAST, _FLAGS, _GEN, _FIRST, _FP, _FB, _CONV, _REV, _KEY = range(11)
-# Interface counter slots; per-kind packets/bytes live at 4 + 2 * kind.
+# Interface counter slots; per-kind packets/bytes live at 4 + 2 * kind, per-direction
+# packets/bytes at _WAY + 2 * way (way IN = 1, OUT = 2).
 _IP, _IB, _IFIRST, _ILAST = range(4)
-_COUNTERS = 4 + 2 * (IPV6 + 1)
+_WAY = 4 + 2 * (IPV6 + 1) - 2
+_COUNTERS = _WAY + 2 * (OUT + 1)
 
 TCP_FLAG_NAMES = "FSRPAUECN"  # FIN SYN RST PSH ACK URG ECE CWR NS, bit 0 first
 
@@ -69,15 +72,35 @@ def reasons_text(reasons: dict[str, int]) -> str:
 
 
 class InterfaceMeta:
-    __slots__ = ("name", "link", "drops", "skipped", "hist", "folded_b", "folded_p", "reasons")
+    __slots__ = ("name", "link", "drops", "skipped", "hist", "folded_b", "folded_p", "reasons",
+                 "direction", "kernel")
 
     def __init__(self, name: str, link: str) -> None:
         self.name, self.link = name, link
+        self.direction = ""  # where in/out comes from ("" : not known on this interface)
+        self.kernel: tuple | None = None  # KernelRow fields (tuimon.capture.kernel)
         self.drops: int | None = None
         self.skipped = 0
         self.reasons = ""
         self.hist: list = []
         self.folded_b = self.folded_p = 0
+
+
+_NO_KERNEL = (None,) * 11
+
+
+def kernel_fields(kernel, captured: int) -> tuple:
+    """The kernel columns of an interface row: the kernel's counters, link speed,
+    utilisation, and ``missed`` = what the kernel counted minus what was captured (only
+    when the capture was unfiltered, so that the two count the same frames)."""
+    if kernel is None:
+        return _NO_KERNEL
+    missed = None
+    if kernel.comparable:
+        missed = max(0, kernel.packets_in + kernel.packets_out - captured)
+    return (kernel.packets_in, kernel.bytes_in, kernel.packets_out, kernel.bytes_out,
+            kernel.errors_in, kernel.errors_out, kernel.drops_in, kernel.drops_out,
+            kernel.speed or None, kernel.utilisation, missed)
 
 
 class Engine:
@@ -99,14 +122,22 @@ class Engine:
 
     def set_interface(self, index: int, name: str, link: str = "",
                       drops: int | None = None, skipped: int = 0,
-                      skipped_reasons: dict[str, int] | None = None) -> None:
+                      skipped_reasons: dict[str, int] | None = None, direction: str = "") -> None:
         """Name an interface (records refer to it by index) and update what its source knows:
-        drops, records skipped as damaged and (``skipped_reasons``) why, reason -> count."""
+        drops, records skipped as damaged and (``skipped_reasons``) why, reason -> count,
+        and where the direction of its frames comes from (``direction``)."""
         self._grow(index)
         meta = self._meta[index]
         meta.name, meta.link = name, link or meta.link
         meta.drops, meta.skipped = drops, skipped
         meta.reasons = reasons_text(skipped_reasons or {})
+        meta.direction = direction or meta.direction
+
+    def set_kernel(self, index: int, kernel: tuple | None) -> None:
+        """The kernel's own counters of a live interface during the capture
+        (a :class:`tuimon.capture.kernel.KernelRow`), or None."""
+        self._grow(index)
+        self._meta[index].kernel = kernel
 
     def _grow(self, index: int) -> None:
         while len(self._counters) <= index:
@@ -118,11 +149,11 @@ class Engine:
     # -- the hot path ---------------------------------------------------------------
 
     def ingest(self, records: Iterable[tuple]) -> None:
-        """Count packet records ``(iface, ts, wire_len, decoded)`` from a capture source."""
+        """Count packet records ``(iface, ts, wire_len, decoded, way)`` from a capture source."""
         flows, dirty, gen, counters = self._flows, self._dirty, self._gen, self._counters
         new_flow = self._new_flow
         newest = self.now if self.now is not None else -math.inf
-        for ifidx, ts, wlen, dec in records:
+        for ifidx, ts, wlen, dec, way in records:
             try:
                 c = counters[ifidx]
             except IndexError:
@@ -130,6 +161,9 @@ class Engine:
                 c = counters[ifidx]
             c[0] += 1
             c[1] += wlen
+            if way:
+                c[_WAY + 2 * way] += 1
+                c[_WAY + 1 + 2 * way] += wlen
             if ts > c[3]:
                 c[3] = ts
                 if ts > newest:
@@ -266,11 +300,16 @@ class Engine:
     def interface_rows(self) -> list[InterfaceRow]:
         rows = []
         for c, meta in zip(self._counters, self._meta):
+            ways = c[_WAY + 2 * IN: _WAY + 2 * OUT + 2]
+            if not meta.direction and not any(ways):
+                ways = [None] * 4
+            kernel = kernel_fields(meta.kernel, c[_IP])
             rows.append(InterfaceRow(
                 meta.name, c[_IP], c[_IB], meta.link,
                 c[4 + 2 * IPV4], c[4 + 2 * IPV6], c[4 + 2 * NONIP], c[4 + 2 * UNDECODED],
                 c[_IFIRST] if c[_IP] else None, c[_ILAST] if c[_IP] else None,
-                meta.drops, meta.skipped, *rates(meta.hist, self.now), meta.reasons))
+                meta.drops, meta.skipped, *rates(meta.hist, self.now), meta.reasons,
+                *ways, *kernel))
         return rows
 
     def host_rows(self, hosts: Sequence[Host] | None = None) -> list[HostRow]:

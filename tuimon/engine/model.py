@@ -28,6 +28,35 @@ class InterfaceRow(NamedTuple):
     rate_10s: float = 0.0
     rate_40s: float = 0.0
     skipped_reasons: str = ""  # "reason: count; ...", most frequent first
+    # Direction, where the link tells it (None: it does not).
+    in_packets: int | None = None
+    in_bytes: int | None = None
+    out_packets: int | None = None
+    out_bytes: int | None = None
+    # The kernel's own counters during the capture (live interfaces; None: not known).
+    kernel_in_packets: int | None = None
+    kernel_in_bytes: int | None = None
+    kernel_out_packets: int | None = None
+    kernel_out_bytes: int | None = None
+    kernel_errors_in: int | None = None
+    kernel_errors_out: int | None = None
+    kernel_drops_in: int | None = None
+    kernel_drops_out: int | None = None
+    link_speed: int | None = None  # Mb/s
+    utilisation: float | None = None  # percent of the link speed, busier direction, 2 s
+    missed_packets: int | None = None  # kernel packets - captured packets (unfiltered only)
+
+    @property
+    def kernel_errors(self) -> int | None:
+        if self.kernel_errors_in is None:
+            return None
+        return self.kernel_errors_in + self.kernel_errors_out
+
+    @property
+    def kernel_drops(self) -> int | None:
+        if self.kernel_drops_in is None:
+            return None
+        return self.kernel_drops_in + self.kernel_drops_out
 
 
 class HostRow(NamedTuple):

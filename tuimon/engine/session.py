@@ -14,11 +14,28 @@ STOP_GRACE = 5.0
 class Session:
     """One capture source counted by one engine."""
 
-    def __init__(self, source, engine: Engine | None = None) -> None:
+    def __init__(self, source, engine: Engine | None = None, kernel=None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """``kernel``: a :class:`tuimon.capture.kernel.KernelCounters` for a live source's
+        interfaces, sampled about once a second (:meth:`kernel_tick`), or None."""
         self.source = source
         self.engine = engine or Engine()
+        self.kernel = kernel
+        self.clock = clock
         self._known = 0
         self._next_fold: float | None = None
+        self._next_kernel = clock() + 1.0
+
+    def kernel_tick(self, force: bool = False) -> None:
+        """Read the kernel's counters when a second has passed (or ``force``)."""
+        if self.kernel is None:
+            return
+        now = self.clock()
+        if not force and now < self._next_kernel:
+            return
+        self._next_kernel = now + 1.0
+        for index, row in self.kernel.sample().items():
+            self.engine.set_kernel(index, row)
 
     def sync_interfaces(self) -> None:
         """Tell the engine the names, drops and skipped records (and why) the source knows of."""
@@ -26,7 +43,8 @@ class Session:
         for iface in interfaces:
             reasons = self._skip_reasons(iface.index)
             self.engine.set_interface(iface.index, iface.name, iface.link, iface.drops,
-                                      sum(reasons.values()), reasons)
+                                      sum(reasons.values()), reasons,
+                                      getattr(iface, "direction", ""))
         if not interfaces:  # damage before the first interface: still reported
             reasons = self._skip_reasons(None)
             if reasons:
@@ -63,6 +81,7 @@ class Session:
         stopping = None  # when set: the monotonic deadline for the source to wind down
         for batch in self.source.batches() if batches is None else batches:
             self.ingest(batch)
+            self.kernel_tick()
             if stopping is None and stop is not None and stop():
                 if not hasattr(self.source, "stop"):
                     break
@@ -71,4 +90,5 @@ class Session:
             elif stopping is not None and time.monotonic() > stopping:
                 break  # closing the generator makes the source kill what is left
         self.sync_interfaces()
+        self.kernel_tick(force=True)
         self.engine.fold()

@@ -45,6 +45,7 @@ from argparse import Namespace
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from tuimon.capture.kernel import for_source
 from tuimon.capture.pacer import IDLE
 from tuimon.engine.drill import DRILL_REQUESTS, Dissect, Driller, Packets, Where, run_job
 from tuimon.engine.engine import Engine
@@ -166,9 +167,12 @@ class EngineService:
 
     def __init__(self, args, factory: Callable = open_source,
                  clock: Callable[[], float] = time.monotonic,
-                 wallclock: Callable[[], float] = time.time) -> None:
+                 wallclock: Callable[[], float] = time.time,
+                 kernel_read: Callable[[], dict] | None = None) -> None:
+        """``kernel_read``: how a live source's kernel counters are read (default psutil)."""
         self.args = args
         self.factory = factory
+        self.kernel_read = kernel_read
         self.clock = clock
         self.wallclock = wallclock
         self.engine = Engine()
@@ -193,8 +197,10 @@ class EngineService:
             return self.fail(str(err))
         except Exception as err:  # noqa: BLE001 - the user sees one line, never a traceback
             return self.fail(f"cannot open the capture: {type(err).__name__}: {err}")
-        self.session = Session(self.source, self.engine)
         self.live = getattr(self.source, "kind", "file") != "file"
+        self.session = Session(self.source, self.engine,
+                               kernel=for_source(self.source, self.kernel_read, self.clock),
+                               clock=self.clock)
         self.started = self.clock()
         self.status = Status(CAPTURING if self.live else PLAYING, "", self._label(), True)
         if not self.live:
@@ -301,12 +307,14 @@ class EngineService:
         """Keep a live clock moving on a quiet link so rates decay."""
         if self.live and self.status.state == CAPTURING:
             self.engine.advance(self.wallclock())
+            self.session.kernel_tick(force=True)
             self.version += 1
 
     def finish(self, error: str | None = None) -> Status:
         if self.session is not None:
             try:
                 self.session.sync_interfaces()
+                self.session.kernel_tick(force=True)
             except Exception:  # noqa: BLE001 - keep what was counted
                 pass
             self.engine.fold()

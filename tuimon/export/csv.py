@@ -19,7 +19,13 @@ from tuimon.errors import ExportFailed
 
 INTERFACE_COLUMNS = ["interface", "packets", "bytes", "link", "ipv4_packets", "ipv6_packets",
                      "non_ip_packets", "undecoded_packets", "first_seen", "last_seen", "drops",
-                     "skipped_records", "skipped_reasons"]
+                     "skipped_records", "skipped_reasons",
+                     # direction, then the kernel's own counters (live capture)
+                     "in_packets", "in_bytes", "out_packets", "out_bytes",
+                     "kernel_in_packets", "kernel_in_bytes", "kernel_out_packets",
+                     "kernel_out_bytes", "kernel_errors_in", "kernel_errors_out",
+                     "kernel_drops_in", "kernel_drops_out", "link_speed", "utilisation",
+                     "missed_packets"]
 HOST_COLUMNS = ["address", "packets", "bytes", "tx_packets", "tx_bytes", "rx_packets", "rx_bytes",
                 "first_seen", "last_seen"]
 PROTOCOL_COLUMNS = ["protocol", "packets", "bytes", "layer"]

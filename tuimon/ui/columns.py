@@ -44,6 +44,15 @@ def _text(attr):
     return lambda row, human: printable(str(getattr(row, attr) or ""), 64)
 
 
+def _speed(mbps: int | None, human: bool) -> str:
+    """Link speed in Mb/s: ``1 Gb/s``, ``100 Mb/s``; raw: Mb/s as a number."""
+    if mbps is None:
+        return ""
+    if not human:
+        return str(mbps)
+    return f"{mbps / 1000:g} Gb/s" if mbps >= 1000 else f"{mbps} Mb/s"
+
+
 _RATES = [Column("rate_2s", "2s", 10, cell=_rate("rate_2s")),
           Column("rate_10s", "10s", 10, cell=_rate("rate_10s")),
           Column("rate_40s", "40s", 10, cell=_rate("rate_40s"))]
@@ -55,12 +64,27 @@ VIEW_COLUMNS: dict[str, list[Column]] = {
         Column("interface", "Interface", 10, False, _text("interface"), 32),
         Column("link", "Link", 6, False, _text("link"), 16),
         *_TRAFFIC, *_RATES,
+        Column("in_bytes", "In", 8, cell=_size("in_bytes")),
+        Column("out_bytes", "Out", 8, cell=_size("out_bytes")),
+        Column("in_packets", "In pkts", 7, cell=_count("in_packets")),
+        Column("out_packets", "Out pkts", 8, cell=_count("out_packets")),
         Column("ipv4_packets", "IPv4", 6, cell=_count("ipv4_packets")),
         Column("ipv6_packets", "IPv6", 6, cell=_count("ipv6_packets")),
         Column("non_ip_packets", "Non-IP", 6, cell=_count("non_ip_packets")),
         Column("undecoded_packets", "Undecoded", 9, cell=_count("undecoded_packets")),
         Column("drops", "Drops", 5, cell=lambda r, h: "n/a" if r.drops is None else fmt.count(r.drops, h)),
         Column("skipped_records", "Skipped", 7, cell=_count("skipped_records")),
+        # The kernel's own counters during the capture (live interfaces only).
+        Column("link_speed", "Speed", 8, cell=lambda r, h: _speed(r.link_speed, h)),
+        Column("utilisation", "Util", 6,
+               cell=lambda r, h: "" if r.utilisation is None else f"{r.utilisation:.1f}%"),
+        Column("kernel_in_bytes", "Kern in", 8, cell=_size("kernel_in_bytes")),
+        Column("kernel_out_bytes", "Kern out", 8, cell=_size("kernel_out_bytes")),
+        Column("kernel_in_packets", "Kern in pkts", 12, cell=_count("kernel_in_packets")),
+        Column("kernel_out_packets", "Kern out pkts", 13, cell=_count("kernel_out_packets")),
+        Column("missed_packets", "Missed", 6, cell=_count("missed_packets")),
+        Column("kernel_errors", "Errors", 6, cell=_count("kernel_errors")),
+        Column("kernel_drops", "Kern drops", 10, cell=_count("kernel_drops")),
     ],
     "hosts": [
         Column("address", "Address", 15, False, _text("address"), 39),
