@@ -483,3 +483,37 @@ async def test_keys_typed_right_after_slash_go_to_the_filter():
         await settle(pilot)
         assert app.filter_text == "port 80"
         assert not app.paused and app.table.state.descending and app.table.view == "conversations"
+
+
+async def test_the_picked_interface_is_named_in_header_and_notification(kit):
+    """No interface named: the header shows the one tuimon picked, a notification says why."""
+    from tests.test_kernel import FakeKernel, FakeLive, counters
+
+    fake = FakeKernel(eth0=counters(), eth1=counters())
+    svc = EngineService(args_for(None, read=None, interfaces=[]), factory=lambda a: FakeLive(fake),
+                        clock=lambda: 50.0, wallclock=lambda: 100.5, kernel_read=fake)
+    svc.open()
+    for batch in svc.source.batches():
+        svc.ingest(batch)
+    svc.tick()
+    app = make_app(service=svc, view="interfaces")
+    async with app.run_test(size=(200, 30)) as pilot:
+        await settle(pilot)
+        assert "eth0, eth1" in str(app.header.render())
+        assert [n.message for n in app._notifications if n.title == "Interface"] == [
+            "capturing on eth0, eth1: no interface was named, and it is the first one that "
+            "is up, not loopback, and has traffic"]
+        line = app.table.render_line(0).text  # the header row has the new columns
+        for title in ("In", "Out", "Speed", "Util", "Missed"):
+            assert title in line
+        eth0 = [r for r in app.table._rows.values() if r.interface == "eth0"][0]
+        assert (eth0.in_packets, eth0.out_packets, eth0.missed_packets) == (2, 1, 3)
+
+
+async def test_a_named_interface_gets_no_note():
+    from tests.test_kernel import FakeKernel, FakeLive, counters
+
+    fake = FakeKernel(eth0=counters(), eth1=counters())
+    svc = EngineService(args_for(None, read=None, interfaces=["eth0", "eth1"]),
+                        factory=lambda a: FakeLive(fake), kernel_read=fake)
+    assert svc.open().note == ""

@@ -31,11 +31,11 @@ DEFAULT_SORT = "bytes"
 # ``a``/``b`` are the endpoints, ``bytes``/``packets`` both directions together).
 COLUMNS: dict[str, tuple[str, ...]] = {
     "interfaces": ("interface", "link", "bytes", "packets", "rate_2s", "rate_10s", "rate_40s",
-                   "in_bytes", "out_bytes", "in_packets", "out_packets",
-                   "ipv4_packets", "ipv6_packets", "non_ip_packets", "undecoded_packets",
-                   "drops", "skipped_records", "link_speed", "utilisation",
+                   "in_bytes", "out_bytes", "utilisation", "link_speed", "missed_packets",
+                   "drops", "in_packets", "out_packets", "ipv4_packets", "ipv6_packets",
+                   "non_ip_packets", "undecoded_packets", "skipped_records",
                    "kernel_in_bytes", "kernel_out_bytes", "kernel_in_packets",
-                   "kernel_out_packets", "missed_packets", "kernel_errors", "kernel_drops"),
+                   "kernel_out_packets", "kernel_errors", "kernel_drops"),
     "hosts": ("address", "bytes", "packets", "rate_2s", "rate_10s", "rate_40s", "tx_bytes",
               "rx_bytes", "tx_packets", "rx_packets", "first_seen", "last_seen"),
     "protocols": ("protocol", "layer", "bytes", "packets", "rate_2s", "rate_10s", "rate_40s"),

@@ -72,6 +72,7 @@ class Status:
     message: str = ""
     source: str = ""
     opened: bool = False  # the source was opened (False with ERROR: it never was)
+    note: str = ""  # something to tell the user once (e.g. which interface was picked)
 
 
 @dataclass
@@ -202,7 +203,11 @@ class EngineService:
                                kernel=for_source(self.source, self.kernel_read, self.clock),
                                clock=self.clock)
         self.started = self.clock()
-        self.status = Status(CAPTURING if self.live else PLAYING, "", self._label(), True)
+        note = ""
+        if self.live and not getattr(self.args, "interfaces", None):
+            note = (f"capturing on {self._label()}: no interface was named, and it is the "
+                    f"first one that is up, not loopback, and has traffic")
+        self.status = Status(CAPTURING if self.live else PLAYING, "", self._label(), True, note)
         if not self.live:
             self.play()  # reads nothing until polled; the worker feeds it from its reader
         return self.status

@@ -137,6 +137,8 @@ class MonitorApp(DrillMixin, App):
             self._apply_page(reply)
         elif isinstance(reply, Status):
             self.header.set_status(reply.state, reply.message, reply.source)
+            if reply.note:
+                self.notify(reply.note, title="Interface", timeout=8, markup=False)
             self._check_error(reply.state, reply.message)
             if not self.paused:
                 self.refresh_view()  # e.g. finished: show the final counts now
