@@ -34,6 +34,8 @@ class Session:
         if not force and now < self._next_kernel:
             return
         self._next_kernel = now + 1.0
+        if len(self.source.interfaces) != self._known:  # named before their first packet
+            self.sync_interfaces()
         for index, row in self.kernel.sample().items():
             self.engine.set_kernel(index, row)
 

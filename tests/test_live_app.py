@@ -1,0 +1,134 @@
+"""The real app (Pilot, the real ProcessBackend and engine process, a real LiveSource) on two
+veth interfaces in a network namespace: exact counts with direction and kernel counters,
+then one interface deleted mid-capture -- its row says so, the app, the engine process
+and the other interface go on.
+
+The app runs in namespace a (a network namespace is per process), in a small driver
+script that prints what the app shows as one JSON line every 0.2 s and quits on "quit".
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.netns import netns  # noqa: F401  (a fixture)
+from tests.test_live_cli import echo, exchange, frames  # noqa: F401  (echo is a fixture)
+
+pytestmark = pytest.mark.live
+
+DRIVER = r"""
+import argparse, asyncio, json, sys, threading
+from tuimon.ui.app import MonitorApp
+from tuimon.ui.backend import ProcessBackend
+
+args = argparse.Namespace(read=None, interfaces=sys.argv[1:], filter=None, duration=None,
+                          no_ui=False, csv=None, interval=0.2)
+quit_now = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.readline(), quit_now.set()), daemon=True).start()
+
+
+async def main():
+    backend = ProcessBackend(args)
+    status = backend.launch()
+    if status.state == "error":
+        print(json.dumps({"error": status.message}), flush=True)
+        return
+    app = MonitorApp(backend, interval=0.2, view="interfaces")
+    try:
+        async with app.run_test(size=(200, 30)) as pilot:
+            while not quit_now.is_set():
+                await pilot.pause(0.2)
+                page = app.last_page
+                rows = {r.interface: r._asdict() for r in (page.rows if page else [])}
+                print(json.dumps({
+                    "state": app.header.state, "message": app.header.message,
+                    "source": app.header.source, "rows": rows,
+                    "worker_alive": backend.process.is_alive(),
+                    "notes": [[n.title, n.message] for n in app._notifications],
+                }), flush=True)
+            await pilot.press("q")
+    finally:
+        backend.stop()
+    print(json.dumps({"exit": app.return_code}), flush=True)
+
+
+asyncio.run(main())
+"""
+
+
+class Driver:
+    def __init__(self, ns, *interfaces: str) -> None:
+        self.proc = ns.python(ns.a, DRIVER, *interfaces, stdin=__import__("subprocess").PIPE)
+        self.last: dict = {}
+
+    def wait(self, what: str, predicate, timeout: float = 20.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            self.last = json.loads(line)
+            assert "error" not in self.last, self.last
+            if predicate(self.last):
+                return self.last
+        self.proc.kill()
+        _, err = self.proc.communicate()
+        raise AssertionError(f"the app never showed {what}; last: {self.last}; stderr: {err[-2000:]}")
+
+    def quit(self) -> dict:
+        self.proc.stdin.write("quit\n")
+        self.proc.stdin.flush()
+        out, err = self.proc.communicate(timeout=30)
+        assert self.proc.returncode == 0, err
+        assert "Traceback" not in err, err
+        return json.loads(out.strip().splitlines()[-1])
+
+
+def counted(row: dict, sizes) -> bool:
+    n, total = len(sizes), frames(sizes)
+    return (row["packets"], row["bytes"], row["in_packets"], row["in_bytes"],
+            row["out_packets"], row["out_bytes"]) == (2 * n, 2 * total, n, total, n, total)
+
+
+def kernel_agrees(row: dict, sizes) -> bool:
+    n, total = len(sizes), frames(sizes)
+    return (row["kernel_in_packets"], row["kernel_in_bytes"], row["kernel_out_packets"],
+            row["kernel_out_bytes"], row["missed_packets"]) == (n, total, n, total, 0)
+
+
+def test_app_goes_on_when_one_interface_is_deleted(netns, echo):
+    app = Driver(netns, "tma0", "tma1")
+    app.wait("both interfaces capturing", lambda s: s["state"] == "capturing"
+             and set(s["rows"]) == {"tma0", "tma1"})
+    exchange(netns, 0, [10, 20])
+    exchange(netns, 1, [500, 600], sport=40001)
+    app.wait("exact counts, direction and kernel counters on both", lambda s: all(
+        counted(s["rows"][name], sizes) and kernel_agrees(s["rows"][name], sizes)
+        for name, sizes in (("tma0", [10, 20]), ("tma1", [500, 600]))))
+
+    assert netns.run(netns.a, "ip", "link", "del", "tma1").returncode == 0
+    shown = app.wait("tma1's capture ended", lambda s: "tma1: interface removed" in s["message"])
+    assert shown["state"] == "capturing" and shown["worker_alive"]
+    assert ["Capture", "capture ended on tma1: interface removed"] in shown["notes"]
+
+    exchange(netns, 0, [30, 40])  # tma0 is still counted, in the same engine process
+    final = app.wait("tma0 counting on", lambda s: counted(s["rows"]["tma0"], [10, 20, 30, 40]))
+    assert final["state"] == "capturing" and final["worker_alive"]
+    assert counted(final["rows"]["tma1"], [500, 600])  # what tma1 had is kept
+    assert kernel_agrees(final["rows"]["tma1"], [500, 600])  # its last kernel reading too
+    assert app.quit() == {"exit": 0}
+
+
+def test_app_names_the_default_interface(netns):
+    netns.run(netns.b, "python3", "-c", "import socket; socket.socket(2, 2).sendto("
+              "b'x', ('10.199.2.1', 9))")  # only tma1 has seen traffic
+    app = Driver(netns)
+    shown = app.wait("the picked interface", lambda s: s["state"] == "capturing"
+                     and s["notes"] and s["rows"])
+    assert shown["source"] == "tma1" and list(shown["rows"]) == ["tma1"]
+    assert shown["notes"][0] == ["Interface", "capturing on tma1: no interface was named, and "
+                                 "it is the first one that is up, not loopback, and has traffic"]
+    assert app.quit() == {"exit": 0}
