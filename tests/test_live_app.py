@@ -9,6 +9,7 @@ script that prints what the app shows as one JSON line every 0.2 s and quits on 
 
 from __future__ import annotations
 
+import csv
 import json
 import time
 
@@ -24,8 +25,8 @@ import argparse, asyncio, json, sys, threading
 from tuimon.ui.app import MonitorApp
 from tuimon.ui.backend import ProcessBackend
 
-args = argparse.Namespace(read=None, interfaces=sys.argv[1:], filter=None, duration=None,
-                          no_ui=False, csv=None, interval=0.2)
+args = argparse.Namespace(read=None, interfaces=sys.argv[2:], filter=None, duration=None,
+                          no_ui=False, csv=sys.argv[1] or None, interval=0.2)
 quit_now = threading.Event()
 threading.Thread(target=lambda: (sys.stdin.readline(), quit_now.set()), daemon=True).start()
 
@@ -36,7 +37,7 @@ async def main():
     if status.state == "error":
         print(json.dumps({"error": status.message}), flush=True)
         return
-    app = MonitorApp(backend, interval=0.2, view="interfaces")
+    app = MonitorApp(backend, interval=0.2, view="interfaces", csv_dir=args.csv)
     try:
         async with app.run_test(size=(200, 30)) as pilot:
             while not quit_now.is_set():
@@ -46,10 +47,15 @@ async def main():
                 print(json.dumps({
                     "state": app.header.state, "message": app.header.message,
                     "source": app.header.source, "rows": rows,
+                    "header": str(app.header.render()),
                     "worker_alive": backend.process.is_alive(),
                     "notes": [[n.title, n.message] for n in app._notifications],
                 }), flush=True)
-            await pilot.press("q")
+            await pilot.press("q")  # with --csv: saves, once the capture has stopped
+            for _ in range(100):
+                if not app.is_running:
+                    break
+                await asyncio.sleep(0.1)
     finally:
         backend.stop()
     print(json.dumps({"exit": app.return_code}), flush=True)
@@ -60,8 +66,9 @@ asyncio.run(main())
 
 
 class Driver:
-    def __init__(self, ns, *interfaces: str) -> None:
-        self.proc = ns.python(ns.a, DRIVER, *interfaces, stdin=__import__("subprocess").PIPE)
+    def __init__(self, ns, *interfaces: str, csv_dir: str = "") -> None:
+        self.proc = ns.python(ns.a, DRIVER, csv_dir, *interfaces,
+                              stdin=__import__("subprocess").PIPE)
         self.last: dict = {}
 
     def wait(self, what: str, predicate, timeout: float = 20.0) -> dict:
@@ -99,20 +106,26 @@ def kernel_agrees(row: dict, sizes) -> bool:
             row["kernel_out_bytes"], row["missed_packets"]) == (n, total, n, total, 0)
 
 
-def test_app_goes_on_when_one_interface_is_deleted(netns, echo):
-    app = Driver(netns, "tma0", "tma1")
+def test_app_goes_on_when_one_interface_is_deleted(netns, echo, tmp_path):
+    app = Driver(netns, "tma0", "tma1", csv_dir=str(tmp_path))
     app.wait("both interfaces capturing", lambda s: s["state"] == "capturing"
              and set(s["rows"]) == {"tma0", "tma1"})
     exchange(netns, 0, [10, 20])
     exchange(netns, 1, [500, 600], sport=40001)
-    app.wait("exact counts, direction and kernel counters on both", lambda s: all(
+    shown = app.wait("exact counts, direction and kernel counters on both", lambda s: all(
         counted(s["rows"][name], sizes) and kernel_agrees(s["rows"][name], sizes)
         for name, sizes in (("tma0", [10, 20]), ("tma1", [500, 600]))))
+    assert "Drops n/a" in shown["header"]  # no dumpcap has said yet (it does when it stops)
 
     assert netns.run(netns.a, "ip", "link", "del", "tma1").returncode == 0
     shown = app.wait("tma1's capture ended", lambda s: "tma1: interface removed" in s["message"])
     assert shown["state"] == "capturing" and shown["worker_alive"]
     assert ["Capture", "capture ended on tma1: interface removed"] in shown["notes"]
+    # dumpcap reports its drops when it stops (tma1's did, as its interface went away)
+    assert "Missed 0" in shown["header"]
+    shown = app.wait("tma1's drops", lambda s: s["rows"]["tma1"]["drops"] == 0
+                     and s["rows"]["tma0"]["drops"] is None)
+    assert "Drops 0" in shown["header"]
 
     exchange(netns, 0, [30, 40])  # tma0 is still counted, in the same engine process
     final = app.wait("tma0 counting on", lambda s: counted(s["rows"]["tma0"], [10, 20, 30, 40]))
@@ -120,6 +133,13 @@ def test_app_goes_on_when_one_interface_is_deleted(netns, echo):
     assert counted(final["rows"]["tma1"], [500, 600])  # what tma1 had is kept
     assert kernel_agrees(final["rows"]["tma1"], [500, 600])  # its last kernel reading too
     assert app.quit() == {"exit": 0}
+    # q saved the CSV files after stopping the capture: dumpcap's final drop count is in
+    with open(tmp_path / "interfaces.csv", newline="") as f:
+        saved = {r["interface"]: r for r in csv.DictReader(f)}
+    assert saved["tma0"]["drops"] == "0"  # tma0's dumpcap was stopped and said so
+    assert saved["tma1"]["drops"] == "0"
+    assert [int(saved["tma0"][k]) for k in ("packets", "in_packets", "out_packets",
+                                            "kernel_in_packets", "missed_packets")] == [8, 4, 4, 4, 0]
 
 
 def test_app_names_the_default_interface(netns):

@@ -358,4 +358,11 @@ class Engine:
             len(self.hosts), len(self.conversations),
             *(sum(r[i] for r in hist_rates) for i in range(3)),
             sum(packet_rate(m.hist, self.now) for m in self._meta),
+            any(m.drops is not None for m in self._meta), self._missed(),
         )
+
+    def _missed(self) -> int | None:
+        missed = [kernel_fields(m.kernel, c[_IP])[-1] for c, m in zip(self._counters, self._meta)
+                  if m.kernel is not None]
+        known = [n for n in missed if n is not None]
+        return sum(known) if known else None

@@ -125,6 +125,8 @@ class Totals(NamedTuple):
     rate_10s: float = 0.0
     rate_40s: float = 0.0
     packet_rate_2s: float = 0.0
+    drops_reported: bool = False  # some capture said how many it dropped (else drops is 0)
+    missed: int | None = None  # kernel packets - captured packets, live and unfiltered only
 
 
 class Snapshot(NamedTuple):

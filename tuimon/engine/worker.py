@@ -5,7 +5,8 @@ The UI never counts packets. It starts :func:`worker_main` in a process of its o
 
 UI -> worker (``requests``)
     ``Query``                 answer with a :class:`~tuimon.engine.query.Page`
-    ``Save(folder, seq)``     write the four CSV files; answer ``Saved``
+    ``Save(folder, seq)``     write the four CSV files; answer ``Saved`` (``final``: stop a
+                              live capture first, save once it has ended)
     ``Ping(seq)``             answer ``Pong`` (the worker's pid and loaded top-level modules)
     ``Speed(step)``           playback: one step faster (+1) or slower (-1); answer ``Progress``
     ``Hold(paused)``          playback: pause or resume the recorded pace; answer ``Progress``
@@ -79,6 +80,8 @@ class Status:
 class Save:
     folder: str | None = None  # None: a new tuimon-YYYYmmdd-HHMMSS/ in the current directory
     seq: int = 0
+    final: bool = False  # the user quits: a live capture is stopped first, so the files
+    #                      hold everything, dumpcap's drop counts included
 
 
 @dataclass
@@ -235,6 +238,9 @@ class EngineService:
         message = one_line("capture ended on " + "; ".join(problems)) if problems else ""
         if message == self.status.message:
             return None
+        if self.session is not None:  # what the ended dumpcap said last: its drop count
+            self.session.sync_interfaces()
+            self.version += 1
         self.status = Status(self.status.state, message, self.status.source, True)
         return self.status
 
@@ -592,6 +598,7 @@ def worker_main(requests, replies, args: dict, factory: Callable | None = None,
     next_tick = time.monotonic() + 1.0
     stopping = False
     due = 0.0  # playback: seconds until the next packet is due
+    final_save = None  # a Save(final=True) waiting for the live capture to end
     try:
         while not stop.is_set():
             # 1. requests (wait a little only when there is nothing to count)
@@ -618,6 +625,13 @@ def worker_main(requests, replies, args: dict, factory: Callable | None = None,
                 if isinstance(request, DRILL_REQUESTS):
                     drill_jobs.put(service.drill_job(request))
                     continue
+                if isinstance(request, Save) and request.final and \
+                        service.status.state == CAPTURING:
+                    final_save = request
+                    if not stopping:
+                        stopping = True
+                        service.stop_capture()
+                    continue
                 reply = service.handle(request)
                 if reply is not None and not send(reply):
                     break
@@ -628,6 +642,10 @@ def worker_main(requests, replies, args: dict, factory: Callable | None = None,
                 due = _play(service, send, batch_budget)
             else:
                 _count_live(service, batches, send, batch_budget)
+            if final_save is not None and service.status.state not in (PLAYING, CAPTURING):
+                if not send(service.save(final_save)):
+                    break
+                final_save = None
             # 3. the clock of a live capture, and --duration
             now = time.monotonic()
             if now >= next_tick:

@@ -22,7 +22,8 @@ def render_summary(snap: Snapshot, top: int = 10) -> str:
     lines = [
         f"{t.packets} packets, {_size(t.bytes)} ({t.bytes} bytes), {t.hosts} hosts, "
         f"{t.conversations} conversations, {t.undecoded} undecoded, "
-        f"{t.skipped_records} records skipped, {t.drops} dropped",
+        f"{t.skipped_records} records skipped, {t.drops} dropped"
+        + (f", {t.missed} missed (the kernel counted more)" if t.missed else ""),
     ]
     lines += [f"skipped on {i.interface}: {i.skipped_reasons}"
               for i in snap.interfaces if i.skipped_records and i.skipped_reasons]

@@ -323,7 +323,8 @@ class MonitorApp(DrillMixin, App):
         self._quitting = True
         self.notify(f"Saving into {self.csv_dir}/ before quitting…", timeout=QUIT_SAVE_TIMEOUT,
                     markup=False)
-        self.action_save()
+        self._save_seq += 1  # final: a live capture stops first, so dumpcap's drops are in
+        self.backend.send(Save(self.csv_dir, self._save_seq, final=True))
         self.set_timer(QUIT_SAVE_TIMEOUT, self._quit_anyway)
 
     def _quit_anyway(self) -> None:

@@ -67,10 +67,12 @@ class MonitorHeader(Static):
                        f"{'' if human else ' B'}"),
             ("Now ", f"{fmt.bitrate(t.rate_2s, human)}{'' if human else ' b/s'} "
                      f"{fmt.packet_rate(t.packet_rate_2s, human)}{'' if human else ' p/s'}"),
-            ("Drops ", fmt.count(t.drops, human)),
-            ("Hosts ", fmt.count(t.hosts, human)),
-            ("Conv ", fmt.count(t.conversations, human)),
+            ("Drops ", fmt.count(t.drops, human) if t.drops_reported else "n/a"),
         ]
+        if t.missed is not None:
+            pairs.append(("Missed ", fmt.count(t.missed, human)))
+        pairs += [("Hosts ", fmt.count(t.hosts, human)),
+                  ("Conv ", fmt.count(t.conversations, human))]
         text = Text()
         for i, (label, value) in enumerate(pairs):
             if i:
