@@ -41,6 +41,16 @@ system:
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null || exit 1; \
 	fi
+	@# Ordinary users in the wireshark group may capture: dumpcap root:wireshark 754 with
+	@# file capabilities. The answer is pre-seeded above for a fresh install; a tshark that
+	@# was installed without it is reconfigured once, the same way.
+	@dumpcap=$$(command -v dumpcap); \
+	if [ -n "$$dumpcap" ] && dpkg -s wireshark-common >/dev/null 2>&1 && \
+	   [ "$$(stat -c %G "$$dumpcap")" != wireshark ]; then \
+	  echo "letting the wireshark group capture: dpkg-reconfigure wireshark-common"; \
+	  echo "wireshark-common wireshark-common/install-setuid boolean true" | $(SUDO) debconf-set-selections; \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) dpkg-reconfigure -f noninteractive wireshark-common || exit 1; \
+	fi
 
 $(VENV)/.installed: pyproject.toml
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
