@@ -2,7 +2,8 @@
 
 tshark dissects the file with reassembly off; for each frame we take its length, the
 first network layer in ``frame.protocols`` (``ip`` or ``ipv6``: the outermost IP header),
-that header's addresses, and -- when the layer right above it (IPv6 extension headers
+that header's addresses (an IPv4 ethertype whose header says version 6 is the IPv6 header
+Wireshark dissects it as), and -- when the layer right above it (IPv6 extension headers
 skipped) is ``tcp`` or ``udp`` -- the first occurrence of that protocol's ports.
 """
 
@@ -60,6 +61,10 @@ def figures(path: str, display_filter: str | None = None) -> dict:
         net = next((i for i, layer in enumerate(layers) if layer in ("ip", "ipv6")), None)
         if net is None:
             continue
+        if layers[net] == "ip" and not s4 and layers[net + 1:net + 2] == ["ipv6"]:
+            # Ethertype IPv4, version 6: Wireshark flags "Bogus IPv4 version" and dissects
+            # the header as IPv6; its endpoint statistics count those addresses, and so do we.
+            net += 1
         src, dst = (s4, d4) if layers[net] == "ip" else (s6, d6)
         if not src or not dst:
             continue
