@@ -9,6 +9,7 @@ import sys
 import time
 
 from tuimon.errors import TuimonError
+from tuimon.text import printable
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_app(args)
     except TuimonError as err:
-        print(f"tuimon: {err}", file=sys.stderr)
+        # A path or an interface name can carry escape sequences too: shown, never obeyed.
+        print(f"tuimon: {printable(str(err), 1000)}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         return 130

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import gzip
 import os
+import stat
 import sys
 from collections.abc import Iterator
 
 from tuimon.capture.filtered import FilteredStream
-from tuimon.capture.reader import CaptureReader, Interface
+from tuimon.capture.reader import CAPTURE_MAGICS, CaptureReader, Interface, is_capture_magic
 from tuimon.errors import BadCaptureFile
 
 CHUNK = 1 << 20
@@ -42,10 +43,33 @@ def open_capture(path: str, stdin=None):
         raise BadCaptureFile(f"{path}: permission denied (not readable by this user)") from None
     except OSError as err:
         raise BadCaptureFile(f"{path}: cannot open: {err.strerror or err}") from None
-    if f.read(2) == b"\x1f\x8b":
-        f.seek(0)
-        return gzip.GzipFile(fileobj=f)
-    f.seek(0)
+    raw = f
+    try:
+        return _checked(path, f)
+    except BaseException:
+        f.close()
+        raw.close()
+        raise
+
+
+def _checked(path: str, f):
+    """Refuse what is not a capture before anything starts (the app, too, exits with the
+    one-line error then); the reader checks the same again on the stream. Peek, never
+    seek: the path may be a pipe (a FIFO, ``<(zcat ...)``, /dev/stdin)."""
+    try:
+        regular = stat.S_ISREG(os.fstat(f.fileno()).st_mode)
+        if f.peek(2)[:2] == b"\x1f\x8b":
+            f = gzip.GzipFile(fileobj=f)
+        head = f.peek(4)[:4]
+    except (OSError, EOFError) as err:  # an I/O error, a damaged gzip stream
+        reason = getattr(err, "strerror", None) or err
+        raise BadCaptureFile(f"{path}: cannot read: {reason}") from None
+    if not head:
+        raise BadCaptureFile(f"{path}: empty file, not a pcap or pcapng capture")
+    short = len(head) < 4 and not regular  # a pipe may have given less so far
+    if not is_capture_magic(head) and not (short and any(m.startswith(head)
+                                                         for m in CAPTURE_MAGICS)):
+        raise BadCaptureFile(f"{path}: not a pcap or pcapng capture file")
     return f
 
 

@@ -36,6 +36,14 @@ _PCAP_MAGIC = {
 _SHB = b"\x0a\x0d\x0d\x0a"
 
 
+CAPTURE_MAGICS = (_SHB, *_PCAP_MAGIC)
+
+
+def is_capture_magic(head: bytes) -> bool:
+    """Whether the first four bytes of a file are those of a pcap or pcapng capture."""
+    return head[:4] == _SHB or head[:4] in _PCAP_MAGIC
+
+
 @dataclass
 class Interface:
     """One capture interface: a pcap file, or one pcapng interface description block."""

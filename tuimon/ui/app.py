@@ -22,6 +22,7 @@ from tuimon.engine.query import VIEWS, Page, Query
 from tuimon.engine.playback import Progress
 from tuimon.engine.worker import ERROR, FINISHED, PLAYING, Hold, PassFd, Save, Saved, Speed, Status
 from tuimon.errors import TuimonError
+from tuimon.text import printable
 from tuimon.ui.backend import Backend, EngineReply, ProcessBackend
 from tuimon.ui.columns import VIEW_TITLES, column_titled
 from tuimon.ui.dissection import DissectionScreen
@@ -373,5 +374,5 @@ def run_app(args) -> int:
     finally:
         backend.stop()
     if app.exit_error:
-        print(f"tuimon: {app.exit_error}", file=sys.stderr)
+        print(f"tuimon: {printable(app.exit_error, 1000)}", file=sys.stderr)
     return app.return_code or 0
