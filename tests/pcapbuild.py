@@ -112,7 +112,8 @@ def _block(btype: int, body: bytes, endian: str) -> bytes:
 
 
 def write_pcapng(path, interfaces, packets, endian: str = "<") -> None:
-    """``interfaces``: dicts with linktype, name (optional), tsresol (optional, byte),
+    """``interfaces``: dicts with linktype, name, comment, description (optional), tsresol
+    (optional, byte),
     tsoffset; ``packets``: ``(ifid, ts_units, frame)`` or ``(ifid, ts_units, frame, wire_len)``
     where ts_units are in that interface's resolution; a fifth item is the packet's
     ``epb_flags`` option (bits 0-1: 1 inbound, 2 outbound)."""
@@ -123,6 +124,10 @@ def write_pcapng(path, interfaces, packets, endian: str = "<") -> None:
             opts = b""
             if "name" in iface:
                 opts += _opt(2, iface["name"].encode(), endian)
+            if "comment" in iface:
+                opts += _opt(1, iface["comment"].encode(), endian)
+            if "description" in iface:
+                opts += _opt(3, iface["description"].encode(), endian)
             if "tsresol" in iface:
                 opts += _opt(9, bytes([iface["tsresol"]]), endian)
             if "tsoffset" in iface:

@@ -1,4 +1,4 @@
-"""MonitorHeader: source, state, elapsed time, totals, current rates, drops."""
+"""MonitorHeader: source, state, elapsed time, totals, current rates, drops, records skipped."""
 
 from __future__ import annotations
 
@@ -73,6 +73,8 @@ class MonitorHeader(Static):
             pairs.append(("Missed ", fmt.count(t.missed, human)))
         pairs += [("Hosts ", fmt.count(t.hosts, human)),
                   ("Conv ", fmt.count(t.conversations, human))]
+        if t.skipped_records:  # damaged records the capture could not give (see Interfaces)
+            pairs.append(("Skipped ", fmt.count(t.skipped_records, human)))
         text = Text()
         for i, (label, value) in enumerate(pairs):
             if i:
