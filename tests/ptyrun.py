@@ -22,7 +22,10 @@ class Terminal:
     only what we started)."""
 
     def __init__(self, *args: str, cwd: str | None = None, prefix: list[str] | None = None,
-                 env: dict | None = None, rows: int = 24, cols: int = 80) -> None:
+                 env: dict | None = None, rows: int = 24, cols: int = 80,
+                 controlling: bool = True) -> None:
+        """``controlling``: the pty becomes the controlling terminal of tuimon's session, as
+        sshd or a terminal emulator makes it (closing it then sends SIGHUP)."""
         self.master, slave = pty.openpty()
         import fcntl
         import struct
@@ -31,8 +34,13 @@ class Terminal:
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
         full_env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
         full_env.update({"TERM": "xterm-256color", **(env or {})})
+        def session() -> None:
+            os.setsid()
+            if controlling:
+                fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
         self.proc = subprocess.Popen([*(prefix or []), TUIMON, *args], stdin=slave, stdout=slave,
-                                     stderr=slave, cwd=cwd, env=full_env, start_new_session=True,
+                                     stderr=slave, cwd=cwd, env=full_env, preexec_fn=session,
                                      close_fds=True)
         os.close(slave)
         self.output = b""
@@ -82,8 +90,8 @@ class Terminal:
         self.proc.send_signal(signum)
 
     def hang_up(self) -> None:
-        """Close the terminal, as a dropped SSH session does: the kernel sends SIGHUP to the
-        terminal's session and every later read or write on it fails."""
+        """Close the terminal, as a dropped SSH session does: every later read or write on
+        it fails, and (``controlling``) the kernel sends SIGHUP to the terminal's session."""
         os.close(self.master)
         self.master = -1
 

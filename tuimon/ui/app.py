@@ -8,6 +8,7 @@ sort, filter and visible window (a :class:`~tuimon.engine.query.Query`); the ans
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from argparse import Namespace
 
@@ -34,6 +35,7 @@ from tuimon.ui.help import HelpScreen
 from tuimon.ui.progress import PlaybackBar
 from tuimon.ui.stdin import capture_from_stdin
 from tuimon.ui.packets import PacketsScreen
+from tuimon.ui.signals import SignalStop
 from tuimon.ui.table import RowTable
 from tuimon.ui.tabs import TabBar
 
@@ -73,8 +75,12 @@ class MonitorApp(DrillMixin, App):
     ]
 
     def __init__(self, backend: Backend, interval: float | None = 1.0,
-                 csv_dir: str | None = None, view: str = "hosts") -> None:
-        super().__init__()
+                 csv_dir: str | None = None, view: str = "hosts",
+                 handle_signals: bool = False) -> None:
+        # The real terminal (run_app): SIGTERM / SIGHUP and a terminal that goes away stop
+        # the app as q does. Tests keep pytest's handlers and Textual's test driver.
+        super().__init__(driver_class=terminal_driver() if handle_signals else None)
+        self.signals = SignalStop(self._signalled) if handle_signals else None
         self.backend = backend
         self.interval = interval
         self.csv_dir = csv_dir
@@ -108,6 +114,8 @@ class MonitorApp(DrillMixin, App):
         yield Footer()
 
     def on_mount(self) -> None:
+        if self.signals is not None:
+            self.signals.install()
         self.table.focus()
         self._show_status_line()
         self.backend.start(self._deliver)
@@ -121,6 +129,8 @@ class MonitorApp(DrillMixin, App):
     # -- talking to the engine ------------------------------------------------------------
 
     def _tick(self) -> None:
+        if self.signals is not None:
+            self.signals.check_terminal()
         if not self.paused and self.is_running:
             self.refresh_view()
 
@@ -328,6 +338,22 @@ class MonitorApp(DrillMixin, App):
         self.backend.send(Save(self.csv_dir, self._save_seq, final=True))
         self.set_timer(QUIT_SAVE_TIMEOUT, self._quit_anyway)
 
+    def _signalled(self, signum: int) -> None:
+        """SIGTERM or SIGHUP: save into --csv DIR (when given), then exit 0 -- as headless."""
+        self.action_quit_app()
+
+    def terminal_gone(self) -> None:
+        """The driver could not write to or read from the terminal: a hang-up."""
+        if self.signals is not None:
+            self.signals.check_terminal()
+            if not self.signals.hung_up:  # the probe saw nothing, the driver did
+                self.signals.mark_hung_up()
+                self._signalled(signal.SIGHUP)
+
+    def on_unmount(self) -> None:
+        if self.signals is not None:
+            self.signals.uninstall()
+
     def _quit_anyway(self) -> None:
         self.exit_error = f"the CSV files were not saved into {self.csv_dir} in time"
         self.exit(return_code=1)
@@ -353,6 +379,15 @@ class MonitorApp(DrillMixin, App):
         return True
 
 
+def terminal_driver():
+    """Our sturdier driver where Textual would use its Linux one, else Textual's choice."""
+    if sys.platform == "win32" or os.environ.get("TEXTUAL_DRIVER"):
+        return None
+    from tuimon.ui.driver import TerminalDriver
+
+    return TerminalDriver
+
+
 def run_app(args) -> int:
     """``tuimon [IFACE ...] | -r FILE`` with the interface. Returns the exit code."""
     capture_fd = None
@@ -369,10 +404,14 @@ def run_app(args) -> int:
                 os.close(capture_fd)
         if status.state == ERROR and not status.opened:
             raise TuimonError(status.message)
-        app = MonitorApp(backend, interval=max(0.1, interval), csv_dir=args.csv)
+        app = MonitorApp(backend, interval=max(0.1, interval), csv_dir=args.csv,
+                         handle_signals=True)
         app.run()
     finally:
         backend.stop()
     if app.exit_error:
-        print(f"tuimon: {printable(app.exit_error, 1000)}", file=sys.stderr)
+        try:  # the terminal may be gone (hung up)
+            print(f"tuimon: {printable(app.exit_error, 1000)}", file=sys.stderr, flush=True)
+        except OSError:
+            pass
     return app.return_code or 0

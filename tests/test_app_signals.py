@@ -1,0 +1,161 @@
+"""The real app (on a pseudo-terminal) stopped by SIGTERM, SIGHUP, or its terminal going
+away: with ``--csv DIR`` the session is saved first, no traceback, nothing left running."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.netns import netns, wait_line  # noqa: F401  (netns is a fixture)
+from tests.ptyrun import Terminal
+from tests.test_live_cli import ECHO, exchange
+
+DATA = Path(__file__).parent / "data"
+PCAP = DATA / "1kxun.pcap"  # 1723 packets
+FILES = ["conversations.csv", "hosts.csv", "interfaces.csv", "protocols.csv"]
+
+
+def family(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def gone(processes: list[psutil.Process], timeout: float = 15.0) -> bool:
+    _, alive = psutil.wait_procs(processes, timeout=timeout)
+    return not alive
+
+
+def interfaces(folder: Path) -> list[dict]:
+    with open(folder / "interfaces.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def wait_files(folder: Path, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if folder.is_dir() and sorted(p.name for p in folder.iterdir()) == FILES:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"no CSV files in {folder}")
+
+
+@pytest.fixture(params=[True], ids=["controlling-terminal"])
+def playing(tmp_path, request):
+    """The app playing 1kxun.pcap to its end, --csv DIR given; its engine process known."""
+    out = tmp_path / "out"
+    term = Terminal("-r", str(PCAP), "--csv", str(out), "--interval", "0.2", cwd=str(tmp_path),
+                    controlling=request.param)
+    try:
+        term.wait_for("finished", timeout=60)
+        workers = family(term.proc.pid)
+        assert workers, "the engine process is not running"
+        yield term, out, workers
+    finally:
+        term.close()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_signal_saves_then_exits(playing, signum):
+    term, out, workers = playing
+    term.signal(signum)
+    assert term.wait_exit() == 0
+    assert sorted(os.listdir(out)) == FILES
+    assert interfaces(out)[0]["packets"] == "1723"
+    assert "Traceback" not in term.text()
+    assert term.output.rstrip().endswith(b"\x1b[?1049l") or b"\x1b[?1049l" in term.output[-400:]
+    assert gone(workers)
+
+
+@pytest.mark.parametrize("playing", [True, False], ids=["sighup", "no-sighup"], indirect=True)
+def test_terminal_hang_up_saves_then_exits(playing):
+    """The terminal goes away (an SSH session dropped): every write to it fails from then on,
+    and the kernel sends SIGHUP -- or not, when tuimon is not in the terminal's session: the
+    app notices on its timer."""
+    term, out, workers = playing
+    pid = term.proc.pid
+    term.hang_up()
+    wait_files(out)
+    assert interfaces(out)[0]["packets"] == "1723"
+    assert term.wait_exit() == 0
+    assert gone(workers)
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_sigterm_without_csv_just_exits(tmp_path):
+    term = Terminal("-r", str(PCAP), "--interval", "0.2", cwd=str(tmp_path))
+    try:
+        term.wait_for("finished", timeout=60)
+        workers = family(term.proc.pid)
+        term.signal(signal.SIGTERM)
+        assert term.wait_exit() == 0
+        assert gone(workers)
+        assert os.listdir(tmp_path) == []  # nothing saved unasked
+    finally:
+        term.close()
+
+
+def test_signal_with_an_unwritable_csv_dir_says_so(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    term = Terminal("-r", str(PCAP), "--csv", str(blocker / "out"), "--interval", "0.2",
+                    cwd=str(tmp_path))
+    try:
+        term.wait_for("finished", timeout=60)
+        term.signal(signal.SIGTERM)
+        assert term.wait_exit() == 1
+        assert "tuimon: cannot save CSV into" in term.text()
+        assert "Traceback" not in term.text()
+    finally:
+        term.close()
+
+
+# -- live: dumpcap must go too --------------------------------------------------------------
+
+def dumpcaps(pid: int) -> list[psutil.Process]:
+    return [p for p in family(pid) if p.name() == "dumpcap"]
+
+
+@pytest.fixture
+def echo(netns):  # noqa: F811
+    server = netns.python(netns.a, ECHO)
+    wait_line(server, "ready")
+    yield server
+    server.kill()
+    server.communicate()
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGHUP", "hang-up"])
+def test_live_app_saves_and_stops_dumpcap(netns, echo, tmp_path, how):  # noqa: F811
+    out = tmp_path / "out"
+    term = Terminal("tma0", "--csv", str(out), "--interval", "0.2", cwd=str(tmp_path),
+                    prefix=netns.cmd(netns.a))
+    try:
+        term.wait_for("capturing", timeout=60)
+        deadline = time.monotonic() + 15
+        while not dumpcaps(term.proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        everything = family(term.proc.pid)
+        assert dumpcaps(term.proc.pid), "dumpcap is not running"
+        exchange(netns, 0, [100, 200])
+        time.sleep(1.0)  # dumpcap has passed them on
+        if how == "hang-up":
+            term.hang_up()
+            wait_files(out)
+        else:
+            term.signal(getattr(signal, how))
+            assert term.wait_exit() == 0
+            assert "Traceback" not in term.text()
+        assert gone(everything), [p.name() for p in everything if p.is_running()]
+        [row] = interfaces(out)
+        assert (row["interface"], row["packets"], row["bytes"]) == ("tma0", "4", str(2 * 142 + 2 * 242))
+    finally:
+        term.close()
