@@ -148,12 +148,17 @@ class _Ended:
 
 def run_headless(args) -> int:
     """Count, then write the CSV files or print the summary. Exit status 0, or 1 when a live
-    capture ended on its own (what was counted is still written)."""
+    capture ended on its own (what was counted is still written). A CSV folder that cannot
+    be written is an error before counting starts; one that fails when saving (disk full)
+    still gets the summary printed, then the error."""
     from tuimon.capture.kernel import for_source
     from tuimon.engine.session import Session
-    from tuimon.export.csv import export_snapshot
+    from tuimon.errors import ExportFailed
+    from tuimon.export.csv import check_folder, export_snapshot
     from tuimon.export.summary import render_summary
 
+    if args.csv:
+        check_folder(args.csv)  # an hour's capture must not end in "cannot save"
     source = open_source(args)
     stop = _Stop(args.duration if args.read is None else None)
     ended = _Ended(source)
@@ -183,7 +188,11 @@ def run_headless(args) -> int:
               f"({sum(g for _, g in pacer.gaps):.0f} s of capture time)", file=sys.stderr)
     snapshot = session.engine.snapshot()
     if args.csv:
-        export_snapshot(snapshot, args.csv)
+        try:
+            export_snapshot(snapshot, args.csv)
+        except ExportFailed:
+            print(render_summary(snapshot))  # the disk filled: what was counted is not lost
+            raise
     else:
         print(render_summary(snapshot))
     return 1 if ended.said else 0

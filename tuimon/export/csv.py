@@ -80,8 +80,8 @@ def _rows(rows, columns):
         yield out
 
 
-def write_csv(path: str, columns: list[str], rows) -> None:
-    """Write one CSV file atomically."""
+def _write_temp(path: str, columns: list[str], rows) -> str:
+    """Write one CSV file under a temporary name beside ``path``; return that name."""
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
     try:
@@ -91,20 +91,66 @@ def write_csv(path: str, columns: list[str], rows) -> None:
             writer.writerows(_rows(rows, columns))
             f.flush()
             os.fsync(f.fileno())
+    except BaseException:
+        _unlink(tmp)
+        raise
+    return tmp
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def write_csv(path: str, columns: list[str], rows) -> None:
+    """Write one CSV file atomically."""
+    tmp = _write_temp(path, columns, rows)
+    try:
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _unlink(tmp)
         raise
 
 
+def check_folder(folder: str) -> None:
+    """Fail now, before anything is counted, if ``folder`` cannot be made or written: the
+    nearest existing part of the path must be a folder this process may write into, on a
+    file system mounted read-write. (A disk that fills later is only found when saving.)"""
+    path = os.path.abspath(folder)
+    while not os.path.lexists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    reason = None
+    if not os.path.isdir(path):
+        reason = f"{path} is not a folder"
+    elif _read_only(path):
+        reason = "Read-only file system"
+    elif not os.access(path, os.W_OK | os.X_OK):
+        reason = "Permission denied"
+    if reason:
+        raise ExportFailed(f"cannot save CSV into {folder}: {reason}")
+
+
+def _read_only(path: str) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
 def export_snapshot(snapshot: Snapshot, folder: str) -> list[str]:
-    """Write the four files into ``folder`` (created if needed); return their paths."""
+    """Write the four files into ``folder`` (created if needed); return their paths.
+
+    All four are written under temporary names first and renamed into place only when every
+    one is complete: a save that fails (disk full, read-only) leaves the previous four as
+    they were, never a mix of old and new."""
+    temps: list[tuple[str, str]] = []
     try:
         os.makedirs(folder, exist_ok=True)
-        paths = []
         for filename, (table, columns) in FILES.items():
             path = os.path.join(folder, filename)
             rows = getattr(snapshot, table)
@@ -114,8 +160,13 @@ def export_snapshot(snapshot: Snapshot, folder: str) -> list[str]:
                 rows = sorted(rows, key=lambda r: (-r.bytes, r.first_seen))
             elif table == "protocols":
                 rows = sorted(rows, key=lambda r: (LAYERS.index(r.layer), -r.bytes, r.protocol))
-            write_csv(path, columns, rows)
-            paths.append(path)
-        return paths
+            temps.append((_write_temp(path, columns, rows), path))
+        for tmp, path in temps:
+            os.replace(tmp, path)
+        return [path for _, path in temps]
     except OSError as err:
         raise ExportFailed(f"cannot save CSV into {folder}: {err.strerror or err}") from None
+    finally:
+        for tmp, _ in temps:
+            if os.path.exists(tmp):
+                _unlink(tmp)

@@ -390,6 +390,10 @@ def terminal_driver():
 
 def run_app(args) -> int:
     """``tuimon [IFACE ...] | -r FILE`` with the interface. Returns the exit code."""
+    if getattr(args, "csv", None):
+        from tuimon.export.csv import check_folder
+
+        check_folder(args.csv)  # before the screen is taken, as headless
     capture_fd = None
     if getattr(args, "read", None) == "-":  # the capture on fd 0; the keys from /dev/tty
         capture_fd = capture_from_stdin()
