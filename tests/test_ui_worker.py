@@ -284,3 +284,24 @@ def test_worker_closes_its_source_on_sigterm(backend_factory, tmp_path):
     backend.process.terminate()
     backend.process.join(10)
     assert not backend.process.is_alive() and mark.read_text() == "closed"
+
+
+def test_interface_down_is_a_message_while_capturing_and_clears(kit):
+    source = FakeLive(kit)
+    source.down = {}
+    svc = EngineService(args_for(None, interfaces=["eth0", "eth1"]), lambda a: source)
+    svc.open()
+    assert svc.capture_news() is None
+    source.down = {0: "down"}
+    news = svc.capture_news()
+    assert news.state == CAPTURING
+    assert news.message == "eth0 is down: nothing to capture until it is up again"
+    assert svc.capture_news() is None  # said once
+    source.down = {}
+    assert svc.capture_news().message == ""  # up again: the message goes
+    source.ended, source.down = {1: "interface removed"}, {0: "no link", 1: "down"}
+    assert svc.capture_news().message == ("capture ended on eth1: interface removed; "
+                                          "eth0 is no link: nothing to capture until it is up again")
+    source.ended = {0: "stopped", 1: "stopped"}
+    source.down = {}
+    assert svc.finish().state == FINISHED  # a down interface at the end is no error

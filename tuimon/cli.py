@@ -133,8 +133,10 @@ class _Ended:
     def __init__(self, source) -> None:
         self.source = source
         self.said: set[int] = set()
+        self.down: dict[int, str] = {}  # what was said about interfaces being down
 
     def __call__(self) -> None:
+        self._links()
         ended = getattr(self.source, "ended", None)
         if not ended:
             return
@@ -144,6 +146,25 @@ class _Ended:
                 self.said.add(index)
                 print(f"tuimon: capture on {names.get(index, f'interface {index}')} ended: "
                       f"{reason}", file=sys.stderr, flush=True)
+
+
+    def _links(self) -> None:
+        """``tuimon: IFACE is down ...`` when an interface goes down, ``... is up again``
+        when it comes back (the capture goes on meanwhile)."""
+        down = dict(getattr(self.source, "down", None) or {})
+        if down == self.down:
+            return
+        names = {iface.index: iface.name for iface in self.source.interfaces}
+        for index in sorted(set(down) | set(self.down)):
+            if index in self.said:
+                continue
+            name = names.get(index, f"interface {index}")
+            if index in down and self.down.get(index) != down[index]:
+                print(f"tuimon: {name} is {down[index]}: nothing to capture until it is "
+                      f"up again", file=sys.stderr, flush=True)
+            elif index not in down:
+                print(f"tuimon: {name} is up again", file=sys.stderr, flush=True)
+        self.down = down
 
 
 def run_headless(args) -> int:

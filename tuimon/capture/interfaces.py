@@ -8,7 +8,7 @@ import subprocess
 
 import psutil
 
-from tuimon.capture.live import dumpcap_error, find_dumpcap
+from tuimon.capture.live import dumpcap_error, find_dumpcap, spawn
 from tuimon.errors import CaptureFailed, UnknownInterface
 from tuimon.text import printable
 
@@ -43,15 +43,21 @@ def default_interface() -> str:
 
 def dumpcap_interfaces(dumpcap: str = "dumpcap") -> list[tuple[str, str]]:
     """``(name, description)`` of every interface ``dumpcap -D`` can capture on."""
-    proc = subprocess.run([find_dumpcap(dumpcap), "-D"], stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, errors="replace", timeout=30)
-    error = dumpcap_error(proc.stderr, "any")
+    proc = spawn([find_dumpcap(dumpcap), "-D"], "any interface", stdin=subprocess.DEVNULL,
+                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace")
+    try:
+        out, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise CaptureFailed("dumpcap -D did not answer within 30 s") from None
+    error = dumpcap_error(err, "any")
     if error is not None:
         raise error
     if proc.returncode:
         raise CaptureFailed(f"dumpcap -D failed (status {proc.returncode})")
     found = []
-    for line in proc.stdout.splitlines():
+    for line in out.splitlines():
         m = _DUMPCAP_LINE.match(line)
         if m:
             found.append((m.group(1), m.group(2) or ""))

@@ -20,6 +20,8 @@ import threading
 import time
 from collections.abc import Iterator
 
+import psutil
+
 from tuimon.capture.kernel import mac_address
 from tuimon.capture.reader import CaptureReader, Interface
 from tuimon.capture.ring import Ring, remove_folder, ring_folder
@@ -35,6 +37,7 @@ FLUSH = 0.3
 CHUNK = 1 << 20
 START_TIMEOUT = 10.0  # for dumpcap to open the interface and write its header
 STOP_TIMEOUT = 5.0  # for dumpcap to write its statistics and exit once asked
+LINK_CHECK = 1.0  # how often the interfaces' state (up, down) is looked at
 
 MISSING = "dumpcap not found: install the tshark package (apt-get install tshark)"
 PERMISSION = ("no permission to capture on {iface}: run tuimon as root, or let your user "
@@ -91,6 +94,39 @@ def dumpcap_error(stderr: str, iface: str, capture_filter: str | None = None) ->
     return CaptureFailed(f"dumpcap cannot capture on {name}: {printable(line)}")
 
 
+def spawn(args: list[str], iface: str, **kw) -> subprocess.Popen:
+    """Start dumpcap; the ways exec itself can fail become typed errors. EPERM: dumpcap
+    carries file capabilities (cap_net_raw, cap_net_admin) that this process may not pass
+    on -- a container or a service started without them."""
+    try:
+        return subprocess.Popen(args, **kw)
+    except PermissionError:
+        raise CapturePermissionDenied(
+            f"no permission to capture on {printable(iface)}: this process may not run "
+            f"{args[0]} (it needs the capabilities cap_net_raw and cap_net_admin, which "
+            f"this container or service does not grant)") from None
+    except FileNotFoundError:
+        raise CaptureToolMissing(MISSING) from None
+    except OSError as err:
+        raise CaptureFailed(f"cannot start {args[0]}: {err.strerror or err}") from None
+
+
+def link_state(iface: str) -> str:
+    """``up``, ``down`` (administratively: ``ip link set down``) or ``no link`` (up, but no
+    carrier: cable out, peer gone). Interfaces this host does not list (``any``, dumpcap's
+    interface numbers, USB monitors) count as up."""
+    try:
+        stats = psutil.net_if_stats().get(iface)
+    except (OSError, RuntimeError):
+        return "up"
+    if stats is None:
+        return "up"
+    if not stats.isup:
+        flags = getattr(stats, "flags", "")
+        return "no link" if "up" in flags.split(",") else "down"
+    return "up"
+
+
 def ended_reason(stderr: str, returncode: int | None) -> str:
     """Why a capture ended on its own, in a few words for the interface table."""
     line = _dumpcap_line(stderr)
@@ -110,9 +146,17 @@ def ended_reason(stderr: str, returncode: int | None) -> str:
 def check_capture(dumpcap: str, interfaces: list[str], capture_filter: str | None) -> None:
     """Raise the typed error for the first interface dumpcap cannot capture on with this
     filter. ``dumpcap -d`` opens the interface and compiles the filter, but captures nothing."""
-    procs = [subprocess.Popen(dumpcap_args(dumpcap, iface, capture_filter, check=True),
-                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE) for iface in interfaces]
+    procs = []
+    try:
+        for iface in interfaces:
+            procs.append(spawn(dumpcap_args(dumpcap, iface, capture_filter, check=True), iface,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE))
+    except TuimonError:
+        for proc in procs:
+            proc.kill()
+            proc.communicate()
+        raise
     errors = []
     for iface, proc in zip(interfaces, procs):
         try:
@@ -142,9 +186,13 @@ class _Capture:
         self.ring = ring  # recent traffic on disk, for drill-down
         self.reader = CaptureReader(iface, first_index=index, own_mac=own_mac)
         self.stderr = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(dumpcap_args(dumpcap, iface, capture_filter),
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=self.stderr, start_new_session=True)
+        try:
+            self.proc = spawn(dumpcap_args(dumpcap, iface, capture_filter), iface,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=self.stderr, start_new_session=True)
+        except BaseException:
+            self.stderr.close()
+            raise
         self.fd = self.proc.stdout.fileno()
         os.set_blocking(self.fd, False)
         self.open = True  # the pipe has not reached its end
@@ -219,6 +267,10 @@ class LiveSource:
         self.capture_filter = capture_filter
         self.name = ", ".join(printable(n) for n in names)
         self.ended: dict[int, str] = {}  # interface index -> why its capture ended
+        # interface index -> "down" while the interface is administratively or link down
+        # (dumpcap keeps running and sees nothing); checked once a second.
+        self.down: dict[int, str] = {}
+        self._next_link_check = 0.0
         self._pending: list = []
         self._lock = threading.Lock()
         self._closed = False
@@ -299,6 +351,7 @@ class LiveSource:
                     if self._closed:
                         break
                     raise
+                self._check_links()
                 batch: list = []
                 with self._lock:
                     if self._closed:
@@ -310,6 +363,16 @@ class LiveSource:
                 yield batch
         finally:
             self.close()
+
+    def _check_links(self) -> None:
+        """Note which interfaces are down (``ip link set IFACE down``, cable pulled): their
+        dumpcap keeps running and sees nothing, so without this nobody would know."""
+        now = time.monotonic()
+        if now < self._next_link_check:
+            return
+        self._next_link_check = now + LINK_CHECK
+        self.down = {c.index: state for c in self._captures
+                     if c.open and (state := link_state(c.iface)) != "up"}
 
     def stop(self) -> None:
         """Stop capturing: ``batches()`` yields what was captured until now, then ends. Every

@@ -229,13 +229,18 @@ class EngineService:
     def capture_news(self) -> Status | None:
         """A new Status when one of a live source's captures ended on its own
         (interface removed, dumpcap exited); None when nothing changed."""
-        ended = getattr(self.source, "ended", None)
-        if not ended:
+        ended = dict(getattr(self.source, "ended", None) or {})
+        down = {i: state for i, state in dict(getattr(self.source, "down", None) or {}).items()
+                if i not in ended}
+        if not ended and not down and not self.status.message:
             return None
         names = {i.index: i.name for i in getattr(self.source, "interfaces", [])}
         problems = [f"{names.get(index, f'interface {index}')}: {reason}"
-                    for index, reason in sorted(dict(ended).items()) if reason != "stopped"]
-        message = one_line("capture ended on " + "; ".join(problems)) if problems else ""
+                    for index, reason in sorted(ended.items()) if reason != "stopped"]
+        parts = ["capture ended on " + "; ".join(problems)] if problems else []
+        parts += [f"{names.get(index, f'interface {index}')} is {state}: nothing to capture "
+                  f"until it is up again" for index, state in sorted(down.items())]
+        message = one_line("; ".join(parts))
         if message == self.status.message:
             return None
         if self.session is not None:  # what the ended dumpcap said last: its drop count
@@ -306,6 +311,10 @@ class EngineService:
             self.player.resume(now)
         return self.progress()
 
+    def _ended_on_its_own(self) -> bool:
+        ended = dict(getattr(self.source, "ended", None) or {})
+        return any(reason != "stopped" for reason in ended.values())
+
     def stop_capture(self) -> None:
         """--duration is up: a live source winds down gracefully (what it has is counted)."""
         stop = getattr(self.source, "stop", None)
@@ -334,7 +343,7 @@ class EngineService:
             self.stopped_at = self.clock()
         if error is None:
             self.capture_news()
-            if self.status.message:  # a capture ended on its own: that is an error
+            if self._ended_on_its_own():  # a capture ended on its own: that is an error
                 error = self.status.message
         if error is not None:
             return self.fail(error)
