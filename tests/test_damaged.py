@@ -192,3 +192,27 @@ def test_damage_is_reported_in_every_output(tmp_path):
     assert r.returncode == 0 and r.stderr == ""
     assert "1 records skipped" in r.stdout.splitlines()[0]
     assert "packet block shorter than its captured length: 1" in r.stdout.splitlines()[1]
+
+
+def test_pcapng_blocks_too_short_for_their_type_are_skipped(tmp_path):
+    """A packet block and an interface block whose (consistent) length leaves no room for
+    their fixed fields: found by the fuzz test, once a struct.error. Skipped, said, the rest
+    read."""
+    short_epb = struct.pack("<III", 6, 12, 12)
+    short_idb = struct.pack("<III", 1, 12, 12)
+    data = MINING[:EPBS[50]] + short_epb + short_idb + MINING[EPBS[50]:]
+    path = tmp_path / "short.pcapng"
+    path.write_bytes(data)
+    source = FileSource(str(path))
+    assert sum(len(b) for b in source.batches()) == len(EPBS)
+    assert source.skip_reasons() == {"pcapng block too short for its type": 2}
+    assert len(source.interfaces) == 1
+
+
+def test_pcapng_section_header_too_short_stops_reading(tmp_path):
+    data = MINING + struct.pack("<III", 0x0A0D0D0A, 12, 12) + MINING
+    path = tmp_path / "short-shb.pcapng"
+    path.write_bytes(data)
+    source = FileSource(str(path))
+    assert sum(len(b) for b in source.batches()) == len(EPBS)
+    assert source.skip_reasons() == {"bad pcapng section header": 1}

@@ -26,6 +26,8 @@ from tuimon.text import printable
 # Wireshark refuses records above this size in pcap (WTAP_MAX_PACKET_SIZE_STANDARD).
 MAX_RECORD = 262144
 MAX_BLOCK = 16 * 1024 * 1024
+# The smallest total length of each pcapng block type: its fixed fields, header and trailer.
+_MIN_BLOCK = {0x0A0D0D0A: 28, 1: 20, 2: 32, 3: 16, 5: 24, 6: 32}
 
 _PCAP_MAGIC = {
     b"\xd4\xc3\xb2\xa1": ("<", 1e-6),
@@ -222,6 +224,14 @@ class CaptureReader:
                 return
             if n - pos < blen:
                 break
+            if blen < _MIN_BLOCK.get(btype, 12):  # too short for its own fixed fields
+                if btype == 0x0A0D0D0A:
+                    self._pos = pos
+                    self._damaged("bad pcapng section header")
+                    return
+                self._skip("pcapng block too short for its type")
+                pos += blen
+                continue
             if btype == 6:  # enhanced packet block
                 ifid, hi, lo, caplen, orig = struct.unpack_from(e + "IIIII", buf, pos + 8)
                 if caplen > blen - 32:
