@@ -6,12 +6,15 @@ from __future__ import annotations
 import csv
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import psutil
 import pytest
 
+from tests.corrupt import records
 from tests.netns import netns, wait_line  # noqa: F401  (netns is a fixture)
 from tests.ptyrun import Terminal
 from tests.test_live_cli import ECHO, exchange
@@ -156,3 +159,22 @@ def test_live_app_saves_and_stops_dumpcap(netns, echo, tmp_path, how):  # noqa: 
         assert (row["interface"], row["packets"], row["bytes"]) == ("tma0", "4", str(2 * 142 + 2 * 242))
     finally:
         term.close()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_headless_playback_stopped_by_a_signal_writes_what_it_counted(tmp_path, signum):
+    """Playback from a pipe that stalls half way (a slow download): a signal stops it and
+    the CSV files hold every packet read so far."""
+    data = (DATA / "smtp.pcap").read_bytes()
+    starts = [pos for pos, _, _ in records(data)]
+    proc = subprocess.Popen([sys.executable, "-m", "tuimon", "-r", "-", "--no-ui", "--csv",
+                             str(tmp_path / "out")], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdin.write(data[:starts[40]])  # the first 40 records, exactly
+    proc.stdin.flush()
+    time.sleep(2.0)  # read and counted; the pipe stays open
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert err == b"" and out == b""
+    assert interfaces(tmp_path / "out")[0]["packets"] == "40"
