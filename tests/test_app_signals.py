@@ -54,8 +54,8 @@ def wait_files(folder: Path, timeout: float = 30.0) -> None:
 def playing(tmp_path, request):
     """The app playing 1kxun.pcap to its end, --csv DIR given; its engine process known."""
     out = tmp_path / "out"
-    term = Terminal("-r", str(PCAP), "--csv", str(out), "--interval", "0.2", cwd=str(tmp_path),
-                    controlling=request.param)
+    term = Terminal("-r", str(PCAP), "--speed", "0", "--csv", str(out), "--interval", "0.2",
+                    cwd=str(tmp_path), controlling=request.param)
     try:
         term.wait_for("finished", timeout=60)
         workers = family(term.proc.pid)
@@ -93,7 +93,7 @@ def test_terminal_hang_up_saves_then_exits(playing):
 
 
 def test_sigterm_without_csv_just_exits(tmp_path):
-    term = Terminal("-r", str(PCAP), "--interval", "0.2", cwd=str(tmp_path))
+    term = Terminal("-r", str(PCAP), "--speed", "0", "--interval", "0.2", cwd=str(tmp_path))
     try:
         term.wait_for("finished", timeout=60)
         workers = family(term.proc.pid)

@@ -169,7 +169,7 @@ async def test_app_save_fails_clearly_keeps_the_files_and_runs_on(disk, fault):
 
 def test_real_app_sigterm_on_a_full_disk_says_why(disk, tmp_path):
     out = disk.path / "out"
-    term = Terminal("-r", str(BIG), "--csv", str(out), "--interval", "0.2", cwd=str(tmp_path))
+    term = Terminal("-r", str(BIG), "--speed", "0", "--csv", str(out), "--interval", "0.2", cwd=str(tmp_path))
     try:
         term.wait_for("finished", timeout=60)
         disk.fill()

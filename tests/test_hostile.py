@@ -100,7 +100,7 @@ async def test_app_shows_the_names_as_text_not_markup(tmp_path):
 def test_real_app_never_sends_the_escape_to_the_terminal(tmp_path):
     """The whole terminal stream of the running app: the OSC title sequence from the file
     never appears (the app would have set the window title to "pwned")."""
-    term = Terminal("-r", str(crafted(tmp_path)), "--interval", "0.2", cols=160)
+    term = Terminal("-r", str(crafted(tmp_path)), "--speed", "0", "--interval", "0.2", cols=160)
     try:
         term.wait_for("finished")
         term.output = b""
