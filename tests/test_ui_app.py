@@ -326,6 +326,8 @@ async def test_q_saves_first_with_csv_dir(tmp_path):
 
 
 async def test_q_with_failing_save_quits_with_the_reason(tmp_path):
+    """The first q whose save fails does not throw the counts away: the app stays and says
+    so; q again quits without saving, with the reason."""
     blocker = tmp_path / "a-file"
     blocker.write_text("in the way")
     app = make_app(csv_dir=str(blocker / "x"))
@@ -333,7 +335,30 @@ async def test_q_with_failing_save_quits_with_the_reason(tmp_path):
         await settle(pilot)
         await pilot.press("q")
         await settle(pilot)
+        assert app.is_running
+        note = list(app._notifications)[-1]
+        assert note.severity == "error" and note.message.startswith("Not quitting: cannot save CSV")
+        assert "q again to quit without saving" in note.message
+        await pilot.press("q")
+        await settle(pilot)
     assert app.return_code == 1 and "cannot save CSV" in app.exit_error
+
+
+async def test_q_after_a_failed_save_saves_again_once_a_save_worked(tmp_path):
+    out = tmp_path / "out"
+    out.write_text("a file where the folder should be")
+    app = make_app(csv_dir=str(out))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("q")
+        await settle(pilot)
+        assert app.is_running
+        out.unlink()  # the user makes room
+        await pilot.press("s")
+        await settle(pilot)
+        await pilot.press("q")
+        await settle(pilot)
+    assert app.return_code == 0 and sorted(os.listdir(out)) == FILES
 
 
 # -- help, units, freeze, errors ----------------------------------------------------------

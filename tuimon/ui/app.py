@@ -8,7 +8,6 @@ sort, filter and visible window (a :class:`~tuimon.engine.query.Query`); the ans
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from argparse import Namespace
 
@@ -35,14 +34,12 @@ from tuimon.ui.help import HelpScreen
 from tuimon.ui.progress import PlaybackBar
 from tuimon.ui.stdin import capture_from_stdin
 from tuimon.ui.packets import PacketsScreen
+from tuimon.ui.quitting import QuitMixin, terminal_driver
 from tuimon.ui.signals import SignalStop
 from tuimon.ui.table import RowTable
 from tuimon.ui.tabs import TabBar
 
-QUIT_SAVE_TIMEOUT = 30.0
-
-
-class MonitorApp(DrillMixin, App):
+class MonitorApp(QuitMixin, DrillMixin, App):
     TITLE = "tuimon"
     ENABLE_COMMAND_PALETTE = False
     CSS = """
@@ -92,10 +89,8 @@ class MonitorApp(DrillMixin, App):
         self.names = Names()
         self.last_page: Page | None = None
         self.saved: list[Saved] = []
-        self.exit_error: str | None = None
         self._seq = 0
         self._save_seq = 0
-        self._quitting = False
         self._notified_error = ""
 
     def compose(self) -> ComposeResult:
@@ -179,19 +174,6 @@ class MonitorApp(DrillMixin, App):
             self.notify(message, title="Capture error" if state == ERROR else "Capture",
                         severity="error" if state == ERROR else "warning", timeout=10,
                         markup=False)
-
-    def _saved(self, saved: Saved) -> None:
-        self.saved.append(saved)
-        if saved.error:
-            self.notify(saved.error, title="Save failed", severity="error", timeout=10,
-                        markup=False)
-        else:
-            self.notify(f"Saved {len(saved.paths)} CSV files into {saved.folder}/",
-                        title="Saved", timeout=6, markup=False)
-        if self._quitting:
-            if saved.error:
-                self.exit_error = saved.error
-            self.exit(return_code=1 if saved.error else 0)
 
     def _show_status_line(self) -> None:
         table, page = self.table, self.last_page
@@ -325,42 +307,6 @@ class MonitorApp(DrillMixin, App):
             self.push_screen(HelpScreen([*self.BINDINGS, *RowTable.BINDINGS,
                                          PacketsScreen.BINDINGS[0], DissectionScreen.BINDINGS[0]]))
 
-    def action_quit_app(self) -> None:
-        if not self.csv_dir:
-            self.exit(return_code=0)
-            return
-        if self._quitting:
-            return
-        self._quitting = True
-        self.notify(f"Saving into {self.csv_dir}/ before quitting…", timeout=QUIT_SAVE_TIMEOUT,
-                    markup=False)
-        self._save_seq += 1  # final: a live capture stops first, so dumpcap's drops are in
-        self.backend.send(Save(self.csv_dir, self._save_seq, final=True))
-        self.set_timer(QUIT_SAVE_TIMEOUT, self._quit_anyway)
-
-    def _signalled(self, signum: int) -> None:
-        """SIGTERM or SIGHUP: save into --csv DIR (when given), then exit 0 -- as headless."""
-        self.action_quit_app()
-
-    def terminal_gone(self) -> None:
-        """The driver could not write to or read from the terminal: a hang-up."""
-        if self.signals is not None:
-            self.signals.check_terminal()
-            if not self.signals.hung_up:  # the probe saw nothing, the driver did
-                self.signals.mark_hung_up()
-                self._signalled(signal.SIGHUP)
-
-    def on_unmount(self) -> None:
-        if self.signals is not None:
-            self.signals.uninstall()
-
-    def _quit_anyway(self) -> None:
-        self.exit_error = f"the CSV files were not saved into {self.csv_dir} in time"
-        self.exit(return_code=1)
-
-    def action_quit_now(self) -> None:
-        self.action_quit_app()
-
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action == "quit_now":
             return True
@@ -377,15 +323,6 @@ class MonitorApp(DrillMixin, App):
                 self.focused.id == "filter-input" and action != "clear_filter":
             return False
         return True
-
-
-def terminal_driver():
-    """Our sturdier driver where Textual would use its Linux one, else Textual's choice."""
-    if sys.platform == "win32" or os.environ.get("TEXTUAL_DRIVER"):
-        return None
-    from tuimon.ui.driver import TerminalDriver
-
-    return TerminalDriver
 
 
 def run_app(args) -> int:
