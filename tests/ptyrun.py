@@ -23,9 +23,10 @@ class Terminal:
 
     def __init__(self, *args: str, cwd: str | None = None, prefix: list[str] | None = None,
                  env: dict | None = None, rows: int = 24, cols: int = 80,
-                 controlling: bool = True) -> None:
+                 controlling: bool = True, stdin: bytes | None = None) -> None:
         """``controlling``: the pty becomes the controlling terminal of tuimon's session, as
-        sshd or a terminal emulator makes it (closing it then sends SIGHUP)."""
+        sshd or a terminal emulator makes it (closing it then sends SIGHUP). ``stdin``: bytes
+        piped to standard input instead of the terminal (``cat FILE | tuimon -r -``)."""
         self.master, slave = pty.openpty()
         import fcntl
         import struct
@@ -37,12 +38,20 @@ class Terminal:
         def session() -> None:
             os.setsid()
             if controlling:
-                fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+                fcntl.ioctl(1, termios.TIOCSCTTY, 0)
 
-        self.proc = subprocess.Popen([*(prefix or []), TUIMON, *args], stdin=slave, stdout=slave,
+        feed = None
+        if stdin is not None:
+            read_end, feed = os.pipe()
+        self.proc = subprocess.Popen([*(prefix or []), TUIMON, *args],
+                                     stdin=slave if stdin is None else read_end, stdout=slave,
                                      stderr=slave, cwd=cwd, env=full_env, preexec_fn=session,
                                      close_fds=True)
         os.close(slave)
+        if feed is not None:
+            os.close(read_end)
+            os.write(feed, stdin)
+            os.close(feed)
         self.output = b""
 
     def read(self, timeout: float = 0.2) -> bytes:

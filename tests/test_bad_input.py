@@ -122,3 +122,18 @@ def test_error_line_neutralises_the_path(folder):
     assert r.returncode == 2
     assert "\x1b" not in r.stderr and "\x07" not in r.stderr
     assert "evil\\x1b]0;pwned\\x07.pcap: no such file" in r.stderr
+
+
+@pytest.mark.parametrize("content,needle", [(b"", "stdin: empty file"),
+                                            (b"hello\n", "stdin: not a pcap or pcapng capture file")])
+def test_standard_input_that_is_no_capture(folder, content, needle):
+    r = subprocess.run([TUIMON, "-r", "-", "--no-ui"], input=content, capture_output=True,
+                       timeout=60)
+    assert r.returncode == 2 and r.stderr.decode() == f"tuimon: {needle}" + (
+        ", not a pcap or pcapng capture\n" if not content else "\n")
+    term = Terminal("-r", "-", cwd=str(folder), stdin=content)  # cat x | tuimon -r -
+    try:
+        assert term.wait_exit(timeout=60) == 2
+        assert term.text().strip().startswith(f"tuimon: {needle}")
+    finally:
+        term.close()

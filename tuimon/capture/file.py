@@ -28,11 +28,9 @@ def open_capture(path: str, stdin=None):
         if is_tty:
             raise BadCaptureFile("standard input is a terminal, not a capture: pipe one in "
                                  "(cat trace.pcap | tuimon -r -)")
-        try:
-            gz = stdin.peek(2)[:2] == b"\x1f\x8b"
-        except (OSError, AttributeError, ValueError):
-            gz = False
-        return gzip.GzipFile(fileobj=stdin) if gz else stdin
+        if not hasattr(stdin, "peek"):
+            return stdin  # nothing to look at without consuming: the reader decides
+        return _checked("stdin", stdin)
     if os.path.isdir(path):
         raise BadCaptureFile(f"{path}: is a directory, not a capture file")
     try:
@@ -58,6 +56,9 @@ def _checked(path: str, f):
     seek: the path may be a pipe (a FIFO, ``<(zcat ...)``, /dev/stdin)."""
     try:
         regular = stat.S_ISREG(os.fstat(f.fileno()).st_mode)
+    except (OSError, AttributeError, ValueError):
+        regular = False
+    try:
         if f.peek(2)[:2] == b"\x1f\x8b":
             f = gzip.GzipFile(fileobj=f)
         head = f.peek(4)[:4]
