@@ -13,9 +13,9 @@ import struct
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-import pytest
 
 from tests import pcapbuild as pb
 from tuimon.capture.decode import LINKTYPES, UNDECODED
