@@ -23,8 +23,8 @@ def read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def our_figures(capture: Path, out: Path) -> dict:
-    assert main(["-r", str(capture), "--no-ui", "--csv", str(out)]) == 0
+def our_figures(capture: Path, out: Path, *options: str) -> dict:
+    assert main(["-r", str(capture), "--no-ui", "--csv", str(out), *options]) == 0
     interfaces = {i: [int(r["packets"]), int(r["bytes"])]
                   for i, r in enumerate(read_csv(out / "interfaces.csv")) if int(r["packets"])}
     hosts = {r["address"]: [int(r[k]) for k in ("packets", "bytes", "tx_packets", "tx_bytes",
@@ -38,11 +38,18 @@ def our_figures(capture: Path, out: Path) -> dict:
 
 
 def assert_same(capture: Path, out: Path) -> None:
-    ours = our_figures(capture, out)
+    """tshark never expires a conversation, so the conversations are compared without
+    expiry (``--flow-timeout 0 --max-flows 0``); the interface and host totals must be
+    tshark's with the default expiry too, and with a table bounded to 3 conversations."""
     theirs = oracle.figures(str(capture))
     assert theirs["interfaces"], "tshark read no frames"
+    ours = our_figures(capture, out / "unbounded", "--flow-timeout", "0", "--max-flows", "0")
     for table in ("interfaces", "hosts", "conversations"):
         assert ours[table] == theirs[table], f"{capture.name}: {table} differ from tshark"
+    for options in ((), ("--max-flows", "3", "--flow-timeout", "1")):
+        ours = our_figures(capture, out / "bounded", *options)
+        for table in ("interfaces", "hosts"):
+            assert ours[table] == theirs[table], f"{capture.name} {options}: {table} differ from tshark"
 
 
 @needs_tshark

@@ -24,7 +24,8 @@ FILES = ["conversations.csv", "hosts.csv", "interfaces.csv", "protocols.csv"]
 
 def args_for(path=PCAP, **extra):
     base = dict(read=path, interfaces=[], filter=None, duration=None, no_ui=False, csv=None,
-                interval=1.0, speed=0.0, max_gap=5.0)  # speed 0: to the end at once
+                interval=1.0, speed=0.0, max_gap=5.0,  # speed 0: to the end at once
+                flow_timeout=0)  # every conversation of the capture stays (test_expiry.py)
     base.update(extra)
     return argparse.Namespace(**base)
 

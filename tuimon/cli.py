@@ -40,6 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ring", type=float, default=64.0, metavar="MB",
                    help="live capture in the UI: keep this much recent traffic on disk for "
                         "drill-down (default 64, 0 for none)")
+    p.add_argument("--flow-timeout", type=_seconds, metavar="SECS",
+                   help="a conversation idle for SECS seconds of capture time leaves the table "
+                        "(default: TCP 300, others 180; TCP 10 after RST or FIN both ways; "
+                        "0: never)")
+    p.add_argument("--max-flows", type=_count, default=1_000_000, metavar="N",
+                   help="keep at most N conversations, the longest idle leave first "
+                        "(default 1000000; 0: no bound)")
     p.add_argument("--list-interfaces", action="store_true",
                    help="list the interfaces dumpcap can capture on, and exit")
     return p
@@ -63,6 +70,26 @@ def _max_gap(text: str) -> float:
     value = _number(text, "the gap")
     if value == 0:
         raise argparse.ArgumentTypeError("the gap must be more than 0 seconds")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}")
     return value
 
 
@@ -173,6 +200,7 @@ def run_headless(args) -> int:
     be written is an error before counting starts; one that fails when saving (disk full)
     still gets the summary printed, then the error."""
     from tuimon.capture.kernel import for_source
+    from tuimon.engine.engine import engine_for
     from tuimon.engine.session import Session
     from tuimon.errors import ExportFailed
     from tuimon.export.csv import check_folder, export_snapshot
@@ -197,7 +225,7 @@ def run_headless(args) -> int:
 
     previous = {s: signal.signal(s, stop.handler) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
-        session = Session(source, kernel=for_source(source))
+        session = Session(source, engine_for(args), kernel=for_source(source))
         session.run(stop=should_stop, batches=batches)
     finally:
         source.close()

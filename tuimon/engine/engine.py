@@ -1,10 +1,17 @@
 """The accounting engine: ``ingest()`` packet records, ``snapshot()`` plain tables.
 
 Per packet the engine touches two things only: its interface's counters (direction
-included, when the record knows it) and one
-*directional flow* ``(proto, src, dst, sport, dport)``. Hosts, protocols and
-conversations are derived from the flows that changed, once per :meth:`fold` (once a
-second, and before every snapshot), so their cost is per active flow, not per packet.
+included, when the record knows it) and one :class:`Conversation` record, found under the conversation's *canonical* key (the lower
+address first), so both directions share one record. Hosts, protocols and the
+conversations' rate histories are derived from the records that changed, once per
+:meth:`fold` (once a second, and before every snapshot), so their cost is per active
+conversation, not per packet.
+
+The conversation table is bounded: a conversation idle for longer than its timeout (on
+the capture clock; TCP ones sooner once closed by RST or FIN both ways, as conntrack
+does) leaves the table, and so do the longest idle ones when it holds more than
+``max_flows``. What leaves had already been folded into the host, protocol and
+interface totals, so those never lose a byte; :attr:`Engine.expired` counts them.
 """
 
 from __future__ import annotations
@@ -22,10 +29,16 @@ from tuimon.engine.model import (
     Totals,
 )
 from tuimon.engine.names import Names, address_text, ethertype_name
-from tuimon.engine.rates import bump, packet_rate, rates
+from tuimon.engine.rates import (
+    bump,
+    bump_packed,
+    bump_total,
+    packet_rate,
+    rates,
+    rates_packed,
+    rates_total,
+)
 
-# Flow list slots (a list, not an object: it is touched for every packet).
-_P, _B, _LAST, _FLAGS, _GEN, _FIRST, _FP, _FB, _CONV, _REV, _KEY = range(11)
 # Interface counter slots; per-kind packets/bytes live at 4 + 2 * kind, per-direction
 # packets/bytes at _WAY + 2 * way (way IN = 1, OUT = 2).
 _IP, _IB, _IFIRST, _ILAST = range(4)
@@ -33,10 +46,27 @@ _WAY = 4 + 2 * (IPV6 + 1) - 2
 _COUNTERS = _WAY + 2 * (OUT + 1)
 
 TCP_FLAG_NAMES = "FSRPAUECN"  # FIN SYN RST PSH ACK URG ECE CWR NS, bit 0 first
+_FIN, _RST = 1, 4
+
+# Idle timeouts in seconds of capture time (see README, "Flow expiry").
+TCP_TIMEOUT = 300.0
+UDP_TIMEOUT = 180.0  # UDP and every other protocol
+CLOSED_TIMEOUT = 10.0  # TCP after RST, or FIN in both directions
+MAX_FLOWS = 1_000_000
+
+_GONE = -2  # Conversation.gen of one that left the table
+_PORTS = list(range(65536))  # one int object per port, shared by every conversation
+
+
+def _flag_text(flags: int) -> str:
+    return "".join(name for bit, name in enumerate(TCP_FLAG_NAMES) if flags >> bit & 1)
+
+
+_FLAG_TEXT = [_flag_text(f) for f in range(512)]
 
 
 def tcp_flags_text(flags: int) -> str:
-    return "".join(name for bit, name in enumerate(TCP_FLAG_NAMES) if flags >> bit & 1)
+    return _FLAG_TEXT[flags] if 0 <= flags < 512 else _flag_text(flags)
 
 
 class Host:
@@ -46,22 +76,80 @@ class Host:
         self.addr = addr
         self.packets = self.bytes = self.tx_p = self.tx_b = self.rx_p = self.rx_b = 0
         self.first = self.last = first
-        self.hist: list = []
+        self.hist = None  # packed rate history (tuimon.engine.rates)
 
 
 class Conversation:
-    """Both directions of one (protocol, A, port A, B, port B); A sent the first packet."""
+    """Both directions of one (protocol, A, port A, B, port B); A sent the first packet.
 
-    __slots__ = ("proto", "a", "pa", "b", "pb", "ab_p", "ab_b", "ba_p", "ba_b", "first", "last",
-                 "flags", "service", "hist")
+    The per-packet record too, one per conversation for both directions (memory: a
+    million of them fit in well under 500 MB). ``key`` is the canonical key it is filed
+    under (lower address first; the same tuple object as the table's key) and ``fwd``
+    says whether A is that key's first endpoint. ``ab_*``/``ba_*`` count A to B and B to
+    A as packets arrive, ``m_*`` are what the last :meth:`Engine.fold` saw of them.
+    ``flags_ab``/``flags_ba``: TCP flags seen per direction.
+    """
 
-    def __init__(self, key: tuple, first: float, service: str | None) -> None:
-        self.proto, self.a, self.b, self.pa, self.pb = key
+    __slots__ = ("key", "fwd", "ab_p", "ab_b", "ba_p", "ba_b", "m_ab_p", "m_ab_b", "m_ba_p",
+                 "m_ba_b", "first", "last", "flags_ab", "flags_ba", "gen", "service", "hist")
+
+    def __init__(self, key: tuple, fwd: bool, first: float, service: str | None) -> None:
+        self.key, self.fwd = key, fwd
         self.ab_p = self.ab_b = self.ba_p = self.ba_b = 0
+        self.m_ab_p = self.m_ab_b = self.m_ba_p = self.m_ba_b = 0
         self.first = self.last = first
-        self.flags = 0
+        self.flags_ab = self.flags_ba = 0
+        self.gen = -1
         self.service = service
-        self.hist: list = []
+        self.hist = None  # rate history (tuimon.engine.rates.bump_total)
+
+    @property
+    def proto(self) -> int:
+        return self.key[0]
+
+    @property
+    def a(self) -> int:
+        return self.key[1] if self.fwd else self.key[2]
+
+    @property
+    def b(self) -> int:
+        return self.key[2] if self.fwd else self.key[1]
+
+    @property
+    def pa(self):
+        return self.key[3] if self.fwd else self.key[4]
+
+    @property
+    def pb(self):
+        return self.key[4] if self.fwd else self.key[3]
+
+    def endpoints(self) -> tuple:
+        """(proto, a, pa, b, pb) at once."""
+        proto, lo, hi, plo, phi = self.key
+        return (proto, lo, plo, hi, phi) if self.fwd else (proto, hi, phi, lo, plo)
+
+    @property
+    def flags(self) -> int:
+        return self.flags_ab | self.flags_ba
+
+    @property
+    def closed(self) -> bool:
+        """TCP: reset, or finished in both directions."""
+        return self.key[0] == 6 and bool((self.flags_ab | self.flags_ba) & _RST or
+                                         self.flags_ab & self.flags_ba & _FIN)
+
+
+def engine_for(args) -> "Engine":
+    """The engine for the command line's ``--flow-timeout`` and ``--max-flows``."""
+    return Engine(flow_timeout=getattr(args, "flow_timeout", None),
+                  max_flows=getattr(args, "max_flows", MAX_FLOWS))
+
+
+def canonical_key(proto: int, a: int, pa, b: int, pb) -> tuple:
+    """The key both directions of a conversation share: the lower address (then port) first."""
+    if a < b or (a == b and (pa is None or pa <= pb)):
+        return (proto, a, b, pa, pb)
+    return (proto, b, a, pb, pa)
 
 
 def reasons_text(reasons: dict[str, int]) -> str:
@@ -102,21 +190,50 @@ def kernel_fields(kernel, captured: int) -> tuple:
             kernel.errors_in, kernel.errors_out, kernel.drops_in, kernel.drops_out,
             kernel.speed or None, kernel.utilisation, missed)
 
-
 class Engine:
-    def __init__(self, names: Names | None = None) -> None:
+    def __init__(self, names: Names | None = None, flow_timeout: float | None = None,
+                 max_flows: int | None = MAX_FLOWS) -> None:
+        """``flow_timeout``: idle seconds after which a conversation leaves the table (None:
+        TCP 300, others 180; 0: never); TCP conversations closed by RST or FIN both ways
+        leave after 10 s (or ``flow_timeout`` if lower). ``max_flows``: the most
+        conversations kept (0 or None: no bound); beyond it the longest idle leave."""
         self.names = names or Names()
         self.now: float | None = None  # the capture clock: newest packet time, or advance()
         self._counters: list[list] = []
         self._meta: list[InterfaceMeta] = []
-        self._flows: dict[tuple, list] = {}
-        self._dirty: list[list] = []
+        self._table: dict[tuple, Conversation] = {}  # canonical key -> conversation
+        self._portless: dict[tuple, Conversation] = {}  # TCP/UDP fragments: hosts only
+        self._dirty: list[Conversation] = []
         self._gen = 0
         self.hosts: dict[int, Host] = {}
-        self.conversations: list[Conversation] = []
         self._nonip: dict[int, list] = {}  # ethertype -> [packets, bytes]
         self._transport: dict[int, list] = {}  # IP protocol -> [packets, bytes, hist]
         self._services: dict[str, list] = {}  # service name -> [packets, bytes, hist]
+        self._service_ports = {6: {}, 17: {}}
+        for (port, transport), name in self.names.services.items():
+            self._service_ports[6 if transport == "tcp" else 17][port] = name
+        if flow_timeout is None:
+            self.timeouts = (TCP_TIMEOUT, UDP_TIMEOUT, CLOSED_TIMEOUT)
+        elif flow_timeout > 0:
+            self.timeouts = (flow_timeout, flow_timeout, min(CLOSED_TIMEOUT, flow_timeout))
+        else:
+            self.timeouts = None  # never expire
+        self.max_flows = max_flows or 0
+        self._wheel: dict[int, list] = {}  # second -> conversations to look at then
+        self.expired = 0  # conversations that left the table (idle, or over max_flows)
+
+    @property
+    def conversations(self):
+        """The conversations in the table, oldest first (a live view)."""
+        return self._table.values()
+
+    def conversation(self, key: tuple) -> Conversation | None:
+        """The conversation of a row key ``(proto, a, port a, b, port b)`` (A first, as rows
+        show it), if it is in the table."""
+        c = self._table.get(canonical_key(*key))
+        if c is None or c.endpoints() != tuple(key):
+            return None
+        return c
 
     # -- interfaces ---------------------------------------------------------------
 
@@ -150,8 +267,8 @@ class Engine:
 
     def ingest(self, records: Iterable[tuple]) -> None:
         """Count packet records ``(iface, ts, wire_len, decoded, way)`` from a capture source."""
-        flows, dirty, gen, counters = self._flows, self._dirty, self._gen, self._counters
-        new_flow = self._new_flow
+        table, dirty, gen, counters = self._table, self._dirty, self._gen, self._counters
+        new = self._new
         newest = self.now if self.now is not None else -math.inf
         for ifidx, ts, wlen, dec, way in records:
             try:
@@ -174,17 +291,30 @@ class Engine:
             c[4 + 2 * kind] += 1
             c[5 + 2 * kind] += wlen
             if kind > NONIP:
-                key = dec[1:6]
-                f = flows.get(key)
+                _, proto, src, dst, sport, dport, flags = dec
+                if src < dst or (src == dst and (sport is None or sport <= dport)):
+                    key = (proto, src, dst, sport, dport)
+                    fwd = True
+                else:
+                    key = (proto, dst, src, dport, sport)
+                    fwd = False
+                f = table.get(key)
                 if f is None:
-                    f = new_flow(key, ts)
-                f[0] += 1
-                f[1] += wlen
-                f[3] |= dec[6]
-                if ts > f[2]:
-                    f[2] = ts
-                if f[4] != gen:
-                    f[4] = gen
+                    f = new(key, fwd, ts)
+                if fwd is f.fwd:
+                    f.ab_p += 1
+                    f.ab_b += wlen
+                    if flags:
+                        f.flags_ab |= flags
+                else:
+                    f.ba_p += 1
+                    f.ba_b += wlen
+                    if flags:
+                        f.flags_ba |= flags
+                if ts > f.last:
+                    f.last = ts
+                if f.gen != gen:
+                    f.gen = gen
                     dirty.append(f)
             elif kind == NONIP:
                 n = self._nonip.get(dec[1])
@@ -194,28 +324,43 @@ class Engine:
                 n[1] += wlen
         if newest > -math.inf:
             self.now = newest
+        if self.max_flows and len(table) > self.max_flows + (self.max_flows >> 3):
+            self.fold()  # a flood of new conversations: keep the bound between folds too
 
-    def _new_flow(self, key: tuple, ts: float) -> list:
-        proto, src, dst, sport, dport = key
-        conv, rev = None, False
-        if sport is not None or proto not in (6, 17):  # fragments without ports: hosts only
-            back = self._flows.get((proto, dst, src, dport, sport))
-            if back is not None and back[_CONV] is not None:
-                conv, rev = back[_CONV], True
-            else:
-                conv = Conversation(key, ts, self.names.service(proto, sport, dport))
-                self.conversations.append(conv)
-        f = [0, 0, ts, 0, -1, ts, 0, 0, conv, rev, key]
-        self._flows[key] = f
+    def _new(self, key: tuple, fwd: bool, ts: float) -> Conversation:
+        """A new conversation (or a port-less TCP/UDP fragment's record) for ``key``; its
+        addresses and ports are the host's and the shared int objects (memory)."""
+        proto, lo, hi, plo, phi = key
+        hosts = self.hosts
+        h = hosts.get(lo)
+        if h is None:
+            h = hosts[lo] = Host(lo, ts)
+        lo = h.addr
+        h = hosts.get(hi)
+        if h is None:
+            h = hosts[hi] = Host(hi, ts)
+        hi = h.addr
+        if plo is None:
+            if proto == 6 or proto == 17:  # a fragment without ports: hosts and protocols only
+                f = self._portless.get(key)
+                if f is None:
+                    key = (proto, lo, hi, None, None)
+                    f = self._portless[key] = Conversation(key, fwd, ts, None)
+                return f
+            service = None
+        else:
+            if plo < 65536 and phi < 65536:
+                plo, phi = _PORTS[plo], _PORTS[phi]
+            ports = self._service_ports.get(proto)
+            service = None
+            if ports:
+                low, high = (plo, phi) if plo <= phi else (phi, plo)
+                service = ports.get(low) or ports.get(high)
+        key = (proto, lo, hi, plo, phi)
+        f = self._table[key] = Conversation(key, fwd, ts, service)
         return f
 
-    def conversation(self, key: tuple) -> Conversation | None:
-        """The conversation of a row key ``(proto, a, port a, b, port b)``, if counted."""
-        proto, a, pa, b, pb = key
-        f = self._flows.get((proto, a, b, pa, pb))
-        return f[_CONV] if f is not None else None
-
-    # -- folding flows into hosts, protocols, conversations ----------------------------
+    # -- folding records into hosts, protocols, rates; expiry ------------------------
 
     def advance(self, now: float) -> None:
         """Move the clock on without packets (live capture on a quiet link)."""
@@ -223,71 +368,134 @@ class Engine:
             self.now = now
 
     def fold(self) -> None:
-        """Apply what the flows counted since the last fold to the derived tables."""
+        """Apply what the conversations counted since the last fold to the derived tables,
+        then let the conversations that are due leave the table."""
         sec = int(self.now) if self.now is not None else 0
         hosts, transport, services = self.hosts, self._transport, self._services
+        timeouts, wheel = self.timeouts, self._wheel
         for f in self._dirty:
-            p, b = f[_P], f[_B]
-            dp, db = p - f[_FP], b - f[_FB]
-            f[_FP], f[_FB] = p, b
-            proto, src, dst = f[_KEY][:3]
-            first, last = f[_FIRST], f[_LAST]
-            h = hosts.get(src)
-            if h is None:
-                h = hosts[src] = Host(src, first)
-            h.packets += dp
-            h.bytes += db
-            h.tx_p += dp
-            h.tx_b += db
-            if first < h.first:
-                h.first = first
-            if last > h.last:
-                h.last = last
-            bump(h.hist, sec, db)
-            if dst != src:
-                h = hosts.get(dst)
-                if h is None:
-                    h = hosts[dst] = Host(dst, first)
-                h.packets += dp
-                h.bytes += db
-                if first < h.first:
-                    h.first = first
-                if last > h.last:
-                    h.last = last
-                bump(h.hist, sec, db)
-            h.rx_p += dp
-            h.rx_b += db
+            ab_p, ab_b, ba_p, ba_b = f.ab_p, f.ab_b, f.ba_p, f.ba_b
+            new = f.m_ab_p == 0 and f.m_ba_p == 0
+            dap, dab, dbp, dbb = ab_p - f.m_ab_p, ab_b - f.m_ab_b, ba_p - f.m_ba_p, ba_b - f.m_ba_b
+            f.m_ab_p, f.m_ab_b, f.m_ba_p, f.m_ba_b = ab_p, ab_b, ba_p, ba_b
+            dp, db = dap + dbp, dab + dbb
+            first, last = f.first, f.last
+            key = f.key
+            if f.fwd:
+                ha, hb = hosts[key[1]], hosts[key[2]]
+            else:
+                ha, hb = hosts[key[2]], hosts[key[1]]
+            ha.packets += dp
+            ha.bytes += db
+            ha.tx_p += dap
+            ha.tx_b += dab
+            ha.rx_p += dbp
+            ha.rx_b += dbb
+            if first < ha.first:
+                ha.first = first
+            if last > ha.last:
+                ha.last = last
+            ha.hist = bump_packed(ha.hist, sec, db)
+            if hb is not ha:
+                hb.packets += dp
+                hb.bytes += db
+                hb.tx_p += dbp
+                hb.tx_b += dbb
+                hb.rx_p += dap
+                hb.rx_b += dab
+                if first < hb.first:
+                    hb.first = first
+                if last > hb.last:
+                    hb.last = last
+                hb.hist = bump_packed(hb.hist, sec, db)
+            else:  # talking to itself: every packet is sent and received by it
+                ha.tx_p += dbp
+                ha.tx_b += dbb
+                ha.rx_p += dap
+                ha.rx_b += dab
+            proto = key[0]
             t = transport.get(proto)
             if t is None:
                 t = transport[proto] = [0, 0, []]
             t[0] += dp
             t[1] += db
             bump(t[2], sec, db)
-            conv = f[_CONV]
-            if conv is not None:
-                if f[_REV]:
-                    conv.ba_p += dp
-                    conv.ba_b += db
-                else:
-                    conv.ab_p += dp
-                    conv.ab_b += db
-                if last > conv.last:
-                    conv.last = last
-                conv.flags |= f[_FLAGS]
-                bump(conv.hist, sec, db)
-                if conv.service:
-                    s = services.get(conv.service)
-                    if s is None:
-                        s = services[conv.service] = [0, 0, []]
-                    s[0] += dp
-                    s[1] += db
-                    bump(s[2], sec, db)
+            f.hist = bump_total(f.hist, sec, db, ab_b + ba_b - db)
+            service = f.service
+            if service:
+                s = services.get(service)
+                if s is None:
+                    s = services[service] = [0, 0, []]
+                s[0] += dp
+                s[1] += db
+                bump(s[2], sec, db)
+            if timeouts is not None:
+                if new:
+                    due = int(last + (timeouts[0] if proto == 6 else timeouts[1])) + 1
+                    slot = wheel.get(due)
+                    if slot is None:
+                        wheel[due] = [f]
+                    else:
+                        slot.append(f)
+                if proto == 6 and (f.flags_ab | f.flags_ba) & 5 and f.closed:
+                    due = int(last + timeouts[2]) + 1
+                    slot = wheel.get(due)
+                    if slot is None:
+                        wheel[due] = [f]
+                    else:
+                        slot.append(f)
         self._dirty.clear()
         self._gen += 1
         for c, meta in zip(self._counters, self._meta):
             if c[_IB] != meta.folded_b:
                 bump(meta.hist, sec, c[_IB] - meta.folded_b, c[_IP] - meta.folded_p)
                 meta.folded_b, meta.folded_p = c[_IB], c[_IP]
+        if timeouts is not None and wheel and self.now is not None:
+            self._expire(self.now)
+        if self.max_flows:
+            for table in (self._table, self._portless):
+                if len(table) > self.max_flows:
+                    self._evict(table, len(table) - self.max_flows)
+
+    def _timeout(self, f: Conversation) -> float:
+        tcp, other, closed = self.timeouts
+        if f.key[0] != 6:
+            return other
+        return closed if f.closed else tcp
+
+    def _expire(self, now: float) -> None:
+        """Conversations whose deadline passed leave; the others are looked at again at
+        their new deadline (each conversation waits in the wheel once, so the wheel's
+        size follows the table's)."""
+        wheel = self._wheel
+        for due in sorted(s for s in wheel if s <= now):
+            for f in wheel.pop(due):
+                key = f.key
+                table = self._portless if key[3] is None and key[0] in (6, 17) else self._table
+                if f.gen == _GONE or table.get(key) is not f:
+                    continue  # already gone (or scheduled twice)
+                deadline = f.last + self._timeout(f)
+                if deadline <= now:
+                    del table[key]
+                    f.gen = _GONE
+                    if table is self._table:
+                        self.expired += 1
+                else:
+                    wheel.setdefault(int(deadline) + 1, []).append(f)
+
+    def _evict(self, table: dict, count: int) -> None:
+        """Over the bound: the ``count`` (and a little more, so this runs seldom) longest
+        idle leave."""
+        count = min(len(table), count + (self.max_flows >> 4))
+        lasts = sorted(f.last for f in table.values())
+        cutoff = lasts[count - 1]
+        gone = [key for key, f in table.items() if f.last <= cutoff][:count]
+        for key in gone:
+            table.pop(key).gen = _GONE
+        for due, waiting in self._wheel.items():  # let the wheel forget them now
+            self._wheel[due] = [f for f in waiting if f.gen != _GONE]
+        if table is self._table:
+            self.expired += len(gone)
 
     # -- reading ---------------------------------------------------------------------
 
@@ -315,7 +523,7 @@ class Engine:
     def host_rows(self, hosts: Sequence[Host] | None = None) -> list[HostRow]:
         now = self.now
         return [HostRow(address_text(h.addr), h.packets, h.bytes, h.tx_p, h.tx_b, h.rx_p, h.rx_b,
-                        h.first, h.last, *rates(h.hist, now))
+                        h.first, h.last, *rates_packed(h.hist, now))
                 for h in (self.hosts.values() if hosts is None else hosts)]
 
     def protocol_rows(self) -> list[ProtocolRow]:
@@ -338,11 +546,18 @@ class Engine:
 
     def conversation_rows(self, convs: Sequence[Conversation] | None = None) -> list[ConversationRow]:
         now, names = self.now, self.names
-        return [ConversationRow(names.ip_protocol(c.proto), address_text(c.a), c.pa,
-                                address_text(c.b), c.pb, c.ab_p, c.ab_b, c.ba_p, c.ba_b,
-                                c.first, c.last, tcp_flags_text(c.flags) if c.proto == 6 else "",
-                                c.service or "", *rates(c.hist, now))
-                for c in (self.conversations if convs is None else convs)]
+        rows = []
+        append = rows.append
+        for c in (self.conversations if convs is None else convs):
+            proto, lo, hi, plo, phi = c.key
+            if not c.fwd:
+                lo, hi, plo, phi = hi, lo, phi, plo
+            append(ConversationRow(names.ip_protocol(proto), address_text(lo), plo,
+                                   address_text(hi), phi, c.ab_p, c.ab_b, c.ba_p, c.ba_b,
+                                   c.first, c.last,
+                                   _FLAG_TEXT[c.flags_ab | c.flags_ba] if proto == 6 else "",
+                                   c.service or "", *rates_total(c.hist, c.ab_b + c.ba_b, now)))
+        return rows
 
     def totals(self) -> Totals:
         counters = self._counters
@@ -355,10 +570,11 @@ class Engine:
             min(firsts) if firsts else None, max(lasts) if lasts else None,
             sum(c[4 + 2 * UNDECODED] for c in counters),
             sum(m.skipped for m in self._meta), sum(m.drops or 0 for m in self._meta),
-            len(self.hosts), len(self.conversations),
+            len(self.hosts), len(self._table),
             *(sum(r[i] for r in hist_rates) for i in range(3)),
             sum(packet_rate(m.hist, self.now) for m in self._meta),
             any(m.drops is not None for m in self._meta), self._missed(),
+            self.expired,
         )
 
     def _missed(self) -> int | None:

@@ -314,8 +314,8 @@ class FilterContext:
             text = " ".join((names.ip_protocol(c.proto), _endpoint(c.a, c.pa),
                              _endpoint(c.b, c.pb), c.service or "",
                              tcp_flags_text(c.flags) if c.proto == 6 else "")).lower()
-            if len(self._conv_text) > 2_000_000:
-                self._conv_text.clear()
+            if len(self._conv_text) > 2 * len(self.engine.conversations) + 10_000:
+                self._conv_text.clear()  # conversations that left the table
             entry = self._conv_text[c] = (c.flags, text)
         return entry[1]
 
@@ -344,16 +344,16 @@ def _conversation_pred(node, ctx: FilterContext):
         return lambda c: needle in text(c)
     if isinstance(node, (HostTerm, NetTerm)):
         match = _addr_pred(node)
-        return lambda c: match(c.a) or match(c.b)
+        return lambda c: match(c.key[1]) or match(c.key[2])
     if isinstance(node, PortTerm):
         ports = node.ports
-        return lambda c: c.pa in ports or c.pb in ports
+        return lambda c: c.key[3] in ports or c.key[4] in ports
     if isinstance(node, ProtoTerm):
         if node.family is not None:
             v6 = node.family == 6
-            return lambda c: (c.a >= V6) == v6
+            return lambda c: (c.key[1] >= V6) == v6
         numbers, services = node.numbers, node.services
-        return lambda c: c.proto in numbers or c.service in services
+        return lambda c: c.key[0] in numbers or c.service in services
     return None
 
 
@@ -372,8 +372,8 @@ def _host_pred(node, ctx: FilterContext):
         addrs = set()
         for c in ctx.engine.conversations:
             if conv(c):
-                addrs.add(c.a)
-                addrs.add(c.b)
+                addrs.add(c.key[1])
+                addrs.add(c.key[2])
         return lambda h: h.addr in addrs
     return None
 

@@ -127,6 +127,7 @@ class Totals(NamedTuple):
     packet_rate_2s: float = 0.0
     drops_reported: bool = False  # some capture said how many it dropped (else drops is 0)
     missed: int | None = None  # kernel packets - captured packets, live and unfiltered only
+    expired: int = 0  # conversations that left the table (idle timeout or --max-flows)
 
 
 class Snapshot(NamedTuple):

@@ -22,7 +22,7 @@ from operator import attrgetter
 
 from tuimon.engine.filter import FilterContext, FilterError, compile_filter, parse
 from tuimon.engine.model import Totals
-from tuimon.engine.rates import rates
+from tuimon.engine.rates import SHIFT, rates_packed, rates_total
 
 VIEWS = ("interfaces", "hosts", "protocols", "conversations")
 DEFAULT_SORT = "bytes"
@@ -98,7 +98,7 @@ def row_key(view: str, item) -> Hashable:
     if view == "hosts":
         return item.addr
     if view == "conversations":
-        return (item.proto, item.a, item.pa, item.b, item.pb)
+        return item.endpoints()
     if view == "interfaces":
         return item.interface
     return (item.layer, item.protocol)
@@ -108,14 +108,31 @@ def _none_low(value):
     return -1 if value is None else value
 
 
-def _rate_key(index: int, now: float | None) -> Callable:
+def _rate_key(index: int, now: float | None, conversations: bool) -> Callable:
     sec = int(now) if now is not None else 0
 
-    def key(obj) -> float:
+    idle = (sec - 40) << SHIFT
+
+    def host_key(obj) -> float:
         hist = obj.hist
-        if not hist or hist[-1][0] <= sec - 40:  # idle for the longest window: cheap zero
+        if hist is None or (hist if hist.__class__ is int else hist[-1]) < idle:
+            return 0.0  # idle for the longest window: cheap zero
+        return rates_packed(hist, now)[index]
+
+    def conversation_key(obj) -> float:
+        hist = obj.hist
+        if hist is None:
             return 0.0
-        return rates(hist, now)[index]
+        if hist.__class__ is int:
+            if hist >> SHIFT == 0:  # a bare second: every byte came then
+                return rates_total(hist, obj.m_ab_b + obj.m_ba_b, now)[index] if hist > sec - 40 else 0.0
+            if hist < idle:
+                return 0.0
+        elif hist[-1] < idle:
+            return 0.0
+        return rates_packed(hist, now)[index]
+
+    return conversation_key if conversations else host_key
 
     return key
 
@@ -126,7 +143,8 @@ def sort_key(view: str, column: str, engine) -> Callable:
         raise ValueError(f"cannot sort {view} by {column!r}")
     now = engine.now
     if column.startswith("rate_") and view in ("hosts", "conversations"):
-        return _rate_key(("rate_2s", "rate_10s", "rate_40s").index(column), now)
+        return _rate_key(("rate_2s", "rate_10s", "rate_40s").index(column), now,
+                         view == "conversations")
     if view == "hosts":
         attr = {"address": "addr", "tx_bytes": "tx_b", "rx_bytes": "rx_b", "tx_packets": "tx_p",
                 "rx_packets": "rx_p", "first_seen": "first", "last_seen": "last"}.get(column, column)
@@ -136,9 +154,10 @@ def sort_key(view: str, column: str, engine) -> Callable:
         proto_names: dict[int, str] = {}
 
         def proto_name(c):
-            name = proto_names.get(c.proto)
+            proto = c.key[0]
+            name = proto_names.get(proto)
             if name is None:
-                name = proto_names[c.proto] = names.ip_protocol(c.proto)
+                name = proto_names[proto] = names.ip_protocol(proto)
             return name
 
         return {
@@ -148,7 +167,7 @@ def sort_key(view: str, column: str, engine) -> Callable:
             "bytes": lambda c: c.ab_b + c.ba_b,
             "packets": lambda c: c.ab_p + c.ba_p,
             "service": lambda c: c.service or "",
-            "tcp_flags": attrgetter("flags"),
+            "tcp_flags": lambda c: c.flags_ab | c.flags_ba,
             "bytes_a_to_b": attrgetter("ab_b"),
             "bytes_b_to_a": attrgetter("ba_b"),
             "packets_a_to_b": attrgetter("ab_p"),
@@ -189,8 +208,6 @@ class QueryRunner:
         self._cache_key: tuple | None = None
         self._cache: list = []
         self._frozen: dict[str, tuple[tuple, dict]] = {}
-        self._conv_index: dict[tuple, object] = {}
-        self._conv_seen = 0
 
     # -- items ------------------------------------------------------------------------
 
@@ -199,7 +216,7 @@ class QueryRunner:
         if view == "hosts":
             return list(engine.hosts.values())
         if view == "conversations":
-            return engine.conversations
+            return list(engine.conversations)
         if view == "interfaces":
             return engine.interface_rows()
         if view == "protocols":
@@ -221,12 +238,8 @@ class QueryRunner:
         if view == "hosts":
             obj = self.engine.hosts.get(key) if isinstance(key, int) else None
         elif view == "conversations":
-            convs = self.engine.conversations
-            if self._conv_seen < len(convs):
-                for c in convs[self._conv_seen:]:
-                    self._conv_index[row_key(view, c)] = c
-                self._conv_seen = len(convs)
-            obj = self._conv_index.get(key) if isinstance(key, tuple) else None
+            obj = (self.engine.conversation(key)
+                   if isinstance(key, tuple) and len(key) == 5 else None)
         else:
             for i, row in enumerate(items):
                 if row_key(view, row) == key:

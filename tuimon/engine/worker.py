@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from tuimon.capture.kernel import for_source
 from tuimon.capture.pacer import IDLE
 from tuimon.engine.drill import DRILL_REQUESTS, Dissect, Driller, Packets, Where, run_job
-from tuimon.engine.engine import Engine
+from tuimon.engine.engine import engine_for
 from tuimon.engine.playback import (
     END,
     Feed,
@@ -179,7 +179,7 @@ class EngineService:
         self.kernel_read = kernel_read
         self.clock = clock
         self.wallclock = wallclock
-        self.engine = Engine()
+        self.engine = engine_for(args)
         self.runner = QueryRunner(self.engine)
         self.session: Session | None = None
         self.source = None

@@ -21,7 +21,8 @@ def render_summary(snap: Snapshot, top: int = 10) -> str:
     t = snap.totals
     lines = [
         f"{t.packets} packets, {_size(t.bytes)} ({t.bytes} bytes), {t.hosts} hosts, "
-        f"{t.conversations} conversations, {t.undecoded} undecoded, "
+        f"{t.conversations} conversations{f' ({t.expired} expired)' if t.expired else ''}, "
+        f"{t.undecoded} undecoded, "
         f"{t.skipped_records} records skipped, {t.drops} dropped"
         + (f", {t.missed} missed (the kernel counted more)" if t.missed else ""),
     ]

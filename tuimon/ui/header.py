@@ -72,7 +72,8 @@ class MonitorHeader(Static):
         if t.missed is not None:
             pairs.append(("Missed ", fmt.count(t.missed, human)))
         pairs += [("Hosts ", fmt.count(t.hosts, human)),
-                  ("Conv ", fmt.count(t.conversations, human))]
+                  ("Conv ", fmt.count(t.conversations, human)
+                   + (f" +{fmt.count(t.expired, human)} exp" if t.expired else ""))]
         if t.skipped_records:  # damaged records the capture could not give (see Interfaces)
             pairs.append(("Skipped ", fmt.count(t.skipped_records, human)))
         text = Text()

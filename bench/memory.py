@@ -1,0 +1,76 @@
+"""Memory with a million conversations: RSS of an engine that tracks them.
+
+The conversations are built through ``Engine.ingest`` as a capture would bring them: each
+is a request and its answer (TCP to port 443 and UDP to port 53, 3 to 1), between 4,096
+clients and 65,536 servers, 100,000 new conversations per second of capture time (so all
+of them are younger than the 40 s rate windows and keep a rate history), folded once a
+second as a session does. Run in its own process: ``python -m bench.memory [N]``.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import resource
+import sys
+import time
+
+
+def rss_mib() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def build(n: int, per_second: int = 100_000, batch: int = 10_000):
+    from tuimon.engine.engine import Engine
+
+    engine = Engine()
+    engine.set_interface(0, "bench0", "ether")
+    client_base, server_base = 0x0A000000, 0xC6120000  # 10.0.0.0, 198.18.0.0
+    t0 = 1_700_000_000.0
+    records = []
+    for i in range(n):
+        client = client_base + (i & 4095)
+        server = server_base + (i * 7919 & 65535)
+        cport = 1024 + (i >> 12) % 64000
+        ts = t0 + i / per_second
+        if i & 3:
+            records.append((0, ts, 74, (4, 6, client, server, cport, 443, 0x02), 0))
+            records.append((0, ts, 1434, (4, 6, server, client, 443, cport, 0x12), 0))
+        else:
+            records.append((0, ts, 80, (4, 17, client, server, cport, 53, 0), 0))
+            records.append((0, ts, 200, (4, 17, server, client, 53, cport, 0), 0))
+        if len(records) >= batch:
+            engine.ingest(records)
+            records = []
+            if int(ts) != int(ts - batch / 2 / per_second):
+                engine.fold()
+    engine.ingest(records)
+    engine.fold()
+    return engine
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    n = int(argv[0]) if argv else 1_000_000
+    base = rss_mib()
+    start = time.perf_counter()
+    engine = build(n)
+    elapsed = time.perf_counter() - start
+    gc.collect()
+    result = {
+        "conversations": len(engine.conversations), "hosts": len(engine.hosts),
+        "rss_mib": round(rss_mib(), 1), "peak_rss_mib": round(resource.getrusage(
+            resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "baseline_mib": round(base, 1), "seconds": round(elapsed, 2),
+        "packets_per_s": round(2 * n / elapsed),
+    }
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
