@@ -201,13 +201,14 @@ def run_headless(args) -> int:
     still gets the summary printed, then the error."""
     from tuimon.capture.kernel import for_source
     from tuimon.engine.engine import engine_for
-    from tuimon.engine.session import Session
+    from tuimon.engine.session import Session, tune_gc
     from tuimon.errors import ExportFailed
     from tuimon.export.csv import check_folder, export_snapshot
     from tuimon.export.summary import render_summary
 
     if args.csv:
         check_folder(args.csv)  # an hour's capture must not end in "cannot save"
+    tune_gc()
     source = open_source(args)
     stop = _Stop(args.duration if args.read is None else None)
     ended = _Ended(source)
@@ -235,7 +236,7 @@ def run_headless(args) -> int:
     if pacer is not None and pacer.gaps:
         print(f"tuimon: skipped {len(pacer.gaps)} gaps longer than {args.max_gap:g} s "
               f"({sum(g for _, g in pacer.gaps):.0f} s of capture time)", file=sys.stderr)
-    snapshot = session.engine.snapshot()
+    snapshot = session.engine.snapshot(with_rates=False)  # neither CSV nor summary shows rates
     if args.csv:
         try:
             export_snapshot(snapshot, args.csv)

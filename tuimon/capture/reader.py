@@ -19,7 +19,19 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from tuimon.capture.decode import IN, LINK_WAYS, OUT, UNKNOWN, decoder_for, linktype_name, mac_way
+from tuimon.capture.decode import (
+    ETHER_IPV4,
+    IN,
+    IPV4,
+    LINK_WAYS,
+    OUT,
+    UNKNOWN,
+    decoder_for,
+    ether,
+    ether_fast,
+    linktype_name,
+    mac_way,
+)
 from tuimon.errors import BadCaptureFile
 from tuimon.text import printable
 
@@ -184,6 +196,11 @@ class CaptureReader:
         way = iface.way
         limit = max(iface.snaplen, MAX_RECORD)
         append = out.append
+        # our own decoder (not a subclass's: drill-down) and no direction to find (files)
+        fast = iface.decoder is ether_fast and way is None
+        fast_unpack = ETHER_IPV4
+        if fast:
+            decode = ether  # what the inlined fast path leaves
         while n - pos >= 16:
             sec, frac, incl, orig = unpack(buf, pos)
             if incl > limit:
@@ -194,6 +211,22 @@ class CaptureReader:
             end = start + incl
             if end > n:
                 break
+            if fast and incl >= 48:  # decode.ether_fast, inlined: the hot path
+                etype, vhl, total, frag, proto, src, dst, sport, dport, doff, fl = \
+                    fast_unpack(buf, start + 12)
+                if etype == 0x0800 and vhl == 0x45 and not frag & 0x1FFF:
+                    if proto == 6:
+                        if total == 0 or total >= 34:
+                            append((index, sec + frac * scale, orig,
+                                    (IPV4, 6, src, dst, sport, dport, (doff & 1) << 8 | fl), UNKNOWN))
+                            pos = end
+                            continue
+                    elif proto == 17:
+                        if total == 0 or total >= 24:
+                            append((index, sec + frac * scale, orig,
+                                    (IPV4, 17, src, dst, sport, dport, 0), UNKNOWN))
+                            pos = end
+                            continue
             if way is None:
                 append((index, sec + frac * scale, orig, decode(buf, start, end), UNKNOWN))
             else:

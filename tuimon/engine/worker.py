@@ -61,7 +61,7 @@ from tuimon.engine.playback import (
     positioned,
 )
 from tuimon.engine.query import Page, Query, QueryRunner
-from tuimon.engine.session import Session
+from tuimon.engine.session import Session, tune_gc
 from tuimon.errors import CaptureFailed, TuimonError
 
 STARTING, PLAYING, CAPTURING, FINISHED, ERROR = "starting", "playing", "capturing", "finished", "error"
@@ -570,6 +570,7 @@ def worker_main(requests, replies, args: dict, factory: Callable | None = None,
                 batch_budget: float = 0.05) -> None:
     """The engine process: count the source, answer requests until Stop or the pipe closes."""
     _quiet()
+    tune_gc()
     args = dict(args)
     passed = args.pop("stdin_fd", None)
     if isinstance(passed, PassFd):  # -r - in the app: the capture's pipe, not fd 0

@@ -67,17 +67,57 @@ def cell(value) -> str | int | float:
     return value
 
 
+# Text the engine writes itself (addresses, our protocol names, flags): never a formula.
+_SAFE_TEXT = {"address", "address_a", "address_b", "protocol", "layer", "tcp_flags", "link"}
+
+
 def _rows(rows, columns):
     get = attrgetter(*columns)
     times = [i for i, name in enumerate(columns) if name in _TIME_COLUMNS]
+    texts = [i for i, name in enumerate(columns)
+             if name not in _TIME_COLUMNS and name not in _SAFE_TEXT]
+    single = len(columns) == 1
     for row in rows:
-        out = list(get(row)) if len(columns) > 1 else [get(row)]
-        for i, value in enumerate(out):
-            if value is None or value.__class__ is str:
-                out[i] = cell(value)
+        out = [get(row)] if single else list(get(row))
+        for i in texts:  # None is written as an empty cell by the csv module itself
+            value = out[i]
+            if value.__class__ is str and value.startswith(_FORMULA_START):
+                out[i] = "'" + value
         for i in times:
-            out[i] = iso_time(out[i]) if out[i] != "" else ""
+            value = out[i]
+            if value is not None:
+                sec, micro = divmod(round(value * 1_000_000), 1_000_000)
+                out[i] = f"{_iso_second(sec)}.{micro:06d}Z"
         yield out
+
+
+@lru_cache(maxsize=4096)
+def _plain(text: str) -> bool:
+    """Text the csv module would write as it is, and no spreadsheet formula."""
+    return not (text.startswith(_FORMULA_START) or any(ch in text for ch in ',"\r\n'))
+
+
+def _write_conversations(f, writer, rows) -> None:
+    """conversations.csv, possibly a million rows: lines formatted at once (what the csv
+    module would write); a row with unusual text goes through the csv module."""
+    iso = _iso_second
+    out = []
+    for row in rows:
+        proto, a, pa, b, pb, p1, b1, p2, b2, first, last, flags, service = row[:13]
+        if not (_plain(proto) and (not service or _plain(service))):
+            f.writelines(out)
+            out.clear()
+            writer.writerows(_rows((row,), CONVERSATION_COLUMNS))
+            continue
+        s1, m1 = divmod(round(first * 1_000_000), 1_000_000)
+        s2, m2 = divmod(round(last * 1_000_000), 1_000_000)
+        out.append(f"{proto},{a},{'' if pa is None else pa},{b},{'' if pb is None else pb},"
+                   f"{p1},{b1},{p2},{b2},{iso(s1)}.{m1:06d}Z,{iso(s2)}.{m2:06d}Z,{flags},"
+                   f"{service}\r\n")
+        if len(out) >= 4096:
+            f.writelines(out)
+            out.clear()
+    f.writelines(out)
 
 
 def _write_temp(path: str, columns: list[str], rows) -> str:
@@ -88,7 +128,10 @@ def _write_temp(path: str, columns: list[str], rows) -> str:
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
             writer.writerow(columns)
-            writer.writerows(_rows(rows, columns))
+            if columns == CONVERSATION_COLUMNS:
+                _write_conversations(f, writer, rows)
+            else:
+                writer.writerows(_rows(rows, columns))
             f.flush()
             os.fsync(f.fileno())
     except BaseException:
@@ -157,7 +200,7 @@ def export_snapshot(snapshot: Snapshot, folder: str) -> list[str]:
             if table == "hosts":
                 rows = sorted(rows, key=lambda r: (-r.bytes, r.address))
             elif table == "conversations":
-                rows = sorted(rows, key=lambda r: (-r.bytes, r.first_seen))
+                rows = sorted(rows, key=lambda r: (-(r.bytes_a_to_b + r.bytes_b_to_a), r.first_seen))
             elif table == "protocols":
                 rows = sorted(rows, key=lambda r: (LAYERS.index(r.layer), -r.bytes, r.protocol))
             temps.append((_write_temp(path, columns, rows), path))
