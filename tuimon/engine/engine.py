@@ -550,7 +550,6 @@ class Engine:
     def conversation_rows(self, convs: Sequence[Conversation] | None = None,
                           with_rates: bool = True) -> list[ConversationRow]:
         now = self.now
-        idle = now - 40 if now is not None else math.inf
         protocols: dict[int, str] = {}
         rows = []
         append = rows.append
@@ -563,8 +562,7 @@ class Engine:
             name = protocols.get(proto)
             if name is None:
                 name = protocols[proto] = self.names.ip_protocol(proto)
-            r = (rates_total(c.hist, c.ab_b + c.ba_b, now)
-                 if with_rates and c.last > idle else zero)
+            r = rates_total(c.hist, c.ab_b + c.ba_b, now) if with_rates else zero
             append(new_row(ConversationRow, (
                 name, address_text(lo), plo, address_text(hi), phi,
                 c.ab_p, c.ab_b, c.ba_p, c.ba_b, c.first, c.last,
