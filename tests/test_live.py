@@ -74,9 +74,9 @@ def test_ended_reason():
 
 def test_dumpcap_args():
     assert dumpcap_args("/usr/bin/dumpcap", "eth0") == \
-        ["/usr/bin/dumpcap", "-i", "eth0", "-n", "-w", "-", "-q"]
+        ["/usr/bin/dumpcap", "-i", "eth0", "-B", "64", "-n", "-w", "-", "-q"]
     assert dumpcap_args("dumpcap", "eth0", "tcp port 443") == \
-        ["dumpcap", "-i", "eth0", "-f", "tcp port 443", "-n", "-w", "-", "-q"]
+        ["dumpcap", "-i", "eth0", "-f", "tcp port 443", "-B", "64", "-n", "-w", "-", "-q"]
     assert dumpcap_args("dumpcap", "-weird", "udp", check=True) == \
         ["dumpcap", "-i", "-weird", "-f", "udp", "-d"]
 

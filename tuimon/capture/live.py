@@ -35,6 +35,9 @@ POLL = 0.25  # batches() yields at least this often, traffic or not
 # every packet captured before the stop is still delivered.
 FLUSH = 0.3
 CHUNK = 1 << 20
+# The kernel's capture buffer (dumpcap -B, MiB; its default is 2): a burst at gateway
+# rates, or a moment when tuimon is busy folding, is absorbed here instead of dropped.
+BUFFER_MIB = 64
 START_TIMEOUT = 10.0  # for dumpcap to open the interface and write its header
 STOP_TIMEOUT = 5.0  # for dumpcap to write its statistics and exit once asked
 LINK_CHECK = 1.0  # how often the interfaces' state (up, down) is looked at
@@ -62,7 +65,7 @@ def dumpcap_args(dumpcap: str, iface: str, capture_filter: str | None = None,
     args = [dumpcap, "-i", iface]
     if capture_filter:
         args += ["-f", capture_filter]
-    return args + (["-d"] if check else ["-n", "-w", "-", "-q"])
+    return args + (["-d"] if check else ["-B", str(BUFFER_MIB), "-n", "-w", "-", "-q"])
 
 
 def _dumpcap_line(stderr: str) -> str | None:

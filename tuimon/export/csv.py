@@ -200,7 +200,9 @@ def export_snapshot(snapshot: Snapshot, folder: str) -> list[str]:
             if table == "hosts":
                 rows = sorted(rows, key=lambda r: (-r.bytes, r.address))
             elif table == "conversations":
-                rows = sorted(rows, key=lambda r: (-(r.bytes_a_to_b + r.bytes_b_to_a), r.first_seen))
+                # bytes, largest first, then first_seen: two stable sorts (cheap keys)
+                rows = sorted(rows, key=attrgetter("first_seen"))
+                rows.sort(key=lambda r: r.bytes_a_to_b + r.bytes_b_to_a, reverse=True)
             elif table == "protocols":
                 rows = sorted(rows, key=lambda r: (LAYERS.index(r.layer), -r.bytes, r.protocol))
             temps.append((_write_temp(path, columns, rows), path))
