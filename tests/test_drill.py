@@ -26,7 +26,8 @@ CAPTURES = sorted(f for f in os.listdir(DATA) if f.endswith((".pcap", ".pcapng")
 
 def args_for(path, **extra):
     base = dict(read=path, interfaces=[], filter=None, duration=None, no_ui=False, csv=None,
-                interval=1.0, speed=0.0, max_gap=5.0)  # speed 0: to the end at once
+                interval=1.0, speed=0.0, max_gap=5.0,  # speed 0: to the end at once
+                flow_timeout=0)  # Wireshark never expires a conversation (test_expiry.py)
     base.update(extra)
     return argparse.Namespace(**base)
 

@@ -16,6 +16,7 @@ interface totals, so those never lose a byte; :attr:`Engine.expired` counts them
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 
@@ -139,6 +140,29 @@ class Conversation:
                                          self.flags_ab & self.flags_ba & _FIN)
 
 
+class ConversationsView(Sequence):
+    """The engine's conversations as a sequence (len, iteration, indexing) without a copy."""
+
+    __slots__ = ("_table",)
+
+    def __init__(self, table: dict) -> None:
+        self._table = table
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def __iter__(self):
+        return iter(self._table.values())
+
+    def __getitem__(self, index):
+        if isinstance(index, slice) or index < 0:
+            return list(self._table.values())[index]
+        try:
+            return next(itertools.islice(self._table.values(), index, None))
+        except StopIteration:
+            raise IndexError("conversation index out of range") from None
+
+
 def engine_for(args) -> "Engine":
     """The engine for the command line's ``--flow-timeout`` and ``--max-flows``."""
     return Engine(flow_timeout=getattr(args, "flow_timeout", None),
@@ -223,9 +247,9 @@ class Engine:
         self.expired = 0  # conversations that left the table (idle, or over max_flows)
 
     @property
-    def conversations(self):
-        """The conversations in the table, oldest first (a live view)."""
-        return self._table.values()
+    def conversations(self) -> "ConversationsView":
+        """The conversations in the table, oldest first (a live, read-only sequence)."""
+        return ConversationsView(self._table)
 
     def conversation(self, key: tuple) -> Conversation | None:
         """The conversation of a row key ``(proto, a, port a, b, port b)`` (A first, as rows
