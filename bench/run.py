@@ -253,7 +253,8 @@ SECTIONS = {"playback": ("Playback", section_playback), "memory": ("Memory", sec
 
 def write_markdown(results: dict) -> str:
     out = ["# Benchmarks", "",
-           "Reproduce with `make bench` (all parts, about 5 minutes here) or one part: "
+           "Reproduce with `make bench` (all parts: about 2 minutes here, plus about a minute "
+           "the first time to build the captures into bench/out/) or one part: "
            "`make bench ARGS='--only live'` (parts: playback, memory, ui, live; live needs root "
            "and tcpreplay). Each section says when and where it was measured. The machine's "
            "2 cores were shared with other work while these ran, so timings carry noise.", ""]

@@ -100,20 +100,33 @@ def _plain(text: str) -> bool:
 def _write_conversations(f, writer, rows) -> None:
     """conversations.csv, possibly a million rows: lines formatted at once (what the csv
     module would write); a row with unusual text goes through the csv module."""
-    iso = _iso_second
+    seconds: dict[int, str] = {}
+    plain: dict[str, bool] = {"": True}
     out = []
     for row in rows:
         proto, a, pa, b, pb, p1, b1, p2, b2, first, last, flags, service = row[:13]
-        if not (_plain(proto) and (not service or _plain(service))):
+        ok = plain.get(proto)
+        if ok is None:
+            ok = plain[proto] = _plain(proto)
+        if ok:
+            ok = plain.get(service)
+            if ok is None:
+                ok = plain[service] = _plain(service)
+        if not ok:
             f.writelines(out)
             out.clear()
             writer.writerows(_rows((row,), CONVERSATION_COLUMNS))
             continue
         s1, m1 = divmod(round(first * 1_000_000), 1_000_000)
         s2, m2 = divmod(round(last * 1_000_000), 1_000_000)
+        t1 = seconds.get(s1)
+        if t1 is None:
+            t1 = seconds[s1] = _iso_second(s1)
+        t2 = seconds.get(s2)
+        if t2 is None:
+            t2 = seconds[s2] = _iso_second(s2)
         out.append(f"{proto},{a},{'' if pa is None else pa},{b},{'' if pb is None else pb},"
-                   f"{p1},{b1},{p2},{b2},{iso(s1)}.{m1:06d}Z,{iso(s2)}.{m2:06d}Z,{flags},"
-                   f"{service}\r\n")
+                   f"{p1},{b1},{p2},{b2},{t1}.{m1:06d}Z,{t2}.{m2:06d}Z,{flags},{service}\r\n")
         if len(out) >= 4096:
             f.writelines(out)
             out.clear()
