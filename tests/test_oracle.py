@@ -40,14 +40,17 @@ def our_figures(capture: Path, out: Path, *options: str) -> dict:
 def assert_same(capture: Path, out: Path) -> None:
     """tshark never expires a conversation, so the conversations are compared without
     expiry (``--flow-timeout 0 --max-flows 0``); the interface and host totals must be
-    tshark's with the default expiry too, and with a table bounded to 3 conversations."""
+    tshark's with the default expiry too (its CSV files are left in ``out``), and with a
+    table bounded to 3 conversations."""
     theirs = oracle.figures(str(capture))
     assert theirs["interfaces"], "tshark read no frames"
-    ours = our_figures(capture, out / "unbounded", "--flow-timeout", "0", "--max-flows", "0")
+    ours = our_figures(capture, out.with_name(out.name + "-unbounded"),
+                       "--flow-timeout", "0", "--max-flows", "0")
     for table in ("interfaces", "hosts", "conversations"):
         assert ours[table] == theirs[table], f"{capture.name}: {table} differ from tshark"
-    for options in ((), ("--max-flows", "3", "--flow-timeout", "1")):
-        ours = our_figures(capture, out / "bounded", *options)
+    for folder, options in ((out.with_name(out.name + "-bounded"),
+                             ("--max-flows", "3", "--flow-timeout", "1")), (out, ())):
+        ours = our_figures(capture, folder, *options)
         for table in ("interfaces", "hosts"):
             assert ours[table] == theirs[table], f"{capture.name} {options}: {table} differ from tshark"
 

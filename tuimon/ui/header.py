@@ -74,8 +74,6 @@ class MonitorHeader(Static):
         pairs += [("Hosts ", fmt.count(t.hosts, human)),
                   ("Conv ", fmt.count(t.conversations, human)
                    + (f" +{fmt.count(t.expired, human)} exp" if t.expired else ""))]
-                  ("Conv ", fmt.count(t.conversations, human)
-                   + (f" +{fmt.count(t.expired, human)} exp" if t.expired else ""))]
         if t.skipped_records:  # damaged records the capture could not give (see Interfaces)
             pairs.append(("Skipped ", fmt.count(t.skipped_records, human)))
         text = Text()
