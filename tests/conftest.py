@@ -48,10 +48,11 @@ def pytest_pyfunc_call(pyfuncitem):
 
 def record(src: str, dst: str, sport=None, dport=None, proto: int = 6, size: int = 100,
            ts: float = 1000.0, flags: int = 0x10, iface: int = 0, way: int = 0) -> tuple:
-    """One packet record as the capture layer hands it to the engine."""
+    """One packet record as the capture layer hands it to the engine (no frame bytes)."""
     a, b = parse_address(src), parse_address(dst)
     kind = IPV6 if a >= V6 else IPV4
-    return (iface, ts, size, (kind, proto, a, b, sport, dport, flags if proto == 6 else 0), way)
+    return (iface, ts, size, (kind, proto, a, b, sport, dport, flags if proto == 6 else 0), way,
+            b"", 0, 0)
 
 
 def build_engine(records: list[tuple]) -> Engine:

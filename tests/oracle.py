@@ -98,3 +98,45 @@ def figures(path: str, display_filter: str | None = None) -> dict:
         else:
             convs[forward] = [1, flen, 0, 0]
     return {"interfaces": dict(interfaces), "hosts": dict(hosts), "conversations": convs}
+
+
+def application_layer(layers: list[str], transport_at: int) -> str | None:
+    """Wireshark's application protocol of one frame: the layer right above its TCP/UDP
+    layer in ``frame.protocols``; ``data`` (undissected bytes) and ``_ws.*`` (malformed,
+    short ...) are not protocols."""
+    above = layers[transport_at + 1] if transport_at + 1 < len(layers) else ""
+    if not above or above == "data" or above.startswith("_ws."):
+        return None
+    return above
+
+
+def app_verdicts(path: str, first: int = 10) -> dict:
+    """{(proto, a, pa, b, pb): app or None}: per TCP/UDP conversation (A sent its first
+    frame), the application protocol of the first of its first ``first`` frames that has
+    one, from tshark's dissection of the whole file."""
+    verdicts: dict = {}
+    seen: dict = {}
+    for row in tshark_lines(path):
+        row += [""] * (len(FIELDS) - len(row))
+        _, _, protos, s4, d4, s6, d6, tsp, tdp, usp, udp_ = row
+        layers = protos.split(":")
+        net = next((i for i, layer in enumerate(layers) if layer in ("ip", "ipv6")), None)
+        if net is None:
+            continue
+        src, dst = (s4, d4) if layers[net] == "ip" else (s6, d6)
+        transport = _transport(layers, net)
+        ports = {"tcp": (tsp, tdp), "udp": (usp, udp_)}.get(transport)
+        if not src or not dst or not ports or not ports[0] or not ports[1]:
+            continue
+        src, dst, sport, dport = _addr(src), _addr(dst), int(ports[0]), int(ports[1])
+        key = (transport, src, sport, dst, dport)
+        if key not in seen:
+            key = (transport, dst, dport, src, sport)
+            if key not in seen:
+                key = (transport, src, sport, dst, dport)
+                seen[key] = 0
+                verdicts[key] = None
+        seen[key] += 1
+        if seen[key] <= first and verdicts[key] is None:
+            verdicts[key] = application_layer(layers, layers.index(transport, net))
+    return verdicts

@@ -83,8 +83,9 @@ def test_engine_counts_in_and_out():
     engine.set_interface(0, "any", "linux-sll", direction="link header")
     engine.set_interface(1, "file", "ether")
     dec = (4, 17, 1, 2, 1, 2, 0)
-    engine.ingest([(0, 1.0, 100, dec, IN), (0, 1.1, 60, dec, OUT), (0, 1.2, 70, dec, OUT),
-                   (0, 1.3, 5, dec, UNKNOWN), (1, 1.4, 500, dec, UNKNOWN)])
+    engine.ingest([(0, 1.0, 100, dec, IN, b"", 0, 0), (0, 1.1, 60, dec, OUT, b"", 0, 0),
+                   (0, 1.2, 70, dec, OUT, b"", 0, 0), (0, 1.3, 5, dec, UNKNOWN, b"", 0, 0),
+                   (1, 1.4, 500, dec, UNKNOWN, b"", 0, 0)])
     rows = {r.interface: r for r in engine.snapshot().interfaces}
     a = rows["any"]
     assert (a.packets, a.bytes) == (4, 235)

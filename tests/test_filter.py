@@ -140,12 +140,33 @@ def test_host_terms(small_engine):
 
 def test_protocol_rows(small_engine):
     e = small_engine
-    assert matches(e, "proto tcp", "protocols") == ["tcp"]
+    assert matches(e, "proto tcp", "protocols") == ["tcp", "tcp"]  # over IPv4 and over IPv6
     assert matches(e, "proto icmp", "protocols") == ["icmp"]
-    assert matches(e, "proto https or proto domain", "protocols") == ["domain", "https"]
-    assert matches(e, "port 53", "protocols") == ["domain"]
+    # a service name picks the application rows it is guessed as
+    assert matches(e, "proto https or proto domain", "protocols") == ["dns", "tls"]
+    assert matches(e, "port 53", "protocols") == ["dns"]
     assert matches(e, "proto ipv6", "protocols") == ["ipv6"]
-    assert matches(e, "service", "protocols") == ["domain", "http", "https"]  # the layer
+    assert matches(e, "proto ether", "protocols") == ["ether"]
+    assert matches(e, "application", "protocols") == ["dns", "http", "tls"]  # the layer
+
+
+def test_application_protocol_terms(small_engine):
+    e = small_engine
+    # port guesses, under Wireshark's names
+    assert matches(e, "proto tls", "conversations") == ["10.0.0.1>93.184.216.34"]
+    assert matches(e, "proto dns", "hosts") == ["10.0.0.1", "10.0.0.53"]
+    assert matches(e, "proto tls", "protocols") == ["tls"]
+    assert check("proto ssh") is None  # known to the port guesses, even before it is seen
+    assert "unknown protocol" in check("proto wg")
+    # the dissector's verdict replaces the guess, and names become known as they are seen
+    web = next(c for c in e.conversations if c.pb == 443)
+    e.label(web, "wg", "dissector")
+    assert check("proto wg", e.names) is None
+    assert matches(e, "proto wg", "conversations") == ["10.0.0.1>93.184.216.34"]
+    assert matches(e, "proto tls", "conversations") == []
+    assert matches(e, "wg", "conversations") == ["10.0.0.1>93.184.216.34"]  # text search
+    assert matches(e, "proto wg", "protocols") == ["wg"]
+    assert matches(e, "proto tls", "protocols") == []
 
 
 def test_terms_without_meaning_in_a_view_are_left_out(small_engine):
@@ -153,7 +174,7 @@ def test_terms_without_meaning_in_a_view_are_left_out(small_engine):
     everything = matches(e, "", "protocols")
     assert matches(e, "host 10.0.0.1", "protocols") == everything
     assert matches(e, "not host 10.0.0.1", "protocols") == everything
-    assert matches(e, "host 10.0.0.1 and proto tcp", "protocols") == ["tcp"]
+    assert matches(e, "host 10.0.0.1 and proto tcp", "protocols") == ["tcp", "tcp"]
     assert matches(e, "port 443", "interfaces") == ["eth0"]
     assert matches(e, "eth", "interfaces") == ["eth0"]
     assert matches(e, "wlan", "interfaces") == []

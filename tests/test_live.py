@@ -293,7 +293,7 @@ for batch in source.batches():
     now = time.monotonic()
     gaps.append(now - last)
     last = now
-    for index, ts, wire_len, decoded, way in batch:
+    for index, ts, wire_len, decoded, way, *_frame in batch:
         lengths.setdefault(index, []).append(wire_len)
     if stop and not stopped:
         source.stop()

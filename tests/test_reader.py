@@ -60,7 +60,10 @@ def test_streaming_byte_by_byte_gives_the_same_records():
         trickle.feed(data[i:i + 1])
         got += trickle.records()
     trickle.finish()
-    assert got == expected and len(got) == 5
+    assert len(got) == len(expected) == 5
+    assert [r[:5] for r in got] == [r[:5] for r in expected]
+    # each record points at its own frame's bytes, wherever the chunk boundaries fell
+    assert [r[5][r[6]:r[7]] for r in got] == [r[5][r[6]:r[7]] for r in expected]
 
 
 def test_truncated_final_record_is_reported_and_the_rest_counted(tmp_path):

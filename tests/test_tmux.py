@@ -112,8 +112,8 @@ def test_views_save_filter_and_quit(term, tmp_path):
     t.keys("1")
     t.wait_text("Interfaces  1 rows")
     t.keys("3")
-    screen = t.wait_text("Protocols  14 rows")
-    assert "https" in screen
+    screen = t.wait_text("Protocols  21 rows")
+    assert "      tls    application" in screen  # the hierarchy, tshark's verdict
 
     t.keys("s")
     screen = t.wait_text("Saved 4 CSV files into")

@@ -78,7 +78,7 @@ async def test_keys_1_to_4_switch_views():
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         assert app.table.view == "hosts" and app.last_page.total == 100
-        expected = {"1": ("interfaces", 1, "Interface"), "3": ("protocols", 14, "Protocol"),
+        expected = {"1": ("interfaces", 1, "Interface"), "3": ("protocols", 21, "Protocol"),
                     "4": ("conversations", 197, "Proto"), "2": ("hosts", 100, "Address")}
         for key, (view, total, first_title) in expected.items():
             await pilot.press(key)
@@ -218,7 +218,8 @@ async def test_cursor_follows_its_host_while_rows_move(kit):
         chosen = st.cursor_key
         # That host suddenly sends the most: it becomes row 0 and the cursor goes with it.
         dst = parse_address("10.9.9.9")
-        svc.engine.ingest([(0, svc.engine.now, 10_000_000, (4, 6, chosen, dst, 1, 2, 0), 0)])
+        svc.engine.ingest([(0, svc.engine.now, 10_000_000, (4, 6, chosen, dst, 1, 2, 0), 0,
+                            b"", 0, 0)])
         svc.version += 1
         app.refresh_view()
         await settle(pilot)

@@ -140,7 +140,7 @@ def failing_source(args):
         def batches(self):
             from tuimon.capture.decode import IPV4
 
-            yield [(0, 100.0, 60, (IPV4, 6, 1, 2, 3, 4, 0), 0)]
+            yield [(0, 100.0, 60, (IPV4, 6, 1, 2, 3, 4, 0), 0, b"", 0, 0)]
             raise CaptureFailed("dumpcap exited: the device went away")
 
         def skipped(self):

@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-flows", type=_count, default=1_000_000, metavar="N",
                    help="keep at most N conversations, the longest idle leave first "
                         "(default 1000000; 0: no bound)")
+    p.add_argument("--dissect-packets", type=_packets, default=10, metavar="N",
+                   help="hand the first N packets of each TCP/UDP conversation to tshark to "
+                        "name its application protocol (default 10; 0: guess from ports only)")
     p.add_argument("--list-interfaces", action="store_true",
                    help="list the interfaces dumpcap can capture on, and exit")
     return p
@@ -90,6 +93,16 @@ def _count(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}")
+    return value
+
+
+def _packets(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of packets: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
     return value
 
 
@@ -225,11 +238,20 @@ def run_headless(args) -> int:
         return stop()
 
     previous = {s: signal.signal(s, stop.handler) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    session = None
     try:
-        session = Session(source, engine_for(args), kernel=for_source(source))
+        session = Session(source, engine_for(args), kernel=for_source(source),
+                          dissect_packets=args.dissect_packets)
+        note = session.labeler.note
+        if note:  # tshark missing: port guesses only
+            print(f"tuimon: {note}", file=sys.stderr, flush=True)
         session.run(stop=should_stop, batches=batches)
+        if session.labeler.note != note:  # tshark died on the way
+            print(f"tuimon: {session.labeler.note}", file=sys.stderr, flush=True)
     finally:
         source.close()
+        if session is not None:
+            session.close()
         for s, h in previous.items():
             signal.signal(s, h)
     ended()

@@ -88,7 +88,7 @@ def file_frames(path: str, key: tuple, capture_filter: str | None = None,
             scan.first_ts = batch[0][1]
         number = scan.records
         scan.records += len(batch)
-        for index, ts, wire_len, hit, _way in batch:
+        for index, ts, wire_len, hit, _way, _buf, _start, _end in batch:
             number += 1
             if hit is not None:
                 yield Frame(number, ifaces[index - first_index], ts, wire_len, hit[2], hit[0],

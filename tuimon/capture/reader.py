@@ -2,11 +2,14 @@
 
 ``CaptureReader.feed(data)`` buffers bytes; ``CaptureReader.records()`` parses every complete
 record in the buffer, decodes it in place (no copy of the frame) and returns a list of
-packet records ``(iface, ts, wire_len, decoded, way)`` -- see :mod:`tuimon.capture.decode`.
+packet records ``(iface, ts, wire_len, decoded, way, buf, start, end)`` -- see
+:mod:`tuimon.capture.decode`.
 ``way`` is the frame's direction: ``IN``, ``OUT`` or 0 (unknown). It comes from the pcapng
 packet block's ``epb_flags`` when it has them, else from the link header (Linux cooked
 capture's packet type), else -- Ethernet on a live interface, given its own MAC address --
-from the frame's source address.
+from the frame's source address. The frame's captured bytes are ``buf[start:end]``: a
+reference into the chunk it was parsed from, not a copy (only the few frames handed to the
+application-protocol dissector are ever sliced).
 Only the unparsed tail of the buffer is kept, so a file of any size streams through.
 
 Damage is counted, never raised: records that cannot be parsed are reported in
@@ -218,20 +221,23 @@ class CaptureReader:
                     if proto == 6:
                         if total == 0 or total >= 34:
                             append((index, sec + frac * scale, orig,
-                                    (IPV4, 6, src, dst, sport, dport, (doff & 1) << 8 | fl), UNKNOWN))
+                                    (IPV4, 6, src, dst, sport, dport, (doff & 1) << 8 | fl), UNKNOWN,
+                                    buf, start, end))
                             pos = end
                             continue
                     elif proto == 17:
                         if total == 0 or total >= 24:
                             append((index, sec + frac * scale, orig,
-                                    (IPV4, 17, src, dst, sport, dport, 0), UNKNOWN))
+                                    (IPV4, 17, src, dst, sport, dport, 0), UNKNOWN,
+                                    buf, start, end))
                             pos = end
                             continue
             if way is None:
-                append((index, sec + frac * scale, orig, decode(buf, start, end), UNKNOWN))
+                append((index, sec + frac * scale, orig, decode(buf, start, end), UNKNOWN,
+                        buf, start, end))
             else:
                 append((index, sec + frac * scale, orig, decode(buf, start, end),
-                        way(buf, start, end)))
+                        way(buf, start, end), buf, start, end))
             pos = end
         self._pos = pos
 
@@ -284,7 +290,7 @@ class CaptureReader:
                     if not way and iface.way is not None:
                         way = iface.way(buf, start, end)
                     append((iface.index, ((hi << 32) | lo) * iface.scale + iface.offset, orig,
-                            iface.decoder(buf, start, end), way))
+                            iface.decoder(buf, start, end), way, buf, start, end))
             elif btype == 3:  # simple packet block: interface 0, no timestamp
                 if not self._section:
                     self._skip("packet for an undeclared interface")
@@ -295,7 +301,7 @@ class CaptureReader:
                     start = pos + 12
                     end = start + caplen
                     append((iface.index, 0.0, orig, iface.decoder(buf, start, end),
-                            iface.way(buf, start, end) if iface.way else UNKNOWN))
+                            iface.way(buf, start, end) if iface.way else UNKNOWN, buf, start, end))
             elif btype == 2:  # obsolete packet block
                 ifid, _drops, hi, lo, caplen, orig = struct.unpack_from(e + "HHIIII", buf, pos + 8)
                 if caplen > blen - 32 or ifid >= len(self._section):
@@ -306,7 +312,7 @@ class CaptureReader:
                     end = start + caplen
                     append((iface.index, ((hi << 32) | lo) * iface.scale + iface.offset, orig,
                             iface.decoder(buf, start, end),
-                            iface.way(buf, start, end) if iface.way else UNKNOWN))
+                            iface.way(buf, start, end) if iface.way else UNKNOWN, buf, start, end))
             elif btype == 1:
                 self._interface_block(buf, pos, blen)
             elif btype == 5:

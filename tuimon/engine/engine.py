@@ -20,7 +20,7 @@ import itertools
 import math
 from collections.abc import Iterable, Sequence
 
-from tuimon.capture.decode import IN, IPV4, IPV6, NONIP, OUT, UNDECODED
+from tuimon.capture.decode import IN, IPV4, IPV6, NONIP, OUT, UNDECODED, V6
 from tuimon.engine.model import (
     ConversationRow,
     HostRow,
@@ -29,7 +29,7 @@ from tuimon.engine.model import (
     Snapshot,
     Totals,
 )
-from tuimon.engine.names import Names, address_text, ethertype_name
+from tuimon.engine.names import Names, address_text, ethertype_name, port_app
 from tuimon.engine.rates import (
     bump,
     bump_packed,
@@ -48,6 +48,7 @@ _COUNTERS = _WAY + 2 * (OUT + 1)
 
 TCP_FLAG_NAMES = "FSRPAUECN"  # FIN SYN RST PSH ACK URG ECE CWR NS, bit 0 first
 _FIN, _RST = 1, 4
+_NO_PAYLOAD = 0x02 | 0x04  # SYN, RST: not worth handing to the application dissector
 
 # Idle timeouts in seconds of capture time (see README, "Flow expiry").
 TCP_TIMEOUT = 300.0
@@ -71,13 +72,15 @@ def tcp_flags_text(flags: int) -> str:
 
 
 class Host:
-    __slots__ = ("addr", "packets", "bytes", "tx_p", "tx_b", "rx_p", "rx_b", "first", "last", "hist")
+    __slots__ = ("addr", "packets", "bytes", "tx_p", "tx_b", "rx_p", "rx_b", "first", "last", "hist",
+                 "apps")
 
     def __init__(self, addr: int, first: float) -> None:
         self.addr = addr
         self.packets = self.bytes = self.tx_p = self.tx_b = self.rx_p = self.rx_b = 0
         self.first = self.last = first
         self.hist = None  # packed rate history (tuimon.engine.rates)
+        self.apps: dict | None = None  # application protocol -> bytes, once there is one
 
 
 class Conversation:
@@ -88,13 +91,18 @@ class Conversation:
     under (lower address first; the same tuple object as the table's key) and ``fwd``
     says whether A is that key's first endpoint. ``ab_*``/``ba_*`` count A to B and B to
     A as packets arrive, ``m_*`` are what the last :meth:`Engine.fold` saw of them.
-    ``flags_ab``/``flags_ba``: TCP flags seen per direction.
+    ``flags_ab``/``flags_ba``: TCP flags seen per direction. ``app`` is the application
+    protocol: the port's guess (``app_src`` "port") until the dissector names it
+    ("dissector"); ``dis_left`` how many more of its packets go to the dissector (-1:
+    never dissected, the dissector was behind).
     """
 
     __slots__ = ("key", "fwd", "ab_p", "ab_b", "ba_p", "ba_b", "m_ab_p", "m_ab_b", "m_ba_p",
-                 "m_ba_b", "first", "last", "flags_ab", "flags_ba", "gen", "service", "hist")
+                 "m_ba_b", "first", "last", "flags_ab", "flags_ba", "gen", "service", "hist",
+                 "app", "app_src", "dis_left")
 
-    def __init__(self, key: tuple, fwd: bool, first: float, service: str | None) -> None:
+    def __init__(self, key: tuple, fwd: bool, first: float, service: str | None,
+                 dissect: int = 0) -> None:
         self.key, self.fwd = key, fwd
         self.ab_p = self.ab_b = self.ba_p = self.ba_b = 0
         self.m_ab_p = self.m_ab_b = self.m_ba_p = self.m_ba_b = 0
@@ -103,6 +111,9 @@ class Conversation:
         self.gen = -1
         self.service = service
         self.hist = None  # rate history (tuimon.engine.rates.bump_total)
+        self.app = port_app(service, key[0]) if service else None
+        self.app_src = "port" if self.app else ""
+        self.dis_left = dissect
 
     @property
     def proto(self) -> int:
@@ -232,7 +243,16 @@ class Engine:
         self.hosts: dict[int, Host] = {}
         self._nonip: dict[int, list] = {}  # ethertype -> [packets, bytes]
         self._transport: dict[int, list] = {}  # IP protocol -> [packets, bytes, hist]
-        self._services: dict[str, list] = {}  # service name -> [packets, bytes, hist]
+        self._apps: dict[tuple, list] = {}  # (v6, IP protocol, app) -> [packets, bytes, hist]
+        # Application dissection (see tuimon.engine.appproto): the first ``dissect_packets``
+        # packets of each TCP/UDP conversation are collected in ``dissect_queue`` as
+        # ``(conv, iface, ts, wire_len, buf, start, end)`` for the session to hand over.
+        # -1: the dissector is behind, new conversations are not dissected (they count in
+        # ``app_skipped``).
+        self.dissect_packets = 0
+        self.dissect_queue: list = []
+        self.app_waiting = 0  # conversations whose packets are with the dissector
+        self.app_skipped = 0  # conversations never dissected (the dissector was behind)
         self._service_ports = {6: {}, 17: {}}
         for (port, transport), name in self.names.services.items():
             self._service_ports[6 if transport == "tcp" else 17][port] = name
@@ -290,11 +310,12 @@ class Engine:
     # -- the hot path ---------------------------------------------------------------
 
     def ingest(self, records: Iterable[tuple]) -> None:
-        """Count packet records ``(iface, ts, wire_len, decoded, way)`` from a capture source."""
+        """Count packet records ``(iface, ts, wire_len, decoded, way, buf, start, end)`` from a
+        capture source."""
         table, dirty, gen, counters = self._table, self._dirty, self._gen, self._counters
         new = self._new
         newest = self.now if self.now is not None else -math.inf
-        for ifidx, ts, wlen, dec, way in records:
+        for ifidx, ts, wlen, dec, way, buf, start, end in records:
             try:
                 c = counters[ifidx]
             except IndexError:
@@ -340,6 +361,10 @@ class Engine:
                 if f.gen != gen:
                     f.gen = gen
                     dirty.append(f)
+                if f.dis_left > 0:  # one of its first packets: for the dissector
+                    f.dis_left -= 1
+                    if not flags & _NO_PAYLOAD:  # SYN, RST: no application data
+                        self.dissect_queue.append((f, ifidx, ts, wlen, buf, start, end))
             elif kind == NONIP:
                 n = self._nonip.get(dec[1])
                 if n is None:
@@ -381,8 +406,59 @@ class Engine:
                 low, high = (plo, phi) if plo <= phi else (phi, plo)
                 service = ports.get(low) or ports.get(high)
         key = (proto, lo, hi, plo, phi)
-        f = self._table[key] = Conversation(key, fwd, ts, service)
+        dissect = self.dissect_packets
+        if dissect < 0:  # the dissector is too far behind: a port guess only
+            self.app_skipped += 1
+        f = self._table[key] = Conversation(key, fwd, ts, service, dissect)
         return f
+
+    # -- application protocols ---------------------------------------------------------
+
+    def stop_dissecting(self, conv: Conversation) -> None:
+        """Hand no more of ``conv``'s packets to the dissector."""
+        if conv.dis_left > 0:
+            conv.dis_left = 0
+
+    def label(self, conv: Conversation, app: str | None, source: str) -> None:
+        """Name ``conv``'s application protocol; what it counted so far moves to the new
+        name (the rate history stays where it was counted: it fades within 40 s)."""
+        if app == conv.app:
+            conv.app_src = source if app else ""
+            return
+        proto, lo, hi = conv.key[:3]
+        v6 = lo >= V6
+        packets, nbytes = conv.m_ab_p + conv.m_ba_p, conv.m_ab_b + conv.m_ba_b  # folded so far
+        old = conv.app
+        if old and packets:
+            entry = self._apps.get((v6, proto, old))
+            if entry is not None:
+                entry[0] -= packets
+                entry[1] -= nbytes
+                if entry[0] <= 0:
+                    del self._apps[(v6, proto, old)]
+            for addr in {lo, hi}:
+                h = self.hosts.get(addr)
+                if h is not None and h.apps:
+                    left = h.apps.get(old, 0) - nbytes
+                    if left > 0:
+                        h.apps[old] = left
+                    else:
+                        h.apps.pop(old, None)
+        conv.app, conv.app_src = app, (source if app else "")
+        if app:
+            self.names.apps.add(app)
+        if app and packets:
+            entry = self._apps.get((v6, proto, app))
+            if entry is None:
+                entry = self._apps[(v6, proto, app)] = [0, 0, []]
+            entry[0] += packets
+            entry[1] += nbytes
+            for addr in {lo, hi}:
+                h = self.hosts.get(addr)
+                if h is not None:
+                    if h.apps is None:
+                        h.apps = {}
+                    h.apps[app] = h.apps.get(app, 0) + nbytes
 
     # -- folding records into hosts, protocols, rates; expiry ------------------------
 
@@ -395,7 +471,7 @@ class Engine:
         """Apply what the conversations counted since the last fold to the derived tables,
         then let the conversations that are due leave the table."""
         sec = int(self.now) if self.now is not None else 0
-        hosts, transport, services = self.hosts, self._transport, self._services
+        hosts, transport, apps = self.hosts, self._transport, self._apps
         timeouts, wheel = self.timeouts, self._wheel
         for f in self._dirty:
             ab_p, ab_b, ba_p, ba_b = f.ab_p, f.ab_b, f.ba_p, f.ba_b
@@ -405,10 +481,23 @@ class Engine:
             dp, db = dap + dbp, dab + dbb
             first, last = f.first, f.last
             key = f.key
+            app = f.app
             if f.fwd:
                 ha, hb = hosts[key[1]], hosts[key[2]]
             else:
                 ha, hb = hosts[key[2]], hosts[key[1]]
+            if app:
+                happs = ha.apps
+                if happs is None:
+                    ha.apps = {app: db}
+                else:
+                    happs[app] = happs.get(app, 0) + db
+                if hb is not ha:
+                    happs = hb.apps
+                    if happs is None:
+                        hb.apps = {app: db}
+                    else:
+                        happs[app] = happs.get(app, 0) + db
             ha.packets += dp
             ha.bytes += db
             ha.tx_p += dap
@@ -438,18 +527,18 @@ class Engine:
                 ha.rx_p += dap
                 ha.rx_b += dab
             proto = key[0]
-            t = transport.get(proto)
+            v6 = key[1] >= V6
+            t = transport.get((v6, proto))
             if t is None:
-                t = transport[proto] = [0, 0, []]
+                t = transport[(v6, proto)] = [0, 0, []]
             t[0] += dp
             t[1] += db
             bump(t[2], sec, db)
             f.hist = bump_total(f.hist, sec, db, ab_b + ba_b - db)
-            service = f.service
-            if service:
-                s = services.get(service)
+            if app:
+                s = apps.get((v6, proto, app))
                 if s is None:
-                    s = services[service] = [0, 0, []]
+                    s = apps[(v6, proto, app)] = [0, 0, []]
                 s[0] += dp
                 s[1] += db
                 bump(s[2], sec, db)
@@ -550,25 +639,55 @@ class Engine:
                   with_rates: bool = True) -> list[HostRow]:
         now = self.now if with_rates else None
         return [HostRow(address_text(h.addr), h.packets, h.bytes, h.tx_p, h.tx_b, h.rx_p, h.rx_b,
-                        h.first, h.last, *rates_packed(h.hist, now))
+                        h.first, h.last, *rates_packed(h.hist, now), host_apps_text(h))
                 for h in (self.hosts.values() if hosts is None else hosts)]
 
     def protocol_rows(self) -> list[ProtocolRow]:
-        now = self.now
-        rows = []
-        ip4 = sum(c[4 + 2 * IPV4] for c in self._counters), sum(c[5 + 2 * IPV4] for c in self._counters)
-        ip6 = sum(c[4 + 2 * IPV6] for c in self._counters), sum(c[5 + 2 * IPV6] for c in self._counters)
-        und = (sum(c[4 + 2 * UNDECODED] for c in self._counters),
-               sum(c[5 + 2 * UNDECODED] for c in self._counters))
-        for name, (p, b) in (("ipv4", ip4), ("ipv6", ip6), ("undecoded", und)):
-            if p:
-                rows.append(ProtocolRow(name, p, b, "network"))
+        """The protocol hierarchy, as ``tshark -z io,phs`` shows it: link, network, transport,
+        application. Each row names its ``path`` (``ether/ipv4/tcp/tls``); network rows sit
+        under the link row only when every interface has the same link type (conversations do not
+        know their interface, so the layers above cannot be split by link)."""
+        now, names, counters = self.now, self.names, self._counters
+        total = sum(c[_IB] for c in counters) or 1
+        rows: list[ProtocolRow] = []
+
+        def add(name, p, b, layer, parent, r=(0.0, 0.0, 0.0)):
+            path = f"{parent}/{name}" if parent else name
+            rows.append(ProtocolRow(name, p, b, layer, *r, path, path.count("/"), 100.0 * b / total))
+            return path
+
+        links: dict[str, list] = {}
+        for c, meta in zip(counters, self._meta):
+            if c[_IP]:
+                entry = links.setdefault(meta.link or "unknown", [0, 0, [0.0, 0.0, 0.0]])
+                entry[0] += c[_IP]
+                entry[1] += c[_IB]
+                entry[2] = [x + y for x, y in zip(entry[2], rates(meta.hist, now))]
+        top = ""
+        for link, (p, b, r) in links.items():
+            path = add(link, p, b, "link", "", tuple(r))
+            if len(links) == 1:
+                top = path
+        transport = {}
+        for (v6, proto), (p, b, hist) in self._transport.items():
+            transport[(v6, proto)] = (p, b, rates(hist, now))
+        for kind, name, v6 in ((IPV4, "ipv4", False), (IPV6, "ipv6", True)):
+            p = sum(c[4 + 2 * kind] for c in counters)
+            if not p:
+                continue
+            children = [(k, v) for k, v in transport.items() if k[0] == v6]
+            r = tuple(sum(v[2][i] for _, v in children) for i in range(3))
+            net = add(name, p, sum(c[5 + 2 * kind] for c in counters), "network", top, r)
+            for (_, proto), (tp, tb, tr) in children:
+                tpath = add(names.ip_protocol(proto), tp, tb, "transport", net, tr)
+                for (av6, aproto, app), (ap, ab, hist) in self._apps.items():
+                    if av6 == v6 and aproto == proto and ap:
+                        add(app, ap, ab, "application", tpath, rates(hist, now))
         for etype, (p, b, hist) in self._nonip.items():
-            rows.append(ProtocolRow(ethertype_name(etype), p, b, "network", *rates(hist, now)))
-        for proto, (p, b, hist) in self._transport.items():
-            rows.append(ProtocolRow(self.names.ip_protocol(proto), p, b, "transport", *rates(hist, now)))
-        for service, (p, b, hist) in self._services.items():
-            rows.append(ProtocolRow(service, p, b, "service", *rates(hist, now)))
+            add(ethertype_name(etype), p, b, "network", top, rates(hist, now))
+        und = sum(c[4 + 2 * UNDECODED] for c in counters)
+        if und:
+            add("undecoded", und, sum(c[5 + 2 * UNDECODED] for c in counters), "network", top)
         return rows
 
     def conversation_rows(self, convs: Sequence[Conversation] | None = None,
@@ -591,7 +710,7 @@ class Engine:
                 name, address_text(lo), plo, address_text(hi), phi,
                 c.ab_p, c.ab_b, c.ba_p, c.ba_b, c.first, c.last,
                 _FLAG_TEXT[c.flags_ab | c.flags_ba] if proto == 6 else "",
-                c.service or "", r[0], r[1], r[2])))
+                c.service or "", r[0], r[1], r[2], c.app or "", c.app_src)))
         return rows
 
     def totals(self) -> Totals:
@@ -609,7 +728,7 @@ class Engine:
             *(sum(r[i] for r in hist_rates) for i in range(3)),
             sum(packet_rate(m.hist, self.now) for m in self._meta),
             any(m.drops is not None for m in self._meta), self._missed(),
-            self.expired,
+            self.expired, self.app_waiting, self.app_skipped,
         )
 
     def _missed(self) -> int | None:
@@ -617,3 +736,10 @@ class Engine:
                   if m.kernel is not None]
         known = [n for n in missed if n is not None]
         return sum(known) if known else None
+
+
+def host_apps_text(h: Host) -> str:
+    """A host's application protocols, most bytes first: ``"tls dns http"``."""
+    if not h.apps:
+        return ""
+    return " ".join(app for app, _ in sorted(h.apps.items(), key=lambda kv: (-kv[1], kv[0])))

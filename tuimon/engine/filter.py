@@ -15,8 +15,10 @@ Language (keywords are case-insensitive)::
   (a bare address means that one host).
 * ``port PORT``: a number 0-65535 or a service name from /etc/services (``port https``).
 * ``proto NAME``: an IP protocol (``tcp``, ``udp``, ``icmp`` -- ICMP and ICMPv6 --,
-  ``gre``, a number), a service name (``https``, ``domain``), an address family
-  (``ip``/``ipv4``, ``ip6``/``ipv6``) or, for the protocols view, an ethertype (``arp``).
+  ``gre``, a number), a service name (``https``, ``domain``), an application protocol
+  under Wireshark's name (``tls``, ``dns``, ``quic``: what the dissector or the port guess
+  named the conversation), an address family (``ip``/``ipv4``, ``ip6``/``ipv6``) or, for
+  the protocols view, an ethertype (``arp``) or a link type (``ether``).
 
 What each term means per view:
 
@@ -27,11 +29,14 @@ host / net     the host's address               either endpoint
 port           the host has a conversation      either endpoint's port
                on that port
 proto          the host has a conversation      the conversation's IP protocol,
-               of that protocol                 service or address family
+               of that protocol                 service, application protocol
+                                                or address family
 =============  ===============================  ==================================
 
 Protocols view: ``proto`` picks the rows of that name (``proto icmp`` shows icmp and
-icmpv6), ``port N`` the service rows for port N. Interfaces view: text only.
+icmpv6; a service name picks the application rows it is guessed as: ``proto https`` shows
+tls), ``port N`` the application rows a port-N service is guessed as. Interfaces view:
+text only.
 A term that has no meaning in a view (``host`` on the protocols view) is left out of the
 expression there, as if it were not written, so one filter can stay on while switching
 views. If nothing applies, the view is unfiltered.
@@ -46,7 +51,16 @@ from dataclasses import dataclass
 
 from tuimon.capture.decode import V6
 from tuimon.engine.engine import tcp_flags_text
-from tuimon.engine.names import ETHERTYPES, IP_PROTOCOLS, Names, address_text, parse_address
+from tuimon.capture.decode import LINKTYPES
+from tuimon.engine.names import (
+    ETHERTYPES,
+    IP_PROTOCOLS,
+    PORT_APPS,
+    Names,
+    address_text,
+    parse_address,
+    port_app,
+)
 
 
 class FilterError(ValueError):
@@ -83,6 +97,7 @@ class ProtoTerm:
     services: frozenset  # service names
     rows: frozenset  # protocols-view row names
     family: int | None = None  # 4 or 6
+    apps: frozenset = frozenset()  # application protocol names
 
 
 @dataclass(frozen=True)
@@ -254,12 +269,16 @@ def _proto(arg: str, names: Names) -> ProtoTerm:
         if wanted == "icmp":
             numbers.add(58)
     services = {wanted} if wanted in set(names.services.values()) else set()
-    rows = {names.ip_protocol(n) for n in numbers} | services
-    if wanted in ETHERTYPES.values() or wanted == "undecoded":
+    apps = {wanted} if wanted in names.apps or wanted in set(PORT_APPS.values()) else set()
+    rows = {names.ip_protocol(n) for n in numbers} | services | apps
+    rows |= {port_app(s, p) for s in services for p in (6, 17)}
+    if (wanted in ETHERTYPES.values() or wanted == "undecoded"
+            or wanted in {name for name, _ in LINKTYPES.values()}):
         rows.add(wanted)
     if not rows:
         raise FilterError(f"proto: unknown protocol or service {arg!r}")
-    return ProtoTerm(frozenset(numbers), frozenset(services), frozenset(rows))
+    return ProtoTerm(frozenset(numbers), frozenset(services), frozenset(rows),
+                     apps=frozenset(apps))
 
 
 _TERMS = {"host": _host, "net": _net, "port": _port, "proto": _proto}
@@ -313,10 +332,14 @@ class FilterContext:
             names = self.engine.names
             text = " ".join((names.ip_protocol(c.proto), _endpoint(c.a, c.pa),
                              _endpoint(c.b, c.pb), c.service or "",
-                             tcp_flags_text(c.flags) if c.proto == 6 else "")).lower()
+                             tcp_flags_text(c.flags) if c.proto == 6 else "",
+                             c.app or "")).lower()
             if len(self._conv_text) > 2 * len(self.engine.conversations) + 10_000:
                 self._conv_text.clear()  # conversations that left the table
-            entry = self._conv_text[c] = (c.flags, text)
+            entry = self._conv_text[c] = (c.flags, text, c.app)
+        elif entry[2] != c.app:  # relabelled by the dissector
+            del self._conv_text[c]
+            return self.conversation_text(c)
         return entry[1]
 
 
@@ -352,8 +375,8 @@ def _conversation_pred(node, ctx: FilterContext):
         if node.family is not None:
             v6 = node.family == 6
             return lambda c: (c.key[1] >= V6) == v6
-        numbers, services = node.numbers, node.services
-        return lambda c: c.key[0] in numbers or c.service in services
+        numbers, services, apps = node.numbers, node.services, node.apps
+        return lambda c: c.key[0] in numbers or c.service in services or c.app in apps
     return None
 
 
@@ -387,8 +410,9 @@ def _protocol_pred(node, ctx: FilterContext):
         return lambda r: r.protocol in rows
     if isinstance(node, PortTerm):
         services = ctx.engine.names.services
-        wanted = {name for (port, _), name in services.items() if port in node.ports}
-        return lambda r: r.layer == "service" and r.protocol in wanted
+        wanted = {port_app(name, 17 if transport == "udp" else 6)
+                  for (port, transport), name in services.items() if port in node.ports}
+        return lambda r: r.layer == "application" and r.protocol in wanted
     return None
 
 

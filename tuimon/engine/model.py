@@ -72,16 +72,20 @@ class HostRow(NamedTuple):
     rate_2s: float = 0.0
     rate_10s: float = 0.0
     rate_40s: float = 0.0
+    app_protocols: str = ""  # the host's application protocols, most bytes first
 
 
 class ProtocolRow(NamedTuple):
     protocol: str
     packets: int
     bytes: int
-    layer: str
+    layer: str  # link, network, transport, application
     rate_2s: float = 0.0
     rate_10s: float = 0.0
     rate_40s: float = 0.0
+    path: str = ""  # place in the hierarchy: "ether/ipv4/tcp/tls"
+    depth: int = 0  # 0 for the top rows
+    share: float = 0.0  # percent of all bytes
 
 
 class ConversationRow(NamedTuple):
@@ -101,6 +105,8 @@ class ConversationRow(NamedTuple):
     rate_2s: float = 0.0
     rate_10s: float = 0.0
     rate_40s: float = 0.0
+    app_protocol: str = ""  # Wireshark's name: "tls", "dns" ...
+    app_source: str = ""  # "dissector" (tshark said so), "port" (a guess), "" (nothing)
 
     @property
     def packets(self) -> int:
@@ -128,6 +134,8 @@ class Totals(NamedTuple):
     drops_reported: bool = False  # some capture said how many it dropped (else drops is 0)
     missed: int | None = None  # kernel packets - captured packets, live and unfiltered only
     expired: int = 0  # conversations that left the table (idle timeout or --max-flows)
+    app_waiting: int = 0  # conversations waiting for the dissector's verdict
+    app_skipped: int = 0  # conversations never dissected (tshark was behind): port guess only
 
 
 class Snapshot(NamedTuple):

@@ -50,6 +50,7 @@ class Names:
     def __init__(self, services_path: str = "/etc/services", protocols_path: str = "/etc/protocols"):
         self.services = _read_table(services_path, want_protocol=False)
         self._protocols = _read_table(protocols_path, want_protocol=True)
+        self.apps: set[str] = set()  # application protocols the dissector has named so far
 
     def ip_protocol(self, number: int) -> str:
         name = IP_PROTOCOLS.get(number) or self._protocols.get(number)
@@ -66,6 +67,36 @@ class Names:
             if name:
                 return name
         return None
+
+
+# Port guesses for the application protocol, under Wireshark's names (the dissector's
+# filter name: what ``frame.protocols`` says) so that a guess and a verdict read alike.
+# Keyed by the /etc/services name, or by (name, transport) where the two differ.
+PORT_APPS = {
+    "http": "http", "www": "http", "http-alt": "http", "webcache": "http",
+    "https": "tls", ("https", "udp"): "quic", "domain": "dns", "domain-s": "tls",
+    "ssh": "ssh", "telnet": "telnet", "ftp": "ftp", "ftp-data": "ftp-data", "smtp": "smtp",
+    "submission": "smtp", "submissions": "tls", "imap2": "imap", "imap": "imap", "imaps": "tls",
+    "pop3": "pop", "pop3s": "tls", "ntp": "ntp", "snmp": "snmp", "snmp-trap": "snmp",
+    "bootps": "dhcp", "bootpc": "dhcp", "tftp": "tftp", "ldap": "ldap", "ldaps": "tls",
+    "microsoft-ds": "smb", "netbios-ns": "nbns", "netbios-dgm": "browser",
+    "netbios-ssn": "nbss", "ms-wbt-server": "rdp", "sip": "sip", "sip-tls": "tls",
+    "rtsp": "rtsp", "mdns": "mdns", "syslog": "syslog", "kerberos": "kerberos",
+    "openvpn": "openvpn", "isakmp": "isakmp", "ipsec-nat-t": "udpencap", "mysql": "mysql",
+    "postgresql": "pgsql", "xmpp-client": "xmpp", "xmpp-server": "xmpp", "bgp": "bgp",
+    "l2tp": "l2tp", "radius": "radius", "radius-acct": "radius", "ircd": "irc",
+    "nfs": "nfs", "sunrpc": "portmap", "redis": "resp", "mqtt": "mqtt", "socks": "socks",
+    "epmap": "dcerpc", "ms-sql-s": "tds", "vnc": "vnc", "x11": "x11", "git": "git",
+}
+
+
+@lru_cache(maxsize=4096)
+def port_app(service: str | None, proto: int) -> str | None:
+    """The application protocol a service port suggests, under Wireshark's name."""
+    if not service:
+        return None
+    return (PORT_APPS.get((service, "udp" if proto == 17 else "tcp"))
+            or PORT_APPS.get(service) or service)
 
 
 def ethertype_name(etype: int) -> str:

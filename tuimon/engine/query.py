@@ -20,6 +20,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from operator import attrgetter
 
+from tuimon.engine.engine import host_apps_text
 from tuimon.engine.filter import FilterContext, FilterError, compile_filter, parse
 from tuimon.engine.model import Totals
 from tuimon.engine.rates import SHIFT, rates_packed, rates_total
@@ -36,15 +37,16 @@ COLUMNS: dict[str, tuple[str, ...]] = {
                    "non_ip_packets", "undecoded_packets", "skipped_records",
                    "kernel_in_bytes", "kernel_out_bytes", "kernel_in_packets",
                    "kernel_out_packets", "kernel_errors", "kernel_drops"),
-    "hosts": ("address", "bytes", "packets", "rate_2s", "rate_10s", "rate_40s", "tx_bytes",
-              "rx_bytes", "tx_packets", "rx_packets", "first_seen", "last_seen"),
-    "protocols": ("protocol", "layer", "bytes", "packets", "rate_2s", "rate_10s", "rate_40s"),
-    "conversations": ("protocol", "a", "b", "bytes", "packets", "rate_2s", "rate_10s",
-                      "rate_40s", "service", "tcp_flags", "bytes_a_to_b", "bytes_b_to_a",
+    "hosts": ("address", "bytes", "packets", "rate_2s", "rate_10s", "rate_40s", "app_protocols",
+              "tx_bytes", "rx_bytes", "tx_packets", "rx_packets", "first_seen", "last_seen"),
+    "protocols": ("protocol", "layer", "bytes", "packets", "share", "rate_2s", "rate_10s",
+                  "rate_40s"),
+    "conversations": ("protocol", "a", "b", "app_protocol", "bytes", "packets", "rate_2s",
+                      "rate_10s", "rate_40s", "service", "tcp_flags", "bytes_a_to_b", "bytes_b_to_a",
                       "packets_a_to_b", "packets_b_to_a", "first_seen", "last_seen"),
 }
 TEXT_COLUMNS = frozenset({"interface", "link", "address", "protocol", "layer", "a", "b",
-                          "service", "tcp_flags"})
+                          "service", "tcp_flags", "app_protocol", "app_protocols"})
 
 
 def default_descending(column: str) -> bool:
@@ -91,6 +93,7 @@ class Page:
     source: str = ""
     elapsed: float = 0.0
     progress: object = None  # a playback's tuimon.engine.playback.Progress; None when live
+    note: str = ""  # e.g. tshark missing: application protocols by port only
 
 
 def row_key(view: str, item) -> Hashable:
@@ -101,7 +104,25 @@ def row_key(view: str, item) -> Hashable:
         return item.endpoints()
     if view == "interfaces":
         return item.interface
-    return (item.layer, item.protocol)
+    return item.path or (item.layer, item.protocol)
+
+
+def tree_order(rows: list) -> list:
+    """Protocol rows in hierarchy order: every row right after its parent (depth first),
+    siblings in the order they come in (the sort order). A row whose parent is not there
+    stays at the top level."""
+    paths = {r.path for r in rows}
+    children: dict[str, list] = {}
+    for r in rows:
+        parent = r.path.rpartition("/")[0]
+        children.setdefault(parent if parent in paths else "", []).append(r)
+    out: list = []
+    stack = list(reversed(children.get("", [])))
+    while stack:
+        r = stack.pop()
+        out.append(r)
+        stack.extend(reversed(children.get(r.path, [])))
+    return out
 
 
 def _none_low(value):
@@ -145,6 +166,8 @@ def sort_key(view: str, column: str, engine) -> Callable:
     if column.startswith("rate_") and view in ("hosts", "conversations"):
         return _rate_key(("rate_2s", "rate_10s", "rate_40s").index(column), now,
                          view == "conversations")
+    if view == "hosts" and column == "app_protocols":
+        return host_apps_text
     if view == "hosts":
         attr = {"address": "addr", "tx_bytes": "tx_b", "rx_bytes": "rx_b", "tx_packets": "tx_p",
                 "rx_packets": "rx_p", "first_seen": "first", "last_seen": "last"}.get(column, column)
@@ -167,6 +190,7 @@ def sort_key(view: str, column: str, engine) -> Callable:
             "bytes": lambda c: c.ab_b + c.ba_b,
             "packets": lambda c: c.ab_p + c.ba_p,
             "service": lambda c: c.service or "",
+            "app_protocol": lambda c: c.app or "",
             "tcp_flags": lambda c: c.flags_ab | c.flags_ba,
             "bytes_a_to_b": attrgetter("ab_b"),
             "bytes_b_to_a": attrgetter("ba_b"),
@@ -295,6 +319,8 @@ class QueryRunner:
             items = sorted(items, key=lambda x: rank.get(ident(x), last))
         else:
             items = sorted(items, key=sort_key(q.view, sort, self.engine), reverse=q.descending)
+        if q.view == "protocols":
+            items = tree_order(items)
         if node is not None:
             pred = compile_filter(node, q.view, self.context)
             if pred is not None:

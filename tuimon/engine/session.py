@@ -6,6 +6,7 @@ import gc
 import time
 from collections.abc import Callable
 
+from tuimon.engine.appproto import DEFAULT_PACKETS, AppLabeler
 from tuimon.engine.engine import Engine
 
 
@@ -20,10 +21,13 @@ def tune_gc() -> None:
 
 
 class Session:
-    """One capture source counted by one engine."""
+    """One capture source counted by one engine; the first ``dissect_packets`` packets of
+    each TCP/UDP conversation also go to tshark for the application protocol
+    (:mod:`tuimon.engine.appproto`; 0: port guesses only)."""
 
     def __init__(self, source, engine: Engine | None = None, kernel=None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 dissect_packets: int = DEFAULT_PACKETS, labeler_factory=AppLabeler) -> None:
         """``kernel``: a :class:`tuimon.capture.kernel.KernelCounters` for a live source's
         interfaces, sampled about once a second (:meth:`kernel_tick`), or None."""
         self.source = source
@@ -33,6 +37,7 @@ class Session:
         self._known = 0
         self._next_fold: float | None = None
         self._next_kernel = clock() + 1.0
+        self.labeler = labeler_factory(self.engine, dissect_packets, self._linktype)
 
     def kernel_tick(self, force: bool = False) -> None:
         """Read the kernel's counters when a second has passed (or ``force``)."""
@@ -46,6 +51,26 @@ class Session:
             self.sync_interfaces()
         for index, row in self.kernel.sample().items():
             self.engine.set_kernel(index, row)
+
+    def _linktype(self, index: int) -> int:
+        for iface in self.source.interfaces:
+            if iface.index == index:
+                return iface.linktype
+        return 1
+
+    def poll_labels(self) -> bool:
+        """Apply the application-protocol verdicts that came in; True when one did."""
+        return self.labeler.poll()
+
+    def finish_labels(self, timeout: float | None = None) -> None:
+        """End of the capture: wait (bounded) for the verdicts still due."""
+        if timeout is None:
+            self.labeler.drain()
+        else:
+            self.labeler.drain(timeout)
+
+    def close(self) -> None:
+        self.labeler.close()
 
     def sync_interfaces(self) -> None:
         """Tell the engine the names, drops and skipped records (and why) the source knows of."""
@@ -75,6 +100,9 @@ class Session:
             self.sync_interfaces()
         engine = self.engine
         engine.ingest(batch)
+        if engine.dissect_queue:
+            self.labeler.feed()
+        self.labeler.poll()
         # Fold once per second of capture time so the rate windows see when traffic came.
         now = engine.now
         if now is not None and (self._next_fold is None or now >= self._next_fold):
@@ -99,6 +127,7 @@ class Session:
                 stopping = time.monotonic() + STOP_GRACE
             elif stopping is not None and time.monotonic() > stopping:
                 break  # closing the generator makes the source kill what is left
+        self.finish_labels()
         self.sync_interfaces()
         self.kernel_tick(force=True)
         self.engine.fold()

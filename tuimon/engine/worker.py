@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 
 from tuimon.capture.kernel import for_source
 from tuimon.capture.pacer import IDLE
+from tuimon.engine.appproto import DEFAULT_PACKETS
 from tuimon.engine.drill import DRILL_REQUESTS, Dissect, Driller, Packets, Where, run_job
 from tuimon.engine.engine import engine_for
 from tuimon.engine.playback import (
@@ -204,7 +205,8 @@ class EngineService:
         self.live = getattr(self.source, "kind", "file") != "file"
         self.session = Session(self.source, self.engine,
                                kernel=for_source(self.source, self.kernel_read, self.clock),
-                               clock=self.clock)
+                               clock=self.clock,
+                               dissect_packets=getattr(self.args, "dissect_packets", DEFAULT_PACKETS))
         self.started = self.clock()
         note = ""
         if self.live and not getattr(self.args, "interfaces", None):
@@ -323,6 +325,14 @@ class EngineService:
         else:
             self.close()
 
+    def poll_labels(self) -> None:
+        """Apply application-protocol verdicts that came in (they come asynchronously)."""
+        if self.session is not None and self.session.poll_labels():
+            self.version += 1
+
+    def note(self) -> str:
+        return self.session.labeler.note if self.session is not None else ""
+
     def tick(self) -> None:
         """Keep a live clock moving on a quiet link so rates decay."""
         if self.live and self.status.state == CAPTURING:
@@ -330,9 +340,13 @@ class EngineService:
             self.session.kernel_tick(force=True)
             self.version += 1
 
-    def finish(self, error: str | None = None) -> Status:
+    def finish(self, error: str | None = None, drain: bool = False) -> Status:
+        """The source ended. ``drain``: wait (bounded) for the last application-protocol
+        verdicts here; the worker does not, it keeps applying them as they come."""
         if self.session is not None:
             try:
+                if drain:
+                    self.session.finish_labels()
                 self.session.sync_interfaces()
                 self.session.kernel_tick(force=True)
             except Exception:  # noqa: BLE001 - keep what was counted
@@ -365,6 +379,8 @@ class EngineService:
                 pass
         if self.driller is not None:
             self.driller.close()
+        if self.session is not None:
+            self.session.close()
 
     def run_all(self) -> Status:
         """Open the source and count all of it, here and now (tests, small files): a file
@@ -375,13 +391,17 @@ class EngineService:
             self.play(speed=0.0)
             while self.status.state == PLAYING:
                 self.pump()
+            if self.session is not None:  # the last application-protocol verdicts (bounded)
+                self.session.finish_labels()
+                self.engine.fold()
+                self.version += 1
             return self.status
         try:
             for batch in self.source.batches():
                 self.ingest(batch)
         except TuimonError as err:
-            return self.finish(str(err))
-        return self.finish()
+            return self.finish(str(err), drain=True)
+        return self.finish(drain=True)
 
     # -- requests -----------------------------------------------------------------------
 
@@ -395,6 +415,7 @@ class EngineService:
         page.state, page.message = self.status.state, self.status.message
         page.source, page.elapsed = self.status.source, self.elapsed()
         page.progress = self.progress()
+        page.note = self.note()
         return page
 
     def save(self, request: Save) -> Saved:
@@ -656,6 +677,7 @@ def worker_main(requests, replies, args: dict, factory: Callable | None = None,
                 if not send(service.save(final_save)):
                     break
                 final_save = None
+            service.poll_labels()
             # 3. the clock of a live capture, and --duration
             now = time.monotonic()
             if now >= next_tick:

@@ -14,7 +14,7 @@ import time
 from functools import lru_cache
 from operator import attrgetter
 
-from tuimon.engine.model import Snapshot
+from tuimon.engine.model import ProtocolRow, Snapshot
 from tuimon.errors import ExportFailed
 
 INTERFACE_COLUMNS = ["interface", "packets", "bytes", "link", "ipv4_packets", "ipv6_packets",
@@ -27,11 +27,12 @@ INTERFACE_COLUMNS = ["interface", "packets", "bytes", "link", "ipv4_packets", "i
                      "kernel_drops_in", "kernel_drops_out", "link_speed", "utilisation",
                      "missed_packets"]
 HOST_COLUMNS = ["address", "packets", "bytes", "tx_packets", "tx_bytes", "rx_packets", "rx_bytes",
-                "first_seen", "last_seen"]
+                "first_seen", "last_seen", "app_protocols"]
 PROTOCOL_COLUMNS = ["protocol", "packets", "bytes", "layer"]
 CONVERSATION_COLUMNS = ["protocol", "address_a", "port_a", "address_b", "port_b",
                         "packets_a_to_b", "bytes_a_to_b", "packets_b_to_a", "bytes_b_to_a",
-                        "first_seen", "last_seen", "tcp_flags", "service"]
+                        "first_seen", "last_seen", "tcp_flags", "service", "app_protocol",
+                        "app_source"]
 
 FILES = {
     "interfaces.csv": ("interfaces", INTERFACE_COLUMNS),
@@ -40,7 +41,7 @@ FILES = {
     "conversations.csv": ("conversations", CONVERSATION_COLUMNS),
 }
 
-LAYERS = ["link", "network", "transport", "service", "application"]
+LAYERS = ["link", "network", "transport", "application"]
 _TIME_COLUMNS = {"first_seen", "last_seen"}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -105,6 +106,7 @@ def _write_conversations(f, writer, rows) -> None:
     out = []
     for row in rows:
         proto, a, pa, b, pb, p1, b1, p2, b2, first, last, flags, service = row[:13]
+        app, app_src = row[16], row[17]
         ok = plain.get(proto)
         if ok is None:
             ok = plain[proto] = _plain(proto)
@@ -112,6 +114,10 @@ def _write_conversations(f, writer, rows) -> None:
             ok = plain.get(service)
             if ok is None:
                 ok = plain[service] = _plain(service)
+        if ok:
+            ok = plain.get(app)
+            if ok is None:
+                ok = plain[app] = _plain(app)
         if not ok:
             f.writelines(out)
             out.clear()
@@ -126,7 +132,8 @@ def _write_conversations(f, writer, rows) -> None:
         if t2 is None:
             t2 = seconds[s2] = _iso_second(s2)
         out.append(f"{proto},{a},{'' if pa is None else pa},{b},{'' if pb is None else pb},"
-                   f"{p1},{b1},{p2},{b2},{t1}.{m1:06d}Z,{t2}.{m2:06d}Z,{flags},{service}\r\n")
+                   f"{p1},{b1},{p2},{b2},{t1}.{m1:06d}Z,{t2}.{m2:06d}Z,{flags},{service},"
+                   f"{app},{app_src}\r\n")
         if len(out) >= 4096:
             f.writelines(out)
             out.clear()
@@ -198,6 +205,17 @@ def _read_only(path: str) -> bool:
         return False
 
 
+def protocol_totals(rows: list[ProtocolRow]) -> list[ProtocolRow]:
+    """One row per (layer, protocol): the hierarchy's rows of one name added up (``tcp``
+    over IPv4 and over IPv6 is one ``tcp`` row)."""
+    totals: dict[tuple, list] = {}
+    for r in rows:
+        entry = totals.setdefault((r.layer, r.protocol), [0, 0])
+        entry[0] += r.packets
+        entry[1] += r.bytes
+    return [ProtocolRow(name, p, b, layer) for (layer, name), (p, b) in totals.items()]
+
+
 def export_snapshot(snapshot: Snapshot, folder: str) -> list[str]:
     """Write the four files into ``folder`` (created if needed); return their paths.
 
@@ -217,7 +235,8 @@ def export_snapshot(snapshot: Snapshot, folder: str) -> list[str]:
                 rows = sorted(rows, key=attrgetter("first_seen"))
                 rows.sort(key=lambda r: r.bytes_a_to_b + r.bytes_b_to_a, reverse=True)
             elif table == "protocols":
-                rows = sorted(rows, key=lambda r: (LAYERS.index(r.layer), -r.bytes, r.protocol))
+                rows = sorted(protocol_totals(rows),
+                              key=lambda r: (LAYERS.index(r.layer), -r.bytes, r.protocol))
             temps.append((_write_temp(path, columns, rows), path))
         for tmp, path in temps:
             os.replace(tmp, path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import humanize
 
 from tuimon.engine.model import Snapshot
+from tuimon.export.csv import protocol_totals
 
 
 def _size(n: int) -> str:
@@ -35,13 +36,18 @@ def render_summary(snap: Snapshot, top: int = 10) -> str:
     lines += _table(f"Top {len(hosts)} hosts", ["address", "packets", "bytes", "tx", "rx"],
                     [[h.address, h.packets, _size(h.bytes), _size(h.tx_bytes), _size(h.rx_bytes)]
                      for h in hosts])
-    protos = sorted((p for p in snap.protocols if p.layer == "transport"), key=lambda p: -p.bytes)
-    lines += _table("Protocols", ["protocol", "packets", "bytes"],
-                    [[p.protocol, p.packets, _size(p.bytes)] for p in protos[:top]])
+    totals = protocol_totals(snap.protocols)
+    for layer, title in (("transport", "Protocols"), ("application", "Application protocols")):
+        protos = sorted((p for p in totals if p.layer == layer), key=lambda p: (-p.bytes, p.protocol))
+        if protos:
+            lines += _table(title, ["protocol", "packets", "bytes"],
+                            [[p.protocol, p.packets, _size(p.bytes)] for p in protos[:top]])
     convs = sorted(snap.conversations, key=lambda c: -c.bytes)[:top]
-    lines += _table(f"Top {len(convs)} conversations", ["protocol", "a", "b", "packets", "bytes"],
+    lines += _table(f"Top {len(convs)} conversations",
+                    ["protocol", "a", "b", "app", "packets", "bytes"],
                     [[c.protocol, _endpoint(c.address_a, c.port_a), _endpoint(c.address_b, c.port_b),
-                      c.packets, _size(c.bytes)] for c in convs])
+                      c.app_protocol + ("?" if c.app_source == "port" else ""), c.packets,
+                      _size(c.bytes)] for c in convs])
     return "\n".join(lines)
 
 

@@ -53,6 +53,18 @@ def _speed(mbps: int | None, human: bool) -> str:
     return f"{mbps / 1000:g} Gb/s" if mbps >= 1000 else f"{mbps} Mb/s"
 
 
+def _tree_name(row, human) -> str:
+    """A protocol row's name, indented by its depth in the hierarchy (as tshark -z io,phs)."""
+    return "  " * row.depth + printable(row.protocol, 40)
+
+
+def _app(row, human) -> str:
+    """The application protocol; a guess from the port ends in '?'."""
+    if not row.app_protocol:
+        return ""
+    return printable(row.app_protocol, 32) + ("?" if row.app_source == "port" else "")
+
+
 _RATES = [Column("rate_2s", "2s", 10, cell=_rate("rate_2s")),
           Column("rate_10s", "10s", 10, cell=_rate("rate_10s")),
           Column("rate_40s", "40s", 10, cell=_rate("rate_40s"))]
@@ -90,6 +102,7 @@ VIEW_COLUMNS: dict[str, list[Column]] = {
     "hosts": [
         Column("address", "Address", 15, False, _text("address"), 39),
         *_TRAFFIC, *_RATES,
+        Column("app_protocols", "Apps", 5, False, _text("app_protocols"), 24),
         Column("tx_bytes", "Sent", 8, cell=_size("tx_bytes")),
         Column("rx_bytes", "Received", 8, cell=_size("rx_bytes")),
         Column("tx_packets", "Sent pkts", 9, cell=_count("tx_packets")),
@@ -98,9 +111,11 @@ VIEW_COLUMNS: dict[str, list[Column]] = {
         Column("last_seen", "Last", 8, cell=_time("last_seen")),
     ],
     "protocols": [
-        Column("protocol", "Protocol", 10, False, _text("protocol"), 24),
-        Column("layer", "Layer", 9, False, _text("layer"), 12),
-        *_TRAFFIC, *_RATES,
+        Column("protocol", "Protocol", 10, False, _tree_name, 32),
+        Column("layer", "Layer", 11, False, _text("layer"), 12),
+        *_TRAFFIC,
+        Column("share", "Share", 6, cell=lambda r, h: f"{r.share:.1f}%"),
+        *_RATES,
     ],
     "conversations": [
         Column("protocol", "Proto", 5, False, _text("protocol"), 10),
@@ -108,6 +123,7 @@ VIEW_COLUMNS: dict[str, list[Column]] = {
                lambda r, h: printable(fmt.endpoint(r.address_a, r.port_a)), 47),
         Column("b", "B", 17, False,
                lambda r, h: printable(fmt.endpoint(r.address_b, r.port_b)), 47),
+        Column("app_protocol", "App", 4, False, _app, 16),
         *_TRAFFIC, *_RATES,
         Column("service", "Service", 7, False, _text("service"), 16),
         Column("tcp_flags", "Flags", 5, False, _text("tcp_flags"), 9),

@@ -52,9 +52,13 @@ class MonitorHeader(Static):
         if page is not None:
             line.append(f"  {fmt.duration(page.elapsed)}")
         text = Text("\n").join([line, self._totals(page, human)])
+        note = printable(getattr(page, "note", "") or "", 200) if page is not None else ""
         if self.message:
             text.append("\n")
             text.append(self.message, "bold red" if self.state == "error" else "bold yellow")
+        elif note:
+            text.append("\n")
+            text.append(note, "yellow")
         self.update(text)
 
     @staticmethod
@@ -76,6 +80,13 @@ class MonitorHeader(Static):
                    + (f" +{fmt.count(t.expired, human)} exp" if t.expired else ""))]
         if t.skipped_records:  # damaged records the capture could not give (see Interfaces)
             pairs.append(("Skipped ", fmt.count(t.skipped_records, human)))
+        # Application protocols still to come from tshark, and those it never got to.
+        waiting, skipped = getattr(t, "app_waiting", 0), getattr(t, "app_skipped", 0)
+        if waiting or skipped:
+            value = f"{fmt.count(waiting, human)} unlabelled"
+            if skipped:
+                value += f", {fmt.count(skipped, human)} by port only"
+            pairs.append(("Apps ", value))
         text = Text()
         for i, (label, value) in enumerate(pairs):
             if i:
