@@ -267,8 +267,12 @@ def test_relabelling_moves_what_was_counted(small_engine):
     web = next(c for c in e.conversations if c.pb == 443)
     before = {r.path: r.bytes for r in e.protocol_rows()}
     assert before["ether/ipv4/tcp/tls"] == 10500
+    rate = {r.path: r.rate_40s for r in e.protocol_rows()}["ether/ipv4/tcp/tls"]
+    assert rate > 0
     e.label(web, "http", "dissector")
     after = {r.path: r.bytes for r in e.protocol_rows()}
+    # its recent seconds move too: the rates
+    assert {r.path: r.rate_40s for r in e.protocol_rows()}["ether/ipv4/tcp/http"] == rate
     assert "ether/ipv4/tcp/tls" not in after and after["ether/ipv4/tcp/http"] == 10500
     assert after["ether/ipv6/tcp/http"] == before["ether/ipv6/tcp/http"]  # another branch
     hosts = {r.address: r.app_protocols for r in e.host_rows()}

@@ -31,6 +31,8 @@ from tuimon.engine.model import (
 )
 from tuimon.engine.names import Names, address_text, ethertype_name, port_app
 from tuimon.engine.rates import (
+    MASK,
+    SHIFT,
     bump,
     bump_packed,
     bump_total,
@@ -420,8 +422,8 @@ class Engine:
             conv.dis_left = 0
 
     def label(self, conv: Conversation, app: str | None, source: str) -> None:
-        """Name ``conv``'s application protocol; what it counted so far moves to the new
-        name (the rate history stays where it was counted: it fades within 40 s)."""
+        """Name ``conv``'s application protocol; what it counted so far (and its recent
+        seconds, for the rates) moves to the new name."""
         if app == conv.app:
             conv.app_src = source if app else ""
             return
@@ -434,6 +436,7 @@ class Engine:
             if entry is not None:
                 entry[0] -= packets
                 entry[1] -= nbytes
+                _move_hist(entry[2], conv.hist, nbytes, -1)
                 if entry[0] <= 0:
                     del self._apps[(v6, proto, old)]
             for addr in {lo, hi}:
@@ -453,6 +456,7 @@ class Engine:
                 entry = self._apps[(v6, proto, app)] = [0, 0, []]
             entry[0] += packets
             entry[1] += nbytes
+            _move_hist(entry[2], conv.hist, nbytes, 1)
             for addr in {lo, hi}:
                 h = self.hosts.get(addr)
                 if h is not None:
@@ -743,3 +747,20 @@ def host_apps_text(h: Host) -> str:
     if not h.apps:
         return ""
     return " ".join(app for app, _ in sorted(h.apps.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _move_hist(target: list, hist, total: int, sign: int) -> None:
+    """Add (``sign`` 1) or take away (-1) a conversation's recent seconds (its packed
+    history, :func:`tuimon.engine.rates.bump_total`, of ``total`` bytes) to/from a
+    ``[second, bytes, packets]`` history."""
+    if hist is None:
+        return
+    if hist.__class__ is int and hist >> SHIFT == 0:  # a bare second: all of it then
+        seconds = [(hist, total)]
+    else:
+        seconds = [(e >> SHIFT, e & MASK) for e in ((hist,) if hist.__class__ is int else hist)]
+    merged = {s: [s, b, p] for s, b, p in target}
+    for s, b in seconds:
+        entry = merged.setdefault(s, [s, 0, 0])
+        entry[1] += sign * b
+    target[:] = sorted((e for e in merged.values() if e[1] > 0 or e[2] > 0), key=lambda e: e[0])
