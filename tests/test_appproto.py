@@ -18,7 +18,7 @@ from tests import pcapbuild as pb
 from tests.netns import netns, wait_line  # noqa: F401  (netns is a fixture)
 from tuimon.capture.file import FileSource
 from tuimon.cli import main
-from tuimon.engine.appproto import AppLabeler, Dissector, app_from_protocols, tshark_argv
+from tuimon.engine.appproto import AppLabeler, Dissector, app_from_protocols
 from tuimon.engine.engine import Engine
 from tuimon.engine.names import Names, port_app
 from tuimon.engine.query import Query, QueryRunner
