@@ -25,7 +25,7 @@ REPEAT = 25
 
 
 def service(path: str):
-    from tuimon.engine.worker import EngineService
+    from tuimon.engine.service import EngineService
 
     args = Namespace(read=path, interfaces=[], filter=None, duration=None, no_ui=False,
                      csv=None, interval=1.0, flow_timeout=0, max_flows=0)

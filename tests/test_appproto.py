@@ -363,7 +363,7 @@ def test_protocol_tree_order_follows_the_sort_within_parents(small_engine):
 
 async def test_header_shows_unlabelled_conversations_and_why_there_are_only_guesses(monkeypatch):
     from tests.test_ui_app import args_for, make_app, settle
-    from tuimon.engine.worker import EngineService
+    from tuimon.engine.service import EngineService
 
     monkeypatch.setenv("PATH", "/nonexistent")  # no tshark to be found
     svc = EngineService(args_for(str(DATA / "smtp.pcap")), clock=lambda: 50.0,

@@ -18,7 +18,7 @@ from tuimon.engine.drill import (LIST_LIMIT, Dissect, Driller, PacketList, Packe
                                  WritePcap, pcap_file_name)
 from tuimon.engine.names import address_text, parse_address
 from tuimon.engine.query import row_key
-from tuimon.engine.worker import EngineService
+from tuimon.engine.service import EngineService
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 CAPTURES = sorted(f for f in os.listdir(DATA) if f.endswith((".pcap", ".pcapng")))
@@ -314,7 +314,7 @@ def test_drill_down_through_the_engine_process(tmp_path):
 
     from tests.test_ui_worker import Collector
     from tuimon.engine.query import Query
-    from tuimon.engine.worker import FINISHED, Status
+    from tuimon.engine.messages import FINISHED, Status
     from tuimon.ui.backend import ProcessBackend
 
     before = set(glob.glob(os.path.join(tempfile.gettempdir(), "tuimon-drill-*")))

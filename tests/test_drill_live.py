@@ -17,7 +17,7 @@ from tuimon.capture.live import LiveSource
 from tuimon.engine.drill import Packets, WritePcap
 from tuimon.engine.names import address_text
 from tuimon.engine.query import row_key
-from tuimon.engine.worker import EngineService
+from tuimon.engine.service import EngineService
 
 ring, expect = int(sys.argv[1]), int(sys.argv[2])
 args = argparse.Namespace(read=None, interfaces=["tma0"], filter=None, duration=None,

@@ -16,7 +16,7 @@ from tests import pcapbuild as pb
 from tests.ptyrun import Terminal
 from tests.test_ui_app import args_for, make_app, settle
 from tuimon.capture.file import FileSource
-from tuimon.engine.worker import EngineService
+from tuimon.engine.service import EngineService
 from tuimon.export.csv import cell
 from tuimon.text import printable
 

@@ -17,16 +17,8 @@ from tests.test_ui_worker import Collector
 from tuimon.capture.pacer import Pacer
 from tuimon.engine.playback import paced
 from tuimon.engine.query import Query
-from tuimon.engine.worker import (
-    ERROR,
-    FINISHED,
-    PLAYING,
-    EngineService,
-    Hold,
-    PassFd,
-    Speed,
-    Status,
-)
+from tuimon.engine.messages import ERROR, FINISHED, PLAYING, Hold, PassFd, Speed, Status
+from tuimon.engine.service import EngineService
 from tuimon.ui.backend import ProcessBackend
 
 START = 1_700_000_000.0

@@ -10,18 +10,18 @@ import time
 import pytest
 
 from tuimon.engine.query import Query
-from tuimon.engine.worker import (
+from tuimon.engine.messages import (
     CAPTURING,
     ERROR,
     FINISHED,
     PLAYING,
-    EngineService,
     Ping,
     Pong,
     Save,
     Saved,
     Status,
 )
+from tuimon.engine.service import EngineService
 from tuimon.errors import CaptureFailed
 from tuimon.ui.backend import ProcessBackend
 

@@ -10,7 +10,7 @@ Requests and replies of the engine worker's protocol (see :mod:`tuimon.engine.wo
 The packets are read again from where they are: the playback file (through the same
 capture filter), or the live capture's ring of recent traffic. The :class:`Driller` does
 the slow part in the worker's drill thread, never touching the engine: the worker's main
-thread looks the conversation up (:meth:`~tuimon.engine.worker.EngineService.drill_job`)
+thread looks the conversation up (:meth:`~tuimon.engine.service.EngineService.drill_job`)
 and hands over plain values. tshark runs once per listed conversation (the summaries of
 a temporary pcapng of its packets), pyshark once per dissected packet.
 """

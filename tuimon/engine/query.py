@@ -155,8 +155,6 @@ def _rate_key(index: int, now: float | None, conversations: bool) -> Callable:
 
     return conversation_key if conversations else host_key
 
-    return key
-
 
 def sort_key(view: str, column: str, engine) -> Callable:
     """A cheap key function over the view's items (engine objects or rows)."""

@@ -20,7 +20,17 @@ from tuimon.engine.filter import check
 from tuimon.engine.names import Names
 from tuimon.engine.query import VIEWS, Page, Query
 from tuimon.engine.playback import Progress
-from tuimon.engine.worker import ERROR, FINISHED, PLAYING, Hold, PassFd, Save, Saved, Speed, Status
+from tuimon.engine.messages import (
+    ERROR,
+    FINISHED,
+    PLAYING,
+    Hold,
+    PassFd,
+    Save,
+    Saved,
+    Speed,
+    Status,
+)
 from tuimon.errors import TuimonError
 from tuimon.text import printable
 from tuimon.ui.backend import Backend, EngineReply, ProcessBackend

@@ -4,7 +4,7 @@
   (``tuimon.engine.worker.worker_main``, "spawn" context). A receiver thread reads the
   replies with a timeout and hands each one to ``deliver``, which posts a message to the
   app (``post_message`` is thread-safe).
-* :class:`LocalBackend` (tests): an :class:`~tuimon.engine.worker.EngineService` in this
+* :class:`LocalBackend` (tests): an :class:`~tuimon.engine.service.EngineService` in this
   process, answering synchronously. Deterministic, no timers; only drill-down requests
   run in a thread (as in the engine process), their replies arriving later.
 """
@@ -20,7 +20,9 @@ from collections.abc import Callable
 from textual.message import Message
 
 from tuimon.engine.drill import DRILL_REQUESTS
-from tuimon.engine.worker import ERROR, EngineService, Status, Stop, worker_main
+from tuimon.engine.messages import ERROR, Status, Stop
+from tuimon.engine.service import EngineService
+from tuimon.engine.worker import worker_main
 
 
 class EngineReply(Message):
@@ -90,7 +92,7 @@ class ProcessBackend(Backend):
         self._stopping = threading.Event()
         self._receiver: threading.Thread | None = None
         self._lock = threading.Lock()
-        from tuimon.engine.worker import source_label
+        from tuimon.engine.service import source_label
 
         self.label = source_label(args)
         self.first_status: Status | None = None

@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 
-from tuimon.engine.worker import Save, Saved
+from tuimon.engine.messages import Save, Saved
 
 QUIT_SAVE_TIMEOUT = 30.0
 

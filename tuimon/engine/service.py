@@ -1,0 +1,400 @@
+"""EngineService: one engine counting one source, answering queries and saving CSV files.
+
+The engine worker process (:mod:`tuimon.engine.worker`) drives one; tests drive one
+directly, without a process.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+
+from tuimon.capture.kernel import for_source
+from tuimon.capture.pacer import IDLE
+from tuimon.engine.appproto import DEFAULT_PACKETS
+from tuimon.engine.drill import (
+    DRILL_REQUESTS,
+    Dissect,
+    Driller,
+    Packets,
+    Where,
+    run_job,
+)
+from tuimon.engine.engine import engine_for
+from tuimon.engine.messages import (
+    CAPTURING,
+    ERROR,
+    FINISHED,
+    PLAYING,
+    STARTING,
+    Hold,
+    Ping,
+    Pong,
+    Save,
+    Saved,
+    Speed,
+    Status,
+    one_line,
+)
+from tuimon.engine.playback import (
+    Feed,
+    Player,
+    Progress,
+    max_gap,
+    play_speed,
+    positioned,
+)
+from tuimon.engine.query import Page, Query, QueryRunner
+from tuimon.engine.session import Session
+from tuimon.errors import TuimonError
+
+
+def source_label(args) -> str:
+    """What the header calls the source, before it is opened."""
+    if getattr(args, "read", None):
+        return "stdin" if args.read == "-" else os.path.basename(args.read)
+    interfaces = getattr(args, "interfaces", None) or ["default interface"]
+    label = ", ".join(interfaces)
+    if getattr(args, "filter", None):
+        label += f" ({args.filter})"
+    return label
+
+
+def open_source(args):
+    """The source factory: a file or a live capture, as the headless CLI builds it."""
+    from tuimon.cli import open_source as cli_open_source
+
+    return cli_open_source(args)
+
+
+def new_folder_name(now: float) -> str:
+    return time.strftime("tuimon-%Y%m%d-%H%M%S", time.localtime(now))
+
+
+class EngineService:
+    """One engine counting one source, answering queries and saving CSV files.
+
+    Not thread-safe: one thread calls everything (the worker's main thread, or a test).
+    """
+
+    def __init__(self, args, factory: Callable = open_source,
+                 clock: Callable[[], float] = time.monotonic,
+                 wallclock: Callable[[], float] = time.time,
+                 kernel_read: Callable[[], dict] | None = None) -> None:
+        """``kernel_read``: how a live source's kernel counters are read (default psutil)."""
+        self.args = args
+        self.factory = factory
+        self.kernel_read = kernel_read
+        self.clock = clock
+        self.wallclock = wallclock
+        self.engine = engine_for(args)
+        self.runner = QueryRunner(self.engine)
+        self.session: Session | None = None
+        self.source = None
+        self.status = Status(STARTING, "", source_label(args))
+        self.version = 0
+        self.started = clock()
+        self.stopped_at: float | None = None
+        self.live = False
+        self.player: Player | None = None
+        self._advanced: int | None = None  # the capture second the clock was last moved to
+        self.driller: Driller | None = None
+
+    # -- life cycle ----------------------------------------------------------------------
+
+    def open(self) -> Status:
+        try:
+            self.source = self.factory(self.args)
+        except TuimonError as err:
+            return self.fail(str(err))
+        except Exception as err:  # noqa: BLE001 - the user sees one line, never a traceback
+            return self.fail(f"cannot open the capture: {type(err).__name__}: {err}")
+        self.live = getattr(self.source, "kind", "file") != "file"
+        self.session = Session(self.source, self.engine,
+                               kernel=for_source(self.source, self.kernel_read, self.clock),
+                               clock=self.clock,
+                               dissect_packets=getattr(self.args, "dissect_packets", DEFAULT_PACKETS))
+        self.started = self.clock()
+        note = ""
+        if self.live and not getattr(self.args, "interfaces", None):
+            note = (f"capturing on {self._label()}: no interface was named, and it is the "
+                    f"first one that is up, not loopback, and has traffic")
+        self.status = Status(CAPTURING if self.live else PLAYING, "", self._label(), True, note)
+        if not self.live:
+            self.play()  # reads nothing until polled; the worker feeds it from its reader
+        return self.status
+
+    def _label(self) -> str:
+        if self.source is not None and not self.live and getattr(self.args, "read", None):
+            return self.status.source
+        name = getattr(self.source, "name", None)
+        return name if isinstance(name, str) and name else self.status.source
+
+    def ingest(self, batch: list) -> None:
+        if batch:
+            self.session.ingest(batch)
+            self.version += 1
+
+    def capture_news(self) -> Status | None:
+        """A new Status when one of a live source's captures ended on its own
+        (interface removed, dumpcap exited); None when nothing changed."""
+        ended = dict(getattr(self.source, "ended", None) or {})
+        down = {i: state for i, state in dict(getattr(self.source, "down", None) or {}).items()
+                if i not in ended}
+        if not ended and not down and not self.status.message:
+            return None
+        names = {i.index: i.name for i in getattr(self.source, "interfaces", [])}
+        problems = [f"{names.get(index, f'interface {index}')}: {reason}"
+                    for index, reason in sorted(ended.items()) if reason != "stopped"]
+        parts = ["capture ended on " + "; ".join(problems)] if problems else []
+        parts += [f"{names.get(index, f'interface {index}')} is {state}: nothing to capture "
+                  f"until it is up again" for index, state in sorted(down.items())]
+        message = one_line("; ".join(parts))
+        if message == self.status.message:
+            return None
+        if self.session is not None:  # what the ended dumpcap said last: its drop count
+            self.session.sync_interfaces()
+            self.version += 1
+        self.status = Status(self.status.state, message, self.status.source, True)
+        return self.status
+
+    # -- playback ---------------------------------------------------------------------------
+
+    def play(self, feed: Feed | None = None, speed: float | None = None) -> Player:
+        """Start the paced playback of the opened file, from ``feed`` (default: read the
+        source here, in this thread)."""
+        self.player = Player(feed or Feed(positioned(self.source)),
+                             getattr(self.source, "size", None),
+                             play_speed(self.args) if speed is None else speed,
+                             max_gap(self.args))
+        return self.player
+
+    def pump(self, budget: float = 0.05) -> float:
+        """Count the packets that are due by this service's clock, for up to ``budget``
+        seconds of it; at the end of the file, finish. Returns the seconds until more is
+        due (the owner may wait that long)."""
+        if self.status.state != PLAYING:
+            return IDLE
+        player = self.player or self.play()
+        deadline = self.clock() + budget
+        while True:
+            records, wait = player.poll(self.clock())
+            now = self.engine.now
+            if records and now is not None and records[0][1] >= int(now) + 1:
+                self.engine.fold()  # what came before belongs to the seconds before
+            self.ingest(records)
+            if player.finished:
+                self.finish(player.error)
+                return wait
+            if wait > 0 or self.clock() >= deadline:
+                break
+        self._advance_clock()
+        return wait
+
+    def _advance_clock(self) -> None:
+        """Between packets the capture clock moves at the playback's pace, so rates decay
+        in the recording's quiet seconds as they did on the link."""
+        reached = self.player.reached(self.clock())
+        now = self.engine.now
+        if reached is None or now is None or reached <= now:
+            return
+        if self._advanced is None or int(reached) > self._advanced:
+            self.engine.fold()  # what is pending belongs to the seconds before
+            self.engine.advance(reached)
+            self._advanced = int(reached)
+            self.version += 1
+
+    def progress(self) -> Progress | None:
+        return self.player.progress(self.clock()) if self.player is not None else None
+
+    def control(self, request) -> Progress | None:
+        """A Speed or Hold request on a playback; None (nothing to answer) when live."""
+        if self.player is None:
+            return None
+        now = self.clock()
+        if isinstance(request, Speed):
+            self.player.step_speed(request.step, now)
+        elif request.paused:
+            self.player.pause(now)
+        else:
+            self.player.resume(now)
+        return self.progress()
+
+    def _ended_on_its_own(self) -> bool:
+        ended = dict(getattr(self.source, "ended", None) or {})
+        return any(reason != "stopped" for reason in ended.values())
+
+    def stop_capture(self) -> None:
+        """--duration is up: a live source winds down gracefully (what it has is counted)."""
+        stop = getattr(self.source, "stop", None)
+        if stop is not None:
+            stop()
+        else:
+            self.close()
+
+    def poll_labels(self) -> None:
+        """Apply application-protocol verdicts that came in (they come asynchronously)."""
+        if self.session is not None and self.session.poll_labels():
+            self.version += 1
+
+    def note(self) -> str:
+        return self.session.labeler.note if self.session is not None else ""
+
+    def tick(self) -> None:
+        """Keep a live clock moving on a quiet link so rates decay."""
+        if self.live and self.status.state == CAPTURING:
+            self.engine.advance(self.wallclock())
+            self.session.kernel_tick(force=True)
+            self.version += 1
+
+    def finish(self, error: str | None = None, drain: bool = False) -> Status:
+        """The source ended. ``drain``: wait (bounded) for the last application-protocol
+        verdicts here; the worker does not, it keeps applying them as they come."""
+        if self.session is not None:
+            try:
+                if drain:
+                    self.session.finish_labels()
+                self.session.sync_interfaces()
+                self.session.kernel_tick(force=True)
+            except Exception:  # noqa: BLE001 - keep what was counted
+                pass
+            self.engine.fold()
+            self.version += 1
+        if self.stopped_at is None:
+            self.stopped_at = self.clock()
+        if error is None:
+            self.capture_news()
+            if self._ended_on_its_own():  # a capture ended on its own: that is an error
+                error = self.status.message
+        if error is not None:
+            return self.fail(error)
+        self.status = Status(FINISHED, "", self.status.source, True)
+        return self.status
+
+    def fail(self, message: str) -> Status:
+        if self.stopped_at is None:
+            self.stopped_at = self.clock()
+        self.status = Status(ERROR, one_line(message), self.status.source,
+                             self.session is not None)
+        return self.status
+
+    def close(self) -> None:
+        if self.source is not None:
+            try:
+                self.source.close()
+            except Exception:  # noqa: BLE001
+                pass
+        if self.driller is not None:
+            self.driller.close()
+        if self.session is not None:
+            self.session.close()
+
+    def run_all(self) -> Status:
+        """Open the source and count all of it, here and now (tests, small files): a file
+        is played as fast as possible."""
+        if self.open().state == ERROR:
+            return self.status
+        if not self.live:
+            self.play(speed=0.0)
+            while self.status.state == PLAYING:
+                self.pump()
+            if self.session is not None:  # the last application-protocol verdicts (bounded)
+                self.session.finish_labels()
+                self.engine.fold()
+                self.version += 1
+            return self.status
+        try:
+            for batch in self.source.batches():
+                self.ingest(batch)
+        except TuimonError as err:
+            return self.finish(str(err), drain=True)
+        return self.finish(drain=True)
+
+    # -- requests -----------------------------------------------------------------------
+
+    def elapsed(self) -> float:
+        end = self.stopped_at if self.stopped_at is not None else self.clock()
+        return max(0.0, end - self.started)
+
+    def answer(self, q: Query) -> Page:
+        self.engine.fold()  # cheap when nothing is pending
+        page = self.runner.run(q, self.version)
+        page.state, page.message = self.status.state, self.status.message
+        page.source, page.elapsed = self.status.source, self.elapsed()
+        page.progress = self.progress()
+        page.note = self.note()
+        return page
+
+    def save(self, request: Save) -> Saved:
+        from tuimon.export.csv import export_snapshot
+
+        folder = request.folder
+        if folder is None:
+            base = new_folder_name(self.wallclock())
+            folder, n = base, 1
+            while os.path.exists(folder):
+                n += 1
+                folder = f"{base}-{n}"
+        try:
+            paths = export_snapshot(self.engine.snapshot(), folder)
+        except TuimonError as err:
+            return Saved(request.seq, folder, [], str(err))
+        except Exception as err:  # noqa: BLE001 - a failed save never stops the monitor
+            return Saved(request.seq, folder, [], one_line(f"cannot save CSV into {folder}: {err}"))
+        return Saved(request.seq, folder, paths)
+
+    # -- drill-down ----------------------------------------------------------------------
+
+    def where(self, key: tuple) -> Where:
+        """Where the packets of conversation ``key`` can be read again."""
+        conv = self.engine.conversation(key)
+        where = Where(first_seen=conv.first if conv is not None else None)
+        if self.source is None:
+            where.unavailable = "the capture was never opened"
+        elif self.live:
+            rings = self.source.rings() if hasattr(self.source, "rings") else []
+            where.rings = rings
+            if not rings:
+                where.unavailable = ("live packets cannot be opened without the ring of recent "
+                                     "traffic (--ring MB is 0)")
+        else:
+            path = getattr(self.args, "read", None)
+            if not path or path == "-":
+                where.unavailable = "packets read from standard input cannot be read again"
+            where.path, where.capture_filter = path, getattr(self.args, "filter", None)
+        return where
+
+    def drill_job(self, request) -> Callable[[], object]:
+        """Look up what a drill request needs (here, with the engine); the returned job
+        does the slow part and may run in another thread."""
+        if self.driller is None:
+            self.driller = Driller()
+        driller = self.driller
+        if isinstance(request, Dissect):
+            return lambda: run_job(lambda: driller.dissect(request), request)
+        where = self.where(request.key)
+        if isinstance(request, Packets):
+            return lambda: run_job(lambda: driller.packets(request, where), request)
+        proto_name = self.engine.names.ip_protocol(request.key[0])
+        now = self.wallclock()
+        return lambda: run_job(lambda: driller.write(request, where, proto_name, now), request)
+
+    def handle(self, request):
+        """The reply to one request (None for Stop)."""
+        if isinstance(request, DRILL_REQUESTS):
+            return self.drill_job(request)()
+        if isinstance(request, Query):
+            return self.answer(request)
+        if isinstance(request, Save):
+            return self.save(request)
+        if isinstance(request, Ping):
+            modules = sorted({name.split(".")[0] for name in list(sys.modules)})
+            return Pong(request.seq, os.getpid(), modules)
+        if isinstance(request, (Speed, Hold)):
+            return self.control(request)
+        return None
+
+
+# -- the process --------------------------------------------------------------------------
