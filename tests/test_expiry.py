@@ -3,6 +3,8 @@ host, protocol and interface totals."""
 
 from __future__ import annotations
 
+import csv
+
 from pathlib import Path
 
 import pytest
@@ -170,9 +172,34 @@ def test_expiry_and_the_bound_keep_the_totals_exact(name, tmp_path):
         expected = read(tmp_path / "unbounded", file)
         assert read(tmp_path / "default", file) == expected, file
         assert read(tmp_path / "tight", file) == expected, file
-    unbounded = read(tmp_path / "unbounded", "conversations.csv").count("\n")
-    tight = read(tmp_path / "tight", "conversations.csv").count("\n")
-    assert tight <= 3 and (unbounded <= 3 or tight < unbounded)
+    # conversations.csv: what is still in the table, then every conversation that left it
+    # (a flow exporter's records), so the report loses none of them either.
+    unbounded = conversations(tmp_path / "unbounded")
+    for run in ("default", "tight"):
+        rows = conversations(tmp_path / run)
+        assert traffic(rows) == traffic(unbounded), run
+        assert len(rows) >= len(unbounded), run  # a conversation idle too long comes back as a new one
+    tight = conversations(tmp_path / "tight")
+    assert sum(r["state"] == "active" for r in tight) <= 2
+    assert all(r["state"] == "active" for r in unbounded)
+    if len(unbounded) > 2:
+        assert sum(r["state"] == "expired" for r in tight) >= len(unbounded) - 2
+
+
+def conversations(folder: Path) -> list[dict]:
+    with open(folder / "conversations.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def traffic(rows: list[dict]) -> tuple:
+    """Packets and bytes of every protocol and address pair, both directions added up."""
+    total: dict[tuple, list] = {}
+    for r in rows:
+        key = (r["protocol"], *sorted((r["address_a"], r["address_b"])))
+        entry = total.setdefault(key, [0, 0])
+        entry[0] += int(r["packets_a_to_b"]) + int(r["packets_b_to_a"])
+        entry[1] += int(r["bytes_a_to_b"]) + int(r["bytes_b_to_a"])
+    return sorted((k, tuple(v)) for k, v in total.items())
 
 
 def test_the_summary_says_how_many_conversations_left(capsys):
@@ -209,3 +236,67 @@ def test_a_conversation_rate_history_over_several_seconds():
     tick(e, 1045.0)
     (row,) = e.conversation_rows()
     assert (row.rate_2s, row.rate_10s, row.rate_40s) == (0.0, 0.0, 0.0)
+
+
+def test_saved_reports_list_the_conversations_that_left(tmp_path):
+    """A save (the app's `s`, the headless end) lists the table's conversations, then the
+    expired ones with their final figures; the spool's bound is counted, never silent."""
+    from tuimon.export.csv import export_snapshot
+    from tuimon.export.flowlog import FlowLog
+
+    e = engine(flow_timeout=10)
+    log = FlowLog.attach(e)
+    feed(e, record("10.0.0.1", "10.0.0.2", 40000, 53, proto=17, size=100, ts=1000.0),
+         record("10.0.0.2", "10.0.0.1", 53, 40000, proto=17, size=200, ts=1000.5))
+    tick(e, 1030.0)  # idle for 30 s: it leaves the table
+    feed(e, record("10.0.0.3", "10.0.0.4", 40001, 53, proto=17, size=300, ts=1031.0))
+    assert len(e.conversations) == 1 and log.rows == 1
+    export_snapshot(e.snapshot(), str(tmp_path), log)
+    rows = conversations(tmp_path)
+    assert [(r["address_a"], r["packets_a_to_b"], r["bytes_a_to_b"], r["packets_b_to_a"],
+             r["bytes_b_to_a"], r["state"]) for r in rows] == [
+        ("10.0.0.3", "1", "300", "0", "0", "active"),
+        ("10.0.0.1", "1", "100", "1", "200", "expired")]
+    export_snapshot(e.snapshot(), str(tmp_path), log)  # saving again lists it once
+    assert len(conversations(tmp_path)) == 2
+
+    full = FlowLog.attach(engine(flow_timeout=10), limit=0, hold=0)
+    feed(full.engine, record("10.0.0.1", "10.0.0.2", 40000, 53, proto=17, ts=1000.0))
+    tick(full.engine, 1030.0)
+    assert (full.rows, full.lost) == (0, 1)
+
+
+def test_a_verdict_after_the_conversation_left_is_in_the_report(tmp_path):
+    """Wireshark's verdict may come after the conversation expired: the report has it."""
+    from tuimon.export.csv import export_snapshot
+    from tuimon.export.flowlog import FlowLog
+
+    e = engine(flow_timeout=10)
+    log = FlowLog.attach(e)
+    feed(e, record("10.0.0.1", "10.0.0.2", 40000, 5353, proto=17, size=100, ts=1000.0))
+    tick(e, 1030.0)
+    [gone] = log._held
+    e.label(gone, "mdns", "dissector")  # as the labeler does when tshark answers late
+    export_snapshot(e.snapshot(), str(tmp_path), log)
+    [row] = conversations(tmp_path)
+    assert (row["app_protocol"], row["app_source"], row["state"]) == ("mdns", "dissector", "expired")
+
+
+def test_the_apps_save_lists_expired_conversations_too(tmp_path):
+    from tests.test_ui_worker import args_for
+    from tuimon.engine.messages import Save
+    from tuimon.engine.service import EngineService
+
+    path = str(DATA / "1kxun.pcap")
+    svc = EngineService(args_for(path, flow_timeout=None, max_flows=5),
+                        clock=lambda: 50.0, wallclock=lambda: 1700000000.0)
+    svc.run_all()
+    saved = svc.save(Save(str(tmp_path / "bounded")))
+    svc.close()
+    assert saved.error is None and svc.engine.expired > 0
+    rows = conversations(tmp_path / "bounded")
+    assert sum(r["state"] == "active" for r in rows) == len(svc.engine.conversations) <= 5
+    assert sum(r["state"] == "expired" for r in rows) == svc.engine.expired
+    assert main(["-r", path, "--no-ui", "--csv", str(tmp_path / "all"), "--flow-timeout", "0",
+                 "--max-flows", "0"]) == 0
+    assert traffic(rows) == traffic(conversations(tmp_path / "all"))

@@ -217,6 +217,7 @@ def run_headless(args) -> int:
     from tuimon.engine.session import Session, tune_gc
     from tuimon.errors import ExportFailed
     from tuimon.export.csv import check_folder, export_snapshot
+    from tuimon.export.flowlog import FlowLog
     from tuimon.export.summary import render_summary
 
     if args.csv:
@@ -240,7 +241,9 @@ def run_headless(args) -> int:
     previous = {s: signal.signal(s, stop.handler) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     session = None
     try:
-        session = Session(source, engine_for(args), kernel=for_source(source),
+        engine = engine_for(args)
+        expired = FlowLog.attach(engine) if args.csv else None  # the report lists them too
+        session = Session(source, engine, kernel=for_source(source),
                           dissect_packets=args.dissect_packets)
         note = session.labeler.note
         if note:  # tshark missing: port guesses only
@@ -261,7 +264,10 @@ def run_headless(args) -> int:
     snapshot = session.engine.snapshot(with_rates=False)  # neither CSV nor summary shows rates
     if args.csv:
         try:
-            export_snapshot(snapshot, args.csv)
+            export_snapshot(snapshot, args.csv, expired)
+            if expired.lost:
+                print(f"tuimon: {expired.lost} expired conversations are missing from "
+                      "conversations.csv (their spool was full)", file=sys.stderr)
         except ExportFailed:
             print(render_summary(snapshot))  # the disk filled: what was counted is not lost
             raise

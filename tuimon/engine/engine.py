@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from tuimon.capture.decode import IN, IPV4, IPV6, NONIP, OUT, UNDECODED, V6
 from tuimon.engine.model import (
@@ -267,6 +267,8 @@ class Engine:
         self.max_flows = max_flows or 0
         self._wheel: dict[int, list] = {}  # second -> conversations to look at then
         self.expired = 0  # conversations that left the table (idle, or over max_flows)
+        # Called with the conversations that leave the table, once folded (FlowLog).
+        self.on_leave: Callable[[list], None] | None = None
 
     @property
     def conversations(self) -> "ConversationsView":
@@ -585,6 +587,7 @@ class Engine:
         their new deadline (each conversation waits in the wheel once, so the wheel's
         size follows the table's)."""
         wheel = self._wheel
+        left = []
         for due in sorted(s for s in wheel if s <= now):
             for f in wheel.pop(due):
                 key = f.key
@@ -596,9 +599,17 @@ class Engine:
                     del table[key]
                     f.gen = _GONE
                     if table is self._table:
-                        self.expired += 1
+                        left.append(f)
                 else:
                     wheel.setdefault(int(deadline) + 1, []).append(f)
+        self._left(left)
+
+    def _left(self, conversations: list) -> None:
+        """Conversations (already folded) that just left the table."""
+        if conversations:
+            self.expired += len(conversations)
+            if self.on_leave is not None:
+                self.on_leave(conversations)
 
     def _evict(self, table: dict, count: int) -> None:
         """Over the bound: the ``count`` (and a little more, so this runs seldom) longest
@@ -607,12 +618,13 @@ class Engine:
         lasts = sorted(f.last for f in table.values())
         cutoff = lasts[count - 1]
         gone = [key for key, f in table.items() if f.last <= cutoff][:count]
-        for key in gone:
-            table.pop(key).gen = _GONE
+        left = [table.pop(key) for key in gone]
+        for f in left:
+            f.gen = _GONE
         for due, waiting in self._wheel.items():  # let the wheel forget them now
             self._wheel[due] = [f for f in waiting if f.gen != _GONE]
         if table is self._table:
-            self.expired += len(gone)
+            self._left(left)
 
     # -- reading ---------------------------------------------------------------------
 

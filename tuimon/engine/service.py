@@ -23,6 +23,7 @@ from tuimon.engine.drill import (
     run_job,
 )
 from tuimon.engine.engine import engine_for
+from tuimon.export.flowlog import FlowLog
 from tuimon.engine.messages import (
     CAPTURING,
     ERROR,
@@ -90,6 +91,7 @@ class EngineService:
         self.clock = clock
         self.wallclock = wallclock
         self.engine = engine_for(args)
+        self.expired = FlowLog.attach(self.engine)  # saved after the table's conversations
         self.runner = QueryRunner(self.engine)
         self.session: Session | None = None
         self.source = None
@@ -288,6 +290,7 @@ class EngineService:
                 pass
         if self.driller is not None:
             self.driller.close()
+        self.expired.close()
         if self.session is not None:
             self.session.close()
 
@@ -338,7 +341,7 @@ class EngineService:
                 n += 1
                 folder = f"{base}-{n}"
         try:
-            paths = export_snapshot(self.engine.snapshot(), folder)
+            paths = export_snapshot(self.engine.snapshot(), folder, self.expired)
         except TuimonError as err:
             return Saved(request.seq, folder, [], str(err))
         except Exception as err:  # noqa: BLE001 - a failed save never stops the monitor

@@ -32,7 +32,7 @@ PROTOCOL_COLUMNS = ["protocol", "packets", "bytes", "layer"]
 CONVERSATION_COLUMNS = ["protocol", "address_a", "port_a", "address_b", "port_b",
                         "packets_a_to_b", "bytes_a_to_b", "packets_b_to_a", "bytes_b_to_a",
                         "first_seen", "last_seen", "tcp_flags", "service", "app_protocol",
-                        "app_source"]
+                        "app_source", "state"]
 
 FILES = {
     "interfaces.csv": ("interfaces", INTERFACE_COLUMNS),
@@ -98,9 +98,10 @@ def _plain(text: str) -> bool:
     return not (text.startswith(_FORMULA_START) or any(ch in text for ch in ',"\r\n'))
 
 
-def _write_conversations(f, writer, rows) -> None:
+def _write_conversations(f, writer, rows, state: str = "active") -> None:
     """conversations.csv, possibly a million rows: lines formatted at once (what the csv
-    module would write); a row with unusual text goes through the csv module."""
+    module would write); a row with unusual text goes through the csv module. ``state``
+    fills the last column: ``active`` (in the engine's table) or ``expired`` (it left)."""
     seconds: dict[int, str] = {}
     plain: dict[str, bool] = {"": True}
     out = []
@@ -121,7 +122,7 @@ def _write_conversations(f, writer, rows) -> None:
         if not ok:
             f.writelines(out)
             out.clear()
-            writer.writerows(_rows((row,), CONVERSATION_COLUMNS))
+            writer.writerows([*cells, state] for cells in _rows((row,), CONVERSATION_COLUMNS[:-1]))
             continue
         s1, m1 = divmod(round(first * 1_000_000), 1_000_000)
         s2, m2 = divmod(round(last * 1_000_000), 1_000_000)
@@ -133,15 +134,16 @@ def _write_conversations(f, writer, rows) -> None:
             t2 = seconds[s2] = _iso_second(s2)
         out.append(f"{proto},{a},{'' if pa is None else pa},{b},{'' if pb is None else pb},"
                    f"{p1},{b1},{p2},{b2},{t1}.{m1:06d}Z,{t2}.{m2:06d}Z,{flags},{service},"
-                   f"{app},{app_src}\r\n")
+                   f"{app},{app_src},{state}\r\n")
         if len(out) >= 4096:
             f.writelines(out)
             out.clear()
     f.writelines(out)
 
 
-def _write_temp(path: str, columns: list[str], rows) -> str:
-    """Write one CSV file under a temporary name beside ``path``; return that name."""
+def _write_temp(path: str, columns: list[str], rows, expired=None) -> str:
+    """Write one CSV file under a temporary name beside ``path``; return that name.
+    ``expired``: a :class:`~tuimon.export.flowlog.FlowLog` whose rows follow (conversations)."""
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
     try:
@@ -150,6 +152,8 @@ def _write_temp(path: str, columns: list[str], rows) -> str:
             writer.writerow(columns)
             if columns == CONVERSATION_COLUMNS:
                 _write_conversations(f, writer, rows)
+                if expired is not None:
+                    expired.copy_to(f)
             else:
                 writer.writerows(_rows(rows, columns))
             f.flush()
@@ -216,8 +220,10 @@ def protocol_totals(rows: list[ProtocolRow]) -> list[ProtocolRow]:
     return [ProtocolRow(name, p, b, layer) for (layer, name), (p, b) in totals.items()]
 
 
-def export_snapshot(snapshot: Snapshot, folder: str) -> list[str]:
+def export_snapshot(snapshot: Snapshot, folder: str, expired=None) -> list[str]:
     """Write the four files into ``folder`` (created if needed); return their paths.
+    ``expired``: the conversations that left the engine's table
+    (:class:`~tuimon.export.flowlog.FlowLog`), written after the ones still in it.
 
     All four are written under temporary names first and renamed into place only when every
     one is complete: a save that fails (disk full, read-only) leaves the previous four as
@@ -237,7 +243,8 @@ def export_snapshot(snapshot: Snapshot, folder: str) -> list[str]:
             elif table == "protocols":
                 rows = sorted(protocol_totals(rows),
                               key=lambda r: (LAYERS.index(r.layer), -r.bytes, r.protocol))
-            temps.append((_write_temp(path, columns, rows), path))
+            temps.append((_write_temp(path, columns, rows,
+                                      expired if table == "conversations" else None), path))
         for tmp, path in temps:
             os.replace(tmp, path)
         return [path for _, path in temps]
