@@ -1,3 +1,3 @@
-from tuimon.cli import main
+from tuimon.cli import entry
 
-raise SystemExit(main())
+entry()

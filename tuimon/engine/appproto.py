@@ -41,6 +41,10 @@ RESTART_FRAMES = 200_000  # then a new tshark: its memory grows with the frames 
 
 _EPB = struct.Struct("<IIIIIII")
 _DEAD = object()
+# The reader and writer threads wake at most once per GATHER seconds (verdicts and frames
+# gather meanwhile): woken once per tshark line or per batch, they took the interpreter's
+# lock from the counting thread hundreds of times a second.
+GATHER = 0.01
 
 
 def app_from_protocols(protocols) -> str | None:
@@ -156,8 +160,21 @@ class Dissector:
                 data = self._out.get()
                 if data is None:
                     break
-                stdin.write(data)
+                parts, end = [data], False
+                while True:  # everything sent meanwhile, in one write
+                    try:
+                        more = self._out.get_nowait()
+                    except queue.Empty:
+                        break
+                    if more is None:
+                        end = True
+                        break
+                    parts.append(more)
+                stdin.write(b"".join(parts) if len(parts) > 1 else data)
                 stdin.flush()
+                if end:
+                    break
+                time.sleep(GATHER)
         except (OSError, ValueError):
             pass  # tshark is gone: the reader reports it
         try:
@@ -180,6 +197,7 @@ class Dissector:
                             for number, above in _VERDICT.findall(data)]
                 if verdicts:
                     put(verdicts)
+                time.sleep(GATHER)
         except (OSError, ValueError):
             reason = "output unreadable"
         status = self.proc.poll()

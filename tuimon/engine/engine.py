@@ -176,10 +176,11 @@ class ConversationsView(Sequence):
             raise IndexError("conversation index out of range") from None
 
 
-def engine_for(args) -> "Engine":
-    """The engine for the command line's ``--flow-timeout`` and ``--max-flows``."""
+def engine_for(args, rates: bool = True) -> "Engine":
+    """The engine for the command line's ``--flow-timeout`` and ``--max-flows``
+    (``rates=False``: for an export that shows no rates)."""
     return Engine(flow_timeout=getattr(args, "flow_timeout", None),
-                  max_flows=getattr(args, "max_flows", MAX_FLOWS))
+                  max_flows=getattr(args, "max_flows", MAX_FLOWS), rates=rates)
 
 
 def canonical_key(proto: int, a: int, pa, b: int, pb) -> tuple:
@@ -229,12 +230,15 @@ def kernel_fields(kernel, captured: int) -> tuple:
 
 class Engine:
     def __init__(self, names: Names | None = None, flow_timeout: float | None = None,
-                 max_flows: int | None = MAX_FLOWS) -> None:
+                 max_flows: int | None = MAX_FLOWS, rates: bool = True) -> None:
         """``flow_timeout``: idle seconds after which a conversation leaves the table (None:
         TCP 300, others 180; 0: never); TCP conversations closed by RST or FIN both ways
         leave after 10 s (or ``flow_timeout`` if lower). ``max_flows``: the most
-        conversations kept (0 or None: no bound); beyond it the longest idle leave."""
+        conversations kept (0 or None: no bound); beyond it the longest idle leave.
+        ``rates=False``: no rate histories for hosts, protocols and conversations (their
+        rates stay 0; interfaces keep theirs), for a headless export that shows none."""
         self.names = names or Names()
+        self.rates = rates
         self.now: float | None = None  # the capture clock: newest packet time, or advance()
         self._counters: list[list] = []
         self._meta: list[InterfaceMeta] = []
@@ -479,6 +483,7 @@ class Engine:
         sec = int(self.now) if self.now is not None else 0
         hosts, transport, apps = self.hosts, self._transport, self._apps
         timeouts, wheel = self.timeouts, self._wheel
+        with_rates = self.rates
         for f in self._dirty:
             ab_p, ab_b, ba_p, ba_b = f.ab_p, f.ab_b, f.ba_p, f.ba_b
             new = f.m_ab_p == 0 and f.m_ba_p == 0
@@ -514,7 +519,8 @@ class Engine:
                 ha.first = first
             if last > ha.last:
                 ha.last = last
-            ha.hist = bump_packed(ha.hist, sec, db)
+            if with_rates:
+                ha.hist = bump_packed(ha.hist, sec, db)
             if hb is not ha:
                 hb.packets += dp
                 hb.bytes += db
@@ -526,7 +532,8 @@ class Engine:
                     hb.first = first
                 if last > hb.last:
                     hb.last = last
-                hb.hist = bump_packed(hb.hist, sec, db)
+                if with_rates:
+                    hb.hist = bump_packed(hb.hist, sec, db)
             else:  # talking to itself: every packet is sent and received by it
                 ha.tx_p += dbp
                 ha.tx_b += dbb
@@ -539,15 +546,17 @@ class Engine:
                 t = transport[(v6, proto)] = [0, 0, []]
             t[0] += dp
             t[1] += db
-            bump(t[2], sec, db)
-            f.hist = bump_total(f.hist, sec, db, ab_b + ba_b - db)
+            if with_rates:
+                bump(t[2], sec, db)
+                f.hist = bump_total(f.hist, sec, db, ab_b + ba_b - db)
             if app:
                 s = apps.get((v6, proto, app))
                 if s is None:
                     s = apps[(v6, proto, app)] = [0, 0, []]
                 s[0] += dp
                 s[1] += db
-                bump(s[2], sec, db)
+                if with_rates:
+                    bump(s[2], sec, db)
             if timeouts is not None:
                 if new:
                     due = int(last + (timeouts[0] if proto == 6 else timeouts[1])) + 1
@@ -710,10 +719,12 @@ class Engine:
                           with_rates: bool = True) -> list[ConversationRow]:
         now = self.now
         protocols: dict[int, str] = {}
+        texts: dict[int, str] = {}  # address -> text, each made once
         rows = []
         append = rows.append
         new_row = tuple.__new__  # ConversationRow(...) without its Python-level __new__
         zero = (0.0, 0.0, 0.0)
+        flag_text = _FLAG_TEXT
         for c in (self.conversations if convs is None else convs):
             proto, lo, hi, plo, phi = c.key
             if not c.fwd:
@@ -721,11 +732,17 @@ class Engine:
             name = protocols.get(proto)
             if name is None:
                 name = protocols[proto] = self.names.ip_protocol(proto)
+            a = texts.get(lo)
+            if a is None:
+                a = texts[lo] = address_text(lo)
+            b = texts.get(hi)
+            if b is None:
+                b = texts[hi] = address_text(hi)
             r = rates_total(c.hist, c.ab_b + c.ba_b, now) if with_rates else zero
             append(new_row(ConversationRow, (
-                name, address_text(lo), plo, address_text(hi), phi,
+                name, a, plo, b, phi,
                 c.ab_p, c.ab_b, c.ba_p, c.ba_b, c.first, c.last,
-                _FLAG_TEXT[c.flags_ab | c.flags_ba] if proto == 6 else "",
+                flag_text[c.flags_ab | c.flags_ba] if proto == 6 else "",
                 c.service or "", r[0], r[1], r[2], c.app or "", c.app_src)))
         return rows
 

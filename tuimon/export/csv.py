@@ -102,7 +102,7 @@ def _write_conversations(f, writer, rows, state: str = "active") -> None:
     """conversations.csv, possibly a million rows: lines formatted at once (what the csv
     module would write); a row with unusual text goes through the csv module. ``state``
     fills the last column: ``active`` (in the engine's table) or ``expired`` (it left)."""
-    seconds: dict[int, str] = {}
+    seconds: dict[str, str] = {}
     plain: dict[str, bool] = {"": True}
     out = []
     for row in rows:
@@ -119,22 +119,29 @@ def _write_conversations(f, writer, rows, state: str = "active") -> None:
             ok = plain.get(app)
             if ok is None:
                 ok = plain[app] = _plain(app)
-        if not ok:
+        if not ok or first < 1.0:  # odd text, or a time the digit cutting below cannot take
             f.writelines(out)
             out.clear()
             writer.writerows([*cells, state] for cells in _rows((row,), CONVERSATION_COLUMNS[:-1]))
             continue
-        s1, m1 = divmod(round(first * 1_000_000), 1_000_000)
-        s2, m2 = divmod(round(last * 1_000_000), 1_000_000)
-        t1 = seconds.get(s1)
+        # iso_time's text: the time in microseconds (7 digits at least, as first >= 1 s)
+        # cut into its second, whose text is made once, and its 6 last digits
+        u = str(round(first * 1_000_000))
+        t1 = seconds.get(u[:-6])
         if t1 is None:
-            t1 = seconds[s1] = _iso_second(s1)
-        t2 = seconds.get(s2)
-        if t2 is None:
-            t2 = seconds[s2] = _iso_second(s2)
+            t1 = seconds[u[:-6]] = _iso_second(int(u[:-6])) + "."
+        t1 += u[-6:]
+        if last != first:
+            u = str(round(last * 1_000_000))
+            t2 = seconds.get(u[:-6])
+            if t2 is None:
+                t2 = seconds[u[:-6]] = _iso_second(int(u[:-6])) + "."
+            t2 += u[-6:]
+        else:
+            t2 = t1
         out.append(f"{proto},{a},{'' if pa is None else pa},{b},{'' if pb is None else pb},"
-                   f"{p1},{b1},{p2},{b2},{t1}.{m1:06d}Z,{t2}.{m2:06d}Z,{flags},{service},"
-                   f"{app},{app_src},{state}\r\n")
+                   f"{p1},{b1},{p2},{b2},{t1}Z,{t2}Z,{flags},{service},{app},{app_src},"
+                   f"{state}\r\n")
         if len(out) >= 4096:
             f.writelines(out)
             out.clear()
