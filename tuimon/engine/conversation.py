@@ -1,0 +1,141 @@
+"""The per-conversation record the engine counts into, and the hosts it names.
+
+One :class:`Conversation` holds both directions of a conversation, filed under its
+canonical key (:func:`canonical_key`: the lower address first); :class:`Host` is what
+the engine folds the conversations' counts into. TCP flag bits and their text live here
+too.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+from tuimon.engine.names import port_app
+
+TCP_FLAG_NAMES = "FSRPAUECN"  # FIN SYN RST PSH ACK URG ECE CWR NS, bit 0 first
+_FIN, _RST = 1, 4
+
+_GONE = -2  # Conversation.gen of one that left the table
+_PORTS = list(range(65536))  # one int object per port, shared by every conversation
+
+
+def _flag_text(flags: int) -> str:
+    return "".join(name for bit, name in enumerate(TCP_FLAG_NAMES) if flags >> bit & 1)
+
+
+_FLAG_TEXT = [_flag_text(f) for f in range(512)]
+
+
+def tcp_flags_text(flags: int) -> str:
+    return _FLAG_TEXT[flags] if 0 <= flags < 512 else _flag_text(flags)
+
+
+class Host:
+    __slots__ = ("addr", "packets", "bytes", "tx_p", "tx_b", "rx_p", "rx_b", "first", "last", "hist",
+                 "apps")
+
+    def __init__(self, addr: int, first: float) -> None:
+        self.addr = addr
+        self.packets = self.bytes = self.tx_p = self.tx_b = self.rx_p = self.rx_b = 0
+        self.first = self.last = first
+        self.hist = None  # packed rate history (tuimon.engine.rates)
+        self.apps: dict | None = None  # application protocol -> bytes, once there is one
+
+
+class Conversation:
+    """Both directions of one (protocol, A, port A, B, port B); A sent the first packet.
+
+    The per-packet record too, one per conversation for both directions (memory: a
+    million of them fit in well under 500 MB). ``key`` is the canonical key it is filed
+    under (lower address first; the same tuple object as the table's key) and ``fwd``
+    says whether A is that key's first endpoint. ``ab_*``/``ba_*`` count A to B and B to
+    A as packets arrive, ``m_*`` are what the last :meth:`Engine.fold` saw of them.
+    ``flags_ab``/``flags_ba``: TCP flags seen per direction. ``app`` is the application
+    protocol: the port's guess (``app_src`` "port") until the dissector names it
+    ("dissector"); ``dis_left`` how many more of its packets go to the dissector (-1:
+    never dissected, the dissector was behind).
+    """
+
+    __slots__ = ("key", "fwd", "ab_p", "ab_b", "ba_p", "ba_b", "m_ab_p", "m_ab_b", "m_ba_p",
+                 "m_ba_b", "first", "last", "flags_ab", "flags_ba", "gen", "service", "hist",
+                 "app", "app_src", "dis_left")
+
+    def __init__(self, key: tuple, fwd: bool, first: float, service: str | None,
+                 dissect: int = 0) -> None:
+        self.key, self.fwd = key, fwd
+        self.ab_p = self.ab_b = self.ba_p = self.ba_b = 0
+        self.m_ab_p = self.m_ab_b = self.m_ba_p = self.m_ba_b = 0
+        self.first = self.last = first
+        self.flags_ab = self.flags_ba = 0
+        self.gen = -1
+        self.service = service
+        self.hist = None  # rate history (tuimon.engine.rates.bump_total)
+        self.app = port_app(service, key[0]) if service else None
+        self.app_src = "port" if self.app else ""
+        self.dis_left = dissect
+
+    @property
+    def proto(self) -> int:
+        return self.key[0]
+
+    @property
+    def a(self) -> int:
+        return self.key[1] if self.fwd else self.key[2]
+
+    @property
+    def b(self) -> int:
+        return self.key[2] if self.fwd else self.key[1]
+
+    @property
+    def pa(self):
+        return self.key[3] if self.fwd else self.key[4]
+
+    @property
+    def pb(self):
+        return self.key[4] if self.fwd else self.key[3]
+
+    def endpoints(self) -> tuple:
+        """(proto, a, pa, b, pb) at once."""
+        proto, lo, hi, plo, phi = self.key
+        return (proto, lo, plo, hi, phi) if self.fwd else (proto, hi, phi, lo, plo)
+
+    @property
+    def flags(self) -> int:
+        return self.flags_ab | self.flags_ba
+
+    @property
+    def closed(self) -> bool:
+        """TCP: reset, or finished in both directions."""
+        return self.key[0] == 6 and bool((self.flags_ab | self.flags_ba) & _RST or
+                                         self.flags_ab & self.flags_ba & _FIN)
+
+
+class ConversationsView(Sequence):
+    """The engine's conversations as a sequence (len, iteration, indexing) without a copy."""
+
+    __slots__ = ("_table",)
+
+    def __init__(self, table: dict) -> None:
+        self._table = table
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def __iter__(self):
+        return iter(self._table.values())
+
+    def __getitem__(self, index):
+        if isinstance(index, slice) or index < 0:
+            return list(self._table.values())[index]
+        try:
+            return next(itertools.islice(self._table.values(), index, None))
+        except StopIteration:
+            raise IndexError("conversation index out of range") from None
+
+
+def canonical_key(proto: int, a: int, pa, b: int, pb) -> tuple:
+    """The key both directions of a conversation share: the lower address (then port) first."""
+    if a < b or (a == b and (pa is None or pa <= pb)):
+        return (proto, a, b, pa, pb)
+    return (proto, b, a, pb, pa)

@@ -1,0 +1,152 @@
+"""Building the plain rows of :mod:`tuimon.engine.model` from the engine's records:
+interfaces, hosts, the protocol hierarchy, conversations and the totals.
+
+:class:`Rows` is a part of :class:`tuimon.engine.engine.Engine` (a mixin: it reads the
+engine's counters, metadata, hosts and tables, and changes nothing)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tuimon.capture.decode import IN, IPV4, IPV6, NONIP, OUT, UNDECODED
+from tuimon.engine.conversation import _FLAG_TEXT, Conversation, Host
+from tuimon.engine.ifmeta import _IB, _IFIRST, _ILAST, _IP, _WAY, kernel_fields
+from tuimon.engine.model import ConversationRow, HostRow, InterfaceRow, ProtocolRow, Totals
+from tuimon.engine.names import address_text, ethertype_name
+from tuimon.engine.rates import packet_rate, rates, rates_packed, rates_total
+
+
+class Rows:
+    """The engine's tables as rows (see :meth:`Engine.snapshot`)."""
+
+    def interface_rows(self) -> list[InterfaceRow]:
+        rows = []
+        for c, meta in zip(self._counters, self._meta):
+            ways = c[_WAY + 2 * IN: _WAY + 2 * OUT + 2]
+            if not meta.direction and not any(ways):
+                ways = [None] * 4
+            kernel = kernel_fields(meta.kernel, c[_IP])
+            rows.append(InterfaceRow(
+                meta.name, c[_IP], c[_IB], meta.link,
+                c[4 + 2 * IPV4], c[4 + 2 * IPV6], c[4 + 2 * NONIP], c[4 + 2 * UNDECODED],
+                c[_IFIRST] if c[_IP] else None, c[_ILAST] if c[_IP] else None,
+                meta.drops, meta.skipped, *rates(meta.hist, self.now), meta.reasons,
+                *ways, *kernel))
+        return rows
+
+    def host_rows(self, hosts: Sequence[Host] | None = None,
+                  with_rates: bool = True) -> list[HostRow]:
+        now = self.now if with_rates else None
+        return [HostRow(address_text(h.addr), h.packets, h.bytes, h.tx_p, h.tx_b, h.rx_p, h.rx_b,
+                        h.first, h.last, *rates_packed(h.hist, now), host_apps_text(h))
+                for h in (self.hosts.values() if hosts is None else hosts)]
+
+    def protocol_rows(self) -> list[ProtocolRow]:
+        """The protocol hierarchy, as ``tshark -z io,phs`` shows it: link, network, transport,
+        application. Each row names its ``path`` (``ether/ipv4/tcp/tls``); network rows sit
+        under the link row only when every interface has the same link type (conversations do not
+        know their interface, so the layers above cannot be split by link)."""
+        now, names, counters = self.now, self.names, self._counters
+        total = sum(c[_IB] for c in counters) or 1
+        rows: list[ProtocolRow] = []
+
+        def add(name, p, b, layer, parent, r=(0.0, 0.0, 0.0)):
+            path = f"{parent}/{name}" if parent else name
+            rows.append(ProtocolRow(name, p, b, layer, *r, path, path.count("/"), 100.0 * b / total))
+            return path
+
+        links: dict[str, list] = {}
+        for c, meta in zip(counters, self._meta):
+            if c[_IP]:
+                entry = links.setdefault(meta.link or "unknown", [0, 0, [0.0, 0.0, 0.0]])
+                entry[0] += c[_IP]
+                entry[1] += c[_IB]
+                entry[2] = [x + y for x, y in zip(entry[2], rates(meta.hist, now))]
+        top = ""
+        for link, (p, b, r) in links.items():
+            path = add(link, p, b, "link", "", tuple(r))
+            if len(links) == 1:
+                top = path
+        transport = {}
+        for (v6, proto), (p, b, hist) in self._transport.items():
+            transport[(v6, proto)] = (p, b, rates(hist, now))
+        for kind, name, v6 in ((IPV4, "ipv4", False), (IPV6, "ipv6", True)):
+            p = sum(c[4 + 2 * kind] for c in counters)
+            if not p:
+                continue
+            children = [(k, v) for k, v in transport.items() if k[0] == v6]
+            r = tuple(sum(v[2][i] for _, v in children) for i in range(3))
+            net = add(name, p, sum(c[5 + 2 * kind] for c in counters), "network", top, r)
+            for (_, proto), (tp, tb, tr) in children:
+                tpath = add(names.ip_protocol(proto), tp, tb, "transport", net, tr)
+                for (av6, aproto, app), (ap, ab, hist) in self._apps.items():
+                    if av6 == v6 and aproto == proto and ap:
+                        add(app, ap, ab, "application", tpath, rates(hist, now))
+        for etype, (p, b, hist) in self._nonip.items():
+            add(ethertype_name(etype), p, b, "network", top, rates(hist, now))
+        und = sum(c[4 + 2 * UNDECODED] for c in counters)
+        if und:
+            add("undecoded", und, sum(c[5 + 2 * UNDECODED] for c in counters), "network", top)
+        return rows
+
+    def conversation_rows(self, convs: Sequence[Conversation] | None = None,
+                          with_rates: bool = True) -> list[ConversationRow]:
+        now = self.now
+        protocols: dict[int, str] = {}
+        texts: dict[int, str] = {}  # address -> text, each made once
+        rows = []
+        append = rows.append
+        new_row = tuple.__new__  # ConversationRow(...) without its Python-level __new__
+        zero = (0.0, 0.0, 0.0)
+        flag_text = _FLAG_TEXT
+        for c in (self.conversations if convs is None else convs):
+            proto, lo, hi, plo, phi = c.key
+            if not c.fwd:
+                lo, hi, plo, phi = hi, lo, phi, plo
+            name = protocols.get(proto)
+            if name is None:
+                name = protocols[proto] = self.names.ip_protocol(proto)
+            a = texts.get(lo)
+            if a is None:
+                a = texts[lo] = address_text(lo)
+            b = texts.get(hi)
+            if b is None:
+                b = texts[hi] = address_text(hi)
+            r = rates_total(c.hist, c.ab_b + c.ba_b, now) if with_rates else zero
+            append(new_row(ConversationRow, (
+                name, a, plo, b, phi,
+                c.ab_p, c.ab_b, c.ba_p, c.ba_b, c.first, c.last,
+                flag_text[c.flags_ab | c.flags_ba] if proto == 6 else "",
+                c.service or "", r[0], r[1], r[2], c.app or "", c.app_src)))
+        return rows
+
+    def totals(self) -> Totals:
+        counters = self._counters
+        packets = sum(c[_IP] for c in counters)
+        firsts = [c[_IFIRST] for c in counters if c[_IP]]
+        lasts = [c[_ILAST] for c in counters if c[_IP]]
+        hist_rates = [rates(m.hist, self.now) for m in self._meta]
+        return Totals(
+            packets, sum(c[_IB] for c in counters),
+            min(firsts) if firsts else None, max(lasts) if lasts else None,
+            sum(c[4 + 2 * UNDECODED] for c in counters),
+            sum(m.skipped for m in self._meta), sum(m.drops or 0 for m in self._meta),
+            len(self.hosts), len(self._table),
+            *(sum(r[i] for r in hist_rates) for i in range(3)),
+            sum(packet_rate(m.hist, self.now) for m in self._meta),
+            any(m.drops is not None for m in self._meta), self._missed(),
+            self.expired, self.app_waiting, self.app_skipped,
+        )
+
+    def _missed(self) -> int | None:
+        missed = [kernel_fields(m.kernel, c[_IP])[-1] for c, m in zip(self._counters, self._meta)
+                  if m.kernel is not None]
+        known = [n for n in missed if n is not None]
+        return sum(known) if known else None
+
+
+def host_apps_text(h: Host) -> str:
+    """A host's application protocols, most bytes first: ``"tls dns http"``."""
+    if not h.apps:
+        return ""
+    return " ".join(app for app, _ in sorted(h.apps.items(), key=lambda kv: (-kv[1], kv[0])))
