@@ -169,12 +169,15 @@ class Engine(Rows, Labels):
         table, dirty, gen, counters = self._table, self._dirty, self._gen, self._counters
         new = self._new
         newest = self.now if self.now is not None else -math.inf
+        last_if, c = -1, None
         for ifidx, ts, wlen, dec, way, buf, start, end in records:
-            try:
-                c = counters[ifidx]
-            except IndexError:
-                self._grow(ifidx)
-                c = counters[ifidx]
+            if ifidx != last_if:  # a batch mostly comes from one interface
+                try:
+                    c = counters[ifidx]
+                except IndexError:
+                    self._grow(ifidx)
+                    c = counters[ifidx]
+                last_if = ifidx
             c[0] += 1
             c[1] += wlen
             if way:
