@@ -38,11 +38,11 @@ def build(n: int, per_second: int = 100_000, batch: int = 10_000):
         cport = 1024 + (i >> 12) % 64000
         ts = t0 + i / per_second
         if i & 3:
-            records.append((0, ts, 74, (4, 6, client, server, cport, 443, 0x02), 0))
-            records.append((0, ts, 1434, (4, 6, server, client, 443, cport, 0x12), 0))
+            records.append((0, ts, 74, (4, 6, client, server, cport, 443, 0x02), 0, None, 0, 0))
+            records.append((0, ts, 1434, (4, 6, server, client, 443, cport, 0x12), 0, None, 0, 0))
         else:
-            records.append((0, ts, 80, (4, 17, client, server, cport, 53, 0), 0))
-            records.append((0, ts, 200, (4, 17, server, client, 53, cport, 0), 0))
+            records.append((0, ts, 80, (4, 17, client, server, cport, 53, 0), 0, None, 0, 0))
+            records.append((0, ts, 200, (4, 17, server, client, 53, cport, 0), 0, None, 0, 0))
         if len(records) >= batch:
             engine.ingest(records)
             records = []
