@@ -101,6 +101,13 @@ def idb(linktype: int) -> bytes:
 _TRAILERS: dict[int, bytes] = {}  # captured length -> padding and the block's closing length
 
 
+def _trailer(caplen: int) -> bytes:
+    """A packet block's padding after ``caplen`` captured bytes, and its closing length."""
+    pad = -caplen % 4
+    trailer = _TRAILERS[caplen] = b"\0" * pad + struct.pack("<I", 32 + caplen + pad)
+    return trailer
+
+
 def epb(ifid: int, ts: float, wire_len: int, frame: bytes) -> bytes:
     """An enhanced packet block: microsecond timestamp, captured bytes, wire length."""
     caplen = len(frame)
@@ -109,7 +116,7 @@ def epb(ifid: int, ts: float, wire_len: int, frame: bytes) -> bytes:
     units = int(ts * 1e6 + 0.5) if ts > 0 else 0
     trailer = _TRAILERS.get(caplen)
     if trailer is None:
-        trailer = _TRAILERS[caplen] = b"\0" * pad + struct.pack("<I", length)
+        trailer = _trailer(caplen)
     return (_EPB.pack(6, length, ifid, units >> 32, units & 0xFFFFFFFF, caplen,
                       wire_len if wire_len > caplen else caplen) + frame + trailer)
 
@@ -314,20 +321,32 @@ class AppLabeler:
                 return
             run = self.current
         blocks = []
+        append = blocks.append
         outstanding = self.outstanding
         waiting, frames, ifids = self.waiting, run.frames, run.ifids
+        sent, pack, trailers = run.sent, _EPB.pack, _TRAILERS
         for conv, ifidx, ts, wlen, buf, start, end in queued:
             if conv.app_src == "dissector":  # the verdict is in: no need for more
                 continue
             ifid = ifids.get(ifidx)
             if ifid is None:
                 ifid = ifids[ifidx] = len(ifids)
-                blocks.append(idb(self.linktypes(ifidx)))
-            blocks.append(epb(ifid, ts, wlen, buf[start:end]))
-            run.sent += 1
-            frames[run.sent] = conv
+                append(idb(self.linktypes(ifidx)))
+            # epb(ifid, ts, wlen, buf[start:end]), inlined: one packet block per frame
+            caplen = end - start
+            units = int(ts * 1e6 + 0.5) if ts > 0 else 0
+            trailer = trailers.get(caplen)
+            if trailer is None:
+                trailer = _trailer(caplen)
+            append(pack(6, 32 + caplen + (-caplen % 4), ifid, units >> 32, units & 0xFFFFFFFF,
+                        caplen, wlen if wlen > caplen else caplen))
+            append(buf[start:end])
+            append(trailer)
+            sent += 1
+            frames[sent] = conv
             waiting[conv] = waiting.get(conv, 0) + 1
             outstanding += 1
+        run.sent = sent
         if blocks:
             run.dissector.send(b"".join(blocks))
         engine.app_waiting = len(waiting)

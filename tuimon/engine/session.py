@@ -129,6 +129,7 @@ class Session:
                 stopping = time.monotonic() + STOP_GRACE
             elif stopping is not None and time.monotonic() > stopping:
                 break  # closing the generator makes the source kill what is left
+        self.engine.fold()  # while tshark answers the last frames (labels move folded counts)
         self.finish_labels()
         self.sync_interfaces()
         self.kernel_tick(force=True)
