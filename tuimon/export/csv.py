@@ -106,8 +106,7 @@ def _write_conversations(f, writer, rows, state: str = "active") -> None:
     plain: dict[str, bool] = {"": True}
     out = []
     for row in rows:
-        proto, a, pa, b, pb, p1, b1, p2, b2, first, last, flags, service = row[:13]
-        app, app_src = row[16], row[17]
+        proto, a, pa, b, pb, p1, b1, p2, b2, first, last, flags, service, _, _, _, app, app_src = row
         ok = plain.get(proto)
         if ok is None:
             ok = plain[proto] = _plain(proto)
