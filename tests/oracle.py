@@ -110,6 +110,24 @@ def application_layer(layers: list[str], transport_at: int) -> str | None:
     return above
 
 
+def tcp_udp_frame(row: list[str]):
+    """``(frame length, layers, index of the IP layer, (transport, src, sport, dst, dport))``
+    of a TCP/UDP frame's tshark row (outermost IP header), or None for any other frame."""
+    row = row + [""] * (len(FIELDS) - len(row))
+    _, flen, protos, s4, d4, s6, d6, tsp, tdp, usp, udp_ = row
+    layers = protos.split(":")
+    net = next((i for i, layer in enumerate(layers) if layer in ("ip", "ipv6")), None)
+    if net is None:
+        return None
+    src, dst = (s4, d4) if layers[net] == "ip" else (s6, d6)
+    transport = _transport(layers, net)
+    ports = {"tcp": (tsp, tdp), "udp": (usp, udp_)}.get(transport)
+    if not src or not dst or not ports or not ports[0] or not ports[1]:
+        return None
+    return (int(flen), layers, net,
+            (transport, _addr(src), int(ports[0]), _addr(dst), int(ports[1])))
+
+
 def app_verdicts(path: str, first: int = 10) -> dict:
     """{(proto, a, pa, b, pb): app or None}: per TCP/UDP conversation (A sent its first
     frame), the application protocol of the first of its first ``first`` frames that has
@@ -117,18 +135,10 @@ def app_verdicts(path: str, first: int = 10) -> dict:
     verdicts: dict = {}
     seen: dict = {}
     for row in tshark_lines(path):
-        row += [""] * (len(FIELDS) - len(row))
-        _, _, protos, s4, d4, s6, d6, tsp, tdp, usp, udp_ = row
-        layers = protos.split(":")
-        net = next((i for i, layer in enumerate(layers) if layer in ("ip", "ipv6")), None)
-        if net is None:
+        frame = tcp_udp_frame(row)
+        if frame is None:
             continue
-        src, dst = (s4, d4) if layers[net] == "ip" else (s6, d6)
-        transport = _transport(layers, net)
-        ports = {"tcp": (tsp, tdp), "udp": (usp, udp_)}.get(transport)
-        if not src or not dst or not ports or not ports[0] or not ports[1]:
-            continue
-        src, dst, sport, dport = _addr(src), _addr(dst), int(ports[0]), int(ports[1])
+        _, layers, net, (transport, src, sport, dst, dport) = frame
         key = (transport, src, sport, dst, dport)
         if key not in seen:
             key = (transport, dst, dport, src, sport)

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from tests.oracle import _addr, _transport, tshark_lines
+from tests.oracle import tcp_udp_frame, tshark_lines
 from tuimon.capture.frames import A_TO_B, B_TO_A, file_frames, ring_frames
 from tuimon.capture.ring import Ring
 from tuimon.engine.drill import (LIST_LIMIT, Dissect, Driller, PacketList, Packets, Where,
@@ -43,18 +43,10 @@ def tshark_conversation_frames(path: str) -> dict:
     frame length)]}, A the sender of the first frame (outermost IP header, no reassembly)."""
     convs: dict = {}
     for number, row in enumerate(tshark_lines(path), 1):
-        row += [""] * (11 - len(row))
-        _, flen, protos, s4, d4, s6, d6, tsp, tdp, usp, udp_ = row
-        layers = protos.split(":")
-        net = next((i for i, layer in enumerate(layers) if layer in ("ip", "ipv6")), None)
-        if net is None:
+        frame = tcp_udp_frame(row)
+        if frame is None:
             continue
-        src, dst = (s4, d4) if layers[net] == "ip" else (s6, d6)
-        transport = _transport(layers, net)
-        ports = {"tcp": (tsp, tdp), "udp": (usp, udp_)}.get(transport)
-        if not src or not dst or not ports or not ports[0] or not ports[1]:
-            continue
-        src, dst, sport, dport = _addr(src), _addr(dst), int(ports[0]), int(ports[1])
+        flen, _, _, (transport, src, sport, dst, dport) = frame
         forward, backward = (transport, src, sport, dst, dport), (transport, dst, dport, src, sport)
         if backward in convs and forward != backward:
             convs[backward].append((number, B_TO_A, int(flen)))

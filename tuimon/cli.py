@@ -77,13 +77,7 @@ def _max_gap(text: str) -> float:
 
 
 def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}")
-    return value
+    return _number(text, "the flow timeout")
 
 
 def _count(text: str) -> int:
