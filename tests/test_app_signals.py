@@ -17,7 +17,7 @@ import pytest
 from tests.corrupt import records
 from tests.netns import netns, wait_line  # noqa: F401  (netns is a fixture)
 from tests.ptyrun import Terminal
-from tests.test_live_cli import ECHO, exchange
+from tests.test_live_cli import echo, exchange  # noqa: F401  (echo is a fixture)
 
 DATA = Path(__file__).parent / "data"
 PCAP = DATA / "1kxun.pcap"  # 1723 packets
@@ -121,15 +121,6 @@ def test_unwritable_csv_dir_is_refused_before_the_screen(tmp_path):
 
 def dumpcaps(pid: int) -> list[psutil.Process]:
     return [p for p in family(pid) if p.name() == "dumpcap"]
-
-
-@pytest.fixture
-def echo(netns):  # noqa: F811
-    server = netns.python(netns.a, ECHO)
-    wait_line(server, "ready")
-    yield server
-    server.kill()
-    server.communicate()
 
 
 @pytest.mark.live

@@ -15,7 +15,7 @@ import pytest
 
 from tests.netns import TUIMON, netns, wait_line  # noqa: F401  (netns is a fixture)
 from tests.ptyrun import Terminal
-from tests.test_live_cli import ECHO, check_echo_counts, exchange, start
+from tests.test_live_cli import check_echo_counts, echo, exchange, start  # noqa: F401  (echo is a fixture)
 
 pytestmark = pytest.mark.live
 NO_CAPTURE_CAPS = ["setpriv", "--bounding-set=-net_raw,-net_admin"]
@@ -24,15 +24,6 @@ NO_CAPTURE_CAPS = ["setpriv", "--bounding-set=-net_raw,-net_admin"]
 def rows(folder, name: str) -> list[dict]:
     with open(folder / name, newline="") as f:
         return list(csv.DictReader(f))
-
-
-@pytest.fixture
-def echo(netns):  # noqa: F811
-    server = netns.python(netns.a, ECHO)
-    wait_line(server, "ready")
-    yield server
-    server.kill()
-    server.communicate()
 
 
 def test_headless_interface_down_and_up_again(netns, echo, tmp_path):  # noqa: F811
