@@ -98,7 +98,7 @@ def _plain(text: str) -> bool:
     return not (text.startswith(_FORMULA_START) or any(ch in text for ch in ',"\r\n'))
 
 
-def _write_conversations(f, writer, rows, state: str = "active") -> None:
+def write_conversations(f, writer, rows, state: str = "active") -> None:
     """conversations.csv, possibly a million rows: lines formatted at once (what the csv
     module would write); a row with unusual text goes through the csv module. ``state``
     fills the last column: ``active`` (in the engine's table) or ``expired`` (it left)."""
@@ -157,7 +157,7 @@ def _write_temp(path: str, columns: list[str], rows, expired=None) -> str:
             writer = csv.writer(f)
             writer.writerow(columns)
             if columns == CONVERSATION_COLUMNS:
-                _write_conversations(f, writer, rows)
+                write_conversations(f, writer, rows)
                 if expired is not None:
                     expired.copy_to(f)
             else:

@@ -22,6 +22,8 @@ import csv
 import shutil
 import tempfile
 
+from tuimon.export.csv import write_conversations
+
 SPOOL_LIMIT = 1 << 30
 HOLD = 50_000
 
@@ -62,8 +64,6 @@ class FlowLog:
     def _write(self, conversations: list) -> None:
         if not conversations:
             return
-        from tuimon.export.csv import _write_conversations
-
         if self._file is None:
             self._file = tempfile.TemporaryFile("w+", newline="", encoding="utf-8",
                                                 prefix="tuimon-expired-", dir=self.folder)
@@ -76,7 +76,7 @@ class FlowLog:
         # into batches, and a report must not.
         conversations = sorted(conversations, key=_oldest_first)
         rows = self.engine.conversation_rows(conversations, with_rates=False)
-        _write_conversations(f, csv.writer(f), rows, state="expired")
+        write_conversations(f, csv.writer(f), rows, state="expired")
 
     def copy_to(self, out) -> None:
         """Append every conversation that left, in the order they left, to the open CSV
