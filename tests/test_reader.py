@@ -66,6 +66,43 @@ def test_streaming_byte_by_byte_gives_the_same_records():
     assert [r[5][r[6]:r[7]] for r in got] == [r[5][r[6]:r[7]] for r in expected]
 
 
+@pytest.mark.parametrize("name", ["1kxun.pcap", "bets.pcapng", "quic-v2.pcapng", "badpackets.pcap"])
+def test_any_chunk_size_gives_the_same_records(name, tmp_path):
+    """The record a chunk boundary cuts is parsed from a small buffer of its own, then the
+    chunk goes on where it ends: records, their frames and what was skipped do not depend
+    on where the boundaries fall (including a big-endian pcapng with two sections)."""
+    data = (DATA / name).read_bytes()
+    whole = CaptureReader("x")
+    whole.feed(data)
+    expected = whole.records()
+    whole.finish()
+    assert len(expected) > 10
+    for chunk in (13, 64, 100, 997, 4096, 65536):
+        reader = CaptureReader("x")
+        got = []
+        for i in range(0, len(data), chunk):
+            reader.feed(data[i:i + chunk])
+            got += reader.records()
+        reader.finish()
+        assert [r[:5] for r in got] == [r[:5] for r in expected], chunk
+        assert [r[5][r[6]:r[7]] for r in got] == [r[5][r[6]:r[7]] for r in expected], chunk
+        assert reader.skipped == whole.skipped
+    # fed twice before parsing: the same too
+    path = tmp_path / "two.pcapng"
+    pb.write_pcapng(path, [{"linktype": 1, "name": "eth0"}], [(0, 1, FRAME)] * 5, endian=">")
+    two = path.read_bytes() + path.read_bytes()  # a second section, its own byte order
+    reader = CaptureReader("x")
+    got = []
+    for i in range(0, len(two), 50):
+        reader.feed(two[i:i + 50])
+        if i % 100:
+            got += reader.records()
+    got += reader.records()
+    reader.finish()
+    assert len(got) == 10 and not reader.skipped
+    assert all(r[5][r[6]:r[7]] == FRAME for r in got)
+
+
 def test_truncated_final_record_is_reported_and_the_rest_counted(tmp_path):
     path = tmp_path / "cut.pcap"
     pb.write_pcap(path, [FRAME] * 3)

@@ -106,6 +106,11 @@ class CaptureReader:
         self.done = False  # no more records will be parsed (end of data or damage)
         self._buf = b""
         self._pos = 0
+        # After a chunk boundary: the record cut by it is parsed from a small buffer of its
+        # own (the rest of the previous chunk and the start of this one), then the chunk
+        # itself from ``_next_pos``, so a chunk is never copied to join it to the last one.
+        self._next: bytes | None = None
+        self._next_pos = 0
         self._endian = "<"
         self._section: list[int] = []  # pcapng: section-local interface id -> global index
 
@@ -117,15 +122,39 @@ class CaptureReader:
     # -- input -----------------------------------------------------------------
 
     def feed(self, data: bytes) -> None:
-        if self._pos:
+        if self._next is not None:  # fed twice without parsing: one buffer of it all
+            self._buf = self._buf[self._pos :] + self._next[self._next_pos :]
+            self._pos, self._next = 0, None
+        left = len(self._buf) - self._pos
+        need = self._cut_record(left) if left else None
+        if need is not None and 0 < need <= len(data):
+            self._buf = self._buf[self._pos :] + data[:need]
+            self._pos, self._next, self._next_pos = 0, data, need
+        elif self._pos:
             self._buf = self._buf[self._pos :] + data
             self._pos = 0
         else:
             self._buf += data
 
+    def _cut_record(self, left: int) -> int | None:
+        """The bytes still missing from the record that starts at ``_pos`` (``left`` bytes
+        of it are there), or None when the header does not tell yet."""
+        if self.done or self.format is None:
+            return None
+        buf, pos = self._buf, self._pos
+        if self.format == "pcap":
+            if left < 16:
+                return None
+            return 16 + struct.unpack_from(self._endian + "I", buf, pos + 8)[0] - left
+        if left < 8 or buf[pos : pos + 4] == _SHB:  # a section header sets the byte order
+            return None
+        return struct.unpack_from(self._endian + "I", buf, pos + 4)[0] - left
+
     def finish(self) -> None:
         """No more bytes will come: report a truncated tail, or a stream that never was a capture."""
         left = len(self._buf) - self._pos
+        if self._next is not None:
+            left += len(self._next) - self._next_pos
         if self.format is None:
             if left == 0:
                 raise BadCaptureFile(f"{self.source_name}: empty file, not a pcap or pcapng capture")
@@ -133,7 +162,7 @@ class CaptureReader:
         if left and not self.done:
             self._skip("truncated final record")
         self.done = True
-        self._buf, self._pos = b"", 0
+        self._buf, self._pos, self._next = b"", 0, None
 
     def _direction(self, iface: Interface) -> None:
         way = LINK_WAYS.get(iface.linktype)
@@ -149,7 +178,7 @@ class CaptureReader:
         """Stop parsing: from here on the stream cannot be trusted."""
         self._skip(reason)
         self.done = True
-        self._buf, self._pos = b"", 0
+        self._buf, self._pos, self._next = b"", 0, None
 
     # -- parsing -----------------------------------------------------------------
 
@@ -159,10 +188,15 @@ class CaptureReader:
             return out
         if self.format is None and not self._detect():
             return out
-        if self.format == "pcap":
-            self._parse_pcap(out)
-        else:
-            self._parse_pcapng(out)
+        parse = self._parse_pcap if self.format == "pcap" else self._parse_pcapng
+        parse(out)
+        if self._next is not None and not self.done:
+            if self._pos == len(self._buf):  # the cut record is parsed: on with the chunk
+                self._buf, self._pos = self._next, self._next_pos
+            else:  # it was not what its header said (damage): one buffer again
+                self._buf, self._pos = self._buf[self._pos :] + self._next[self._next_pos :], 0
+            self._next = None
+            parse(out)
         self.frames += len(out)
         return out
 
