@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 
-from tuimon.capture.decode import NONIP, V6
+from tuimon.capture.decode import IPV4, NONIP, V6
 from tuimon.engine.conversation import (
     _GONE,
     _PORTS,
@@ -59,6 +59,7 @@ __all__ = ["CLOSED_TIMEOUT", "MAX_FLOWS", "TCP_FLAG_NAMES", "TCP_TIMEOUT", "UDP_
            "tcp_flags_text"]
 
 _NO_PAYLOAD = 0x02 | 0x04  # SYN, RST: not worth handing to the application dissector
+_V4P, _V4B = 4 + 2 * IPV4, 5 + 2 * IPV4  # an interface's IPv4 packets and bytes
 
 # Idle timeouts in seconds of capture time (see README, "Flow expiry").
 TCP_TIMEOUT = 300.0
@@ -168,30 +169,46 @@ class Engine(Rows, Labels):
         capture source."""
         table, dirty, gen, counters = self._table, self._dirty, self._gen, self._counters
         new = self._new
+        to_dissect = self.dissect_queue.append  # the labeller takes the list between batches
         newest = self.now if self.now is not None else -math.inf
+        # The interface's packets, bytes, IPv4 packets and bytes, first and last time add up
+        # in local variables, written back to its counters when the interface changes (a
+        # batch mostly comes from one) and at the end.
         last_if, c = -1, None
+        n_p = n_b = n4_p = n4_b = 0
+        first = last = 0.0
         for ifidx, ts, wlen, dec, way, buf, start, end in records:
-            if ifidx != last_if:  # a batch mostly comes from one interface
+            if ifidx != last_if:
+                if c is not None:
+                    c[0] += n_p
+                    c[1] += n_b
+                    c[_V4P] += n4_p
+                    c[_V4B] += n4_b
+                    c[2], c[3] = first, last
+                    n_p = n_b = n4_p = n4_b = 0
                 try:
                     c = counters[ifidx]
                 except IndexError:
                     self._grow(ifidx)
                     c = counters[ifidx]
+                first, last = c[2], c[3]
                 last_if = ifidx
-            c[0] += 1
-            c[1] += wlen
+            n_p += 1
+            n_b += wlen
             if way:
                 c[_WAY + 2 * way] += 1
                 c[_WAY + 1 + 2 * way] += wlen
-            if ts > c[3]:
-                c[3] = ts
-                if ts > newest:
-                    newest = ts
-            if ts < c[2]:
-                c[2] = ts
+            if ts > last:
+                last = ts
+            if ts < first:
+                first = ts
             kind = dec[0]
-            c[4 + 2 * kind] += 1
-            c[5 + 2 * kind] += wlen
+            if kind == IPV4:
+                n4_p += 1
+                n4_b += wlen
+            else:
+                c[4 + 2 * kind] += 1
+                c[5 + 2 * kind] += wlen
             if kind > NONIP:
                 _, proto, src, dst, sport, dport, flags = dec
                 if src < dst or (src == dst and (sport is None or sport <= dport)):
@@ -221,13 +238,20 @@ class Engine(Rows, Labels):
                 if f.dis_left > 0:  # one of its first packets: for the dissector
                     f.dis_left -= 1
                     if not flags & _NO_PAYLOAD:  # SYN, RST: no application data
-                        self.dissect_queue.append((f, ifidx, ts, wlen, buf, start, end))
+                        to_dissect((f, ifidx, ts, wlen, buf, start, end))
             elif kind == NONIP:
                 n = self._nonip.get(dec[1])
                 if n is None:
                     n = self._nonip[dec[1]] = [0, 0, []]
                 n[0] += 1
                 n[1] += wlen
+        if c is not None:
+            c[0] += n_p
+            c[1] += n_b
+            c[_V4P] += n4_p
+            c[_V4B] += n4_b
+            c[2], c[3] = first, last
+            newest = max(newest, max(cc[3] for cc in counters))
         if newest > -math.inf:
             self.now = newest
         if self.max_flows and len(table) > self.max_flows + (self.max_flows >> 3):
