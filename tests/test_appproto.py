@@ -66,19 +66,24 @@ def test_the_layer_above_tcp_or_udp_is_the_application():
 
 
 def test_tsharks_output_is_read_by_the_same_rule():
-    """The reader thread parses tshark's output in chunks with a regular expression: it
-    must say what app_from_protocols says, line by line."""
-    from tuimon.engine.appproto import _VERDICT, _app_name
+    """The dissector parses tshark's output in chunks of lines, looking each protocol path
+    up once: it must say what app_from_protocols says, line by line."""
+    from tuimon.engine.appproto import parse_verdicts
 
     lines = ["eth:ethertype:ip:tcp", "eth:ethertype:ip:tcp:tls", "sll:ethertype:ipv6:udp:quic:tls",
              "eth:ethertype:ip:udp:_ws.malformed", "eth:ethertype:arp", "eth:ethertype:ip:tcp:data",
              "eth:ethertype:ip:udp:vxlan:eth:ethertype:ip:tcp:http", "eth:ethertype:ip:tcpx:foo",
              "", "eth:udplite:x:udp:dns", "eth:ethertype:ip:tcp:http:data-text-lines",
-             "raw:ip:udp:wg"]
-    data = "".join(f"{i + 1}\t{line}\n" for i, line in enumerate(lines)).encode()
-    got = [(int(n), _app_name(above)) for n, above in _VERDICT.findall(data)]
-    assert got == [(i + 1, app_from_protocols(line)) for i, line in enumerate(lines)]
-    assert [app for _, app in got].count(None) == 6
+             "raw:ip:udp:wg", "eth:ethertype:ip:tcp:tls"]
+    want = [app_from_protocols(line) for line in lines]
+    assert want.count(None) == 6
+    data = "".join(f"{i + 7}\t{line}\n" for i, line in enumerate(lines)).encode()
+    assert parse_verdicts(data) == [(7, want)]  # frames 7, 8, ... in order: one block
+    assert parse_verdicts(data) == [(7, want)]  # and again, from what it has looked up
+    # numbers with a gap (tshark never does it): each line on its own, by its number
+    gappy = b"3\teth:ethertype:ip:tcp:tls\n5\teth:ethertype:ip:tcp\n6\teth:ethertype:ip:udp:dns\n"
+    assert parse_verdicts(gappy) == [(3, ["tls"]), (5, [None]), (6, ["dns"])]
+    assert parse_verdicts(b"") == [] and parse_verdicts(b"junk\n4\teth:ip:udp:dns\n") == [(4, ["dns"])]
 
 
 def test_port_guesses_use_wireshark_names():
@@ -128,24 +133,33 @@ FAKE = textwrap.dedent("""
         with open(mode[4:], "wb") as out:
             out.write(data.read())
         sys.exit(0)
+    # "gap:PATH": keeps what it reads in PATH, answers each frame N at once with app pN,
+    # and writes no line for frame 3
+    gap = open(mode[4:], "wb") if mode.startswith("gap:") else None
     def answer(upto):
         global answered
         while answered < upto:
             answered += 1
-            sys.stdout.write(f"{answered}\\teth:ethertype:ip:tcp:fakeproto\\n")
+            if gap is None:
+                sys.stdout.write(f"{answered}\\teth:ethertype:ip:tcp:fakeproto\\n")
+            elif answered != 3:
+                sys.stdout.write(f"{answered}\\teth:ethertype:ip:tcp:p{answered}\\n")
         sys.stdout.flush()
     while True:
         head = data.read(8)
         if len(head) < 8:
             break
         btype, length = struct.unpack("<II", head)
-        data.read(length - 8)
+        body = data.read(length - 8)
+        if gap is not None:
+            gap.write(head + body)
+            gap.flush()
         if btype == 6:
             frames += 1
             if mode == "die" and frames == 3:
                 sys.stderr.write("boom: fake tshark gave up\\n")
                 sys.exit(3)
-            if mode == "prompt":
+            if mode == "prompt" or gap is not None:
                 answer(frames)
     answer(frames)  # "eof": answers everything once its input ends
 """)
@@ -258,6 +272,35 @@ def test_a_new_tshark_takes_over_after_so_many_frames(tmp_path):
         assert labeler.started > 5 and labeler.outstanding == 0 and not labeler.waiting
         assert all((c.app, c.app_src) == ("fakeproto", "dissector") for c in convs)
         assert session.engine.app_skipped == 0 and labeler.note == ""
+    finally:
+        session.close()
+
+
+def test_a_frame_tshark_gives_no_line_for_is_not_waited_for(tmp_path):
+    """Verdicts are matched to frames by tshark's frame numbers: a frame it passed over
+    leaves no conversation waiting, and every later frame's verdict goes to its own
+    conversation (the stand-in names frame N's application pN and says nothing of frame 3)."""
+    fed = tmp_path / "fed.pcapng"
+    session = count(DATA / "1kxun.pcap", labeler_factory=fake_labeler(tmp_path, f"gap:{fed}"))
+    try:
+        session.finish_labels(timeout=30)
+        labeler, convs = session.labeler, tcp_udp(session.engine)
+        assert labeler.outstanding == 0 and not labeler.waiting
+        # frame number -> conversation, from what the stand-in was given
+        frames = [r for batch in FileSource(str(fed)).batches() for r in batch]
+        assert len(frames) > 100
+        first: dict = {}
+        for number, r in enumerate(frames, 1):
+            _, proto, src, dst, sport, dport, _ = r[3]
+            key = (proto, *sorted([(src, sport), (dst, dport)]))
+            if number != 3:
+                first.setdefault(key, number)
+        for c in convs:
+            key = (c.proto, *sorted([(c.key[1], c.key[3]), (c.key[2], c.key[4])]))
+            if key in first:
+                assert (c.app, c.app_src) == (f"p{first[key]}", "dissector"), key
+            else:  # its only frame sent was frame 3: the port's guess stays
+                assert c.app_src != "dissector"
     finally:
         session.close()
 

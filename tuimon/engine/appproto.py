@@ -8,8 +8,9 @@ conversations. A conversation's application protocol is the layer right above ``
 ``udp`` in ``frame.protocols`` of the first of those packets that has one (``data`` and
 ``_ws.*`` are not protocols): ``tls``, ``http``, ``dns``, ``quic`` ...
 
-Nothing here waits for tshark while counting: frames go to a writer thread, verdicts come
-back through a reader thread and are applied between batches. Once ``max_waiting`` frames
+Nothing here waits for tshark while counting, and no thread runs beside the counting:
+both pipes are non-blocking, frames are written between batches as far as the pipe takes
+them, and the verdicts that came back are read and applied then too. Once ``max_waiting`` frames
 are with tshark, conversations that start are never dissected and keep their port guess
 (``Engine.app_skipped``) until it has caught up to half of that; so at most
 ``max_waiting`` plus one batch's worth of frames wait. TCP SYN and RST segments, which
@@ -20,15 +21,15 @@ error.
 
 from __future__ import annotations
 
+import fcntl
 import os
-import queue
-import re
+import select
 import shutil
 import struct
 import subprocess
 import tempfile
-import threading
 import time
+from collections import deque
 
 # The same preferences as the tests' oracle: every packet dissected on its own.
 PREFS = ["ip.defragment:FALSE", "ipv6.defragment:FALSE", "tcp.desegment_tcp_streams:FALSE",
@@ -41,10 +42,9 @@ RESTART_FRAMES = 200_000  # then a new tshark: its memory grows with the frames 
 
 _EPB = struct.Struct("<IIIIIII")
 _DEAD = object()
-# The reader and writer threads wake at most once per GATHER seconds (verdicts and frames
-# gather meanwhile): woken once per tshark line or per batch, they took the interpreter's
-# lock from the counting thread hundreds of times a second.
-GATHER = 0.01
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)  # Linux
+PIPE_SIZE = 1 << 20  # bytes a pipe to or from tshark holds (the default is 64 KiB)
+READ_SIZE = 1 << 20
 
 
 def app_from_protocols(protocols) -> str | None:
@@ -62,18 +62,43 @@ def app_from_protocols(protocols) -> str | None:
     return None
 
 
-# One line of tshark's output: the frame number, and the layer above the first tcp/udp
-# layer of frame.protocols (empty when there is none). A layer name has no ':'.
-_VERDICT = re.compile(
-    rb"^(\d+)\t(?:(?:[^:\n]*:)*?(?:tcp|udp)(?::([^:\n]*))?(?=[:\n]|$))?[^\n]*$", re.M)
-_NAMES: dict[bytes, str | None] = {}
+_APPS: dict[bytes, str | None] = {}  # frame.protocols -> its application (few distinct ones)
 
 
-def _app_name(above: bytes) -> str | None:
-    name = _NAMES.get(above, "")
-    if name == "":
-        name = _NAMES[above] = app_from_protocols(b"tcp:" + above) if above else None
-    return name
+def _app_of(protocols: bytes) -> str | None:
+    app = _APPS.get(protocols, "")
+    if app == "":
+        app = _APPS[protocols] = app_from_protocols(protocols)
+    return app
+
+
+def parse_verdicts(data: bytes) -> list[tuple[int, list]]:
+    """Complete lines of tshark's output (``frame.number<TAB>frame.protocols``) as blocks
+    ``(first frame number, [application of each frame, in order])``: one block when the
+    numbers follow each other (as tshark writes them), else one block per line."""
+    lines = data.split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    if not lines:
+        return []
+    get = _APPS.get
+    try:
+        first = int(lines[0][:lines[0].index(b"\t")])
+        last = int(lines[-1][:lines[-1].index(b"\t")])
+        apps = [get(line[line.index(b"\t") + 1:], "") for line in lines]
+    except ValueError:  # a line without its tab or number: not tshark's fields
+        first = last = None
+    if first is None or last - first + 1 != len(lines):
+        blocks = []
+        for line in lines:
+            number, tab, protocols = line.partition(b"\t")
+            if tab and number.isdigit():
+                blocks.append((int(number), [_app_of(protocols)]))
+        return blocks
+    if "" in apps:  # protocol paths not seen before
+        apps = [_app_of(line[line.index(b"\t") + 1:]) if app == "" else app
+                for app, line in zip(apps, lines)]
+    return [(first, apps)]
 
 
 def tshark_argv(tshark: str = "tshark") -> list[str]:
@@ -99,13 +124,16 @@ def idb(linktype: int) -> bytes:
 
 
 _TRAILERS: dict[int, bytes] = {}  # captured length -> padding and the block's closing length
+_BLOCKLENS: dict[int, int] = {}  # captured length -> the packet block's length
 
 
-def _trailer(caplen: int) -> bytes:
-    """A packet block's padding after ``caplen`` captured bytes, and its closing length."""
+def _trailer(caplen: int) -> tuple[bytes, int]:
+    """A packet block's padding after ``caplen`` captured bytes and its closing length;
+    the block's length."""
     pad = -caplen % 4
-    trailer = _TRAILERS[caplen] = b"\0" * pad + struct.pack("<I", 32 + caplen + pad)
-    return trailer
+    length = _BLOCKLENS[caplen] = 32 + caplen + pad
+    trailer = _TRAILERS[caplen] = b"\0" * pad + struct.pack("<I", length)
+    return trailer, length
 
 
 def epb(ifid: int, ts: float, wire_len: int, frame: bytes) -> bytes:
@@ -116,7 +144,7 @@ def epb(ifid: int, ts: float, wire_len: int, frame: bytes) -> bytes:
     units = int(ts * 1e6 + 0.5) if ts > 0 else 0
     trailer = _TRAILERS.get(caplen)
     if trailer is None:
-        trailer = _trailer(caplen)
+        trailer = _trailer(caplen)[0]
     return (_EPB.pack(6, length, ifid, units >> 32, units & 0xFFFFFFFF, caplen,
                       wire_len if wire_len > caplen else caplen) + frame + trailer)
 
@@ -126,8 +154,11 @@ class DissectorUnavailable(Exception):
 
 
 class Dissector:
-    """One tshark process fed pcapng blocks on stdin; verdicts in :attr:`results` as lists
-    of ``(frame, app)``, then ``[(_DEAD, reason)]`` when tshark's output ends."""
+    """One tshark process fed pcapng blocks on stdin, without threads: the caller's own
+    calls move the bytes (:meth:`send`, :meth:`flush`, :meth:`verdicts`), both pipes
+    non-blocking, so counting never waits for tshark and no second thread takes the
+    interpreter's lock from it. :meth:`verdicts` gives ``(frame, app)`` pairs, then
+    ``(_DEAD, reason)`` once tshark's output has ended."""
 
     def __init__(self, argv: list[str] | None = None) -> None:
         argv = argv or tshark_argv()
@@ -144,69 +175,86 @@ class Dissector:
             os.setpriority(os.PRIO_PROCESS, self.proc.pid, NICE)
         except (OSError, AttributeError):
             pass
-        self.results: queue.SimpleQueue = queue.SimpleQueue()
-        self._out: queue.SimpleQueue = queue.SimpleQueue()
-        self.done = threading.Event()  # tshark's output has ended
-        self._out.put(SHB)
-        self._writer = threading.Thread(target=self._write, name="tuimon-dissect-w", daemon=True)
-        self._reader = threading.Thread(target=self._read, name="tuimon-dissect-r", daemon=True)
-        self._writer.start()
-        self._reader.start()
+        self._in: int | None = self.proc.stdin.fileno()
+        self._out: int | None = self.proc.stdout.fileno()
+        for fd in (self._in, self._out):
+            os.set_blocking(fd, False)
+            try:  # room for a batch's frames, so most sends go out at once
+                fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
+            except OSError:
+                pass  # the system's limit is lower: the default size works too
+        self._pending = bytearray(SHB)  # written when the pipe takes it
+        self._closing = False  # no more frames: close tshark's input once pending is out
+        self._tail = b""  # a line not complete yet
+        self.ended: str | None = None  # why tshark's output ended, once it has
+        self.flush()
+
+    @property
+    def done(self) -> bool:
+        """tshark's output has ended."""
+        return self.ended is not None
 
     def send(self, data: bytes) -> None:
-        self._out.put(data)
+        self._pending += data
+        self.flush()
 
     def close_input(self) -> None:
         """No more frames: tshark finishes what it has, then its output ends."""
-        self._out.put(None)
+        self._closing = True
+        self.flush()
 
-    def _write(self) -> None:
-        stdin = self.proc.stdin
+    def flush(self) -> None:
+        """Write what the pipe takes now."""
+        fd = self._in
+        if fd is None:
+            return
+        pending = self._pending
+        while pending:
+            try:
+                n = os.write(fd, pending)
+            except BlockingIOError:
+                return
+            except OSError:  # tshark is gone: the end of its output says why
+                self._close_in()
+                return
+            del pending[:n]
+        if self._closing or self.ended is not None:
+            self._close_in()
+
+    def _close_in(self) -> None:
         try:
-            while True:
-                data = self._out.get()
-                if data is None:
-                    break
-                parts, end = [data], False
-                while True:  # everything sent meanwhile, in one write
-                    try:
-                        more = self._out.get_nowait()
-                    except queue.Empty:
-                        break
-                    if more is None:
-                        end = True
-                        break
-                    parts.append(more)
-                stdin.write(b"".join(parts) if len(parts) > 1 else data)
-                stdin.flush()
-                if end:
-                    break
-                time.sleep(GATHER)
-        except (OSError, ValueError):
-            pass  # tshark is gone: the reader reports it
-        try:
-            stdin.close()
-        except (OSError, ValueError):
+            self.proc.stdin.close()
+        except OSError:
             pass
+        self._in = None
+        self._pending.clear()
 
-    def _read(self) -> None:
-        reason = "ended"
-        out, tail, put = self.proc.stdout, b"", self.results.put
-        try:
-            while True:
-                chunk = out.read1(65536)
-                if not chunk:
-                    break
-                data = tail + chunk
-                cut = data.rfind(b"\n") + 1
-                data, tail = data[:cut], data[cut:]
-                verdicts = [(int(number), _app_name(above))
-                            for number, above in _VERDICT.findall(data)]
-                if verdicts:
-                    put(verdicts)
-                time.sleep(GATHER)
-        except (OSError, ValueError):
-            reason = "output unreadable"
+    def verdicts(self) -> list:
+        """What tshark answered since the last call."""
+        self.flush()
+        fd, found = self._out, []
+        if fd is None:
+            return found
+        while True:
+            try:
+                chunk = os.read(fd, READ_SIZE)
+            except BlockingIOError:
+                return found
+            except OSError:
+                self._end(found, "output unreadable")
+                return found
+            if not chunk:
+                self._end(found, "ended")
+                return found
+            data = self._tail + chunk
+            cut = data.rfind(b"\n") + 1
+            data, self._tail = data[:cut], data[cut:]
+            if data:
+                found += parse_verdicts(data)
+
+    def _end(self, found: list, reason: str) -> None:
+        self._out = None
+        self._close_in()
         status = self.proc.poll()
         if status is None:
             try:
@@ -215,8 +263,18 @@ class Dissector:
                 status = None
         if status:
             reason = self.error_text() or f"exit status {status}"
-        self.results.put([(_DEAD, reason)])
-        self.done.set()
+        self.ended = reason
+        found.append((_DEAD, reason))
+
+    def wait(self, timeout: float) -> None:
+        """Until tshark has written something, can take more, or ``timeout`` seconds."""
+        if self._out is None:
+            return
+        writing = [self._in] if self._in is not None and self._pending else []
+        try:
+            select.select([self._out], writing, [], timeout)
+        except (OSError, ValueError):
+            pass
 
     def error_text(self) -> str:
         try:
@@ -229,7 +287,7 @@ class Dissector:
         return lines[-1] if lines else ""
 
     def close(self) -> None:
-        self._out.put(None)
+        self._close_in()
         if self.proc.poll() is None:
             try:
                 self.proc.terminate()
@@ -239,8 +297,7 @@ class Dissector:
                 self.proc.wait()
             except OSError:
                 pass
-        self._writer.join(timeout=1.0)
-        self._reader.join(timeout=1.0)
+        self._out = None
         for f in (self.proc.stdout, self.stderr):
             try:
                 f.close()
@@ -255,7 +312,9 @@ class _Run:
 
     def __init__(self, dissector) -> None:
         self.dissector = dissector
-        self.frames: dict[int, object] = {}  # frame number -> conversation
+        # the conversation of each frame not answered yet, in the order sent: frame numbers
+        # sent - len(frames) + 1 ... sent (tshark numbers the frames it reads from 1)
+        self.frames: deque = deque()
         self.sent = 0
         self.ifids: dict[int, int] = {}  # engine interface index -> pcapng interface id
 
@@ -324,27 +383,31 @@ class AppLabeler:
         append = blocks.append
         outstanding = self.outstanding
         waiting, frames, ifids = self.waiting, run.frames, run.ifids
-        sent, pack, trailers = run.sent, _EPB.pack, _TRAILERS
+        sent, pack, blocklens = run.sent, _EPB.pack, _BLOCKLENS
+        last_ifidx, ifid = -1, 0
         for conv, ifidx, ts, wlen, buf, start, end in queued:
             if conv.app_src == "dissector":  # the verdict is in: no need for more
                 continue
-            ifid = ifids.get(ifidx)
-            if ifid is None:
-                ifid = ifids[ifidx] = len(ifids)
-                append(idb(self.linktypes(ifidx)))
+            if ifidx != last_ifidx:
+                ifid = ifids.get(ifidx)
+                if ifid is None:
+                    ifid = ifids[ifidx] = len(ifids)
+                    append(idb(self.linktypes(ifidx)))
+                last_ifidx = ifidx
             # epb(ifid, ts, wlen, buf[start:end]), inlined: one packet block per frame
             caplen = end - start
             units = int(ts * 1e6 + 0.5) if ts > 0 else 0
-            trailer = trailers.get(caplen)
-            if trailer is None:
-                trailer = _trailer(caplen)
-            append(pack(6, 32 + caplen + (-caplen % 4), ifid, units >> 32, units & 0xFFFFFFFF,
+            blocklen = blocklens.get(caplen)
+            if blocklen is None:
+                blocklen = _trailer(caplen)[1]
+            append(pack(6, blocklen, ifid, units >> 32, units & 0xFFFFFFFF,
                         caplen, wlen if wlen > caplen else caplen))
             append(buf[start:end])
-            append(trailer)
+            append(_TRAILERS[caplen])
             sent += 1
-            frames[sent] = conv
-            waiting[conv] = waiting.get(conv, 0) + 1
+            frames.append(conv)
+            w = waiting.get(conv)
+            waiting[conv] = 1 if w is None else w + 1
             outstanding += 1
         run.sent = sent
         if blocks:
@@ -370,25 +433,31 @@ class AppLabeler:
         return changed
 
     def _poll_run(self, run: _Run) -> bool:
-        engine, results, changed = self.engine, run.dissector.results, False
-        frames, waiting = run.frames, self.waiting
-        while True:
-            try:
-                verdicts = results.get_nowait()
-            except queue.Empty:
-                return changed
-            for number, app in verdicts:
-                if number is _DEAD:
-                    self._ended(run, app)
-                    return True
-                conv = frames.pop(number, None)
-                if conv is None:
-                    continue
-                self._answered(conv)
+        engine, changed, frames, waiting = self.engine, False, run.frames, self.waiting
+        pop = frames.popleft
+        for first, apps in run.dissector.verdicts():
+            if first is _DEAD:
+                self._ended(run, apps)
+                return True
+            # frames before ``first`` that tshark passed over (none, as it writes a line per
+            # frame) are not waited for any longer; then one app per frame
+            behind = first - (run.sent - len(frames) + 1)
+            if behind < 0:  # numbers already answered: not ours
+                apps = apps[-behind:]
+            for _ in range(min(behind, len(frames))):
+                self._answered(pop())
+            for app in apps[:len(frames)]:
+                conv = pop()
+                left = waiting[conv] - 1
+                if left:
+                    waiting[conv] = left
+                else:
+                    del waiting[conv]
                 if app and conv.app_src != "dissector":
                     engine.label(conv, app, "dissector")
                     engine.stop_dissecting(conv)
                     changed = True
+        return changed
 
     def _answered(self, conv) -> None:
         left = self.waiting.get(conv, 1) - 1
@@ -399,7 +468,7 @@ class AppLabeler:
 
     def _ended(self, run: _Run, reason: str) -> None:
         """A tshark's output ended: what it did not answer keeps its port guess."""
-        for conv in run.frames.values():
+        for conv in run.frames:
             self._answered(conv)
         unanswered = bool(run.frames)
         run.frames.clear()
@@ -433,7 +502,7 @@ class AppLabeler:
             runs = [*self.retiring, self.current]
             busy = next((r for r in runs if r is not None and r.frames), None)
             if busy is not None:
-                busy.dissector.done.wait(0.02)
+                busy.dissector.wait(0.02)
             self.poll()
         self.poll()
 
