@@ -155,7 +155,7 @@ def ppp_protocol(buf, off, end, proto):
     return (NONIP, -1, None, None, None, None, 0)
 
 
-# The common case read at once: Ethernet, IPv4 without options, TCP or UDP. From the
+# The common case read at once: Ethernet, IPv4 without options (TCP, UDP, ICMP...). From the
 # ethertype (frame offset 12) to the TCP flags (offset 47): ethertype, version/IHL, total
 # length, fragment field, protocol, addresses, ports, TCP data offset byte, TCP flags.
 ETHER_IPV4 = struct.Struct("!HBxHxxHxBxxIIHH8xBB").unpack_from
@@ -166,13 +166,18 @@ def ether_fast(buf, off, end):
     """:func:`ether`, with the common case read by one unpack (the reader inlines this)."""
     if end - off >= 48:
         etype, vhl, total, frag, proto, src, dst, sport, dport, doff, fl = ETHER_IPV4(buf, off + 12)
-        if etype == 0x0800 and vhl == 0x45 and not frag & 0x1FFF:
-            if proto == 6:
+        if etype == 0x0800 and vhl == 0x45:
+            if frag & 0x1FFF:  # a later fragment: no ports
+                if total == 0 or total >= 20:
+                    return (IPV4, proto, src, dst, None, None, 0)
+            elif proto == 6:
                 if total == 0 or total >= 34:
                     return (IPV4, 6, src, dst, sport, dport, (doff & 1) << 8 | fl)
             elif proto == 17:
                 if total == 0 or total >= 24:
                     return (IPV4, 17, src, dst, sport, dport, 0)
+            elif total == 0 or total >= 20:  # ICMP and the rest: no ports
+                return (IPV4, proto, src, dst, None, None, 0)
     return ether(buf, off, end)
 
 

@@ -251,8 +251,15 @@ class CaptureReader:
             if fast and incl >= 48:  # decode.ether_fast, inlined: the hot path
                 etype, vhl, total, frag, proto, src, dst, sport, dport, doff, fl = \
                     fast_unpack(buf, start + 12)
-                if etype == 0x0800 and vhl == 0x45 and not frag & 0x1FFF:
-                    if proto == 6:
+                if etype == 0x0800 and vhl == 0x45:
+                    if frag & 0x1FFF:  # a later fragment: no ports
+                        if total == 0 or total >= 20:
+                            append((index, sec + frac * scale, orig,
+                                    (IPV4, proto, src, dst, None, None, 0), UNKNOWN,
+                                    buf, start, end))
+                            pos = end
+                            continue
+                    elif proto == 6:
                         if total == 0 or total >= 34:
                             append((index, sec + frac * scale, orig,
                                     (IPV4, 6, src, dst, sport, dport, (doff & 1) << 8 | fl), UNKNOWN,
@@ -266,6 +273,12 @@ class CaptureReader:
                                     buf, start, end))
                             pos = end
                             continue
+                    elif total == 0 or total >= 20:  # ICMP and the rest: no ports
+                        append((index, sec + frac * scale, orig,
+                                (IPV4, proto, src, dst, None, None, 0), UNKNOWN,
+                                buf, start, end))
+                        pos = end
+                        continue
             if way is None:
                 append((index, sec + frac * scale, orig, decode(buf, start, end), UNKNOWN,
                         buf, start, end))
