@@ -162,3 +162,19 @@ def test_the_fast_ethernet_path_decodes_exactly_as_the_full_decoder():
                     bent = bytes(bent)
                     assert d.ether_fast(bent, 0, len(bent)) == d.ether(bent, 0, len(bent))
     assert checked > 10_000
+
+
+def test_address_text_is_what_ipaddress_writes():
+    """IPv4 text comes from inet_ntoa (faster): the same as ipaddress, at the edges too."""
+    import ipaddress
+    import random
+
+    from tuimon.engine.names import address_text, parse_address
+
+    rng = random.Random(7)
+    for a in [0, 1, 255, 256, 0x0A000001, 0xFFFFFFFF] + [rng.getrandbits(32) for _ in range(20000)]:
+        text = address_text(a)
+        assert text == str(ipaddress.IPv4Address(a)) and parse_address(text) == a
+    six = parse_address("2001:db8::1")
+    assert address_text(six) == "2001:db8::1" and address_text(parse_address("::ffff:10.0.0.1")) \
+        == str(ipaddress.IPv6Address("::ffff:10.0.0.1"))
