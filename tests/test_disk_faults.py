@@ -102,6 +102,31 @@ def test_headless_disk_full_keeps_the_earlier_files_and_prints_the_counts(disk):
     assert sorted(os.listdir(out)) == FILES  # no temporary file left behind
 
 
+def test_the_parallel_export_on_a_full_disk_keeps_the_earlier_files(disk, monkeypatch):
+    """A headless save writes part of conversations.csv in a child process: its disk
+    full is the same one line, and neither its part file nor any other is left."""
+    from tuimon.capture.file import FileSource
+    from tuimon.engine.engine import Engine
+    from tuimon.engine.session import Session
+    from tuimon.export import part
+    from tuimon.export.csv import export_engine
+
+    monkeypatch.setattr(part, "MIN_ROWS", 0)
+    out = disk.path / "out"
+    assert run("-r", str(SMALL), "--no-ui", "--csv", str(out)).returncode == 0
+    before = contents(out)
+    engine = Engine(rates=False)
+    Session(FileSource(str(BIG)), engine, dissect_packets=0).run()
+    disk.fill()
+    with pytest.raises(ExportFailed) as err:
+        export_engine(engine, str(out))
+    assert str(err.value) == f"cannot save CSV into {out}: No space left on device"
+    assert contents(out) == before and sorted(os.listdir(out)) == FILES
+    disk.free()
+    export_engine(engine, str(out))  # room again: saved, the same as one process writes
+    assert packets(out) == "1723" and sorted(os.listdir(out)) == FILES
+
+
 def test_headless_read_only_is_refused_before_counting(disk):
     out = disk.path / "out"
     out.mkdir()

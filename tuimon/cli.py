@@ -229,7 +229,7 @@ def run_headless(args) -> int:
     from tuimon.engine.engine import engine_for
     from tuimon.engine.session import Session, tune_gc
     from tuimon.errors import ExportFailed
-    from tuimon.export.csv import check_folder, export_snapshot
+    from tuimon.export.csv import check_folder, export_engine
     from tuimon.export.flowlog import FlowLog
     from tuimon.export.summary import render_summary
 
@@ -275,18 +275,18 @@ def run_headless(args) -> int:
     if pacer is not None and pacer.gaps:
         print(f"tuimon: skipped {len(pacer.gaps)} gaps longer than {args.max_gap:g} s "
               f"({sum(g for _, g in pacer.gaps):.0f} s of capture time)", file=sys.stderr)
-    snapshot = session.engine.snapshot(with_rates=False)  # neither CSV nor summary shows rates
+    engine = session.engine  # neither the CSV files nor the summary show rates
     if args.csv:
         try:
-            export_snapshot(snapshot, args.csv, expired)
+            export_engine(engine, args.csv, expired)  # on both cores
             if expired.lost:
                 print(f"tuimon: {expired.lost} expired conversations are missing from "
                       "conversations.csv (their spool was full)", file=sys.stderr)
-        except ExportFailed:
-            print(render_summary(snapshot))  # the disk filled: what was counted is not lost
+        except ExportFailed:  # the disk filled: what was counted is not lost
+            print(render_summary(engine.snapshot(with_rates=False)))
             raise
     else:
-        print(render_summary(snapshot))
+        print(render_summary(engine.snapshot(with_rates=False)))
     global _headless_done
     _headless_done = True
     return 1 if ended.said else 0

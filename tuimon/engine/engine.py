@@ -460,10 +460,11 @@ class Engine(Rows, Labels):
 
     # -- reading ---------------------------------------------------------------------
 
-    def snapshot(self, with_rates: bool = True) -> Snapshot:
+    def snapshot(self, with_rates: bool = True, conversations=None) -> Snapshot:
         """Every table (``with_rates=False``: host and conversation rates left at 0, for
-        exports that do not show them: a million rows are built faster)."""
+        exports that do not show them: a million rows are built faster). ``conversations``:
+        rows for just these (in this order) instead of every one."""
         self.fold()
         now = self.now
         return Snapshot(now, self.totals(), self.interface_rows(), self.host_rows(None, with_rates),
-                        self.protocol_rows(), self.conversation_rows(None, with_rates))
+                        self.protocol_rows(), self.conversation_rows(conversations, with_rates))

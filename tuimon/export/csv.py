@@ -16,6 +16,7 @@ from operator import attrgetter
 
 from tuimon.engine.model import ProtocolRow, Snapshot
 from tuimon.errors import ExportFailed
+from tuimon.export.part import start_part
 
 INTERFACE_COLUMNS = ["interface", "packets", "bytes", "link", "ipv4_packets", "ipv6_packets",
                      "non_ip_packets", "undecoded_packets", "first_seen", "last_seen", "drops",
@@ -44,6 +45,7 @@ FILES = {
 LAYERS = ["link", "network", "transport", "application"]
 _TIME_COLUMNS = {"first_seen", "last_seen"}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+PART_SHARE = 0.7  # of conversations.csv the child writes (the parent has the other files too)
 
 
 @lru_cache(maxsize=4096)
@@ -147,9 +149,37 @@ def write_conversations(f, writer, rows, state: str = "active") -> None:
     f.writelines(out)
 
 
-def _write_temp(path: str, columns: list[str], rows, expired=None) -> str:
+def _stamp(seconds: dict, ts: float) -> str:
+    """iso_time(ts) for ts >= 1 s, the text of its second made once (``seconds``)."""
+    u = str(round(ts * 1_000_000))
+    head = seconds.get(u[:-6])
+    if head is None:
+        head = seconds[u[:-6]] = _iso_second(int(u[:-6])) + "."
+    return f"{head}{u[-6:]}Z"
+
+
+def write_hosts(f, writer, rows) -> None:
+    """hosts.csv: lines formatted at once, as write_conversations does (tens of thousands
+    of hosts); a row with unusual text goes through the csv module."""
+    seconds: dict[str, str] = {}
+    out = []
+    for row in rows:
+        address, p, b, tx_p, tx_b, rx_p, rx_b, first, last, _, _, _, apps = row
+        if first is None or last is None or first < 1.0 or last < 1.0 or \
+                (apps and not _plain(apps)) or not _plain(address):
+            f.writelines(out)
+            out.clear()
+            writer.writerows(_rows((row,), HOST_COLUMNS))
+            continue
+        out.append(f"{address},{p},{b},{tx_p},{tx_b},{rx_p},{rx_b},{_stamp(seconds, first)},"
+                   f"{_stamp(seconds, last)},{apps}\r\n")
+    f.writelines(out)
+
+
+def _write_temp(path: str, columns: list[str], rows, expired=None, part=None) -> str:
     """Write one CSV file under a temporary name beside ``path``; return that name.
-    ``expired``: a :class:`~tuimon.export.flowlog.FlowLog` whose rows follow (conversations)."""
+    ``expired``: a :class:`~tuimon.export.flowlog.FlowLog` whose rows follow (conversations);
+    ``part``: a :class:`~tuimon.export.part.Part` writing the rows after ``rows``."""
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
     try:
@@ -158,8 +188,12 @@ def _write_temp(path: str, columns: list[str], rows, expired=None) -> str:
             writer.writerow(columns)
             if columns == CONVERSATION_COLUMNS:
                 write_conversations(f, writer, rows)
+                if part is not None:
+                    part.append_to(f)
                 if expired is not None:
                     expired.copy_to(f)
+            elif columns == HOST_COLUMNS:
+                write_hosts(f, writer, rows)
             else:
                 writer.writerows(_rows(rows, columns))
             f.flush()
@@ -226,6 +260,21 @@ def protocol_totals(rows: list[ProtocolRow]) -> list[ProtocolRow]:
     return [ProtocolRow(name, p, b, layer) for (layer, name), (p, b) in totals.items()]
 
 
+def _sorted(table: str, rows):
+    """A table's rows in the order of its file."""
+    if table == "hosts":
+        return sorted(rows, key=lambda r: (-r.bytes, r.address))
+    if table == "conversations":
+        # bytes, largest first, then first_seen: two stable sorts (cheap keys)
+        rows = sorted(rows, key=attrgetter("first_seen"))
+        rows.sort(key=lambda r: r.bytes_a_to_b + r.bytes_b_to_a, reverse=True)
+        return rows
+    if table == "protocols":
+        return sorted(protocol_totals(rows),
+                      key=lambda r: (LAYERS.index(r.layer), -r.bytes, r.protocol))
+    return rows
+
+
 def export_snapshot(snapshot: Snapshot, folder: str, expired=None) -> list[str]:
     """Write the four files into ``folder`` (created if needed); return their paths.
     ``expired``: the conversations that left the engine's table
@@ -234,23 +283,66 @@ def export_snapshot(snapshot: Snapshot, folder: str, expired=None) -> list[str]:
     All four are written under temporary names first and renamed into place only when every
     one is complete: a save that fails (disk full, read-only) leaves the previous four as
     they were, never a mix of old and new."""
-    temps: list[tuple[str, str]] = []
+    _make(folder)
+    return _export(snapshot, folder, expired, _sorted("conversations", snapshot.conversations))
+
+
+def _by_bytes(c) -> int:
+    return c.ab_b + c.ba_b
+
+
+def export_engine(engine, folder: str, expired=None, parallel: bool = True) -> list[str]:
+    """What ``export_snapshot(engine.snapshot(with_rates=False), ...)`` writes, for a
+    headless run's one save: with ``parallel``, a child process builds and writes the last
+    ``PART_SHARE`` of the conversations meanwhile, on the other core
+    (:mod:`tuimon.export.part`; only in a process without other threads)."""
+    _make(folder)
+    engine.fold()
+    # the file's order (bytes, largest first, then first_seen), of the conversations themselves
+    conversations = sorted(engine.conversations, key=attrgetter("first"))
+    conversations.sort(key=_by_bytes, reverse=True)
+    part = None
+    if parallel:
+        cut = len(conversations) - int(len(conversations) * PART_SHARE)
+        tail = conversations[cut:]
+
+        def write_tail(f) -> None:
+            write_conversations(f, csv.writer(f), engine.conversation_rows(tail, with_rates=False))
+
+        try:
+            part = start_part(folder, len(tail), write_tail)
+        except OSError as err:
+            raise ExportFailed(f"cannot save CSV into {folder}: {err.strerror or err}") from None
+        if part is not None:
+            conversations = conversations[:cut]
+    try:
+        snapshot = engine.snapshot(with_rates=False, conversations=conversations)
+        return _export(snapshot, folder, expired, snapshot.conversations, part)
+    finally:
+        if part is not None:
+            part.abandon()
+
+
+def _make(folder: str) -> None:
     try:
         os.makedirs(folder, exist_ok=True)
+    except OSError as err:
+        raise ExportFailed(f"cannot save CSV into {folder}: {err.strerror or err}") from None
+
+
+def _export(snapshot: Snapshot, folder: str, expired, conversations, part=None) -> list[str]:
+    """The four files, conversations.csv from ``conversations`` (rows in the file's order)
+    then what ``part`` wrote and the ``expired`` ones; renamed into place when all are
+    written."""
+    temps: list[tuple[str, str]] = []
+    try:
         for filename, (table, columns) in FILES.items():
             path = os.path.join(folder, filename)
-            rows = getattr(snapshot, table)
-            if table == "hosts":
-                rows = sorted(rows, key=lambda r: (-r.bytes, r.address))
-            elif table == "conversations":
-                # bytes, largest first, then first_seen: two stable sorts (cheap keys)
-                rows = sorted(rows, key=attrgetter("first_seen"))
-                rows.sort(key=lambda r: r.bytes_a_to_b + r.bytes_b_to_a, reverse=True)
-            elif table == "protocols":
-                rows = sorted(protocol_totals(rows),
-                              key=lambda r: (LAYERS.index(r.layer), -r.bytes, r.protocol))
-            temps.append((_write_temp(path, columns, rows,
-                                      expired if table == "conversations" else None), path))
+            if table == "conversations":
+                tmp = _write_temp(path, columns, conversations, expired, part)
+            else:
+                tmp = _write_temp(path, columns, _sorted(table, getattr(snapshot, table)))
+            temps.append((tmp, path))
         for tmp, path in temps:
             os.replace(tmp, path)
         return [path for _, path in temps]

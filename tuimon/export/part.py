@@ -1,0 +1,137 @@
+"""Part of conversations.csv written by a child process, on the other CPU core.
+
+A headless run's report is written in one go once counting is over; its conversations
+file (a million lines, possibly) is most of the work, and formatting it is pure Python, so
+one process uses one core. :func:`start_part` forks a child that builds and formats the
+last rows into a temporary file beside the report while the parent does the first ones and
+the other three files; :meth:`Part.append_to` then waits for it and appends its file to the
+parent's, in kernel space. The result is byte for byte what one process writes.
+
+Only where forking is safe and worth it: a process with no other thread (a fork copies
+just the calling thread, and a lock another one held would stay locked in the child),
+more than one core, and enough rows. Otherwise :func:`start_part` returns None and the
+caller writes everything itself.
+"""
+
+from __future__ import annotations
+
+import errno
+import gc
+import os
+import tempfile
+import threading
+
+MIN_ROWS = 20_000  # below this, the fork costs more than it saves
+
+
+def can_fork(rows: int) -> bool:
+    return (hasattr(os, "fork") and rows >= MIN_ROWS and (os.cpu_count() or 1) > 1
+            and threading.active_count() == 1)
+
+
+class Part:
+    """A child writing rows into ``path``; ``append_to`` waits for it and takes its file."""
+
+    def __init__(self, pid: int, path: str, errors: int) -> None:
+        self.pid, self.path, self._errors = pid, path, errors
+
+    def _wait(self) -> None:
+        """Wait for the child; raise OSError with its reason when it failed."""
+        try:
+            _, status = os.waitpid(self.pid, 0)
+            self.pid = 0
+            with os.fdopen(self._errors, "rb") as f:
+                self._errors = -1
+                said = f.read(4096).decode("utf-8", "replace")
+        except BaseException:
+            self.abandon()
+            raise
+        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+            return
+        code, _, text = said.partition("\n")
+        if code.isdigit() and text:
+            raise OSError(int(code), text)
+        raise OSError(errno.EIO, "the process writing part of conversations.csv stopped "
+                                 f"({_status_text(status)})")
+
+    def append_to(self, f) -> None:
+        """Wait for the child, then append its rows to the open text file ``f``."""
+        try:
+            self._wait()
+            f.flush()
+            out = f.fileno()
+            with open(self.path, "rb") as src:
+                size = os.fstat(src.fileno()).st_size
+                offset = 0
+                while offset < size:
+                    sent = os.sendfile(out, src.fileno(), offset, size - offset)
+                    if sent == 0:
+                        raise OSError(errno.EIO, "short copy of part of conversations.csv")
+                    offset += sent
+        finally:
+            self.abandon()
+
+    def abandon(self) -> None:
+        """Stop the child if it still runs and remove its file (idempotent)."""
+        if self.pid:
+            try:
+                os.kill(self.pid, 9)
+                os.waitpid(self.pid, 0)
+            except OSError:
+                pass
+            self.pid = 0
+        if self._errors >= 0:
+            os.close(self._errors)
+            self._errors = -1
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+
+
+def _status_text(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"signal {os.WTERMSIG(status)}"
+    return f"exit status {os.waitstatus_to_exitcode(status)}"
+
+
+def start_part(folder: str, rows: int, write) -> Part | None:
+    """Fork a child that calls ``write(f)`` with a temporary text file in ``folder``
+    (``rows``: how many lines it writes); None when that is not possible or not worth it
+    (the caller writes them itself)."""
+    if not can_fork(rows):
+        return None
+    fd, path = tempfile.mkstemp(prefix=".conversations.csv.", suffix=".part", dir=folder)
+    try:
+        r, w = os.pipe()
+    except OSError:
+        os.close(fd)
+        os.unlink(path)
+        return None
+    try:
+        pid = os.fork()
+    except OSError:
+        for x in (fd, r, w):
+            os.close(x)
+        os.unlink(path)
+        return None
+    if pid == 0:  # the child: write, say why not if it cannot, and leave at once
+        status = 1
+        try:
+            gc.disable()  # a collection would touch (and so copy) every page of the parent
+            os.close(r)
+            with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+                write(f)
+            status = 0
+        except BaseException as err:  # noqa: BLE001 - the parent reports it
+            code = getattr(err, "errno", None) or errno.EIO
+            text = getattr(err, "strerror", None) or f"{type(err).__name__}: {err}"
+            try:
+                os.write(w, f"{code}\n{text}".encode("utf-8", "replace")[:4096])
+            except OSError:
+                pass
+        finally:
+            os._exit(status)
+    os.close(fd)
+    os.close(w)
+    return Part(pid, path, r)
