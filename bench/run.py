@@ -191,10 +191,11 @@ def section_playback(r: dict) -> list[str]:
             f"{k} " + ", ".join(f"{r['packets'] / m['wall']:,.0f}" for m in v)
             for k, v in r["rounds"].items()) + ".",
         "",
-        f"tuimon / tshark: **{ratio:.2f}×** best against best, {mratio:.2f}× median against "
-        f"median. Target at least 3×: {_met(ratio >= 3)}"
-        + ("" if ratio >= 3 else f" (by {(1 - ratio / 3) * 100:.0f} %: tuimon would need "
-                                 f"{3 * pps['tshark']:,.0f} packets/s)") + "." + d0,
+        f"tuimon / tshark: **{ratio:.2f}×** best against best, **{mratio:.2f}×** median "
+        f"against median. Target at least 3× (both): {_met(min(ratio, mratio) >= 3)}"
+        + ("" if min(ratio, mratio) >= 3 else
+           f" (by {(1 - min(ratio, mratio) / 3) * 100:.0f} %: tuimon would need "
+           f"{3 * r['packets'] / median['tshark']:,.0f} packets/s)") + "." + d0,
     ]
     return lines
 

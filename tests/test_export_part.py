@@ -29,6 +29,13 @@ def counted(*names: str, flow_timeout: float = 0) -> tuple[Engine, FlowLog]:
     return engine, log
 
 
+@pytest.fixture(autouse=True)
+def alone(monkeypatch):
+    """As in a headless run, no other thread: pytest's process may have some left by
+    other tests (they only sleep; the child never needs what they hold)."""
+    monkeypatch.setattr(part, "_threads", lambda: 1)
+
+
 def contents(folder: Path) -> dict[str, bytes]:
     return {name: (folder / name).read_bytes() for name in sorted(os.listdir(folder))}
 
@@ -59,10 +66,11 @@ def test_the_parallel_export_writes_what_one_process_writes(tmp_path, monkeypatc
     assert lines == 1 + len(engine.conversations) + log.rows
 
 
-def test_without_a_second_thread_only(tmp_path):
+def test_without_a_second_thread_only(tmp_path, monkeypatch):
     """A fork copies only the calling thread: with another one running, no child."""
     assert part.can_fork(part.MIN_ROWS)
     assert not part.can_fork(part.MIN_ROWS - 1)
+    monkeypatch.setattr(part, "_threads", threading.active_count)
     stop = threading.Event()
     t = threading.Thread(target=stop.wait)
     t.start()
