@@ -339,11 +339,12 @@ class AppLabeler:
         self.factory = dissector_factory
         self.current: _Run | None = None  # takes new frames
         self.retiring: list[_Run] = []  # finishing what they were given
-        self.waiting: dict[object, int] = {}  # conversation -> frames with tshark
         self.started = 0  # tshark processes started
         if packets > 0:
             self._start()
         engine.dissect_packets = packets if self.current is not None else 0
+        if self.current is not None:
+            engine.waiting_count = self.waiting_count
 
     def _start(self) -> bool:
         try:
@@ -354,6 +355,17 @@ class AppLabeler:
             return False
         self.started += 1
         return True
+
+    @property
+    def waiting(self) -> set:
+        """The conversations with frames at a tshark, not answered yet."""
+        runs = self.retiring if self.current is None else [*self.retiring, self.current]
+        return {conv for run in runs for conv in run.frames}
+
+    def waiting_count(self) -> int:
+        """How many conversations wait for a verdict (for the engine's totals: counted
+        when asked, not kept up to date frame by frame)."""
+        return len(self.waiting)
 
     @property
     def active(self) -> bool:
@@ -382,7 +394,7 @@ class AppLabeler:
         blocks = []
         append = blocks.append
         outstanding = self.outstanding
-        waiting, frames, ifids = self.waiting, run.frames, run.ifids
+        frames, ifids = run.frames, run.ifids
         sent, pack, blocklens = run.sent, _EPB.pack, _BLOCKLENS
         last_ifidx, ifid = -1, 0
         for conv, ifidx, ts, wlen, buf, start, end in queued:
@@ -406,13 +418,10 @@ class AppLabeler:
             append(_TRAILERS[caplen])
             sent += 1
             frames.append(conv)
-            w = waiting.get(conv)
-            waiting[conv] = 1 if w is None else w + 1
             outstanding += 1
         run.sent = sent
         if blocks:
             run.dissector.send(b"".join(blocks))
-        engine.app_waiting = len(waiting)
         if outstanding >= self.max_waiting:
             # New conversations skip dissection until tshark has caught up (the engine
             # counts them in app_skipped); those of this batch were let through, so the
@@ -426,14 +435,13 @@ class AppLabeler:
             if run is not None and self._poll_run(run):
                 changed = True
         engine = self.engine
-        engine.app_waiting = len(self.waiting)
         if (engine.dissect_packets < 0 and self.current is not None
                 and self.outstanding < self.max_waiting // 2):
             engine.dissect_packets = self.packets  # caught up: dissect new conversations again
         return changed
 
     def _poll_run(self, run: _Run) -> bool:
-        engine, changed, frames, waiting = self.engine, False, run.frames, self.waiting
+        engine, changed, frames = self.engine, False, run.frames
         pop = frames.popleft
         for first, apps in run.dissector.verdicts():
             if first is _DEAD:
@@ -445,31 +453,17 @@ class AppLabeler:
             if behind < 0:  # numbers already answered: not ours
                 apps = apps[-behind:]
             for _ in range(min(behind, len(frames))):
-                self._answered(pop())
+                pop()
             for app in apps[:len(frames)]:
                 conv = pop()
-                left = waiting[conv] - 1
-                if left:
-                    waiting[conv] = left
-                else:
-                    del waiting[conv]
                 if app and conv.app_src != "dissector":
                     engine.label(conv, app, "dissector")
                     engine.stop_dissecting(conv)
                     changed = True
         return changed
 
-    def _answered(self, conv) -> None:
-        left = self.waiting.get(conv, 1) - 1
-        if left > 0:
-            self.waiting[conv] = left
-        else:
-            self.waiting.pop(conv, None)
-
     def _ended(self, run: _Run, reason: str) -> None:
         """A tshark's output ended: what it did not answer keeps its port guess."""
-        for conv in run.frames:
-            self._answered(conv)
         unanswered = bool(run.frames)
         run.frames.clear()
         run.dissector.close()

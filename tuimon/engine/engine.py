@@ -104,7 +104,10 @@ class Engine(Rows, Labels):
         # ``app_skipped``).
         self.dissect_packets = 0
         self.dissect_queue: list = []
-        self.app_waiting = 0  # conversations whose packets are with the dissector
+        # conversations whose packets are with the dissector: counted when asked, by the
+        # labeller's ``waiting_count`` (see the app_waiting property)
+        self.waiting_count: Callable[[], int] | None = None
+        self._app_waiting = 0
         self.app_skipped = 0  # conversations never dissected (the dissector was behind)
         self._service_ports = {6: {}, 17: {}}
         for (port, transport), name in self.names.services.items():
@@ -148,6 +151,17 @@ class Engine(Rows, Labels):
         meta.drops, meta.skipped = drops, skipped
         meta.reasons = reasons_text(skipped_reasons or {})
         meta.direction = direction or meta.direction
+
+    @property
+    def app_waiting(self) -> int:
+        """Conversations whose first packets are with the dissector, no verdict yet."""
+        count = self.waiting_count
+        return count() if count is not None else self._app_waiting
+
+    @app_waiting.setter
+    def app_waiting(self, n: int) -> None:  # a fixed number instead of the count
+        self.waiting_count = None
+        self._app_waiting = n
 
     def set_kernel(self, index: int, kernel: tuple | None) -> None:
         """The kernel's own counters of a live interface during the capture
