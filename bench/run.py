@@ -17,6 +17,7 @@ all of them, so running one part updates its section and keeps the others.
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime
 import json
 import os
@@ -108,9 +109,12 @@ def part_playback(args) -> dict:
             rounds[name].append(m)
             print(f"round {r + 1} {name:26} {packets / m['wall']:>10,.0f} packets/s  "
                   f"cpu {m['cpu']:.1f} s  rss {m['rss']:.0f} MiB", flush=True)
-    conversations = sum(1 for _ in open(OUT / "csv" / "conversations.csv")) - 1
+    with open(OUT / "csv" / "conversations.csv", newline="") as f:
+        sources = [row["app_source"] for row in csv.DictReader(f)]
+    conversations = len(sources)
+    named = {k: sources.count(k) for k in ("dissector", "port", "")}
     return {"packets": packets, "size_mb": round(big.stat().st_size / 1e6), "rounds": rounds,
-            "conversations": conversations, "command": " ".join(
+            "conversations": conversations, "app_sources": named, "command": " ".join(
                 ["tuimon", "-r", big.name, "--no-ui", "--csv", "DIR"])}
 
 
@@ -172,6 +176,12 @@ def section_playback(r: dict) -> list[str]:
                f"never runs out of work), takes {cpu['tuimon'] - cpu[D0]:.1f} s of CPU on the "
                f"other core; the counting thread pays for building the packet blocks, the "
                f"verdicts and the wait for the last ones at the end.")
+    named = r.get("app_sources")
+    if named:
+        d0 += (f" In the last default round's conversations.csv, `app_source` was `dissector` "
+               f"(tshark's verdict) for {named['dissector']:,} conversations, `port` (a port "
+               f"guess: tshark named nothing, or was behind when they started) for "
+               f"{named['port']:,}, and empty for {named['']:,} (neither: ICMP, unnamed ports).")
     lines = [
         "tuimon ran as it does by default: application dissection on (`--dissect-packets "
         "10`, the first 10 packets of each new TCP/UDP conversation to one tshark), default "

@@ -68,6 +68,16 @@ CLOSED_TIMEOUT = 10.0  # TCP after RST, or FIN in both directions
 MAX_FLOWS = 1_000_000
 
 
+def _add_counts(c: list, packets: int, nbytes: int, v4_packets: int, v4_bytes: int,
+                first: float, last: float) -> None:
+    """What :meth:`Engine.ingest` added up for one interface, into its counters."""
+    c[0] += packets
+    c[1] += nbytes
+    c[_V4P] += v4_packets
+    c[_V4B] += v4_bytes
+    c[2], c[3] = first, last
+
+
 def engine_for(args, rates: bool = True) -> "Engine":
     """The engine for the command line's ``--flow-timeout`` and ``--max-flows``
     (``rates=False``: for an export that shows no rates)."""
@@ -194,11 +204,7 @@ class Engine(Rows, Labels):
         for ifidx, ts, wlen, dec, way, buf, start, end in records:
             if ifidx != last_if:
                 if c is not None:
-                    c[0] += n_p
-                    c[1] += n_b
-                    c[_V4P] += n4_p
-                    c[_V4B] += n4_b
-                    c[2], c[3] = first, last
+                    _add_counts(c, n_p, n_b, n4_p, n4_b, first, last)
                     n_p = n_b = n4_p = n4_b = 0
                 try:
                     c = counters[ifidx]
@@ -260,11 +266,7 @@ class Engine(Rows, Labels):
                 n[0] += 1
                 n[1] += wlen
         if c is not None:
-            c[0] += n_p
-            c[1] += n_b
-            c[_V4P] += n4_p
-            c[_V4B] += n4_b
-            c[2], c[3] = first, last
+            _add_counts(c, n_p, n_b, n4_p, n4_b, first, last)
             newest = max(newest, max(cc[3] for cc in counters))
         if newest > -math.inf:
             self.now = newest
