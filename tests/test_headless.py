@@ -50,6 +50,19 @@ def test_csv_files_and_columns(tmp_path):
     assert not [p for p in os.listdir(out) if p.endswith(".tmp")]
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_csv_files_are_made_as_the_umask_says(tmp_path, umask):
+    """Like a shell redirection or tshark -w: readable by others under umask 022 (a cron
+    job's report for a web server), private under 077."""
+    out = tmp_path / "out"
+    result = subprocess.run([*TUIMON, "-r", str(DATA / "dns.pcap"), "--no-ui", "--csv", str(out)],
+                            capture_output=True, text=True, timeout=60,
+                            preexec_fn=lambda: os.umask(umask))
+    assert result.returncode == 0, result.stderr
+    for name in ("interfaces.csv", "hosts.csv", "protocols.csv", "conversations.csv"):
+        assert (out / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
+
+
 def test_summary_without_csv():
     result = run("-r", str(DATA / "dns.pcap"), "--no-ui")
     assert result.returncode == 0
