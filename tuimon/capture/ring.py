@@ -16,8 +16,9 @@ from __future__ import annotations
 import os
 import shutil
 import struct
-import tempfile
 import threading
+
+from tuimon.scratch import scratch_folder
 
 _SHB = b"\x0a\x0d\x0d\x0a"
 FILES = 8  # files in a ring
@@ -25,8 +26,9 @@ MIN_FILE = 64 * 1024
 
 
 def ring_folder() -> str:
-    """A new private folder for the rings of one capture (removed by :func:`remove_folder`)."""
-    return tempfile.mkdtemp(prefix="tuimon-ring-")
+    """A new private folder for the rings of one capture (removed by :func:`remove_folder`;
+    one a killed tuimon left is removed by the next, :mod:`tuimon.scratch`)."""
+    return scratch_folder("ring")
 
 
 def remove_folder(path: str | None) -> None:

@@ -31,6 +31,7 @@ from tuimon.capture.pcapng import PcapngWriter
 from tuimon.engine.engine import tcp_flags_text
 from tuimon.engine.names import address_text
 from tuimon.errors import TuimonError
+from tuimon.scratch import scratch_folder
 from tuimon.text import printable
 
 LIST_LIMIT = 10_000
@@ -150,7 +151,7 @@ class Driller:
 
     def _folder(self) -> str:
         if self.folder is None:
-            self.folder = tempfile.mkdtemp(prefix="tuimon-drill-")
+            self.folder = scratch_folder("drill")
             # Removed by close(); else when the Driller goes away or the process exits.
             weakref.finalize(self, shutil.rmtree, self.folder, True)
         return self.folder
