@@ -31,6 +31,8 @@ import tempfile
 import time
 from collections import deque
 
+from tuimon.capture.pcapng import interface_block, section_header
+
 # The same preferences as the tests' oracle: every packet dissected on its own.
 PREFS = ["ip.defragment:FALSE", "ipv6.defragment:FALSE", "tcp.desegment_tcp_streams:FALSE",
          "udp.process_info:FALSE"]
@@ -109,44 +111,17 @@ def tshark_argv(tshark: str = "tshark") -> list[str]:
     return argv
 
 
-def _block(btype: int, body: bytes) -> bytes:
-    pad = -len(body) % 4
-    length = 12 + len(body) + pad
-    return struct.pack("<II", btype, length) + body + b"\0" * pad + struct.pack("<I", length)
+SHB = section_header()
+_BLOCK_ENDS: dict[int, tuple[int, bytes]] = {}  # captured length -> (block length, trailer)
 
 
-SHB = _block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
-
-
-def idb(linktype: int) -> bytes:
-    """An interface description block, microsecond timestamps (the default)."""
-    return _block(1, struct.pack("<HHI", linktype, 0, 0))
-
-
-_TRAILERS: dict[int, bytes] = {}  # captured length -> padding and the block's closing length
-_BLOCKLENS: dict[int, int] = {}  # captured length -> the packet block's length
-
-
-def _trailer(caplen: int) -> tuple[bytes, int]:
-    """A packet block's padding after ``caplen`` captured bytes and its closing length;
-    the block's length."""
-    pad = -caplen % 4
-    length = _BLOCKLENS[caplen] = 32 + caplen + pad
-    trailer = _TRAILERS[caplen] = b"\0" * pad + struct.pack("<I", length)
-    return trailer, length
-
-
-def epb(ifid: int, ts: float, wire_len: int, frame: bytes) -> bytes:
-    """An enhanced packet block: microsecond timestamp, captured bytes, wire length."""
-    caplen = len(frame)
+def _block_end(caplen: int) -> tuple[int, bytes]:
+    """An enhanced packet block's length for ``caplen`` captured bytes, and what follows
+    them: padding to 32 bits and the closing length (what pcapng.packet_block writes)."""
     pad = -caplen % 4
     length = 32 + caplen + pad
-    units = int(ts * 1e6 + 0.5) if ts > 0 else 0
-    trailer = _TRAILERS.get(caplen)
-    if trailer is None:
-        trailer = _trailer(caplen)[0]
-    return (_EPB.pack(6, length, ifid, units >> 32, units & 0xFFFFFFFF, caplen,
-                      wire_len if wire_len > caplen else caplen) + frame + trailer)
+    end = _BLOCK_ENDS[caplen] = (length, b"\0" * pad + struct.pack("<I", length))
+    return end
 
 
 class DissectorUnavailable(Exception):
@@ -157,8 +132,9 @@ class Dissector:
     """One tshark process fed pcapng blocks on stdin, without threads: the caller's own
     calls move the bytes (:meth:`send`, :meth:`flush`, :meth:`verdicts`), both pipes
     non-blocking, so counting never waits for tshark and no second thread takes the
-    interpreter's lock from it. :meth:`verdicts` gives ``(frame, app)`` pairs, then
-    ``(_DEAD, reason)`` once tshark's output has ended."""
+    interpreter's lock from it. :meth:`verdicts` gives blocks ``(first frame number,
+    [app, ...])`` (:func:`parse_verdicts`), then ``(_DEAD, reason)`` once tshark's output
+    has ended."""
 
     def __init__(self, argv: list[str] | None = None) -> None:
         argv = argv or tshark_argv()
@@ -186,13 +162,7 @@ class Dissector:
         self._pending = bytearray(SHB)  # written when the pipe takes it
         self._closing = False  # no more frames: close tshark's input once pending is out
         self._tail = b""  # a line not complete yet
-        self.ended: str | None = None  # why tshark's output ended, once it has
         self.flush()
-
-    @property
-    def done(self) -> bool:
-        """tshark's output has ended."""
-        return self.ended is not None
 
     def send(self, data: bytes) -> None:
         self._pending += data
@@ -218,7 +188,7 @@ class Dissector:
                 self._close_in()
                 return
             del pending[:n]
-        if self._closing or self.ended is not None:
+        if self._closing:
             self._close_in()
 
     def _close_in(self) -> None:
@@ -263,7 +233,6 @@ class Dissector:
                 status = None
         if status:
             reason = self.error_text() or f"exit status {status}"
-        self.ended = reason
         found.append((_DEAD, reason))
 
     def wait(self, timeout: float) -> None:
@@ -395,7 +364,7 @@ class AppLabeler:
         append = blocks.append
         outstanding = self.outstanding
         frames, ifids = run.frames, run.ifids
-        sent, pack, blocklens = run.sent, _EPB.pack, _BLOCKLENS
+        sent, pack, block_ends = run.sent, _EPB.pack, _BLOCK_ENDS
         last_ifidx, ifid = -1, 0
         for conv, ifidx, ts, wlen, buf, start, end in queued:
             if conv.app_src == "dissector":  # the verdict is in: no need for more
@@ -404,18 +373,19 @@ class AppLabeler:
                 ifid = ifids.get(ifidx)
                 if ifid is None:
                     ifid = ifids[ifidx] = len(ifids)
-                    append(idb(self.linktypes(ifidx)))
+                    append(interface_block(self.linktypes(ifidx)))
                 last_ifidx = ifidx
-            # epb(ifid, ts, wlen, buf[start:end]), inlined: one packet block per frame
+            # pcapng.packet_block(ifid, microseconds, buf[start:end], wlen), inlined: one
+            # per frame, without copying the frame twice
             caplen = end - start
             units = int(ts * 1e6 + 0.5) if ts > 0 else 0
-            blocklen = blocklens.get(caplen)
-            if blocklen is None:
-                blocklen = _trailer(caplen)[1]
-            append(pack(6, blocklen, ifid, units >> 32, units & 0xFFFFFFFF,
+            block_end = block_ends.get(caplen)
+            if block_end is None:
+                block_end = _block_end(caplen)
+            append(pack(6, block_end[0], ifid, units >> 32, units & 0xFFFFFFFF,
                         caplen, wlen if wlen > caplen else caplen))
             append(buf[start:end])
-            append(_TRAILERS[caplen])
+            append(block_end[1])
             sent += 1
             frames.append(conv)
             outstanding += 1

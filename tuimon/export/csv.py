@@ -150,7 +150,8 @@ def write_conversations(f, writer, rows, state: str = "active") -> None:
 
 
 def _stamp(seconds: dict, ts: float) -> str:
-    """iso_time(ts) for ts >= 1 s, the text of its second made once (``seconds``)."""
+    """iso_time(ts) for ts >= 1 s, the text of its second made once (``seconds``).
+    write_conversations does the same inline (a million rows: no call per time)."""
     u = str(round(ts * 1_000_000))
     head = seconds.get(u[:-6])
     if head is None:
@@ -327,7 +328,7 @@ def export_engine(engine, folder: str, expired=None, parallel: bool = True) -> l
         try:
             part = start_part(folder, len(tail), write_tail)
         except OSError as err:
-            raise ExportFailed(f"cannot save CSV into {folder}: {err.strerror or err}") from None
+            raise _failed(folder, err) from None
         if part is not None:
             conversations = conversations[:cut]
     try:
@@ -338,11 +339,15 @@ def export_engine(engine, folder: str, expired=None, parallel: bool = True) -> l
             part.abandon()
 
 
+def _failed(folder: str, err: OSError) -> ExportFailed:
+    return ExportFailed(f"cannot save CSV into {folder}: {err.strerror or err}")
+
+
 def _make(folder: str) -> None:
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as err:
-        raise ExportFailed(f"cannot save CSV into {folder}: {err.strerror or err}") from None
+        raise _failed(folder, err) from None
 
 
 def _export(snapshot: Snapshot, folder: str, expired, conversations, part=None) -> list[str]:
@@ -362,7 +367,7 @@ def _export(snapshot: Snapshot, folder: str, expired, conversations, part=None) 
             os.replace(tmp, path)
         return [path for _, path in temps]
     except OSError as err:
-        raise ExportFailed(f"cannot save CSV into {folder}: {err.strerror or err}") from None
+        raise _failed(folder, err) from None
     finally:
         for tmp, _ in temps:
             if os.path.exists(tmp):
