@@ -25,7 +25,7 @@ def rss_mib() -> float:
 
 
 def build(n: int, per_second: int = 100_000, batch: int = 10_000):
-    from tuimon.engine.engine import Engine
+    from tuimon.core.engine import Engine
 
     engine = Engine()
     engine.set_interface(0, "bench0", "ether")

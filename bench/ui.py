@@ -25,7 +25,7 @@ REPEAT = 25
 
 
 def service(path: str):
-    from tuimon.engine.service import EngineService
+    from tuimon.server.service import EngineService
 
     args = Namespace(read=path, interfaces=[], filter=None, duration=None, no_ui=False,
                      csv=None, interval=1.0, flow_timeout=0, max_flows=0)
@@ -56,7 +56,7 @@ def timed_app(backend):
 async def measure(svc, size=(160, 48)) -> dict:
     from textual import events
 
-    from tuimon.engine.query import Query
+    from tuimon.server.query import Query
     from tuimon.ui.backend import LocalBackend
 
     app = timed_app(LocalBackend(svc))

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from tuimon.capture.decode import IPV4, IPV6, V6
-from tuimon.engine.engine import Engine
-from tuimon.engine.names import parse_address
+from tuimon.core.engine import Engine
+from tuimon.core.names import parse_address
 
 # Snapshot baselines live in the top-level snapshots/ folder. Keep the unresolved ".."
 # (see shared/notes/textual-measured.md: a fully resolved path made --snapshot-update on

@@ -18,11 +18,11 @@ from tests import pcapbuild as pb
 from tests.netns import netns, wait_line  # noqa: F401  (netns is a fixture)
 from tuimon.capture.file import FileSource
 from tuimon.cli import main
-from tuimon.engine.appproto import AppLabeler, Dissector, app_from_protocols
-from tuimon.engine.engine import Engine
-from tuimon.engine.names import Names, port_app
-from tuimon.engine.query import Query, QueryRunner
-from tuimon.engine.session import Session
+from tuimon.server.labeler import AppLabeler, Dissector, app_from_protocols
+from tuimon.core.engine import Engine
+from tuimon.core.names import Names, port_app
+from tuimon.server.query import Query, QueryRunner
+from tuimon.server.session import Session
 
 DATA = Path(__file__).parent / "data"
 CAPTURES = sorted(p.name for p in DATA.iterdir() if p.suffix in (".pcap", ".pcapng"))
@@ -68,7 +68,7 @@ def test_the_layer_above_tcp_or_udp_is_the_application():
 def test_tsharks_output_is_read_by_the_same_rule():
     """The dissector parses tshark's output in chunks of lines, looking each protocol path
     up once: it must say what app_from_protocols says, line by line."""
-    from tuimon.engine.appproto import parse_verdicts
+    from tuimon.server.labeler import parse_verdicts
 
     lines = ["eth:ethertype:ip:tcp", "eth:ethertype:ip:tcp:tls", "sll:ethertype:ipv6:udp:quic:tls",
              "eth:ethertype:ip:udp:_ws.malformed", "eth:ethertype:arp", "eth:ethertype:ip:tcp:data",
@@ -406,7 +406,7 @@ def test_protocol_tree_order_follows_the_sort_within_parents(small_engine):
 
 async def test_header_shows_unlabelled_conversations_and_why_there_are_only_guesses(monkeypatch):
     from tests.test_ui_app import args_for, make_app, settle
-    from tuimon.engine.service import EngineService
+    from tuimon.server.service import EngineService
 
     monkeypatch.setenv("PATH", "/nonexistent")  # no tshark to be found
     svc = EngineService(args_for(str(DATA / "smtp.pcap")), clock=lambda: 50.0,

@@ -169,7 +169,7 @@ def test_address_text_is_what_ipaddress_writes():
     import ipaddress
     import random
 
-    from tuimon.engine.names import address_text, parse_address
+    from tuimon.core.names import address_text, parse_address
 
     rng = random.Random(7)
     for a in [0, 1, 255, 256, 0x0A000001, 0xFFFFFFFF] + [rng.getrandbits(32) for _ in range(20000)]:

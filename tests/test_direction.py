@@ -14,7 +14,7 @@ from tests import pcapbuild as pb
 from tuimon.capture.decode import IN, OUT, UNKNOWN
 from tuimon.capture.file import FileSource
 from tuimon.capture.reader import CaptureReader
-from tuimon.engine.engine import Engine
+from tuimon.core.engine import Engine
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).resolve().parent.parent

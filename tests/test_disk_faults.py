@@ -20,7 +20,7 @@ import pytest
 from tests.ptyrun import Terminal
 from tests.test_ui_app import FILES, make_app, settle
 from tuimon.errors import ExportFailed
-from tuimon.export.csv import check_folder
+from tuimon.sinks.csv import check_folder
 
 DATA = Path(__file__).parent / "data"
 SMALL = DATA / "dns.pcap"  # 5 packets
@@ -106,15 +106,15 @@ def test_the_parallel_export_on_a_full_disk_keeps_the_earlier_files(disk, monkey
     """A headless save writes part of conversations.csv in a child process: its disk
     full is the same one line, and neither its part file nor any other is left."""
     from tuimon.capture.file import FileSource
-    from tuimon.engine.engine import Engine
-    from tuimon.engine.session import Session
-    from tuimon.export import part
-    from tuimon.export.csv import export_engine
+    from tuimon.core.engine import Engine
+    from tuimon.server.session import Session
+    from tuimon.sinks import part
+    from tuimon.sinks.csv import export_engine
 
     monkeypatch.setattr(part, "MIN_ROWS", 0)
     monkeypatch.setattr(part, "_threads", lambda: 1)  # pytest's process has other threads
     forked = []
-    monkeypatch.setattr("tuimon.export.csv.start_part",
+    monkeypatch.setattr("tuimon.sinks.csv.start_part",
                         lambda *a, start=part.start_part: forked.append(start(*a)) or forked[-1])
     out = disk.path / "out"
     assert run("-r", str(SMALL), "--no-ui", "--csv", str(out)).returncode == 0

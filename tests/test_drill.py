@@ -14,11 +14,11 @@ import pytest
 from tests.oracle import tcp_udp_frame, tshark_lines
 from tuimon.capture.frames import A_TO_B, B_TO_A, file_frames, ring_frames
 from tuimon.capture.ring import Ring
-from tuimon.engine.drill import (LIST_LIMIT, Dissect, Driller, PacketList, Packets, Where,
+from tuimon.server.drill import (LIST_LIMIT, Dissect, Driller, PacketList, Packets, Where,
                                  WritePcap, pcap_file_name)
-from tuimon.engine.names import address_text, parse_address
-from tuimon.engine.query import row_key
-from tuimon.engine.service import EngineService
+from tuimon.core.names import address_text, parse_address
+from tuimon.server.query import row_key
+from tuimon.server.service import EngineService
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 CAPTURES = sorted(f for f in os.listdir(DATA) if f.endswith((".pcap", ".pcapng")))
@@ -213,7 +213,7 @@ def test_capture_filter_and_stdin_and_unknown_conversation(tmp_path):
 
 
 def test_list_is_bounded(monkeypatch):
-    import tuimon.engine.drill as drill
+    import tuimon.server.drill as drill
 
     monkeypatch.setattr(drill, "LIST_LIMIT", 10)
     svc = counted(os.path.join(DATA, "1kxun.pcap"))
@@ -305,8 +305,8 @@ def test_drill_down_through_the_engine_process(tmp_path):
     import tempfile
 
     from tests.test_ui_worker import Collector
-    from tuimon.engine.query import Query
-    from tuimon.engine.messages import FINISHED, Status
+    from tuimon.server.query import Query
+    from tuimon.server.protocol import FINISHED, Status
     from tuimon.ui.backend import ProcessBackend
 
     before = set(glob.glob(os.path.join(tempfile.gettempdir(), "tuimon-drill-*")))

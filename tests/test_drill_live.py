@@ -14,10 +14,10 @@ from tests.test_live import send
 PROBE = r"""
 import argparse, json, os, sys, tempfile, time
 from tuimon.capture.live import LiveSource
-from tuimon.engine.drill import Packets, WritePcap
-from tuimon.engine.names import address_text
-from tuimon.engine.query import row_key
-from tuimon.engine.service import EngineService
+from tuimon.server.drill import Packets, WritePcap
+from tuimon.core.names import address_text
+from tuimon.server.query import row_key
+from tuimon.server.service import EngineService
 
 ring, expect = int(sys.argv[1]), int(sys.argv[2])
 args = argparse.Namespace(read=None, interfaces=["tma0"], filter=None, duration=None,

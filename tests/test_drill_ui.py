@@ -9,7 +9,7 @@ import subprocess
 from tests.test_drill import tshark_conversation_frames
 from tests.test_ui_app import PCAP, make_app, settle
 from tuimon.capture.frames import A_TO_B
-from tuimon.engine.names import address_text
+from tuimon.core.names import address_text
 from tuimon.ui.dissection import DissectionScreen, hex_dump
 from tuimon.ui.help import HelpScreen
 from tuimon.ui.packets import PacketsScreen
@@ -116,8 +116,8 @@ async def test_enter_elsewhere_and_help():
 
 def test_packet_list_shows_addresses_as_text():
     # the title names the endpoints as the tables do
-    from tuimon.engine.drill import conversation_name
-    from tuimon.engine.names import parse_address
+    from tuimon.server.drill import conversation_name
+    from tuimon.core.names import parse_address
 
     key = (6, parse_address("2001:db8::1"), 443, parse_address("10.0.0.1"), 5000)
     assert conversation_name(key, "tcp") == "tcp [2001:db8::1]:443 ⇄ 10.0.0.1:5000"

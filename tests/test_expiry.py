@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from tuimon.cli import main
-from tuimon.engine.engine import Engine
-from tuimon.engine.names import parse_address
-from tuimon.engine.query import Query, QueryRunner
+from tuimon.core.engine import Engine
+from tuimon.core.names import parse_address
+from tuimon.server.query import Query, QueryRunner
 
 DATA = Path(__file__).parent / "data"
 RST, FIN, SYN, ACK = 0x04, 0x01, 0x02, 0x10
@@ -241,8 +241,8 @@ def test_a_conversation_rate_history_over_several_seconds():
 def test_saved_reports_list_the_conversations_that_left(tmp_path):
     """A save (the app's `s`, the headless end) lists the table's conversations, then the
     expired ones with their final figures; the spool's bound is counted, never silent."""
-    from tuimon.export.csv import export_snapshot
-    from tuimon.export.flowlog import FlowLog
+    from tuimon.sinks.csv import export_snapshot
+    from tuimon.sinks.flowlog import FlowLog
 
     e = engine(flow_timeout=10)
     log = FlowLog.attach(e)
@@ -268,8 +268,8 @@ def test_saved_reports_list_the_conversations_that_left(tmp_path):
 
 def test_a_verdict_after_the_conversation_left_is_in_the_report(tmp_path):
     """Wireshark's verdict may come after the conversation expired: the report has it."""
-    from tuimon.export.csv import export_snapshot
-    from tuimon.export.flowlog import FlowLog
+    from tuimon.sinks.csv import export_snapshot
+    from tuimon.sinks.flowlog import FlowLog
 
     e = engine(flow_timeout=10)
     log = FlowLog.attach(e)
@@ -284,8 +284,8 @@ def test_a_verdict_after_the_conversation_left_is_in_the_report(tmp_path):
 
 def test_the_apps_save_lists_expired_conversations_too(tmp_path):
     from tests.test_ui_worker import args_for
-    from tuimon.engine.messages import Save
-    from tuimon.engine.service import EngineService
+    from tuimon.server.protocol import Save
+    from tuimon.server.service import EngineService
 
     path = str(DATA / "1kxun.pcap")
     svc = EngineService(args_for(path, flow_timeout=None, max_flows=5),

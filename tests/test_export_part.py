@@ -1,4 +1,4 @@
-"""conversations.csv written partly by a child process (tuimon.export.part): the same bytes
+"""conversations.csv written partly by a child process (tuimon.sinks.part): the same bytes
 as one process writes, its failures reported like the parent's own, nothing left behind."""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from tuimon.capture.file import FileSource
-from tuimon.engine.engine import Engine
-from tuimon.engine.session import Session
-from tuimon.export import part
-from tuimon.export.csv import FILES, export_engine, export_snapshot
-from tuimon.export.flowlog import FlowLog
+from tuimon.core.engine import Engine
+from tuimon.server.session import Session
+from tuimon.sinks import part
+from tuimon.sinks.csv import FILES, export_engine, export_snapshot
+from tuimon.sinks.flowlog import FlowLog
 
 DATA = Path(__file__).parent / "data"
 
@@ -52,7 +52,7 @@ def test_the_parallel_export_writes_what_one_process_writes(tmp_path, monkeypatc
         forked.append(p is not None)
         return p
 
-    monkeypatch.setattr("tuimon.export.csv.start_part", spy)
+    monkeypatch.setattr("tuimon.sinks.csv.start_part", spy)
     engine, log = counted("1kxun.pcap", "synscan.pcap", "netflix.pcap", flow_timeout=flow_timeout)
     assert len(engine.conversations) + log.rows > 1000
     assert bool(log.rows) == bool(flow_timeout)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tuimon.engine.filter import (
+from tuimon.server.filter import (
     And,
     FilterContext,
     FilterError,
@@ -17,7 +17,7 @@ from tuimon.engine.filter import (
     compile_filter,
     parse,
 )
-from tuimon.engine.names import address_text, parse_address
+from tuimon.core.names import address_text, parse_address
 
 
 def matches(engine, text: str, view: str) -> list:

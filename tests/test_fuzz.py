@@ -21,8 +21,8 @@ from tests import pcapbuild as pb
 from tuimon.capture.decode import LINKTYPES, UNDECODED
 from tuimon.capture.file import FileSource
 from tuimon.capture.reader import CaptureReader
-from tuimon.engine.engine import Engine
-from tuimon.engine.session import Session
+from tuimon.core.engine import Engine
+from tuimon.server.session import Session
 from tuimon.errors import BadCaptureFile
 
 DATA = Path(__file__).parent / "data"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests import pcapbuild as pb
-from tuimon.export import csv as csv_export
+from tuimon.sinks import csv as csv_export
 
 DATA = Path(__file__).parent / "data"
 TUIMON = [sys.executable, "-m", "tuimon"]

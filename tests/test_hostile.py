@@ -16,8 +16,8 @@ from tests import pcapbuild as pb
 from tests.ptyrun import Terminal
 from tests.test_ui_app import args_for, make_app, settle
 from tuimon.capture.file import FileSource
-from tuimon.engine.service import EngineService
-from tuimon.export.csv import cell
+from tuimon.server.service import EngineService
+from tuimon.sinks.csv import cell
 from tuimon.text import printable
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -144,7 +144,7 @@ def test_no_shell_anywhere():
 
 def test_dumpcap_and_tcpdump_get_hostile_text_as_one_argument():
     from tuimon.capture.filtered import tcpdump_args
-    from tuimon.capture.live import dumpcap_args
+    from tuimon.capture.dumpcap import dumpcap_args
 
     iface, expr = "eth0; touch /tmp/pwned", "$(reboot) or `id`"
     args = dumpcap_args("dumpcap", iface, expr)

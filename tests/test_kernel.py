@@ -9,8 +9,8 @@ import pytest
 from tests.conftest import record
 from tuimon.capture.kernel import Counters, KernelCounters, for_source, mac_address, read_psutil
 from tuimon.capture.reader import Interface
-from tuimon.engine.service import EngineService
-from tuimon.export.csv import INTERFACE_COLUMNS, export_snapshot
+from tuimon.server.service import EngineService
+from tuimon.sinks.csv import INTERFACE_COLUMNS, export_snapshot
 
 
 class FakeKernel:

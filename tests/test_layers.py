@@ -16,7 +16,7 @@ PROBE = """
 import sys
 from tuimon.cli import main
 rc = main(sys.argv[1:])
-import tuimon.engine.worker, tuimon.engine.query, tuimon.engine.filter  # the UI's engine side
+import tuimon.server.worker, tuimon.server.query, tuimon.server.filter  # the UI's engine side
 loaded = sorted(m for m in sys.modules if m.split('.')[0] in {ui!r})
 print("LOADED", loaded)
 sys.exit(rc if not loaded else 99)

@@ -13,8 +13,9 @@ import pytest
 
 from tests.netns import ROOT, netns, wait_line  # noqa: F401  (netns is a fixture)
 from tuimon.capture import interfaces as ifaces
-from tuimon.capture.live import LiveSource, dumpcap_args, dumpcap_error, ended_reason
-from tuimon.engine.session import Session
+from tuimon.capture.dumpcap import dumpcap_args, dumpcap_error, ended_reason
+from tuimon.capture.live import LiveSource
+from tuimon.server.session import Session
 from tuimon.errors import (BadCaptureFilter, CaptureFailed, CapturePermissionDenied,
                            CaptureToolMissing, UnknownInterface)
 

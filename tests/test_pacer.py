@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tuimon.capture.pacer import Pacer
+from tuimon.server.pacer import Pacer
 
 
 def records(times):

@@ -14,11 +14,11 @@ import pytest
 
 from tests import pcapbuild as pb
 from tests.test_ui_worker import Collector
-from tuimon.capture.pacer import Pacer
-from tuimon.engine.playback import paced
-from tuimon.engine.query import Query
-from tuimon.engine.messages import ERROR, FINISHED, PLAYING, Hold, PassFd, Speed, Status
-from tuimon.engine.service import EngineService
+from tuimon.server.pacer import Pacer
+from tuimon.server.playback import paced
+from tuimon.server.query import Query
+from tuimon.server.protocol import ERROR, FINISHED, PLAYING, Hold, PassFd, Speed, Status
+from tuimon.server.service import EngineService
 from tuimon.ui.backend import ProcessBackend
 
 START = 1_700_000_000.0

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from tuimon.engine.engine import Engine
-from tuimon.engine.query import COLUMNS, VIEWS, Query, QueryRunner, default_descending, window
+from tuimon.core.engine import Engine
+from tuimon.server.query import COLUMNS, VIEWS, Query, QueryRunner, default_descending, window
 
 
 record = build_engine = None  # set by the autouse fixture below

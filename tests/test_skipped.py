@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from tuimon.capture.file import FileSource
-from tuimon.engine.engine import Engine, reasons_text
-from tuimon.engine.session import Session
-from tuimon.export.csv import INTERFACE_COLUMNS
+from tuimon.core.engine import Engine, reasons_text
+from tuimon.server.session import Session
+from tuimon.sinks.csv import INTERFACE_COLUMNS
 
 DATA = Path(__file__).parent / "data"
 TUIMON = [sys.executable, "-m", "tuimon"]

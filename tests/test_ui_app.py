@@ -9,9 +9,9 @@ import time
 import pytest
 
 from tuimon.capture.file import FileSource
-from tuimon.engine.names import parse_address
-from tuimon.engine.messages import ERROR, FINISHED
-from tuimon.engine.service import EngineService
+from tuimon.core.names import parse_address
+from tuimon.server.protocol import ERROR, FINISHED
+from tuimon.server.service import EngineService
 from tuimon.ui.app import MonitorApp
 from tuimon.ui.backend import LocalBackend, ProcessBackend
 from tuimon.ui.filterbar import FilterBar

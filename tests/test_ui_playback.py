@@ -10,9 +10,9 @@ from tests import pcapbuild as pb
 from tests.test_playback import START, Clock, args_for, capture, frame, span
 from tests.test_ui_app import RecordingBackend, settle
 from tests.test_ui_worker import FakeLive
-from tuimon.engine.playback import Progress
-from tuimon.engine.messages import FINISHED, PLAYING, Hold, Speed
-from tuimon.engine.service import EngineService
+from tuimon.server.playback import Progress
+from tuimon.server.protocol import FINISHED, PLAYING, Hold, Speed
+from tuimon.server.service import EngineService
 from tuimon.ui.app import MonitorApp
 from tuimon.ui.help import HelpScreen
 from tuimon.ui.progress import progress_text, short_duration

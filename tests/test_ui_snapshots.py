@@ -47,7 +47,7 @@ def test_playback_progress_paused_after_a_gap(snap_compare, tmp_path):
     """Mid-playback, held with space, at 2x, after a skipped gap; a fake clock drives it."""
     from tests.test_playback import Clock, capture, span
     from tests.test_ui_playback import advance, app_for, playing
-    from tuimon.engine.messages import Speed
+    from tuimon.server.protocol import Speed
 
     clock = Clock()
     # Mid-playback, tshark's verdicts would come in at tshark's pace: port guesses only, so

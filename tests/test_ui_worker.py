@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from tuimon.engine.query import Query
-from tuimon.engine.messages import (
+from tuimon.server.query import Query
+from tuimon.server.protocol import (
     CAPTURING,
     ERROR,
     FINISHED,
@@ -21,7 +21,7 @@ from tuimon.engine.messages import (
     Saved,
     Status,
 )
-from tuimon.engine.service import EngineService
+from tuimon.server.service import EngineService
 from tuimon.errors import CaptureFailed
 from tuimon.ui.backend import ProcessBackend
 

@@ -226,12 +226,12 @@ def run_headless(args) -> int:
     be written is an error before counting starts; one that fails when saving (disk full)
     still gets the summary printed, then the error."""
     from tuimon.capture.kernel import for_source
-    from tuimon.engine.engine import engine_for
-    from tuimon.engine.session import Session, tune_gc
+    from tuimon.core.engine import engine_for
+    from tuimon.server.session import Session, tune_gc
     from tuimon.errors import ExportFailed
-    from tuimon.export.csv import check_folder, export_engine
-    from tuimon.export.flowlog import FlowLog
-    from tuimon.export.summary import render_summary
+    from tuimon.sinks.csv import check_folder, export_engine
+    from tuimon.sinks.flowlog import FlowLog
+    from tuimon.sinks.summary import render_summary
 
     if args.csv:
         check_folder(args.csv)  # an hour's capture must not end in "cannot save"
@@ -241,8 +241,8 @@ def run_headless(args) -> int:
     ended = _Ended(source)
     pacer = batches = None
     if args.read and args.speed:  # --no-ui reads as fast as possible unless --speed is given
-        from tuimon.capture.pacer import Pacer
-        from tuimon.engine.playback import paced
+        from tuimon.server.pacer import Pacer
+        from tuimon.server.playback import paced
 
         pacer = Pacer(source.batches(), speed=args.speed, max_gap=args.max_gap)
         batches = paced(pacer)

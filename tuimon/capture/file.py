@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 
 from tuimon.capture.filtered import FilteredStream
+from tuimon.capture.source import Source
 from tuimon.capture.reader import CAPTURE_MAGICS, CaptureReader, Interface, is_capture_magic
 from tuimon.errors import BadCaptureFile
 
@@ -95,7 +96,7 @@ def read_chunk(f, size: int) -> tuple[bytes, Exception | None]:
     return b"".join(parts), None
 
 
-class FileSource:
+class FileSource(Source):
     """Reads a capture as fast as the consumer takes the batches (pacing is the player's job)."""
 
     kind = "file"
@@ -167,7 +168,7 @@ class FileSource:
                     reader.finish()
                     reader.skipped["file unreadable past this point"] = 1
                     break
-                if not data or reader.done:
+                if not data or reader.done or self.stopping:
                     break
             reader.finish()
         finally:
@@ -187,7 +188,7 @@ class FileSource:
                 records = reader.records()
                 if records:
                     yield records
-                if reader.done:
+                if reader.done or self.stopping:
                     break
             reasons = stream.finish()
             self.bytes_read = stream.bytes_in

@@ -8,7 +8,7 @@ import subprocess
 
 import psutil
 
-from tuimon.capture.live import dumpcap_error, find_dumpcap, spawn
+from tuimon.capture.dumpcap import dumpcap_error, find_dumpcap, spawn
 from tuimon.errors import CaptureFailed, UnknownInterface
 from tuimon.text import printable
 

@@ -9,24 +9,27 @@ with ``dumpcap -d`` (compile the filter, capture nothing) before anything starts
 
 from __future__ import annotations
 
+import fcntl
 import os
-import re
 import select
-import shutil
 import signal
+import struct
 import subprocess
 import tempfile
+import termios
 import threading
 import time
 from collections.abc import Iterator
 
 import psutil
 
+from tuimon.capture.dumpcap import (START_TIMEOUT, check_capture, dumpcap_args, dumpcap_error,
+                                    ended_reason, find_dumpcap, spawn)
 from tuimon.capture.kernel import mac_address
 from tuimon.capture.reader import CaptureReader, Interface
+from tuimon.capture.source import Source
 from tuimon.capture.ring import Ring, remove_folder, ring_folder
-from tuimon.errors import (BadCaptureFilter, CaptureFailed, CapturePermissionDenied,
-                           CaptureToolMissing, TuimonError, UnknownInterface)
+from tuimon.errors import CaptureFailed, UnknownInterface
 from tuimon.text import printable
 
 POLL = 0.25  # batches() yields at least this often, traffic or not
@@ -35,84 +38,27 @@ POLL = 0.25  # batches() yields at least this often, traffic or not
 # every packet captured before the stop is still delivered.
 FLUSH = 0.3
 CHUNK = 1 << 20
-# The kernel's capture buffer (dumpcap -B, MiB; its default is 2): a burst at gateway
-# rates, or a moment when tuimon is busy folding, is absorbed here instead of dropped.
-BUFFER_MIB = 64
-START_TIMEOUT = 10.0  # for dumpcap to open the interface and write its header
+# dumpcap's pipe: Linux's default 64 KiB holds a few milliseconds at gateway rates, and a
+# full pipe stalls dumpcap, whose kernel ring then drops. A larger one absorbs a pause of
+# the counting (a fold, a query); root may go past /proc/sys/fs/pipe-max-size.
+PIPE_SIZE = 16 << 20
+F_SETPIPE_SZ = 1031
+
+
+def enlarge_pipe(fd: int, size: int = PIPE_SIZE) -> int:
+    """Make the pipe ``fd`` hold ``size`` bytes, or as much as this user may; the size set."""
+    try:
+        limit = int(open("/proc/sys/fs/pipe-max-size").read())
+    except (OSError, ValueError):
+        limit = 1 << 20
+    for want in (size, min(size, limit)):
+        try:
+            return fcntl.fcntl(fd, F_SETPIPE_SZ, want)
+        except OSError:
+            continue
+    return 0
 STOP_TIMEOUT = 5.0  # for dumpcap to write its statistics and exit once asked
 LINK_CHECK = 1.0  # how often the interfaces' state (up, down) is looked at
-
-MISSING = "dumpcap not found: install the tshark package (apt-get install tshark)"
-PERMISSION = ("no permission to capture on {iface}: run tuimon as root, or let your user "
-              "capture: sudo dpkg-reconfigure wireshark-common (answer Yes), "
-              "sudo usermod -a -G wireshark $USER, then log in again")
-
-
-def find_dumpcap(dumpcap: str = "dumpcap", iface: str = "any interface") -> str:
-    """The path of the dumpcap executable, or :class:`CaptureToolMissing`; a dumpcap this user
-    may not run (Debian's is ``root:wireshark``, mode 754) is :class:`CapturePermissionDenied`."""
-    path = shutil.which(dumpcap)
-    if path is None:
-        if shutil.which(dumpcap, mode=os.F_OK) is not None:
-            raise CapturePermissionDenied(PERMISSION.format(iface=printable(iface)))
-        raise CaptureToolMissing(MISSING)
-    return path
-
-
-def dumpcap_args(dumpcap: str, iface: str, capture_filter: str | None = None,
-                 check: bool = False) -> list[str]:
-    """dumpcap's argument list: capture pcapng to stdout, or (``check``) only compile the filter."""
-    args = [dumpcap, "-i", iface]
-    if capture_filter:
-        args += ["-f", capture_filter]
-    return args + (["-d"] if check else ["-B", str(BUFFER_MIB), "-n", "-w", "-", "-q"])
-
-
-def _dumpcap_line(stderr: str) -> str | None:
-    """dumpcap's own error line (``dumpcap: ...``) without the prefix."""
-    for line in stderr.splitlines():
-        if line.startswith("dumpcap: "):
-            return line[len("dumpcap: "):].strip()
-    return None
-
-
-def dumpcap_error(stderr: str, iface: str, capture_filter: str | None = None) -> TuimonError | None:
-    """The typed error that dumpcap's stderr describes, or None when it reports no error."""
-    line = _dumpcap_line(stderr)
-    if line is None:
-        return None
-    name = printable(iface)
-    text = stderr.lower()
-    if "there is no device named" in text or "no such device" in text:
-        return UnknownInterface(f"no such interface: {name} (see tuimon --list-interfaces)")
-    if "permission" in text or "operation not permitted" in text:
-        return CapturePermissionDenied(PERMISSION.format(iface=name))
-    if "invalid capture filter" in text:
-        found = re.search(r"valid capture filter \((.*)\)", stderr)
-        reason = found.group(1) if found else line
-        return BadCaptureFilter(f"bad capture filter {printable(capture_filter or '')!r}: "
-                                f"{printable(reason)}")
-    if "is not up" in text:
-        return CaptureFailed(f"interface {name} is down: bring it up first (ip link set {name} up)")
-    return CaptureFailed(f"dumpcap cannot capture on {name}: {printable(line)}")
-
-
-def spawn(args: list[str], iface: str, **kw) -> subprocess.Popen:
-    """Start dumpcap; the ways exec itself can fail become typed errors. EPERM: dumpcap
-    carries file capabilities (cap_net_raw, cap_net_admin) that this process may not pass
-    on -- a container or a service started without them."""
-    try:
-        return subprocess.Popen(args, **kw)
-    except PermissionError:
-        raise CapturePermissionDenied(
-            f"no permission to capture on {printable(iface)}: this process may not run "
-            f"{args[0]} (it needs the capabilities cap_net_raw and cap_net_admin, which "
-            f"this container or service does not grant)") from None
-    except FileNotFoundError:
-        raise CaptureToolMissing(MISSING) from None
-    except OSError as err:
-        raise CaptureFailed(f"cannot start {args[0]}: {err.strerror or err}") from None
-
 
 def link_state(iface: str) -> str:
     """``up``, ``down`` (administratively: ``ip link set down``) or ``no link`` (up, but no
@@ -130,67 +76,20 @@ def link_state(iface: str) -> str:
     return "up"
 
 
-def ended_reason(stderr: str, returncode: int | None) -> str:
-    """Why a capture ended on its own, in a few words for the interface table."""
-    line = _dumpcap_line(stderr)
-    if line and "no longer attached" in line:
-        return "interface removed"
-    if line:
-        return printable(line)
-    if returncode is not None and returncode < 0:
-        try:
-            name = signal.Signals(-returncode).name
-        except ValueError:
-            name = f"signal {-returncode}"
-        return f"dumpcap was killed ({name})"
-    return f"dumpcap exited (status {returncode})"
-
-
-def check_capture(dumpcap: str, interfaces: list[str], capture_filter: str | None) -> None:
-    """Raise the typed error for the first interface dumpcap cannot capture on with this
-    filter. ``dumpcap -d`` opens the interface and compiles the filter, but captures nothing."""
-    procs = []
-    try:
-        for iface in interfaces:
-            procs.append(spawn(dumpcap_args(dumpcap, iface, capture_filter, check=True), iface,
-                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE))
-    except TuimonError:
-        for proc in procs:
-            proc.kill()
-            proc.communicate()
-        raise
-    errors = []
-    for iface, proc in zip(interfaces, procs):
-        try:
-            _, err = proc.communicate(timeout=START_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-            errors.append(CaptureFailed(f"dumpcap did not answer for {printable(iface)}"))
-            continue
-        error = dumpcap_error(err.decode("utf-8", "replace"), iface, capture_filter)
-        if error is None and proc.returncode:
-            error = CaptureFailed(f"dumpcap cannot capture on {printable(iface)} "
-                                  f"(status {proc.returncode})")
-        if error is not None:
-            errors.append(error)
-    if errors:
-        raise errors[0]
-
-
 class _Capture:
     """One dumpcap process, its pipe and its reader."""
 
     def __init__(self, dumpcap: str, iface: str, index: int, capture_filter: str | None,
-                 ring: Ring | None = None, own_mac: bytes | None = None) -> None:
+                 ring: Ring | None = None, own_mac: bytes | None = None,
+                 snaplen: int = 0) -> None:
         self.iface = iface
         self.index = index
         self.ring = ring  # recent traffic on disk, for drill-down
         self.reader = CaptureReader(iface, first_index=index, own_mac=own_mac)
         self.stderr = tempfile.TemporaryFile()
         try:
-            self.proc = spawn(dumpcap_args(dumpcap, iface, capture_filter), iface,
+            self.proc = spawn(dumpcap_args(dumpcap, iface, capture_filter, snaplen=snaplen),
+                              iface,
                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                               stderr=self.stderr, start_new_session=True)
         except BaseException:
@@ -198,8 +97,17 @@ class _Capture:
             raise
         self.fd = self.proc.stdout.fileno()
         os.set_blocking(self.fd, False)
+        enlarge_pipe(self.fd)
         self.open = True  # the pipe has not reached its end
+        self.bytes_read = 0
         self.stopped = False  # we asked dumpcap to stop
+
+    def queued(self) -> int:
+        """Bytes dumpcap has written that we have not read yet."""
+        try:
+            return struct.unpack("i", fcntl.ioctl(self.fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+        except OSError:
+            return 0
 
     def read(self, out: list) -> bool:
         """Read what is in the pipe into ``out``; False at the end of the pipe."""
@@ -210,6 +118,7 @@ class _Capture:
         if not data:
             self.open = False
             return False
+        self.bytes_read += len(data)
         if self.ring is not None:
             self.ring.write(data)
         self.reader.feed(data)
@@ -253,17 +162,18 @@ class _Capture:
             self.ring.close()
 
 
-class LiveSource:
+class LiveSource(Source):
     """Packets from network interfaces, as they arrive; same surface as ``FileSource``."""
 
     kind = "live"
 
     def __init__(self, interfaces: list[str], capture_filter: str | None = None,
                  dumpcap: str = "dumpcap", ring_size: int = 64 << 20,
-                 macs=mac_address) -> None:
+                 macs=mac_address, snaplen: int = 0) -> None:
         """``ring_size``: bytes of recent traffic kept on disk for drill-down, shared by the
         interfaces (0: none). ``macs(name)``: an interface's own Ethernet address (it tells
-        the direction of Ethernet frames), None when it has none."""
+        the direction of Ethernet frames), None when it has none. ``snaplen``: bytes kept
+        of each packet (0: dumpcap's maximum); counts use the wire length either way."""
         names = list(dict.fromkeys(interfaces))
         if not names:
             raise UnknownInterface("no interface to capture on (see tuimon --list-interfaces)")
@@ -290,7 +200,7 @@ class LiveSource:
                 ring = (Ring(self.ring_folder, f"if{index}", self.ring_size // len(names))
                         if self.ring_folder else None)
                 self._captures.append(_Capture(exe, iface, index, capture_filter, ring,
-                                               macs(iface)))
+                                               macs(iface), snaplen))
             self._await_start(capture_filter)
         except BaseException:
             self.close()
@@ -377,9 +287,18 @@ class LiveSource:
         self.down = {c.index: state for c in self._captures
                      if c.open and (state := link_state(c.iface)) != "up"}
 
+    def behind(self) -> tuple[int, int]:
+        """(bytes, packets) dumpcap has written to the pipes and we have not read yet; the
+        packets estimated from the mean length of what was read."""
+        queued = sum(c.queued() for c in self._captures if c.open)
+        read = sum(c.bytes_read for c in self._captures)
+        count = sum(c.reader.frames for c in self._captures) if read else 0
+        return queued, (queued * count // read) if read else 0
+
     def stop(self) -> None:
         """Stop capturing: ``batches()`` yields what was captured until now, then ends. Every
         dumpcap is asked to stop ``FLUSH`` seconds later, once it has what the kernel holds."""
+        self.stopping = True
         if self._stop_at is None:
             self._stop_at = time.monotonic() + FLUSH
 
@@ -416,11 +335,3 @@ class LiveSource:
                 c.close()
             remove_folder(self.ring_folder)
 
-
-def __getattr__(name: str):
-    """``default_interface`` and ``list_interfaces`` live in :mod:`tuimon.capture.interfaces`."""
-    if name in ("default_interface", "list_interfaces"):
-        from tuimon.capture import interfaces
-
-        return getattr(interfaces, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

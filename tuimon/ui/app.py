@@ -1,8 +1,8 @@
 """The Textual monitor: header, view tabs, one table, filter bar, footer.
 
 The app only draws. Once per ``--interval`` it sends the engine process the current view,
-sort, filter and visible window (a :class:`~tuimon.engine.query.Query`); the answer
-(a :class:`~tuimon.engine.query.Page`) arrives as an :class:`EngineReply` message.
+sort, filter and visible window (a :class:`~tuimon.server.query.Query`); the answer
+(a :class:`~tuimon.server.query.Page`) arrives as an :class:`EngineReply` message.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer
 
-from tuimon.engine.filter import check
-from tuimon.engine.names import Names
-from tuimon.engine.query import VIEWS, Page, Query
-from tuimon.engine.playback import Progress
-from tuimon.engine.messages import (
+from tuimon.server.filter import check
+from tuimon.core.names import Names
+from tuimon.server.query import VIEWS, Page, Query
+from tuimon.server.playback import Progress
+from tuimon.server.protocol import (
     ERROR,
     FINISHED,
     PLAYING,
@@ -338,7 +338,7 @@ class MonitorApp(QuitMixin, DrillMixin, App):
 def run_app(args) -> int:
     """``tuimon [IFACE ...] | -r FILE`` with the interface. Returns the exit code."""
     if getattr(args, "csv", None):
-        from tuimon.export.csv import check_folder
+        from tuimon.sinks.csv import check_folder
 
         check_folder(args.csv)  # before the screen is taken, as headless
     capture_fd = None

@@ -1,10 +1,10 @@
 """Backends: how the app reaches the engine.
 
 * :class:`ProcessBackend` (the real app): the engine runs in its own process
-  (``tuimon.engine.worker.worker_main``, "spawn" context). A receiver thread reads the
+  (``tuimon.server.worker.worker_main``, "spawn" context). A receiver thread reads the
   replies with a timeout and hands each one to ``deliver``, which posts a message to the
   app (``post_message`` is thread-safe).
-* :class:`LocalBackend` (tests): an :class:`~tuimon.engine.service.EngineService` in this
+* :class:`LocalBackend` (tests): an :class:`~tuimon.server.service.EngineService` in this
   process, answering synchronously. Deterministic, no timers; only drill-down requests
   run in a thread (as in the engine process), their replies arriving later.
 """
@@ -19,10 +19,10 @@ from collections.abc import Callable
 
 from textual.message import Message
 
-from tuimon.engine.drill import DRILL_REQUESTS
-from tuimon.engine.messages import ERROR, Status, Stop
-from tuimon.engine.service import EngineService
-from tuimon.engine.worker import worker_main
+from tuimon.server.drill import DRILL_REQUESTS
+from tuimon.server.protocol import ERROR, Status, Stop
+from tuimon.server.service import EngineService
+from tuimon.server.worker import worker_main
 
 
 class EngineReply(Message):
@@ -92,7 +92,7 @@ class ProcessBackend(Backend):
         self._stopping = threading.Event()
         self._receiver: threading.Thread | None = None
         self._lock = threading.Lock()
-        from tuimon.engine.service import source_label
+        from tuimon.server.service import source_label
 
         self.label = source_label(args)
         self.first_status: Status | None = None

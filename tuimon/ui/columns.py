@@ -1,6 +1,6 @@
 """The columns of the four views: title, width, alignment and how a row's cell reads.
 
-Column names are the engine's sort keys (``tuimon.engine.query.COLUMNS``).
+Column names are the engine's sort keys (``tuimon.server.query.COLUMNS``).
 Cells are plain strings; text that came from packets or files goes through
 ``tuimon.text.printable`` so it can never be an escape sequence or markup.
 """

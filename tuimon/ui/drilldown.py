@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from textual.binding import Binding
 
-from tuimon.engine.drill import (Dissect, Dissection, PacketList, Packets, WritePcap, Written,
+from tuimon.server.drill import (Dissect, Dissection, PacketList, Packets, WritePcap, Written,
                                  conversation_name)
 from tuimon.ui.dissection import DissectionScreen
 from tuimon.ui.packets import PacketsScreen

@@ -38,7 +38,7 @@ def short_duration(seconds: float) -> str:
 
 
 def progress_text(p, width: int = 80, human: bool = True) -> Text:
-    """The bar's line for :class:`~tuimon.engine.playback.Progress` ``p`` in ``width`` cells.
+    """The bar's line for :class:`~tuimon.server.playback.Progress` ``p`` in ``width`` cells.
     What does not fit goes, in this order: the bar (the percentage stays), the offset into
     the capture, the word "speed"."""
     state = "finished" if p.finished else "paused" if p.paused else "playing"

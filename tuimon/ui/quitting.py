@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 
-from tuimon.engine.messages import Save, Saved
+from tuimon.server.protocol import Save, Saved
 
 QUIT_SAVE_TIMEOUT = 30.0
 

@@ -4,14 +4,14 @@ The UI never counts packets. It starts :func:`worker_main` in a process of its o
 (multiprocessing, "spawn" context) and talks to it over two one-way pipes:
 
 UI -> worker (``requests``)
-    ``Query``                 answer with a :class:`~tuimon.engine.query.Page`
+    ``Query``                 answer with a :class:`~tuimon.server.query.Page`
     ``Save(folder, seq)``     write the four CSV files; answer ``Saved`` (``final``: stop a
                               live capture first, save once it has ended)
     ``Ping(seq)``             answer ``Pong`` (the worker's pid and loaded top-level modules)
     ``Speed(step)``           playback: one step faster (+1) or slower (-1); answer ``Progress``
     ``Hold(paused)``          playback: pause or resume the recorded pace; answer ``Progress``
     ``Packets(key)``, ``Dissect(key, index)``, ``WritePcap(key, folder)``
-                              drill-down (:mod:`tuimon.engine.drill`): answered by the drill
+                              drill-down (:mod:`tuimon.server.drill`): answered by the drill
                               thread with ``PacketList``, ``Dissection``, ``Written``
     ``Stop()``                close the source and exit
 
@@ -21,17 +21,17 @@ worker -> UI (``replies``)
     ``Page`` (with the playback's ``Progress``), ``Saved``, ``Pong``, ``Progress``
 
 Inside the worker a reader thread iterates the capture source and hands batches over a
-bounded queue; the main thread counts them (:class:`~tuimon.engine.session.Session`) and
+bounded queue; the main thread counts them (:class:`~tuimon.server.session.Session`) and
 answers requests between batches, so the engine is touched by one thread only. A file is
-played at its recorded pace (:class:`~tuimon.engine.playback.Player`, ``--speed``,
+played at its recorded pace (:class:`~tuimon.server.playback.Player`, ``--speed``,
 ``--max-gap``): the main thread polls the player, which says how long until the next
 packet is due, and answers requests meanwhile. Drill-down requests are looked up there
 and run in a drill thread (they read files and run tshark), so counting and queries go on
 meanwhile. Every blocking read has a timeout, and the worker exits when the UI's end of
 the pipe closes.
 
-:class:`~tuimon.engine.service.EngineService` is the same logic without the process, for tests;
-the messages are in :mod:`tuimon.engine.messages`.
+:class:`~tuimon.server.service.EngineService` is the same logic without the process, for tests;
+the messages are in :mod:`tuimon.server.protocol`.
 """
 
 from __future__ import annotations
@@ -45,9 +45,9 @@ import traceback
 from argparse import Namespace
 from collections.abc import Callable
 
-from tuimon.capture.pacer import IDLE
-from tuimon.engine.drill import DRILL_REQUESTS
-from tuimon.engine.messages import (
+from tuimon.server.pacer import IDLE
+from tuimon.server.drill import DRILL_REQUESTS
+from tuimon.server.protocol import (
     CAPTURING,
     ERROR,
     PLAYING,
@@ -57,15 +57,15 @@ from tuimon.engine.messages import (
     Stop,
     one_line,
 )
-from tuimon.engine.playback import (
+from tuimon.server.playback import (
     END,
     Feed,
     from_queue,
     positioned,
 )
-from tuimon.engine.query import Query
-from tuimon.engine.service import EngineService, open_source
-from tuimon.engine.session import tune_gc
+from tuimon.server.query import Query
+from tuimon.server.service import EngineService, open_source
+from tuimon.server.session import tune_gc
 from tuimon.errors import CaptureFailed, TuimonError
 
 

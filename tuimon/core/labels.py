@@ -1,14 +1,14 @@
-"""Application-protocol labels of conversations (:mod:`tuimon.engine.appproto` decides
+"""Application-protocol labels of conversations (:mod:`tuimon.server.labeler` decides
 them): naming a conversation's protocol moves what it counted, and its recent seconds, from
 the old name to the new one in the application rows and the hosts' lists.
 
-:class:`Labels` is a part of :class:`tuimon.engine.engine.Engine` (a mixin)."""
+:class:`Labels` is a part of :class:`tuimon.core.engine.Engine` (a mixin)."""
 
 from __future__ import annotations
 
 from tuimon.capture.decode import V6
-from tuimon.engine.conversation import Conversation
-from tuimon.engine.rates import MASK, SHIFT
+from tuimon.core.conversation import Conversation
+from tuimon.core.rates import MASK, SHIFT
 
 
 class Labels:
@@ -65,7 +65,7 @@ class Labels:
 
 def _move_hist(target: list, hist, total: int, sign: int) -> None:
     """Add (``sign`` 1) or take away (-1) a conversation's recent seconds (its packed
-    history, :func:`tuimon.engine.rates.bump_total`, of ``total`` bytes) to/from a
+    history, :func:`tuimon.core.rates.bump_total`, of ``total`` bytes) to/from a
     ``[second, bytes, packets]`` history."""
     if hist is None:
         return

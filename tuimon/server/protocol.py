@@ -1,4 +1,4 @@
-"""The messages between the UI and the engine worker process (see :mod:`tuimon.engine.worker`),
+"""The messages between the UI and the engine worker process (see :mod:`tuimon.server.worker`),
 and the states a capture goes through. Plain picklable dataclasses; nothing here counts."""
 
 from __future__ import annotations

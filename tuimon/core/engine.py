@@ -13,10 +13,10 @@ does) leaves the table, and so do the longest idle ones when it holds more than
 ``max_flows``. What leaves had already been folded into the host, protocol and
 interface totals, so those never lose a byte; :attr:`Engine.expired` counts them.
 
-The engine's parts: :mod:`tuimon.engine.conversation` (the per-conversation record, hosts,
-canonical keys, TCP flags), :mod:`tuimon.engine.ifmeta` (per-interface metadata, the
-counter slots, kernel fields), :mod:`tuimon.engine.rows` (rows for snapshots),
-:mod:`tuimon.engine.labels` (application-protocol labels); this module counts, folds and
+The engine's parts: :mod:`tuimon.core.conversation` (the per-conversation record, hosts,
+canonical keys, TCP flags), :mod:`tuimon.core.ifmeta` (per-interface metadata, the
+counter slots, kernel fields), :mod:`tuimon.core.rows` (rows for snapshots),
+:mod:`tuimon.core.labels` (application-protocol labels); this module counts, folds and
 expires. The names the rest of tuimon imports from here stay importable from here.
 """
 
@@ -26,7 +26,7 @@ import math
 from collections.abc import Callable, Iterable
 
 from tuimon.capture.decode import IPV4, NONIP, V6
-from tuimon.engine.conversation import (
+from tuimon.core.conversation import (
     _GONE,
     _PORTS,
     TCP_FLAG_NAMES,
@@ -36,7 +36,7 @@ from tuimon.engine.conversation import (
     canonical_key,
     tcp_flags_text,
 )
-from tuimon.engine.ifmeta import (
+from tuimon.core.ifmeta import (
     _COUNTERS,
     _IB,
     _IFIRST,
@@ -47,11 +47,11 @@ from tuimon.engine.ifmeta import (
     kernel_fields,
     reasons_text,
 )
-from tuimon.engine.labels import Labels
-from tuimon.engine.model import Snapshot
-from tuimon.engine.names import Names
-from tuimon.engine.rates import bump, bump_packed, bump_total
-from tuimon.engine.rows import Rows, host_apps_text
+from tuimon.core.labels import Labels
+from tuimon.core.model import Snapshot
+from tuimon.core.names import Names
+from tuimon.core.rates import bump, bump_packed, bump_total
+from tuimon.core.rows import Rows, host_apps_text
 
 __all__ = ["CLOSED_TIMEOUT", "MAX_FLOWS", "TCP_FLAG_NAMES", "TCP_TIMEOUT", "UDP_TIMEOUT",
            "Conversation", "ConversationsView", "Engine", "Host", "InterfaceMeta",
@@ -107,7 +107,7 @@ class Engine(Rows, Labels):
         self._nonip: dict[int, list] = {}  # ethertype -> [packets, bytes]
         self._transport: dict[int, list] = {}  # IP protocol -> [packets, bytes, hist]
         self._apps: dict[tuple, list] = {}  # (v6, IP protocol, app) -> [packets, bytes, hist]
-        # Application dissection (see tuimon.engine.appproto): the first ``dissect_packets``
+        # Application dissection (see tuimon.server.labeler): the first ``dissect_packets``
         # packets of each TCP/UDP conversation are collected in ``dissect_queue`` as
         # ``(conv, iface, ts, wire_len, buf, start, end)`` for the session to hand over.
         # -1: the dissector is behind, new conversations are not dissected (they count in

@@ -6,8 +6,8 @@ import gc
 import time
 from collections.abc import Callable
 
-from tuimon.engine.appproto import DEFAULT_PACKETS, AppLabeler
-from tuimon.engine.engine import Engine
+from tuimon.server.labeler import DEFAULT_PACKETS, AppLabeler
+from tuimon.core.engine import Engine
 
 
 STOP_GRACE = 5.0
@@ -25,7 +25,7 @@ def tune_gc() -> None:
 class Session:
     """One capture source counted by one engine; the first ``dissect_packets`` packets of
     each TCP/UDP conversation also go to tshark for the application protocol
-    (:mod:`tuimon.engine.appproto`; 0: port guesses only)."""
+    (:mod:`tuimon.server.labeler`; 0: port guesses only)."""
 
     def __init__(self, source, engine: Engine | None = None, kernel=None,
                  clock: Callable[[], float] = time.monotonic,

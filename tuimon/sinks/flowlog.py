@@ -8,7 +8,7 @@ every save appends those lines after the conversations still in the table, with 
 ``state`` column saying ``expired``, oldest first (by first packet; in runs of ``HOLD``). So a report lists every conversation of the session.
 
 A conversation that just left may still wait for its application protocol (the verdict of
-Wireshark's dissectors arrives asynchronously, :mod:`tuimon.engine.appproto`, and still
+Wireshark's dissectors arrives asynchronously, :mod:`tuimon.server.labeler`, and still
 labels it after it left), so the latest ``HOLD`` of them are kept as they are and written
 out only when more leave, or at a save; a headless run saves after the last verdicts.
 
@@ -22,7 +22,7 @@ import csv
 import shutil
 import tempfile
 
-from tuimon.export.csv import write_conversations
+from tuimon.sinks.csv import write_conversations
 
 SPOOL_LIMIT = 1 << 30
 HOLD = 50_000

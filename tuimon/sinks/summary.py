@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import humanize
 
-from tuimon.engine.model import Snapshot
-from tuimon.export.csv import protocol_totals
+from tuimon.core.model import Snapshot
+from tuimon.sinks.csv import protocol_totals
 
 
 def _size(n: int) -> str:

@@ -20,10 +20,10 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from operator import attrgetter
 
-from tuimon.engine.engine import host_apps_text
-from tuimon.engine.filter import FilterContext, FilterError, compile_filter, parse
-from tuimon.engine.model import Totals
-from tuimon.engine.rates import SHIFT, rates_packed, rates_total
+from tuimon.core.engine import host_apps_text
+from tuimon.server.filter import FilterContext, FilterError, compile_filter, parse
+from tuimon.core.model import Totals
+from tuimon.core.rates import SHIFT, rates_packed, rates_total
 
 VIEWS = ("interfaces", "hosts", "protocols", "conversations")
 DEFAULT_SORT = "bytes"
@@ -92,7 +92,7 @@ class Page:
     message: str = ""
     source: str = ""
     elapsed: float = 0.0
-    progress: object = None  # a playback's tuimon.engine.playback.Progress; None when live
+    progress: object = None  # a playback's tuimon.server.playback.Progress; None when live
     note: str = ""  # e.g. tshark missing: application protocols by port only
 
 

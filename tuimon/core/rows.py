@@ -1,7 +1,7 @@
-"""Building the plain rows of :mod:`tuimon.engine.model` from the engine's records:
+"""Building the plain rows of :mod:`tuimon.core.model` from the engine's records:
 interfaces, hosts, the protocol hierarchy, conversations and the totals.
 
-:class:`Rows` is a part of :class:`tuimon.engine.engine.Engine` (a mixin: it reads the
+:class:`Rows` is a part of :class:`tuimon.core.engine.Engine` (a mixin: it reads the
 engine's counters, metadata, hosts and tables, and changes nothing)."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tuimon.capture.decode import IN, IPV4, IPV6, NONIP, OUT, UNDECODED
-from tuimon.engine.conversation import _FLAG_TEXT, Conversation, Host
-from tuimon.engine.ifmeta import _IB, _IFIRST, _ILAST, _IP, _WAY, kernel_fields
-from tuimon.engine.model import ConversationRow, HostRow, InterfaceRow, ProtocolRow, Totals
-from tuimon.engine.names import address_text, ethertype_name
-from tuimon.engine.rates import packet_rate, rates, rates_packed, rates_total
+from tuimon.core.conversation import _FLAG_TEXT, Conversation, Host
+from tuimon.core.ifmeta import _IB, _IFIRST, _ILAST, _IP, _WAY, kernel_fields
+from tuimon.core.model import ConversationRow, HostRow, InterfaceRow, ProtocolRow, Totals
+from tuimon.core.names import address_text, ethertype_name
+from tuimon.core.rates import packet_rate, rates, rates_packed, rates_total
 
 
 class Rows:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
-from tuimon.engine.names import port_app
+from tuimon.core.names import port_app
 
 TCP_FLAG_NAMES = "FSRPAUECN"  # FIN SYN RST PSH ACK URG ECE CWR NS, bit 0 first
 _FIN, _RST = 1, 4
@@ -39,7 +39,7 @@ class Host:
         self.addr = addr
         self.packets = self.bytes = self.tx_p = self.tx_b = self.rx_p = self.rx_b = 0
         self.first = self.last = first
-        self.hist = None  # packed rate history (tuimon.engine.rates)
+        self.hist = None  # packed rate history (tuimon.core.rates)
         self.apps: dict | None = None  # application protocol -> bytes, once there is one
 
 
@@ -70,7 +70,7 @@ class Conversation:
         self.flags_ab = self.flags_ba = 0
         self.gen = -1
         self.service = service
-        self.hist = None  # rate history (tuimon.engine.rates.bump_total)
+        self.hist = None  # rate history (tuimon.core.rates.bump_total)
         self.app = port_app(service, key[0]) if service else None
         self.app_src = "port" if self.app else ""
         self.dis_left = dissect

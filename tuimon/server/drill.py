@@ -1,6 +1,6 @@
 """Drill-down: one conversation's packets, one packet's dissection, a conversation to pcapng.
 
-Requests and replies of the engine worker's protocol (see :mod:`tuimon.engine.worker`):
+Requests and replies of the engine worker's protocol (see :mod:`tuimon.server.worker`):
 
 ``Packets(key)``      -> ``PacketList``   the conversation's packets (at most LIST_LIMIT)
 ``Dissect(key, i)``   -> ``Dissection``   Wireshark's tree of packet ``i`` of that list, and
@@ -10,7 +10,7 @@ Requests and replies of the engine worker's protocol (see :mod:`tuimon.engine.wo
 The packets are read again from where they are: the playback file (through the same
 capture filter), or the live capture's ring of recent traffic. The :class:`Driller` does
 the slow part in the worker's drill thread, never touching the engine: the worker's main
-thread looks the conversation up (:meth:`~tuimon.engine.service.EngineService.drill_job`)
+thread looks the conversation up (:meth:`~tuimon.server.service.EngineService.drill_job`)
 and hands over plain values. tshark runs once per listed conversation (the summaries of
 a temporary pcapng of its packets), pyshark once per dissected packet.
 """
@@ -28,8 +28,8 @@ from typing import NamedTuple
 
 from tuimon.capture.frames import B_TO_A, Scan, file_frames, ring_frames
 from tuimon.capture.pcapng import PcapngWriter
-from tuimon.engine.engine import tcp_flags_text
-from tuimon.engine.names import address_text
+from tuimon.core.engine import tcp_flags_text
+from tuimon.core.names import address_text
 from tuimon.errors import TuimonError
 from tuimon.scratch import scratch_folder
 from tuimon.text import printable
@@ -319,12 +319,12 @@ def failed(request, message: str):
 
 
 def dissect_summaries(path: str, tshark: str) -> dict[int, str]:
-    from tuimon.engine.dissect import summaries
+    from tuimon.server.wireshark import summaries
 
     return summaries(path, tshark)
 
 
 def dissect_tree(path: str, number: int, tshark: str) -> list:
-    from tuimon.engine.dissect import dissection_tree
+    from tuimon.server.wireshark import dissection_tree
 
     return dissection_tree(path, number, tshark)

@@ -14,9 +14,9 @@ import time
 from functools import lru_cache
 from operator import attrgetter
 
-from tuimon.engine.model import ProtocolRow, Snapshot
+from tuimon.core.model import ProtocolRow, Snapshot
 from tuimon.errors import ExportFailed
-from tuimon.export.part import start_part
+from tuimon.sinks.part import start_part
 
 INTERFACE_COLUMNS = ["interface", "packets", "bytes", "link", "ipv4_packets", "ipv6_packets",
                      "non_ip_packets", "undecoded_packets", "first_seen", "last_seen", "drops",
@@ -179,8 +179,8 @@ def write_hosts(f, writer, rows) -> None:
 
 def _write_temp(path: str, columns: list[str], rows, expired=None, part=None) -> str:
     """Write one CSV file under a temporary name beside ``path``; return that name.
-    ``expired``: a :class:`~tuimon.export.flowlog.FlowLog` whose rows follow (conversations);
-    ``part``: a :class:`~tuimon.export.part.Part` writing the rows after ``rows``."""
+    ``expired``: a :class:`~tuimon.sinks.flowlog.FlowLog` whose rows follow (conversations);
+    ``part``: a :class:`~tuimon.sinks.part.Part` writing the rows after ``rows``."""
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
     try:
@@ -294,7 +294,7 @@ def _sorted(table: str, rows):
 def export_snapshot(snapshot: Snapshot, folder: str, expired=None) -> list[str]:
     """Write the four files into ``folder`` (created if needed); return their paths.
     ``expired``: the conversations that left the engine's table
-    (:class:`~tuimon.export.flowlog.FlowLog`), written after the ones still in it.
+    (:class:`~tuimon.sinks.flowlog.FlowLog`), written after the ones still in it.
 
     All four are written under temporary names first and renamed into place only when every
     one is complete: a save that fails (disk full, read-only) leaves the previous four as
@@ -311,7 +311,7 @@ def export_engine(engine, folder: str, expired=None, parallel: bool = True) -> l
     """What ``export_snapshot(engine.snapshot(with_rates=False), ...)`` writes, for a
     headless run's one save: with ``parallel``, a child process builds and writes the last
     ``PART_SHARE`` of the conversations meanwhile, on the other core
-    (:mod:`tuimon.export.part`; only in a process without other threads)."""
+    (:mod:`tuimon.sinks.part`; only in a process without other threads)."""
     _make(folder)
     engine.fold()
     # the file's order (bytes, largest first, then first_seen), of the conversations themselves

@@ -1,6 +1,6 @@
 """Playback of a recorded capture at its recorded pace, inside the engine process.
 
-:class:`Player` puts a :class:`~tuimon.capture.pacer.Pacer` between a file source's batches
+:class:`Player` puts a :class:`~tuimon.server.pacer.Pacer` between a file source's batches
 and the engine and works out the progress the UI shows (:class:`Progress`). It never
 sleeps: its owner polls it with its own clock (the worker with ``time.monotonic``, tests
 with a fake one) and waits as long as it is told.
@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from tuimon.capture.pacer import IDLE, Pacer
+from tuimon.server.pacer import IDLE, Pacer
 from tuimon.errors import TuimonError
 
 END = "end of the capture"  # what the reader thread puts last (a str survives any queue)

@@ -1,6 +1,6 @@
 """EngineService: one engine counting one source, answering queries and saving CSV files.
 
-The engine worker process (:mod:`tuimon.engine.worker`) drives one; tests drive one
+The engine worker process (:mod:`tuimon.server.worker`) drives one; tests drive one
 directly, without a process.
 """
 
@@ -12,9 +12,9 @@ import time
 from collections.abc import Callable
 
 from tuimon.capture.kernel import for_source
-from tuimon.capture.pacer import IDLE
-from tuimon.engine.appproto import DEFAULT_PACKETS
-from tuimon.engine.drill import (
+from tuimon.server.pacer import IDLE
+from tuimon.server.labeler import DEFAULT_PACKETS
+from tuimon.server.drill import (
     DRILL_REQUESTS,
     Dissect,
     Driller,
@@ -22,9 +22,9 @@ from tuimon.engine.drill import (
     Where,
     run_job,
 )
-from tuimon.engine.engine import engine_for
-from tuimon.export.flowlog import FlowLog
-from tuimon.engine.messages import (
+from tuimon.core.engine import engine_for
+from tuimon.sinks.flowlog import FlowLog
+from tuimon.server.protocol import (
     CAPTURING,
     ERROR,
     FINISHED,
@@ -39,7 +39,7 @@ from tuimon.engine.messages import (
     Status,
     one_line,
 )
-from tuimon.engine.playback import (
+from tuimon.server.playback import (
     Feed,
     Player,
     Progress,
@@ -47,8 +47,8 @@ from tuimon.engine.playback import (
     play_speed,
     positioned,
 )
-from tuimon.engine.query import Page, Query, QueryRunner
-from tuimon.engine.session import Session
+from tuimon.server.query import Page, Query, QueryRunner
+from tuimon.server.session import Session
 from tuimon.errors import TuimonError
 
 
@@ -331,7 +331,7 @@ class EngineService:
         return page
 
     def save(self, request: Save) -> Saved:
-        from tuimon.export.csv import export_snapshot
+        from tuimon.sinks.csv import export_snapshot
 
         folder = request.folder
         if folder is None:

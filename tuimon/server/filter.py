@@ -50,9 +50,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tuimon.capture.decode import V6
-from tuimon.engine.engine import tcp_flags_text
+from tuimon.core.engine import tcp_flags_text
 from tuimon.capture.decode import LINKTYPES
-from tuimon.engine.names import (
+from tuimon.core.names import (
     ETHERTYPES,
     IP_PROTOCOLS,
     PORT_APPS,

@@ -1,0 +1,75 @@
+"""The Source protocol: what every packet source offers the driver, so nothing probes.
+
+File playback (:class:`~tuimon.capture.file.FileSource`, standard input and capture
+filters through tcpdump included), live capture (:class:`~tuimon.capture.live.LiveSource`)
+and the tests' fakes all subclass :class:`Source`, which gives every optional part a
+default: a file has no drop counts, kernel devices, ring or link states; a live capture
+has no size or position.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
+
+from tuimon.capture.reader import Interface
+
+
+class Source:
+    """A source of packet records, in batches (lists of record tuples, see
+    :mod:`tuimon.capture.reader`)."""
+
+    kind = "file"  # "file" (playback: paced by the player) or "live"
+    name = ""  # what the header calls it
+    capture_filter: str | None = None
+    size: int | None = None  # bytes of a file (None: not known, or live)
+
+    @property
+    def interfaces(self) -> list[Interface]:
+        """The interfaces seen so far, in index order."""
+        return []
+
+    def batches(self) -> Iterator[list]:
+        """Lists of records as they come; a live source yields (maybe empty) lists at least
+        every few hundred milliseconds, traffic or not."""
+        return iter(())
+
+    def position(self) -> int:
+        """Bytes of the file consumed so far (the playback's progress)."""
+        return 0
+
+    def skip_reasons(self, index: int | None = None) -> dict[str, int]:
+        """Records skipped as damaged, by reason, on interface ``index`` (None: all)."""
+        return {}
+
+    def skipped(self) -> int:
+        return sum(self.skip_reasons().values())
+
+    # -- live sources --------------------------------------------------------------------
+
+    # interface index -> why its capture ended (``stopped``: we asked it to)
+    ended: Mapping[int, str] = MappingProxyType({})
+    # interface index -> ``down`` / ``no link`` while its link is not up
+    down: Mapping[int, str] = MappingProxyType({})
+    stopping = False  # stop() was called
+
+    @property
+    def devices(self) -> dict[int, str]:
+        """Interface index -> the kernel's name for it, where the kernel counts it."""
+        return {}
+
+    def rings(self) -> list:
+        """(first interface index, Ring) of recent traffic kept for drill-down."""
+        return []
+
+    def behind(self) -> tuple[int, int]:
+        """(bytes, packets) captured but not handed out yet, as far as known."""
+        return (0, 0)
+
+    def stop(self) -> None:
+        """Stop gracefully: what was captured until now is still handed out, then
+        :meth:`batches` ends. A file simply ends at its next batch."""
+        self.stopping = True
+
+    def close(self) -> None:
+        """Release everything (processes, pipes, files); safe to call twice."""

@@ -1,0 +1,69 @@
+"""Config: every option of a tuimon run, typed, frozen, with its default.
+
+:mod:`tuimon.cli` builds one from the command line; everything else receives it (the engine
+process gets a pickled copy). Tests build one directly: ``Config(read="x.pcap",
+dissect_packets=0)``. Nothing reads options any other way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+# What dumpcap keeps of each packet on a live capture (``--snaplen``). Every count uses the
+# length the wire carried (the record header's original length), so a short snapshot keeps
+# every figure exact; the application dissection (a conversation's first packets) and
+# drill-down need payload. 1,600 bytes hold a whole Ethernet frame of the usual MTU, so
+# only jumbo and offloaded (GSO/GRO) frames are cut, and those are where capture bandwidth
+# goes. Measured in docs/speed.md.
+SNAPLEN = 1600
+
+
+@dataclass(frozen=True)
+class Config:
+    interfaces: tuple[str, ...] = ()  # live: interfaces to capture on (empty: the default one)
+    read: str | None = None  # -r FILE ('-' standard input)
+    capture_filter: str | None = None  # -f EXPR, a BPF filter (live, or playback via tcpdump)
+    speed: float | None = None  # playback pace; None: 1 in the app, as fast as possible headless
+    max_gap: float = 5.0  # playback skips quiet gaps longer than this (seconds)
+    no_ui: bool = False
+    csv: str | None = None  # folder for the CSV files
+    duration: float | None = None  # stop a live capture after this many seconds
+    interval: float = 1.0  # table refresh in the app (seconds)
+    ring_mb: float = 64.0  # live capture in the app: recent traffic kept for drill-down
+    snaplen: int = SNAPLEN  # live: bytes dumpcap keeps of each packet (0: all of it)
+    flow_timeout: float | None = None  # idle seconds before a conversation leaves (0: never)
+    max_flows: int = 1_000_000  # most conversations kept (0: no bound)
+    dissect_packets: int = 10  # first packets of a TCP/UDP conversation tshark names (0: none)
+    list_interfaces: bool = False
+
+    @property
+    def live(self) -> bool:
+        return self.read is None
+
+    @property
+    def play_speed(self) -> float:
+        """The pace a playback starts at: ``--speed``, else 1 in the app, 0 (as fast as
+        possible) headless."""
+        if self.speed is not None:
+            return self.speed
+        return 0.0 if self.no_ui else 1.0
+
+    @property
+    def ring_bytes(self) -> int:
+        """The drill-down ring of a live capture; headless keeps none (nothing drills)."""
+        return 0 if self.no_ui else int(max(0.0, self.ring_mb) * (1 << 20))
+
+    def label(self) -> str:
+        """What the header calls the source before it is opened."""
+        import os
+
+        if self.read is not None:
+            return "stdin" if self.read == "-" else os.path.basename(self.read)
+        label = ", ".join(self.interfaces or ("default interface",))
+        if self.capture_filter:
+            label += f" ({self.capture_filter})"
+        return label
+
+    def but(self, **changes) -> "Config":
+        """A copy with ``changes``."""
+        return replace(self, **changes)
