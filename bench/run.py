@@ -1,6 +1,6 @@
 """`make bench`: playback against tshark, memory, UI and live capture; results in BENCHMARKS.md.
 
-Parts (``--only playback,memory,ui,live``; default: all):
+Parts (``--only playback,memory,ui,live,app``; default: all; ``live`` brings ``app``):
 
 * playback: tuimon ``-r BIG --no-ui --csv`` and ``tshark -z conv,tcp -z conv,udp -z
   endpoints,ip`` alternately on a capture of a million packets, several rounds: packets/s
@@ -8,7 +8,10 @@ Parts (``--only playback,memory,ui,live``; default: all):
 * memory: RSS of an engine tracking 1,000,000 conversations (bench/memory.py);
 * ui: with 100,000 conversations, the median table refresh and key press (bench/ui.py);
 * live: tcpreplay over a veth pair at a fixed rate and at top speed while tuimon captures
-  (bench/live.py; needs root).
+  (bench/live.py; needs root);
+* app: the real app (Textual, in tmux) and headless tuimon side by side, at 150,000
+  packets/s, iperf3 at 1 Gbit/s, iperf3 unlimited and tcpreplay at top speed
+  (bench/app_live.py; needs root, tmux, iperf3).
 
 Every part's result is kept in bench/out/results.json, and BENCHMARKS.md is written from
 all of them, so running one part updates its section and keeps the others.
@@ -32,7 +35,7 @@ from bench.build import build
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 RESULTS = OUT / "results.json"
-PARTS = ("playback", "memory", "ui", "live")
+PARTS = ("playback", "memory", "ui", "live", "app")
 UI_PACKETS = 410_000
 D0 = "tuimon --dissect-packets 0"  # about 100,000 conversations
 
@@ -148,6 +151,25 @@ def part_live(args) -> dict:
                   seconds=args.seconds)
     if isinstance(results, str):
         print(f"live: skipped: {results}", flush=True)
+        return {"skipped": results}
+    return {"runs": results, "seconds": args.seconds}
+
+
+def part_app(args) -> dict:
+    from bench.app_live import run
+
+    def report(x):
+        print(f"app {x['mode']:>8} {x['kind']:>9} {x['rate']:>6}: carried {x['carried']:,}, "
+              f"counted {x['counted']:,}, drops {x['drops']}, missing {x['missing']:,}, "
+              f"cpu {x.get('cpu_s')} s, q to exit {x.get('quit_to_exit_s', '-')} s, "
+              f"keys {x.get('key_ms', '-')}", flush=True)
+
+    kinds = [k.strip() for k in args.app_kinds.split(",") if k.strip()]
+    rates = {"pps": str(args.pps), "iperf": args.iperf_rate}
+    cases = [(k, rates.get(k), m) for k in kinds for m in ("app", "headless")]
+    results = run(capture(args.packets), OUT, cases, seconds=args.seconds, report=report)
+    if isinstance(results, str):
+        print(f"app: skipped: {results}", flush=True)
         return {"skipped": results}
     return {"runs": results, "seconds": args.seconds}
 
@@ -282,16 +304,60 @@ def section_live(r: dict) -> list[str]:
     return lines
 
 
+def section_app(r: dict) -> list[str]:
+    if "skipped" in r:
+        return [f"Skipped: {r['skipped']}."]
+    names = {"pps": "tcpreplay --pps {rate}", "topspeed": "tcpreplay --topspeed",
+             "iperf": "iperf3 TCP -b {rate}", "iperf-max": "iperf3 TCP unlimited"}
+    lines = [
+        f"`python -m bench.app_live` (bench/app_live.py), {r['seconds']:.0f} s of traffic per "
+        "run into one end of a veth pair (fresh network namespaces each run). `app`: the real "
+        "app, `tuimon IFACE --csv DIR` in tmux (160x48, xterm-256color), `q` 2 s after the "
+        "traffic stopped; `headless`: `tuimon IFACE --no-ui --duration ... --csv DIR`. "
+        "tcpreplay sends the benchmark capture (MTU 9000); iperf3's server is in the capturing "
+        "namespace (MTU 1500, `gso_max_segs 1`: real frames, not 64 KB GSO segments). "
+        "`carried`: the capturing veth's rx + tx packets (/proc/net/dev; iperf3's ACKs are tx); "
+        "`counted`, `drops`: interfaces.csv `packets`, `drops`; `missing`: carried − counted. "
+        "CPU: tuimon and its children over the whole run (app: under /usr/bin/time; in "
+        "brackets, sampled just before `q`). Keys: with traffic at full rate, `4`/`2` until "
+        "the status line shows the new view's rows (median / slowest of 10).",
+        "",
+        "| traffic | mode | sent | carried | counted | drops | missing | CPU s | q → exit s "
+        "| keys ms |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for x in r["runs"]:
+        sent = (f"{x['sent_mbit_s']:,} Mbit/s" if "sent_mbit_s" in x
+                else f"{x['sent']:,} ({x['sent_pps']:,}/s)")
+        cpu = f"{x.get('cpu_s', '')}" + (f" ({x['cpu_at_quit_s']})" if "cpu_at_quit_s" in x
+                                         else "")
+        keys = f"{x['key_ms']['median']} / {x['key_ms']['max']}" if x.get("key_ms") else ""
+        drops = "n/a" if x["drops"] is None else f"{x['drops']:,}"
+        lines.append(f"| {names[x['kind']].format(rate=x['rate'])} | {x['mode']} | {sent} | "
+                     f"{x['carried']:,} | {x['counted']:,} | {drops} | {x['missing']:,} | "
+                     f"{cpu} | {x.get('quit_to_exit_s', '')} | {keys} |")
+    gate = [x for x in r["runs"] if x["mode"] == "app" and x["kind"] in ("pps", "iperf")]
+    if gate:
+        ok = all(x["missing"] == 0 and not x["drops"] for x in gate)
+        silent = any(x["missing"] != (x["drops"] or 0) for x in r["runs"])
+        which = " and ".join(names[x["kind"]].format(rate=x["rate"]) for x in gate)
+        lines += ["", f"The app keeps up at gateway rates ({which}: every frame counted, no "
+                  f"drops): {_met(ok)}. Losses reported, never silent "
+                  f"(missing = drops in every run): {_met(not silent)}."]
+    return lines
+
+
 SECTIONS = {"playback": ("Playback", section_playback), "memory": ("Memory", section_memory),
-            "ui": ("UI", section_ui), "live": ("Live capture", section_live)}
+            "ui": ("UI", section_ui), "live": ("Live capture", section_live),
+            "app": ("Live capture: the app", section_app)}
 
 
 def write_markdown(results: dict) -> str:
     out = ["# Benchmarks", "",
            "Reproduce with `make bench` (all parts: about 2 minutes here, plus about a minute "
            "the first time to build the captures into bench/out/) or one part: "
-           "`make bench ARGS='--only live'` (parts: playback, memory, ui, live; live needs root "
-           "and tcpreplay). Each section says when and where it was measured. The machine's "
+           "`make bench ARGS='--only live'` (parts: playback, memory, ui, live, app; live "
+           "runs app too; both need root, tcpreplay, and app tmux and iperf3). Each section says when and where it was measured. The machine's "
            "2 cores were shared with other work while these ran, so timings carry noise.", ""]
     for part in PARTS:
         if part not in results:
@@ -312,13 +378,18 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--conversations", type=int, default=1_000_000)
     p.add_argument("--pps", type=int, default=150_000, help="live: the fixed rate")
-    p.add_argument("--seconds", type=float, default=20.0, help="live: seconds per run")
+    p.add_argument("--seconds", type=float, default=20.0, help="live, app: seconds per run")
+    p.add_argument("--app-kinds", default="pps,iperf,iperf-max,topspeed",
+                   help="app: traffic kinds, comma separated (bench/app_live.py)")
+    p.add_argument("--iperf-rate", default="1G", help="app: iperf3 -b for the iperf kind")
     p.add_argument("--no-write", action="store_true", help="do not update BENCHMARKS.md")
     args = p.parse_args(argv)
     parts = [x.strip() for x in args.only.split(",") if x.strip()]
     unknown = [x for x in parts if x not in PARTS]
     if unknown:
         p.error(f"unknown part {unknown[0]!r}; parts: {', '.join(PARTS)}")
+    if "live" in parts and "app" not in parts:
+        parts.append("app")
     OUT.mkdir(parents=True, exist_ok=True)
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     if args.report:

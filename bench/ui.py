@@ -56,7 +56,7 @@ def timed_app(backend):
 async def measure(svc, size=(160, 48)) -> dict:
     from textual import events
 
-    from tuimon.server.query import Query
+    from tuimon.server.protocol import Query
     from tuimon.ui.backend import LocalBackend
 
     app = timed_app(LocalBackend(svc))

@@ -21,7 +21,8 @@ from tuimon.cli import main
 from tuimon.server.labeler import AppLabeler, Dissector, app_from_protocols
 from tuimon.core.engine import Engine
 from tuimon.core.names import Names, port_app
-from tuimon.server.query import Query, QueryRunner
+from tuimon.server.query import QueryRunner
+from tuimon.server.protocol import Query
 from tuimon.server.session import Session
 
 DATA = Path(__file__).parent / "data"

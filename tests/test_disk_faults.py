@@ -107,7 +107,7 @@ def test_the_parallel_export_on_a_full_disk_keeps_the_earlier_files(disk, monkey
     full is the same one line, and neither its part file nor any other is left."""
     from tuimon.capture.file import FileSource
     from tuimon.core.engine import Engine
-    from tuimon.server.session import Session
+    from tuimon.server.driver import count_source
     from tuimon.sinks import part
     from tuimon.sinks.csv import export_engine
 
@@ -120,7 +120,7 @@ def test_the_parallel_export_on_a_full_disk_keeps_the_earlier_files(disk, monkey
     assert run("-r", str(SMALL), "--no-ui", "--csv", str(out)).returncode == 0
     before = contents(out)
     engine = Engine(rates=False)
-    Session(FileSource(str(BIG)), engine, dissect_packets=0).run()
+    count_source(FileSource(str(BIG)), engine, dissect_packets=0)
     disk.fill()
     with pytest.raises(ExportFailed) as err:
         export_engine(engine, str(out))

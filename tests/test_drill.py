@@ -3,7 +3,7 @@ tshark's summaries, pyshark's tree and the bytes, pcapng written for Wireshark, 
 
 from __future__ import annotations
 
-import argparse
+from tuimon.config import Config
 import os
 import re
 import struct
@@ -14,8 +14,8 @@ import pytest
 from tests.oracle import tcp_udp_frame, tshark_lines
 from tuimon.capture.frames import A_TO_B, B_TO_A, file_frames, ring_frames
 from tuimon.capture.ring import Ring
-from tuimon.server.drill import (LIST_LIMIT, Dissect, Driller, PacketList, Packets, Where,
-                                 WritePcap, pcap_file_name)
+from tuimon.server.drill import Driller, Where, pcap_file_name
+from tuimon.server.protocol import LIST_LIMIT, Dissect, PacketList, Packets, WritePcap
 from tuimon.core.names import address_text, parse_address
 from tuimon.server.query import row_key
 from tuimon.server.service import EngineService
@@ -25,11 +25,10 @@ CAPTURES = sorted(f for f in os.listdir(DATA) if f.endswith((".pcap", ".pcapng")
 
 
 def args_for(path, **extra):
-    base = dict(read=path, interfaces=[], filter=None, duration=None, no_ui=False, csv=None,
-                interval=1.0, speed=0.0, max_gap=5.0,  # speed 0: to the end at once
+    base = dict(read=path, speed=0.0,  # speed 0: to the end at once
                 flow_timeout=0)  # Wireshark never expires a conversation (test_expiry.py)
     base.update(extra)
-    return argparse.Namespace(**base)
+    return Config(**base)
 
 
 def counted(path, **extra) -> EngineService:
@@ -198,7 +197,7 @@ def test_write_failure_is_a_reply_not_a_crash(tmp_path):
 
 def test_capture_filter_and_stdin_and_unknown_conversation(tmp_path):
     path = os.path.join(DATA, "1kxun.pcap")
-    svc = counted(path, filter="tcp[tcpflags] & tcp-push != 0")
+    svc = counted(path, capture_filter="tcp[tcpflags] & tcp-push != 0")
     conv = http_conversation(svc)
     reply = svc.handle(Packets(row_key("conversations", conv)))
     # The playback's capture filter applies again: only the PSH packets are listed.
@@ -305,9 +304,9 @@ def test_drill_down_through_the_engine_process(tmp_path):
     import tempfile
 
     from tests.test_ui_worker import Collector
-    from tuimon.server.query import Query
+    from tuimon.server.protocol import Query
     from tuimon.server.protocol import FINISHED, Status
-    from tuimon.ui.backend import ProcessBackend
+    from tuimon.server.client import ProcessClient as ProcessBackend
 
     before = set(glob.glob(os.path.join(tempfile.gettempdir(), "tuimon-drill-*")))
     path = os.path.join(DATA, "1kxun.pcap")

@@ -20,8 +20,9 @@ from tuimon.server.query import row_key
 from tuimon.server.service import EngineService
 
 ring, expect = int(sys.argv[1]), int(sys.argv[2])
-args = argparse.Namespace(read=None, interfaces=["tma0"], filter=None, duration=None,
-                          no_ui=False, csv=None, interval=1.0, ring=0)
+from tuimon.config import Config
+
+args = Config(interfaces=("tma0",), ring_mb=0)
 svc = EngineService(args, factory=lambda a: LiveSource(["tma0"], ring_size=ring))
 assert svc.open().state == "capturing", svc.status
 folder = svc.source.ring_folder

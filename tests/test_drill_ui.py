@@ -116,7 +116,7 @@ async def test_enter_elsewhere_and_help():
 
 def test_packet_list_shows_addresses_as_text():
     # the title names the endpoints as the tables do
-    from tuimon.server.drill import conversation_name
+    from tuimon.server.protocol import conversation_name
     from tuimon.core.names import parse_address
 
     key = (6, parse_address("2001:db8::1"), 443, parse_address("10.0.0.1"), 5000)

@@ -12,7 +12,8 @@ import pytest
 from tuimon.cli import main
 from tuimon.core.engine import Engine
 from tuimon.core.names import parse_address
-from tuimon.server.query import Query, QueryRunner
+from tuimon.server.query import QueryRunner
+from tuimon.server.protocol import Query
 
 DATA = Path(__file__).parent / "data"
 RST, FIN, SYN, ACK = 0x04, 0x01, 0x02, 0x10

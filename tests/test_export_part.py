@@ -12,7 +12,7 @@ import pytest
 
 from tuimon.capture.file import FileSource
 from tuimon.core.engine import Engine
-from tuimon.server.session import Session
+from tuimon.server.driver import count_source
 from tuimon.sinks import part
 from tuimon.sinks.csv import FILES, export_engine, export_snapshot
 from tuimon.sinks.flowlog import FlowLog
@@ -24,8 +24,7 @@ def counted(*names: str, flow_timeout: float = 0) -> tuple[Engine, FlowLog]:
     engine = Engine(flow_timeout=flow_timeout, rates=False)
     log = FlowLog.attach(engine, hold=10)
     for name in names:
-        session = Session(FileSource(str(DATA / name)), engine, dissect_packets=0)
-        session.run()
+        count_source(FileSource(str(DATA / name)), engine, dissect_packets=0)
     return engine, log
 
 

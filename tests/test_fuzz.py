@@ -22,7 +22,7 @@ from tuimon.capture.decode import LINKTYPES, UNDECODED
 from tuimon.capture.file import FileSource
 from tuimon.capture.reader import CaptureReader
 from tuimon.core.engine import Engine
-from tuimon.server.session import Session
+from tuimon.server.driver import count_source
 from tuimon.errors import BadCaptureFile
 
 DATA = Path(__file__).parent / "data"
@@ -153,7 +153,7 @@ def test_mutated_captures_never_raise_and_totals_hold(seed, data):
           suppress_health_check=[HealthCheck.too_slow])
 @given(mutated())
 def test_mutated_files_through_the_session(case):
-    """The way the CLI and the worker count: FileSource -> Session -> Engine, reasons too."""
+    """The way the CLI and the worker count: FileSource -> Driver -> Engine, reasons too."""
     data, _ = case
     with tempfile.NamedTemporaryFile(suffix=".pcap") as f:
         f.write(data)
@@ -171,9 +171,8 @@ def test_mutated_files_through_the_session(case):
                 yield batch
 
         source.batches = batches
-        session = Session(source)
         try:
-            session.run()
+            session = count_source(source)
         except BadCaptureFile:
             assert source.reader.format is None
             return

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from argparse import Namespace
 
 import pytest
 
 from tests.conftest import record
+from tuimon.capture.source import Source
+from tuimon.config import Config
 from tuimon.capture.kernel import Counters, KernelCounters, for_source, mac_address, read_psutil
 from tuimon.capture.reader import Interface
 from tuimon.server.service import EngineService
@@ -88,10 +89,10 @@ def test_a_vanished_interface_keeps_its_last_row_and_a_failing_read_is_harmless(
 
 
 def test_for_source_only_for_live_sources():
-    class File:
+    class File(Source):
         kind = "file"
 
-    class Live:
+    class Live(Source):
         kind = "live"
         devices = {0: "eth0"}
         capture_filter = "udp"
@@ -108,7 +109,7 @@ def test_psutil_readers_work_here():
     assert mac_address("no-such-interface") is None
 
 
-class FakeLive:
+class FakeLive(Source):
     kind = "live"
     name = "eth0, eth1"
     capture_filter = None
@@ -136,7 +137,7 @@ class FakeLive:
 def test_engine_service_reads_the_kernel_each_second_and_saves_it(tmp_path):
     fake, clock = FakeKernel(eth0=counters(), eth1=counters()), Clock()
     source = FakeLive(fake)
-    svc = EngineService(Namespace(interfaces=["eth0", "eth1"]), factory=lambda args: source,
+    svc = EngineService(Config(interfaces=("eth0", "eth1")), factory=lambda config: source,
                         clock=clock, wallclock=lambda: 100.5, kernel_read=fake)
     svc.open()
     assert fake.reads == 1  # the baseline, when the capture started

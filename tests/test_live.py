@@ -15,7 +15,7 @@ from tests.netns import ROOT, netns, wait_line  # noqa: F401  (netns is a fixtur
 from tuimon.capture import interfaces as ifaces
 from tuimon.capture.dumpcap import dumpcap_args, dumpcap_error, ended_reason
 from tuimon.capture.live import LiveSource
-from tuimon.server.session import Session
+from tuimon.server.driver import count_source
 from tuimon.errors import (BadCaptureFilter, CaptureFailed, CapturePermissionDenied,
                            CaptureToolMissing, UnknownInterface)
 
@@ -234,8 +234,7 @@ def test_fake_capture_through_session(fake_dumpcap, monkeypatch):
     monkeypatch.setenv("FAKE_DROPS", "7")
     source = LiveSource(["eth9"], dumpcap=fake_dumpcap)
     deadline = time.monotonic() + 0.6
-    session = Session(source)
-    session.run(stop=lambda: time.monotonic() >= deadline)
+    session = count_source(source, until=lambda: time.monotonic() >= deadline)
     source.close()
     [row] = session.engine.snapshot().interfaces
     assert (row.interface, row.packets, row.bytes, row.drops) == ("eth9", 4, 208, 7)
@@ -259,8 +258,7 @@ def test_fake_cut_capture_reports_its_reason_on_its_interface(fake_dumpcap, monk
     monkeypatch.setenv("FAKE_PACKETS", "2")
     monkeypatch.setenv("FAKE_CUT", "eth8")
     source = LiveSource(["eth9", "eth8"], dumpcap=fake_dumpcap)
-    session = Session(source)
-    session.run(stop=lambda: 1 in source.ended)
+    session = count_source(source, until=lambda: 1 in source.ended)
     source.close()
     assert source.ended == {0: "stopped", 1: "dumpcap exited (status 0)"}
     assert source.skip_reasons() == source.skip_reasons(1) == {"truncated final record": 1}

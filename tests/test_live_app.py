@@ -23,10 +23,10 @@ pytestmark = pytest.mark.live
 DRIVER = r"""
 import argparse, asyncio, json, sys, threading
 from tuimon.ui.app import MonitorApp
-from tuimon.ui.backend import ProcessBackend
+from tuimon.config import Config
+from tuimon.server.client import ProcessClient as ProcessBackend
 
-args = argparse.Namespace(read=None, interfaces=sys.argv[2:], filter=None, duration=None,
-                          no_ui=False, csv=sys.argv[1] or None, interval=0.2)
+args = Config(interfaces=tuple(sys.argv[2:]), csv=sys.argv[1] or None, interval=0.2)
 quit_now = threading.Event()
 threading.Thread(target=lambda: (sys.stdin.readline(), quit_now.set()), daemon=True).start()
 

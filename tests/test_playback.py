@@ -4,7 +4,6 @@ the headless --speed, and the real worker process (pace, speed keys, stdin throu
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import os
 import shutil
@@ -14,12 +13,16 @@ import pytest
 
 from tests import pcapbuild as pb
 from tests.test_ui_worker import Collector
+from functools import partial
+
+from tuimon.capture.open import open_source
 from tuimon.server.pacer import Pacer
 from tuimon.server.playback import paced
-from tuimon.server.query import Query
+from tuimon.server.protocol import Query
 from tuimon.server.protocol import ERROR, FINISHED, PLAYING, Hold, PassFd, Speed, Status
 from tuimon.server.service import EngineService
-from tuimon.ui.backend import ProcessBackend
+from tuimon.config import Config
+from tuimon.server.client import ProcessClient as ProcessBackend
 
 START = 1_700_000_000.0
 
@@ -49,14 +52,14 @@ class Clock:
 
 
 def args_for(path, **extra):
-    base = dict(read=str(path), interfaces=[], filter=None, duration=None, no_ui=False,
-                csv=None, interval=1.0, speed=None, max_gap=5.0)
+    base = dict(read=str(path))
     base.update(extra)
-    return argparse.Namespace(**base)
+    return Config(**base)
 
 
-def opened(path, clock, **extra):
-    svc = EngineService(args_for(path, **extra), clock=clock, wallclock=lambda: START)
+def opened(path, clock, stdin=None, **extra):
+    svc = EngineService(args_for(path, **extra), partial(open_source, stdin=stdin),
+                        clock=clock, wallclock=lambda: START)
     assert svc.open().state == PLAYING
     return svc
 
@@ -304,8 +307,8 @@ def test_bad_speed_or_gap_is_one_line(argv, word, capsys):
 def backends():
     started = []
 
-    def make(args):
-        backend = ProcessBackend(args)
+    def make(args, stdin=None):
+        backend = ProcessBackend(args, stdin=stdin)
         started.append(backend)
         return backend
 
@@ -347,7 +350,7 @@ def test_worker_process_reads_a_capture_passed_as_a_pipe(backends, tmp_path):
 
     writer = threading.Thread(target=feed, daemon=True)
     writer.start()
-    backend = backends(args_for("-", speed=0.0, stdin_fd=PassFd(read_end)))
+    backend = backends(args_for("-", speed=0.0), PassFd(read_end))
     try:
         assert backend.launch().state in (PLAYING, FINISHED)
     finally:
@@ -365,7 +368,7 @@ def test_worker_process_stdin_that_is_not_a_capture(backends, tmp_path):
     read_end, write_end = os.pipe()
     os.write(write_end, b"hello, not a capture at all")
     os.close(write_end)
-    backend = backends(args_for("-", stdin_fd=PassFd(read_end)))
+    backend = backends(args_for("-"), PassFd(read_end))
     try:
         status = backend.launch()
     finally:
@@ -385,7 +388,7 @@ def test_capture_filter_applies_to_paced_playback(tmp_path):
               for i, t in enumerate(span(4.0, 41))]
     pb.write_pcap(path, frames)
     clock = Clock()
-    svc = opened(path, clock, filter="udp")
+    svc = opened(path, clock, capture_filter="udp")
     assert play_to_end(svc, clock) == pytest.approx(3.8, abs=0.05)  # udp from 0.1 s to 3.9 s
     assert packets(svc) == 20
 

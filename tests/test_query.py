@@ -7,7 +7,8 @@ import time
 import pytest
 
 from tuimon.core.engine import Engine
-from tuimon.server.query import COLUMNS, VIEWS, Query, QueryRunner, default_descending, window
+from tuimon.server.query import COLUMNS, QueryRunner, window
+from tuimon.server.protocol import VIEWS, Query, default_descending
 
 
 record = build_engine = None  # set by the autouse fixture below

@@ -16,7 +16,8 @@ import pytest
 
 from tuimon.capture.file import FileSource
 from tuimon.core.engine import Engine, reasons_text
-from tuimon.server.session import Session
+from tuimon.capture.source import Source
+from tuimon.server.driver import count_source
 from tuimon.sinks.csv import INTERFACE_COLUMNS
 
 DATA = Path(__file__).parent / "data"
@@ -182,7 +183,7 @@ def test_engine_keeps_the_reasons_of_each_interface():
 def test_session_takes_reasons_per_interface():
     from tuimon.capture.reader import Interface
 
-    class Source:
+    class Two(Source):
         name = "two"
         interfaces = [Interface(0, 1, "a"), Interface(1, 1, "b")]
 
@@ -193,27 +194,25 @@ def test_session_takes_reasons_per_interface():
         def batches(self):
             yield []
 
-    session = Session(Source())
-    session.run()
+    session = count_source(Two())
     rows = session.engine.snapshot().interfaces
     assert [(r.interface, r.skipped_records, r.skipped_reasons) for r in rows] == \
         [("a", 0, ""), ("b", 1, "truncated final record: 1")]
 
 
-def test_session_accepts_a_source_without_reasons():
+def test_a_source_that_says_nothing_of_skipped_records_has_none():
+    # Every source implements the Source protocol (tuimon.capture.source): one that does
+    # not override skip_reasons() skipped nothing; nothing probes for other methods.
     from tuimon.capture.reader import Interface
 
-    class Source:
-        name = "old"
+    class Quiet(Source):
+        name = "quiet"
         interfaces = [Interface(0, 1, "a")]
-
-        def skipped(self):
-            return 2
 
         def batches(self):
             yield []
 
-    session = Session(Source())
-    session.run()
+    session = count_source(Quiet())
     [row] = session.engine.snapshot().interfaces
-    assert (row.skipped_records, row.skipped_reasons) == (2, "damaged: 2")
+    assert (row.skipped_records, row.skipped_reasons) == (0, "")
+    assert Quiet().skipped() == 0

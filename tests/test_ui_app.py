@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 
@@ -13,7 +12,9 @@ from tuimon.core.names import parse_address
 from tuimon.server.protocol import ERROR, FINISHED
 from tuimon.server.service import EngineService
 from tuimon.ui.app import MonitorApp
-from tuimon.ui.backend import LocalBackend, ProcessBackend
+from tuimon.config import Config
+from tuimon.server.client import LocalClient as LocalBackend
+from tuimon.server.client import ProcessClient as ProcessBackend
 from tuimon.ui.filterbar import FilterBar
 from tuimon.ui.help import HelpScreen, key_name
 from tuimon.ui.table import RowTable
@@ -24,11 +25,10 @@ FILES = ["conversations.csv", "hosts.csv", "interfaces.csv", "protocols.csv"]
 
 
 def args_for(path=PCAP, **extra):
-    base = dict(read=path, interfaces=[], filter=None, duration=None, no_ui=False, csv=None,
-                interval=1.0, speed=0.0, max_gap=5.0,  # speed 0: to the end at once
+    base = dict(read=path, speed=0.0,  # speed 0: to the end at once
                 flow_timeout=0)  # every conversation of the capture stays (test_expiry.py)
     base.update(extra)
-    return argparse.Namespace(**base)
+    return Config(**base)
 
 
 class RecordingBackend(LocalBackend):

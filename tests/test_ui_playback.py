@@ -10,7 +10,10 @@ from tests import pcapbuild as pb
 from tests.test_playback import START, Clock, args_for, capture, frame, span
 from tests.test_ui_app import RecordingBackend, settle
 from tests.test_ui_worker import FakeLive
-from tuimon.server.playback import Progress
+from functools import partial
+
+from tuimon.capture.open import open_source
+from tuimon.server.protocol import Progress
 from tuimon.server.protocol import FINISHED, PLAYING, Hold, Speed
 from tuimon.server.service import EngineService
 from tuimon.ui.app import MonitorApp
@@ -18,8 +21,9 @@ from tuimon.ui.help import HelpScreen
 from tuimon.ui.progress import progress_text, short_duration
 
 
-def playing(path, clock, **extra):
-    svc = EngineService(args_for(path, **extra), clock=clock, wallclock=lambda: START)
+def playing(path, clock, stdin=None, **extra):
+    svc = EngineService(args_for(path, **extra), partial(open_source, stdin=stdin),
+                        clock=clock, wallclock=lambda: START)
     assert svc.open().state == PLAYING
     return svc
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import queue
 import time
 
 import pytest
 
-from tuimon.server.query import Query
+from tuimon.capture.source import Source
+from tuimon.server.protocol import Query
 from tuimon.server.protocol import (
     CAPTURING,
     ERROR,
@@ -23,19 +23,19 @@ from tuimon.server.protocol import (
 )
 from tuimon.server.service import EngineService
 from tuimon.errors import CaptureFailed
-from tuimon.ui.backend import ProcessBackend
+from tuimon.config import Config
+from tuimon.server.client import ProcessClient as ProcessBackend
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 PCAP = os.path.join(DATA, "1kxun.pcap")
 FILES = ["conversations.csv", "hosts.csv", "interfaces.csv", "protocols.csv"]
 
 
-def args_for(path: str = PCAP, **extra) -> argparse.Namespace:
-    base = dict(read=path, interfaces=[], filter=None, duration=None, no_ui=False, csv=None,
-                interval=1.0, speed=0.0, max_gap=5.0,  # speed 0: to the end at once
+def args_for(path: str = PCAP, **extra) -> Config:
+    base = dict(read=path, speed=0.0,  # speed 0: to the end at once
                 flow_timeout=0)  # every conversation of the capture stays (test_expiry.py)
     base.update(extra)
-    return argparse.Namespace(**base)
+    return Config(**base)
 
 
 def service(path: str = PCAP, **kw) -> EngineService:
@@ -83,7 +83,7 @@ def test_save_without_folder_makes_a_new_dated_one(tmp_path, monkeypatch):
     assert sorted(os.listdir(tmp_path / first.folder)) == FILES
 
 
-class FakeLive:
+class FakeLive(Source):
     """A live source: two interfaces, one of which goes away."""
 
     kind = "live"
@@ -132,7 +132,9 @@ def test_live_capture_problems_become_messages_then_an_error(kit):
 def failing_source(args):
     """A source that delivers one batch, then fails (module level: the worker imports it)."""
 
-    class Failing:
+    from tuimon.capture.source import Source
+
+    class Failing(Source):
         kind = "file"
         name = "broken.pcap"
         interfaces = []
@@ -243,7 +245,9 @@ def test_worker_process_capture_error_keeps_the_counts(backend_factory):
 def endless_source(args):
     """A live-like source that never ends; close() leaves a mark (module level: pickled)."""
 
-    class Endless:
+    from tuimon.capture.source import Source
+
+    class Endless(Source):
         kind = "live"
         name = "endless"
         interfaces = []

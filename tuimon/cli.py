@@ -1,4 +1,5 @@
-"""Command line entry point: ``tuimon [IFACE ...] | -r FILE`` with or without the UI."""
+"""Command line entry point: argv -> one frozen :class:`~tuimon.config.Config`, then the app
+or headless mode. Nothing else reads the command line."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import argparse
 import os
 import signal
 import sys
-import time
 
+from tuimon.config import SNAPLEN, Config
 from tuimon.errors import TuimonError
 from tuimon.text import printable
 
@@ -50,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dissect-packets", type=_packets, default=10, metavar="N",
                    help="hand the first N packets of each TCP/UDP conversation to tshark to "
                         "name its application protocol (default 10; 0: guess from ports only)")
+    p.add_argument("--snaplen", type=_snaplen, default=SNAPLEN, metavar="BYTES",
+                   help=f"live: bytes kept of each packet (default {SNAPLEN}; 0: all); "
+                        "counts use the length on the wire either way")
     p.add_argument("--list-interfaces", action="store_true",
                    help="list the interfaces dumpcap can capture on, and exit")
     return p
@@ -90,6 +94,13 @@ def _count(text: str) -> int:
     return value
 
 
+def _snaplen(text: str) -> int:
+    value = _count(text)
+    if 0 < value < 64:
+        raise argparse.ArgumentTypeError("a snapshot length must be 0 (all) or at least 64 bytes")
+    return value
+
+
 def _packets(text: str) -> int:
     try:
         value = int(text)
@@ -100,23 +111,37 @@ def _packets(text: str) -> int:
     return value
 
 
+def config_from(args: argparse.Namespace) -> Config:
+    """The one place the parsed command line becomes a Config."""
+    if args.read and args.interfaces:
+        raise TuimonError("give either interfaces to capture on or -r FILE, not both")
+    if args.ring < 0:
+        raise TuimonError("--ring MB cannot be negative")
+    return Config(interfaces=tuple(args.interfaces), read=args.read,
+                  capture_filter=args.filter, speed=args.speed, max_gap=args.max_gap,
+                  no_ui=args.no_ui, csv=args.csv, duration=args.duration,
+                  interval=args.interval if args.interval and args.interval > 0 else 1.0,
+                  ring_mb=args.ring, snaplen=args.snaplen, flow_timeout=args.flow_timeout,
+                  max_flows=args.max_flows, dissect_packets=args.dissect_packets,
+                  list_interfaces=args.list_interfaces)
+
+
 def main(argv: list[str] | None = None) -> int:
+    global _headless_done
     args = build_parser().parse_args(argv)
     try:
-        if args.list_interfaces:
+        config = config_from(args)
+        if config.list_interfaces:
             from tuimon.capture.interfaces import list_interfaces
 
             print(list_interfaces())
             return 0
-        if args.read and args.interfaces:
-            raise TuimonError("give either interfaces to capture on or -r FILE, not both")
-        if args.ring < 0:
-            raise TuimonError("--ring MB cannot be negative")
-        if args.no_ui:
-            return run_headless(args)
-        from tuimon.ui.app import run_app  # only the UI loads textual
+        if config.no_ui:
+            from tuimon.server.headless import run_headless
 
-        return run_app(args)
+            code, _headless_done = run_headless(config)
+            return code
+        return run_app(config)
     except TuimonError as err:
         # A path or an interface name can carry escape sequences too: shown, never obeyed.
         print(f"tuimon: {printable(str(err), 1000)}", file=sys.stderr)
@@ -128,7 +153,24 @@ def main(argv: list[str] | None = None) -> int:
         return 128 + signal.SIGPIPE
 
 
-_headless_done = False  # set when run_headless has written everything
+def run_app(config: Config) -> int:
+    """The app, with its engine in a process of its own."""
+    if config.csv:
+        from tuimon.sinks.csv import check_folder
+
+        check_folder(config.csv)  # before the screen is taken, as headless
+    from tuimon.server.client import ProcessClient
+    from tuimon.ui.app import run_app as run_monitor  # only the UI loads textual
+
+    def connect(config: Config, stdin) -> ProcessClient:
+        client = ProcessClient(config, stdin=stdin)
+        client.launch()
+        return client
+
+    return run_monitor(config, connect)
+
+
+_headless_done = False  # set when the headless run has written everything
 
 
 def entry() -> None:
@@ -145,148 +187,3 @@ def entry() -> None:
             pass  # a closed or broken pipe: nothing more to say anyway
         os._exit(code)
     raise SystemExit(code)
-
-
-def open_source(args):
-    if args.read:
-        from tuimon.capture.file import FileSource
-
-        return FileSource(args.read, capture_filter=args.filter,
-                          stdin=getattr(args, "stdin", None))
-    from tuimon.capture.interfaces import default_interface
-    from tuimon.capture.live import LiveSource
-
-    # The ring of recent traffic serves drill-down, which only the interface has.
-    ring = 0.0 if getattr(args, "no_ui", False) else getattr(args, "ring", 64.0) or 0.0
-    source = LiveSource(args.interfaces or [default_interface()], capture_filter=args.filter,
-                        ring_size=int(max(0.0, ring) * (1 << 20)))
-    if args.no_ui:  # dumpcap is capturing once LiveSource returns
-        print(f"tuimon: capturing on {source.name}", file=sys.stderr, flush=True)
-    return source
-
-
-class _Stop:
-    """Set by SIGINT/SIGTERM/SIGHUP or the --duration deadline; the counted data is kept."""
-
-    def __init__(self, duration: float | None) -> None:
-        self.deadline = time.monotonic() + duration if duration else None
-        self.signalled = False
-
-    def __call__(self) -> bool:
-        return self.signalled or (self.deadline is not None and time.monotonic() >= self.deadline)
-
-    def handler(self, signum, frame) -> None:
-        self.signalled = True
-
-
-class _Ended:
-    """Says once, on stderr, each live capture that ended on its own (not asked to stop):
-    ``tuimon: capture on IFACE ended: REASON``."""
-
-    def __init__(self, source) -> None:
-        self.source = source
-        self.said: set[int] = set()
-        self.down: dict[int, str] = {}  # what was said about interfaces being down
-
-    def __call__(self) -> None:
-        self._links()
-        ended = getattr(self.source, "ended", None)
-        if not ended:
-            return
-        names = {iface.index: iface.name for iface in self.source.interfaces}
-        for index, reason in list(ended.items()):
-            if index not in self.said and reason != "stopped":
-                self.said.add(index)
-                print(f"tuimon: capture on {names.get(index, f'interface {index}')} ended: "
-                      f"{reason}", file=sys.stderr, flush=True)
-
-
-    def _links(self) -> None:
-        """``tuimon: IFACE is down ...`` when an interface goes down, ``... is up again``
-        when it comes back (the capture goes on meanwhile)."""
-        down = dict(getattr(self.source, "down", None) or {})
-        if down == self.down:
-            return
-        names = {iface.index: iface.name for iface in self.source.interfaces}
-        for index in sorted(set(down) | set(self.down)):
-            if index in self.said:
-                continue
-            name = names.get(index, f"interface {index}")
-            if index in down and self.down.get(index) != down[index]:
-                print(f"tuimon: {name} is {down[index]}: nothing to capture until it is "
-                      f"up again", file=sys.stderr, flush=True)
-            elif index not in down:
-                print(f"tuimon: {name} is up again", file=sys.stderr, flush=True)
-        self.down = down
-
-
-def run_headless(args) -> int:
-    """Count, then write the CSV files or print the summary. Exit status 0, or 1 when a live
-    capture ended on its own (what was counted is still written). A CSV folder that cannot
-    be written is an error before counting starts; one that fails when saving (disk full)
-    still gets the summary printed, then the error."""
-    from tuimon.capture.kernel import for_source
-    from tuimon.core.engine import engine_for
-    from tuimon.server.session import Session, tune_gc
-    from tuimon.errors import ExportFailed
-    from tuimon.sinks.csv import check_folder, export_engine
-    from tuimon.sinks.flowlog import FlowLog
-    from tuimon.sinks.summary import render_summary
-
-    if args.csv:
-        check_folder(args.csv)  # an hour's capture must not end in "cannot save"
-    tune_gc()
-    source = open_source(args)
-    stop = _Stop(args.duration if args.read is None else None)
-    ended = _Ended(source)
-    pacer = batches = None
-    if args.read and args.speed:  # --no-ui reads as fast as possible unless --speed is given
-        from tuimon.server.pacer import Pacer
-        from tuimon.server.playback import paced
-
-        pacer = Pacer(source.batches(), speed=args.speed, max_gap=args.max_gap)
-        batches = paced(pacer)
-
-    def should_stop() -> bool:
-        ended()
-        return stop()
-
-    previous = {s: signal.signal(s, stop.handler) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    session = None
-    try:
-        # neither the CSV files nor the summary show rates: no rate histories to keep
-        engine = engine_for(args, rates=False)
-        expired = FlowLog.attach(engine) if args.csv else None  # the report lists them too
-        session = Session(source, engine, kernel=for_source(source),
-                          dissect_packets=args.dissect_packets)
-        note = session.labeler.note
-        if note:  # tshark missing: port guesses only
-            print(f"tuimon: {note}", file=sys.stderr, flush=True)
-        session.run(stop=should_stop, batches=batches)
-        if session.labeler.note != note:  # tshark died on the way
-            print(f"tuimon: {session.labeler.note}", file=sys.stderr, flush=True)
-    finally:
-        source.close()
-        if session is not None:
-            session.close()
-        for s, h in previous.items():
-            signal.signal(s, h)
-    ended()
-    if pacer is not None and pacer.gaps:
-        print(f"tuimon: skipped {len(pacer.gaps)} gaps longer than {args.max_gap:g} s "
-              f"({sum(g for _, g in pacer.gaps):.0f} s of capture time)", file=sys.stderr)
-    engine = session.engine  # neither the CSV files nor the summary show rates
-    if args.csv:
-        try:
-            export_engine(engine, args.csv, expired)  # on both cores
-            if expired.lost:
-                print(f"tuimon: {expired.lost} expired conversations are missing from "
-                      "conversations.csv (their spool was full)", file=sys.stderr)
-        except ExportFailed:  # the disk filled: what was counted is not lost
-            print(render_summary(engine.snapshot(with_rates=False)))
-            raise
-    else:
-        print(render_summary(engine.snapshot(with_rates=False)))
-    global _headless_done
-    _headless_done = True
-    return 1 if ended.said else 0

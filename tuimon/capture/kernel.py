@@ -80,7 +80,8 @@ class KernelCounters:
         first = self._read()
         self.base = {name: c for name, c in first.items() if name in self.devices.values()}
         now = clock()
-        self.samples = {name: deque([(now, c.bytes_in, c.bytes_out)])
+        self.samples = {name: deque([(now, c.bytes_in, c.bytes_out,
+                                      c.packets_in + c.packets_out)])
                         for name, c in self.base.items()}
 
     def _read(self) -> dict:
@@ -98,7 +99,7 @@ class KernelCounters:
             if base is None or c is None:
                 continue
             samples = self.samples[name]
-            samples.append((now, c.bytes_in, c.bytes_out))
+            samples.append((now, c.bytes_in, c.bytes_out, c.packets_in + c.packets_out))
             while len(samples) > 2 and now - samples[1][0] >= WINDOW:
                 samples.popleft()
             self.rows[index] = KernelRow(
@@ -110,6 +111,22 @@ class KernelCounters:
         return dict(self.rows)
 
 
+    def rate(self) -> tuple[float, float] | None:
+        """(bits/s, packets/s) through the captured interfaces, both ways, over the last
+        samples by the kernel's own counters; None before two samples."""
+        bits = packets = 0.0
+        seen = False
+        for samples in self.samples.values():
+            if len(samples) < 2:
+                continue
+            (t0, in0, out0, p0), (t1, in1, out1, p1) = samples[-2], samples[-1]
+            if t1 > t0:
+                seen = True
+                bits += max(0, in1 + out1 - in0 - out0) * 8 / (t1 - t0)
+                packets += max(0, p1 - p0) / (t1 - t0)
+        return (bits, packets) if seen else None
+
+
 def _delta(now: int, base: int) -> int:
     return now - base if now >= base else now  # the counter was reset (interface recreated)
 
@@ -119,7 +136,7 @@ def _utilisation(samples, speed: int) -> float | None:
     newest sample (a full-duplex link carries its speed each way)."""
     if not speed or len(samples) < 2:
         return None
-    (t0, in0, out0), (t1, in1, out1) = samples[0], samples[-1]
+    (t0, in0, out0, _), (t1, in1, out1, _) = samples[0], samples[-1]
     if t1 <= t0:
         return None
     busier = max(in1 - in0, out1 - out0, 0) * 8 / (t1 - t0)
@@ -129,12 +146,9 @@ def _utilisation(samples, speed: int) -> float | None:
 def for_source(source, read: Callable[[], dict] | None = None,
                clock: Callable[[], float] = time.monotonic) -> KernelCounters | None:
     """Kernel counters for a live source's interfaces; None for anything else."""
-    if getattr(source, "kind", "file") != "live":
+    if source.kind != "live" or not source.devices:
         return None
-    devices = getattr(source, "devices", None)
-    if not devices:
-        return None
-    return KernelCounters(devices, not getattr(source, "capture_filter", None),
+    return KernelCounters(source.devices, not source.capture_filter,
                           read or read_psutil, clock)
 
 

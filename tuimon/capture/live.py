@@ -189,6 +189,7 @@ class LiveSource(Source):
         self._closed = False
         self._stop_at: float | None = None  # stop(): when to ask every dumpcap to stop
         self._captures: list[_Capture] = []
+        self._wake: list[int] = []  # wake_on(): descriptors that end a wait early
         self.ring_size = max(0, int(ring_size))
         self.ring_folder: str | None = None
         exe = find_dumpcap(dumpcap, self.name)
@@ -228,6 +229,9 @@ class LiveSource(Source):
             for c in waiting:
                 c.read(self._pending)
 
+    def wake_on(self, fd: int) -> None:
+        self._wake.append(fd)
+
     def rings(self) -> list[tuple[int, Ring]]:
         """(index of the capture's first interface, its ring) for each capture with a ring."""
         return [(c.index, c.ring) for c in self._captures if c.ring is not None]
@@ -259,7 +263,7 @@ class LiveSource(Source):
                         self._terminate()
                         wait = POLL
                 try:
-                    ready, _, _ = select.select(list(live), [], [], min(wait, POLL))
+                    ready, _, _ = select.select([*live, *self._wake], [], [], min(wait, POLL))
                 except (OSError, ValueError):  # closed by another thread
                     if self._closed:
                         break
@@ -270,7 +274,9 @@ class LiveSource(Source):
                     if self._closed:
                         break
                     for fd in ready:
-                        capture = live[fd]
+                        capture = live.get(fd)
+                        if capture is None:
+                            continue  # a wake-up
                         if not capture.read(batch):
                             self.ended[capture.index] = capture.reap()
                 yield batch

@@ -9,7 +9,7 @@ has no size or position.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from types import MappingProxyType
 
 from tuimon.capture.reader import Interface
@@ -24,10 +24,7 @@ class Source:
     capture_filter: str | None = None
     size: int | None = None  # bytes of a file (None: not known, or live)
 
-    @property
-    def interfaces(self) -> list[Interface]:
-        """The interfaces seen so far, in index order."""
-        return []
+    interfaces: Sequence[Interface] = ()  # the interfaces seen so far, in index order
 
     def batches(self) -> Iterator[list]:
         """Lists of records as they come; a live source yields (maybe empty) lists at least
@@ -53,10 +50,8 @@ class Source:
     down: Mapping[int, str] = MappingProxyType({})
     stopping = False  # stop() was called
 
-    @property
-    def devices(self) -> dict[int, str]:
-        """Interface index -> the kernel's name for it, where the kernel counts it."""
-        return {}
+    # interface index -> the kernel's name for it, where the kernel counts it
+    devices: Mapping[int, str] = MappingProxyType({})
 
     def rings(self) -> list:
         """(first interface index, Ring) of recent traffic kept for drill-down."""
@@ -65,6 +60,10 @@ class Source:
     def behind(self) -> tuple[int, int]:
         """(bytes, packets) captured but not handed out yet, as far as known."""
         return (0, 0)
+
+    def wake_on(self, fd: int) -> None:
+        """A live source that waits for packets also wakes (and yields an empty batch)
+        when ``fd`` becomes readable: the engine's request pipe."""
 
     def stop(self) -> None:
         """Stop gracefully: what was captured until now is still handed out, then

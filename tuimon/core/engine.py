@@ -55,7 +55,7 @@ from tuimon.core.rows import Rows, host_apps_text
 
 __all__ = ["CLOSED_TIMEOUT", "MAX_FLOWS", "TCP_FLAG_NAMES", "TCP_TIMEOUT", "UDP_TIMEOUT",
            "Conversation", "ConversationsView", "Engine", "Host", "InterfaceMeta",
-           "canonical_key", "engine_for", "host_apps_text", "kernel_fields", "reasons_text",
+           "canonical_key", "host_apps_text", "kernel_fields", "reasons_text",
            "tcp_flags_text"]
 
 _NO_PAYLOAD = 0x02 | 0x04  # SYN, RST: not worth handing to the application dissector
@@ -76,13 +76,6 @@ def _add_counts(c: list, packets: int, nbytes: int, v4_packets: int, v4_bytes: i
     c[_V4P] += v4_packets
     c[_V4B] += v4_bytes
     c[2], c[3] = first, last
-
-
-def engine_for(args, rates: bool = True) -> "Engine":
-    """The engine for the command line's ``--flow-timeout`` and ``--max-flows``
-    (``rates=False``: for an export that shows no rates)."""
-    return Engine(flow_timeout=getattr(args, "flow_timeout", None),
-                  max_flows=getattr(args, "max_flows", MAX_FLOWS), rates=rates)
 
 
 class Engine(Rows, Labels):

@@ -24,7 +24,6 @@ import tempfile
 import time
 import weakref
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 from tuimon.capture.frames import B_TO_A, Scan, file_frames, ring_frames
 from tuimon.capture.pcapng import PcapngWriter
@@ -33,73 +32,7 @@ from tuimon.core.names import address_text
 from tuimon.errors import TuimonError
 from tuimon.scratch import scratch_folder
 from tuimon.text import printable
-
-LIST_LIMIT = 10_000
-
-
-@dataclass
-class Packets:
-    key: tuple  # a conversation's row key: (proto, a, port a, b, port b)
-    seq: int = 0
-
-
-class PacketRow(NamedTuple):
-    number: int  # frame number in the playback file; in the ring, the packet's place in the list
-    ts: float
-    reverse: bool  # B -> A
-    length: int  # on the wire
-    captured: int
-    flags: str  # TCP flags, "" for other protocols
-    info: str  # tshark's Info column
-
-
-@dataclass
-class PacketList:
-    seq: int
-    key: tuple
-    rows: list = field(default_factory=list)
-    found: int = 0  # packets of the conversation found (more than len(rows) when cut)
-    cut: bool = False
-    note: str = ""  # e.g. what the ring no longer holds
-    error: str | None = None
-
-
-@dataclass
-class Dissect:
-    key: tuple
-    index: int  # into PacketList.rows
-    seq: int = 0
-
-
-@dataclass
-class Dissection:
-    seq: int
-    key: tuple
-    index: int
-    tree: list = field(default_factory=list)  # (depth, text, pos, size)
-    data: bytes = b""
-    error: str | None = None
-
-
-@dataclass
-class WritePcap:
-    key: tuple
-    folder: str | None = None  # None: the current directory
-    seq: int = 0
-
-
-@dataclass
-class Written:
-    seq: int
-    key: tuple
-    path: str = ""
-    packets: int = 0
-    note: str = ""
-    error: str | None = None
-
-
-DRILL_REQUESTS = (Packets, Dissect, WritePcap)
-
+from tuimon.server.protocol import Dissect, Dissection, LIST_LIMIT, PacketList, PacketRow, Packets, WritePcap, Written
 
 @dataclass
 class Where:
@@ -110,18 +43,6 @@ class Where:
     rings: list = field(default_factory=list)  # [(first interface index, Ring)]
     unavailable: str | None = None  # why they cannot be
     first_seen: float | None = None  # the conversation's first packet, as counted
-
-
-def conversation_name(key: tuple, proto_name: str) -> str:
-    proto, a, pa, b, pb = key
-
-    def end(addr, port) -> str:
-        text = address_text(addr)
-        if port is None:
-            return text
-        return f"[{text}]:{port}" if ":" in text else f"{text}:{port}"
-
-    return f"{proto_name} {end(a, pa)} ⇄ {end(b, pb)}"
 
 
 def pcap_file_name(key: tuple, proto_name: str, now: float) -> str:

@@ -18,65 +18,18 @@ from __future__ import annotations
 import queue
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 from tuimon.server.pacer import IDLE, Pacer
+from tuimon.server.protocol import Progress
 from tuimon.errors import TuimonError
 
 END = "end of the capture"  # what the reader thread puts last (a str survives any queue)
 
 
-@dataclass
-class Progress:
-    """How far a playback has got; the UI draws its progress bar from this."""
-
-    packets: int = 0  # packet records handed to the engine
-    first: float | None = None  # capture time of the first packet
-    reached: float | None = None  # capture time the playback has reached
-    position: int = 0  # bytes of the file consumed (compressed bytes of a .gz)
-    size: int | None = None  # the file's size; None for standard input (no percentage)
-    speed: float = 1.0  # multiple of the recorded pace; 0: as fast as possible
-    paused: bool = False
-    finished: bool = False
-    gaps: int = 0  # gaps longer than max_gap skipped
-    skipped: float = 0.0  # capture seconds skipped over them
-    max_gap: float = 5.0
-
-    @property
-    def percent(self) -> float | None:
-        if self.finished and self.size is not None:
-            return 100.0
-        if not self.size:
-            return None
-        return max(0.0, min(100.0, 100.0 * self.position / self.size))
-
-    @property
-    def offset(self) -> float:
-        """Capture seconds from the first packet to where the playback is."""
-        if self.first is None or self.reached is None:
-            return 0.0
-        return max(0.0, self.reached - self.first)
-
-
-def play_speed(args) -> float:
-    """The app's speed: --speed, else the recorded pace."""
-    speed = getattr(args, "speed", None)
-    return 1.0 if speed is None else max(0.0, float(speed))
-
-
-def max_gap(args) -> float:
-    gap = getattr(args, "max_gap", None)
-    return 5.0 if gap is None else float(gap)
-
-
 def positioned(source) -> Iterator[tuple[list, int]]:
     """The source's batches, each with the file position reached after reading it."""
-    position = getattr(source, "position", None)
-    done = 0
     for batch in source.batches():
-        if position is not None:
-            done = position()
-        yield batch, done
+        yield batch, source.position()
 
 
 def from_queue(q: queue.Queue) -> Iterator:
@@ -103,6 +56,7 @@ class Feed:
         self.items = items
         self.start = self.end = 0
         self.error: str | None = None
+        self.exception: TuimonError | None = None  # the typed error behind ``error``
 
     def __iter__(self) -> Feed:
         return self
@@ -113,7 +67,7 @@ class Feed:
         except StopIteration:
             raise
         except TuimonError as err:
-            self.error = str(err)
+            self.error, self.exception = str(err), err
             raise StopIteration from None
         except Exception as err:  # noqa: BLE001 - the user sees one line
             self.error = f"capture failed: {type(err).__name__}: {err}"

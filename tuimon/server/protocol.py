@@ -1,16 +1,73 @@
-"""The messages between the UI and the engine worker process (see :mod:`tuimon.server.worker`),
-and the states a capture goes through. Plain picklable dataclasses; nothing here counts."""
+"""Everything the UI and the engine process say to each other, and nothing else.
+
+Plain picklable dataclasses (they cross a pipe between processes, or a function call in
+tests), the :class:`State` a capture goes through, and :func:`dispatch`, the one place a
+request is matched to the engine's answer. The UI imports this module and no other of
+the engine's; :mod:`tuimon.server.worker` and :mod:`tuimon.server.client` carry these
+messages, :class:`tuimon.server.service.EngineService` answers them.
+
+UI -> engine (requests)
+    ``Query``                 one sorted, filtered, visible window: answered by a ``Page``
+    ``CheckFilter``           is this filter text valid? answered by ``FilterChecked``
+    ``Save``                  write the CSV files: ``Saved`` (``final``: stop a live
+                              capture first, save once it has ended)
+    ``Ping``                  ``Pong`` (the engine's pid and loaded top-level modules)
+    ``Speed``, ``Hold``       playback: faster/slower, pause/resume: ``Progress``
+    ``Packets``, ``Dissect``, ``WritePcap``
+                              drill-down, answered later by ``PacketList``, ``Dissection``,
+                              ``Written`` (they read files and run tshark)
+    ``Stop``                  close the source and exit
+
+engine -> UI (replies)
+    ``Status`` on every change of state, ``Page`` (with the playback's ``Progress``),
+    ``FilterChecked``, ``Saved``, ``Pong``, ``Progress``, and the drill-down replies.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from enum import Enum
+from typing import NamedTuple, Protocol
 
-STARTING, PLAYING, CAPTURING, FINISHED, ERROR = "starting", "playing", "capturing", "finished", "error"
+from tuimon.core.model import Totals
+from tuimon.core.names import address_text
+
+
+class EngineClient(Protocol):
+    """How the UI reaches the engine (:mod:`tuimon.server.client`): a process of its own
+    in the app, a service in the same process in tests."""
+
+    label: str  # what the header calls the source
+
+    def start(self, deliver: Callable[[object], None]) -> None:
+        """Start (if not yet) and hand every reply to ``deliver`` from now on."""
+
+    def send(self, request) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class State(str, Enum):
+    """Where a capture is. A ``str`` enum: it pickles by value and compares with text."""
+
+    STARTING = "starting"
+    PLAYING = "playing"  # a file, at its recorded pace (or faster)
+    CAPTURING = "capturing"  # live
+    FINISHED = "finished"
+    ERROR = "error"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+STARTING, PLAYING, CAPTURING, FINISHED, ERROR = (State.STARTING, State.PLAYING,
+                                                 State.CAPTURING, State.FINISHED, State.ERROR)
 
 
 @dataclass
 class Status:
-    state: str
+    state: State
     message: str = ""
     source: str = ""
     opened: bool = False  # the source was opened (False with ERROR: it never was)
@@ -80,3 +137,218 @@ def _rebuild_fd(dup) -> PassFd:
 def one_line(text: str, limit: int = 300) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# -- the tables ---------------------------------------------------------------------------
+
+VIEWS = ("interfaces", "hosts", "protocols", "conversations")
+DEFAULT_SORT = "bytes"
+
+# Sortable columns per view, in display order. Names are the row fields (conversations:
+# ``a``/``b`` are the endpoints, ``bytes``/``packets`` both directions together).
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "interfaces": ("interface", "link", "bytes", "packets", "rate_2s", "rate_10s", "rate_40s",
+                   "in_bytes", "out_bytes", "utilisation", "link_speed", "missed_packets",
+                   "drops", "in_packets", "out_packets", "ipv4_packets", "ipv6_packets",
+                   "non_ip_packets", "undecoded_packets", "skipped_records",
+                   "kernel_in_bytes", "kernel_out_bytes", "kernel_in_packets",
+                   "kernel_out_packets", "kernel_errors", "kernel_drops"),
+    "hosts": ("address", "bytes", "packets", "rate_2s", "rate_10s", "rate_40s", "app_protocols",
+              "tx_bytes", "rx_bytes", "tx_packets", "rx_packets", "first_seen", "last_seen"),
+    "protocols": ("protocol", "layer", "bytes", "packets", "share", "rate_2s", "rate_10s",
+                  "rate_40s"),
+    "conversations": ("protocol", "a", "b", "app_protocol", "bytes", "packets", "rate_2s",
+                      "rate_10s", "rate_40s", "service", "tcp_flags", "bytes_a_to_b", "bytes_b_to_a",
+                      "packets_a_to_b", "packets_b_to_a", "first_seen", "last_seen"),
+}
+TEXT_COLUMNS = frozenset({"interface", "link", "address", "protocol", "layer", "a", "b",
+                          "service", "tcp_flags", "app_protocol", "app_protocols"})
+
+
+def default_descending(column: str) -> bool:
+    """Numbers sort largest first, text A to Z."""
+    return column not in TEXT_COLUMNS
+
+
+@dataclass(frozen=True)
+class Query:
+    view: str = "hosts"
+    sort: str = DEFAULT_SORT
+    descending: bool = True
+    filter: str = ""
+    offset: int = 0  # first visible row
+    limit: int = 50  # visible rows
+    margin: int = 0  # extra rows sent before and after the window (smooth scrolling)
+    cursor: int = 0  # index of the cursor row as the UI last knew it
+    cursor_key: Hashable | None = None  # the row under the cursor, to follow; None: keep index
+    freeze: bool = False  # keep the order rows had when freezing; new rows go last
+    seq: int = 0  # echoed in the page
+
+
+LAG_SHOWN = 0.5  # the counting is "behind" once its newest packet is this old and more wait
+
+
+@dataclass
+class Lag:
+    """A live capture's counting is behind: packets wait in dumpcap's pipe."""
+
+    seconds: float  # from the newest packet counted to now
+    packets: int  # waiting in the pipes (estimated from their bytes)
+    kernel_bps: float | None = None  # the interfaces' rate by the kernel's counters,
+    kernel_pps: float | None = None  # what the header shows while behind
+
+
+@dataclass
+class Page:
+    seq: int
+    view: str
+    sort: str
+    descending: bool
+    filter: str
+    error: str | None  # the filter did not parse (the page is unfiltered then)
+    total: int  # rows passing the filter
+    count: int  # rows in the view
+    offset: int  # first visible row, after following the cursor
+    start: int  # index of rows[0] (offset minus the margin)
+    rows: list = field(default_factory=list)
+    keys: list = field(default_factory=list)
+    cursor: int = 0
+    cursor_key: Hashable | None = None
+    totals: Totals | None = None
+    frozen: bool = False
+    # Filled in by the worker:
+    state: State = State.STARTING
+    message: str = ""
+    source: str = ""
+    elapsed: float = 0.0
+    progress: Progress | None = None  # a playback's; None when live
+    note: str = ""  # e.g. tshark missing: application protocols by port only
+    lag: Lag | None = None  # a live capture's counting is behind (None: it keeps up)
+
+
+@dataclass
+class CheckFilter:
+    text: str
+    seq: int = 0
+
+
+@dataclass
+class FilterChecked:
+    seq: int
+    text: str
+    error: str | None  # None: valid
+
+
+# -- playback ---------------------------------------------------------------------------
+
+@dataclass
+class Progress:
+    """How far a playback has got; the UI draws its progress bar from this."""
+
+    packets: int = 0  # packet records handed to the engine
+    first: float | None = None  # capture time of the first packet
+    reached: float | None = None  # capture time the playback has reached
+    position: int = 0  # bytes of the file consumed (compressed bytes of a .gz)
+    size: int | None = None  # the file's size; None for standard input (no percentage)
+    speed: float = 1.0  # multiple of the recorded pace; 0: as fast as possible
+    paused: bool = False
+    finished: bool = False
+    gaps: int = 0  # gaps longer than max_gap skipped
+    skipped: float = 0.0  # capture seconds skipped over them
+    max_gap: float = 5.0
+
+    @property
+    def percent(self) -> float | None:
+        if self.finished and self.size is not None:
+            return 100.0
+        if not self.size:
+            return None
+        return max(0.0, min(100.0, 100.0 * self.position / self.size))
+
+    @property
+    def offset(self) -> float:
+        """Capture seconds from the first packet to where the playback is."""
+        if self.first is None or self.reached is None:
+            return 0.0
+        return max(0.0, self.reached - self.first)
+
+
+# -- drill-down -------------------------------------------------------------------------
+
+LIST_LIMIT = 10_000
+
+
+@dataclass
+class Packets:
+    key: tuple  # a conversation's row key: (proto, a, port a, b, port b)
+    seq: int = 0
+
+
+class PacketRow(NamedTuple):
+    number: int  # frame number in the playback file; in the ring, the packet's place in the list
+    ts: float
+    reverse: bool  # B -> A
+    length: int  # on the wire
+    captured: int
+    flags: str  # TCP flags, "" for other protocols
+    info: str  # tshark's Info column
+
+
+@dataclass
+class PacketList:
+    seq: int
+    key: tuple
+    rows: list = field(default_factory=list)
+    found: int = 0  # packets of the conversation found (more than len(rows) when cut)
+    cut: bool = False
+    note: str = ""  # e.g. what the ring no longer holds
+    error: str | None = None
+
+
+@dataclass
+class Dissect:
+    key: tuple
+    index: int  # into PacketList.rows
+    seq: int = 0
+
+
+@dataclass
+class Dissection:
+    seq: int
+    key: tuple
+    index: int
+    tree: list = field(default_factory=list)  # (depth, text, pos, size)
+    data: bytes = b""
+    error: str | None = None
+
+
+@dataclass
+class WritePcap:
+    key: tuple
+    folder: str | None = None  # None: the current directory
+    seq: int = 0
+
+
+@dataclass
+class Written:
+    seq: int
+    key: tuple
+    path: str = ""
+    packets: int = 0
+    note: str = ""
+    error: str | None = None
+
+
+DRILL_REQUESTS = (Packets, Dissect, WritePcap)
+
+
+def conversation_name(key: tuple, proto_name: str) -> str:
+    proto, a, pa, b, pb = key
+
+    def end(addr, port) -> str:
+        text = address_text(addr)
+        if port is None:
+            return text
+        return f"[{text}]:{port}" if ":" in text else f"{text}:{port}"
+
+    return f"{proto_name} {end(a, pa)} ⇄ {end(b, pb)}"

@@ -17,84 +17,12 @@ Pure Python: no Textual, no Rich; everything here crosses a process boundary by 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field
 from operator import attrgetter
 
 from tuimon.core.engine import host_apps_text
 from tuimon.server.filter import FilterContext, FilterError, compile_filter, parse
-from tuimon.core.model import Totals
 from tuimon.core.rates import SHIFT, rates_packed, rates_total
-
-VIEWS = ("interfaces", "hosts", "protocols", "conversations")
-DEFAULT_SORT = "bytes"
-
-# Sortable columns per view, in display order. Names are the row fields (conversations:
-# ``a``/``b`` are the endpoints, ``bytes``/``packets`` both directions together).
-COLUMNS: dict[str, tuple[str, ...]] = {
-    "interfaces": ("interface", "link", "bytes", "packets", "rate_2s", "rate_10s", "rate_40s",
-                   "in_bytes", "out_bytes", "utilisation", "link_speed", "missed_packets",
-                   "drops", "in_packets", "out_packets", "ipv4_packets", "ipv6_packets",
-                   "non_ip_packets", "undecoded_packets", "skipped_records",
-                   "kernel_in_bytes", "kernel_out_bytes", "kernel_in_packets",
-                   "kernel_out_packets", "kernel_errors", "kernel_drops"),
-    "hosts": ("address", "bytes", "packets", "rate_2s", "rate_10s", "rate_40s", "app_protocols",
-              "tx_bytes", "rx_bytes", "tx_packets", "rx_packets", "first_seen", "last_seen"),
-    "protocols": ("protocol", "layer", "bytes", "packets", "share", "rate_2s", "rate_10s",
-                  "rate_40s"),
-    "conversations": ("protocol", "a", "b", "app_protocol", "bytes", "packets", "rate_2s",
-                      "rate_10s", "rate_40s", "service", "tcp_flags", "bytes_a_to_b", "bytes_b_to_a",
-                      "packets_a_to_b", "packets_b_to_a", "first_seen", "last_seen"),
-}
-TEXT_COLUMNS = frozenset({"interface", "link", "address", "protocol", "layer", "a", "b",
-                          "service", "tcp_flags", "app_protocol", "app_protocols"})
-
-
-def default_descending(column: str) -> bool:
-    """Numbers sort largest first, text A to Z."""
-    return column not in TEXT_COLUMNS
-
-
-@dataclass(frozen=True)
-class Query:
-    view: str = "hosts"
-    sort: str = DEFAULT_SORT
-    descending: bool = True
-    filter: str = ""
-    offset: int = 0  # first visible row
-    limit: int = 50  # visible rows
-    margin: int = 0  # extra rows sent before and after the window (smooth scrolling)
-    cursor: int = 0  # index of the cursor row as the UI last knew it
-    cursor_key: Hashable | None = None  # the row under the cursor, to follow; None: keep index
-    freeze: bool = False  # keep the order rows had when freezing; new rows go last
-    seq: int = 0  # echoed in the page
-
-
-@dataclass
-class Page:
-    seq: int
-    view: str
-    sort: str
-    descending: bool
-    filter: str
-    error: str | None  # the filter did not parse (the page is unfiltered then)
-    total: int  # rows passing the filter
-    count: int  # rows in the view
-    offset: int  # first visible row, after following the cursor
-    start: int  # index of rows[0] (offset minus the margin)
-    rows: list = field(default_factory=list)
-    keys: list = field(default_factory=list)
-    cursor: int = 0
-    cursor_key: Hashable | None = None
-    totals: Totals | None = None
-    frozen: bool = False
-    # Filled in by the worker:
-    state: str = ""
-    message: str = ""
-    source: str = ""
-    elapsed: float = 0.0
-    progress: object = None  # a playback's tuimon.server.playback.Progress; None when live
-    note: str = ""  # e.g. tshark missing: application protocols by port only
-
+from tuimon.server.protocol import COLUMNS, DEFAULT_SORT, Page, Query, VIEWS
 
 def row_key(view: str, item) -> Hashable:
     """The identity of a row (or engine object) that survives refreshes."""

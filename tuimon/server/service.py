@@ -12,62 +12,43 @@ import time
 from collections.abc import Callable
 
 from tuimon.capture.kernel import for_source
+from tuimon.capture.open import open_source
+from tuimon.capture.source import Source
+from tuimon.config import Config
+from tuimon.core.engine import Engine
+from tuimon.errors import TuimonError
+from tuimon.server.drill import Driller, Where, run_job
+from tuimon.server.filter import check
 from tuimon.server.pacer import IDLE
-from tuimon.server.labeler import DEFAULT_PACKETS
-from tuimon.server.drill import (
-    DRILL_REQUESTS,
-    Dissect,
-    Driller,
-    Packets,
-    Where,
-    run_job,
-)
-from tuimon.core.engine import engine_for
-from tuimon.sinks.flowlog import FlowLog
+from tuimon.server.playback import Feed, Player, positioned
 from tuimon.server.protocol import (
     CAPTURING,
     ERROR,
     FINISHED,
     PLAYING,
     STARTING,
+    CheckFilter,
+    Dissect,
+    FilterChecked,
     Hold,
+    LAG_SHOWN,
+    Lag,
+    Packets,
+    Page,
     Ping,
     Pong,
+    Progress,
+    Query,
     Save,
     Saved,
     Speed,
     Status,
+    WritePcap,
     one_line,
 )
-from tuimon.server.playback import (
-    Feed,
-    Player,
-    Progress,
-    max_gap,
-    play_speed,
-    positioned,
-)
-from tuimon.server.query import Page, Query, QueryRunner
+from tuimon.server.query import QueryRunner
 from tuimon.server.session import Session
-from tuimon.errors import TuimonError
-
-
-def source_label(args) -> str:
-    """What the header calls the source, before it is opened."""
-    if getattr(args, "read", None):
-        return "stdin" if args.read == "-" else os.path.basename(args.read)
-    interfaces = getattr(args, "interfaces", None) or ["default interface"]
-    label = ", ".join(interfaces)
-    if getattr(args, "filter", None):
-        label += f" ({args.filter})"
-    return label
-
-
-def open_source(args):
-    """The source factory: a file or a live capture, as the headless CLI builds it."""
-    from tuimon.cli import open_source as cli_open_source
-
-    return cli_open_source(args)
+from tuimon.sinks.flowlog import FlowLog
 
 
 def new_folder_name(now: float) -> str:
@@ -80,22 +61,30 @@ class EngineService:
     Not thread-safe: one thread calls everything (the worker's main thread, or a test).
     """
 
-    def __init__(self, args, factory: Callable = open_source,
+    def __init__(self, config: Config, factory: Callable[[Config], Source] = open_source,
                  clock: Callable[[], float] = time.monotonic,
                  wallclock: Callable[[], float] = time.time,
-                 kernel_read: Callable[[], dict] | None = None) -> None:
-        """``kernel_read``: how a live source's kernel counters are read (default psutil)."""
-        self.args = args
+                 kernel_read: Callable[[], dict] | None = None,
+                 rates: bool = True, keep_expired: bool = True,
+                 engine: Engine | None = None) -> None:
+        """``factory``: opens the source ``config`` names. ``kernel_read``: how a live
+        source's kernel counters are read (default psutil). ``rates=False``: keep no rate
+        histories (a headless report shows none); ``keep_expired=False``: conversations
+        that leave the table are not kept for saves (headless without ``--csv``).
+        ``engine``: count into this one instead of a new one (tests)."""
+        self.config = config
         self.factory = factory
         self.kernel_read = kernel_read
         self.clock = clock
         self.wallclock = wallclock
-        self.engine = engine_for(args)
-        self.expired = FlowLog.attach(self.engine)  # saved after the table's conversations
+        self.engine = engine or Engine(flow_timeout=config.flow_timeout,
+                                       max_flows=config.max_flows, rates=rates)
+        # saved after the table's conversations
+        self.expired = FlowLog.attach(self.engine) if keep_expired else None
         self.runner = QueryRunner(self.engine)
         self.session: Session | None = None
         self.source = None
-        self.status = Status(STARTING, "", source_label(args))
+        self.status = Status(STARTING, "", config.label())
         self.version = 0
         self.started = clock()
         self.stopped_at: float | None = None
@@ -108,19 +97,19 @@ class EngineService:
 
     def open(self) -> Status:
         try:
-            self.source = self.factory(self.args)
+            self.source = self.factory(self.config)
         except TuimonError as err:
             return self.fail(str(err))
         except Exception as err:  # noqa: BLE001 - the user sees one line, never a traceback
             return self.fail(f"cannot open the capture: {type(err).__name__}: {err}")
-        self.live = getattr(self.source, "kind", "file") != "file"
+        self.live = self.source.kind != "file"
         self.session = Session(self.source, self.engine,
                                kernel=for_source(self.source, self.kernel_read, self.clock),
                                clock=self.clock,
-                               dissect_packets=getattr(self.args, "dissect_packets", DEFAULT_PACKETS))
+                               dissect_packets=self.config.dissect_packets)
         self.started = self.clock()
         note = ""
-        if self.live and not getattr(self.args, "interfaces", None):
+        if self.live and not self.config.interfaces:
             note = (f"capturing on {self._label()}: no interface was named, and it is the "
                     f"first one that is up, not loopback, and has traffic")
         self.status = Status(CAPTURING if self.live else PLAYING, "", self._label(), True, note)
@@ -129,9 +118,9 @@ class EngineService:
         return self.status
 
     def _label(self) -> str:
-        if self.source is not None and not self.live and getattr(self.args, "read", None):
+        if self.source is not None and not self.live and self.config.read is not None:
             return self.status.source
-        name = getattr(self.source, "name", None)
+        name = self.source.name if self.source is not None else ""
         return name if isinstance(name, str) and name else self.status.source
 
     def ingest(self, batch: list) -> None:
@@ -142,12 +131,12 @@ class EngineService:
     def capture_news(self) -> Status | None:
         """A new Status when one of a live source's captures ended on its own
         (interface removed, dumpcap exited); None when nothing changed."""
-        ended = dict(getattr(self.source, "ended", None) or {})
-        down = {i: state for i, state in dict(getattr(self.source, "down", None) or {}).items()
+        ended = dict(self.source.ended)
+        down = {i: state for i, state in self.source.down.items()
                 if i not in ended}
         if not ended and not down and not self.status.message:
             return None
-        names = {i.index: i.name for i in getattr(self.source, "interfaces", [])}
+        names = {i.index: i.name for i in self.source.interfaces}
         problems = [f"{names.get(index, f'interface {index}')}: {reason}"
                     for index, reason in sorted(ended.items()) if reason != "stopped"]
         parts = ["capture ended on " + "; ".join(problems)] if problems else []
@@ -168,9 +157,9 @@ class EngineService:
         """Start the paced playback of the opened file, from ``feed`` (default: read the
         source here, in this thread)."""
         self.player = Player(feed or Feed(positioned(self.source)),
-                             getattr(self.source, "size", None),
-                             play_speed(self.args) if speed is None else speed,
-                             max_gap(self.args))
+                             self.source.size,
+                             self.config.play_speed if speed is None else speed,
+                             self.config.max_gap)
         return self.player
 
     def pump(self, budget: float = 0.05) -> float:
@@ -225,16 +214,13 @@ class EngineService:
         return self.progress()
 
     def _ended_on_its_own(self) -> bool:
-        ended = dict(getattr(self.source, "ended", None) or {})
+        ended = self.source.ended if self.source is not None else {}
         return any(reason != "stopped" for reason in ended.values())
 
     def stop_capture(self) -> None:
         """--duration is up: a live source winds down gracefully (what it has is counted)."""
-        stop = getattr(self.source, "stop", None)
-        if stop is not None:
-            stop()
-        else:
-            self.close()
+        if self.source is not None:
+            self.source.stop()
 
     def poll_labels(self) -> None:
         """Apply application-protocol verdicts that came in (they come asynchronously)."""
@@ -275,6 +261,13 @@ class EngineService:
         self.status = Status(FINISHED, "", self.status.source, True)
         return self.status
 
+    def drain(self) -> None:
+        """Wait (bounded) for the last application-protocol verdicts and apply them."""
+        if self.session is not None:
+            self.session.finish_labels()
+            self.engine.fold()
+            self.version += 1
+
     def fail(self, message: str) -> Status:
         if self.stopped_at is None:
             self.stopped_at = self.clock()
@@ -282,17 +275,22 @@ class EngineService:
                              self.session is not None)
         return self.status
 
-    def close(self) -> None:
+    def close_capture(self) -> None:
+        """The source and tshark are closed; what was counted stays, for a save."""
         if self.source is not None:
             try:
                 self.source.close()
             except Exception:  # noqa: BLE001
                 pass
-        if self.driller is not None:
-            self.driller.close()
-        self.expired.close()
         if self.session is not None:
             self.session.close()
+
+    def close(self) -> None:
+        self.close_capture()
+        if self.driller is not None:
+            self.driller.close()
+        if self.expired is not None:
+            self.expired.close()
 
     def run_all(self) -> Status:
         """Open the source and count all of it, here and now (tests, small files): a file
@@ -303,10 +301,7 @@ class EngineService:
             self.play(speed=0.0)
             while self.status.state == PLAYING:
                 self.pump()
-            if self.session is not None:  # the last application-protocol verdicts (bounded)
-                self.session.finish_labels()
-                self.engine.fold()
-                self.version += 1
+            self.drain()
             return self.status
         try:
             for batch in self.source.batches():
@@ -328,7 +323,23 @@ class EngineService:
         page.source, page.elapsed = self.status.source, self.elapsed()
         page.progress = self.progress()
         page.note = self.note()
+        page.lag = self.lag()
         return page
+
+    def lag(self) -> Lag | None:
+        """How far behind the counting of a live capture is, or None when it keeps up
+        (nothing waits in the pipes, or what waits is younger than LAG_SHOWN)."""
+        if not self.live or self.session is None or self.status.state != CAPTURING:
+            return None
+        queued, packets = self.source.behind()
+        newest = self.session.newest
+        if not queued or newest is None:
+            return None
+        seconds = self.wallclock() - newest
+        if seconds < LAG_SHOWN:
+            return None
+        rate = self.session.kernel.rate() if self.session.kernel is not None else None
+        return Lag(round(seconds, 1), packets, *(rate or (None, None)))
 
     def save(self, request: Save) -> Saved:
         from tuimon.sinks.csv import export_snapshot
@@ -357,16 +368,16 @@ class EngineService:
         if self.source is None:
             where.unavailable = "the capture was never opened"
         elif self.live:
-            rings = self.source.rings() if hasattr(self.source, "rings") else []
+            rings = self.source.rings()
             where.rings = rings
             if not rings:
                 where.unavailable = ("live packets cannot be opened without the ring of recent "
                                      "traffic (--ring MB is 0)")
         else:
-            path = getattr(self.args, "read", None)
+            path = self.config.read
             if not path or path == "-":
                 where.unavailable = "packets read from standard input cannot be read again"
-            where.path, where.capture_filter = path, getattr(self.args, "filter", None)
+            where.path, where.capture_filter = path, self.config.capture_filter
         return where
 
     def drill_job(self, request) -> Callable[[], object]:
@@ -385,19 +396,21 @@ class EngineService:
         return lambda: run_job(lambda: driller.write(request, where, proto_name, now), request)
 
     def handle(self, request):
-        """The reply to one request (None for Stop)."""
-        if isinstance(request, DRILL_REQUESTS):
-            return self.drill_job(request)()
-        if isinstance(request, Query):
-            return self.answer(request)
-        if isinstance(request, Save):
-            return self.save(request)
-        if isinstance(request, Ping):
-            modules = sorted({name.split(".")[0] for name in list(sys.modules)})
-            return Pong(request.seq, os.getpid(), modules)
-        if isinstance(request, (Speed, Hold)):
-            return self.control(request)
+        """The reply to one request (None: nothing to answer). Drill-down requests are
+        answered here too, synchronously (the engine process runs their jobs in a thread
+        of their own: :meth:`drill_job`)."""
+        match request:
+            case Packets() | Dissect() | WritePcap():
+                return self.drill_job(request)()
+            case Query():
+                return self.answer(request)
+            case CheckFilter(text=text, seq=seq):
+                return FilterChecked(seq, text, check(text, self.engine.names))
+            case Save():
+                return self.save(request)
+            case Ping(seq=seq):
+                modules = sorted({name.split(".")[0] for name in list(sys.modules)})
+                return Pong(seq, os.getpid(), modules)
+            case Speed() | Hold():
+                return self.control(request)
         return None
-
-
-# -- the process --------------------------------------------------------------------------

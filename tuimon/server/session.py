@@ -1,4 +1,5 @@
-"""Drives a capture source into an engine: the loop shared by headless mode and the UI worker."""
+"""Session: one source counted by one engine, with the labeller (tshark) and the kernel's
+counters beside it. :mod:`tuimon.server.driver` decides when; this says how."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from tuimon.server.labeler import DEFAULT_PACKETS, AppLabeler
 from tuimon.core.engine import Engine
 
 
-STOP_GRACE = 5.0
+KERNEL_LAG = 0.5  # seconds a kernel sample waits for the packets it counted
 
 
 def tune_gc() -> None:
@@ -37,6 +38,10 @@ class Session:
         self.kernel = kernel
         self.clock = clock
         self._known = 0
+        self.newest: float | None = None  # capture time of the newest packet counted
+        # Kernel samples wait until the capture has handed over what the kernel had then
+        # (see kernel_tick): (when, rows), oldest first.
+        self._kernel_pending: list[tuple[float, dict]] = []
         self._next_fold: float | None = None
         self._next_kernel = clock() + 1.0
         self.labeler = labeler_factory(self.engine, dissect_packets, self._linktype)
@@ -51,7 +56,24 @@ class Session:
         self._next_kernel = now + 1.0
         if len(self.source.interfaces) != self._known:  # named before their first packet
             self.sync_interfaces()
-        for index, row in self.kernel.sample().items():
+        # "Missed" (kernel minus captured) must not count packets still on their way: a
+        # sample is applied only once the capture's pipes are empty and it is KERNEL_LAG
+        # old (dumpcap hands over what the kernel holds within 250 ms); at the end
+        # (``force``), at once.
+        pending = self._kernel_pending
+        pending.append((now, self.kernel.sample()))
+        if not force:
+            if self.source.behind()[0]:
+                del pending[:-8]  # behind: keep the last few, apply none
+                return
+            ready = [i for i, (when, _) in enumerate(pending) if when <= now - KERNEL_LAG]
+            if not ready:
+                return
+            del pending[:ready[-1]]
+        when, rows = pending.pop(0) if not force else pending[-1]
+        if force:
+            pending.clear()
+        for index, row in rows.items():
             self.engine.set_kernel(index, row)
 
     def _linktype(self, index: int) -> int:
@@ -91,17 +113,17 @@ class Session:
 
     def _skip_reasons(self, index: int | None) -> dict[str, int]:
         """Skipped records by reason on interface ``index`` (None: all of them)."""
-        by_reason = getattr(self.source, "skip_reasons", None)
-        if by_reason is not None:
-            return by_reason(index)
-        skipped = self.source.skipped() if index in (None, 0) else 0  # a source without reasons
-        return {"damaged": skipped} if skipped else {}
+        return self.source.skip_reasons(index)
 
     def ingest(self, batch: list) -> None:
         if len(self.source.interfaces) != self._known:
             self.sync_interfaces()
         engine = self.engine
         engine.ingest(batch)
+        if batch:
+            newest = batch[-1][1]
+            if self.newest is None or newest > self.newest:
+                self.newest = newest
         if engine.dissect_queue:
             self.labeler.feed()
         self.labeler.poll()
@@ -110,27 +132,3 @@ class Session:
         if now is not None and (self._next_fold is None or now >= self._next_fold):
             engine.fold()
             self._next_fold = int(now) + 1
-
-    def run(self, stop: Callable[[], bool] | None = None, batches=None) -> None:
-        """Count the whole source (or ``batches``, e.g. its paced playback), or until
-        ``stop()`` says so.
-
-        A source that can stop gracefully (live capture) is asked to, and what it still
-        delivers is counted too, so nothing already captured is lost.
-        """
-        stopping = None  # when set: the monotonic deadline for the source to wind down
-        for batch in self.source.batches() if batches is None else batches:
-            self.ingest(batch)
-            self.kernel_tick()
-            if stopping is None and stop is not None and stop():
-                if not hasattr(self.source, "stop"):
-                    break
-                self.source.stop()
-                stopping = time.monotonic() + STOP_GRACE
-            elif stopping is not None and time.monotonic() > stopping:
-                break  # closing the generator makes the source kill what is left
-        self.engine.fold()  # while tshark answers the last frames (labels move folded counts)
-        self.finish_labels()
-        self.sync_interfaces()
-        self.kernel_tick(force=True)
-        self.engine.fold()

@@ -1,39 +1,43 @@
 """The Textual monitor: header, view tabs, one table, filter bar, footer.
 
 The app only draws. Once per ``--interval`` it sends the engine process the current view,
-sort, filter and visible window (a :class:`~tuimon.server.query.Query`); the answer
-(a :class:`~tuimon.server.query.Page`) arrives as an :class:`EngineReply` message.
+sort, filter and visible window (a :class:`~tuimon.server.protocol.Query`); the answer
+(a :class:`~tuimon.server.protocol.Page`) arrives as an :class:`EngineReply` message.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from argparse import Namespace
+from collections.abc import Callable
 
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer
 
-from tuimon.server.filter import check
-from tuimon.core.names import Names
-from tuimon.server.query import VIEWS, Page, Query
-from tuimon.server.playback import Progress
+from tuimon.config import Config
+from tuimon.errors import TuimonError
 from tuimon.server.protocol import (
     ERROR,
     FINISHED,
     PLAYING,
+    VIEWS,
+    CheckFilter,
+    EngineClient,
+    FilterChecked,
     Hold,
+    Page,
     PassFd,
+    Progress,
+    Query,
     Save,
     Saved,
     Speed,
     Status,
 )
-from tuimon.errors import TuimonError
 from tuimon.text import printable
-from tuimon.ui.backend import Backend, EngineReply, ProcessBackend
+from tuimon.ui.messages import EngineReply
 from tuimon.ui.columns import VIEW_TITLES, column_titled
 from tuimon.ui.dissection import DissectionScreen
 from tuimon.ui.drilldown import (DRILL_APP_ACTIONS, DRILL_BINDINGS, DRILL_REPLIES,
@@ -81,7 +85,7 @@ class MonitorApp(QuitMixin, DrillMixin, App):
         *DRILL_BINDINGS,
     ]
 
-    def __init__(self, backend: Backend, interval: float | None = 1.0,
+    def __init__(self, backend: EngineClient, interval: float | None = 1.0,
                  csv_dir: str | None = None, view: str = "hosts",
                  handle_signals: bool = False) -> None:
         # The real terminal (run_app): SIGTERM / SIGHUP and a terminal that goes away stop
@@ -96,12 +100,12 @@ class MonitorApp(QuitMixin, DrillMixin, App):
         self.paused = False
         self.frozen = False
         self.human = True
-        self.names = Names()
         self.last_page: Page | None = None
         self.saved: list[Saved] = []
         self._seq = 0
         self._save_seq = 0
         self._notified_error = ""
+        self._checking = 0  # the seq of the filter check awaited
 
     def compose(self) -> ComposeResult:
         # Kept as attributes, not queried: a timer or a reply may still arrive while the
@@ -160,6 +164,8 @@ class MonitorApp(QuitMixin, DrillMixin, App):
                 self.refresh_view()  # e.g. finished: show the final counts now
         elif isinstance(reply, Saved):
             self._saved(reply)
+        elif isinstance(reply, FilterChecked):
+            self._filter_checked(reply)
         elif isinstance(reply, Progress):
             self.bar.set_progress(reply)
         elif isinstance(reply, DRILL_REPLIES):
@@ -288,11 +294,17 @@ class MonitorApp(QuitMixin, DrillMixin, App):
         self.filterbar.open(self.filter_text)
 
     def on_filter_bar_applied(self, message: FilterBar.Applied) -> None:
-        error = check(message.text, self.names)
-        if error:
-            self.filterbar.show_error(error)  # the previous filter stays in force
+        self._seq += 1  # the engine checks it (it knows the names); FilterChecked answers
+        self._checking = self._seq
+        self.backend.send(CheckFilter(message.text, self._seq))
+
+    def _filter_checked(self, reply: FilterChecked) -> None:
+        if reply.seq != self._checking:
+            return  # another filter was applied since
+        if reply.error:
+            self.filterbar.show_error(reply.error)  # the previous filter stays in force
             return
-        self._set_filter(message.text.strip())
+        self._set_filter(reply.text.strip())
 
     def on_filter_bar_cleared(self, message: FilterBar.Cleared) -> None:
         self._set_filter("")
@@ -335,31 +347,29 @@ class MonitorApp(QuitMixin, DrillMixin, App):
         return True
 
 
-def run_app(args) -> int:
-    """``tuimon [IFACE ...] | -r FILE`` with the interface. Returns the exit code."""
-    if getattr(args, "csv", None):
-        from tuimon.sinks.csv import check_folder
-
-        check_folder(args.csv)  # before the screen is taken, as headless
+def run_app(config: Config, connect: Callable[[Config, PassFd | None], EngineClient]) -> int:
+    """``tuimon [IFACE ...] | -r FILE`` with the interface. ``connect`` starts the engine
+    (:class:`tuimon.server.client.ProcessClient`, from :mod:`tuimon.cli`) and returns its
+    client once the source is open, or not. Returns the exit code."""
     capture_fd = None
-    if getattr(args, "read", None) == "-":  # the capture on fd 0; the keys from /dev/tty
+    if config.read == "-":  # the capture on fd 0; the keys from /dev/tty
         capture_fd = capture_from_stdin()
-        args = Namespace(**vars(args), stdin_fd=PassFd(capture_fd))
-    interval = args.interval if args.interval and args.interval > 0 else 1.0
-    backend = ProcessBackend(args)
+    client = None
     try:
         try:
-            status = backend.launch()
+            client = connect(config, PassFd(capture_fd) if capture_fd is not None else None)
         finally:
             if capture_fd is not None:  # the engine process has its own copy now
                 os.close(capture_fd)
+        status = client.first_status
         if status.state == ERROR and not status.opened:
             raise TuimonError(status.message)
-        app = MonitorApp(backend, interval=max(0.1, interval), csv_dir=args.csv,
+        app = MonitorApp(client, interval=max(0.1, config.interval), csv_dir=config.csv,
                          handle_signals=True)
         app.run()
     finally:
-        backend.stop()
+        if client is not None:
+            client.stop()
     if app.exit_error:
         try:  # the terminal may be gone (hung up)
             print(f"tuimon: {printable(app.exit_error, 1000)}", file=sys.stderr, flush=True)

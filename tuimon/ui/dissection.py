@@ -13,7 +13,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static, Tree
 
-from tuimon.server.drill import Dissection
+from tuimon.server.protocol import Dissection
 from tuimon.text import printable
 
 HEX_LIMIT = 64 * 1024  # bytes shown

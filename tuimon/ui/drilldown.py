@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from textual.binding import Binding
 
-from tuimon.server.drill import (Dissect, Dissection, PacketList, Packets, WritePcap, Written,
-                                 conversation_name)
+from tuimon.server.protocol import (Dissect, Dissection, PacketList, Packets, WritePcap, Written,
+                                    conversation_name)
 from tuimon.ui.dissection import DissectionScreen
 from tuimon.ui.packets import PacketsScreen
 

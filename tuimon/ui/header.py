@@ -66,13 +66,19 @@ class MonitorHeader(Static):
         t = page.totals if page is not None else None
         if t is None:
             return Text("no packets yet", "italic")
+        lag = getattr(page, "lag", None)
+        bps, pps, now = t.rate_2s, t.packet_rate_2s, "Now "
+        if lag is not None and lag.kernel_bps is not None:  # the counted rate lags too
+            bps, pps, now = lag.kernel_bps, lag.kernel_pps, "Now (kernel) "
         pairs = [
             ("Total ", f"{fmt.count(t.packets, human)} pkts {fmt.size(t.bytes, human)}"
                        f"{'' if human else ' B'}"),
-            ("Now ", f"{fmt.bitrate(t.rate_2s, human)}{'' if human else ' b/s'} "
-                     f"{fmt.packet_rate(t.packet_rate_2s, human)}{'' if human else ' p/s'}"),
+            (now, f"{fmt.bitrate(bps, human)}{'' if human else ' b/s'} "
+                  f"{fmt.packet_rate(pps, human)}{'' if human else ' p/s'}"),
             ("Drops ", fmt.count(t.drops, human) if t.drops_reported else "n/a"),
         ]
+        if lag is not None:  # apart from drops: nothing is lost yet, it waits
+            pairs.append(("Behind ", f"{lag.seconds:.1f} s {fmt.count(lag.packets, human)} pkts"))
         if t.missed is not None:
             pairs.append(("Missed ", fmt.count(t.missed, human)))
         pairs += [("Hosts ", fmt.count(t.hosts, human)),

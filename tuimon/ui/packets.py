@@ -16,7 +16,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from tuimon.server.drill import LIST_LIMIT, PacketList
+from tuimon.server.protocol import LIST_LIMIT, PacketList
 from tuimon.text import printable
 from tuimon.ui import format as fmt
 

@@ -25,7 +25,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from tuimon.server.query import COLUMNS, DEFAULT_SORT, VIEWS, default_descending
+from tuimon.server.protocol import COLUMNS
+from tuimon.server.protocol import DEFAULT_SORT, VIEWS, default_descending
 from tuimon.ui.columns import VIEW_COLUMNS, Column
 
 

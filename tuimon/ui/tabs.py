@@ -7,7 +7,7 @@ from textual import events
 from textual.message import Message
 from textual.widget import Widget
 
-from tuimon.server.query import VIEWS
+from tuimon.server.protocol import VIEWS
 from tuimon.ui.columns import VIEW_TITLES
 
 

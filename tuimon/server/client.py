@@ -1,12 +1,14 @@
-"""Backends: how the app reaches the engine.
+"""Clients: how the app reaches the engine, without knowing whether it is a process.
 
-* :class:`ProcessBackend` (the real app): the engine runs in its own process
-  (``tuimon.server.worker.worker_main``, "spawn" context). A receiver thread reads the
-  replies with a timeout and hands each one to ``deliver``, which posts a message to the
-  app (``post_message`` is thread-safe).
-* :class:`LocalBackend` (tests): an :class:`~tuimon.server.service.EngineService` in this
+* :class:`ProcessClient` (the real app): the engine runs in its own process
+  (:func:`tuimon.server.worker.worker_main`, "spawn" context). A receiver thread reads the
+  replies with a timeout and hands each one to ``deliver`` (the app posts it to itself as
+  a message, which is thread-safe).
+* :class:`LocalClient` (tests): an :class:`~tuimon.server.service.EngineService` in this
   process, answering synchronously. Deterministic, no timers; only drill-down requests
   run in a thread (as in the engine process), their replies arriving later.
+
+Both offer what :class:`tuimon.server.protocol.EngineClient` describes; the UI sees no more.
 """
 
 from __future__ import annotations
@@ -17,36 +19,15 @@ import threading
 import time
 from collections.abc import Callable
 
-from textual.message import Message
-
-from tuimon.server.drill import DRILL_REQUESTS
-from tuimon.server.protocol import ERROR, Status, Stop
+from tuimon.config import Config
+from tuimon.server.protocol import DRILL_REQUESTS, ERROR, PassFd, Status, Stop
 from tuimon.server.service import EngineService
 from tuimon.server.worker import worker_main
 
 
-class EngineReply(Message):
-    """Something the engine sent: Status, Page, Saved or Pong."""
+class LocalClient:
+    """An :class:`EngineService` in this process, answering synchronously (tests)."""
 
-    def __init__(self, reply) -> None:
-        super().__init__()
-        self.reply = reply
-
-
-class Backend:
-    label = ""
-
-    def start(self, deliver: Callable[[object], None]) -> None:
-        raise NotImplementedError
-
-    def send(self, request) -> None:
-        raise NotImplementedError
-
-    def stop(self) -> None:
-        pass
-
-
-class LocalBackend(Backend):
     def __init__(self, service: EngineService) -> None:
         self.service = service
         self.label = service.status.source
@@ -81,10 +62,15 @@ class LocalBackend(Backend):
                 pass
 
 
-class ProcessBackend(Backend):
-    def __init__(self, args, factory: Callable | None = None, context: str = "spawn") -> None:
-        self.args = vars(args).copy()
+class ProcessClient:
+    """The engine in a process of its own (the real app)."""
+
+    def __init__(self, config: Config, factory: Callable | None = None,
+                 context: str = "spawn", stdin: PassFd | None = None) -> None:
+        """``stdin``: the capture's pipe for ``-r -``, handed to the engine process."""
+        self.config = config
         self.factory = factory
+        self.stdin = stdin
         self.context = multiprocessing.get_context(context)
         self.process = None
         self._requests = self._replies = None
@@ -92,9 +78,7 @@ class ProcessBackend(Backend):
         self._stopping = threading.Event()
         self._receiver: threading.Thread | None = None
         self._lock = threading.Lock()
-        from tuimon.server.service import source_label
-
-        self.label = source_label(args)
+        self.label = config.label()
         self.first_status: Status | None = None
 
     def launch(self, timeout: float = 30.0) -> Status:
@@ -103,7 +87,8 @@ class ProcessBackend(Backend):
         req_read, self._requests = ctx.Pipe(duplex=False)
         self._replies, rep_write = ctx.Pipe(duplex=False)
         self.process = ctx.Process(target=worker_main, name="tuimon-engine", daemon=True,
-                                   args=(req_read, rep_write, self.args, self.factory))
+                                   args=(req_read, rep_write, self.config, self.factory,
+                                         self.stdin))
         self.process.start()
         req_read.close()
         rep_write.close()
