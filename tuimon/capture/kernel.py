@@ -47,6 +47,9 @@ class KernelRow(NamedTuple):
     speed: int  # Mb/s, 0: unknown
     utilisation: float | None  # percent of speed, the busier direction, over WINDOW
     comparable: bool  # the capture was unfiltered: it should have seen what the kernel did
+    # packets captured but still waiting in the capture's pipe when this was read: not
+    # missed (see tuimon.server.session.Session.kernel_tick)
+    waiting: int = 0
 
 
 def read_psutil() -> dict[str, Counters]:

@@ -95,7 +95,7 @@ class Ring:
                 self._headers.append(bytes(buf[pos:pos + blen]))
                 if self._fd is None:  # the first file will start with the headers
                     run = pos + blen
-            elif self._fd is None or (self._data and
+            elif self._fd is None or ((self._data or pos > run) and
                                       self._size + (pos - run) + blen > self.file_size):
                 self._flush(buf, run, pos)
                 run = pos

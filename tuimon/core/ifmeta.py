@@ -40,13 +40,14 @@ _NO_KERNEL = (None,) * 11
 
 def kernel_fields(kernel, captured: int) -> tuple:
     """The kernel columns of an interface row: the kernel's counters, link speed,
-    utilisation, and ``missed`` = what the kernel counted minus what was captured (only
-    when the capture was unfiltered, so that the two count the same frames)."""
+    utilisation, and ``missed`` = what the kernel counted minus what was captured and
+    minus what still waited in the capture's pipe (only when the capture was unfiltered,
+    so that the two count the same frames)."""
     if kernel is None:
         return _NO_KERNEL
     missed = None
     if kernel.comparable:
-        missed = max(0, kernel.packets_in + kernel.packets_out - captured)
+        missed = max(0, kernel.packets_in + kernel.packets_out - captured - kernel.waiting)
     return (kernel.packets_in, kernel.bytes_in, kernel.packets_out, kernel.bytes_out,
             kernel.errors_in, kernel.errors_out, kernel.drops_in, kernel.drops_out,
             kernel.speed or None, kernel.utilisation, missed)

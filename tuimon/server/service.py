@@ -234,7 +234,7 @@ class EngineService:
         """Keep a live clock moving on a quiet link so rates decay."""
         if self.live and self.status.state == CAPTURING:
             self.engine.advance(self.wallclock())
-            self.session.kernel_tick(force=True)
+            self.session.kernel_tick()
             self.version += 1
 
     def finish(self, error: str | None = None, drain: bool = False) -> Status:
@@ -245,7 +245,7 @@ class EngineService:
                 if drain:
                     self.session.finish_labels()
                 self.session.sync_interfaces()
-                self.session.kernel_tick(force=True)
+                self.session.kernel_tick(final=True)
             except Exception:  # noqa: BLE001 - keep what was counted
                 pass
             self.engine.fold()

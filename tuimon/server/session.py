@@ -11,9 +11,6 @@ from tuimon.server.labeler import DEFAULT_PACKETS, AppLabeler
 from tuimon.core.engine import Engine
 
 
-KERNEL_LAG = 0.5  # seconds a kernel sample waits for the packets it counted
-
-
 def tune_gc() -> None:
     """For the process that counts: the engine's records (a million of them) form no
     reference cycles, and the cyclic collector's frequent young-generation passes over
@@ -39,42 +36,21 @@ class Session:
         self.clock = clock
         self._known = 0
         self.newest: float | None = None  # capture time of the newest packet counted
-        # Kernel samples wait until the capture has handed over what the kernel had then
-        # (see kernel_tick): (when, rows), oldest first.
-        self._kernel_pending: list[tuple[float, dict]] = []
         self._next_fold: float | None = None
-        self._next_kernel = clock() + 1.0
         self.labeler = labeler_factory(self.engine, dissect_packets, self._linktype)
 
-    def kernel_tick(self, force: bool = False) -> None:
-        """Read the kernel's counters when a second has passed (or ``force``)."""
+    def kernel_tick(self, final: bool = False) -> None:
+        """Read the kernel's counters (the driver calls this once a second); ``final``: the
+        capture has ended, apply them at once."""
         if self.kernel is None:
             return
-        now = self.clock()
-        if not force and now < self._next_kernel:
-            return
-        self._next_kernel = now + 1.0
         if len(self.source.interfaces) != self._known:  # named before their first packet
             self.sync_interfaces()
-        # "Missed" (kernel minus captured) must not count packets still on their way: a
-        # sample is applied only once the capture's pipes are empty and it is KERNEL_LAG
-        # old (dumpcap hands over what the kernel holds within 250 ms); at the end
-        # (``force``), at once.
-        pending = self._kernel_pending
-        pending.append((now, self.kernel.sample()))
-        if not force:
-            if self.source.behind()[0]:
-                del pending[:-8]  # behind: keep the last few, apply none
-                return
-            ready = [i for i, (when, _) in enumerate(pending) if when <= now - KERNEL_LAG]
-            if not ready:
-                return
-            del pending[:ready[-1]]
-        when, rows = pending.pop(0) if not force else pending[-1]
-        if force:
-            pending.clear()
-        for index, row in rows.items():
-            self.engine.set_kernel(index, row)
+        # "Missed" (kernel minus captured) must not count the packets still waiting in
+        # the capture's pipe (the counting is behind, not losing them): they are taken off.
+        waiting = 0 if final else self.source.behind()[1]
+        for index, row in self.kernel.sample().items():
+            self.engine.set_kernel(index, row._replace(waiting=waiting) if waiting else row)
 
     def _linktype(self, index: int) -> int:
         for iface in self.source.interfaces:
