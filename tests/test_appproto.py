@@ -469,3 +469,37 @@ def test_live_capture_gets_the_dissectors_verdict(netns, tmp_path, port):  # noq
     assert (row["packets_a_to_b"], row["packets_b_to_a"]) == ("3", "3")
     assert (row["app_protocol"], row["app_source"]) == ("dns", "dissector")
     assert row["service"] == ("domain" if port == 53 else "")
+
+
+def test_live_budget_and_a_lagging_count_shed_new_conversations_to_port_guesses(tmp_path):
+    """Live, tshark gets at most ``budget`` frames a second, and nothing new while the
+    counting is behind the capture: conversations that start then keep their port guess
+    (app_skipped), every packet is still counted, and dissection resumes afterwards."""
+    capture = flood(tmp_path / "flood.pcap", conversations=300)
+    now = [1000.0]
+    source = FileSource(str(capture), chunk=4096)
+    session = Session(source, Engine(flow_timeout=0, max_flows=0),
+                      labeler_factory=fake_labeler(tmp_path, "eof"))
+    labeler, engine = session.labeler, session.engine
+    labeler.budget, labeler.clock = 40, lambda: now[0]
+    try:
+        for batch in source.batches():  # all within one second of the clock
+            session.ingest(batch)
+        assert engine.totals().packets == 1200  # 300 DNS pairs and 300 SYN/RST pairs
+        assert 40 <= labeler.current.sent <= 40 + 4096 // 70  # the budget, plus one batch
+        assert engine.app_skipped > 200 and engine.dissect_packets < 0
+        labeler.poll()
+        assert engine.dissect_packets < 0  # still the same second
+        now[0] = 1001.0
+        labeler.poll()
+        assert engine.dissect_packets == 10  # a new second: new conversations again
+        labeler.behind = True  # the capture's pipe is filling: shed
+        labeler.feed()
+        assert engine.dissect_packets < 0
+        labeler.poll()
+        assert engine.dissect_packets < 0  # not while behind
+        labeler.behind = False
+        labeler.poll()
+        assert engine.dissect_packets == 10
+    finally:
+        session.close()

@@ -12,8 +12,11 @@ Nothing here waits for tshark while counting, and no thread runs beside the coun
 both pipes are non-blocking, frames are written between batches as far as the pipe takes
 them, and the verdicts that came back are read and applied then too. Once ``max_waiting`` frames
 are with tshark, conversations that start are never dissected and keep their port guess
-(``Engine.app_skipped``) until it has caught up to half of that; so at most
-``max_waiting`` plus one batch's worth of frames wait. TCP SYN and RST segments, which
+(``Engine.app_skipped``) until it has caught up to half of that (or, live, until the
+next second once ``budget`` frames went to tshark in this one); so at most
+``max_waiting`` plus one batch's worth of frames wait. The same happens while the
+counting itself is behind the capture (``behind``, set by the session): the labeller
+sheds its own work, never packets. TCP SYN and RST segments, which
 carry no application data, are not handed over (they count among the first N). tshark
 missing or dying leaves every conversation with its port guess and a note, never an
 error.
@@ -38,6 +41,10 @@ PREFS = ["ip.defragment:FALSE", "ipv6.defragment:FALSE", "tcp.desegment_tcp_stre
          "udp.process_info:FALSE"]
 DEFAULT_PACKETS = 10
 MAX_WAITING = 4096  # frames with tshark at most
+# Live capture: frames handed to tshark per second at most. tshark dissects about 135,000
+# frames a second on a whole core here; 15,000 keep it near a tenth of one, and name the
+# first packets of 1,500 new conversations a second.
+LIVE_BUDGET = 15_000
 DRAIN_TIMEOUT = 10.0  # seconds to wait for the last verdicts at the end of a file
 NICE = 10  # tshark's scheduling priority, below the counting
 RESTART_FRAMES = 200_000  # then a new tshark: its memory grows with the frames it was given
@@ -124,6 +131,22 @@ def _block_end(caplen: int) -> tuple[int, bytes]:
     return end
 
 
+def idle_only(pid: int) -> None:
+    """Counting comes first: tshark runs only on CPU time nothing else wants (Linux's
+    SCHED_IDLE; a nice value alone still gave it most of a core beside a busy capture, and
+    the capture dropped a third of 150,000 packets/s). When CPU is short, tshark falls
+    behind and the labeller sheds conversations to port guesses, never packets."""
+    try:
+        os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
+        return
+    except (OSError, AttributeError):
+        pass
+    try:
+        os.setpriority(os.PRIO_PROCESS, pid, NICE)
+    except (OSError, AttributeError):
+        pass
+
+
 class DissectorUnavailable(Exception):
     """tshark could not be started; ``str()`` is the note for the user."""
 
@@ -147,10 +170,7 @@ class Dissector:
         except OSError as err:
             self.stderr.close()
             raise DissectorUnavailable(f"cannot start {argv[0]}: {err.strerror or err}") from None
-        try:  # counting comes first: when CPU is short, tshark falls behind, not the counting
-            os.setpriority(os.PRIO_PROCESS, self.proc.pid, NICE)
-        except (OSError, AttributeError):
-            pass
+        idle_only(self.proc.pid)
         self._in: int | None = self.proc.stdin.fileno()
         self._out: int | None = self.proc.stdout.fileno()
         for fd in (self._in, self._out):
@@ -298,13 +318,23 @@ class AppLabeler:
 
     def __init__(self, engine, packets: int = DEFAULT_PACKETS, linktypes=None,
                  dissector_factory=Dissector, max_waiting: int = MAX_WAITING,
-                 restart_frames: int = RESTART_FRAMES) -> None:
+                 restart_frames: int = RESTART_FRAMES, budget: int = 0,
+                 clock=time.monotonic) -> None:
+        """``budget``: frames handed to tshark per second of ``clock`` at most (0: no
+        bound); past it, conversations that start keep their port guess until the next
+        second. A live capture sets one, so tshark's CPU stays bounded (it competes with
+        the counting for the same cores) however many conversations start."""
         self.engine = engine
+        self.budget = budget
+        self.clock = clock
+        self._second = -1  # the clock's second frames are being counted in
+        self._second_sent = 0
         self.packets = packets
         self.linktypes = linktypes or (lambda index: 1)  # engine interface index -> link type
         self.max_waiting = max_waiting
         self.restart_frames = restart_frames
         self.note = ""  # for the user: why there are only port guesses
+        self.behind = False  # the counting is behind the capture: dissect nothing new
         self.factory = dissector_factory
         self.current: _Run | None = None  # takes new frames
         self.retiring: list[_Run] = []  # finishing what they were given
@@ -389,10 +419,15 @@ class AppLabeler:
             sent += 1
             frames.append(conv)
             outstanding += 1
+        if self.budget:
+            second = int(self.clock())
+            if second != self._second:
+                self._second, self._second_sent = second, 0
+            self._second_sent += sent - run.sent
         run.sent = sent
         if blocks:
             run.dissector.send(b"".join(blocks))
-        if outstanding >= self.max_waiting:
+        if outstanding >= self.max_waiting or self.behind or self._over_budget():
             # New conversations skip dissection until tshark has caught up (the engine
             # counts them in app_skipped); those of this batch were let through, so the
             # bound is max_waiting plus one batch's first packets.
@@ -405,10 +440,14 @@ class AppLabeler:
             if run is not None and self._poll_run(run):
                 changed = True
         engine = self.engine
-        if (engine.dissect_packets < 0 and self.current is not None
-                and self.outstanding < self.max_waiting // 2):
+        if (engine.dissect_packets < 0 and self.current is not None and not self.behind
+                and self.outstanding < self.max_waiting // 2 and not self._over_budget()):
             engine.dissect_packets = self.packets  # caught up: dissect new conversations again
         return changed
+
+    def _over_budget(self) -> bool:
+        return bool(self.budget) and self._second_sent >= self.budget and \
+            int(self.clock()) == self._second
 
     def _poll_run(self, run: _Run) -> bool:
         engine, changed, frames = self.engine, False, run.frames

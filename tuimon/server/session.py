@@ -7,8 +7,11 @@ import gc
 import time
 from collections.abc import Callable
 
-from tuimon.server.labeler import DEFAULT_PACKETS, AppLabeler
+from tuimon.server.labeler import DEFAULT_PACKETS, LIVE_BUDGET, AppLabeler
 from tuimon.core.engine import Engine
+
+
+SHED_BYTES = 1 << 20  # bytes waiting in the capture's pipe that mean "behind"
 
 
 def tune_gc() -> None:
@@ -38,6 +41,8 @@ class Session:
         self.newest: float | None = None  # capture time of the newest packet counted
         self._next_fold: float | None = None
         self.labeler = labeler_factory(self.engine, dissect_packets, self._linktype)
+        if source.kind == "live":  # tshark's share of the CPU stays bounded
+            self.labeler.budget, self.labeler.clock = LIVE_BUDGET, clock
 
     def kernel_tick(self, final: bool = False) -> None:
         """Read the kernel's counters (the driver calls this once a second); ``final``: the
@@ -95,6 +100,9 @@ class Session:
         if len(self.source.interfaces) != self._known:
             self.sync_interfaces()
         engine = self.engine
+        # Behind the capture (more than a read's worth waits in the pipe): the labeller
+        # sheds new conversations to port guesses until the counting has caught up.
+        self.labeler.behind = self.source.behind()[0] > SHED_BYTES
         engine.ingest(batch)
         if batch:
             newest = batch[-1][1]
