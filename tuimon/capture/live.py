@@ -27,6 +27,7 @@ from tuimon.capture.dumpcap import (START_TIMEOUT, check_capture, dumpcap_args, 
                                     ended_reason, find_dumpcap, spawn)
 from tuimon.capture.kernel import mac_address
 from tuimon.capture.reader import CaptureReader, Interface
+from tuimon.capture.sockstats import SocketDrops, open_drops
 from tuimon.capture.source import Source
 from tuimon.capture.ring import Ring, remove_folder, ring_folder
 from tuimon.errors import CaptureFailed, UnknownInterface
@@ -100,6 +101,8 @@ class _Capture:
         enlarge_pipe(self.fd)
         self.open = True  # the pipe has not reached its end
         self.bytes_read = 0
+        self.sock_drops: SocketDrops | None = None  # its socket's drops, while it runs
+        self.polled_drops: int | None = None  # read from it so far (None: cannot be)
         self.stopped = False  # we asked dumpcap to stop
 
     def queued(self) -> int:
@@ -144,6 +147,11 @@ class _Capture:
         self.stderr.seek(0)
         return self.stderr.read(65536).decode("utf-8", "replace")
 
+    def poll_drops(self) -> None:
+        """Read the drops of the capture socket so far (see :meth:`LiveSource.drops_of`)."""
+        if self.sock_drops is not None:
+            self.polled_drops = self.sock_drops.poll()
+
     def reap(self) -> str:
         """Wait for dumpcap to exit; return why the capture ended."""
         try:
@@ -151,6 +159,10 @@ class _Capture:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        if self.sock_drops is not None:
+            self.poll_drops()
+            self.sock_drops.close()
+            self.sock_drops = None
         if self.reader.format is not None:
             self.reader.finish()
         return "stopped" if self.stopped else ended_reason(self.stderr_text(), self.proc.returncode)
@@ -203,6 +215,10 @@ class LiveSource(Source):
                 self._captures.append(_Capture(exe, iface, index, capture_filter, ring,
                                                macs(iface), snaplen))
             self._await_start(capture_filter)
+            for c in self._captures:  # drops while capturing, where we may read them
+                c.sock_drops = open_drops(c.proc.pid)
+                if c.sock_drops is not None:
+                    c.polled_drops = 0
         except BaseException:
             self.close()
             raise
@@ -290,8 +306,23 @@ class LiveSource(Source):
         if now < self._next_link_check:
             return
         self._next_link_check = now + LINK_CHECK
+        for c in self._captures:
+            if c.open:
+                c.poll_drops()
         self.down = {c.index: state for c in self._captures
                      if c.open and (state := link_state(c.iface)) != "up"}
+
+    def drops_of(self, iface: Interface) -> int | None:
+        """The capture's drops on ``iface`` so far: those read from dumpcap's socket while
+        it ran (:mod:`tuimon.capture.sockstats`; the kernel forgets what is read) plus
+        those dumpcap reported when it stopped. Without the socket (not root), only the
+        latter, at the end."""
+        for c in self._captures:
+            if iface in c.reader.interfaces:
+                if c.polled_drops is None:
+                    return iface.drops
+                return c.polled_drops + (iface.drops or 0)
+        return iface.drops
 
     def behind(self) -> tuple[int, int]:
         """(bytes, packets) dumpcap has written to the pipes and we have not read yet; the

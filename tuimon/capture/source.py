@@ -31,6 +31,10 @@ class Source:
         every few hundred milliseconds, traffic or not."""
         return iter(())
 
+    def drops_of(self, iface: Interface) -> int | None:
+        """Packets the capture dropped on ``iface`` so far (None: not known, yet)."""
+        return iface.drops
+
     def position(self) -> int:
         """Bytes of the file consumed so far (the playback's progress)."""
         return 0

@@ -234,6 +234,7 @@ class EngineService:
         """Keep a live clock moving on a quiet link so rates decay."""
         if self.live and self.status.state == CAPTURING:
             self.engine.advance(self.wallclock())
+            self.session.sync_interfaces()  # the capture's drops, as they happen
             self.session.kernel_tick()
             self.version += 1
 

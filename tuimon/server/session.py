@@ -82,7 +82,8 @@ class Session:
         interfaces = self.source.interfaces
         for iface in interfaces:
             reasons = self._skip_reasons(iface.index)
-            self.engine.set_interface(iface.index, iface.name, iface.link, iface.drops,
+            self.engine.set_interface(iface.index, iface.name, iface.link,
+                                      self.source.drops_of(iface),
                                       sum(reasons.values()), reasons,
                                       getattr(iface, "direction", ""))
         if not interfaces:  # damage before the first interface: still reported
