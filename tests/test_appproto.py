@@ -482,6 +482,8 @@ def test_live_budget_and_a_lagging_count_shed_new_conversations_to_port_guesses(
                       labeler_factory=fake_labeler(tmp_path, "eof"))
     labeler, engine = session.labeler, session.engine
     labeler.budget, labeler.clock = 40, lambda: now[0]
+    free = [1.0]  # the share of the CPU the rest of the machine leaves (stands in for /proc)
+    labeler.free_share = type("Share", (), {"sample": lambda self, pids: free[0]})()
     try:
         for batch in source.batches():  # all within one second of the clock
             session.ingest(batch)
@@ -499,6 +501,13 @@ def test_live_budget_and_a_lagging_count_shed_new_conversations_to_port_guesses(
         labeler.poll()
         assert engine.dissect_packets < 0  # not while behind
         labeler.behind = False
+        labeler.poll()
+        assert engine.dissect_packets == 10
+        free[0] = 0.1  # a machine with no CPU to spare: nothing new in the next second
+        now[0] = 1002.0
+        labeler.feed()
+        assert engine.dissect_packets < 0
+        free[0], now[0] = 0.9, 1003.0
         labeler.poll()
         assert engine.dissect_packets == 10
     finally:

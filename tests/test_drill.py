@@ -280,6 +280,9 @@ def test_ring_note_says_what_is_gone():
     class FakeRing:
         dropped, error = 2, None
 
+        def note(self):
+            return ""  # nothing shed while behind
+
     from tuimon.capture.frames import Scan
 
     scan = Scan()

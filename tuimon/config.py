@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 # drill-down need payload. 1,600 bytes hold a whole Ethernet frame of the usual MTU, so
 # only jumbo and offloaded (GSO/GRO) frames are cut, and those are where capture bandwidth
 # goes. Measured in docs/speed.md.
-SNAPLEN = 1600
+SNAPLEN = 256
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from tuimon.capture.dumpcap import (START_TIMEOUT, check_capture, dumpcap_args, 
 from tuimon.capture.kernel import mac_address
 from tuimon.capture.reader import CaptureReader, Interface
 from tuimon.capture.sockstats import SocketDrops, open_drops
-from tuimon.capture.source import Source
+from tuimon.capture.source import SHED_BYTES, Source
 from tuimon.capture.ring import Ring, remove_folder, ring_folder
 from tuimon.errors import CaptureFailed, UnknownInterface
 from tuimon.text import printable
@@ -122,10 +122,12 @@ class _Capture:
             self.open = False
             return False
         self.bytes_read += len(data)
-        if self.ring is not None:
-            self.ring.write(data)
-        self.reader.feed(data)
-        out.extend(self.reader.records())
+        reader = self.reader
+        reader.feed(data)
+        out.extend(reader.records())
+        if self.ring is not None:  # cut where the reader found the blocks end
+            tail = reader.unparsed() if not reader.done else 0
+            self.ring.write_blocks(data, min(tail, len(data)), self.queued() > SHED_BYTES)
         return True
 
     def terminate(self) -> None:

@@ -150,6 +150,13 @@ class CaptureReader:
             return None
         return struct.unpack_from(self._endian + "I", buf, pos + 4)[0] - left
 
+    def unparsed(self) -> int:
+        """Bytes fed but not parsed yet: the start of a block still incomplete."""
+        left = len(self._buf) - self._pos
+        if self._next is not None:
+            left += len(self._next) - self._next_pos
+        return left
+
     def finish(self) -> None:
         """No more bytes will come: report a truncated tail, or a stream that never was a capture."""
         left = len(self._buf) - self._pos

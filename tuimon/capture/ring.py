@@ -47,6 +47,7 @@ class Ring:
         self.dropped = 0  # files deleted to make room
         self.error: str | None = None
         self.bytes_written = 0
+        self.shed_bytes = 0  # left out while the counting was behind (write_blocks)
         self._files: list[str] = []
         self._lock = threading.Lock()
         self._headers: list[bytes] = []  # SHB and IDBs of the current section
@@ -75,6 +76,49 @@ class Ring:
         except OSError as err:
             self.error = f"the ring could not be written: {err.strerror or err}"
             self._close_fd()
+
+    def write_blocks(self, data: bytes, tail: int, shed: bool = False) -> None:
+        """Tee the next bytes of the stream, whose block boundaries the caller knows: the
+        last ``tail`` bytes of the stream so far are the start of a block still incomplete
+        (the capture's reader has just parsed the rest). Files are then cut between two
+        reads, with no walk over the blocks here; until the section's headers are kept
+        (the first read), the blocks are walked as :meth:`write` does. ``shed``: the
+        counting is behind, so whole blocks are not written (the ring sheds its own work,
+        never the count's); what was left out is said by :meth:`note`."""
+        if self.error is not None or not data:
+            return
+        if not self._headers:  # the section's headers first
+            self.write(data)
+            return
+        held = self._tail  # the start of the block the last read cut
+        whole = len(held) + len(data) - tail  # bytes of whole blocks in held + data
+        if whole <= len(held):  # nothing completed yet
+            self._tail = held + data
+            return
+        if whole > self.file_size // 2:  # a small ring: cut inside the read, walking it
+            self.write(data)
+            return
+        cut = whole - len(held)  # of data
+        try:
+            if shed:
+                self.shed_bytes += whole
+            else:
+                if self._fd is None or (self._data and self._size + whole > self.file_size):
+                    self._rotate()
+                if held:
+                    self._flush(held, 0, len(held))
+                self._flush(data, 0, cut)
+            self._tail = bytes(data[cut:]) if cut < len(data) else b""
+        except OSError as err:
+            self.error = f"the ring could not be written: {err.strerror or err}"
+            self._close_fd()
+
+    def note(self) -> str:
+        """What the ring left out, for drill-down ("" when nothing)."""
+        if not self.shed_bytes:
+            return ""
+        return (f"the ring skipped {self.shed_bytes / 1e6:.1f} MB of packets while the "
+                f"counting was behind the capture")
 
     def _write(self, data: bytes) -> None:
         buf = self._tail + data if self._tail else data

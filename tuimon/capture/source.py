@@ -15,6 +15,11 @@ from types import MappingProxyType
 from tuimon.capture.reader import Interface
 
 
+# More than this waiting in a live capture's pipe: the counting is behind, and what can
+# shed its own work does (the drill-down ring, the labeller), never packets.
+SHED_BYTES = 1 << 20
+
+
 class Source:
     """A source of packet records, in batches (lists of record tuples, see
     :mod:`tuimon.capture.reader`)."""

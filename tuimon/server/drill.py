@@ -103,9 +103,10 @@ class Driller:
         errors = [ring.error for ring, _ in scans if ring.error]
         if errors:
             return errors[0]
+        shed = [ring.note() for ring, _ in scans if ring.note()]
         gone = [scan.first_ts for ring, scan in scans if ring.dropped and scan.first_ts]
         if not gone:
-            return ""
+            return shed[0] if shed else ""
         oldest = max(gone)
         if where.first_seen is not None and where.first_seen < oldest - 1e-6:
             if not found:

@@ -35,6 +35,7 @@ import time
 from collections import deque
 
 from tuimon.capture.pcapng import interface_block, section_header
+from tuimon.server.cpushare import FreeShare
 
 # The same preferences as the tests' oracle: every packet dissected on its own.
 PREFS = ["ip.defragment:FALSE", "ipv6.defragment:FALSE", "tcp.desegment_tcp_streams:FALSE",
@@ -44,7 +45,11 @@ MAX_WAITING = 4096  # frames with tshark at most
 # Live capture: frames handed to tshark per second at most. tshark dissects about 135,000
 # frames a second on a whole core here; 15,000 keep it near a tenth of one, and name the
 # first packets of 1,500 new conversations a second.
-LIVE_BUDGET = 15_000
+LIVE_BUDGET = 5_000
+# ... and none in a second after one in which the rest of the machine left less than this
+# share of all cores free (tuimon.server.cpushare): on a machine with no idle core tshark
+# still took CPU from the capture, SCHED_IDLE or not.
+FREE_FLOOR = 0.25
 DRAIN_TIMEOUT = 10.0  # seconds to wait for the last verdicts at the end of a file
 NICE = 10  # tshark's scheduling priority, below the counting
 RESTART_FRAMES = 200_000  # then a new tshark: its memory grows with the frames it was given
@@ -329,6 +334,8 @@ class AppLabeler:
         self.clock = clock
         self._second = -1  # the clock's second frames are being counted in
         self._second_sent = 0
+        self.free_share = FreeShare()  # how much CPU the rest of the machine leaves
+        self._tight = False  # the machine had too little CPU free last second
         self.packets = packets
         self.linktypes = linktypes or (lambda index: 1)  # engine interface index -> link type
         self.max_waiting = max_waiting
@@ -420,9 +427,7 @@ class AppLabeler:
             frames.append(conv)
             outstanding += 1
         if self.budget:
-            second = int(self.clock())
-            if second != self._second:
-                self._second, self._second_sent = second, 0
+            self._new_second()
             self._second_sent += sent - run.sent
         run.sent = sent
         if blocks:
@@ -445,9 +450,21 @@ class AppLabeler:
             engine.dissect_packets = self.packets  # caught up: dissect new conversations again
         return changed
 
+    def _new_second(self) -> None:
+        """At each new second of the clock: start counting frames again, and see whether
+        the rest of the machine left tshark enough CPU in the last one."""
+        second = int(self.clock())
+        if second != self._second:
+            self._second, self._second_sent = second, 0
+            pids = [r.dissector.proc.pid for r in [*self.retiring, self.current]
+                    if r is not None and getattr(r.dissector, "proc", None) is not None]
+            self._tight = self.free_share.sample(pids) < FREE_FLOOR
+
     def _over_budget(self) -> bool:
-        return bool(self.budget) and self._second_sent >= self.budget and \
-            int(self.clock()) == self._second
+        if not self.budget:
+            return False
+        self._new_second()
+        return self._tight or self._second_sent >= self.budget
 
     def _poll_run(self, run: _Run) -> bool:
         engine, changed, frames = self.engine, False, run.frames

@@ -7,11 +7,9 @@ import gc
 import time
 from collections.abc import Callable
 
+from tuimon.capture.source import SHED_BYTES
 from tuimon.server.labeler import DEFAULT_PACKETS, LIVE_BUDGET, AppLabeler
 from tuimon.core.engine import Engine
-
-
-SHED_BYTES = 1 << 20  # bytes waiting in the capture's pipe that mean "behind"
 
 
 def tune_gc() -> None:
