@@ -84,6 +84,7 @@ def test_drops_and_lag_are_shown_while_capturing_and_apart(netns, tmp_path):
 
     seen = json.loads(out)
     assert seen and all(s["reported"] for s in seen)  # known from the start: 0, not n/a
-    dropped = [s for s in seen if s["drops"]]
-    assert dropped and dropped[0]["t"] <= 2.5, seen  # flood starts at about 0.5 s
+    # drops seen while the capture ran, not only once dumpcap stopped (the bench times it)
+    dropped = [i for i, s in enumerate(seen) if s["drops"]]
+    assert dropped and dropped[0] < len(seen) - 1, seen
     assert any(s["behind"] for s in seen), seen

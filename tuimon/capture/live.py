@@ -59,6 +59,7 @@ def enlarge_pipe(fd: int, size: int = PIPE_SIZE) -> int:
             continue
     return 0
 STOP_TIMEOUT = 5.0  # for dumpcap to write its statistics and exit once asked
+STOP_DRAIN = 30.0  # stop(): how long a backlog in dumpcap's pipe may put the stop off
 LINK_CHECK = 1.0  # how often the interfaces' state (up, down) is looked at
 
 def link_state(iface: str) -> str:
@@ -202,6 +203,7 @@ class LiveSource(Source):
         self._lock = threading.Lock()
         self._closed = False
         self._stop_at: float | None = None  # stop(): when to ask every dumpcap to stop
+        self._stop_by = 0.0  # ... at the latest, however far behind the counting is
         self._captures: list[_Capture] = []
         self._wake: list[int] = []  # wake_on(): descriptors that end a wait early
         self.ring_size = max(0, int(ring_size))
@@ -276,8 +278,15 @@ class LiveSource(Source):
                     break
                 wait = POLL
                 if self._stop_at is not None:
-                    wait = self._stop_at - time.monotonic()
-                    if wait <= 0:
+                    now = time.monotonic()
+                    wait = self._stop_at - now
+                    if wait <= 0 and now < self._stop_by and \
+                            any(c.queued() for c in self._captures if c.open):
+                        # behind: what dumpcap holds (its pipe, the kernel's buffer behind
+                        # it) comes first; dumpcap is asked to stop once the pipe is empty
+                        self._stop_at = now + FLUSH
+                        wait = POLL
+                    elif wait <= 0:
                         self._terminate()
                         wait = POLL
                 try:
@@ -340,6 +349,7 @@ class LiveSource(Source):
         self.stopping = True
         if self._stop_at is None:
             self._stop_at = time.monotonic() + FLUSH
+            self._stop_by = self._stop_at + STOP_DRAIN
 
     def _terminate(self) -> None:
         for c in self._captures:

@@ -46,7 +46,7 @@ from tuimon.server.protocol import (
 )
 from tuimon.server.service import EngineService
 
-STOP_GRACE = 5.0  # a live source asked to stop has this long to hand over what it holds
+STOP_GRACE = 5.0  # a live source asked to stop: how long it may stay silent before it is ended
 TICK = 1.0
 
 
@@ -150,6 +150,10 @@ class Driver:
                     self._tick()
                     if duration and service.elapsed() >= duration:
                         self.stop.set()
+                if self._stopping_at is not None and batch:
+                    # what dumpcap still hands over is counted, however long the backlog
+                    # (its pipe and the kernel's buffer) takes: the grace is since the last
+                    self._stopping_at = now + STOP_GRACE
                 if self._stopping_at is not None and now > self._stopping_at:
                     self.send(service.finish(drain=self.channel is None))
                     break  # closing the generator kills what is left of the capture
