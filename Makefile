@@ -7,15 +7,19 @@ PY     := $(VENV)/bin/python
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ARGS ?=
 
-.PHONY: run test bench setup system clean
+.PHONY: run test test-fast bench setup system clean
 
 run: setup
 	$(VENV)/bin/tuimon $(ARGS)
 
 test: setup
-	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	@$(PY) -m pytest -n 2 $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure here"; exit 1; fi; \
 	exit $$rc
+
+# The unit tier alone: no tshark, no namespaces, no terminal.
+test-fast: setup
+	@$(PY) -m pytest -n 2 tests/unit $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) -m bench.run $(ARGS)

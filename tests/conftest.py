@@ -87,3 +87,34 @@ def kit():
     k.record = staticmethod(record)
     k.engine = staticmethod(build_engine)
     return k
+
+
+TIERS = ("unit", "oracle", "ui", "system")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Each test is marked with its tier, the folder it lives in: ``pytest -m unit``."""
+    for item in items:
+        tier = item.path.parent.name
+        if tier in TIERS:
+            item.add_marker(getattr(pytest.mark, tier))
+
+
+def pytest_configure(config):
+    """One folder of tshark's answers for the whole session, made by the controlling
+    process and inherited by the xdist workers (tests/support/oracle.py)."""
+    if "TUIMON_TSHARK_CACHE" not in os.environ:
+        import tempfile
+
+        folder = tempfile.mkdtemp(prefix="tuimon-tshark-")
+        os.environ["TUIMON_TSHARK_CACHE"] = folder
+        config._tshark_cache = folder
+
+
+def pytest_unconfigure(config):
+    folder = getattr(config, "_tshark_cache", None)
+    if folder:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+        os.environ.pop("TUIMON_TSHARK_CACHE", None)

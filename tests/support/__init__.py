@@ -1,0 +1,1 @@
+"""Helpers, fixtures and builders the test tiers share (no tests here)."""

@@ -1,0 +1,61 @@
+"""Helpers shared by the tests, from test_ui_app.py."""
+
+from __future__ import annotations
+
+import os
+from tuimon.server.service import EngineService
+from tuimon.ui.app import MonitorApp
+from tuimon.config import Config
+from tuimon.server.client import LocalClient as LocalBackend
+
+
+DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
+
+
+PCAP = os.path.join(DATA, "1kxun.pcap")
+
+
+FILES = ["conversations.csv", "hosts.csv", "interfaces.csv", "protocols.csv"]
+
+
+def args_for(path=PCAP, **extra):
+    base = dict(read=path, speed=0.0,  # speed 0: to the end at once
+                flow_timeout=0)  # every conversation of the capture stays (test_expiry.py)
+    base.update(extra)
+    return Config(**base)
+
+
+class RecordingBackend(LocalBackend):
+    """The in-process backend, remembering what the app asked."""
+
+    def __init__(self, service):
+        super().__init__(service)
+        self.sent = []
+
+    def send(self, request):
+        self.sent.append(request)
+        super().send(request)
+
+
+def finished_service(path=PCAP, factory=None):
+    kw = {"factory": factory} if factory else {}
+    svc = EngineService(args_for(path), clock=lambda: 50.0, wallclock=lambda: 1700000000.0, **kw)
+    svc.run_all()
+    return svc
+
+
+def make_app(path=PCAP, csv_dir=None, interval=None, view="hosts", service=None):
+    backend = RecordingBackend(service or finished_service(path))
+    return MonitorApp(backend, interval=interval, csv_dir=csv_dir, view=view)
+
+
+def visible_column(app, name):
+    """The values of a column in the rows the table holds, in order."""
+    table = app.table
+    rows = [table._rows[i] for i in sorted(table._rows)]
+    return [getattr(r, name) for r in rows]
+
+
+async def settle(pilot, times=3):
+    for _ in range(times):
+        await pilot.pause()

@@ -1,0 +1,180 @@
+"""Wireshark as the oracle: per-interface, per-host and per-conversation figures from tshark.
+
+tshark dissects the file with reassembly off; for each frame we take its length, the
+first network layer in ``frame.protocols`` (``ip`` or ``ipv6``: the outermost IP header),
+that header's addresses (an IPv4 ethertype whose header says version 6 is the IPv6 header
+Wireshark dissects it as), and -- when the layer right above it (IPv6 extension headers
+skipped) is ``tcp`` or ``udp`` -- the first occurrence of that protocol's ports.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import hashlib
+import json
+import os
+import subprocess
+from collections import defaultdict
+
+FIELDS = ["frame.interface_id", "frame.len", "frame.protocols", "ip.src", "ip.dst",
+          "ipv6.src", "ipv6.dst", "tcp.srcport", "tcp.dstport", "udp.srcport", "udp.dstport"]
+PREFS = ["ip.defragment:FALSE", "ipv6.defragment:FALSE", "tcp.desegment_tcp_streams:FALSE",
+         "udp.process_info:FALSE"]
+
+
+def tshark_lines(path: str, display_filter: str | None = None) -> list[list[str]]:
+    cmd = ["tshark", "-n", "-r", path, "-T", "fields", "-E", "occurrence=f", "-E", "separator=/t"]
+    if display_filter:
+        cmd += ["-Y", display_filter]
+    for pref in PREFS:
+        cmd += ["-o", pref]
+    for field in FIELDS:
+        cmd += ["-e", field]
+    out = _cached(cmd, path)
+    return [line.split("\t") for line in out.splitlines()]
+
+
+def _cached(cmd: list[str], path: str) -> str:
+    """tshark's output for ``cmd`` on ``path``, run once per test session: the answers are
+    kept in TUIMON_TSHARK_CACHE (a folder tests/conftest.py makes for the session and the
+    xdist workers share), keyed by the command and the file's content."""
+    folder = os.environ.get("TUIMON_TSHARK_CACHE")
+    if not folder:
+        return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout
+    digest = hashlib.sha256(json.dumps(cmd).encode())
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    entry = os.path.join(folder, digest.hexdigest())
+    try:
+        with open(entry, encoding="utf-8") as f:
+            return f.read()
+    except OSError:
+        pass
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False).stdout
+    temp = f"{entry}.{os.getpid()}"
+    with open(temp, "w", encoding="utf-8") as f:
+        f.write(out)
+    os.replace(temp, entry)  # another worker may have written the same: either is right
+    return out
+
+
+def _transport(layers: list[str], net: int) -> str | None:
+    for layer in layers[net + 1:]:
+        if layer.startswith("ipv6.") or (layer == "ah" and layers[net] == "ipv6"):
+            continue
+        return layer
+    return None
+
+
+def _addr(text: str) -> str:
+    return str(ipaddress.ip_address(text))
+
+
+def figures(path: str, display_filter: str | None = None) -> dict:
+    """``interfaces``: {id: [packets, bytes]}, ``hosts``: {addr: [p, b, txp, txb, rxp, rxb]},
+    ``conversations``: {(proto, a, pa, b, pb): [p_ab, b_ab, p_ba, b_ba]} with A the sender of
+    the conversation's first frame. ``display_filter``: only the frames it selects."""
+    interfaces: dict = defaultdict(lambda: [0, 0])
+    hosts: dict = defaultdict(lambda: [0] * 6)
+    convs: dict = {}
+    for row in tshark_lines(path, display_filter):
+        row += [""] * (len(FIELDS) - len(row))
+        iface, flen, protos, s4, d4, s6, d6, tsp, tdp, usp, udp_ = row
+        flen = int(flen)
+        counters = interfaces[int(iface or 0)]
+        counters[0] += 1
+        counters[1] += flen
+        layers = protos.split(":")
+        net = next((i for i, layer in enumerate(layers) if layer in ("ip", "ipv6")), None)
+        if net is None:
+            continue
+        if layers[net] == "ip" and not s4 and layers[net + 1:net + 2] == ["ipv6"]:
+            # Ethertype IPv4, version 6: Wireshark flags "Bogus IPv4 version" and dissects
+            # the header as IPv6; its endpoint statistics count those addresses, and so do we.
+            net += 1
+        src, dst = (s4, d4) if layers[net] == "ip" else (s6, d6)
+        if not src or not dst:
+            continue
+        src, dst = _addr(src), _addr(dst)
+        h = hosts[src]
+        h[0] += 1
+        h[1] += flen
+        h[2] += 1
+        h[3] += flen
+        h = hosts[dst]
+        if dst != src:
+            h[0] += 1
+            h[1] += flen
+        h[4] += 1
+        h[5] += flen
+        transport = _transport(layers, net)
+        ports = {"tcp": (tsp, tdp), "udp": (usp, udp_)}.get(transport)
+        if not ports or not ports[0] or not ports[1]:
+            continue
+        sport, dport = int(ports[0]), int(ports[1])
+        forward = (transport, src, sport, dst, dport)
+        backward = (transport, dst, dport, src, sport)
+        if forward in convs:
+            c = convs[forward]
+            c[0] += 1
+            c[1] += flen
+        elif backward in convs:
+            c = convs[backward]
+            c[2] += 1
+            c[3] += flen
+        else:
+            convs[forward] = [1, flen, 0, 0]
+    return {"interfaces": dict(interfaces), "hosts": dict(hosts), "conversations": convs}
+
+
+def application_layer(layers: list[str], transport_at: int) -> str | None:
+    """Wireshark's application protocol of one frame: the layer right above its TCP/UDP
+    layer in ``frame.protocols``; ``data`` (undissected bytes) and ``_ws.*`` (malformed,
+    short ...) are not protocols."""
+    above = layers[transport_at + 1] if transport_at + 1 < len(layers) else ""
+    if not above or above == "data" or above.startswith("_ws."):
+        return None
+    return above
+
+
+def tcp_udp_frame(row: list[str]):
+    """``(frame length, layers, index of the IP layer, (transport, src, sport, dst, dport))``
+    of a TCP/UDP frame's tshark row (outermost IP header), or None for any other frame."""
+    row = row + [""] * (len(FIELDS) - len(row))
+    _, flen, protos, s4, d4, s6, d6, tsp, tdp, usp, udp_ = row
+    layers = protos.split(":")
+    net = next((i for i, layer in enumerate(layers) if layer in ("ip", "ipv6")), None)
+    if net is None:
+        return None
+    src, dst = (s4, d4) if layers[net] == "ip" else (s6, d6)
+    transport = _transport(layers, net)
+    ports = {"tcp": (tsp, tdp), "udp": (usp, udp_)}.get(transport)
+    if not src or not dst or not ports or not ports[0] or not ports[1]:
+        return None
+    return (int(flen), layers, net,
+            (transport, _addr(src), int(ports[0]), _addr(dst), int(ports[1])))
+
+
+def app_verdicts(path: str, first: int = 10) -> dict:
+    """{(proto, a, pa, b, pb): app or None}: per TCP/UDP conversation (A sent its first
+    frame), the application protocol of the first of its first ``first`` frames that has
+    one, from tshark's dissection of the whole file."""
+    verdicts: dict = {}
+    seen: dict = {}
+    for row in tshark_lines(path):
+        frame = tcp_udp_frame(row)
+        if frame is None:
+            continue
+        _, layers, net, (transport, src, sport, dst, dport) = frame
+        key = (transport, src, sport, dst, dport)
+        if key not in seen:
+            key = (transport, dst, dport, src, sport)
+            if key not in seen:
+                key = (transport, src, sport, dst, dport)
+                seen[key] = 0
+                verdicts[key] = None
+        seen[key] += 1
+        if seen[key] <= first and verdicts[key] is None:
+            verdicts[key] = application_layer(layers, layers.index(transport, net))
+    return verdicts
