@@ -32,10 +32,7 @@ import sys
 import time
 from pathlib import Path
 
-try:
-    from tests.netns import Netns, skip_reason, wait_line
-except ImportError:  # being moved
-    from tests.support.netns import Netns, skip_reason, wait_line
+from tests.support.netns import Netns, skip_reason, wait_line
 
 from bench.live import MTU, dev_counters, tcpreplay_sent
 

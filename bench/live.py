@@ -19,10 +19,7 @@ import subprocess
 import time
 from pathlib import Path
 
-try:
-    from tests.netns import Netns, skip_reason, wait_line
-except ImportError:  # being moved
-    from tests.support.netns import Netns, skip_reason, wait_line
+from tests.support.netns import Netns, skip_reason, wait_line
 
 MTU = 9000  # frames of the real captures go up to jumbo size
 
