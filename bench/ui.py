@@ -19,7 +19,7 @@ import json
 import statistics
 import sys
 import time
-from argparse import Namespace
+from tuimon.config import Config
 
 REPEAT = 25
 
@@ -27,8 +27,7 @@ REPEAT = 25
 def service(path: str):
     from tuimon.server.service import EngineService
 
-    args = Namespace(read=path, interfaces=[], filter=None, duration=None, no_ui=False,
-                     csv=None, interval=1.0, flow_timeout=0, max_flows=0)
+    args = Config(read=path, flow_timeout=0, max_flows=0)
     svc = EngineService(args, clock=lambda: 50.0)
     svc.run_all()
     return svc
@@ -57,9 +56,9 @@ async def measure(svc, size=(160, 48)) -> dict:
     from textual import events
 
     from tuimon.server.protocol import Query
-    from tuimon.ui.backend import LocalBackend
+    from tuimon.server.client import LocalClient
 
-    app = timed_app(LocalBackend(svc))
+    app = timed_app(LocalClient(svc))
     query_ms, apply_ms, key_ms, pilot_ms = [], [], [], []
     async with app.run_test(size=size) as pilot:
         for _ in range(3):
