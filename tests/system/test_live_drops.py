@@ -38,6 +38,11 @@ def test_every_frame_that_arrived_is_counted_or_reported_dropped(netns, tmp_path
 
 SLOW_COUNTER = r"""
 import json, sys, time
+import tuimon.capture.dumpcap, tuimon.capture.live
+# small buffers (1 MiB in the kernel, Linux's default 64 KiB pipe): the flood overruns them
+# whatever else the machine is doing
+tuimon.capture.dumpcap.BUFFER_MIB = 1
+tuimon.capture.live.PIPE_SIZE = 1 << 16
 from tuimon.capture.open import open_source
 from tuimon.config import Config
 from tuimon.server.protocol import Query
@@ -51,7 +56,7 @@ seen, next_tick, start = [], time.monotonic() + 0.5, time.monotonic()
 batches = svc.source.batches()
 for batch in batches:
     svc.ingest(batch)
-    time.sleep(0.02)  # a counting that cannot keep up: dumpcap's pipe and ring fill
+    time.sleep(0.05)  # a counting that cannot keep up: dumpcap's pipe and ring fill
     now = time.monotonic()
     if now >= next_tick:
         next_tick = now + 0.5

@@ -46,8 +46,10 @@ PIPE_SIZE = 16 << 20
 F_SETPIPE_SZ = 1031
 
 
-def enlarge_pipe(fd: int, size: int = PIPE_SIZE) -> int:
-    """Make the pipe ``fd`` hold ``size`` bytes, or as much as this user may; the size set."""
+def enlarge_pipe(fd: int, size: int | None = None) -> int:
+    """Make the pipe ``fd`` hold ``size`` bytes (default PIPE_SIZE), or as much as this
+    user may; the size set."""
+    size = PIPE_SIZE if size is None else size
     try:
         limit = int(open("/proc/sys/fs/pipe-max-size").read())
     except (OSError, ValueError):
