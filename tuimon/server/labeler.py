@@ -136,16 +136,18 @@ def _block_end(caplen: int) -> tuple[int, bytes]:
     return end
 
 
-def idle_only(pid: int) -> None:
-    """Counting comes first: tshark runs only on CPU time nothing else wants (Linux's
-    SCHED_IDLE; a nice value alone still gave it most of a core beside a busy capture, and
-    the capture dropped a third of 150,000 packets/s). When CPU is short, tshark falls
-    behind and the labeller sheds conversations to port guesses, never packets."""
-    try:
-        os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
-        return
-    except (OSError, AttributeError):
-        pass
+def lower(pid: int, idle: bool = False) -> None:
+    """Counting comes first: tshark runs at nice 10, and (``idle``, a live capture, where a
+    late count is a lost packet) only on CPU time nothing else wants (Linux's SCHED_IDLE;
+    nice 10 alone still gave it most of a core beside a busy capture, and the capture
+    dropped a third of 150,000 packets/s). A file waits for nobody: there SCHED_IDLE would
+    only starve tshark on a busy machine, and its verdicts with it."""
+    if idle:
+        try:
+            os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
+            return
+        except (OSError, AttributeError):
+            pass
     try:
         os.setpriority(os.PRIO_PROCESS, pid, NICE)
     except (OSError, AttributeError):
@@ -175,7 +177,7 @@ class Dissector:
         except OSError as err:
             self.stderr.close()
             raise DissectorUnavailable(f"cannot start {argv[0]}: {err.strerror or err}") from None
-        idle_only(self.proc.pid)
+        lower(self.proc.pid)
         self._in: int | None = self.proc.stdin.fileno()
         self._out: int | None = self.proc.stdout.fileno()
         for fd in (self._in, self._out):
@@ -332,6 +334,7 @@ class AppLabeler:
         self.engine = engine
         self.budget = budget
         self.clock = clock
+        self.idle = False  # tshark under SCHED_IDLE (go_live)
         self._second = -1  # the clock's second frames are being counted in
         self._second_sent = 0
         self.free_share = FreeShare()  # how much CPU the rest of the machine leaves
@@ -352,9 +355,21 @@ class AppLabeler:
         if self.current is not None:
             engine.waiting_count = self.waiting_count
 
+    def go_live(self, clock) -> None:
+        """A live capture: tshark gets at most LIVE_BUDGET frames a second of ``clock``
+        and only the CPU nothing else wants (SCHED_IDLE), now and after every restart."""
+        self.budget, self.clock, self.idle = LIVE_BUDGET, clock, True
+        self._lower(self.current)
+
+    def _lower(self, run) -> None:
+        proc = getattr(run.dissector, "proc", None) if run is not None else None
+        if self.idle and proc is not None:
+            lower(proc.pid, idle=True)
+
     def _start(self) -> bool:
         try:
             self.current = _Run(self.factory())
+            self._lower(self.current)
         except DissectorUnavailable as err:
             self.current = None
             self.note = f"{err}: application protocols are guessed from ports"

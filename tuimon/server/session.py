@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from tuimon.capture.source import SHED_BYTES
-from tuimon.server.labeler import DEFAULT_PACKETS, LIVE_BUDGET, AppLabeler
+from tuimon.server.labeler import DEFAULT_PACKETS, AppLabeler
 from tuimon.core.engine import Engine
 
 
@@ -40,7 +40,7 @@ class Session:
         self._next_fold: float | None = None
         self.labeler = labeler_factory(self.engine, dissect_packets, self._linktype)
         if source.kind == "live":  # tshark's share of the CPU stays bounded
-            self.labeler.budget, self.labeler.clock = LIVE_BUDGET, clock
+            self.labeler.go_live(clock)
 
     def kernel_tick(self, final: bool = False) -> None:
         """Read the kernel's counters (the driver calls this once a second); ``final``: the
