@@ -47,6 +47,8 @@ _U16 = struct.Struct("!H").unpack_from
 # IPv6 extension headers we skip to reach the transport header.
 _V6_EXT = frozenset((0, 43, 60, 135, 139, 140, 253, 254))
 _VLAN = frozenset((0x8100, 0x88A8, 0x9100, 0x9200))
+# Arista's timestamp header: version -> timestamp size (64-bit or 48-bit, TAI or UTC).
+_ARISTA_STAMP = {0x0010: 8, 0x0110: 8, 0x0020: 6, 0x0120: 6}
 
 
 def _transport(buf, t, end, kind, proto, src, dst):
@@ -143,6 +145,24 @@ def ethertype(buf, off, end, etype):
             if end - off < 8:
                 return UNDECODED_RECORD
             return ppp_protocol(buf, off + 8, end, _U16(buf, off + 6)[0])
+        elif etype == 0x8903:  # Cisco FabricPath: FTag and TTL, then the whole inner frame
+            if end - off < 16:
+                return UNDECODED_RECORD
+            etype = _U16(buf, off + 14)[0]
+            if etype < 0x0600 or etype == 0x8903:  # 802.3 inside; nested FabricPath
+                return (NONIP, -1, None, None, None, None, 0)
+            off += 16
+        elif etype == 0xD28B:  # Arista: subtype, version, a timestamp, the frame's ethertype
+            if end - off < 4 or _U16(buf, off)[0] != 1:
+                return (NONIP, etype, None, None, None, None, 0)
+            size = _ARISTA_STAMP.get(_U16(buf, off + 2)[0])
+            if size is None:
+                return (NONIP, etype, None, None, None, None, 0)
+            off += 4 + size
+            if end - off < 2:
+                return UNDECODED_RECORD
+            etype = _U16(buf, off)[0]
+            off += 2
         else:
             return (NONIP, etype, None, None, None, None, 0)
 
@@ -185,9 +205,18 @@ def ether(buf, off, end):
     if end - off < 14:
         return UNDECODED_RECORD
     etype = _U16(buf, off + 12)[0]
-    if etype < 0x0600:  # 802.3 length field: LLC, STP...
-        return (NONIP, -1, None, None, None, None, 0)
+    if etype < 0x0600:  # 802.3 length field: LLC (SNAP may carry IP), STP...
+        return llc(buf, off + 14, end)
     return ethertype(buf, off + 14, end, etype)
+
+
+def llc(buf, off, end):
+    """802.2 LLC: a SNAP header with an ethertype (organisation code 0, or 0x0000F8 for
+    bridge tunnels) leads on to it; other saps carry no IP."""
+    if (end - off >= 8 and buf[off] == 0xAA and buf[off + 1] == 0xAA and buf[off + 2] == 0x03
+            and buf[off + 3] == 0 and buf[off + 4] == 0 and buf[off + 5] in (0, 0xF8)):
+        return ethertype(buf, off + 8, end, _U16(buf, off + 6)[0])
+    return (NONIP, -1, None, None, None, None, 0)
 
 
 def linux_sll(buf, off, end):
@@ -275,9 +304,18 @@ def loop(buf, off, end):
     return (NONIP, -1, None, None, None, None, 0)
 
 
+def chdlc(buf, off, end):
+    """Cisco HDLC: address (0x0F unicast, 0x8F broadcast), control, then an ethertype."""
+    if end - off < 4:
+        return UNDECODED_RECORD
+    return ethertype(buf, off + 4, end, _U16(buf, off + 2)[0])
+
+
 def ppp(buf, off, end):
     if end - off < 2:
         return UNDECODED_RECORD
+    if buf[off] == 0x0F or buf[off] == 0x8F:  # Cisco HDLC framing, as Wireshark reads it
+        return chdlc(buf, off, end)
     if buf[off] == 0xFF and buf[off + 1] == 0x03:  # HDLC address and control
         off += 2
     if end - off < 1:
@@ -289,30 +327,12 @@ def ppp(buf, off, end):
     return ppp_protocol(buf, off + 2, end, _U16(buf, off)[0])
 
 
-def undecodable(buf, off, end):
-    return UNDECODED_RECORD
+def __getattr__(name):
+    """The link type table lives in :mod:`tuimon.capture.linktypes` (which imports this
+    module); ``LINKTYPES``, ``decoder_for``, ``linktype_name`` and ``undecodable`` are still
+    importable from here."""
+    if name in ("LINKTYPES", "decoder_for", "linktype_name", "undecodable"):
+        from tuimon.capture import linktypes
 
-
-LINKTYPES = {
-    0: ("null", null_loopback),
-    1: ("ether", ether_fast),
-    9: ("ppp", ppp),
-    12: ("rawip", raw_ip),
-    14: ("rawip", raw_ip),
-    50: ("ppp", ppp),
-    101: ("rawip", raw_ip),
-    108: ("loop", loop),
-    113: ("linux-sll", linux_sll),
-    228: ("ipv4", raw_ip),
-    229: ("ipv6", raw_ip),
-    276: ("linux-sll2", linux_sll2),
-}
-
-
-def decoder_for(linktype: int):
-    """The decoder function for a pcap/pcapng link type (unknown ones decode nothing)."""
-    return LINKTYPES.get(linktype, ("unknown", undecodable))[1]
-
-
-def linktype_name(linktype: int) -> str:
-    return LINKTYPES.get(linktype, (f"linktype-{linktype}",))[0]
+        return getattr(linktypes, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

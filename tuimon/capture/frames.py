@@ -13,7 +13,8 @@ import os
 from collections.abc import Iterator
 from typing import NamedTuple
 
-from tuimon.capture.decode import NONIP, decoder_for
+from tuimon.capture.decode import NONIP
+from tuimon.capture.linktypes import decoder_for
 from tuimon.capture.reader import CaptureReader, Interface
 from tuimon.errors import TuimonError
 

@@ -51,7 +51,7 @@ from dataclasses import dataclass
 
 from tuimon.capture.decode import V6
 from tuimon.core.engine import tcp_flags_text
-from tuimon.capture.decode import LINKTYPES
+from tuimon.capture.linktypes import LINKTYPES
 from tuimon.core.names import (
     ETHERTYPES,
     IP_PROTOCOLS,
