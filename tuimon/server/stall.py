@@ -40,8 +40,9 @@ class StallWatch:
                 self.stalled.pop(index, None)
                 continue
             seen = row.packets_in + row.packets_out
-            last = self._last.get(index)
-            if last is None or count != last[0]:
+            # both count from the capture's start: nothing handed over, nothing counted
+            last = self._last.get(index, (0, 0, None))
+            if count != last[0]:
                 self._last[index] = (count, seen, None)
                 self.stalled.pop(index, None)
                 continue
