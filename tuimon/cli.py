@@ -117,6 +117,9 @@ def config_from(args: argparse.Namespace) -> Config:
         raise TuimonError("give either interfaces to capture on or -r FILE, not both")
     if args.ring < 0:
         raise TuimonError("--ring MB cannot be negative")
+    if args.csv is not None and printable(args.csv, len(args.csv) + 1) != args.csv:
+        raise TuimonError(f"--csv: a folder name with control characters is refused: "
+                          f"{printable(args.csv)}")
     return Config(interfaces=tuple(args.interfaces), read=args.read,
                   capture_filter=args.filter, speed=args.speed, max_gap=args.max_gap,
                   no_ui=args.no_ui, csv=args.csv, duration=args.duration,
@@ -127,7 +130,13 @@ def config_from(args: argparse.Namespace) -> Config:
 
 
 def main(argv: list[str] | None = None) -> int:
-    global _headless_done
+    """Run tuimon with ``argv``; return the exit status."""
+    return run(argv)[0]
+
+
+def run(argv: list[str] | None = None) -> tuple[int, bool]:
+    """Run tuimon with ``argv``: (exit status, whether the process may end at once -- a
+    headless run that has written, closed and synced everything)."""
     args = build_parser().parse_args(argv)
     try:
         config = config_from(args)
@@ -135,22 +144,22 @@ def main(argv: list[str] | None = None) -> int:
             from tuimon.capture.interfaces import list_interfaces
 
             print(list_interfaces())
-            return 0
+            return 0, False
         if config.no_ui:
             from tuimon.server.headless import run_headless
 
-            code, _headless_done = run_headless(config)
-            return code
-        return run_app(config)
+            code, at_once = run_headless(config)
+            return code, at_once
+        return run_app(config), False
     except TuimonError as err:
         # A path or an interface name can carry escape sequences too: shown, never obeyed.
         print(f"tuimon: {printable(str(err), 1000)}", file=sys.stderr)
-        return err.exit_code
+        return err.exit_code, False
     except KeyboardInterrupt:
-        return 130
+        return 130, False
     except BrokenPipeError:  # the summary's reader went away (tuimon ... | head)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 128 + signal.SIGPIPE
+        return 128 + signal.SIGPIPE, False
 
 
 def run_app(config: Config) -> int:
@@ -170,16 +179,13 @@ def run_app(config: Config) -> int:
     return run_monitor(config, connect)
 
 
-_headless_done = False  # set when the headless run has written everything
-
-
 def entry() -> None:
-    """The ``tuimon`` command (and ``python -m tuimon``): :func:`main`, then the process
+    """The ``tuimon`` command (and ``python -m tuimon``): :func:`run`, then the process
     ends. After a headless run every file is written, closed and synced and tshark is
     gone, so it ends at once (``os._exit``) rather than have the interpreter free a
     million conversation records one by one, which took a tenth of a large file's run."""
-    code = main()
-    if _headless_done:
+    code, at_once = run()
+    if at_once:
         try:
             sys.stdout.flush()
             sys.stderr.flush()

@@ -37,3 +37,31 @@ def test_a_killed_tuimons_folder_goes_and_a_running_ones_stays(tmp_path):
     assert os.stat(new).st_mode & 0o777 == 0o700
     assert sweep("drill", str(tmp_path)) == [str(other_kind)]
     assert sweep("drill", str(tmp_path)) == []
+
+
+def test_a_killed_saves_files_go_and_nothing_else(tmp_path):
+    """The temporary CSV files of a save carry its pid; only a dead one's regular files of
+    those names, owned by this user, are removed."""
+    from tuimon.sinks.csv import SCRATCH_NAMES
+    from tuimon.scratch import sweep_files
+
+    dead = dead_pid()
+    gone = [tmp_path / f".conversations.csv.{dead}.a1b2_c3d.part",
+            tmp_path / f".hosts.csv.{dead}.zzzzzzzz.tmp"]
+    kept = [tmp_path / f".conversations.csv.{os.getpid()}.abcdefgh.tmp",  # alive: this one
+            tmp_path / ".conversations.csv.1.abcdefgh.tmp",  # pid 1 runs
+            tmp_path / ".conversations.csv.abcdefgh.tmp",  # no pid
+            tmp_path / f".other.csv.{dead}.abcdefgh.tmp",  # not a name of ours
+            tmp_path / f"conversations.csv.{dead}.abcdefgh.tmp",
+            tmp_path / f".conversations.csv.{dead}.abcdefgh.tmp.bak",
+            tmp_path / f".conversations.csv.{10**12}.abcdefgh.tmp",  # no such pid
+            tmp_path / "conversations.csv"]
+    for path in gone + kept:
+        path.write_text("x")
+    folder = tmp_path / f".protocols.csv.{dead}.abcdefgh.tmp"  # a folder of that name
+    folder.mkdir()
+    link = tmp_path / f".interfaces.csv.{dead}.abcdefgh.tmp"
+    link.symlink_to(kept[0])
+    assert sorted(sweep_files(str(tmp_path), SCRATCH_NAMES)) == sorted(map(str, gone))
+    assert all(p.exists() for p in kept) and folder.is_dir() and link.is_symlink()
+    assert sweep_files(str(tmp_path / "missing"), SCRATCH_NAMES) == []

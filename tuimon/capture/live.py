@@ -337,6 +337,11 @@ class LiveSource(Source):
                 return c.polled_drops + (iface.drops or 0)
         return iface.drops
 
+    def captured(self) -> dict[int, int]:
+        """Frames each capture (by its first interface's index) has handed over so far:
+        with the kernel's counters, they tell a stalled dumpcap (server/stall.py)."""
+        return {c.index: c.reader.frames for c in self._captures if c.open}
+
     def behind(self) -> tuple[int, int]:
         """(bytes, packets) dumpcap has written to the pipes and we have not read yet; the
         packets estimated from the mean length of what was read."""

@@ -130,11 +130,13 @@ class EngineService:
 
     def capture_news(self) -> Status | None:
         """A new Status when one of a live source's captures ended on its own
-        (interface removed, dumpcap exited); None when nothing changed."""
+        (interface removed, dumpcap exited), an interface is down, or a capture has
+        stalled (server/stall.py); None when nothing changed."""
         ended = dict(self.source.ended)
         down = {i: state for i, state in self.source.down.items()
                 if i not in ended}
-        if not ended and not down and not self.status.message:
+        stalled = sorted(i for i in self.stalled() if i not in ended and i not in down)
+        if not ended and not down and not stalled and not self.status.message:
             return None
         names = {i.index: i.name for i in self.source.interfaces}
         problems = [f"{names.get(index, f'interface {index}')}: {reason}"
@@ -142,6 +144,9 @@ class EngineService:
         parts = ["capture ended on " + "; ".join(problems)] if problems else []
         parts += [f"{names.get(index, f'interface {index}')} is {state}: nothing to capture "
                   f"until it is up again" for index, state in sorted(down.items())]
+        parts += [f"capture on {names.get(index, f'interface {index}')} has stalled: the "
+                  f"kernel counts packets, dumpcap hands over none (stopped?)"
+                  for index in stalled]
         message = one_line("; ".join(parts))
         if message == self.status.message:
             return None
@@ -150,6 +155,11 @@ class EngineService:
             self.version += 1
         self.status = Status(self.status.state, message, self.status.source, True)
         return self.status
+
+    def stalled(self) -> dict[int, int]:
+        """Live captures that hand over nothing while the kernel counts packets on their
+        interface: index -> the packets the kernel counted meanwhile."""
+        return dict(self.session.stall.stalled) if self.session is not None else {}
 
     # -- playback ---------------------------------------------------------------------------
 

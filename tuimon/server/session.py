@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from tuimon.capture.source import SHED_BYTES
 from tuimon.server.labeler import DEFAULT_PACKETS, AppLabeler
+from tuimon.server.stall import StallWatch
 from tuimon.core.engine import Engine
 
 
@@ -38,6 +39,7 @@ class Session:
         self._known = 0
         self.newest: float | None = None  # capture time of the newest packet counted
         self._next_fold: float | None = None
+        self.stall = StallWatch()  # .stalled: captures quiet while the kernel counts
         self.labeler = labeler_factory(self.engine, dissect_packets, self._linktype)
         if source.kind == "live":  # tshark's share of the CPU stays bounded
             self.labeler.go_live(clock)
@@ -52,8 +54,12 @@ class Session:
         # "Missed" (kernel minus captured) must not count the packets still waiting in
         # the capture's pipe (the counting is behind, not losing them): they are taken off.
         waiting = 0 if final else self.source.behind()[1]
-        for index, row in self.kernel.sample().items():
+        rows = self.kernel.sample()
+        for index, row in rows.items():
             self.engine.set_kernel(index, row._replace(waiting=waiting) if waiting else row)
+        captured = getattr(self.source, "captured", None)
+        if captured is not None and not final:
+            self.stall.update(self.clock(), rows, captured())
 
     def _linktype(self, index: int) -> int:
         for iface in self.source.interfaces:

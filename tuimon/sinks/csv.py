@@ -2,13 +2,16 @@
 
 Each file is written to a temporary name in the target folder and renamed into place, so a
 reader never sees half a file and a failed save leaves the previous files intact. Cells
-that a spreadsheet would run as a formula are escaped.
+that a spreadsheet would run as a formula are escaped. The temporary names carry the
+process id (``.conversations.csv.PID.xxxxxxxx.tmp``): a save first removes those a killed
+tuimon left in the folder (:func:`tuimon.scratch.sweep_files`).
 """
 
 from __future__ import annotations
 
 import csv
 import os
+import re
 import tempfile
 import time
 from functools import lru_cache
@@ -16,6 +19,7 @@ from operator import attrgetter
 
 from tuimon.core.model import ProtocolRow, Snapshot
 from tuimon.errors import ExportFailed
+from tuimon.scratch import sweep_files
 from tuimon.sinks.part import start_part
 
 INTERFACE_COLUMNS = ["interface", "packets", "bytes", "link", "ipv4_packets", "ipv6_packets",
@@ -45,6 +49,10 @@ FILES = {
 LAYERS = ["link", "network", "transport", "application"]
 _TIME_COLUMNS = {"first_seen", "last_seen"}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# a save's temporary files (this module's ".tmp", sinks/part.py's ".part"): "." + the file's
+# name + "." + the pid of the tuimon saving + "." + mkstemp's 8 characters + the suffix
+SCRATCH_NAMES = re.compile(r"\.(?:interfaces|hosts|protocols|conversations)\.csv\."
+                           r"(?P<pid>[0-9]{1,10})\.[a-z0-9_]{8}\.(?:tmp|part)")
 PART_SHARE = 0.7  # of conversations.csv the child writes (the parent has the other files too)
 
 
@@ -182,7 +190,8 @@ def _write_temp(path: str, columns: list[str], rows, expired=None, part=None) ->
     ``expired``: a :class:`~tuimon.sinks.flowlog.FlowLog` whose rows follow (conversations);
     ``part``: a :class:`~tuimon.sinks.part.Part` writing the rows after ``rows``."""
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.{os.getpid()}.", suffix=".tmp",
+                               dir=folder)
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # as any new file (mkstemp makes it 0600)
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
@@ -344,10 +353,12 @@ def _failed(folder: str, err: OSError) -> ExportFailed:
 
 
 def _make(folder: str) -> None:
+    """Make ``folder`` if needed, and remove the temporary files a killed tuimon left in it."""
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as err:
         raise _failed(folder, err) from None
+    sweep_files(folder, SCRATCH_NAMES)
 
 
 def _export(snapshot: Snapshot, folder: str, expired, conversations, part=None) -> list[str]:

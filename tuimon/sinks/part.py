@@ -98,19 +98,36 @@ def _status_text(status: int) -> str:
     return f"exit status {os.waitstatus_to_exitcode(status)}"
 
 
+def _die_with(parent: int) -> None:
+    """Linux: the kernel kills this child when its parent dies (a SIGKILL mid-save), so it
+    does not go on writing a part nobody will take."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # it died before that was set
+        os._exit(1)
+
+
 def start_part(folder: str, rows: int, write) -> Part | None:
     """Fork a child that calls ``write(f)`` with a temporary text file in ``folder``
     (``rows``: how many lines it writes); None when that is not possible or not worth it
     (the caller writes them itself)."""
     if not can_fork(rows):
         return None
-    fd, path = tempfile.mkstemp(prefix=".conversations.csv.", suffix=".part", dir=folder)
+    # named after this process, as the report's own temporary files (sinks/csv.py): a killed
+    # tuimon's part is removed by the next save into the folder
+    fd, path = tempfile.mkstemp(prefix=f".conversations.csv.{os.getpid()}.", suffix=".part",
+                                dir=folder)
     try:
         r, w = os.pipe()
     except OSError:
         os.close(fd)
         os.unlink(path)
         return None
+    parent = os.getpid()
     try:
         pid = os.fork()
     except OSError:
@@ -122,6 +139,7 @@ def start_part(folder: str, rows: int, write) -> Part | None:
         status = 1
         try:
             gc.disable()  # a collection would touch (and so copy) every page of the parent
+            _die_with(parent)
             os.close(r)
             with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
                 write(f)
