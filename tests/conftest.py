@@ -1,4 +1,5 @@
-"""Shared test set-up: snapshot folder, a fixed time zone, a synthetic-engine builder."""
+"""Shared test set-up: snapshot folder, a fixed time zone, a history folder of the session's own
+(XDG_DATA_HOME), a synthetic-engine builder."""
 
 from __future__ import annotations
 
@@ -34,6 +35,15 @@ os.environ["TZ"] = "UTC"
 time.tzset()
 
 DATA = Path(__file__).resolve().parent / "data"
+
+# A live session records its history into $XDG_DATA_HOME/tuimon/history.sqlite: tests (and
+# every tuimon they start, which inherits the environment) write into a folder of their
+# own, never into the real home. Set at import, before any test or fixture runs.
+if not os.environ.get("TUIMON_TEST_XDG"):
+    import tempfile
+
+    os.environ["TUIMON_TEST_XDG"] = os.environ["XDG_DATA_HOME"] = \
+        tempfile.mkdtemp(prefix="tuimon-xdg-")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -112,6 +122,11 @@ def pytest_configure(config):
 
 
 def pytest_unconfigure(config):
+    xdg = os.environ.get("TUIMON_TEST_XDG")
+    if xdg and os.environ.get("PYTEST_XDIST_WORKER") is None:
+        import shutil
+
+        shutil.rmtree(xdg, ignore_errors=True)
     folder = getattr(config, "_tshark_cache", None)
     if folder:
         import shutil

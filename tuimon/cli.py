@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "counts use the length on the wire either way")
     p.add_argument("--list-interfaces", action="store_true",
                    help="list the interfaces dumpcap can capture on, and exit")
+    p.add_argument("--history", metavar="PATH",
+                   help="record traffic per minute, hour and day into this SQLite file "
+                        "(default for a live capture: $XDG_DATA_HOME/tuimon/history.sqlite; "
+                        "a playback records only when given)")
+    p.add_argument("--no-history", action="store_true", help="record no history")
     return p
 
 
@@ -126,7 +131,8 @@ def config_from(args: argparse.Namespace) -> Config:
                   interval=args.interval if args.interval and args.interval > 0 else 1.0,
                   ring_mb=args.ring, snaplen=args.snaplen, flow_timeout=args.flow_timeout,
                   max_flows=args.max_flows, dissect_packets=args.dissect_packets,
-                  list_interfaces=args.list_interfaces)
+                  list_interfaces=args.list_interfaces,
+                  history=args.history, no_history=args.no_history)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,6 +143,11 @@ def main(argv: list[str] | None = None) -> int:
 def run(argv: list[str] | None = None) -> tuple[int, bool]:
     """Run tuimon with ``argv``: (exit status, whether the process may end at once -- a
     headless run that has written, closed and synced everything)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["report"]:
+        from tuimon.sinks.report import main as report
+
+        return report(argv[1:]), False
     args = build_parser().parse_args(argv)
     try:
         config = config_from(args)

@@ -35,6 +35,8 @@ class Config:
     max_flows: int = 1_000_000  # most conversations kept (0: no bound)
     dissect_packets: int = 10  # first packets of a TCP/UDP conversation tshark names (0: none)
     list_interfaces: bool = False
+    history: str | None = None  # --history PATH: the history database (docs/history.md)
+    no_history: bool = False  # --no-history: record nothing (overrides --history)
 
     @property
     def live(self) -> bool:

@@ -49,6 +49,7 @@ from tuimon.server.protocol import (
 from tuimon.server.query import QueryRunner
 from tuimon.server.session import Session
 from tuimon.sinks.flowlog import FlowLog
+from tuimon.sinks.history import HistoryFailed, HistoryRecorder, history_path
 
 
 def new_folder_name(now: float) -> str:
@@ -92,10 +93,18 @@ class EngineService:
         self.player: Player | None = None
         self._advanced: int | None = None  # the capture second the clock was last moved to
         self.driller: Driller | None = None
+        self.history: HistoryRecorder | None = None  # recording into the history database
 
     # -- life cycle ----------------------------------------------------------------------
 
     def open(self) -> Status:
+        path = history_path(self.config)
+        if path is not None:
+            try:
+                self.history = HistoryRecorder.attach(self.engine, path)
+            except HistoryFailed as err:
+                if self.config.history:  # asked for: an error; the default: no history
+                    return self.fail(str(err))
         try:
             self.source = self.factory(self.config)
         except TuimonError as err:
@@ -125,7 +134,10 @@ class EngineService:
 
     def ingest(self, batch: list) -> None:
         if batch:
-            self.session.ingest(batch)
+            if self.history is not None:
+                self.history.ingest(batch, self.session.ingest)
+            else:
+                self.session.ingest(batch)
             self.version += 1
 
     def capture_news(self) -> Status | None:
@@ -204,6 +216,8 @@ class EngineService:
         if self._advanced is None or int(reached) > self._advanced:
             self.engine.fold()  # what is pending belongs to the seconds before
             self.engine.advance(reached)
+            if self.history is not None:
+                self.history.tick(reached)
             self._advanced = int(reached)
             self.version += 1
 
@@ -238,12 +252,17 @@ class EngineService:
             self.version += 1
 
     def note(self) -> str:
-        return self.session.labeler.note if self.session is not None else ""
+        note = self.session.labeler.note if self.session is not None else ""
+        if self.history is not None and self.history.error:
+            note = f"{note}; {self.history.error}" if note else self.history.error
+        return note
 
     def tick(self) -> None:
         """Keep a live clock moving on a quiet link so rates decay."""
         if self.live and self.status.state == CAPTURING:
             self.engine.advance(self.wallclock())
+            if self.history is not None:
+                self.history.tick(self.engine.now)
             self.session.sync_interfaces()  # the capture's drops, as they happen
             self.session.kernel_tick()
             self.version += 1
@@ -261,6 +280,8 @@ class EngineService:
                 pass
             self.engine.fold()
             self.version += 1
+            if drain:
+                self.end_history()
         if self.stopped_at is None:
             self.stopped_at = self.clock()
         if error is None:
@@ -278,6 +299,12 @@ class EngineService:
             self.session.finish_labels()
             self.engine.fold()
             self.version += 1
+        self.end_history()
+
+    def end_history(self) -> None:
+        """The history gets the last minute and the conversations still in the table."""
+        if self.history is not None:
+            self.history.finish()
 
     def fail(self, message: str) -> Status:
         if self.stopped_at is None:
@@ -297,6 +324,7 @@ class EngineService:
             self.session.close()
 
     def close(self) -> None:
+        self.end_history()
         self.close_capture()
         if self.driller is not None:
             self.driller.close()

@@ -1,0 +1,202 @@
+"""The history database: schema and version, upserts that add up, minutes split exactly,
+rollups equal to their minutes, retention per grain, migration, conversations that left."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from tests.conftest import record
+from tuimon.core.engine import Engine
+from tuimon.sinks import history_schema
+from tuimon.sinks.csv import CONVERSATION_COLUMNS
+from tuimon.sinks.flowlog import FlowLog
+from tuimon.sinks.history import (
+    RETENTION,
+    HistoryFailed,
+    HistoryRecorder,
+    connect,
+    default_path,
+    expire,
+    write_deltas,
+)
+
+T0 = 1_700_000_040  # 2023-11-14T22:14:00Z, the start of a minute
+
+
+def engine() -> Engine:
+    e = Engine(rates=False)
+    e.set_interface(0, "eth0", "ether")
+    return e
+
+
+def sums(db, table: str, key: str, *values: str) -> dict:
+    cols = ", ".join(f"SUM({v})" for v in values)
+    return {r[0]: list(r[1:]) for r in
+            db.execute(f"SELECT {key}, {cols} FROM {table} GROUP BY {key}")}
+
+
+def test_a_new_database_has_the_schema_and_its_version(tmp_path):
+    db = connect(str(tmp_path / "h.sqlite"))
+    assert db.execute("PRAGMA user_version").fetchone()[0] == history_schema.VERSION
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    names = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    for kind in ("interface", "host", "protocol"):
+        for grain in ("minutes", "hours", "days"):
+            assert f"{kind}_{grain}" in names
+    cols = [r[1] for r in db.execute("PRAGMA table_info(host_minutes)")]
+    assert cols == ["minute", "address", "packets", "bytes", "tx_packets", "tx_bytes",
+                    "rx_packets", "rx_bytes"]
+    assert [r[1] for r in db.execute("PRAGMA table_info(conversations)")] == CONVERSATION_COLUMNS
+
+
+def test_upserts_add_up_and_rollups_equal_their_minutes(tmp_path):
+    db = connect(str(tmp_path / "h.sqlite"))
+    row = ("10.0.0.1", 2, 300, 1, 100, 1, 200)
+    for minute in (T0, T0, T0 + 60, T0 + 3600, T0 + 86400):
+        write_deltas(db, minute, {"host": [row]})
+    assert db.execute("SELECT packets, bytes FROM host_minutes WHERE minute = ?",
+                      (T0,)).fetchone() == (4, 600)
+    assert db.execute("SELECT COUNT(*) FROM host_minutes").fetchone()[0] == 4
+    values = ("packets", "bytes", "tx_packets", "tx_bytes", "rx_packets", "rx_bytes")
+    minutes = sums(db, "host_minutes", "address", *values)
+    assert minutes == {"10.0.0.1": [10, 1500, 5, 500, 5, 1000]}
+    assert sums(db, "host_hours", "address", *values) == minutes
+    assert sums(db, "host_days", "address", *values) == minutes
+    hours = [r[0] for r in db.execute("SELECT hour FROM host_hours ORDER BY hour")]
+    assert all(h % 3600 == 0 for h in hours) and len(hours) == 3
+
+
+def test_the_recorder_splits_minutes_exactly_and_commits_each_one(tmp_path):
+    """Batches that straddle minutes are cut where the minute ends; a closed minute is
+    committed (another connection sees it) while the open one is not yet."""
+    path = str(tmp_path / "h.sqlite")
+    e = engine()
+    rec = HistoryRecorder.attach(e, path)
+    batch = [record("10.0.0.1", "10.0.0.2", 1000, 80, size=100, ts=T0 + s)
+             for s in (0, 30, 59.999, 60, 61, 150)]
+    rec.ingest(batch[:2], e.ingest)
+    rec.ingest(batch[2:], e.ingest)  # crosses into T0+60 and T0+120
+    other = sqlite3.connect(path)
+    got = dict(other.execute("SELECT minute, packets FROM interface_minutes"))
+    assert got == {T0: 3, T0 + 60: 2}  # T0+120 is still open
+    rec.finish()
+    got = dict(other.execute("SELECT minute, packets FROM interface_minutes"))
+    assert got == {T0: 3, T0 + 60: 2, T0 + 120: 1}
+    hosts = dict(other.execute("SELECT address, SUM(tx_packets) FROM host_minutes GROUP BY 1"))
+    assert hosts == {"10.0.0.1": 6, "10.0.0.2": 0}
+    assert other.execute("SELECT protocol, SUM(packets) FROM protocol_minutes "
+                         "WHERE layer = 'transport' GROUP BY 1").fetchall() == [("tcp", 6)]
+    assert other.execute("SELECT state, packets_a_to_b FROM conversations").fetchall() == \
+        [("active", 6)]
+
+
+def test_a_quiet_clock_closes_the_minute(tmp_path):
+    path = str(tmp_path / "h.sqlite")
+    e = engine()
+    rec = HistoryRecorder.attach(e, path)
+    rec.ingest([record("10.0.0.1", "10.0.0.2", 1, 2, ts=T0 + 5)], e.ingest)
+    rec.tick(T0 + 30)
+    other = sqlite3.connect(path)
+    assert other.execute("SELECT COUNT(*) FROM interface_minutes").fetchone()[0] == 0
+    rec.tick(T0 + 61)
+    assert other.execute("SELECT minute, packets FROM interface_minutes").fetchall() == [(T0, 1)]
+
+
+def test_conversations_that_leave_go_to_the_flowlog_and_the_history(tmp_path):
+    e = Engine(rates=False, flow_timeout=10)
+    e.set_interface(0, "eth0", "ether")
+    log = FlowLog.attach(e)
+    rec = HistoryRecorder.attach(e, str(tmp_path / "h.sqlite"))
+    rec.ingest([record("10.0.0.1", "10.0.0.2", 1, 2, proto=17, ts=T0),
+                record("10.0.0.3", "10.0.0.2", 1, 2, proto=17, ts=T0 + 100)], e.ingest)
+    rec.finish()
+    assert log.rows == 1
+    db = sqlite3.connect(str(tmp_path / "h.sqlite"))
+    rows = db.execute("SELECT address_a, state, first_seen FROM conversations "
+                      "ORDER BY first_seen").fetchall()
+    assert rows == [("10.0.0.1", "expired", T0), ("10.0.0.3", "active", T0 + 100)]
+
+
+def test_two_sessions_add_to_the_same_minutes(tmp_path):
+    path = str(tmp_path / "h.sqlite")
+    for _ in range(2):
+        e = engine()
+        rec = HistoryRecorder.attach(e, path)
+        rec.ingest([record("10.0.0.1", "10.0.0.2", 1, 2, size=70, ts=T0 + 1)], e.ingest)
+        rec.finish()
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT packets, bytes FROM interface_minutes").fetchall() == [(2, 140)]
+    assert db.execute("SELECT COUNT(*) FROM conversations").fetchone()[0] == 2
+
+
+def test_retention_per_grain(tmp_path):
+    db = connect(str(tmp_path / "h.sqlite"))
+    now = T0 + 400 * 86400
+    for minute in (T0, now - 8 * 86400, now - 60):
+        write_deltas(db, minute, {"interface": [("eth0", 1, 10, 0, 0, 0, 0)]})
+    expire(db, now)
+    assert [r[0] for r in db.execute("SELECT minute FROM interface_minutes")] == [now - 60]
+    assert db.execute("SELECT COUNT(*) FROM interface_hours").fetchone()[0] == 2
+    assert db.execute("SELECT COUNT(*), SUM(packets) FROM interface_days").fetchone() == (3, 3)
+    assert RETENTION["days"] is None
+
+
+def test_an_older_database_is_migrated_never_discarded(tmp_path, monkeypatch):
+    path = str(tmp_path / "h.sqlite")
+    db = connect(path)
+    write_deltas(db, T0, {"interface": [("eth0", 1, 10, 0, 0, 0, 0)]})
+    db.close()
+
+    def v2(db):
+        db.execute("ALTER TABLE interface_minutes ADD COLUMN drops INTEGER NOT NULL DEFAULT 0")
+
+    monkeypatch.setattr(history_schema, "VERSION", 2)
+    monkeypatch.setitem(history_schema.MIGRATIONS, 2, v2)
+    db = connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert db.execute("SELECT packets, drops FROM interface_minutes").fetchall() == [(1, 0)]
+
+
+def test_a_failed_migration_leaves_the_database_as_it_was(tmp_path, monkeypatch):
+    path = str(tmp_path / "h.sqlite")
+    connect(path).close()
+
+    def broken(db):
+        db.execute("CREATE TABLE half (x)")
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(history_schema, "VERSION", 2)
+    monkeypatch.setitem(history_schema.MIGRATIONS, 2, broken)
+    with pytest.raises(HistoryFailed):
+        connect(path)
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'half'").fetchall()
+
+
+def test_a_newer_database_or_another_file_is_one_error(tmp_path):
+    newer = tmp_path / "newer.sqlite"
+    sqlite3.connect(newer).execute("PRAGMA user_version = 99")
+    with pytest.raises(HistoryFailed, match="newer tuimon"):
+        connect(str(newer))
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"not a database" * 100)
+    with pytest.raises(HistoryFailed, match="cannot open the history"):
+        connect(str(junk))
+
+
+def test_the_default_path_follows_xdg_data_home(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert default_path() == str(tmp_path / "tuimon" / "history.sqlite")
+    monkeypatch.delenv("XDG_DATA_HOME")
+    monkeypatch.setenv("HOME", "/home/x")
+    assert default_path() == "/home/x/.local/share/tuimon/history.sqlite"
+
+
+def test_the_test_suite_never_records_into_the_real_home():
+    import os
+
+    assert os.environ["XDG_DATA_HOME"] == os.environ["TUIMON_TEST_XDG"]
+    assert not default_path().startswith(os.path.expanduser("~") + "/.local")

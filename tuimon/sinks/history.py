@@ -1,0 +1,273 @@
+"""Recording into the embedded history database (SQLite, WAL): traffic per minute, hour
+and day that survives a restart, and every conversation that left the table.
+
+The recorder is fed between batches, never per packet: :meth:`HistoryRecorder.ingest`
+splits a batch where a new minute of capture time starts (a look at its last record;
+a scan only for the one batch a minute that crosses), folds the engine, and closes the
+minute: what the hosts, interfaces and protocols counted since the last close (the
+engine's cumulative totals, diffed) is upserted into the minute, hour and day that hold
+it, the conversations that left meanwhile are inserted, and the transaction commits.
+So a ``kill -9`` loses at most the open minute. Several sessions add to the same rows
+(``ON CONFLICT DO UPDATE SET packets = packets + excluded.packets``). The schema is in
+:mod:`tuimon.sinks.history_schema`; the contract in docs/history.md.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sqlite3
+
+from tuimon.core.names import address_text
+from tuimon.errors import TuimonError
+from tuimon.sinks.csv import CONVERSATION_COLUMNS, protocol_totals
+from tuimon.sinks.history_schema import GRAINS, KINDS, PERIOD, migrate, table
+
+# seconds each grain is kept (None: for ever); conversations go with the minutes
+RETENTION = {"minutes": 7 * 86400, "hours": 366 * 86400, "days": None,
+             "conversations": 7 * 86400}
+_LAYERS = ("transport", "application")
+
+
+class HistoryFailed(TuimonError):
+    """The history database cannot be opened or written."""
+
+
+def default_path() -> str:
+    """``$XDG_DATA_HOME/tuimon/history.sqlite`` (``~/.local/share/tuimon/...``)."""
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"),
+                                                           ".local", "share")
+    return os.path.join(base, "tuimon", "history.sqlite")
+
+
+def history_path(config) -> str | None:
+    """Where a session records: ``--history PATH``, else nowhere (``--no-history``: nowhere).
+    A live session does not record by default yet: at a busy gateway the minute's upserts
+    (three per active host) run on the counting thread and cost it a stall each minute
+    (docs/history.md); the default path waits for the recorder's own thread."""
+    if config.no_history:
+        return None
+    return config.history or None
+
+
+def connect(path: str) -> sqlite3.Connection:
+    """Open (or create) the database at ``path``, WAL, migrated to the current schema."""
+    try:
+        folder = os.path.dirname(os.path.abspath(path))
+        os.makedirs(folder, exist_ok=True)
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA busy_timeout = 5000")
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")
+        migrate(db)
+        return db
+    except (OSError, sqlite3.Error, ValueError) as err:
+        raise HistoryFailed(f"cannot open the history {path}: {err}") from None
+
+
+def _upsert_sql(kind: str, grain: str) -> str:
+    keys, values = KINDS[kind]
+    cols = (PERIOD[grain], *keys, *values)
+    sets = ", ".join(f"{v} = {v} + excluded.{v}" for v in values)
+    return (f"INSERT INTO {table(kind, grain)} ({', '.join(cols)}) "
+            f"VALUES ({', '.join('?' * len(cols))}) "
+            f"ON CONFLICT ({', '.join((PERIOD[grain], *keys))}) DO UPDATE SET {sets}")
+
+
+_CONV_SQL = (f"INSERT INTO conversations ({', '.join(CONVERSATION_COLUMNS)}) "
+             f"VALUES ({', '.join('?' * len(CONVERSATION_COLUMNS))})")
+
+
+def write_deltas(db: sqlite3.Connection, minute: int, deltas: dict) -> None:
+    """Add ``deltas`` (kind -> [(key..., value...)]) to ``minute`` and to the hour and day
+    that hold it (inside the caller's transaction)."""
+    for kind, rows in deltas.items():
+        if not rows:
+            continue
+        for grain, seconds in GRAINS.items():
+            start = minute - minute % seconds
+            db.executemany(_upsert_sql(kind, grain), [(start, *r) for r in rows])
+
+
+def expire(db: sqlite3.Connection, now: float, retention: dict = RETENTION) -> None:
+    """Rows older than their grain's retention before ``now`` go (inside a transaction)."""
+    for grain, seconds in GRAINS.items():
+        keep = retention.get(grain)
+        if keep is None:
+            continue
+        cutoff = int(now) - keep
+        for kind in KINDS:
+            db.execute(f"DELETE FROM {table(kind, grain)} WHERE {PERIOD[grain]} < ?",
+                       (cutoff - cutoff % seconds,))
+    keep = retention.get("conversations")
+    if keep is not None:
+        db.execute("DELETE FROM conversations WHERE last_seen < ?", (int(now) - keep,))
+
+
+class HistoryRecorder:
+    """Records one engine's counting into the database at ``path``."""
+
+    def __init__(self, engine, path: str, retention: dict | None = None) -> None:
+        self.engine = engine
+        self.path = path
+        self.retention = RETENTION if retention is None else retention
+        self.db = connect(path)
+        self.minute: int | None = None  # start of the open minute (capture clock)
+        self.boundary = -math.inf  # where the next minute starts
+        self._if: dict[int, tuple] = {}  # interface index -> totals at the last close
+        self._hosts: dict[int, tuple] = {}  # address -> totals at the last close
+        self._protos: dict[tuple, tuple] = {}  # (layer, name) -> totals at the last close
+        self._left: list = []  # conversations that left, not written yet
+        self._expired_at: float | None = None
+        self.minutes = 0  # minutes closed with something in them
+        self.closed = False
+        self.error = ""  # why recording stopped (the disk filled), or ""
+
+    @classmethod
+    def attach(cls, engine, path: str, **kwargs) -> HistoryRecorder:
+        """A recorder that also hears of every conversation leaving ``engine``'s table
+        (after whoever listened before, e.g. the FlowLog)."""
+        rec = cls(engine, path, **kwargs)
+        before = engine.on_leave
+
+        def on_leave(conversations: list) -> None:
+            if before is not None:
+                before(conversations)
+            rec._left.extend(conversations)
+
+        engine.on_leave = on_leave
+        return rec
+
+    # -- fed by the service, between batches ------------------------------------------
+
+    def ingest(self, batch: list, count) -> None:
+        """Count ``batch`` with ``count(part)``, closing a minute wherever one ends in it."""
+        while batch and not self.closed and batch[-1][1] >= self.boundary:
+            boundary = self.boundary
+            i = 0
+            if boundary != -math.inf:
+                for i, record in enumerate(batch):
+                    if record[1] >= boundary:
+                        break
+            if i:
+                count(batch[:i])
+                batch = batch[i:]
+            self.close_minute(batch[0][1])
+        if batch:
+            count(batch)
+
+    def tick(self, now: float | None) -> None:
+        """The capture clock moved on without packets (a quiet link, a playback's gap)."""
+        if now is not None and now >= self.boundary and self.minute is not None \
+                and not self.closed:
+            self.close_minute(now)
+
+    def close_minute(self, now: float) -> None:
+        """Write what was counted since the last close into the open minute, commit, and
+        open the minute that holds ``now``."""
+        if self.closed:
+            return
+        self.engine.fold()
+        if self.minute is not None:
+            self._write(self.minute, now)
+        start = int(now // 60 * 60)
+        if self.minute is None or start > self.minute:
+            self.minute = start
+            self.boundary = start + 60
+
+    def finish(self) -> None:
+        """The session ends: the open minute and the conversations still in the table are
+        written, and the database is closed."""
+        if self.closed:
+            return
+        engine = self.engine
+        engine.fold()
+        active = list(engine.conversations)
+        if self.minute is None and (active or self._left):
+            self.minute = int(engine.now // 60 * 60)
+        if self.minute is not None:
+            self._write(self.minute, engine.now or self.minute, active)
+        self.close()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            try:
+                self.db.close()
+            except sqlite3.Error:
+                pass
+
+    # -- the diffs -----------------------------------------------------------------------
+
+    def deltas(self) -> dict:
+        """What each interface, host and protocol counted since the last call."""
+        engine = self.engine
+        ifs = []
+        last = self._if
+        for index, row in enumerate(engine.interface_rows()):
+            now = (row.packets, row.bytes, row.in_packets or 0, row.in_bytes or 0,
+                   row.out_packets or 0, row.out_bytes or 0)
+            before = last.get(index)
+            if now != before:
+                before = before or (0,) * 6
+                ifs.append((row.interface, *(a - b for a, b in zip(now, before))))
+                last[index] = now
+        hosts = []
+        last = self._hosts
+        for addr, h in engine.hosts.items():
+            before = last.get(addr)
+            if before is not None and before[0] == h.packets:
+                continue
+            now = (h.packets, h.bytes, h.tx_p, h.tx_b, h.rx_p, h.rx_b)
+            before = before or (0,) * 6
+            hosts.append((address_text(addr), *(a - b for a, b in zip(now, before))))
+            last[addr] = now
+        protos = []
+        last = self._protos
+        rows = [r for r in engine.protocol_rows() if r.layer in _LAYERS]
+        for r in protocol_totals(rows):
+            key = (r.layer, r.protocol)
+            before = last.get(key, (0, 0))
+            if (r.packets, r.bytes) != before:
+                protos.append((*key, r.packets - before[0], r.bytes - before[1]))
+                last[key] = (r.packets, r.bytes)
+        return {"interface": ifs, "host": hosts, "protocol": protos}
+
+    def _write(self, minute: int, now: float, active: list = ()) -> None:
+        deltas = self.deltas()
+        left, self._left = self._left, []
+        rows = self._rows(left, "expired") + self._rows(active, "active")
+        db = self.db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            write_deltas(db, minute, deltas)
+            if rows:
+                db.executemany(_CONV_SQL, rows)
+            if self._expired_at is None or now - self._expired_at >= 3600:
+                expire(db, now, self.retention)
+                self._expired_at = now
+            db.execute("COMMIT")
+        except sqlite3.Error as err:  # a full disk: counting goes on, recording stops
+            try:
+                db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            self.error = f"history not recorded from {minute}: cannot write {self.path}: {err}"
+            self.close()
+            return
+        if any(deltas.values()):
+            self.minutes += 1
+
+    def _rows(self, conversations: list, state: str) -> list[tuple]:
+        if not conversations:
+            return []
+        return [(*_conversation(r), state)
+                for r in self.engine.conversation_rows(conversations, with_rates=False)]
+
+
+def _conversation(row) -> tuple:
+    """A ConversationRow as conversations.csv's cells but ``state`` (times as Unix
+    seconds)."""
+    (proto, a, pa, b, pb, p1, b1, p2, b2, first, last, flags, service, _, _, _, app,
+     app_src) = row
+    return (proto, a, pa, b, pb, p1, b1, p2, b2, first, last, flags, service, app, app_src)
