@@ -297,7 +297,7 @@ class CaptureReader:
         iface = self.interfaces[0]
         decode, scale, index = iface.decoder, iface.scale, iface.index
         way = iface.way
-        limit, swap = self._limit, self._swap
+        limit, swap, max_len = self._limit, self._swap, MAX_FRAME_LEN
         append = out.append
         # our own decoder (not a subclass's: drill-down) and no direction to find (files)
         fast = iface.decoder is ether_fast and way is None
@@ -312,7 +312,7 @@ class CaptureReader:
                 self._pos = pos
                 self._damaged(TOO_LONG)
                 return
-            if orig > MAX_FRAME_LEN:
+            if orig > max_len:
                 orig = self._forged_length()
             start = pos + 16
             end = start + incl
