@@ -93,10 +93,11 @@ def read_chunk(f, size: int) -> tuple[bytes, Exception | None]:
             return f.read(size), None
         except OSError as err:
             return b"", err
+    read = getattr(f, "read1", None) or f.read  # an unbuffered file's read is one call
     parts, have = [], 0
     try:
         while have < size:
-            part = f.read1(size - have)
+            part = read(size - have)
             if not part:
                 break
             parts.append(part)
@@ -124,10 +125,11 @@ def read_some(f, size: int) -> tuple[bytes, Exception | None]:
         fd = raw.fileno()
     except (OSError, AttributeError, ValueError):
         fd = None
+    read = getattr(f, "read1", None) or f.read  # an unbuffered file's read is one call
     parts, have = [], 0
     try:
         while have < size:
-            part = f.read1(size - have)
+            part = read(size - have)
             if not part:
                 break
             parts.append(part)
@@ -250,7 +252,10 @@ class FileSource(Source):
     def _read_pipe(self, chunks: queue.Queue) -> None:
         """The pipe reader thread: chunks into ``chunks`` until the end, an error or close."""
         while not self._closed.is_set():
-            item = read_some(self._file, self._chunk)
+            try:
+                item = read_some(self._file, self._chunk)
+            except Exception as err:  # noqa: BLE001 - ends the reading, never hangs it
+                item = (b"", err)
             while not self._closed.is_set():
                 try:
                     chunks.put(item, timeout=WAIT)
