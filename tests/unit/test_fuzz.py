@@ -1,4 +1,5 @@
-"""Mutated real captures through the reader, decoder and engine: nothing escapes, totals hold.
+"""Mutated real captures through the reader, decoder and engine: nothing escapes, totals hold;
+crafted times and lengths on to the labeller, the exporters and the UI's formatting.
 
 Seeds are the heads of real captures (pcap of several link types, pcapng from one and from
 several interfaces of different link types). Mutations are blind (bit flips, bytes, cuts,
@@ -179,6 +180,8 @@ def test_mutated_files_through_the_session(case):
     snap = session.engine.snapshot()
     assert_consistent(snap, records)
     assert snap.totals.skipped_records == source.skipped()
+    with tempfile.TemporaryDirectory() as tmp:
+        reach_everything(session.engine, Path(tmp))
 
 
 @settings(max_examples=300, deadline=None, derandomize=True, database=None)
@@ -193,3 +196,115 @@ def test_every_decoder_takes_any_bytes(linktype, frame):
     padded = b"\xaa" * 7 + frame + b"\x55" * 64
     assert LINKTYPES[linktype][1](padded, 7, 7 + len(frame)) == \
         (kind, proto, src, dst, sport, dport, flags)
+
+
+# -- crafted times and lengths, through everything that shows or writes them ----------
+
+class _Tshark:
+    """tshark's stand-in for the labeller: keeps the bytes it is given."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    def send(self, data: bytes) -> None:
+        self.sent.append(data)
+
+    def verdicts(self) -> list:
+        return []
+
+    def close_input(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def wait(self, timeout: float) -> None:
+        pass
+
+
+def reach_everything(engine, folder: Path) -> None:
+    """The exporters, the summary and every cell of the UI's four views, in both number
+    styles: nothing raises whatever the capture said."""
+    from tuimon.sinks.csv import export_engine
+    from tuimon.sinks.summary import render_summary
+    from tuimon.ui.columns import VIEW_COLUMNS
+    from tuimon.ui.packets import clock
+
+    export_engine(engine, str(folder), parallel=False)
+    snap = engine.snapshot()
+    assert render_summary(snap)
+    for view, columns in VIEW_COLUMNS.items():
+        for row in getattr(snap, view):
+            for column in columns:
+                for human in (True, False):
+                    assert isinstance(column.cell(row, human), str)
+    for row in snap.conversations:
+        clock(row.first_seen)
+        clock(row.last_seen)
+
+
+_UNITS = st.one_of(st.integers(0, (1 << 64) - 1),
+                   st.sampled_from([0, 1, (1 << 63) - 1, 1 << 63, (1 << 64) - 1,
+                                    1_700_000_000_000_000, 18 * 10**12, 19 * 10**12]))
+_WIRE = st.one_of(st.sampled_from([0, 1, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF]),
+                  st.integers(0, 0xFFFFFFFF))
+
+
+@st.composite
+def crafted_capture(draw) -> bytes:
+    """A legal pcapng (any if_tsresol, any if_tsoffset, any 64-bit timestamp, any wire
+    length) or a pcap of any version (any timestamp, any lengths order)."""
+    udp = pb.eth(pb.ipv4("192.0.2.1", "198.51.100.2", 17, pb.udp(53, 5353, b"q" * 12)))
+    tcp = pb.eth(pb.ipv4("192.0.2.3", "198.51.100.4", 6, pb.tcp(4000, 443, 0x18, b"t" * 5)))
+    frames = draw(st.lists(st.sampled_from([udp, tcp]), min_size=1, max_size=6))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "crafted"
+        if draw(st.booleans()):
+            iface = {"linktype": 1}
+            if draw(st.booleans()):
+                iface["tsresol"] = draw(st.integers(0, 255))
+            if draw(st.booleans()):
+                iface["tsoffset"] = draw(st.integers(-(1 << 63), (1 << 63) - 1))
+            pb.write_pcapng(path, [iface], [(0, draw(_UNITS), f, draw(_WIRE)) for f in frames])
+            return path.read_bytes()
+        major, minor = draw(st.sampled_from([(2, 4), (2, 3), (2, 2), (2, 0), (543, 0)]))
+        out = struct.pack("<IHHiIII", 0xA1B2C3D4, major, minor, 0, 0,
+                          draw(st.sampled_from([0, 64, 65535, 0xFFFFFFFF])), 1)
+        for f in frames:
+            first, second = len(f), draw(_WIRE)
+            if draw(st.booleans()):  # the older order: wire length first
+                first, second = second, first
+            out += struct.pack("<IIII", draw(st.integers(0, 0xFFFFFFFF)),
+                               draw(st.integers(0, 0xFFFFFFFF)), first, second) + f
+        return out
+
+
+@settings(max_examples=120, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(crafted_capture(), st.integers(1, 300))
+def test_crafted_times_and_lengths_reach_the_labeller_exporters_and_ui(data, chunk):
+    from tuimon.server.labeler import SHB, AppLabeler
+
+    reader = CaptureReader("crafted")
+    engine = Engine()
+    tshark = _Tshark()
+    labeler = AppLabeler(engine, dissector_factory=lambda: tshark)
+    records: list = []
+    for i in range(0, len(data), chunk):
+        reader.feed(data[i:i + chunk])
+        batch = reader.records()
+        records += batch
+        engine.ingest(batch)
+        labeler.feed()
+    reader.finish()
+    for reason in reader.skipped:
+        event(f"skipped: {reason}")
+    assert all(0 <= r[2] <= 0x7FFFFFFF for r in records)
+    assert_consistent(engine.snapshot(), records)
+    back = CaptureReader("sent to tshark")  # what tshark is given is a capture it reads
+    back.feed(SHB + b"".join(tshark.sent))
+    sent = back.records()
+    back.finish()
+    assert not back.skipped and len(sent) <= len(records)
+    with tempfile.TemporaryDirectory() as tmp:
+        reach_everything(engine, Path(tmp))

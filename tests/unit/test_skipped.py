@@ -64,7 +64,7 @@ def gzip_cut(tmp_path: Path) -> Path:
 
 DAMAGED = {
     "cut": (cut_mid_record, 94, {"truncated final record": 1}),
-    "huge": (huge_record, 40, {"record longer than the snapshot length (file damaged)": 1}),
+    "huge": (huge_record, 40, {"record longer than the link type's maximum (file damaged)": 1}),
     "pcapng": (pcapng_bad_block, 99, {"bad pcapng block length (file damaged)": 1}),
 }
 

@@ -1,12 +1,21 @@
 """Playback source: a pcap/pcapng file (gzip too), or standard input with ``-``; with a
-capture filter, what libpcap selects from it (see :mod:`tuimon.capture.filtered`)."""
+capture filter, what libpcap selects from it (see :mod:`tuimon.capture.filtered`).
+
+A stop is honoured within a second whatever the reading waits for: a batch (empty if need
+be) is handed back after every chunk, so a record spread over many chunks does not hold
+the consumer; and a pipe (standard input, a FIFO) is read by a thread of its own, so a
+pipe that gives nothing does not either.
+"""
 
 from __future__ import annotations
 
 import gzip
 import os
+import queue
+import select
 import stat
 import sys
+import threading
 from collections.abc import Iterator
 
 from tuimon.capture.filtered import FilteredStream
@@ -15,6 +24,7 @@ from tuimon.capture.reader import CAPTURE_MAGICS, CaptureReader, Interface, is_c
 from tuimon.errors import BadCaptureFile
 
 CHUNK = 1 << 20
+WAIT = 0.25  # seconds a pipe may give nothing before an empty batch is handed back
 
 
 def open_capture(path: str, stdin=None):
@@ -83,15 +93,50 @@ def read_chunk(f, size: int) -> tuple[bytes, Exception | None]:
             return f.read(size), None
         except OSError as err:
             return b"", err
+    read = getattr(f, "read1", None) or f.read  # an unbuffered file's read is one call
     parts, have = [], 0
     try:
         while have < size:
-            part = f.read1(size - have)
+            part = read(size - have)
             if not part:
                 break
             parts.append(part)
             have += len(part)
     except (OSError, EOFError) as err:  # gzip.BadGzipFile is an OSError
+        return b"".join(parts), err
+    return b"".join(parts), None
+
+
+def _is_regular(f) -> bool:
+    """Whether ``f`` (or the file under its gzip stream) is a regular file, which a read
+    never waits on for long."""
+    raw = getattr(f, "fileobj", None) or f
+    try:
+        return stat.S_ISREG(os.fstat(raw.fileno()).st_mode)
+    except (OSError, AttributeError, ValueError):
+        return False
+
+
+def read_some(f, size: int) -> tuple[bytes, Exception | None]:
+    """From a pipe: up to ``size`` bytes, as soon as the pipe has nothing more waiting (a
+    quiet pipe does not hold back what came), and the error that stopped the reading."""
+    raw = getattr(f, "fileobj", None) or f
+    try:
+        fd = raw.fileno()
+    except (OSError, AttributeError, ValueError):
+        fd = None
+    read = getattr(f, "read1", None) or f.read  # an unbuffered file's read is one call
+    parts, have = [], 0
+    try:
+        while have < size:
+            part = read(size - have)
+            if not part:
+                break
+            parts.append(part)
+            have += len(part)
+            if fd is not None and not select.select([fd], [], [], 0)[0]:
+                break
+    except (OSError, EOFError, ValueError) as err:  # gzip.BadGzipFile is an OSError
         return b"".join(parts), err
     return b"".join(parts), None
 
@@ -123,6 +168,9 @@ class FileSource(Source):
         except (OSError, AttributeError, ValueError):
             self.size = None
         self.finished = False
+        self._regular = _is_regular(self._file)
+        self._pipe_reader: threading.Thread | None = None
+        self._closed = threading.Event()
         self._filtered: FilteredStream | None = None
         if self.capture_filter:
             try:
@@ -154,14 +202,17 @@ class FileSource(Source):
             return
         reader = self.reader
         try:
-            while True:
-                data, error = read_chunk(self._file, self._chunk)
+            for item in self._chunks():
+                if item is None:  # a pipe that gives nothing: the consumer may stop
+                    if self.stopping:
+                        break
+                    yield []
+                    continue
+                data, error = item
                 if data:
                     self.bytes_read += len(data)
                     reader.feed(data)
-                    records = reader.records()
-                    if records:
-                        yield records
+                    yield reader.records()  # empty while a long record is gathered
                 if error is not None:
                     if reader.format is None:
                         raise BadCaptureFile(f"{self.path}: cannot read: {error}") from None
@@ -174,6 +225,45 @@ class FileSource(Source):
         finally:
             self.finished = True
             self.close()
+
+    def _chunks(self) -> Iterator[tuple[bytes, Exception | None] | None]:
+        """What :func:`read_chunk` gives, until the end or an error; from a pipe, through
+        a thread, with None after every WAIT seconds of nothing."""
+        if self._regular:
+            while True:
+                item = read_chunk(self._file, self._chunk)
+                yield item
+                if item[1] is not None or not item[0]:
+                    return
+        chunks: queue.Queue = queue.Queue(maxsize=4)
+        self._pipe_reader = threading.Thread(target=self._read_pipe, args=(chunks,),
+                                             name="tuimon-pipe", daemon=True)
+        self._pipe_reader.start()
+        while True:
+            try:
+                item = chunks.get(timeout=WAIT)
+            except queue.Empty:
+                yield None
+                continue
+            yield item
+            if item[1] is not None or not item[0]:
+                return
+
+    def _read_pipe(self, chunks: queue.Queue) -> None:
+        """The pipe reader thread: chunks into ``chunks`` until the end, an error or close."""
+        while not self._closed.is_set():
+            try:
+                item = read_some(self._file, self._chunk)
+            except Exception as err:  # noqa: BLE001 - ends the reading, never hangs it
+                item = (b"", err)
+            while not self._closed.is_set():
+                try:
+                    chunks.put(item, timeout=WAIT)
+                    break
+                except queue.Full:
+                    continue
+            if item[1] is not None or not item[0]:
+                return
 
     def _filtered_batches(self) -> Iterator[list]:
         """The same, from what tcpdump selects; what it could not read becomes skip reasons."""
@@ -213,7 +303,10 @@ class FileSource(Source):
         return sum(self.reader.skipped.values())
 
     def close(self) -> None:
+        self._closed.set()
         if self._filtered is not None:
             self._filtered.close()
+        if self._pipe_reader is not None and self._pipe_reader.is_alive():
+            return  # still waiting in a read: the file goes when the process does
         if self._file is not self._stdin:
             self._file.close()

@@ -40,7 +40,7 @@ MISSING = ("tcpdump not found: capture filters on playback need it "
 _DAMAGE = [
     (re.compile(r"truncated (pcapng )?dump file"), "truncated final record"),
     (re.compile(r"invalid packet capture length|bigger than (the )?snaplen"),
-     "record longer than the snapshot length (file damaged)"),
+     "record longer than the link type's maximum (file damaged)"),
     (re.compile(r"block .*length|block size|block total length"),
      "bad pcapng block length (file damaged)"),
     (re.compile(r"interface has a type \d+ different from the type of the first interface"),

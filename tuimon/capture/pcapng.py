@@ -10,6 +10,10 @@ from __future__ import annotations
 import struct
 
 SHB_TYPE, IDB_TYPE, EPB_TYPE = 0x0A0D0D0A, 1, 6
+# The largest timestamp a packet block holds (64 bits of the interface's units). A time
+# beyond (or before 1970) is written as the nearest one the block can hold: a crafted
+# capture can say any time, and tshark is given these frames for their bytes.
+MAX_UNITS = (1 << 64) - 1
 
 
 def _options(options: list[tuple[int, bytes]]) -> bytes:
@@ -48,6 +52,14 @@ def packet_block(interface: int, units: int, data: bytes, wire_len: int) -> byte
     return block(EPB_TYPE, head + data)
 
 
+def clamp_units(ts: float, per_second: float) -> int:
+    """``ts`` in units of ``1 / per_second`` s, held to what a packet block can say."""
+    if not ts > 0:  # before 1970 (or not a number)
+        return 0
+    units = ts * per_second
+    return round(units) if units < MAX_UNITS else MAX_UNITS
+
+
 class PcapngWriter:
     """Writes frames to a binary file object; interfaces are declared as they first appear.
 
@@ -76,7 +88,7 @@ class PcapngWriter:
     def add(self, linktype: int, snaplen: int, name: str, scale: float, ts: float,
             data: bytes, wire_len: int) -> int:
         index, nano = self.interface(linktype, snaplen, name, scale)
-        units = max(0, round(ts * (1e9 if nano else 1e6)))
+        units = clamp_units(ts, 1e9 if nano else 1e6)
         offset = self.pos + 28
         self._write(packet_block(index, units, data, wire_len))
         self.count += 1

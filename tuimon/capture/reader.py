@@ -38,9 +38,20 @@ from tuimon.capture.decode import (
 from tuimon.errors import BadCaptureFile
 from tuimon.text import printable
 
-# Wireshark refuses records above this size in pcap (WTAP_MAX_PACKET_SIZE_STANDARD).
+# The longest record Wireshark reads, whatever the snapshot length says
+# (wtap_max_snaplen_for_encap: WTAP_MAX_PACKET_SIZE_STANDARD, and the few link types with
+# their own maximum). A longer one means the file is damaged: reading stops there, as in
+# Wireshark. This also bounds what one record can make the reader hold.
 MAX_RECORD = 262144
+_MAX_RECORD_OF = {231: 128 * 1024 * 1024,  # D-Bus
+                  249: 128 * 1024 * 1024,  # USBPcap
+                  279: 8 * 1024 * 1024}  # EBHSCR
 MAX_BLOCK = 16 * 1024 * 1024
+# A frame's length as Wireshark shows it at most (frame.len is a signed 32-bit field):
+# a record that claims more (up to 0xFFFFFFFF) is counted with this length.
+MAX_FRAME_LEN = 0x7FFFFFFF
+FRAME_LEN_CAPPED = "frame length above 2147483647 (counted as 2147483647, as Wireshark)"
+TOO_LONG = "record longer than the link type's maximum (file damaged)"
 # The smallest total length of each pcapng block type: its fixed fields, header and trailer.
 _MIN_BLOCK = {0x0A0D0D0A: 28, 1: 20, 2: 32, 3: 16, 5: 24, 6: 32}
 
@@ -61,6 +72,11 @@ def is_capture_magic(head: bytes) -> bool:
     return head[:4] == _SHB or head[:4] in _PCAP_MAGIC
 
 
+def max_record(linktype: int) -> int:
+    """The longest record Wireshark reads for this link type."""
+    return _MAX_RECORD_OF.get(linktype, MAX_RECORD)
+
+
 @dataclass
 class Interface:
     """One capture interface: a pcap file, or one pcapng interface description block."""
@@ -76,6 +92,10 @@ class Interface:
     decoder: object = field(default=None, repr=False)
     way: object = field(default=None, repr=False)  # (buf, off, end) -> direction, or None
     direction: str = ""  # where the direction comes from: "", "link header", "mac", "epb_flags"
+    max_len: int = MAX_RECORD  # the longest record Wireshark reads for this link type
+
+    def __post_init__(self) -> None:
+        self.max_len = max_record(self.linktype)
 
     @property
     def link(self) -> str:
@@ -111,7 +131,18 @@ class CaptureReader:
         # itself from ``_next_pos``, so a chunk is never copied to join it to the last one.
         self._next: bytes | None = None
         self._next_pos = 0
+        # A record longer than the chunk that brought its start: the chunks are gathered
+        # here, and joined once when the record is whole (joining them one by one would
+        # copy a long record again with every chunk).
+        self._parts: list[bytes] | None = None
+        self._have = 0  # bytes in _parts
+        self._want = 0  # bytes _parts must reach
         self._endian = "<"
+        # pcap before format 2.3 stores the captured and wire lengths the other way round:
+        # 1 swap them back, 2 (format 2.3) swap where the captured one is the larger, as
+        # Wireshark does; 0 as they are.
+        self._swap = 0
+        self._limit = MAX_RECORD  # pcap: the longest record of the file's link type
         self._section: list[int] = []  # pcapng: section-local interface id -> global index
 
     def _decoder(self, linktype: int):
@@ -122,6 +153,12 @@ class CaptureReader:
     # -- input -----------------------------------------------------------------
 
     def feed(self, data: bytes) -> None:
+        if self._parts is not None:  # the rest of a long record
+            self._parts.append(data)
+            self._have += len(data)
+            if self._have >= self._want:
+                self._buf, self._pos, self._parts = b"".join(self._parts), 0, None
+            return
         if self._next is not None:  # fed twice without parsing: one buffer of it all
             self._buf = self._buf[self._pos :] + self._next[self._next_pos :]
             self._pos, self._next = 0, None
@@ -130,6 +167,10 @@ class CaptureReader:
         if need is not None and 0 < need <= len(data):
             self._buf = self._buf[self._pos :] + data[:need]
             self._pos, self._next, self._next_pos = 0, data, need
+        elif need is not None and need > len(data):  # longer than this chunk: gathered
+            self._parts = [self._buf[self._pos :], data]
+            self._have, self._want = left + len(data), left + need
+            self._buf, self._pos = b"", 0
         elif self._pos:
             self._buf = self._buf[self._pos :] + data
             self._pos = 0
@@ -138,30 +179,37 @@ class CaptureReader:
 
     def _cut_record(self, left: int) -> int | None:
         """The bytes still missing from the record that starts at ``_pos`` (``left`` bytes
-        of it are there), or None when the header does not tell yet."""
+        of it are there), or None when the header does not tell yet, or tells of a record
+        longer than any the reader takes (it is found damaged when parsed)."""
         if self.done or self.format is None:
             return None
         buf, pos = self._buf, self._pos
         if self.format == "pcap":
             if left < 16:
                 return None
-            return 16 + struct.unpack_from(self._endian + "I", buf, pos + 8)[0] - left
+            incl, orig = struct.unpack_from(self._endian + "II", buf, pos + 8)
+            if self._swap and (self._swap == 1 or incl > orig):
+                incl = orig
+            if incl > self._limit:
+                return None
+            return 16 + incl - left
         if left < 8 or buf[pos : pos + 4] == _SHB:  # a section header sets the byte order
             return None
-        return struct.unpack_from(self._endian + "I", buf, pos + 4)[0] - left
+        blen = struct.unpack_from(self._endian + "I", buf, pos + 4)[0]
+        if blen > MAX_BLOCK:
+            return None
+        return blen - left
 
     def unparsed(self) -> int:
         """Bytes fed but not parsed yet: the start of a block still incomplete."""
         left = len(self._buf) - self._pos
         if self._next is not None:
             left += len(self._next) - self._next_pos
-        return left
+        return left + (self._have if self._parts is not None else 0)
 
     def finish(self) -> None:
         """No more bytes will come: report a truncated tail, or a stream that never was a capture."""
-        left = len(self._buf) - self._pos
-        if self._next is not None:
-            left += len(self._next) - self._next_pos
+        left = self.unparsed()
         if self.format is None:
             if left == 0:
                 raise BadCaptureFile(f"{self.source_name}: empty file, not a pcap or pcapng capture")
@@ -169,7 +217,7 @@ class CaptureReader:
         if left and not self.done:
             self._skip("truncated final record")
         self.done = True
-        self._buf, self._pos, self._next = b"", 0, None
+        self._buf, self._pos, self._next, self._parts = b"", 0, None, None
 
     def _direction(self, iface: Interface) -> None:
         way = LINK_WAYS.get(iface.linktype)
@@ -178,6 +226,11 @@ class CaptureReader:
         elif iface.linktype == 1 and self.own_mac and len(self.own_mac) == 6:
             iface.way, iface.direction = mac_way(self.own_mac), "mac"
 
+    def _forged_length(self) -> int:
+        """A record claims a frame longer than Wireshark shows one: counted as that long."""
+        self._skip(FRAME_LEN_CAPPED)
+        return MAX_FRAME_LEN
+
     def _skip(self, reason: str, count: int = 1) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + count
 
@@ -185,13 +238,13 @@ class CaptureReader:
         """Stop parsing: from here on the stream cannot be trusted."""
         self._skip(reason)
         self.done = True
-        self._buf, self._pos, self._next = b"", 0, None
+        self._buf, self._pos, self._next, self._parts = b"", 0, None, None
 
     # -- parsing -----------------------------------------------------------------
 
     def records(self) -> list:
         out: list = []
-        if self.done:
+        if self.done or self._parts is not None:  # nothing new to parse
             return out
         if self.format is None and not self._detect():
             return out
@@ -220,9 +273,15 @@ class CaptureReader:
         if len(buf) < 24:
             return False
         endian, scale = _PCAP_MAGIC[magic]
+        major, minor = struct.unpack_from(endian + "HH", buf, 4)
         snaplen, network = struct.unpack_from(endian + "II", buf, 16)
         linktype = network & 0x03FFFFFF
         self._endian = endian
+        if major == 543 or (major == 2 and minor < 3):  # DG/UX's 543.0 too, as Wireshark
+            self._swap = 1
+        elif major == 2 and minor == 3:
+            self._swap = 2
+        self._limit = max_record(linktype)
         iface = Interface(self.first_index, linktype, printable(self.source_name), snaplen, scale,
                           decoder=self._decoder(linktype))
         self._direction(iface)
@@ -238,7 +297,7 @@ class CaptureReader:
         iface = self.interfaces[0]
         decode, scale, index = iface.decoder, iface.scale, iface.index
         way = iface.way
-        limit = max(iface.snaplen, MAX_RECORD)
+        limit, swap, max_len = self._limit, self._swap, MAX_FRAME_LEN
         append = out.append
         # our own decoder (not a subclass's: drill-down) and no direction to find (files)
         fast = iface.decoder is ether_fast and way is None
@@ -247,10 +306,14 @@ class CaptureReader:
             decode = ether  # what the inlined fast path leaves
         while n - pos >= 16:
             sec, frac, incl, orig = unpack(buf, pos)
+            if swap and (swap == 1 or incl > orig):
+                incl, orig = orig, incl
             if incl > limit:
                 self._pos = pos
-                self._damaged("record longer than the snapshot length (file damaged)")
+                self._damaged(TOO_LONG)
                 return
+            if orig > max_len:
+                orig = self._forged_length()
             start = pos + 16
             end = start + incl
             if end > n:
@@ -333,6 +396,12 @@ class CaptureReader:
                     self._skip("packet for an undeclared interface")
                 else:
                     iface = self.interfaces[self._section[ifid]]
+                    if caplen > iface.max_len:
+                        self._pos = pos
+                        self._damaged(TOO_LONG)
+                        return
+                    if orig > MAX_FRAME_LEN:
+                        orig = self._forged_length()
                     start = pos + 28
                     end = start + caplen
                     way = UNKNOWN
@@ -351,6 +420,8 @@ class CaptureReader:
                 else:
                     iface = self.interfaces[self._section[0]]
                     (orig,) = struct.unpack_from(e + "I", buf, pos + 8)
+                    if orig > MAX_FRAME_LEN:
+                        orig = self._forged_length()
                     caplen = min(orig, blen - 16, iface.snaplen or orig)
                     start = pos + 12
                     end = start + caplen
@@ -362,6 +433,12 @@ class CaptureReader:
                     self._skip("bad obsolete packet block")
                 else:
                     iface = self.interfaces[self._section[ifid]]
+                    if caplen > iface.max_len:
+                        self._pos = pos
+                        self._damaged(TOO_LONG)
+                        return
+                    if orig > MAX_FRAME_LEN:
+                        orig = self._forged_length()
                     start = pos + 28
                     end = start + caplen
                     append((iface.index, ((hi << 32) | lo) * iface.scale + iface.offset, orig,

@@ -21,7 +21,6 @@ import heapq
 import os
 import shutil
 import tempfile
-import time
 import weakref
 from dataclasses import dataclass, field
 
@@ -32,6 +31,7 @@ from tuimon.core.names import address_text
 from tuimon.errors import TuimonError
 from tuimon.scratch import scratch_folder
 from tuimon.text import printable
+from tuimon import timefmt
 from tuimon.server.protocol import Dissect, Dissection, LIST_LIMIT, PacketList, PacketRow, Packets, WritePcap, Written
 
 @dataclass
@@ -50,12 +50,12 @@ def pcap_file_name(key: tuple, proto_name: str, now: float) -> str:
     proto, a, pa, b, pb = key
     parts = [proto_name, address_text(a), pa, address_text(b), pb]
     text = "-".join(str(p).replace(":", ".") for p in parts if p is not None)
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    stamp = timefmt.stamp(now)
     return f"tuimon-conv-{printable(text).replace('/', '_')}-{stamp}.pcapng"
 
 
 def _clock(ts: float) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(ts))
+    return timefmt.clock(ts)
 
 
 class Driller:

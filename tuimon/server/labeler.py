@@ -34,7 +34,7 @@ import tempfile
 import time
 from collections import deque
 
-from tuimon.capture.pcapng import interface_block, section_header
+from tuimon.capture.pcapng import MAX_UNITS, interface_block, section_header
 from tuimon.server.cpushare import FreeShare
 
 # The same preferences as the tests' oracle: every packet dissected on its own.
@@ -55,6 +55,10 @@ NICE = 10  # tshark's scheduling priority, below the counting
 RESTART_FRAMES = 200_000  # then a new tshark: its memory grows with the frames it was given
 
 _EPB = struct.Struct("<IIIIIII")
+# Seconds past the epoch whose microseconds still fit a packet block's 64 bits: a later
+# time (a crafted if_tsoffset or if_tsresol) is given to tshark as MAX_UNITS, one before
+# 1970 as 0 -- tshark names the protocol from the bytes, never from the time.
+_FAR = 1.8e13
 _DEAD = object()
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)  # Linux
 PIPE_SIZE = 1 << 20  # bytes a pipe to or from tshark holds (the default is 64 KiB)
@@ -430,7 +434,7 @@ class AppLabeler:
             # pcapng.packet_block(ifid, microseconds, buf[start:end], wlen), inlined: one
             # per frame, without copying the frame twice
             caplen = end - start
-            units = int(ts * 1e6 + 0.5) if ts > 0 else 0
+            units = int(ts * 1e6 + 0.5) if 0 < ts < _FAR else 0 if ts <= 0 else MAX_UNITS
             block_end = block_ends.get(caplen)
             if block_end is None:
                 block_end = _block_end(caplen)

@@ -48,12 +48,13 @@ from tuimon.server.protocol import (
 )
 from tuimon.server.query import QueryRunner
 from tuimon.server.session import Session
+from tuimon import timefmt
 from tuimon.sinks.flowlog import FlowLog
 from tuimon.sinks.history import HistoryFailed, HistoryRecorder, history_path
 
 
 def new_folder_name(now: float) -> str:
-    return time.strftime("tuimon-%Y%m%d-%H%M%S", time.localtime(now))
+    return "tuimon-" + timefmt.stamp(now)
 
 
 class EngineService:

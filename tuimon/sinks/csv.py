@@ -13,7 +13,6 @@ import csv
 import os
 import re
 import tempfile
-import time
 from functools import lru_cache
 from operator import attrgetter
 
@@ -21,6 +20,7 @@ from tuimon.core.model import ProtocolRow, Snapshot
 from tuimon.errors import ExportFailed
 from tuimon.scratch import sweep_files
 from tuimon.sinks.part import start_part
+from tuimon.timefmt import iso_second, iso_utc
 
 INTERFACE_COLUMNS = ["interface", "packets", "bytes", "link", "ipv4_packets", "ipv6_packets",
                      "non_ip_packets", "undecoded_packets", "first_seen", "last_seen", "drops",
@@ -56,17 +56,8 @@ SCRATCH_NAMES = re.compile(r"\.(?:interfaces|hosts|protocols|conversations)\.csv
 PART_SHARE = 0.7  # of conversations.csv the child writes (the parent has the other files too)
 
 
-@lru_cache(maxsize=4096)
-def _iso_second(sec: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
-
-
-def iso_time(ts: float | None) -> str:
-    """ISO 8601 UTC with microseconds: ``2024-01-31T12:00:00.123456Z``."""
-    if ts is None:
-        return ""
-    sec, micro = divmod(round(ts * 1_000_000), 1_000_000)
-    return f"{_iso_second(sec)}.{micro:06d}Z"
+_iso_second = iso_second  # the UTC second's text, any second (tuimon.timefmt)
+iso_time = iso_utc  # ISO 8601 UTC with microseconds: ``2024-01-31T12:00:00.123456Z``
 
 
 def cell(value) -> str | int | float:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+from tuimon import timefmt
 
 _DECIMAL = ("", "k", "M", "G", "T", "P")
 
@@ -59,9 +59,7 @@ def packet_rate(per_second: float, human: bool = True) -> str:
 
 def clock_time(ts: float | None) -> str:
     """Local wall-clock time of a packet, ``HH:MM:SS``."""
-    if ts is None:
-        return ""
-    return time.strftime("%H:%M:%S", time.localtime(ts))
+    return timefmt.clock(ts)
 
 
 def duration(seconds: float) -> str:

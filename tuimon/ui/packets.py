@@ -8,8 +8,6 @@ Esc goes back. Every cell is a rich Text: packet text is never read as markup.
 
 from __future__ import annotations
 
-import time
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -17,6 +15,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from tuimon.server.protocol import LIST_LIMIT, PacketList
+from tuimon import timefmt
 from tuimon.text import printable
 from tuimon.ui import format as fmt
 
@@ -25,7 +24,7 @@ COLUMNS = ("No.", "Time", "Dir", "Length", "Flags", "Info")
 
 def clock(ts: float) -> str:
     """Local time of day with microseconds, as the packet list shows it."""
-    return time.strftime("%H:%M:%S", time.localtime(ts)) + f".{int(round(ts % 1 * 1e6)) % 1000000:06d}"
+    return timefmt.clock_micro(ts)
 
 
 def conversation_title(title: str, row) -> Text:
