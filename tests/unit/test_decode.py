@@ -6,6 +6,7 @@ import pytest
 
 from tests.support import pcapbuild as pb
 from tuimon.capture import decode as d
+from tuimon.capture.linktypes import decoder_for
 
 A, B = "10.0.0.1", "10.0.0.2"
 A6, B6 = "2001:db8::1", "2001:db8::2"
@@ -121,7 +122,7 @@ def test_ethernet_padding_is_not_read_as_transport():
 
 
 def test_unknown_link_type_decodes_nothing():
-    assert d.decoder_for(9999)(b"\0" * 40, 0, 40) == d.UNDECODED_RECORD
+    assert decoder_for(9999)(b"\0" * 40, 0, 40) == d.UNDECODED_RECORD
 
 
 def test_the_fast_ethernet_path_decodes_exactly_as_the_full_decoder():

@@ -19,7 +19,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tests.support import pcapbuild as pb
-from tuimon.capture.decode import LINKTYPES, UNDECODED
+from tuimon.capture.decode import UNDECODED
+from tuimon.capture.linktypes import LINKTYPES
 from tuimon.capture.file import FileSource
 from tuimon.capture.reader import CaptureReader
 from tuimon.core.engine import Engine

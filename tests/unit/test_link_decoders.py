@@ -11,7 +11,8 @@ import time
 from tests.oracle.test_link_types import VARIANTS
 from tests.support import linkbuild as lb
 from tests.support import pcapbuild as pb
-from tuimon.capture.decode import IPV4, NONIP, UNDECODED, decoder_for
+from tuimon.capture.decode import IPV4, NONIP, UNDECODED
+from tuimon.capture.linktypes import decoder_for
 from tuimon.capture.linktypes import LINKTYPES
 
 

@@ -325,14 +325,3 @@ def ppp(buf, off, end):
     if end - off < 2:
         return UNDECODED_RECORD
     return ppp_protocol(buf, off + 2, end, _U16(buf, off)[0])
-
-
-def __getattr__(name):
-    """The link type table lives in :mod:`tuimon.capture.linktypes` (which imports this
-    module); ``LINKTYPES``, ``decoder_for``, ``linktype_name`` and ``undecodable`` are still
-    importable from here."""
-    if name in ("LINKTYPES", "decoder_for", "linktype_name", "undecodable"):
-        from tuimon.capture import linktypes
-
-        return getattr(linktypes, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

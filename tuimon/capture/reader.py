@@ -29,12 +29,11 @@ from tuimon.capture.decode import (
     LINK_WAYS,
     OUT,
     UNKNOWN,
-    decoder_for,
     ether,
     ether_fast,
-    linktype_name,
     mac_way,
 )
+from tuimon.capture.linktypes import decoder_for, linktype_name
 from tuimon.errors import BadCaptureFile
 from tuimon.text import printable
 
