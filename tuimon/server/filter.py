@@ -50,7 +50,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tuimon.capture.decode import V6
-from tuimon.core.engine import tcp_flags_text
+from tuimon.core.conversation import tcp_flags_text
 from tuimon.capture.decode import LINKTYPES
 from tuimon.core.names import (
     ETHERTYPES,

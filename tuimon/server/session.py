@@ -107,7 +107,7 @@ class Session:
             newest = batch[-1][1]
             if self.newest is None or newest > self.newest:
                 self.newest = newest
-        if engine.dissect_queue:
+        if engine.dissect_queued:
             self.labeler.feed()
         self.labeler.poll()
         # Fold once per second of capture time so the rate windows see when traffic came.
