@@ -248,7 +248,7 @@ def _port(arg: str, names: Names) -> PortTerm:
 
 
 def _ip_protocols(names: Names) -> dict[str, int]:
-    table = {name: number for number, name in getattr(names, "_protocols", {}).items()}
+    table = names.ip_protocol_numbers()
     table.update({name: number for number, name in IP_PROTOCOLS.items()})
     table["icmp6"] = table["ipv6-icmp"] = 58
     return table

@@ -191,6 +191,11 @@ class Dissector:
         self._tail = b""  # a line not complete yet
         self.flush()
 
+    @property
+    def pid(self) -> int:
+        """tshark's process id (its CPU share and scheduling policy are watched)."""
+        return self.proc.pid
+
     def send(self, data: bytes) -> None:
         self._pending += data
         self.flush()
@@ -362,9 +367,8 @@ class AppLabeler:
         self._lower(self.current)
 
     def _lower(self, run) -> None:
-        proc = getattr(run.dissector, "proc", None) if run is not None else None
-        if self.idle and proc is not None:
-            lower(proc.pid, idle=True)
+        if self.idle and run is not None:
+            lower(run.dissector.pid, idle=True)
 
     def _start(self) -> bool:
         try:
@@ -471,8 +475,7 @@ class AppLabeler:
         second = int(self.clock())
         if second != self._second:
             self._second, self._second_sent = second, 0
-            pids = [r.dissector.proc.pid for r in [*self.retiring, self.current]
-                    if r is not None and getattr(r.dissector, "proc", None) is not None]
+            pids = [r.dissector.pid for r in [*self.retiring, self.current] if r is not None]
             self._tight = self.free_share.sample(pids) < FREE_FLOOR
 
     def _over_budget(self) -> bool:

@@ -83,7 +83,7 @@ class Session:
             self.engine.set_interface(iface.index, iface.name, iface.link,
                                       self.source.drops_of(iface),
                                       sum(reasons.values()), reasons,
-                                      getattr(iface, "direction", ""))
+                                      iface.direction)
         if not interfaces:  # damage before the first interface: still reported
             reasons = self._skip_reasons(None)
             if reasons:
