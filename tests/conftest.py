@@ -1,5 +1,6 @@
 """Shared test set-up: snapshot folder, a fixed time zone, a history folder of the session's own
-(XDG_DATA_HOME), a synthetic-engine builder."""
+(XDG_DATA_HOME), a synthetic-engine builder, and the fixtures of tests/support declared once
+for every tier."""
 
 from __future__ import annotations
 
@@ -14,6 +15,10 @@ import pytest
 from tuimon.capture.decode import IPV4, IPV6, V6
 from tuimon.core.engine import Engine
 from tuimon.core.names import parse_address
+
+# Fixtures that live beside their helpers in tests/support: ``netns`` (two network
+# namespaces joined by veth pairs) and ``echo`` (an echo server in one of them).
+pytest_plugins = ["tests.support.netns", "tests.support.echo"]
 
 # Snapshot baselines live in the top-level snapshots/ folder. Keep the unresolved ".."
 # (see shared/notes/textual-measured.md: a fully resolved path made --snapshot-update on

@@ -15,7 +15,7 @@ import pytest
 
 from tests.support import oracle
 from tests.support import pcapbuild as pb
-from tests.support.netns import netns, wait_line  # noqa: F401  (netns is a fixture)
+from tests.support.netns import wait_line
 from tuimon.capture.file import FileSource
 from tuimon.cli import main
 from tuimon.server.labeler import AppLabeler, Dissector, app_from_protocols
@@ -450,7 +450,7 @@ for _ in range(3):
 
 @pytest.mark.live
 @pytest.mark.parametrize("port", [53, 5300])
-def test_live_capture_gets_the_dissectors_verdict(netns, tmp_path, port):  # noqa: F811
+def test_live_capture_gets_the_dissectors_verdict(netns, tmp_path, port):
     """DNS is Wireshark's ``dns`` on its own port and on 5300 too, a port nothing names
     (Wireshark's DNS heuristics know the message): the dissector, not the port."""
     server = netns.python(netns.a, ECHO_53, str(port))

@@ -19,7 +19,7 @@ from tuimon.server.protocol import LIST_LIMIT, Dissect, PacketList, Packets, Wri
 from tuimon.core.names import address_text, parse_address
 from tuimon.server.query import row_key
 from tuimon.server.service import EngineService
-from tests.support.drill import tshark_conversation_frames  # noqa: F401
+from tests.support.drill import tshark_conversation_frames
 
 DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
 CAPTURES = sorted(f for f in os.listdir(DATA) if f.endswith((".pcap", ".pcapng")))

@@ -11,7 +11,7 @@ import pytest
 from tests.support import oracle
 from tests.support import pcapbuild as pb
 from tuimon.cli import main
-from tests.support.figures import assert_same, our_figures, read_csv  # noqa: F401
+from tests.support.figures import assert_same
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 CAPTURES = sorted(p.name for p in DATA.iterdir() if p.suffix in (".pcap", ".pcapng"))

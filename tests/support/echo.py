@@ -6,7 +6,7 @@ import csv
 import json
 import sys
 import pytest
-from tests.support.netns import TUIMON, netns, wait_line  # noqa: F401  (netns is a fixture)
+from tests.support.netns import wait_line
 
 
 ECHO = r"""

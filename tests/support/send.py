@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from tests.support.netns import ROOT, netns, wait_line  # noqa: F401  (netns is a fixture)
 
 
 SEND = r"""

@@ -15,9 +15,8 @@ import psutil
 import pytest
 
 from tests.support.corrupt import records
-from tests.support.netns import netns, wait_line  # noqa: F401  (netns is a fixture)
 from tests.support.ptyrun import Terminal
-from tests.support.echo import echo, exchange  # noqa: F401  (echo is a fixture)
+from tests.support.echo import exchange
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 PCAP = DATA / "1kxun.pcap"  # 1723 packets
@@ -125,7 +124,7 @@ def dumpcaps(pid: int) -> list[psutil.Process]:
 
 @pytest.mark.live
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGHUP", "hang-up"])
-def test_live_app_saves_and_stops_dumpcap(netns, echo, tmp_path, how):  # noqa: F811
+def test_live_app_saves_and_stops_dumpcap(netns, echo, tmp_path, how):
     out = tmp_path / "out"
     term = Terminal("tma0", "--csv", str(out), "--interval", "0.2", cwd=str(tmp_path),
                     prefix=netns.cmd(netns.a))

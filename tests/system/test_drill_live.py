@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.support.netns import netns, wait_line  # noqa: F401  (netns is a fixture)
+from tests.support.netns import wait_line
 from tests.support.send import send
 
 PROBE = r"""

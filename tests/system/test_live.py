@@ -11,14 +11,14 @@ from collections import namedtuple
 
 import pytest
 
-from tests.support.netns import ROOT, netns, wait_line  # noqa: F401  (netns is a fixture)
+from tests.support.netns import ROOT, wait_line
 from tuimon.capture import interfaces as ifaces
 from tuimon.capture.dumpcap import dumpcap_args, dumpcap_error, ended_reason
 from tuimon.capture.live import LiveSource
 from tuimon.server.driver import count_source
 from tuimon.errors import (BadCaptureFilter, CaptureFailed, CapturePermissionDenied,
                            CaptureToolMissing, UnknownInterface)
-from tests.support.send import SEND, send  # noqa: F401
+from tests.support.send import send
 
 # What dumpcap 4.0 writes on stderr (stdout for -d is the BPF program).
 NO_DEVICE = ("Capturing on 'nosuch'\n"

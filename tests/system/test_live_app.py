@@ -15,8 +15,7 @@ import time
 
 import pytest
 
-from tests.support.netns import netns  # noqa: F401  (a fixture)
-from tests.support.echo import echo, exchange, frames  # noqa: F401  (echo is a fixture)
+from tests.support.echo import exchange, frames
 
 pytestmark = pytest.mark.live
 

@@ -21,8 +21,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.support.netns import TUIMON, netns, wait_line  # noqa: F401  (netns is a fixture)
-from tests.support.echo import CLIENT, ECHO, check_echo_counts, echo, exchange, frames, rows, start  # noqa: F401
+from tests.support.netns import TUIMON, wait_line
+from tests.support.echo import check_echo_counts, exchange, frames, rows, start
 
 pytestmark = pytest.mark.live
 

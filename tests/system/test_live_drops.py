@@ -11,7 +11,7 @@ import pytest
 
 from bench.build import build
 from bench.live import MTU, dev_counters, tcpreplay_sent
-from tests.support.netns import TUIMON, netns, wait_line  # noqa: F401  (netns is a fixture)
+from tests.support.netns import wait_line
 
 pytestmark = pytest.mark.skipif(shutil.which("tcpreplay") is None, reason="tcpreplay is not installed")
 

@@ -13,9 +13,9 @@ import time
 import psutil
 import pytest
 
-from tests.support.netns import TUIMON, netns, wait_line  # noqa: F401  (netns is a fixture)
+from tests.support.netns import TUIMON, wait_line
 from tests.support.ptyrun import Terminal
-from tests.support.echo import check_echo_counts, echo, exchange, start  # noqa: F401  (echo is a fixture)
+from tests.support.echo import check_echo_counts, exchange, start
 
 pytestmark = pytest.mark.live
 NO_CAPTURE_CAPS = ["setpriv", "--bounding-set=-net_raw,-net_admin"]
@@ -26,7 +26,7 @@ def rows(folder, name: str) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def test_headless_interface_down_and_up_again(netns, echo, tmp_path):  # noqa: F811
+def test_headless_interface_down_and_up_again(netns, echo, tmp_path):
     """dumpcap does not notice an interface going down (it just sees nothing): tuimon
     does, says so, says when it is back, and counts on."""
     proc = start(netns, "tma0", "--duration", "6", "--csv", str(tmp_path))
@@ -50,7 +50,7 @@ def test_headless_interface_down_and_up_again(netns, echo, tmp_path):  # noqa: F
     assert int(iface["ipv4_packets"]) == 4
 
 
-def test_headless_peer_gone_is_no_link(netns, echo, tmp_path):  # noqa: F811
+def test_headless_peer_gone_is_no_link(netns, echo, tmp_path):
     """The far end of the link goes down: this side is up with no carrier."""
     proc = start(netns, "tma0", "--duration", "3", "--csv", str(tmp_path))
     assert netns.run(netns.b, "ip", "link", "set", netns.veth_b(0), "down").returncode == 0
@@ -63,7 +63,7 @@ def test_headless_peer_gone_is_no_link(netns, echo, tmp_path):  # noqa: F811
 # -- the app ------------------------------------------------------------------------------
 
 @pytest.fixture
-def app(netns, tmp_path):  # noqa: F811
+def app(netns, tmp_path):
     """The real app capturing on tma0 in namespace a, --csv DIR given."""
     out = tmp_path / "out"
     term = Terminal("tma0", "--csv", str(out), "--interval", "0.2", cwd=str(tmp_path),
@@ -93,7 +93,7 @@ def quit_and_read(term, out, status: int = 0) -> list[dict]:
     return rows(out, "interfaces.csv")
 
 
-def test_app_interface_down_is_shown_and_counting_goes_on(netns, echo, app):  # noqa: F811
+def test_app_interface_down_is_shown_and_counting_goes_on(netns, echo, app):
     term, out = app
     exchange(netns, 0, [100, 200])
     assert netns.run(netns.a, "ip", "link", "set", "tma0", "down").returncode == 0
@@ -111,7 +111,7 @@ def test_app_interface_down_is_shown_and_counting_goes_on(netns, echo, app):  # 
     ("kill", "capture ended on tma0: dumpcap was killed (SIGKILL)"),
     ("delete", "capture ended on tma0: interface removed"),
 ])
-def test_app_capture_ending_is_shown_and_the_counts_kept(netns, echo, app, fault, shown):  # noqa: F811
+def test_app_capture_ending_is_shown_and_the_counts_kept(netns, echo, app, fault, shown):
     term, out = app
     exchange(netns, 0, [100, 200, 300])
     time.sleep(1.0)
@@ -138,7 +138,7 @@ def cases(tmp_path):
 
 
 @pytest.mark.parametrize("case", ["missing", "not permitted"])
-def test_dumpcap_missing_or_not_permitted(netns, tmp_path, case):  # noqa: F811
+def test_dumpcap_missing_or_not_permitted(netns, tmp_path, case):
     if case == "not permitted" and shutil.which("setpriv") is None:
         pytest.skip("setpriv (util-linux) is not installed")
     prefix, line = cases(tmp_path)[case]

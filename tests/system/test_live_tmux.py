@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.support.netns import TUIMON, netns  # noqa: F401  (netns is a fixture)
+from tests.support.netns import TUIMON
 
 pytestmark = [pytest.mark.live, pytest.mark.tmux,
               pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")]

@@ -23,7 +23,7 @@ from tuimon.server.protocol import ERROR, FINISHED, PLAYING, Hold, PassFd, Speed
 from tuimon.server.service import EngineService
 from tuimon.config import Config
 from tuimon.server.client import ProcessClient as ProcessBackend
-from tests.support.playback import Clock, START, args_for, capture, frame, span  # noqa: F401
+from tests.support.playback import Clock, START, args_for, capture, frame, span
 
 
 def opened(path, clock, stdin=None, **extra):

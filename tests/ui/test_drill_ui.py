@@ -13,7 +13,7 @@ from tuimon.core.names import address_text
 from tuimon.ui.dissection import DissectionScreen, hex_dump
 from tuimon.ui.help import HelpScreen
 from tuimon.ui.packets import PacketsScreen
-from tests.support.drillui import open_first_conversation, wait_for  # noqa: F401
+from tests.support.drillui import open_first_conversation, wait_for
 
 
 def cells(table, column: str) -> list[str]:

@@ -18,7 +18,7 @@ from tuimon.server.client import ProcessClient as ProcessBackend
 from tuimon.ui.filterbar import FilterBar
 from tuimon.ui.help import HelpScreen, key_name
 from tuimon.ui.table import RowTable
-from tests.support.app import DATA, FILES, PCAP, RecordingBackend, args_for, finished_service, make_app, settle, visible_column  # noqa: F401
+from tests.support.app import FILES, args_for, finished_service, make_app, settle, visible_column
 
 
 def screen_text(app) -> str:

@@ -19,7 +19,7 @@ from tuimon.server.service import EngineService
 from tuimon.ui.app import MonitorApp
 from tuimon.ui.help import HelpScreen
 from tuimon.ui.progress import progress_text, short_duration
-from tests.support.uiplayback import advance, app_for, playing  # noqa: F401
+from tests.support.uiplayback import advance, app_for, playing
 
 
 def bar_text(app) -> str:

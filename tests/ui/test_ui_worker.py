@@ -25,7 +25,7 @@ from tuimon.server.service import EngineService
 from tuimon.errors import CaptureFailed
 from tuimon.config import Config
 from tuimon.server.client import ProcessClient as ProcessBackend
-from tests.support.worker import Collector, DATA, FakeLive, PCAP, args_for, failing_source  # noqa: F401
+from tests.support.worker import Collector, FakeLive, PCAP, args_for, failing_source
 
 FILES = ["conversations.csv", "hosts.csv", "interfaces.csv", "protocols.csv"]
 

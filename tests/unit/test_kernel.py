@@ -12,7 +12,7 @@ from tuimon.capture.kernel import Counters, KernelCounters, for_source, mac_addr
 from tuimon.capture.reader import Interface
 from tuimon.server.service import EngineService
 from tuimon.sinks.csv import INTERFACE_COLUMNS, export_snapshot
-from tests.support.kernel import FakeKernel, FakeLive, counters  # noqa: F401
+from tests.support.kernel import FakeKernel, FakeLive, counters
 
 
 class Clock:

@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 
 from tuimon.capture.file import FileSource
-from tuimon.core.engine import Engine, reasons_text
+from tuimon.core.engine import Engine
+from tuimon.core.ifmeta import reasons_text
 from tuimon.capture.source import Source
 from tuimon.server.driver import count_source
 from tuimon.sinks.csv import INTERFACE_COLUMNS
-from tests.support.cut import DATA, cut_mid_record, records_of  # noqa: F401
+from tests.support.cut import DATA, cut_mid_record, records_of
 
 TUIMON = [sys.executable, "-m", "tuimon"]
 

@@ -74,7 +74,7 @@ def _checked(path: str, f):
             f = gzip.GzipFile(fileobj=f)
         head = f.peek(4)[:4]
     except (OSError, EOFError) as err:  # an I/O error, a damaged gzip stream
-        reason = getattr(err, "strerror", None) or err
+        reason = (err.strerror if isinstance(err, OSError) else None) or err
         raise BadCaptureFile(f"{path}: cannot read: {reason}") from None
     if not head:
         raise BadCaptureFile(f"{path}: empty file, not a pcap or pcapng capture")
@@ -157,7 +157,7 @@ class FileSource(Source):
         self._stdin = stdin if stdin is not None else sys.stdin.buffer
         self._file = open_capture(path, self._stdin)
         # The file itself (under a gzip stream): its position is how far the playback got.
-        self._raw = getattr(self._file, "fileobj", None) or self._file
+        self._raw = self._file.fileobj if isinstance(self._file, gzip.GzipFile) else self._file
         if path == "-":
             self._raw = None
         self._chunk = chunk

@@ -16,7 +16,7 @@ _DUMPCAP_LINE = re.compile(r"^\s*\d+\.\s+(\S+)(?:\s+\((.*)\))?\s*$")
 
 
 def _is_loopback(name: str, stats) -> bool:
-    return name == "lo" or "loopback" in getattr(stats, "flags", "").split(",")
+    return name == "lo" or "loopback" in stats.flags.split(",")
 
 
 def _ifindex_order() -> list[str]:

@@ -75,8 +75,7 @@ def link_state(iface: str) -> str:
     if stats is None:
         return "up"
     if not stats.isup:
-        flags = getattr(stats, "flags", "")
-        return "no link" if "up" in flags.split(",") else "down"
+        return "no link" if "up" in stats.flags.split(",") else "down"
     return "up"
 
 

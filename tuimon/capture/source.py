@@ -70,6 +70,11 @@ class Source:
         """(bytes, packets) captured but not handed out yet, as far as known."""
         return (0, 0)
 
+    def captured(self) -> dict[int, int] | None:
+        """Frames each capture (by its first interface's index) has handed over so far,
+        to be set against the kernel's counters (a stalled capture); None: not known."""
+        return None
+
     def wake_on(self, fd: int) -> None:
         """A live source that waits for packets also wakes (and yields an empty batch)
         when ``fd`` becomes readable: the engine's request pipe."""

@@ -55,6 +55,10 @@ class Conversation:
     protocol: the port's guess (``app_src`` "port") until the dissector names it
     ("dissector"); ``dis_left`` how many more of its packets go to the dissector (-1:
     never dissected, the dissector was behind).
+
+    The fields are the engine's to write; the sinks and queries read a conversation through
+    :attr:`bytes`, :attr:`packets`, :meth:`folded_bytes`, :meth:`oldest_first`, the
+    endpoints (:meth:`endpoints`, :attr:`a`, :attr:`pa`, ...), ``first`` and ``last``.
     """
 
     __slots__ = ("key", "fwd", "ab_p", "ab_b", "ba_p", "ba_b", "m_ab_p", "m_ab_b", "m_ba_p",
@@ -99,6 +103,28 @@ class Conversation:
         """(proto, a, pa, b, pb) at once."""
         proto, lo, hi, plo, phi = self.key
         return (proto, lo, plo, hi, phi) if self.fwd else (proto, hi, phi, lo, plo)
+
+    # -- the read API of the sinks and queries (the fields above are the engine's) -----
+
+    @property
+    def bytes(self) -> int:
+        """Bytes both ways, as counted so far."""
+        return self.ab_b + self.ba_b
+
+    @property
+    def packets(self) -> int:
+        """Packets both ways, as counted so far."""
+        return self.ab_p + self.ba_p
+
+    def folded_bytes(self) -> int:
+        """Bytes both ways as the last fold saw them (what its rate history holds)."""
+        return self.m_ab_b + self.m_ba_b
+
+    def oldest_first(self) -> tuple:
+        """A sort key: first packet time, then the canonical key (no port: 0), so
+        conversations that started together come in the same order every time."""
+        proto, lo, hi, plo, phi = self.key
+        return (self.first, proto, lo, hi, plo or 0, phi or 0)
 
     @property
     def flags(self) -> int:

@@ -15,9 +15,11 @@ interface totals, so those never lose a byte; :attr:`Engine.expired` counts them
 
 The engine's parts: :mod:`tuimon.core.conversation` (the per-conversation record, hosts,
 canonical keys, TCP flags), :mod:`tuimon.core.ifmeta` (per-interface metadata, the
-counter slots, kernel fields), :mod:`tuimon.core.rows` (rows for snapshots),
-:mod:`tuimon.core.labels` (application-protocol labels); this module counts, folds and
-expires. The names the rest of tuimon imports from here stay importable from here.
+counter slots, kernel fields), :mod:`tuimon.core.rows` (rows for snapshots, built by a
+:class:`RowBuilder` handed the tables it reads), :mod:`tuimon.core.labels`
+(application-protocol labels, an :class:`AppLabels` handed the tables it changes); this
+module counts, folds and expires. Everything else reads the engine through its public
+methods and properties, and imports each name from the module it lives in.
 """
 
 from __future__ import annotations
@@ -29,34 +31,17 @@ from tuimon.capture.decode import IPV4, NONIP, V6
 from tuimon.core.conversation import (
     _GONE,
     _PORTS,
-    TCP_FLAG_NAMES,
     Conversation,
     ConversationsView,
     Host,
     canonical_key,
-    tcp_flags_text,
 )
-from tuimon.core.ifmeta import (
-    _COUNTERS,
-    _IB,
-    _IFIRST,
-    _ILAST,
-    _IP,
-    _WAY,
-    InterfaceMeta,
-    kernel_fields,
-    reasons_text,
-)
-from tuimon.core.labels import Labels
-from tuimon.core.model import Snapshot
+from tuimon.core.ifmeta import _COUNTERS, _IB, _IFIRST, _ILAST, _IP, _WAY, InterfaceMeta, reasons_text
+from tuimon.core.labels import AppLabels
+from tuimon.core.model import ConversationRow, HostRow, InterfaceRow, ProtocolRow, Snapshot, Totals
 from tuimon.core.names import Names
 from tuimon.core.rates import bump, bump_packed, bump_total
-from tuimon.core.rows import Rows, host_apps_text
-
-__all__ = ["CLOSED_TIMEOUT", "MAX_FLOWS", "TCP_FLAG_NAMES", "TCP_TIMEOUT", "UDP_TIMEOUT",
-           "Conversation", "ConversationsView", "Engine", "Host", "InterfaceMeta",
-           "canonical_key", "host_apps_text", "kernel_fields", "reasons_text",
-           "tcp_flags_text"]
+from tuimon.core.rows import RowBuilder
 
 _NO_PAYLOAD = 0x02 | 0x04  # SYN, RST: not worth handing to the application dissector
 _V4P, _V4B = 4 + 2 * IPV4, 5 + 2 * IPV4  # an interface's IPv4 packets and bytes
@@ -78,7 +63,7 @@ def _add_counts(c: list, packets: int, nbytes: int, v4_packets: int, v4_bytes: i
     c[2], c[3] = first, last
 
 
-class Engine(Rows, Labels):
+class Engine:
     def __init__(self, names: Names | None = None, flow_timeout: float | None = None,
                  max_flows: int | None = MAX_FLOWS, rates: bool = True) -> None:
         """``flow_timeout``: idle seconds after which a conversation leaves the table (None:
@@ -100,16 +85,17 @@ class Engine(Rows, Labels):
         self._nonip: dict[int, list] = {}  # ethertype -> [packets, bytes]
         self._transport: dict[int, list] = {}  # IP protocol -> [packets, bytes, hist]
         self._apps: dict[tuple, list] = {}  # (v6, IP protocol, app) -> [packets, bytes, hist]
-        # Application dissection (see tuimon.server.labeler): the first ``dissect_packets``
-        # packets of each TCP/UDP conversation are collected in ``dissect_queue`` as
-        # ``(conv, iface, ts, wire_len, buf, start, end)`` for the session to hand over.
+        # Application dissection (see tuimon.server.labeler, which sets it up through
+        # set_dissection(), take_dissect_queue(), count_waiting() and stop_dissection()):
+        # the first ``_dissect_packets`` packets of each TCP/UDP conversation are collected
+        # in ``_dissect_queue`` as ``(conv, iface, ts, wire_len, buf, start, end)``.
         # -1: the dissector is behind, new conversations are not dissected (they count in
         # ``app_skipped``).
-        self.dissect_packets = 0
-        self.dissect_queue: list = []
+        self._dissect_packets = 0
+        self._dissect_queue: list = []
         # conversations whose packets are with the dissector: counted when asked, by the
-        # labeller's ``waiting_count`` (see the app_waiting property)
-        self.waiting_count: Callable[[], int] | None = None
+        # labeller (see the app_waiting property)
+        self._waiting_count: Callable[[], int] | None = None
         self._app_waiting = 0
         self.app_skipped = 0  # conversations never dissected (the dissector was behind)
         self._service_ports = {6: {}, 17: {}}
@@ -126,6 +112,9 @@ class Engine(Rows, Labels):
         self.expired = 0  # conversations that left the table (idle, or over max_flows)
         # Called with the conversations that leave the table, once folded (FlowLog).
         self.on_leave: Callable[[list], None] | None = None
+        self._rows = RowBuilder(self._counters, self._meta, self._transport, self._apps,
+                                self._nonip, self.names)
+        self._labels = AppLabels(self._apps, self.hosts, self.names.apps)
 
     @property
     def conversations(self) -> "ConversationsView":
@@ -155,16 +144,63 @@ class Engine(Rows, Labels):
         meta.reasons = reasons_text(skipped_reasons or {})
         meta.direction = direction or meta.direction
 
+    # -- application dissection (the labeller's side) --------------------------------------
+
+    @property
+    def dissect_packets(self) -> int:
+        """How many of a new TCP/UDP conversation's first packets go to the dissector
+        (0: none; -1: none, the dissector is behind -- counted in ``app_skipped``)."""
+        return self._dissect_packets
+
+    def set_dissection(self, packets: int) -> None:
+        """Set :attr:`dissect_packets` for the conversations that start from now on."""
+        self._dissect_packets = packets
+
+    @property
+    def dissect_queued(self) -> int:
+        """Packets queued for the dissector since :meth:`take_dissect_queue`."""
+        return len(self._dissect_queue)
+
+    def take_dissect_queue(self) -> list:
+        """The packets queued for the dissector, ``(conv, iface, ts, wire_len, buf, start,
+        end)`` each; the queue starts again empty."""
+        queued, self._dissect_queue = self._dissect_queue, []
+        return queued
+
+    def stop_dissecting(self, conv: Conversation) -> None:
+        """Hand no more of ``conv``'s packets to the dissector."""
+        if conv.dis_left > 0:
+            conv.dis_left = 0
+
+    def stop_dissection(self) -> None:
+        """No more dissection: new conversations get none, none of the table's hands over
+        more packets, and what was queued is dropped (every conversation keeps its label or
+        its port guess)."""
+        self._dissect_packets = 0
+        for conv in self._table.values():
+            if conv.dis_left > 0:
+                conv.dis_left = 0
+        self._dissect_queue = []
+
+    def count_waiting(self, count: Callable[[], int] | None) -> None:
+        """How :attr:`app_waiting` is counted when asked (the labeller's count)."""
+        self._waiting_count = count
+
     @property
     def app_waiting(self) -> int:
         """Conversations whose first packets are with the dissector, no verdict yet."""
-        count = self.waiting_count
+        count = self._waiting_count
         return count() if count is not None else self._app_waiting
 
     @app_waiting.setter
     def app_waiting(self, n: int) -> None:  # a fixed number instead of the count
-        self.waiting_count = None
+        self._waiting_count = None
         self._app_waiting = n
+
+    def label(self, conv: Conversation, app: str | None, source: str) -> None:
+        """Name ``conv``'s application protocol (``source``: "dissector" or "port"); what
+        it counted so far moves to the new name (:class:`AppLabels`)."""
+        self._labels.label(conv, app, source)
 
     def set_kernel(self, index: int, kernel: tuple | None) -> None:
         """The kernel's own counters of a live interface during the capture
@@ -186,7 +222,7 @@ class Engine(Rows, Labels):
         capture source."""
         table, dirty, gen, counters = self._table, self._dirty, self._gen, self._counters
         new = self._new
-        to_dissect = self.dissect_queue.append  # the labeller takes the list between batches
+        to_dissect = self._dissect_queue.append  # the labeller takes the list between batches
         newest = self.now if self.now is not None else -math.inf
         # The interface's packets, bytes, IPv4 packets and bytes, first and last time add up
         # in local variables, written back to its counters when the interface changes (a
@@ -296,7 +332,7 @@ class Engine(Rows, Labels):
                 low, high = (plo, phi) if plo <= phi else (phi, plo)
                 service = ports.get(low) or ports.get(high)
         key = (proto, lo, hi, plo, phi)
-        dissect = self.dissect_packets
+        dissect = self._dissect_packets
         if dissect < 0:  # the dissector is too far behind: a port guess only
             self.app_skipped += 1
         f = self._table[key] = Conversation(key, fwd, ts, service, dissect)
@@ -468,6 +504,28 @@ class Engine(Rows, Labels):
             self._left(left)
 
     # -- reading ---------------------------------------------------------------------
+
+    def interface_rows(self) -> list[InterfaceRow]:
+        return self._rows.interface_rows(self.now)
+
+    def host_rows(self, hosts: Iterable[Host] | None = None,
+                  with_rates: bool = True) -> list[HostRow]:
+        """Rows of ``hosts`` (None: every one); ``with_rates=False``: rates left at 0."""
+        return self._rows.host_rows(self.hosts.values() if hosts is None else hosts,
+                                    self.now if with_rates else None)
+
+    def protocol_rows(self) -> list[ProtocolRow]:
+        return self._rows.protocol_rows(self.now)
+
+    def conversation_rows(self, convs: Iterable[Conversation] | None = None,
+                          with_rates: bool = True) -> list[ConversationRow]:
+        """Rows of ``convs`` (None: every one in the table), in their order."""
+        return self._rows.conversation_rows(self._table.values() if convs is None else convs,
+                                            self.now, with_rates)
+
+    def totals(self) -> Totals:
+        return self._rows.totals(self.now, len(self.hosts), len(self._table), self.expired,
+                                 self.app_waiting, self.app_skipped)
 
     def snapshot(self, with_rates: bool = True, conversations=None) -> Snapshot:
         """Every table (``with_rates=False``: host and conversation rates left at 0, for

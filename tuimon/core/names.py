@@ -57,6 +57,10 @@ class Names:
         name = IP_PROTOCOLS.get(number) or self._protocols.get(number)
         return name or f"ip-proto-{number}"
 
+    def ip_protocol_numbers(self) -> dict[str, int]:
+        """IP protocol name -> number, for every name this machine's database knows."""
+        return {name: number for number, name in self._protocols.items()}
+
     def service(self, proto: int, sport, dport) -> str | None:
         """The service a TCP/UDP conversation is for: the lower of its ports that has a name."""
         transport = "tcp" if proto == 6 else "udp" if proto == 17 else None

@@ -11,6 +11,8 @@ anything, none older than the longest window):
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 WINDOWS = (2, 10, 40)
 _LONGEST = WINDOWS[-1]
 SHIFT = 48
@@ -78,12 +80,6 @@ def bump_packed(hist, sec: int, nbytes: int):
     return hist
 
 
-def packed_last_second(hist) -> int | None:
-    if hist is None:
-        return None
-    return (hist if hist.__class__ is int else hist[-1]) >> SHIFT
-
-
 def rates_packed(hist, now: float | None) -> tuple[float, float, float]:
     """Bytes per second over each window ending at ``now``, from a packed history."""
     if hist is None or now is None:
@@ -126,3 +122,62 @@ def rates_total(hist, total: int, now: float | None) -> tuple[float, float, floa
     if hist.__class__ is int and hist >> SHIFT == 0:
         return rates_packed(hist << SHIFT | total, now)
     return rates_packed(hist, now)
+
+
+def packed_seconds(hist, total: int) -> list[tuple[int, int]]:
+    """A packed history (:func:`bump_total`'s, of ``total`` bytes) as ``(second, bytes)``
+    pairs, oldest first."""
+    if hist is None:
+        return []
+    if hist.__class__ is int and hist >> SHIFT == 0:  # a bare second: all of it then
+        return [(hist, total)]
+    return [(e >> SHIFT, e & MASK) for e in ((hist,) if hist.__class__ is int else hist)]
+
+
+def move_seconds(target: list, hist, total: int, sign: int) -> None:
+    """Add (``sign`` 1) or take away (-1) a packed history's seconds (``hist`` of ``total``
+    bytes, :func:`bump_total`) to/from a ``[second, bytes, packets]`` history: a
+    conversation's recent seconds follow it to its new application protocol."""
+    seconds = packed_seconds(hist, total)
+    if not seconds:
+        return
+    merged = {s: [s, b, p] for s, b, p in target}
+    for s, b in seconds:
+        entry = merged.setdefault(s, [s, 0, 0])
+        entry[1] += sign * b
+    target[:] = sorted((e for e in merged.values() if e[1] > 0 or e[2] > 0), key=lambda e: e[0])
+
+
+def rate_key(window: int, now: float | None,
+             total_of: Callable | None = None) -> Callable[[object], float]:
+    """A sort key: a thing's rate over ``WINDOWS[window]`` ending at ``now``, for things
+    (hosts, conversations) that keep their packed history in ``.hist``; ``total_of(thing)``:
+    the bytes it holds, for a history that may be a bare second (:func:`bump_total`).
+    Things idle for the longest window cost one comparison (a query sorts hundreds of
+    thousands of them)."""
+    sec = int(now) if now is not None else 0
+    idle = (sec - _LONGEST) << SHIFT  # an entry below this is older than every window
+    recent = sec - _LONGEST  # a bare second above this is within the longest window
+
+    def packed_key(thing) -> float:
+        hist = thing.hist
+        if hist is None or (hist if hist.__class__ is int else hist[-1]) < idle:
+            return 0.0  # idle for the longest window: cheap zero
+        return rates_packed(hist, now)[window]
+
+    def total_key(thing) -> float:
+        hist = thing.hist
+        if hist is None:
+            return 0.0
+        if hist.__class__ is int:
+            if hist >> SHIFT == 0:  # a bare second: every byte came then
+                if hist <= recent:
+                    return 0.0
+                return rates_packed(hist << SHIFT | total_of(thing), now)[window]
+            if hist < idle:
+                return 0.0
+        elif hist[-1] < idle:
+            return 0.0
+        return rates_packed(hist, now)[window]
+
+    return packed_key if total_of is None else total_key

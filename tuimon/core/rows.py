@@ -1,27 +1,41 @@
 """Building the plain rows of :mod:`tuimon.core.model` from the engine's records:
 interfaces, hosts, the protocol hierarchy, conversations and the totals.
 
-:class:`Rows` is a part of :class:`tuimon.core.engine.Engine` (a mixin: it reads the
-engine's counters, metadata, hosts and tables, and changes nothing)."""
+:class:`RowBuilder` is handed exactly the tables it reads (the engine's own containers,
+which it reads and never changes); what changes between calls -- the clock, the
+conversations to show -- comes with each call. :class:`tuimon.core.engine.Engine`
+keeps one and answers ``interface_rows()`` and the others through it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 
 from tuimon.capture.decode import IN, IPV4, IPV6, NONIP, OUT, UNDECODED
 from tuimon.core.conversation import _FLAG_TEXT, Conversation, Host
 from tuimon.core.ifmeta import _IB, _IFIRST, _ILAST, _IP, _WAY, kernel_fields
+from tuimon.core.ifmeta import InterfaceMeta
 from tuimon.core.model import ConversationRow, HostRow, InterfaceRow, ProtocolRow, Totals
-from tuimon.core.names import address_text, ethertype_name
+from tuimon.core.names import Names, address_text, ethertype_name
 from tuimon.core.rates import packet_rate, rates, rates_packed, rates_total
 
 
-class Rows:
-    """The engine's tables as rows (see :meth:`Engine.snapshot`)."""
+class RowBuilder:
+    """The engine's tables as rows (see :meth:`Engine.snapshot`). ``counters`` and
+    ``meta``: per interface, its counter slots and :class:`InterfaceMeta`;
+    ``transport``: (v6, IP protocol) -> [packets, bytes, history]; ``apps``: (v6, IP
+    protocol, app) -> the same; ``nonip``: ethertype -> the same."""
 
-    def interface_rows(self) -> list[InterfaceRow]:
+    __slots__ = ("counters", "meta", "transport", "apps", "nonip", "names")
+
+    def __init__(self, counters: list[list], meta: list[InterfaceMeta], transport: dict,
+                 apps: dict, nonip: dict, names: Names) -> None:
+        self.counters, self.meta = counters, meta
+        self.transport, self.apps, self.nonip = transport, apps, nonip
+        self.names = names
+
+    def interface_rows(self, now: float | None) -> list[InterfaceRow]:
         rows = []
-        for c, meta in zip(self._counters, self._meta):
+        for c, meta in zip(self.counters, self.meta):
             ways = c[_WAY + 2 * IN: _WAY + 2 * OUT + 2]
             if not meta.direction and not any(ways):
                 ways = [None] * 4
@@ -30,23 +44,23 @@ class Rows:
                 meta.name, c[_IP], c[_IB], meta.link,
                 c[4 + 2 * IPV4], c[4 + 2 * IPV6], c[4 + 2 * NONIP], c[4 + 2 * UNDECODED],
                 c[_IFIRST] if c[_IP] else None, c[_ILAST] if c[_IP] else None,
-                meta.drops, meta.skipped, *rates(meta.hist, self.now), meta.reasons,
+                meta.drops, meta.skipped, *rates(meta.hist, now), meta.reasons,
                 *ways, *kernel))
         return rows
 
-    def host_rows(self, hosts: Sequence[Host] | None = None,
-                  with_rates: bool = True) -> list[HostRow]:
-        now = self.now if with_rates else None
+    @staticmethod
+    def host_rows(hosts: Iterable[Host], now: float | None) -> list[HostRow]:
+        """Rows of ``hosts`` (``now`` None: rates left at 0)."""
         return [HostRow(address_text(h.addr), h.packets, h.bytes, h.tx_p, h.tx_b, h.rx_p, h.rx_b,
                         h.first, h.last, *rates_packed(h.hist, now), host_apps_text(h))
-                for h in (self.hosts.values() if hosts is None else hosts)]
+                for h in hosts]
 
-    def protocol_rows(self) -> list[ProtocolRow]:
+    def protocol_rows(self, now: float | None) -> list[ProtocolRow]:
         """The protocol hierarchy, as ``tshark -z io,phs`` shows it: link, network, transport,
         application. Each row names its ``path`` (``ether/ipv4/tcp/tls``); network rows sit
         under the link row only when every interface has the same link type (conversations do not
         know their interface, so the layers above cannot be split by link)."""
-        now, names, counters = self.now, self.names, self._counters
+        names, counters = self.names, self.counters
         total = sum(c[_IB] for c in counters) or 1
         rows: list[ProtocolRow] = []
 
@@ -56,7 +70,7 @@ class Rows:
             return path
 
         links: dict[str, list] = {}
-        for c, meta in zip(counters, self._meta):
+        for c, meta in zip(counters, self.meta):
             if c[_IP]:
                 entry = links.setdefault(meta.link or "unknown", [0, 0, [0.0, 0.0, 0.0]])
                 entry[0] += c[_IP]
@@ -68,7 +82,7 @@ class Rows:
             if len(links) == 1:
                 top = path
         transport = {}
-        for (v6, proto), (p, b, hist) in self._transport.items():
+        for (v6, proto), (p, b, hist) in self.transport.items():
             transport[(v6, proto)] = (p, b, rates(hist, now))
         for kind, name, v6 in ((IPV4, "ipv4", False), (IPV6, "ipv6", True)):
             p = sum(c[4 + 2 * kind] for c in counters)
@@ -79,19 +93,18 @@ class Rows:
             net = add(name, p, sum(c[5 + 2 * kind] for c in counters), "network", top, r)
             for (_, proto), (tp, tb, tr) in children:
                 tpath = add(names.ip_protocol(proto), tp, tb, "transport", net, tr)
-                for (av6, aproto, app), (ap, ab, hist) in self._apps.items():
+                for (av6, aproto, app), (ap, ab, hist) in self.apps.items():
                     if av6 == v6 and aproto == proto and ap:
                         add(app, ap, ab, "application", tpath, rates(hist, now))
-        for etype, (p, b, hist) in self._nonip.items():
+        for etype, (p, b, hist) in self.nonip.items():
             add(ethertype_name(etype), p, b, "network", top, rates(hist, now))
         und = sum(c[4 + 2 * UNDECODED] for c in counters)
         if und:
             add("undecoded", und, sum(c[5 + 2 * UNDECODED] for c in counters), "network", top)
         return rows
 
-    def conversation_rows(self, convs: Sequence[Conversation] | None = None,
+    def conversation_rows(self, convs: Iterable[Conversation], now: float | None,
                           with_rates: bool = True) -> list[ConversationRow]:
-        now = self.now
         protocols: dict[int, str] = {}
         texts: dict[int, str] = {}  # address -> text, each made once
         rows = []
@@ -99,7 +112,7 @@ class Rows:
         new_row = tuple.__new__  # ConversationRow(...) without its Python-level __new__
         zero = (0.0, 0.0, 0.0)
         flag_text = _FLAG_TEXT
-        for c in (self.conversations if convs is None else convs):
+        for c in convs:
             proto, lo, hi, plo, phi = c.key
             if not c.fwd:
                 lo, hi, plo, phi = hi, lo, phi, plo
@@ -120,26 +133,30 @@ class Rows:
                 c.service or "", r[0], r[1], r[2], c.app or "", c.app_src)))
         return rows
 
-    def totals(self) -> Totals:
-        counters = self._counters
+    def totals(self, now: float | None, hosts: int, conversations: int, expired: int,
+               app_waiting: int, app_skipped: int) -> Totals:
+        """The totals; the counts of ``hosts``, ``conversations`` (in the table),
+        ``expired`` ones and those waiting for or skipped by the dissector are the
+        engine's."""
+        counters, metas = self.counters, self.meta
         packets = sum(c[_IP] for c in counters)
         firsts = [c[_IFIRST] for c in counters if c[_IP]]
         lasts = [c[_ILAST] for c in counters if c[_IP]]
-        hist_rates = [rates(m.hist, self.now) for m in self._meta]
+        hist_rates = [rates(m.hist, now) for m in metas]
         return Totals(
             packets, sum(c[_IB] for c in counters),
             min(firsts) if firsts else None, max(lasts) if lasts else None,
             sum(c[4 + 2 * UNDECODED] for c in counters),
-            sum(m.skipped for m in self._meta), sum(m.drops or 0 for m in self._meta),
-            len(self.hosts), len(self._table),
+            sum(m.skipped for m in metas), sum(m.drops or 0 for m in metas),
+            hosts, conversations,
             *(sum(r[i] for r in hist_rates) for i in range(3)),
-            sum(packet_rate(m.hist, self.now) for m in self._meta),
-            any(m.drops is not None for m in self._meta), self._missed(),
-            self.expired, self.app_waiting, self.app_skipped,
+            sum(packet_rate(m.hist, now) for m in metas),
+            any(m.drops is not None for m in metas), self._missed(),
+            expired, app_waiting, app_skipped,
         )
 
     def _missed(self) -> int | None:
-        missed = [kernel_fields(m.kernel, c[_IP])[-1] for c, m in zip(self._counters, self._meta)
+        missed = [kernel_fields(m.kernel, c[_IP])[-1] for c, m in zip(self.counters, self.meta)
                   if m.kernel is not None]
         known = [n for n in missed if n is not None]
         return sum(known) if known else None

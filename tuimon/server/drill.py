@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from tuimon.capture.frames import B_TO_A, Scan, file_frames, ring_frames
 from tuimon.capture.pcapng import PcapngWriter
-from tuimon.core.engine import tcp_flags_text
+from tuimon.core.conversation import tcp_flags_text
 from tuimon.core.names import address_text
 from tuimon.errors import TuimonError
 from tuimon.scratch import scratch_folder

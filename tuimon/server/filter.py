@@ -50,7 +50,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tuimon.capture.decode import V6
-from tuimon.core.engine import tcp_flags_text
+from tuimon.core.conversation import tcp_flags_text
 from tuimon.capture.linktypes import LINKTYPES
 from tuimon.core.names import (
     ETHERTYPES,
@@ -248,7 +248,7 @@ def _port(arg: str, names: Names) -> PortTerm:
 
 
 def _ip_protocols(names: Names) -> dict[str, int]:
-    table = {name: number for number, name in getattr(names, "_protocols", {}).items()}
+    table = names.ip_protocol_numbers()
     table.update({name: number for number, name in IP_PROTOCOLS.items()})
     table["icmp6"] = table["ipv6-icmp"] = 58
     return table

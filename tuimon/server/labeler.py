@@ -1,8 +1,8 @@
 """Application protocols by Wireshark's dissectors, off the counting path.
 
 The engine hands over the first ``--dissect-packets`` packets of every TCP/UDP
-conversation (``Engine.dissect_queue``). :class:`AppLabeler` writes them, as pcapng, to ONE
-long-running tshark (:class:`Dissector`: ``tshark -n -l -r - -T fields -e frame.number
+conversation (``Engine.take_dissect_queue()``). :class:`AppLabeler` writes them, as pcapng,
+to ONE long-running tshark (:class:`Dissector`: ``tshark -n -l -r - -T fields -e frame.number
 -e frame.protocols``, reassembly off) and maps the frame numbers tshark prints back to
 conversations. A conversation's application protocol is the layer right above ``tcp`` or
 ``udp`` in ``frame.protocols`` of the first of those packets that has one (``data`` and
@@ -195,6 +195,11 @@ class Dissector:
         self._tail = b""  # a line not complete yet
         self.flush()
 
+    @property
+    def pid(self) -> int:
+        """tshark's process id (its CPU share and scheduling policy are watched)."""
+        return self.proc.pid
+
     def send(self, data: bytes) -> None:
         self._pending += data
         self.flush()
@@ -355,9 +360,9 @@ class AppLabeler:
         self.started = 0  # tshark processes started
         if packets > 0:
             self._start()
-        engine.dissect_packets = packets if self.current is not None else 0
+        engine.set_dissection(packets if self.current is not None else 0)
         if self.current is not None:
-            engine.waiting_count = self.waiting_count
+            engine.count_waiting(self.waiting_count)
 
     def go_live(self, clock) -> None:
         """A live capture: tshark gets at most LIVE_BUDGET frames a second of ``clock``
@@ -366,9 +371,8 @@ class AppLabeler:
         self._lower(self.current)
 
     def _lower(self, run) -> None:
-        proc = getattr(run.dissector, "proc", None) if run is not None else None
-        if self.idle and proc is not None:
-            lower(proc.pid, idle=True)
+        if self.idle and run is not None:
+            lower(run.dissector.pid, idle=True)
 
     def _start(self) -> bool:
         try:
@@ -405,7 +409,7 @@ class AppLabeler:
     def feed(self) -> None:
         """Hand the packets the engine queued to tshark (or give their conversations up)."""
         engine = self.engine
-        queued, engine.dissect_queue = engine.dissect_queue, []
+        queued = engine.take_dissect_queue()
         run = self.current
         if run is None:
             return
@@ -455,7 +459,7 @@ class AppLabeler:
             # New conversations skip dissection until tshark has caught up (the engine
             # counts them in app_skipped); those of this batch were let through, so the
             # bound is max_waiting plus one batch's first packets.
-            engine.dissect_packets = -1
+            engine.set_dissection(-1)
 
     def poll(self) -> bool:
         """Apply the verdicts that came in; True when a label changed."""
@@ -466,7 +470,7 @@ class AppLabeler:
         engine = self.engine
         if (engine.dissect_packets < 0 and self.current is not None and not self.behind
                 and self.outstanding < self.max_waiting // 2 and not self._over_budget()):
-            engine.dissect_packets = self.packets  # caught up: dissect new conversations again
+            engine.set_dissection(self.packets)  # caught up: dissect new conversations again
         return changed
 
     def _new_second(self) -> None:
@@ -475,8 +479,7 @@ class AppLabeler:
         second = int(self.clock())
         if second != self._second:
             self._second, self._second_sent = second, 0
-            pids = [r.dissector.proc.pid for r in [*self.retiring, self.current]
-                    if r is not None and getattr(r.dissector, "proc", None) is not None]
+            pids = [r.dissector.pid for r in [*self.retiring, self.current] if r is not None]
             self._tight = self.free_share.sample(pids) < FREE_FLOOR
 
     def _over_budget(self) -> bool:
@@ -522,12 +525,7 @@ class AppLabeler:
 
     def _stop_all(self) -> None:
         """No more dissection: every conversation keeps what it has (or its port guess)."""
-        engine = self.engine
-        engine.dissect_packets = 0
-        for conv in engine.conversations:
-            if conv.dis_left > 0:
-                engine.stop_dissecting(conv)
-        engine.dissect_queue = []
+        self.engine.stop_dissection()
 
     def drain(self, timeout: float = DRAIN_TIMEOUT) -> None:
         """End of the capture: wait (at most ``timeout``) for the verdicts still due."""
@@ -551,4 +549,4 @@ class AppLabeler:
         for run in runs:
             if run is not None:
                 run.dissector.close()
-        self.engine.dissect_packets = 0
+        self.engine.set_dissection(0)

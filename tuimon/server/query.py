@@ -19,10 +19,12 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from operator import attrgetter
 
-from tuimon.core.engine import host_apps_text
+from tuimon.core.conversation import Conversation
+from tuimon.core.rates import rate_key
+from tuimon.core.rows import host_apps_text
 from tuimon.server.filter import FilterContext, FilterError, compile_filter, parse
-from tuimon.core.rates import SHIFT, rates_packed, rates_total
 from tuimon.server.protocol import COLUMNS, DEFAULT_SORT, Page, Query, VIEWS
+
 
 def row_key(view: str, item) -> Hashable:
     """The identity of a row (or engine object) that survives refreshes."""
@@ -57,41 +59,14 @@ def _none_low(value):
     return -1 if value is None else value
 
 
-def _rate_key(index: int, now: float | None, conversations: bool) -> Callable:
-    sec = int(now) if now is not None else 0
-
-    idle = (sec - 40) << SHIFT
-
-    def host_key(obj) -> float:
-        hist = obj.hist
-        if hist is None or (hist if hist.__class__ is int else hist[-1]) < idle:
-            return 0.0  # idle for the longest window: cheap zero
-        return rates_packed(hist, now)[index]
-
-    def conversation_key(obj) -> float:
-        hist = obj.hist
-        if hist is None:
-            return 0.0
-        if hist.__class__ is int:
-            if hist >> SHIFT == 0:  # a bare second: every byte came then
-                return rates_total(hist, obj.m_ab_b + obj.m_ba_b, now)[index] if hist > sec - 40 else 0.0
-            if hist < idle:
-                return 0.0
-        elif hist[-1] < idle:
-            return 0.0
-        return rates_packed(hist, now)[index]
-
-    return conversation_key if conversations else host_key
-
-
 def sort_key(view: str, column: str, engine) -> Callable:
     """A cheap key function over the view's items (engine objects or rows)."""
     if column not in COLUMNS[view]:
         raise ValueError(f"cannot sort {view} by {column!r}")
     now = engine.now
     if column.startswith("rate_") and view in ("hosts", "conversations"):
-        return _rate_key(("rate_2s", "rate_10s", "rate_40s").index(column), now,
-                         view == "conversations")
+        return rate_key(("rate_2s", "rate_10s", "rate_40s").index(column), now,
+                        Conversation.folded_bytes if view == "conversations" else None)
     if view == "hosts" and column == "app_protocols":
         return host_apps_text
     if view == "hosts":

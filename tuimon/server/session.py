@@ -57,9 +57,9 @@ class Session:
         rows = self.kernel.sample()
         for index, row in rows.items():
             self.engine.set_kernel(index, row._replace(waiting=waiting) if waiting else row)
-        captured = getattr(self.source, "captured", None)
-        if captured is not None and not final:
-            self.stall.update(self.clock(), rows, captured())
+        captured = None if final else self.source.captured()
+        if captured is not None:
+            self.stall.update(self.clock(), rows, captured)
 
     def _linktype(self, index: int) -> int:
         for iface in self.source.interfaces:
@@ -89,7 +89,7 @@ class Session:
             self.engine.set_interface(iface.index, iface.name, iface.link,
                                       self.source.drops_of(iface),
                                       sum(reasons.values()), reasons,
-                                      getattr(iface, "direction", ""))
+                                      iface.direction)
         if not interfaces:  # damage before the first interface: still reported
             reasons = self._skip_reasons(None)
             if reasons:
@@ -113,7 +113,7 @@ class Session:
             newest = batch[-1][1]
             if self.newest is None or newest > self.newest:
                 self.newest = newest
-        if engine.dissect_queue:
+        if engine.dissect_queued:
             self.labeler.feed()
         self.labeler.poll()
         # Fold once per second of capture time so the rate windows see when traffic came.

@@ -79,11 +79,29 @@ def _quiet() -> None:
         pass
 
 
+ENGINE_NICE = 5  # the app's engine process (and the dumpcap it starts): a key press first
+
+
+def _behind_the_ui() -> None:
+    """The app's engine yields to its UI: a few steps of nice, which needs no privilege. The
+    UI sleeps most of the time and wakes for a key press or the second's refresh; at the
+    same nice, on a machine whose cores the capture keeps busy (dumpcap, the counting, the
+    traffic itself), a woken UI waited its turn behind them and a key took a quarter of a
+    second to show. The counting loses nothing by it: the UI's CPU is small, and what
+    counts is what the engine gets while the UI sleeps, which is all of it. Headless has
+    no UI and keeps its nice."""
+    try:
+        os.nice(ENGINE_NICE)
+    except OSError:
+        pass
+
+
 def worker_main(requests, replies, config: Config, factory: Callable | None = None,
                 stdin: PassFd | None = None, budget: float = 0.05) -> None:
     """The engine process: count the source, answer requests until Stop or the pipe closes.
     ``stdin``: the capture's pipe for ``-r -`` (fd 0 is the terminal's)."""
     _quiet()
+    _behind_the_ui()
     tune_gc()
     if factory is None:
         stream = os.fdopen(stdin.fd, "rb") if stdin is not None else None

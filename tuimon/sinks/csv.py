@@ -303,10 +303,6 @@ def export_snapshot(snapshot: Snapshot, folder: str, expired=None) -> list[str]:
     return _export(snapshot, folder, expired, _sorted("conversations", snapshot.conversations))
 
 
-def _by_bytes(c) -> int:
-    return c.ab_b + c.ba_b
-
-
 def export_engine(engine, folder: str, expired=None, parallel: bool = True) -> list[str]:
     """What ``export_snapshot(engine.snapshot(with_rates=False), ...)`` writes, for a
     headless run's one save: with ``parallel``, a child process builds and writes the last
@@ -316,7 +312,7 @@ def export_engine(engine, folder: str, expired=None, parallel: bool = True) -> l
     engine.fold()
     # the file's order (bytes, largest first, then first_seen), of the conversations themselves
     conversations = sorted(engine.conversations, key=attrgetter("first"))
-    conversations.sort(key=_by_bytes, reverse=True)
+    conversations.sort(key=attrgetter("bytes"), reverse=True)
     part = None
     if parallel:
         cut = len(conversations) - int(len(conversations) * PART_SHARE)

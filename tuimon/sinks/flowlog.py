@@ -22,15 +22,11 @@ import csv
 import shutil
 import tempfile
 
+from tuimon.core.conversation import Conversation
 from tuimon.sinks.csv import write_conversations
 
 SPOOL_LIMIT = 1 << 30
 HOLD = 50_000
-
-
-def _oldest_first(c) -> tuple:
-    proto, lo, hi, plo, phi = c.key
-    return (c.first, proto, lo, hi, plo or 0, phi or 0)
 
 
 class FlowLog:
@@ -74,7 +70,7 @@ class FlowLog:
             return
         # Oldest first: the order in which they left depends on how the capture was cut
         # into batches, and a report must not.
-        conversations = sorted(conversations, key=_oldest_first)
+        conversations = sorted(conversations, key=Conversation.oldest_first)
         rows = self.engine.conversation_rows(conversations, with_rates=False)
         write_conversations(f, csv.writer(f), rows, state="expired")
 

@@ -8,6 +8,7 @@ sort, filter and visible window (a :class:`~tuimon.server.protocol.Query`); the 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Callable
 
@@ -31,7 +32,6 @@ from tuimon.server.protocol import (
     PassFd,
     Progress,
     Query,
-    Save,
     Saved,
     Speed,
     Status,
@@ -41,19 +41,19 @@ from tuimon.ui.messages import EngineReply
 from tuimon.ui.columns import VIEW_TITLES, column_titled
 from tuimon.ui.dissection import DissectionScreen
 from tuimon.ui.drilldown import (DRILL_APP_ACTIONS, DRILL_BINDINGS, DRILL_REPLIES,
-                                 DRILL_SCREENS, DrillMixin)
+                                 DRILL_SCREENS, DrillDown)
 from tuimon.ui.filterbar import FilterBar
 from tuimon.ui.header import MonitorHeader
 from tuimon.ui.help import HelpScreen
 from tuimon.ui.progress import PlaybackBar
 from tuimon.ui.stdin import capture_from_stdin
 from tuimon.ui.packets import PacketsScreen
-from tuimon.ui.quitting import QuitMixin, terminal_driver
+from tuimon.ui.quitting import SaveAndQuit, terminal_driver
 from tuimon.ui.signals import SignalStop
 from tuimon.ui.table import RowTable
 from tuimon.ui.tabs import TabBar
 
-class MonitorApp(QuitMixin, DrillMixin, App):
+class MonitorApp(App):
     TITLE = "tuimon"
     ENABLE_COMMAND_PALETTE = False
     CSS = """
@@ -91,21 +91,23 @@ class MonitorApp(QuitMixin, DrillMixin, App):
         # The real terminal (run_app): SIGTERM / SIGHUP and a terminal that goes away stop
         # the app as q does. Tests keep pytest's handlers and Textual's test driver.
         super().__init__(driver_class=terminal_driver() if handle_signals else None)
-        self.signals = SignalStop(self._signalled) if handle_signals else None
+        # Its collaborators: saving and quitting (s, q, signals), drill-down (Enter, w).
+        self.quitting = SaveAndQuit(backend.send, self.notify, self._exit_with, self.set_timer,
+                                    csv_dir)
+        self.drill = DrillDown(backend.send, self.notify, self.push_screen, csv_dir)
+        self.signals = SignalStop(self.quitting.signalled) if handle_signals else None
         self.backend = backend
         self.interval = interval
-        self.csv_dir = csv_dir
         self.start_view = view
         self.filter_text = ""
         self.paused = False
         self.frozen = False
         self.human = True
         self.last_page: Page | None = None
-        self.saved: list[Saved] = []
         self._seq = 0
-        self._save_seq = 0
         self._notified_error = ""
         self._checking = 0  # the seq of the filter check awaited
+        self._widgets_made = False  # the widgets below exist (check_action may come before)
 
     def compose(self) -> ComposeResult:
         # Kept as attributes, not queried: a timer or a reply may still arrive while the
@@ -115,6 +117,7 @@ class MonitorApp(QuitMixin, DrillMixin, App):
         self.tabs = TabBar(self.start_view, id="tabs")
         self.table = RowTable(self.start_view, id="table")
         self.filterbar = FilterBar(id="filterbar")
+        self._widgets_made = True
         yield self.header
         yield self.bar
         yield self.tabs
@@ -130,6 +133,10 @@ class MonitorApp(QuitMixin, DrillMixin, App):
         self.backend.start(self._deliver)
         if self.interval:
             self.set_interval(self.interval, self._tick, name="refresh")
+
+    def on_unmount(self) -> None:
+        if self.signals is not None:
+            self.signals.uninstall()
 
     def _deliver(self, reply) -> None:
         """Called by the backend (from its receiver thread in the real app)."""
@@ -163,13 +170,13 @@ class MonitorApp(QuitMixin, DrillMixin, App):
             if not self.paused:
                 self.refresh_view()  # e.g. finished: show the final counts now
         elif isinstance(reply, Saved):
-            self._saved(reply)
+            self.quitting.on_saved(reply)
         elif isinstance(reply, FilterChecked):
             self._filter_checked(reply)
         elif isinstance(reply, Progress):
             self.bar.set_progress(reply)
         elif isinstance(reply, DRILL_REPLIES):
-            self.drill_reply(reply)
+            self.drill.reply(reply, self.screen_stack)
 
     def _apply_page(self, page: Page) -> None:
         if page.seq != self._seq or page.view != self.table.view:
@@ -321,8 +328,72 @@ class MonitorApp(QuitMixin, DrillMixin, App):
         self.refresh_view()
 
     def action_save(self) -> None:
-        self._save_seq += 1
-        self.backend.send(Save(self.csv_dir, self._save_seq))
+        self.quitting.save()
+
+    # -- saving and quitting (SaveAndQuit) -------------------------------------------------
+
+    @property
+    def csv_dir(self) -> str | None:
+        """``--csv DIR``: where saves (and ``w``'s pcapng files) go."""
+        return self.quitting.csv_dir
+
+    @csv_dir.setter
+    def csv_dir(self, folder: str | None) -> None:
+        self.quitting.csv_dir = self.drill.csv_dir = folder
+
+    @property
+    def saved(self) -> list[Saved]:
+        """Every save's answer, in order."""
+        return self.quitting.saved
+
+    @property
+    def exit_error(self) -> str | None:
+        """Why the app ended with status 1 (a save that failed or took too long), if so."""
+        return self.quitting.exit_error
+
+    def _exit_with(self, return_code: int) -> None:
+        self.exit(return_code=return_code)
+
+    def action_quit_app(self) -> None:
+        self.quitting.quit()
+
+    def action_quit_now(self) -> None:
+        self.quitting.quit()
+
+    def terminal_gone(self) -> None:
+        """The driver could not write to or read from the terminal: a hang-up."""
+        if self.signals is not None:
+            self.signals.check_terminal()
+            if not self.signals.hung_up:  # the probe saw nothing, the driver did
+                self.signals.mark_hung_up()
+                self.quitting.signalled(signal.SIGHUP)
+
+    # -- drill-down (DrillDown) -------------------------------------------------------------
+
+    def action_drill(self) -> None:
+        if isinstance(self.screen, DRILL_SCREENS) or self.table.view != "conversations":
+            return
+        key, row = self.table.cursor_row()
+        if key is not None:
+            self.drill.open_conversation(key, row)
+
+    def open_packet(self, packets: PacketsScreen, index: int) -> None:
+        """Enter on a packet of ``packets`` (the packet list calls this)."""
+        self.drill.open_packet(packets, index)
+
+    def action_write_pcap(self) -> None:
+        if isinstance(self.screen, DRILL_SCREENS):
+            self.drill.write_conversation(self.screen.key)
+            return
+        if self.table.view != "conversations":
+            return
+        key, _ = self.table.cursor_row()
+        if key is not None:
+            self.drill.write_conversation(key)
+
+    def write_conversation(self, key: tuple) -> None:
+        """``w`` on a packet list (the packet list calls this)."""
+        self.drill.write_conversation(key)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
@@ -336,12 +407,11 @@ class MonitorApp(QuitMixin, DrillMixin, App):
             return False  # its own keys close it
         if isinstance(self.screen, DRILL_SCREENS):
             return action in DRILL_APP_ACTIONS  # the table's keys are not for these screens
-        table = getattr(self, "table", None)
-        if action in ("drill", "write_pcap") and (table is None or table.view != "conversations"):
+        if action in ("drill", "write_pcap") and (not self._widgets_made or
+                                                  self.table.view != "conversations"):
             return False  # (and not in the footer)
         # While the filter is being typed, keys are text, not commands.
-        bar = getattr(self, "filterbar", None)
-        if bar is not None and bar.editing and self.focused is not None and \
+        if self._widgets_made and self.filterbar.editing and self.focused is not None and \
                 self.focused.id == "filter-input" and action != "clear_filter":
             return False
         return True

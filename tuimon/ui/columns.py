@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import attrgetter
 
 from tuimon.text import printable
 from tuimon.ui import format as fmt
@@ -25,23 +26,28 @@ class Column:
 
 
 def _size(attr):
-    return lambda row, human: fmt.size(getattr(row, attr), human)
+    get = attrgetter(attr)
+    return lambda row, human: fmt.size(get(row), human)
 
 
 def _count(attr):
-    return lambda row, human: fmt.count(getattr(row, attr), human)
+    get = attrgetter(attr)
+    return lambda row, human: fmt.count(get(row), human)
 
 
 def _rate(attr):
-    return lambda row, human: fmt.bitrate(getattr(row, attr), human)
+    get = attrgetter(attr)
+    return lambda row, human: fmt.bitrate(get(row), human)
 
 
 def _time(attr):
-    return lambda row, human: fmt.clock_time(getattr(row, attr))
+    get = attrgetter(attr)
+    return lambda row, human: fmt.clock_time(get(row))
 
 
 def _text(attr):
-    return lambda row, human: printable(str(getattr(row, attr) or ""), 64)
+    get = attrgetter(attr)
+    return lambda row, human: printable(str(get(row) or ""), 64)
 
 
 def _speed(mbps: int | None, human: bool) -> str:

@@ -55,9 +55,10 @@ class DissectionScreen(Screen):
     BINDINGS = [Binding("escape", "back", "Back",
                         tooltip="Dissection: back to the packet list (Tab: tree / bytes)")]
 
-    def __init__(self, key: tuple, index: int, title: str) -> None:
+    def __init__(self, key: tuple, index: int, title: str, seq: int = 0) -> None:
         super().__init__()
         self.key = key
+        self.seq = seq  # of the request whose answer this screen shows
         self.index = index
         self.title_text = title
         self.reply: Dissection | None = None

@@ -47,6 +47,10 @@ class _TerminalFile:
 
 
 class TerminalDriver(LinuxDriver):
+    """The driver of :class:`tuimon.ui.app.MonitorApp` (only it asks for this one, see
+    :func:`tuimon.ui.quitting.terminal_driver`): a terminal that goes away calls the app's
+    ``terminal_gone()``."""
+
     def __init__(self, app, **kwargs) -> None:
         super().__init__(app, **kwargs)
         self._said = threading.Event()
@@ -57,12 +61,10 @@ class TerminalDriver(LinuxDriver):
         if self._said.is_set():
             return
         self._said.set()
-        callback = getattr(self._app, "terminal_gone", None)
-        if callback is not None:
-            try:
-                self._app.call_later(callback)
-            except Exception:  # noqa: BLE001 - the app is already closing
-                pass
+        try:
+            self._app.call_later(self._app.terminal_gone)
+        except Exception:  # noqa: BLE001 - the app is already closing
+            pass
 
     def run_input_thread(self) -> None:
         try:

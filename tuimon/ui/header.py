@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from tuimon.server.protocol import Page
 from tuimon.text import printable
 from tuimon.ui import format as fmt
 
@@ -29,14 +30,14 @@ class MonitorHeader(Static):
         self.message = ""
         self.paused = False
         self.human = True
-        self.page = None
+        self.page: Page | None = None
 
     def set_status(self, state: str, message: str = "", source: str = "") -> None:
         self.state, self.message = state, printable(message, 300)
         self.source = printable(source or self.source, 80)
         self.redraw()
 
-    def set_page(self, page) -> None:
+    def set_page(self, page: Page) -> None:
         self.page = page
         if page.state:
             self.state, self.message = page.state, printable(page.message, 300)
@@ -52,7 +53,7 @@ class MonitorHeader(Static):
         if page is not None:
             line.append(f"  {fmt.duration(page.elapsed)}")
         text = Text("\n").join([line, self._totals(page, human)])
-        note = printable(getattr(page, "note", "") or "", 200) if page is not None else ""
+        note = printable(page.note, 200) if page is not None else ""
         if self.message:
             text.append("\n")
             text.append(self.message, "bold red" if self.state == "error" else "bold yellow")
@@ -62,11 +63,11 @@ class MonitorHeader(Static):
         self.update(text)
 
     @staticmethod
-    def _totals(page, human: bool) -> Text:
+    def _totals(page: Page | None, human: bool) -> Text:
         t = page.totals if page is not None else None
         if t is None:
             return Text("no packets yet", "italic")
-        lag = getattr(page, "lag", None)
+        lag = page.lag
         bps, pps, now = t.rate_2s, t.packet_rate_2s, "Now "
         if lag is not None and lag.kernel_bps is not None:  # the counted rate lags too
             bps, pps, now = lag.kernel_bps, lag.kernel_pps, "Now (kernel) "
@@ -87,7 +88,7 @@ class MonitorHeader(Static):
         if t.skipped_records:  # damaged records the capture could not give (see Interfaces)
             pairs.append(("Skipped ", fmt.count(t.skipped_records, human)))
         # Application protocols still to come from tshark, and those it never got to.
-        waiting, skipped = getattr(t, "app_waiting", 0), getattr(t, "app_skipped", 0)
+        waiting, skipped = t.app_waiting, t.app_skipped
         if waiting or skipped:
             value = f"{fmt.count(waiting, human)} unlabelled"
             if skipped:

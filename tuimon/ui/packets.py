@@ -49,9 +49,10 @@ class PacketsScreen(Screen):
         Binding("w", "write", "Write pcapng", tooltip="Write the conversation to a pcapng file"),
     ]
 
-    def __init__(self, key: tuple, title: str, row=None) -> None:
+    def __init__(self, key: tuple, title: str, row=None, seq: int = 0) -> None:
         super().__init__()
         self.key = key
+        self.seq = seq  # of the request whose answer this screen shows
         self.title_text = title
         self.conversation = row
         self.reply: PacketList | None = None

@@ -1,35 +1,64 @@
 """Saving and quitting: ``q`` saves into ``--csv DIR`` first; SIGTERM, SIGHUP and a
 terminal that goes away do the same (see :mod:`tuimon.ui.signals`). A save that fails on
-``q`` does not throw the counts away: the app stays and says how to go on."""
+``q`` does not throw the counts away: the app stays and says how to go on.
+
+:class:`SaveAndQuit` is the app's collaborator for this: it is handed the few things it
+acts with (the engine client's ``send``, the app's ``notify``, ``exit`` and ``set_timer``)
+and the ``--csv`` folder; the app calls it on ``s``, ``q``, a signal and a ``Saved``
+reply."""
 
 from __future__ import annotations
 
 import os
 import signal
 import sys
+from collections.abc import Callable
+from typing import Protocol
 
 from tuimon.server.protocol import Save, Saved
 
 QUIT_SAVE_TIMEOUT = 30.0
 
 
-class QuitMixin:
-    """For MonitorApp: needs ``csv_dir``, ``saved``, ``signals``, ``backend``, ``_save_seq``."""
+class Timer(Protocol):
+    def stop(self) -> None: ...
 
-    _quitting = False
-    _by_signal = False  # SIGTERM/SIGHUP: nobody to ask, exit whatever the save did
-    _unsaved_error: str | None = None  # q's save failed: q again quits without it
-    _quit_timer = None
-    exit_error: str | None = None
 
-    def _saved(self, saved: Saved) -> None:
+class SaveAndQuit:
+    """Saves (``s``), quitting (``q``, signals) and what their answers mean.
+
+    ``send``: a request to the engine; ``notify(message, **options)``: the app's
+    notification; ``exit(return_code)``: end the app; ``set_timer(seconds, callback)``: a
+    one-shot timer (the bound on a quit's save). :attr:`saved` lists every ``Saved`` answer
+    and :attr:`exit_error` says why the app ended with status 1, if it did."""
+
+    def __init__(self, send: Callable[[object], None], notify: Callable[..., object],
+                 exit: Callable[[int], None], set_timer: Callable[[float, Callable[[], None]], Timer],
+                 csv_dir: str | None) -> None:
+        self._send, self._notify, self._exit, self._set_timer = send, notify, exit, set_timer
+        self.csv_dir = csv_dir
+        self.saved: list[Saved] = []
+        self.exit_error: str | None = None
+        self._save_seq = 0
+        self._quitting = False
+        self._by_signal = False  # SIGTERM/SIGHUP: nobody to ask, exit whatever the save did
+        self._unsaved_error: str | None = None  # q's save failed: q again quits without it
+        self._quit_timer: Timer | None = None
+
+    def save(self, final: bool = False) -> None:
+        """Ask the engine to save the CSV files (``final``: a live capture stops first, so
+        dumpcap's drops are in)."""
+        self._save_seq += 1
+        self._send(Save(self.csv_dir, self._save_seq, final=final))
+
+    def on_saved(self, saved: Saved) -> None:
         self.saved.append(saved)
+        notify = self._notify
         if saved.error:
-            self.notify(saved.error, title="Save failed", severity="error", timeout=10,
-                        markup=False)
+            notify(saved.error, title="Save failed", severity="error", timeout=10, markup=False)
         else:
-            self.notify(f"Saved {len(saved.paths)} CSV files into {saved.folder}/",
-                        title="Saved", timeout=6, markup=False)
+            notify(f"Saved {len(saved.paths)} CSV files into {saved.folder}/",
+                   title="Saved", timeout=6, markup=False)
         if not saved.error:
             self._unsaved_error = None
         if self._quitting:
@@ -39,56 +68,40 @@ class QuitMixin:
                 self._unsaved_error = saved.error
                 if self._quit_timer is not None:
                     self._quit_timer.stop()
-                self.notify(f"Not quitting: {saved.error}. Press s to try again, or q again "
-                            f"to quit without saving.", title="Save failed", severity="error",
-                            timeout=QUIT_SAVE_TIMEOUT, markup=False)
+                notify(f"Not quitting: {saved.error}. Press s to try again, or q again "
+                       f"to quit without saving.", title="Save failed", severity="error",
+                       timeout=QUIT_SAVE_TIMEOUT, markup=False)
                 return
             if saved.error:
                 self.exit_error = saved.error
-            self.exit(return_code=1 if saved.error else 0)
+            self._exit(1 if saved.error else 0)
 
-    def action_quit_app(self) -> None:
+    def quit(self) -> None:
+        """``q``: quit, saving into ``--csv DIR`` first when it was given."""
         if not self.csv_dir:
-            self.exit(return_code=0)
+            self._exit(0)
             return
         if self._unsaved_error is not None and not self._by_signal:
             self.exit_error = self._unsaved_error  # q again after a failed save
-            self.exit(return_code=1)
+            self._exit(1)
             return
         if self._quitting:
             return
         self._quitting = True
-        self.notify(f"Saving into {self.csv_dir}/ before quitting…", timeout=QUIT_SAVE_TIMEOUT,
-                    markup=False)
-        self._save_seq += 1  # final: a live capture stops first, so dumpcap's drops are in
-        self.backend.send(Save(self.csv_dir, self._save_seq, final=True))
-        self._quit_timer = self.set_timer(QUIT_SAVE_TIMEOUT, self._quit_anyway)
+        self._notify(f"Saving into {self.csv_dir}/ before quitting…", timeout=QUIT_SAVE_TIMEOUT,
+                     markup=False)
+        self.save(final=True)
+        self._quit_timer = self._set_timer(QUIT_SAVE_TIMEOUT, self._quit_anyway)
 
-    def _signalled(self, signum: int) -> None:
+    def signalled(self, signum: int = signal.SIGTERM) -> None:
         """SIGTERM or SIGHUP: save into --csv DIR (when given), then exit 0 -- as headless;
         1 with the reason if that save fails (nobody is there to choose)."""
         self._by_signal = True
-        self.action_quit_app()
-
-    def terminal_gone(self) -> None:
-        """The driver could not write to or read from the terminal: a hang-up."""
-        if self.signals is not None:
-            self.signals.check_terminal()
-            if not self.signals.hung_up:  # the probe saw nothing, the driver did
-                self.signals.mark_hung_up()
-                self._signalled(signal.SIGHUP)
-
-    def on_unmount(self) -> None:
-        if self.signals is not None:
-            self.signals.uninstall()
+        self.quit()
 
     def _quit_anyway(self) -> None:
         self.exit_error = f"the CSV files were not saved into {self.csv_dir} in time"
-        self.exit(return_code=1)
-
-    def action_quit_now(self) -> None:
-        self.action_quit_app()
-
+        self._exit(1)
 
 
 def terminal_driver():
