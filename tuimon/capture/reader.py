@@ -61,6 +61,9 @@ _PCAP_MAGIC = {
     b"\xa1\xb2\x3c\x4d": (">", 1e-9),
 }
 _SHB = b"\x0a\x0d\x0d\x0a"
+# An enhanced packet block's header and fixed fields: type, length, interface id,
+# timestamp (high, low), captured and original lengths.
+_EPB = {e: struct.Struct(e + "IIIIIII").unpack_from for e in "<>"}
 
 
 CAPTURE_MAGICS = (_SHB, *_PCAP_MAGIC)
@@ -357,11 +360,91 @@ class CaptureReader:
             pos = end
         self._pos = pos
 
+    def _epb_table(self) -> list[tuple]:
+        """Per section-local interface id, what the enhanced packet blocks' fast path needs:
+        (global index, timestamp scale, offset, longest record, decoder, direction
+        function, own MAC when the direction is by MAC, whether the decoder is ours for
+        Ethernet so the IPv4 fast path may be inlined)."""
+        table = []
+        for gi in self._section:
+            iface = self.interfaces[gi]
+            mac = self.own_mac if iface.direction == "mac" else None
+            table.append((iface.index, iface.scale, iface.offset, iface.max_len, iface.decoder,
+                          iface.way, mac, iface.decoder is ether_fast))
+        return table
+
     def _parse_pcapng(self, out: list) -> None:
         buf, pos = self._buf, self._pos
         n = len(buf)
         append = out.append
+        # The hot path, a live capture's stream of enhanced packet blocks with no options:
+        # one unpack per block, the interface's fields from a table, and for Ethernet IPv4
+        # the decoder inlined (as in _parse_pcap). Anything else goes the general way below.
+        endian = self._endian
+        epb = _EPB[endian]
+        section, nsec = self._section, len(self._section)
+        table = self._epb_table()
+        fast_unpack = ETHER_IPV4
+        general = False  # the last block went the general way: it may have changed the above
         while n - pos >= 12:
+            if general:
+                general = False
+                if endian != self._endian or section is not self._section or \
+                        nsec != len(self._section):
+                    endian = self._endian
+                    epb = _EPB[endian]
+                    section, nsec = self._section, len(self._section)
+                    table = self._epb_table()
+            if n - pos >= 32:
+                btype, blen, ifid, hi, lo, caplen, orig = epb(buf, pos)
+                if btype == 6 and ifid < nsec and 32 <= blen <= MAX_BLOCK and not blen & 3 \
+                        and n - pos >= blen and caplen <= blen - 32 and orig <= MAX_FRAME_LEN \
+                        and pos + 28 + ((caplen + 3) & ~3) >= pos + blen - 4:
+                    index, scale, offset, max_len, decode, way, mac, fast = table[ifid]
+                    if caplen <= max_len:
+                        start = pos + 28
+                        end = start + caplen
+                        if mac is not None:
+                            direction = ((OUT if buf[start + 6 : start + 12] == mac else IN)
+                                         if caplen >= 12 else UNKNOWN)
+                        elif way is not None:
+                            direction = way(buf, start, end)
+                        else:
+                            direction = UNKNOWN
+                        ts = ((hi << 32) | lo) * scale + offset
+                        pos += blen
+                        if fast and caplen >= 48:  # decode.ether_fast, inlined
+                            etype, vhl, total, frag, proto, src, dst, sport, dport, doff, fl = \
+                                fast_unpack(buf, start + 12)
+                            if etype == 0x0800 and vhl == 0x45:
+                                if frag & 0x1FFF:  # a later fragment: no ports
+                                    if total == 0 or total >= 20:
+                                        append((index, ts, orig,
+                                                (IPV4, proto, src, dst, None, None, 0),
+                                                direction, buf, start, end))
+                                        continue
+                                elif proto == 6:
+                                    if total == 0 or total >= 34:
+                                        append((index, ts, orig,
+                                                (IPV4, 6, src, dst, sport, dport,
+                                                 (doff & 1) << 8 | fl),
+                                                direction, buf, start, end))
+                                        continue
+                                elif proto == 17:
+                                    if total == 0 or total >= 24:
+                                        append((index, ts, orig,
+                                                (IPV4, 17, src, dst, sport, dport, 0),
+                                                direction, buf, start, end))
+                                        continue
+                                elif total == 0 or total >= 20:
+                                    append((index, ts, orig,
+                                            (IPV4, proto, src, dst, None, None, 0),
+                                            direction, buf, start, end))
+                                    continue
+                        append((index, ts, orig, decode(buf, start, end), direction,
+                                buf, start, end))
+                        continue
+            general = True
             if buf[pos : pos + 4] == _SHB:
                 bom = buf[pos + 8 : pos + 12]
                 if bom == b"\x4d\x3c\x2b\x1a":
