@@ -15,6 +15,11 @@ runs) key press latencies: ``4``/``2`` until the status line names the new view.
 
     python -m bench.app_live --kind pps --rate 150000 --seconds 10 --mode app
 
+``TUIMON_BENCH_ARGS`` (e.g. ``"--ring 0"``, ``"--interval 10"``) adds options to the app's
+command line, to find out what a cost is due to. The traffic and headless tuimon each run
+in a session of their own, as the app does in tmux: Linux gives each session one share of
+the CPU (autogroup), so each of them meets the same competition.
+
 prints one JSON line per run. ``python -m bench.run --only app`` runs the whole matrix.
 """
 
@@ -61,7 +66,8 @@ class Traffic:
         """iperf3: the server, listening before the capture starts (no frames yet)."""
         if not self.kind.startswith("iperf"):
             return
-        self.server = self.ns.popen(self.ns.a, "iperf3", "-s", "-1", "-B", self.ns.addr_a())
+        self.server = self.ns.popen(self.ns.a, "iperf3", "-s", "-1", "-B", self.ns.addr_a(),
+                                    start_new_session=True)
         deadline = time.monotonic() + 10
         while ":5201" not in self.ns.run(self.ns.a, "ss", "-ltnH").stdout:
             if time.monotonic() > deadline or self.server.poll() is not None:
@@ -77,7 +83,11 @@ class Traffic:
             speed = ["--topspeed"] if self.kind == "topspeed" else ["--pps", self.rate]
             argv = ["tcpreplay", "-i", ns.veth_b(), *speed, "--preload-pcap", "--loop", "0",
                     "--duration", secs, str(self.pcap)]
-        self.proc = ns.popen(ns.b, *argv)
+        # A session of its own, as traffic from outside the box shares no scheduling group
+        # with the one who watches it (Linux's autogroup: each session is one group, and
+        # the groups share the CPU evenly); without it the generator's core-long busy loop
+        # and the benchmark's key probe would share one group.
+        self.proc = ns.popen(ns.b, *argv, start_new_session=True)
 
     def wait(self) -> dict:
         out, err = self.proc.communicate(timeout=self.seconds + 120)
@@ -147,7 +157,8 @@ def run_headless(ns: Netns, traffic: Traffic, out: Path) -> dict:
     before = veth(ns)
     # long enough for tcpreplay's preload and iperf3's connection; checked below
     proc = ns.popen(ns.a, TUIMON, ns.veth_a(), "--no-ui", "--duration",
-                    str(traffic.seconds + 10), "--csv", str(out), cwd=str(ROOT))
+                    str(traffic.seconds + 10), "--csv", str(out), cwd=str(ROOT),
+                    start_new_session=True)  # its own session, as the app's in tmux
     wait_line(proc, "tuimon: capturing on", timeout=20)
     time.sleep(0.5)
     traffic.start()
@@ -212,7 +223,7 @@ def run_app(ns: Netns, traffic: Traffic, out: Path, probe: bool = False) -> dict
     wrap = (["/usr/bin/time", "-f", "%U %S", "-o", str(time_file)]
             if os.path.exists("/usr/bin/time") else [])
     argv = ["env", "TERM=xterm-256color", "ip", "netns", "exec", ns.a, *wrap, TUIMON,
-            ns.veth_a(), "--csv", str(out)]
+            ns.veth_a(), "--csv", str(out), *os.environ.get("TUIMON_BENCH_ARGS", "").split()]
     command = (f"cd {shlex.quote(str(ROOT))}; {shlex.join(argv)}; "
                f"echo $? $(date +%s.%N) > {shlex.quote(str(exit_file))}; sleep 120")
     tmux = Tmux()

@@ -117,3 +117,52 @@ def test_a_quiet_link_with_an_empty_pipe_is_not_behind():
     clock.t, wall.t = 70.0, 1060.0  # a minute without traffic, nothing waits
     svc.tick()
     assert svc.answer(Query(view="interfaces")).lag is None
+
+
+class Channel:
+    """The UI's end of the pipe: the requests it sends, the replies it gets."""
+
+    def __init__(self) -> None:
+        self.requests: list = []
+        self.replies: list = []
+
+    def fileno(self) -> int:
+        return -1
+
+    def poll(self, timeout: float) -> list:
+        pending, self.requests = self.requests, []
+        return pending
+
+    def send(self, message) -> bool:
+        self.replies.append(message)
+        return True
+
+
+def test_behind_the_refresh_sheds_to_one_in_a_few_seconds_and_a_key_is_answered():
+    from tuimon.server.driver import Driver
+    from tuimon.server.protocol import REFRESH_BEHIND
+
+    source, kernel, clock, wall = Slow(), Kernel(), Clock(10.0), Clock(1000.0)
+    svc = service(source, kernel, clock, wall)
+    channel = Channel()
+    driver = Driver(svc, channel)
+
+    def ask(seq: int, refresh: bool) -> list:
+        channel.requests.append(Query(view="hosts", seq=seq, refresh=refresh))
+        channel.replies.clear()
+        driver._requests(0.0)
+        return [r.seq for r in channel.replies]
+
+    assert ask(1, True) == [1]  # keeping up: every refresh
+    assert ask(2, True) == [2]
+    source.queued = (8 << 20, 50_000)  # 8 MiB wait in the pipe: behind
+    clock.t += 0.5
+    assert ask(3, True) == []  # answered 0.5 s ago: shed
+    assert ask(4, False) == [4]  # a key: at once
+    clock.t += REFRESH_BEHIND - 0.1
+    assert ask(5, True) == []
+    clock.t += 0.2
+    assert ask(6, True) == [6]
+    source.queued = (0, 0)  # caught up: every refresh again
+    clock.t += 0.1
+    assert ask(7, True) == [7]

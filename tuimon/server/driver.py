@@ -272,7 +272,8 @@ class Driver:
             if isinstance(request, Stop):
                 self.stop.set()
                 return True
-            if isinstance(request, Query) and i != last_query:
+            if isinstance(request, Query) and (
+                    i != last_query or (request.refresh and not service.refresh_due())):
                 continue
             if isinstance(request, DRILL_REQUESTS):
                 self._drill(service.drill_job(request))

@@ -183,8 +183,13 @@ class Query:
     cursor_key: Hashable | None = None  # the row under the cursor, to follow; None: keep index
     freeze: bool = False  # keep the order rows had when freezing; new rows go last
     seq: int = 0  # echoed in the page
+    # The UI's once-a-second refresh, not a key: while a live capture's counting is behind,
+    # such queries are answered only every REFRESH_BEHIND seconds (the engine sheds its own
+    # work, never packets); a key's query is always answered at once.
+    refresh: bool = False
 
 
+REFRESH_BEHIND = 3.0  # seconds between two answered refreshes while the counting is behind
 LAG_SHOWN = 0.5  # the counting is "behind" once its newest packet is this old and more wait
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from tuimon.capture.kernel import for_source
 from tuimon.capture.open import open_source
-from tuimon.capture.source import Source
+from tuimon.capture.source import SHED_BYTES, Source
 from tuimon.config import Config
 from tuimon.core.engine import Engine
 from tuimon.errors import TuimonError
@@ -39,6 +39,7 @@ from tuimon.server.protocol import (
     Pong,
     Progress,
     Query,
+    REFRESH_BEHIND,
     Save,
     Saved,
     Speed,
@@ -90,6 +91,7 @@ class EngineService:
         self.version = 0
         self.started = clock()
         self.stopped_at: float | None = None
+        self._answered = -REFRESH_BEHIND  # when the last query was answered (the clock's)
         self.live = False
         self.player: Player | None = None
         self._advanced: int | None = None  # the capture second the clock was last moved to
@@ -356,7 +358,17 @@ class EngineService:
         end = self.stopped_at if self.stopped_at is not None else self.clock()
         return max(0.0, end - self.started)
 
+    def refresh_due(self) -> bool:
+        """Whether the UI's periodic refresh is answered now: always, unless a live
+        capture's counting is behind (more than SHED_BYTES wait in its pipes); then one in
+        REFRESH_BEHIND seconds, so the sort of a large table each second does not keep it
+        behind (the header says Behind meanwhile)."""
+        if not self.live or self.source is None or self.source.behind()[0] <= SHED_BYTES:
+            return True
+        return self.clock() - self._answered >= REFRESH_BEHIND
+
     def answer(self, q: Query) -> Page:
+        self._answered = self.clock()
         self.engine.fold()  # cheap when nothing is pending
         page = self.runner.run(q, self.version)
         page.state, page.message = self.status.state, self.status.message

@@ -148,12 +148,13 @@ class MonitorApp(App):
         if self.signals is not None:
             self.signals.check_terminal()
         if not self.paused and self.is_running:
-            self.refresh_view()
+            self.refresh_view(refresh=True)
 
-    def refresh_view(self) -> None:
+    def refresh_view(self, refresh: bool = False) -> None:
+        """Ask for the page on screen; ``refresh``: the timer's, not a user's action."""
         self._seq += 1
         self.backend.send(Query(**self.table.window(), filter=self.filter_text,
-                                freeze=self.frozen, seq=self._seq))
+                                freeze=self.frozen, seq=self._seq, refresh=refresh))
 
     def on_row_table_need_rows(self, message: RowTable.NeedRows) -> None:
         self.refresh_view()
