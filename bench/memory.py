@@ -5,6 +5,11 @@ is a request and its answer (TCP to port 443 and UDP to port 53, 3 to 1), betwee
 clients and 65,536 servers, 100,000 new conversations per second of capture time (so all
 of them are younger than the 40 s rate windows and keep a rate history), folded once a
 second as a session does. Run in its own process: ``python -m bench.memory [N]``.
+
+``python -m bench.memory --hosts [N]``: a flood of N distinct source addresses (spoofed
+sources), each one UDP query to one of 16 servers and its answer, 100,000 a second, under
+``--max-flows 100000`` and the default ``--max-hosts``: the hosts table stays bounded
+(the least recent fold into the ``(other hosts)`` row) and so does the memory.
 """
 
 from __future__ import annotations
@@ -53,16 +58,46 @@ def build(n: int, per_second: int = 100_000, batch: int = 10_000):
     return engine
 
 
+def build_hosts(n: int, per_second: int = 100_000, batch: int = 10_000, max_flows: int = 100_000):
+    """``n`` distinct sources, a query and its answer each (see the module's docstring)."""
+    from tuimon.core.engine import Engine
+
+    engine = Engine(max_flows=max_flows)
+    engine.set_interface(0, "bench0", "ether")
+    source_base, server_base = 0x0B000000, 0xC6120000  # 11.0.0.0, 198.18.0.0
+    t0 = 1_700_000_000.0
+    records = []
+    for i in range(n):
+        source, server = source_base + i, server_base + (i & 15)
+        ts = t0 + i / per_second
+        records.append((0, ts, 80, (4, 17, source, server, 1024 + (i & 0x7FFF), 53, 0), 0, None, 0, 0))
+        records.append((0, ts, 200, (4, 17, server, source, 53, 1024 + (i & 0x7FFF), 0), 0, None, 0, 0))
+        if len(records) >= batch:
+            engine.ingest(records)
+            records = []
+            if int(ts) != int(ts - batch / 2 / per_second):
+                engine.fold()
+    engine.ingest(records)
+    engine.fold()
+    return engine
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    hosts = "--hosts" in argv
+    argv = [a for a in argv if a != "--hosts"]
     n = int(argv[0]) if argv else 1_000_000
     base = rss_mib()
     start = time.perf_counter()
-    engine = build(n)
+    engine = build_hosts(n) if hosts else build(n)
     elapsed = time.perf_counter() - start
     gc.collect()
+    totals = engine.totals()
     result = {
         "conversations": len(engine.conversations), "hosts": len(engine.hosts),
+        "sources": n if hosts else None, "max_flows": engine.max_flows,
+        "max_hosts": engine.max_hosts, "hosts_folded": totals.hosts_folded,
+        "expired": totals.expired,
         "rss_mib": round(rss_mib(), 1), "peak_rss_mib": round(resource.getrusage(
             resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "baseline_mib": round(base, 1), "seconds": round(elapsed, 2),

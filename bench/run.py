@@ -5,7 +5,8 @@ Parts (``--only playback,memory,ui,live,app``; default: all; ``live`` brings ``a
 * playback: tuimon ``-r BIG --no-ui --csv`` and ``tshark -z conv,tcp -z conv,udp -z
   endpoints,ip`` alternately on a capture of a million packets, several rounds: packets/s
   of each, the ratio, peak RSS and CPU time;
-* memory: RSS of an engine tracking 1,000,000 conversations (bench/memory.py);
+* memory: RSS of an engine tracking 1,000,000 conversations, and of one flooded by
+  1,000,000 distinct sources under ``--max-flows 100000`` (bench/memory.py);
 * ui: with 100,000 conversations, the median table refresh and key press (bench/ui.py);
 * live: tcpreplay over a veth pair at a fixed rate and at top speed while tuimon captures
   (bench/live.py; needs root);
@@ -37,6 +38,7 @@ OUT = ROOT / "bench" / "out"
 RESULTS = OUT / "results.json"
 PARTS = ("playback", "memory", "ui", "live", "app")
 UI_PACKETS = 410_000
+HOST_FLOOD = 1_000_000  # distinct sources of the memory part's hosts flood
 D0 = "tuimon --dissect-packets 0"  # about 100,000 conversations
 
 
@@ -133,6 +135,10 @@ def part_memory(args) -> dict:
     result = _child("bench.memory", str(args.conversations))
     print(f"memory: {result['conversations']:,} conversations, {result['hosts']:,} hosts: "
           f"RSS {result['rss_mib']} MiB", flush=True)
+    flood = result["flood"] = _child("bench.memory", "--hosts", str(HOST_FLOOD))
+    print(f"memory: {HOST_FLOOD:,} distinct sources under --max-flows {flood['max_flows']:,}: "
+          f"{flood['hosts']:,} hosts ({flood['hosts_folded']:,} folded): "
+          f"RSS {flood['rss_mib']} MiB", flush=True)
     return result
 
 
@@ -234,7 +240,7 @@ def section_playback(r: dict) -> list[str]:
 
 def section_memory(r: dict) -> list[str]:
     mb = r["rss_mib"] * 1024 * 1024 / 1e6
-    return [
+    lines = [
         f"`python -m bench.memory {r['conversations']}`: {r['conversations']:,} conversations "
         f"(each a request and its answer, TCP and UDP, all within the 40 s rate windows) "
         f"between {r['hosts']:,} hosts, through `Engine.ingest` and `fold` as a capture "
@@ -243,6 +249,19 @@ def section_memory(r: dict) -> list[str]:
         f"RSS: **{r['rss_mib']} MiB ({mb:.0f} MB)**, of which {r['baseline_mib']} MiB is the "
         f"interpreter. Target at most 500 MB: {_met(mb <= 500)}.",
     ]
+    flood = r.get("flood")
+    if flood:
+        lines += [
+            "",
+            f"`python -m bench.memory --hosts {flood['sources']}`: a flood of "
+            f"{flood['sources']:,} distinct source addresses (a query and its answer each, to "
+            f"16 servers) under `--max-flows {flood['max_flows']}` and the default "
+            f"`--max-hosts {flood['max_hosts']}`: {flood['hosts']:,} host rows left (the "
+            f"least recent {flood['hosts_folded']:,} folded into `(other hosts)`), "
+            f"{flood['conversations']:,} conversations. RSS: **{flood['rss_mib']} MiB** "
+            f"(before the hosts bound, issue 19 measured 887 MB).",
+        ]
+    return lines
 
 
 def section_ui(r: dict) -> list[str]:

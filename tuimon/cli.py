@@ -48,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-flows", type=_count, default=1_000_000, metavar="N",
                    help="keep at most N conversations, the longest idle leave first "
                         "(default 1000000; 0: no bound)")
+    p.add_argument("--max-hosts", type=_count, default=200_000, metavar="N",
+                   help="keep at most N hosts: the least recently seen without a conversation "
+                        "in the table fold into one '(other hosts)' row, totals exact "
+                        "(default 200000; 0: no bound)")
     p.add_argument("--dissect-packets", type=_packets, default=10, metavar="N",
                    help="hand the first N packets of each TCP/UDP conversation to tshark to "
                         "name its application protocol (default 10; 0: guess from ports only)")
@@ -130,7 +134,8 @@ def config_from(args: argparse.Namespace) -> Config:
                   no_ui=args.no_ui, csv=args.csv, duration=args.duration,
                   interval=args.interval if args.interval and args.interval > 0 else 1.0,
                   ring_mb=args.ring, snaplen=args.snaplen, flow_timeout=args.flow_timeout,
-                  max_flows=args.max_flows, dissect_packets=args.dissect_packets,
+                  max_flows=args.max_flows, max_hosts=args.max_hosts,
+                  dissect_packets=args.dissect_packets,
                   list_interfaces=args.list_interfaces,
                   history=args.history, no_history=args.no_history)
 

@@ -33,6 +33,7 @@ class Config:
     snaplen: int = SNAPLEN  # live: bytes dumpcap keeps of each packet (0: all of it)
     flow_timeout: float | None = None  # idle seconds before a conversation leaves (0: never)
     max_flows: int = 1_000_000  # most conversations kept (0: no bound)
+    max_hosts: int = 200_000  # most hosts kept; the least recent fold into "(other hosts)"
     dissect_packets: int = 10  # first packets of a TCP/UDP conversation tshark names (0: none)
     list_interfaces: bool = False
     history: str | None = None  # --history PATH: the history database (docs/history.md)

@@ -13,6 +13,12 @@ does) leaves the table, and so do the longest idle ones when it holds more than
 ``max_flows``. What leaves had already been folded into the host, protocol and
 interface totals, so those never lose a byte; :attr:`Engine.expired` counts them.
 
+The hosts table is bounded too (``max_hosts``): when it holds more, the least recently
+seen hosts that no conversation in the table refers to fold into one synthetic host,
+:data:`OTHER_HOSTS` (its packets and bytes, sent and received, are theirs added up, so the
+sum over hosts stays exact); :attr:`Engine.hosts_folded` counts them. A conversation's
+hosts never leave while it is in the table.
+
 The engine's parts: :mod:`tuimon.core.conversation` (the per-conversation record, hosts,
 canonical keys, TCP flags), :mod:`tuimon.core.ifmeta` (per-interface metadata, the
 counter slots, kernel fields), :mod:`tuimon.core.rows` (rows for snapshots, built by a
@@ -39,7 +45,7 @@ from tuimon.core.conversation import (
 from tuimon.core.ifmeta import _COUNTERS, _IB, _IFIRST, _ILAST, _IP, _WAY, InterfaceMeta, reasons_text
 from tuimon.core.labels import AppLabels
 from tuimon.core.model import ConversationRow, HostRow, InterfaceRow, ProtocolRow, Snapshot, Totals
-from tuimon.core.names import Names
+from tuimon.core.names import OTHER_HOSTS, Names
 from tuimon.core.rates import bump, bump_packed, bump_total
 from tuimon.core.rows import RowBuilder
 
@@ -51,6 +57,7 @@ TCP_TIMEOUT = 300.0
 UDP_TIMEOUT = 180.0  # UDP and every other protocol
 CLOSED_TIMEOUT = 10.0  # TCP after RST, or FIN in both directions
 MAX_FLOWS = 1_000_000
+MAX_HOSTS = 200_000
 
 
 def _add_counts(c: list, packets: int, nbytes: int, v4_packets: int, v4_bytes: int,
@@ -63,15 +70,23 @@ def _add_counts(c: list, packets: int, nbytes: int, v4_packets: int, v4_bytes: i
     c[2], c[3] = first, last
 
 
+def _last_seen(h: Host) -> float:
+    return h.last
+
+
 class Engine:
     def __init__(self, names: Names | None = None, flow_timeout: float | None = None,
-                 max_flows: int | None = MAX_FLOWS, rates: bool = True) -> None:
+                 max_flows: int | None = MAX_FLOWS, rates: bool = True,
+                 max_hosts: int | None = MAX_HOSTS) -> None:
         """``flow_timeout``: idle seconds after which a conversation leaves the table (None:
         TCP 300, others 180; 0: never); TCP conversations closed by RST or FIN both ways
         leave after 10 s (or ``flow_timeout`` if lower). ``max_flows``: the most
         conversations kept (0 or None: no bound); beyond it the longest idle leave.
         ``rates=False``: no rate histories for hosts, protocols and conversations (their
-        rates stay 0; interfaces keep theirs), for a headless export that shows none."""
+        rates stay 0; interfaces keep theirs), for a headless export that shows none.
+        ``max_hosts``: the most hosts kept (0 or None: no bound); beyond it the least
+        recently seen ones without a conversation in the table fold into
+        :data:`OTHER_HOSTS`."""
         self.names = names or Names()
         self.rates = rates
         self.now: float | None = None  # the capture clock: newest packet time, or advance()
@@ -110,6 +125,15 @@ class Engine:
         self.max_flows = max_flows or 0
         self._wheel: dict[int, list] = {}  # second -> conversations to look at then
         self.expired = 0  # conversations that left the table (idle, or over max_flows)
+        self.max_hosts = max_hosts or 0
+        self.hosts_folded = 0  # hosts folded into the OTHER_HOSTS row (over max_hosts)
+        # After a fold-in that found too few hosts without conversations: the hosts then
+        # (plus a margin), and the conversations that had left by then. The next one waits
+        # for more hosts or for more conversations to leave (no scan every second).
+        self._hosts_floor = 0
+        self._hosts_scanned = 0
+        # Called with the hosts that fold into OTHER_HOSTS (their final counts), once folded.
+        self.on_hosts_leave: Callable[[list], None] | None = None
         # Called with the conversations that leave the table, once folded (FlowLog).
         self.on_leave: Callable[[list], None] | None = None
         self._rows = RowBuilder(self._counters, self._meta, self._transport, self._apps,
@@ -452,6 +476,11 @@ class Engine:
             for table in (self._table, self._portless):
                 if len(table) > self.max_flows:
                     self._evict(table, len(table) - self.max_flows)
+        if self.max_hosts:
+            real = len(self.hosts) - (OTHER_HOSTS in self.hosts)
+            if real > self.max_hosts and (real > self._hosts_floor or self.expired
+                                          - self._hosts_scanned >= max(1, self.max_hosts >> 4)):
+                self._fold_hosts()
 
     def _timeout(self, f: Conversation) -> float:
         tcp, other, closed = self.timeouts
@@ -503,6 +532,52 @@ class Engine:
         if table is self._table:
             self._left(left)
 
+    def _fold_hosts(self) -> None:
+        """Over the hosts bound: the least recently seen hosts that no conversation in the
+        table (or the port-less fragments' table) refers to -- as many as are over the
+        bound, and a little more, so this runs seldom -- fold into :data:`OTHER_HOSTS`.
+        When too few have no conversation, what is left is the floor the next check starts
+        from (no scan of the table every second)."""
+        hosts = self.hosts
+        other = hosts.get(OTHER_HOSTS)
+        real = len(hosts) - (other is not None)
+        count = real - self.max_hosts + (self.max_hosts >> 4)
+        used = set()
+        for table in (self._table, self._portless):
+            for key in table:
+                used.add(key[1])
+                used.add(key[2])
+        free = [h for addr, h in hosts.items() if addr not in used and addr != OTHER_HOSTS]
+        if len(free) > count:
+            free.sort(key=_last_seen)
+            free = free[:count]
+        if free:
+            if other is None:
+                other = hosts[OTHER_HOSTS] = Host(OTHER_HOSTS, math.inf)
+                other.last = -math.inf
+            for h in free:
+                del hosts[h.addr]
+                other.packets += h.packets
+                other.bytes += h.bytes
+                other.tx_p += h.tx_p
+                other.tx_b += h.tx_b
+                other.rx_p += h.rx_p
+                other.rx_b += h.rx_b
+                if h.first < other.first:
+                    other.first = h.first
+                if h.last > other.last:
+                    other.last = h.last
+                if h.apps:
+                    if other.apps is None:
+                        other.apps = {}
+                    for app, nbytes in h.apps.items():
+                        other.apps[app] = other.apps.get(app, 0) + nbytes
+            self.hosts_folded += len(free)
+            if self.on_hosts_leave is not None:
+                self.on_hosts_leave(free)
+        self._hosts_floor = len(hosts) - (OTHER_HOSTS in hosts) + (self.max_hosts >> 4)
+        self._hosts_scanned = self.expired
+
     # -- reading ---------------------------------------------------------------------
 
     def interface_rows(self) -> list[InterfaceRow]:
@@ -524,8 +599,9 @@ class Engine:
                                             self.now, with_rates)
 
     def totals(self) -> Totals:
-        return self._rows.totals(self.now, len(self.hosts), len(self._table), self.expired,
-                                 self.app_waiting, self.app_skipped)
+        return self._rows.totals(self.now, len(self.hosts) - (OTHER_HOSTS in self.hosts),
+                                 len(self._table), self.expired, self.app_waiting,
+                                 self.app_skipped, self.hosts_folded)
 
     def snapshot(self, with_rates: bool = True, conversations=None) -> Snapshot:
         """Every table (``with_rates=False``: host and conversation rates left at 0, for

@@ -136,6 +136,7 @@ class Totals(NamedTuple):
     expired: int = 0  # conversations that left the table (idle timeout or --max-flows)
     app_waiting: int = 0  # conversations waiting for the dissector's verdict
     app_skipped: int = 0  # conversations never dissected (tshark was behind): port guess only
+    hosts_folded: int = 0  # hosts folded into the "(other hosts)" row (--max-hosts)
 
 
 class Snapshot(NamedTuple):

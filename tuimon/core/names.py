@@ -110,13 +110,22 @@ def ethertype_name(etype: int) -> str:
     return ETHERTYPES.get(etype) or f"ethertype-0x{etype:04x}"
 
 
+# The engine's one synthetic host: the hosts that left a full hosts table, added up
+# (tuimon.core.engine, ``max_hosts``). No address int is negative.
+OTHER_HOSTS = -1
+OTHER_HOSTS_TEXT = "(other hosts)"
+
+
 @lru_cache(maxsize=1 << 16)
 def address_text(addr: int) -> str:
-    """Canonical text of an address int from the decoder (IPv6 compressed)."""
+    """Canonical text of an address int from the decoder (IPv6 compressed);
+    :data:`OTHER_HOSTS` is ``(other hosts)``."""
     if addr >= V6:
         return str(ipaddress.IPv6Address(addr ^ V6))
     if 0 <= addr < 1 << 32:
         return inet_ntoa(addr.to_bytes(4, "big"))  # what ipaddress writes, 4x faster
+    if addr == OTHER_HOSTS:
+        return OTHER_HOSTS_TEXT
     return str(ipaddress.IPv4Address(addr))  # (its error for what is no address)
 
 

@@ -134,10 +134,10 @@ class RowBuilder:
         return rows
 
     def totals(self, now: float | None, hosts: int, conversations: int, expired: int,
-               app_waiting: int, app_skipped: int) -> Totals:
-        """The totals; the counts of ``hosts``, ``conversations`` (in the table),
-        ``expired`` ones and those waiting for or skipped by the dissector are the
-        engine's."""
+               app_waiting: int, app_skipped: int, hosts_folded: int = 0) -> Totals:
+        """The totals; the counts of ``hosts`` (in the table, the other-hosts row not
+        counted), ``conversations`` (in the table), ``expired`` ones, those waiting for or
+        skipped by the dissector and ``hosts_folded`` are the engine's."""
         counters, metas = self.counters, self.meta
         packets = sum(c[_IP] for c in counters)
         firsts = [c[_IFIRST] for c in counters if c[_IP]]
@@ -152,7 +152,7 @@ class RowBuilder:
             *(sum(r[i] for r in hist_rates) for i in range(3)),
             sum(packet_rate(m.hist, now) for m in metas),
             any(m.drops is not None for m in metas), self._missed(),
-            expired, app_waiting, app_skipped,
+            expired, app_waiting, app_skipped, hosts_folded,
         )
 
     def _missed(self) -> int | None:

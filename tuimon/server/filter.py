@@ -388,8 +388,8 @@ def _host_pred(node, ctx: FilterContext):
         match = _addr_pred(node)
         return lambda h: match(h.addr)
     if isinstance(node, ProtoTerm) and node.family is not None:
-        v6 = node.family == 6
-        return lambda h: (h.addr >= V6) == v6
+        v6 = node.family == 6  # the "(other hosts)" row (a negative address) is neither
+        return lambda h: h.addr >= 0 and (h.addr >= V6) == v6
     if isinstance(node, (PortTerm, ProtoTerm)):
         conv = _conversation_pred(node, ctx)
         addrs = set()

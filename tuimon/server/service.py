@@ -81,7 +81,8 @@ class EngineService:
         self.clock = clock
         self.wallclock = wallclock
         self.engine = engine or Engine(flow_timeout=config.flow_timeout,
-                                       max_flows=config.max_flows, rates=rates)
+                                       max_flows=config.max_flows, rates=rates,
+                                       max_hosts=config.max_hosts)
         # saved after the table's conversations
         self.expired = FlowLog.attach(self.engine) if keep_expired else None
         self.runner = QueryRunner(self.engine)

@@ -18,7 +18,7 @@ import math
 import os
 import sqlite3
 
-from tuimon.core.names import address_text
+from tuimon.core.names import OTHER_HOSTS, address_text
 from tuimon.errors import TuimonError
 from tuimon.sinks.csv import CONVERSATION_COLUMNS, protocol_totals
 from tuimon.sinks.history_schema import GRAINS, KINDS, PERIOD, migrate, table
@@ -118,6 +118,7 @@ class HistoryRecorder:
         self._hosts: dict[int, tuple] = {}  # address -> totals at the last close
         self._protos: dict[tuple, tuple] = {}  # (layer, name) -> totals at the last close
         self._left: list = []  # conversations that left, not written yet
+        self._hosts_left: list = []  # host deltas of hosts that left the engine, not written yet
         self._expired_at: float | None = None
         self.minutes = 0  # minutes closed with something in them
         self.closed = False
@@ -136,7 +137,27 @@ class HistoryRecorder:
             rec._left.extend(conversations)
 
         engine.on_leave = on_leave
+        before_hosts = getattr(engine, "on_hosts_leave", None)
+
+        def on_hosts_leave(hosts: list) -> None:
+            if before_hosts is not None:
+                before_hosts(hosts)
+            rec.hosts_left(hosts)
+
+        engine.on_hosts_leave = on_hosts_leave
         return rec
+
+    def hosts_left(self, hosts: list) -> None:
+        """Hosts that left the engine (folded into its ``(other hosts)`` row): what they
+        counted since the last close is written with the open minute, and they are
+        forgotten (one that comes back starts from 0)."""
+        last = self._hosts
+        for h in hosts:
+            before = last.pop(h.addr, None) or (0,) * 6
+            now = (h.packets, h.bytes, h.tx_p, h.tx_b, h.rx_p, h.rx_b)
+            if now != before:
+                self._hosts_left.append((address_text(h.addr),
+                                         *(a - b for a, b in zip(now, before))))
 
     # -- fed by the service, between batches ------------------------------------------
 
@@ -212,9 +233,11 @@ class HistoryRecorder:
                 before = before or (0,) * 6
                 ifs.append((row.interface, *(a - b for a, b in zip(now, before))))
                 last[index] = now
-        hosts = []
+        hosts, self._hosts_left = self._hosts_left, []
         last = self._hosts
         for addr, h in engine.hosts.items():
+            if addr == OTHER_HOSTS:  # what it adds up was written under each address
+                continue
             before = last.get(addr)
             if before is not None and before[0] == h.packets:
                 continue

@@ -21,7 +21,8 @@ def _table(title: str, header: list[str], rows: list[list[str]]) -> list[str]:
 def render_summary(snap: Snapshot, top: int = 10) -> str:
     t = snap.totals
     lines = [
-        f"{t.packets} packets, {_size(t.bytes)} ({t.bytes} bytes), {t.hosts} hosts, "
+        f"{t.packets} packets, {_size(t.bytes)} ({t.bytes} bytes), {t.hosts} hosts"
+        f"{f' ({t.hosts_folded} folded into (other hosts))' if t.hosts_folded else ''}, "
         f"{t.conversations} conversations{f' ({t.expired} expired)' if t.expired else ''}, "
         f"{t.undecoded} undecoded, "
         f"{t.skipped_records} records skipped, {t.drops} dropped"

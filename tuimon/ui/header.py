@@ -82,7 +82,8 @@ class MonitorHeader(Static):
             pairs.append(("Behind ", f"{lag.seconds:.1f} s {fmt.count(lag.packets, human)} pkts"))
         if t.missed is not None:
             pairs.append(("Missed ", fmt.count(t.missed, human)))
-        pairs += [("Hosts ", fmt.count(t.hosts, human)),
+        pairs += [("Hosts ", fmt.count(t.hosts, human)  # + those folded over --max-hosts
+                   + (f" +{fmt.count(t.hosts_folded, human)} fold" if t.hosts_folded else "")),
                   ("Conv ", fmt.count(t.conversations, human)
                    + (f" +{fmt.count(t.expired, human)} exp" if t.expired else ""))]
         if t.skipped_records:  # damaged records the capture could not give (see Interfaces)
