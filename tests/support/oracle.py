@@ -9,8 +9,9 @@ skipped) is ``tcp`` or ``udp`` -- the first occurrence of that protocol's ports.
 
 from __future__ import annotations
 
-import ipaddress
+import fcntl
 import hashlib
+import ipaddress
 import json
 import os
 import subprocess
@@ -46,17 +47,22 @@ def _cached(cmd: list[str], path: str) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     entry = os.path.join(folder, digest.hexdigest())
-    try:
-        with open(entry, encoding="utf-8") as f:
-            return f.read()
-    except OSError:
-        pass
-    out = subprocess.run(cmd, capture_output=True, text=True, check=False).stdout
-    temp = f"{entry}.{os.getpid()}"
-    with open(temp, "w", encoding="utf-8") as f:
-        f.write(out)
-    os.replace(temp, entry)  # another worker may have written the same: either is right
-    return out
+    # One worker runs tshark for an entry; the others wait for its answer on the entry's
+    # lock instead of running the same tshark beside it (a sixth of the runs did, at the
+    # start of a session, when every worker asks for the same captures at once).
+    with open(f"{entry}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            with open(entry, encoding="utf-8") as f:
+                return f.read()
+        except OSError:
+            pass
+        out = subprocess.run(cmd, capture_output=True, text=True, check=False).stdout
+        temp = f"{entry}.{os.getpid()}"
+        with open(temp, "w", encoding="utf-8") as f:
+            f.write(out)
+        os.replace(temp, entry)
+        return out
 
 
 def _transport(layers: list[str], net: int) -> str | None:
