@@ -72,9 +72,7 @@ class FilterBar(Widget):
         self.add_class("invalid")
 
     def show_status(self, text: Text) -> None:
-        # one line high whatever it says (CSS): no layout of the screen for it, which
-        # would have every widget drawn again on each key and page
-        self.status.update(text, layout=False)
+        self.status.update(text)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

@@ -31,7 +31,6 @@ class MonitorHeader(Static):
         self.paused = False
         self.human = True
         self.page: Page | None = None
-        self._lines = 0  # lines the header showed last
 
     def set_status(self, state: str, message: str = "", source: str = "") -> None:
         self.state, self.message = state, printable(message, 300)
@@ -61,10 +60,7 @@ class MonitorHeader(Static):
         elif note:
             text.append("\n")
             text.append(note, "yellow")
-        lines = text.plain.count("\n") + 1
-        # a layout of the screen (every widget drawn again) only when the height changes
-        self.update(text, layout=lines != self._lines)
-        self._lines = lines
+        self.update(text)
 
     @staticmethod
     def _totals(page: Page | None, human: bool) -> Text:
