@@ -32,22 +32,32 @@ def rss_mib() -> float:
 def build(n: int, per_second: int = 100_000, batch: int = 10_000):
     from tuimon.core.engine import Engine
 
-    engine = Engine()
-    engine.set_interface(0, "bench0", "ether")
     client_base, server_base = 0x0A000000, 0xC6120000  # 10.0.0.0, 198.18.0.0
     t0 = 1_700_000_000.0
+
+    def pairs():
+        for i in range(n):
+            client = client_base + (i & 4095)
+            server = server_base + (i * 7919 & 65535)
+            cport = 1024 + (i >> 12) % 64000
+            ts = t0 + i / per_second
+            if i & 3:
+                yield ts, ((0, ts, 74, (4, 6, client, server, cport, 443, 0x02), 0, None, 0, 0),
+                           (0, ts, 1434, (4, 6, server, client, 443, cport, 0x12), 0, None, 0, 0))
+            else:
+                yield ts, ((0, ts, 80, (4, 17, client, server, cport, 53, 0), 0, None, 0, 0),
+                           (0, ts, 200, (4, 17, server, client, 53, cport, 0), 0, None, 0, 0))
+
+    return _count(Engine(), pairs(), per_second, batch)
+
+
+def _count(engine, pairs, per_second: int, batch: int):
+    """Feed ``pairs`` (time, (request, answer)) to ``engine`` in batches, folding once a
+    second of their time, as a capture brings them."""
+    engine.set_interface(0, "bench0", "ether")
     records = []
-    for i in range(n):
-        client = client_base + (i & 4095)
-        server = server_base + (i * 7919 & 65535)
-        cport = 1024 + (i >> 12) % 64000
-        ts = t0 + i / per_second
-        if i & 3:
-            records.append((0, ts, 74, (4, 6, client, server, cport, 443, 0x02), 0, None, 0, 0))
-            records.append((0, ts, 1434, (4, 6, server, client, 443, cport, 0x12), 0, None, 0, 0))
-        else:
-            records.append((0, ts, 80, (4, 17, client, server, cport, 53, 0), 0, None, 0, 0))
-            records.append((0, ts, 200, (4, 17, server, client, 53, cport, 0), 0, None, 0, 0))
+    for ts, pair in pairs:
+        records.extend(pair)
         if len(records) >= batch:
             engine.ingest(records)
             records = []
@@ -62,24 +72,17 @@ def build_hosts(n: int, per_second: int = 100_000, batch: int = 10_000, max_flow
     """``n`` distinct sources, a query and its answer each (see the module's docstring)."""
     from tuimon.core.engine import Engine
 
-    engine = Engine(max_flows=max_flows)
-    engine.set_interface(0, "bench0", "ether")
     source_base, server_base = 0x0B000000, 0xC6120000  # 11.0.0.0, 198.18.0.0
     t0 = 1_700_000_000.0
-    records = []
-    for i in range(n):
-        source, server = source_base + i, server_base + (i & 15)
-        ts = t0 + i / per_second
-        records.append((0, ts, 80, (4, 17, source, server, 1024 + (i & 0x7FFF), 53, 0), 0, None, 0, 0))
-        records.append((0, ts, 200, (4, 17, server, source, 53, 1024 + (i & 0x7FFF), 0), 0, None, 0, 0))
-        if len(records) >= batch:
-            engine.ingest(records)
-            records = []
-            if int(ts) != int(ts - batch / 2 / per_second):
-                engine.fold()
-    engine.ingest(records)
-    engine.fold()
-    return engine
+
+    def pairs():
+        for i in range(n):
+            source, server, port = source_base + i, server_base + (i & 15), 1024 + (i & 0x7FFF)
+            ts = t0 + i / per_second
+            yield ts, ((0, ts, 80, (4, 17, source, server, port, 53, 0), 0, None, 0, 0),
+                       (0, ts, 200, (4, 17, server, source, 53, port, 0), 0, None, 0, 0))
+
+    return _count(Engine(max_flows=max_flows), pairs(), per_second, batch)
 
 
 def main(argv=None) -> int:

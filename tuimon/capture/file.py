@@ -93,18 +93,7 @@ def read_chunk(f, size: int) -> tuple[bytes, Exception | None]:
             return f.read(size), None
         except OSError as err:
             return b"", err
-    read = getattr(f, "read1", None) or f.read  # an unbuffered file's read is one call
-    parts, have = [], 0
-    try:
-        while have < size:
-            part = read(size - have)
-            if not part:
-                break
-            parts.append(part)
-            have += len(part)
-    except (OSError, EOFError) as err:  # gzip.BadGzipFile is an OSError
-        return b"".join(parts), err
-    return b"".join(parts), None
+    return _gather(f, size, None, (OSError, EOFError))  # gzip.BadGzipFile is an OSError
 
 
 def _is_regular(f) -> bool:
@@ -125,6 +114,13 @@ def read_some(f, size: int) -> tuple[bytes, Exception | None]:
         fd = raw.fileno()
     except (OSError, AttributeError, ValueError):
         fd = None
+    return _gather(f, size, fd, (OSError, EOFError, ValueError))
+
+
+def _gather(f, size: int, fd: int | None, errors: tuple) -> tuple[bytes, Exception | None]:
+    """Up to ``size`` bytes in as many reads as it takes (a gzip stream or a pipe hands out
+    less than asked), stopping early when ``fd`` has nothing more waiting; the bytes and
+    the error (one of ``errors``) that stopped the reading, if any."""
     read = getattr(f, "read1", None) or f.read  # an unbuffered file's read is one call
     parts, have = [], 0
     try:
@@ -136,7 +132,7 @@ def read_some(f, size: int) -> tuple[bytes, Exception | None]:
             have += len(part)
             if fd is not None and not select.select([fd], [], [], 0)[0]:
                 break
-    except (OSError, EOFError, ValueError) as err:  # gzip.BadGzipFile is an OSError
+    except errors as err:
         return b"".join(parts), err
     return b"".join(parts), None
 
