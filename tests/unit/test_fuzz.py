@@ -309,3 +309,27 @@ def test_crafted_times_and_lengths_reach_the_labeller_exporters_and_ui(data, chu
     assert not back.skipped and len(sent) <= len(records)
     with tempfile.TemporaryDirectory() as tmp:
         reach_everything(engine, Path(tmp))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@settings(max_examples=40, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_mutated_captures_read_the_same_as_columns(seed, data):
+    """The batch decoder (capture/vector.py) against the per-record path on damaged
+    files: the same records, the same skip reasons, the same stop."""
+    data, chunk = data.draw(mutated(SEEDS[seed]))
+    chunk *= 16  # runs long enough to be decoded as columns
+    got = {}
+    for columns in (False, True):
+        reader = CaptureReader("fuzz", columns=columns)
+        records: list = []
+        try:
+            for i in range(0, len(data), chunk):
+                reader.feed(data[i:i + chunk])
+                records += [(r[:5], bytes(r[5][r[6]:r[7]])) for r in reader.records()]
+            reader.finish()
+        except BadCaptureFile as err:
+            records.append(str(err))
+        got[columns] = (records, reader.skipped, reader.frames)
+    assert got[True] == got[False]

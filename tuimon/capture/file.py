@@ -157,7 +157,7 @@ class FileSource(Source):
         if path == "-":
             self._raw = None
         self._chunk = chunk
-        self.reader = reader if reader is not None else CaptureReader(self.name)
+        self.reader = reader if reader is not None else CaptureReader(self.name, columns=True)
         self.bytes_read = 0  # of the file (before the filter)
         try:
             self.size = os.fstat(self._file.fileno()).st_size if path != "-" else None

@@ -88,7 +88,8 @@ class _Capture:
         self.iface = iface
         self.index = index
         self.ring = ring  # recent traffic on disk, for drill-down
-        self.reader = CaptureReader(iface, first_index=index, own_mac=own_mac)
+        self.reader = CaptureReader(iface, first_index=index, own_mac=own_mac,
+                                    columns=True)
         self.stderr = tempfile.TemporaryFile()
         try:
             self.proc = spawn(dumpcap_args(dumpcap, iface, capture_filter, snaplen=snaplen),
@@ -115,7 +116,8 @@ class _Capture:
             return 0
 
     def read(self, out: list) -> bool:
-        """Read what is in the pipe into ``out``; False at the end of the pipe."""
+        """Read what is in the pipe; its records, a batch (a list or columns), join ``out``
+        (a list of batches). False at the end of the pipe."""
         try:
             data = os.read(self.fd, CHUNK)
         except BlockingIOError:
@@ -126,7 +128,9 @@ class _Capture:
         self.bytes_read += len(data)
         reader = self.reader
         reader.feed(data)
-        out.extend(reader.records())
+        records = reader.records()
+        if records:
+            out.append(records)
         if self.ring is not None:  # cut where the reader found the blocks end
             tail = reader.unparsed() if not reader.done else 0
             self.ring.write_blocks(data, min(tail, len(data)), self.queued() > SHED_BYTES)
@@ -271,8 +275,8 @@ class LiveSource(Source):
         seconds; ends when every capture has ended (or on :meth:`close`)."""
         try:
             if self._pending:
-                batch, self._pending = self._pending, []
-                yield batch
+                batches, self._pending = self._pending, []
+                yield from batches
             while True:
                 live = {c.fd: c for c in self._captures if c.open}
                 if not live or self._closed:
@@ -297,7 +301,7 @@ class LiveSource(Source):
                         break
                     raise
                 self._check_links()
-                batch: list = []
+                batches: list = []  # one per capture that had packets
                 with self._lock:
                     if self._closed:
                         break
@@ -305,9 +309,12 @@ class LiveSource(Source):
                         capture = live.get(fd)
                         if capture is None:
                             continue  # a wake-up
-                        if not capture.read(batch):
+                        if not capture.read(batches):
                             self.ended[capture.index] = capture.reap()
-                yield batch
+                if batches:
+                    yield from batches
+                else:
+                    yield []
         finally:
             self.close()
 

@@ -34,6 +34,7 @@ from tuimon.capture.decode import (
     mac_way,
 )
 from tuimon.capture.linktypes import decoder_for, linktype_name
+from tuimon.capture.vector import MAX_FRAME_LEN, Builder
 from tuimon.errors import BadCaptureFile
 from tuimon.text import printable
 
@@ -46,9 +47,8 @@ _MAX_RECORD_OF = {231: 128 * 1024 * 1024,  # D-Bus
                   249: 128 * 1024 * 1024,  # USBPcap
                   279: 8 * 1024 * 1024}  # EBHSCR
 MAX_BLOCK = 16 * 1024 * 1024
-# A frame's length as Wireshark shows it at most (frame.len is a signed 32-bit field):
-# a record that claims more (up to 0xFFFFFFFF) is counted with this length.
-MAX_FRAME_LEN = 0x7FFFFFFF
+# A frame's length as Wireshark shows it at most is MAX_FRAME_LEN (in vector.py, which
+# checks it too): a record that claims more (up to 0xFFFFFFFF) is counted with this length.
 FRAME_LEN_CAPPED = "frame length above 2147483647 (counted as 2147483647, as Wireshark)"
 TOO_LONG = "record longer than the link type's maximum (file damaged)"
 # The smallest total length of each pcapng block type: its fixed fields, header and trailer.
@@ -64,6 +64,9 @@ _SHB = b"\x0a\x0d\x0d\x0a"
 # An enhanced packet block's header and fixed fields: type, length, interface id,
 # timestamp (high, low), captured and original lengths.
 _EPB = {e: struct.Struct(e + "IIIIIII").unpack_from for e in "<>"}
+_HEAD = {e: struct.Struct(e + "II").unpack_from for e in "<>"}  # a block's type and length
+_INCL = {e: struct.Struct(e + "I").unpack_from for e in "<>"}  # a pcap record's captured length
+_MIN_RUN = 16  # packet blocks in a row worth decoding as columns
 
 
 CAPTURE_MAGICS = (_SHB, *_PCAP_MAGIC)
@@ -114,10 +117,14 @@ class CaptureReader:
     """Incremental pcap/pcapng parser and decoder."""
 
     def __init__(self, source_name: str = "capture", first_index: int = 0,
-                 own_mac: bytes | None = None) -> None:
+                 own_mac: bytes | None = None, columns: bool = False) -> None:
         """``first_index``: the engine-wide index of this stream's first interface (several
         live captures each have their own reader). ``own_mac``: the live interface's own
-        Ethernet address, which tells an Ethernet frame's direction."""
+        Ethernet address, which tells an Ethernet frame's direction. ``columns``:
+        ``records()`` returns a pcapng stream's runs of packet blocks as one
+        :class:`~tuimon.capture.columns.PacketColumns` (the same records, decoded a batch
+        at a time; see :mod:`tuimon.capture.vector`)."""
+        self.columns = columns
         self.source_name = source_name
         self.first_index = first_index
         self.own_mac = own_mac
@@ -250,6 +257,8 @@ class CaptureReader:
             return out
         if self.format is None and not self._detect():
             return out
+        if self.columns:
+            return self._columns()
         parse = self._parse_pcap if self.format == "pcap" else self._parse_pcapng
         parse(out)
         if self._next is not None and not self.done:
@@ -261,6 +270,84 @@ class CaptureReader:
             parse(out)
         self.frames += len(out)
         return out
+
+    def _columns(self):
+        """:meth:`records` as one batch of columns (see ``columns``)."""
+        builder = Builder()
+        self._parse_columns(builder)
+        if self._next is not None and not self.done:  # as in records()
+            if self._pos == len(self._buf):
+                self._buf, self._pos = self._next, self._next_pos
+            else:
+                self._buf, self._pos = self._buf[self._pos :] + self._next[self._next_pos :], 0
+            self._next = None
+            self._parse_columns(builder)
+        self.frames += builder.n
+        return builder.finish()
+
+    def _parse_columns(self, builder: Builder) -> None:
+        """Walk the buffer's records: runs of plain packet records (pcapng enhanced packet
+        blocks without options, pcap records) go to ``builder`` as columns, every other
+        block (and a run too short to be worth it) the per-record way, in its place."""
+        pcap = self.format == "pcap"
+        header = 16 if pcap else 12
+        while not self.done:
+            buf, pos = self._buf, self._pos
+            n = len(buf)
+            offs, end = (self._walk_pcap if pcap else self._walk_pcapng)(buf, pos, n)
+            taken = 0
+            if len(offs) >= _MIN_RUN:
+                if pcap:
+                    taken = builder.add_pcap_run(buf, offs, self._endian, self._pcap_table())
+                else:
+                    taken = builder.add_run(buf, offs, self._endian, self._epb_table())
+                self._pos = pos = offs[taken] if taken < len(offs) else end
+            if n - pos < header:
+                return
+            out: list = []
+            (self._parse_pcap if pcap else self._parse_pcapng)(
+                out, len(offs) + 1 if taken == 0 else 1)
+            for record in out:
+                builder.add_record(record)
+            if self._pos == pos:  # an incomplete record: wait for more bytes
+                return
+
+    def _walk_pcapng(self, buf, pos: int, n: int) -> tuple[list[int], int]:
+        """The enhanced packet blocks from ``pos`` on, up to the first other block or an
+        incomplete one: their offsets, and where the run ends."""
+        head = _HEAD[self._endian]
+        offs: list[int] = []
+        add = offs.append
+        while n - pos >= 12:
+            btype, blen = head(buf, pos)
+            if btype != 6 or blen < 32 or blen > MAX_BLOCK or blen & 3 or n - pos < blen:
+                break
+            add(pos)
+            pos += blen
+        return offs, pos
+
+    def _walk_pcap(self, buf, pos: int, n: int) -> tuple[list[int], int]:
+        """The pcap records from ``pos`` on, up to an incomplete one or one longer than the
+        link type allows (none when the file's lengths need swapping)."""
+        offs: list[int] = []
+        if self._swap:
+            return offs, pos
+        incl_at = _INCL[self._endian]
+        limit = self._limit
+        add = offs.append
+        while n - pos >= 16:
+            (incl,) = incl_at(buf, pos + 8)
+            if incl > limit or n - pos - 16 < incl:
+                break
+            add(pos)
+            pos += 16 + incl
+        return offs, pos
+
+    def _pcap_table(self) -> list[tuple]:
+        """A pcap file's one interface as :meth:`_epb_table` gives a section's."""
+        iface = self.interfaces[0]
+        return [(iface.index, iface.scale, 0, self._limit, iface.decoder, iface.way, None,
+                 iface.decoder is ether_fast)]
 
     def _detect(self) -> bool:
         buf = self._buf
@@ -292,7 +379,8 @@ class CaptureReader:
         self._pos = 24
         return True
 
-    def _parse_pcap(self, out: list) -> None:
+    def _parse_pcap(self, out: list, at_most: int = -1) -> None:
+        """Parse records from ``_pos`` into ``out``: all there are, or ``at_most``."""
         buf, pos = self._buf, self._pos
         n = len(buf)
         unpack = struct.Struct(self._endian + "IIII").unpack_from
@@ -307,6 +395,10 @@ class CaptureReader:
         if fast:
             decode = ether  # what the inlined fast path leaves
         while n - pos >= 16:
+            if at_most >= 0:
+                if at_most == 0:
+                    break
+                at_most -= 1
             sec, frac, incl, orig = unpack(buf, pos)
             if swap and (swap == 1 or incl > orig):
                 incl, orig = orig, incl
@@ -314,12 +406,12 @@ class CaptureReader:
                 self._pos = pos
                 self._damaged(TOO_LONG)
                 return
-            if orig > max_len:
-                orig = self._forged_length()
             start = pos + 16
             end = start + incl
-            if end > n:
+            if end > n:  # incomplete: parsed (and its length checked) once it is whole
                 break
+            if orig > max_len:
+                orig = self._forged_length()
             if fast and incl >= 48:  # decode.ether_fast, inlined: the hot path
                 etype, vhl, total, frag, proto, src, dst, sport, dport, doff, fl = \
                     fast_unpack(buf, start + 12)
@@ -373,7 +465,8 @@ class CaptureReader:
                           iface.way, mac, iface.decoder is ether_fast))
         return table
 
-    def _parse_pcapng(self, out: list) -> None:
+    def _parse_pcapng(self, out: list, at_most: int = -1) -> None:
+        """Parse blocks from ``_pos`` into ``out``: all there are, or ``at_most``."""
         buf, pos = self._buf, self._pos
         n = len(buf)
         append = out.append
@@ -387,6 +480,10 @@ class CaptureReader:
         fast_unpack = ETHER_IPV4
         general = False  # the last block went the general way: it may have changed the above
         while n - pos >= 12:
+            if at_most >= 0:
+                if at_most == 0:
+                    break
+                at_most -= 1
             if general:
                 general = False
                 if endian != self._endian or section is not self._section or \

@@ -31,9 +31,15 @@ methods and properties, and imports each name from the module it lives in.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Callable, Iterable
+from operator import itemgetter
 
-from tuimon.capture.decode import IPV4, NONIP, V6
+import numpy as np
+
+from tuimon.capture.columns import PacketColumns
+
+from tuimon.capture.decode import IN, IPV4, NONIP, OUT, V6
 from tuimon.core.conversation import (
     _GONE,
     _PORTS,
@@ -42,6 +48,7 @@ from tuimon.core.conversation import (
     Host,
     canonical_key,
 )
+from tuimon.core.grouping import conversations
 from tuimon.core.ifmeta import _COUNTERS, _IB, _IFIRST, _ILAST, _IP, _WAY, InterfaceMeta, reasons_text
 from tuimon.core.labels import AppLabels
 from tuimon.core.model import ConversationRow, HostRow, InterfaceRow, ProtocolRow, Snapshot, Totals
@@ -49,6 +56,7 @@ from tuimon.core.names import OTHER_HOSTS, Names
 from tuimon.core.rates import bump, bump_packed, bump_total
 from tuimon.core.rows import RowBuilder
 
+_first = itemgetter(0)
 _NO_PAYLOAD = 0x02 | 0x04  # SYN, RST: not worth handing to the application dissector
 _V4P, _V4B = 4 + 2 * IPV4, 5 + 2 * IPV4  # an interface's IPv4 packets and bytes
 
@@ -243,7 +251,152 @@ class Engine:
 
     def ingest(self, records: Iterable[tuple]) -> None:
         """Count packet records ``(iface, ts, wire_len, decoded, way, buf, start, end)`` from a
-        capture source."""
+        capture source: a list of them, or a batch of columns
+        (:class:`~tuimon.capture.columns.PacketColumns`, counted a conversation at a time)."""
+        if isinstance(records, PacketColumns):
+            self._count_columns(records)
+        else:
+            self._count(records)
+        if self.max_flows and len(self._table) > self.max_flows + (self.max_flows >> 3):
+            self.fold()  # a flood of new conversations: keep the bound between folds too
+
+    def _count_columns(self, batch: PacketColumns) -> None:
+        """:meth:`ingest` for a batch of columns: the fast rows' interface counters by
+        numpy, their conversations once each (:func:`tuimon.core.grouping.conversations`),
+        the slow rows by :meth:`_count`, in their place among the conversations' first
+        packets (so a conversation is created by its first packet, as per packet)."""
+        cols = batch.cols
+        fast = cols["fast"]
+        slow_rows, slow = batch.slow_rows.tolist(), batch.slow_recs
+        if fast.any():
+            g = conversations(cols)
+            table, dirty, gen, new = self._table, self._dirty, self._gen, self._new
+            skip: set[int] = set()
+            if slow:
+                fast, slow_rows, slow, skip = self._demote(batch, g, slow_rows, slow)
+            if fast.any():
+                self._count_interfaces(cols, fast)
+            si, ns = 0, len(slow)
+            queued: list = []  # (row, item) for the dissector
+            for (key, fwd, ts, lo_p, lo_b, hi_p, hi_b, lo_f, hi_f, last, row, gi) in zip(
+                    g.keys, g.first_fwd, g.first_ts, g.lo_packets, g.lo_bytes, g.hi_packets,
+                    g.hi_bytes, g.lo_flags, g.hi_flags, g.last, g.first_row, g.group):
+                if gi in skip:
+                    continue
+                if si < ns and slow_rows[si] < row:
+                    j = bisect_left(slow_rows, row, si)
+                    self._count_slow(slow[si:j], slow_rows[si:j], queued)
+                    si = j
+                f = table.get(key)
+                if f is None:
+                    f = new(key, fwd, ts)
+                if f.fwd:
+                    f.ab_p += lo_p
+                    f.ab_b += lo_b
+                    f.ba_p += hi_p
+                    f.ba_b += hi_b
+                    f.flags_ab |= lo_f
+                    f.flags_ba |= hi_f
+                else:
+                    f.ab_p += hi_p
+                    f.ab_b += hi_b
+                    f.ba_p += lo_p
+                    f.ba_b += lo_b
+                    f.flags_ab |= hi_f
+                    f.flags_ba |= lo_f
+                if last > f.last:
+                    f.last = last
+                if f.gen != gen:
+                    f.gen = gen
+                    dirty.append(f)
+                if f.dis_left > 0:  # some of its first packets: for the dissector
+                    self._to_dissect(f, batch, g.rows[g.at[gi]:g.at[gi + 1]], queued)
+            if si < ns:
+                self._count_slow(slow[si:], slow_rows[si:], queued)
+            if queued:
+                queued.sort(key=_first)
+                self._dissect_queue.extend(item for _, item in queued)
+        elif slow:
+            self._count(slow)
+
+    def _demote(self, batch: PacketColumns, g, slow_rows: list[int], slow: list):
+        """The conversations with both fast and slow rows in this batch (a VLAN tag on some
+        of their packets, IPv4 options...) that are new or still being dissected: their
+        fast rows join the slow ones, so they are created by their first packet and hand
+        the dissector their first packets in order, as per packet. Returns the fast mask,
+        the slow rows and records, and the groups to skip."""
+        table = self._table
+        keys = set()
+        for rec in slow:
+            dec = rec[3]
+            if dec[0] > NONIP:
+                _, proto, src, dst, sport, dport, _ = dec
+                if src < dst or (src == dst and (sport is None or sport <= dport)):
+                    keys.add((proto, src, dst, sport, dport))
+                else:
+                    keys.add((proto, dst, src, dport, sport))
+        skip = set()
+        for key, gi in zip(g.keys, g.group):
+            if key in keys:
+                f = table.get(key)
+                if f is None or f.dis_left > 0:
+                    skip.add(gi)
+        if not skip:
+            return batch.cols["fast"], slow_rows, slow, skip
+        moved = np.concatenate([g.rows[g.at[gi]:g.at[gi + 1]] for gi in skip]).tolist()
+        fast = batch.cols["fast"].copy()
+        fast[moved] = False
+        merged = sorted([*zip(slow_rows, slow), *((r, batch[r]) for r in moved)], key=_first)
+        return fast, [r for r, _ in merged], [rec for _, rec in merged], skip
+
+    def _count_slow(self, records: list, rows: list[int], queued: list) -> None:
+        """Count slow rows; what they hand the dissector joins ``queued`` with its row, so
+        the batch's packets reach the dissector in their order."""
+        q = self._dissect_queue
+        before = len(q)
+        self._count(records)
+        if len(q) > before:
+            row_of = {(id(r[5]), r[6]): row for r, row in zip(records, rows)}
+            queued.extend((row_of[id(item[4]), item[5]], item) for item in q[before:])
+            del q[before:]
+
+    def _count_interfaces(self, cols: dict, fast) -> None:
+        """The fast rows' share of their interfaces' counters (they are all IPv4)."""
+        iface = cols["iface"][fast]
+        wlen, ts, way = cols["wlen"][fast], cols["ts"][fast], cols["way"][fast]
+        first_if = int(iface[0])
+        for i in ([first_if] if (iface == first_if).all() else np.unique(iface).tolist()):
+            sel = None if len(iface) and (iface == i).all() else iface == i
+            w = wlen if sel is None else wlen[sel]
+            t = ts if sel is None else ts[sel]
+            d = way if sel is None else way[sel]
+            self._grow(i)
+            c = self._counters[i]
+            packets, nbytes = len(w), int(w.sum())
+            _add_counts(c, packets, nbytes, packets, nbytes, min(c[2], float(t.min())),
+                        max(c[3], float(t.max())))
+            for direction in (IN, OUT):
+                on = d == direction
+                if on.any():
+                    c[_WAY + 2 * direction] += int(on.sum())
+                    c[_WAY + 1 + 2 * direction] += int(w[on].sum())
+        newest = max(cc[3] for cc in self._counters)
+        if self.now is None or newest > self.now:
+            self.now = newest
+
+    def _to_dissect(self, f: Conversation, batch: PacketColumns, rows, queued: list) -> None:
+        """The first of ``f``'s packets in this batch that its dissection still wants (as
+        :meth:`_count` hands them, one by one)."""
+        cols, buf = batch.cols, batch.buf
+        for r in rows[:f.dis_left].tolist():
+            f.dis_left -= 1
+            if not cols["flags"][r] & _NO_PAYLOAD:
+                queued.append((r, (f, int(cols["iface"][r]), float(cols["ts"][r]),
+                                   int(cols["wlen"][r]), buf, int(cols["start"][r]),
+                                   int(cols["end"][r]))))
+
+    def _count(self, records: Iterable[tuple]) -> None:
+        """:meth:`ingest` for record tuples, one by one."""
         table, dirty, gen, counters = self._table, self._dirty, self._gen, self._counters
         new = self._new
         to_dissect = self._dissect_queue.append  # the labeller takes the list between batches
@@ -323,8 +476,6 @@ class Engine:
             newest = max(newest, max(cc[3] for cc in counters))
         if newest > -math.inf:
             self.now = newest
-        if self.max_flows and len(table) > self.max_flows + (self.max_flows >> 3):
-            self.fold()  # a flood of new conversations: keep the bound between folds too
 
     def _new(self, key: tuple, fwd: bool, ts: float) -> Conversation:
         """A new conversation (or a port-less TCP/UDP fragment's record) for ``key``; its

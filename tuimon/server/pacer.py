@@ -106,7 +106,8 @@ class Pacer:
                 return None
             if batch is None:
                 return _NOT_READY
-            self._pending, self._i = batch, 0
+            # a batch of columns (PacketColumns) as tuples once, not one index at a time
+            self._pending, self._i = (batch if isinstance(batch, list) else list(batch)), 0
         return self._pending[self._i]
 
     def poll(self, now: float) -> tuple[list, float]:

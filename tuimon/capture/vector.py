@@ -1,0 +1,240 @@
+"""Decoding a run of pcapng enhanced packet blocks a batch at a time, with numpy.
+
+The reader walks the blocks (a length each, in Python) and hands the run's positions to
+:meth:`Builder.add_run`, which reads every block's fixed fields, checks them as the
+reader's per-block path does, and for Ethernet frames carrying IPv4 without options
+(``ether_fast``'s case) gathers the link, IP and transport fields it needs with one fancy
+index: those become *fast* rows of a :class:`~tuimon.capture.columns.PacketColumns`.
+The frames it does not cover (other link types and ethertypes, IPv4 options, short
+frames, an interface whose direction comes from the link header) are decoded by the
+reader's own decoder, one tuple each, as *slow* rows. :meth:`Builder.add_record` adds a
+record the reader made itself (any other block) in its place.
+
+What it computes equals the per-block path exactly: the same checks, the timestamp by the
+same floating-point operations, the direction by the same MAC comparison. A test feeds
+every capture of tests/data through both and compares each record.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tuimon.capture.columns import COLUMNS, PacketColumns
+from tuimon.capture.decode import IN, OUT
+
+# A frame's length as Wireshark shows it at most (frame.len is a signed 32-bit field).
+MAX_FRAME_LEN = 0x7FFFFFFF
+
+# Bytes gathered from each frame, as offsets into it: ethertype (12, 13), IPv4
+# version/IHL (14), total length (16, 17), fragment field (20, 21), protocol (23),
+# source (26-29), destination (30-33), ports (34-37), TCP data offset/NS (46), flags (47).
+_AT = np.array([12, 13, 14, 16, 17, 20, 21, 23, 26, 27, 28, 29, 30, 31, 32, 33,
+                34, 35, 36, 37, 46, 47], dtype=np.int64)
+_MIN_FAST = 48  # frame bytes the fast rows read
+
+
+def _be(cols: np.ndarray) -> np.ndarray:
+    """Big-endian unsigned integer from gathered byte columns (most significant first)."""
+    v = cols[:, 0].astype(np.int64)
+    for k in range(1, cols.shape[1]):
+        v = (v << 8) | cols[:, k]
+    return v
+
+
+class Builder:
+    """Collects one call of ``CaptureReader.records()`` into a batch."""
+
+    def __init__(self) -> None:
+        self.buf = None  # the buffer of the first run: a batch's fast rows share one
+        self.n = 0  # rows so far
+        self._segments: list[tuple[int, dict]] = []  # (first row, columns)
+        self.slow_rows: list[int] = []  # rows of runs the columns do not cover
+        self.slow_recs: list = []
+        self._own_rows: list[int] = []  # rows the reader made itself
+        self._own_recs: list = []
+        self._arrays: tuple | None = None  # (table, its arrays)
+
+    def add_record(self, record: tuple) -> None:
+        """A record the reader made itself, in its place."""
+        self._own_rows.append(self.n)
+        self._own_recs.append(record)
+        self.n += 1
+
+    def _claim(self, buf) -> bool:
+        """Whether runs of ``buf`` may join the batch (its fast rows share one buffer)."""
+        if self.buf is None:
+            self.buf = buf
+        return buf is self.buf
+
+    def add_run(self, buf, offs: list[int], endian: str, table: list[tuple]) -> int:
+        """Add the enhanced packet blocks at ``offs`` in ``buf`` (each complete, of a sound
+        length); ``table`` is the reader's ``_epb_table()``. Returns how many were added:
+        fewer than given when one fails a check the reader's per-block path makes (that
+        block, and the rest, are the reader's to parse), none when ``buf`` is not the
+        buffer of the batch's earlier runs."""
+        nsec = len(table)
+        if nsec == 0 or not self._claim(buf):
+            return 0
+        o = np.array(offs, dtype=np.int64)
+        phase = offs[0] & 3  # the blocks of one buffer are 4-aligned among themselves
+        words = np.frombuffer(buf, dtype=endian + "u4", offset=phase,
+                              count=(len(buf) - phase) >> 2)
+        q = (o - phase) >> 2
+        blen = words[q + 1].astype(np.int64)
+        ifid = words[q + 2].astype(np.int64)
+        stamp = (words[q + 3].astype(np.uint64) << np.uint64(32)) | words[q + 4]
+        caplen = words[q + 5].astype(np.int64)
+        orig = words[q + 6].astype(np.int64)
+        ifc = np.minimum(ifid, nsec - 1)
+        arrays = self._table_arrays(table)
+        _, scale, offset, max_len = arrays[:4]
+        ok = (ifid < nsec) & (caplen <= blen - 32) & (orig <= MAX_FRAME_LEN) \
+            & (28 + ((caplen + 3) & ~3) >= blen - 4) & (caplen <= max_len[ifc])
+        k = len(offs) if ok.all() else int(np.argmin(ok))
+        if k == 0:
+            return 0
+        if k < len(offs):
+            o, ifc, stamp, caplen, orig = o[:k], ifc[:k], stamp[:k], caplen[:k], orig[:k]
+        ts = stamp.astype(np.float64) * scale[ifc] + offset[ifc]
+        self._add(buf, ifc, ts, o + 28, caplen, orig, table, arrays)
+        return k
+
+    def add_pcap_run(self, buf, offs: list[int], endian: str, table: list[tuple]) -> int:
+        """Add the pcap records at ``offs`` in ``buf`` (each complete, its captured length
+        within the link type's maximum, lengths not swapped); ``table`` is the reader's
+        one-interface table. Returns how many were added (as :meth:`add_run`)."""
+        if not self._claim(buf):
+            return 0
+        o = np.array(offs, dtype=np.int64)
+        u8 = np.frombuffer(buf, dtype=np.uint8)
+        head = u8[o[:, None] + np.arange(16)].copy().view(endian + "u4")  # 4 fields a row
+        orig = head[:, 3].astype(np.int64)
+        ok = orig <= MAX_FRAME_LEN
+        k = len(offs) if ok.all() else int(np.argmin(ok))
+        if k == 0:
+            return 0
+        if k < len(offs):
+            o, head, orig = o[:k], head[:k], orig[:k]
+        arrays = self._table_arrays(table)
+        ifc = np.zeros(k, dtype=np.int64)
+        # as the per-record path: sec + frac * scale
+        ts = head[:, 0].astype(np.float64) + head[:, 1].astype(np.float64) * arrays[1][0]
+        self._add(buf, ifc, ts, o + 16, head[:, 2].astype(np.int64), orig, table, arrays)
+        return k
+
+    def _add(self, buf, ifc: np.ndarray, ts: np.ndarray, start: np.ndarray,
+             caplen: np.ndarray, orig: np.ndarray, table: list, arrays: tuple) -> None:
+        """The frames ``buf[start:start + caplen]`` of interfaces ``ifc`` (table rows):
+        fast rows where the columns cover them, slow rows by the decoders elsewhere."""
+        k = len(ifc)
+        index, _, _, _, mode, fast_link, macs = arrays
+        end = start + caplen
+        way = np.zeros(k, dtype=np.int64)
+        m = mode[ifc]
+        u8 = np.frombuffer(buf, dtype=np.uint8)
+        by_mac = np.flatnonzero((m == 1) & (caplen >= 12))
+        if len(by_mac):
+            src_mac = u8[start[by_mac, None] + np.arange(6, 12)]
+            own = macs[ifc[by_mac]]
+            way[by_mac] = np.where((src_mac == own).all(axis=1), OUT, IN)
+        cand = np.flatnonzero(fast_link[ifc] & (m != 2) & (caplen >= _MIN_FAST))
+        cols = {name: np.zeros(k, dtype=dtype) for name, dtype in COLUMNS.items()}
+        cols["iface"] = index[ifc]
+        cols["ts"] = ts
+        cols["wlen"] = orig
+        cols["way"] = way
+        cols["start"] = start
+        cols["end"] = end
+        if len(cand):
+            g = u8[start[cand, None] + _AT]
+            etype = _be(g[:, 0:2])
+            vhl = g[:, 2]
+            total = _be(g[:, 3:5])
+            frag = _be(g[:, 5:7])
+            proto = g[:, 7].astype(np.int64)
+            later = (frag & 0x1FFF) != 0
+            tcp, udp = proto == 6, proto == 17
+            need = np.where(later, 20, np.where(tcp, 34, np.where(udp, 24, 20)))
+            good = (etype == 0x0800) & (vhl == 0x45) & ((total == 0) | (total >= need))
+            rows = cand[good]
+            later, tcp, udp = later[good], tcp[good], udp[good]
+            g = g[good]
+            ported = ~later & (tcp | udp)
+            cols["fast"][rows] = True
+            cols["proto"][rows] = proto[good]
+            cols["src"][rows] = _be(g[:, 8:12])
+            cols["dst"][rows] = _be(g[:, 12:16])
+            cols["sport"][rows] = np.where(ported, _be(g[:, 16:18]), 0)
+            cols["dport"][rows] = np.where(ported, _be(g[:, 18:20]), 0)
+            cols["flags"][rows] = np.where(~later & tcp,
+                                           ((g[:, 20].astype(np.int64) & 1) << 8) | g[:, 21], 0)
+            cols["ported"][rows] = ported
+        slow = np.flatnonzero(~cols["fast"])
+        if len(slow):
+            self._slow_rows_of(slow, cols, ifc, table, m)
+        self._segments.append((self.n, cols))
+        self.n += k
+
+    def _slow_rows_of(self, slow: np.ndarray, cols: dict, ifc: np.ndarray, table: list,
+                      mode: np.ndarray) -> None:
+        """The rows of a run the columns do not cover: records by the reader's decoder."""
+        buf, base = self.buf, self.n
+        rows = slow.tolist()
+        for r, gi, ts, wlen, way, start, end, i in zip(
+                rows, cols["iface"][slow].tolist(), cols["ts"][slow].tolist(),
+                cols["wlen"][slow].tolist(), cols["way"][slow].tolist(),
+                cols["start"][slow].tolist(), cols["end"][slow].tolist(), ifc[slow].tolist()):
+            decode, fn = table[i][4], table[i][5]
+            if mode[r] == 2:
+                way = fn(buf, start, end)
+                cols["way"][r] = way
+            self.slow_rows.append(base + r)
+            self.slow_recs.append((gi, ts, wlen, decode(buf, start, end), way, buf, start, end))
+
+    def _table_arrays(self, table: list[tuple]):
+        """The interface table as arrays indexed by section-local id: global index,
+        timestamp scale and offset, longest record, direction mode (0 none, 1 own MAC,
+        2 the link header's function), whether the link is our Ethernet decoder, and the
+        own MAC (6 bytes, zeros when none)."""
+        if self._arrays is not None and self._arrays[0] is table:
+            return self._arrays[1]
+        index = np.array([t[0] for t in table], dtype=np.int64)
+        scale = np.array([t[1] for t in table], dtype=np.float64)
+        offset = np.array([t[2] for t in table], dtype=np.int64)
+        max_len = np.array([t[3] for t in table], dtype=np.int64)
+        mode = np.array([1 if t[6] is not None else 2 if t[5] is not None else 0
+                         for t in table], dtype=np.int64)
+        fast_link = np.array([t[7] for t in table], dtype=bool)
+        macs = np.array([list(t[6]) if t[6] is not None else [0] * 6 for t in table],
+                        dtype=np.uint8).reshape(len(table), 6)
+        arrays = (index, scale, offset, max_len, mode, fast_link, macs)
+        self._arrays = (table, arrays)
+        return arrays
+
+    def finish(self):
+        """The batch: a :class:`PacketColumns`, or the plain list of records when no row
+        is fast."""
+        segments = self._segments
+        rows, recs = self.slow_rows + self._own_rows, self.slow_recs + self._own_recs
+        order = sorted(range(len(rows)), key=rows.__getitem__)
+        recs = [recs[i] for i in order]
+        if not any(c["fast"].any() for _, c in segments):
+            return recs
+        n = self.n
+        if len(segments) == 1 and not self._own_rows:
+            cols = segments[0][1]
+        else:
+            cols = {name: np.zeros(n, dtype=dtype) for name, dtype in COLUMNS.items()}
+            for first, seg in segments:
+                k = len(seg["ts"])
+                for name, arr in seg.items():
+                    cols[name][first:first + k] = arr
+            if self._own_rows:  # what the columns keep of the reader's own records
+                at = np.array(self._own_rows, dtype=np.int64)
+                own = self._own_recs
+                cols["iface"][at] = [rec[0] for rec in own]
+                cols["ts"][at] = [rec[1] for rec in own]
+                cols["wlen"][at] = [rec[2] for rec in own]
+                cols["way"][at] = [rec[4] for rec in own]
+        return PacketColumns(self.buf, cols, np.array([rows[i] for i in order], dtype=np.int64),
+                             recs)
