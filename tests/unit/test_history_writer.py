@@ -159,3 +159,22 @@ def test_each_minute_diffs_only_the_hosts_the_folds_touched(tmp_path):
     assert e.touched == set()
     rec.finish()
     assert e.touched is None  # nothing kept once the recorder is gone
+
+
+def test_the_test_only_commit_interval_adds_into_whole_minutes(tmp_path, monkeypatch):
+    monkeypatch.setenv("TUIMON_TEST_HISTORY_COMMIT", "20")
+    path = str(tmp_path / "h.sqlite")
+    e = engine()
+    rec = HistoryRecorder.attach(e, path)
+    for s in (0, 25, 45, 65):
+        rec.ingest([record("10.0.0.1", "10.0.0.2", 1, 2, ts=T0 + s)], e.ingest)
+    assert rec.flush(10) and rec.minutes == 3  # a commit at T0+20, +40 and +60
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT minute, packets FROM interface_minutes").fetchall() == [(T0, 3)]
+    rec.finish()
+    assert db.execute("SELECT minute, packets FROM interface_minutes ORDER BY 1").fetchall() \
+        == [(T0, 3), (T0 + 60, 1)]
+    monkeypatch.setenv("TUIMON_TEST_HISTORY_COMMIT", "7")  # not a divisor of 60: ignored
+    other = HistoryRecorder(engine(), path)
+    assert other.step == 60
+    other.close()

@@ -30,6 +30,19 @@ from tuimon.sinks.history_writer import DEPTH, HistoryWriter, Minute, add_into
 RETENTION = {"minutes": 7 * 86400, "hours": 366 * 86400, "days": None,
              "conversations": 7 * 86400}
 _LAYERS = ("transport", "application")
+# Test only (docs/testing.md): commit every N seconds (a divisor of 60) rather than once a
+# minute, so a live test sees several commits in seconds. Rows stay per minute: each
+# commit adds into the minute that holds it.
+COMMIT_ENV = "TUIMON_TEST_HISTORY_COMMIT"
+
+
+def commit_seconds() -> int:
+    """60, or the test-only :data:`COMMIT_ENV` when it divides 60."""
+    try:
+        step = int(os.environ.get(COMMIT_ENV, "60"))
+    except ValueError:
+        return 60
+    return step if step > 0 and 60 % step == 0 else 60
 
 
 class HistoryFailed(TuimonError):
@@ -119,6 +132,7 @@ class HistoryRecorder:
         self.path = path
         self.retention = RETENTION if retention is None else retention
         db = connect(path)
+        self.step = commit_seconds()  # seconds between commits: 60 but in tests
         self.minute: int | None = None  # start of the open minute (capture clock)
         self.boundary = -math.inf  # where the next minute starts
         self._if: dict[int, tuple] = {}  # interface index -> totals at the last close
@@ -208,10 +222,10 @@ class HistoryRecorder:
         self.engine.fold()
         if self.minute is not None:
             self._hand_over(self.minute, now)
-        start = int(now // 60 * 60)
+        start = int(now // self.step * self.step)
         if self.minute is None or start > self.minute:
             self.minute = start
-            self.boundary = start + 60
+            self.boundary = start + self.step
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until the writer has committed every minute handed over."""
@@ -226,7 +240,7 @@ class HistoryRecorder:
         engine.fold()
         active = list(engine.conversations)
         if self.minute is None and (active or self._left):
-            self.minute = int(engine.now // 60 * 60)
+            self.minute = int(engine.now // self.step * self.step)
         if self.minute is not None:
             self._hand_over(self.minute, engine.now or self.minute, active)
         self.close()
