@@ -1,10 +1,13 @@
 """`make bench`: playback against tshark, memory, UI and live capture; results in BENCHMARKS.md.
 
-Parts (``--only playback,memory,ui,live,app``; default: all; ``live`` brings ``app``):
+Parts (``--only playback,history,memory,ui,live,app``; default: all; ``live`` brings ``app``):
 
 * playback: tuimon ``-r BIG --no-ui --csv`` and ``tshark -z conv,tcp -z conv,udp -z
   endpoints,ip`` alternately on a capture of a million packets, several rounds: packets/s
   of each, the ratio, peak RSS and CPU time;
+* history: recording's cost on playback (the playback capture with and without
+  ``--history``, alternately, application dissection off in both) and the database's size
+  per day at the capture's rate (bench/history.py);
 * memory: RSS of an engine tracking 1,000,000 conversations, and of one flooded by
   1,000,000 distinct sources under ``--max-flows 100000`` (bench/memory.py);
 * ui: with 100,000 conversations, the median table refresh and key press (bench/ui.py);
@@ -36,7 +39,7 @@ from bench.build import build
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 RESULTS = OUT / "results.json"
-PARTS = ("playback", "memory", "ui", "live", "app")
+PARTS = ("playback", "history", "memory", "ui", "live", "app")
 UI_PACKETS = 410_000
 HOST_FLOOD = 1_000_000  # distinct sources of the memory part's hosts flood
 D0 = "tuimon --dissect-packets 0"  # about 100,000 conversations
@@ -121,6 +124,27 @@ def part_playback(args) -> dict:
     return {"packets": packets, "size_mb": round(big.stat().st_size / 1e6), "rounds": rounds,
             "conversations": conversations, "app_sources": named, "command": " ".join(
                 ["tuimon", "-r", big.name, "--no-ui", "--csv", "DIR"])}
+
+
+def part_history(args) -> dict:
+    big = capture(args.packets)
+    packets = count_packets(big)
+    db = OUT / "history-bench.sqlite"
+    plain = [sys.executable, "-m", "tuimon", "-r", str(big), "--no-ui", "--dissect-packets", "0"]
+    recording = [*plain, "--history", str(db)]
+    rounds = {"without": [], "with": []}
+    for r in range(args.rounds):
+        for name, cmd in (("without", plain), ("with", recording)):
+            for suffix in ("", "-wal", "-shm"):  # a new database each round
+                Path(f"{db}{suffix}").unlink(missing_ok=True)
+            m = measure(cmd)
+            rounds[name].append(m)
+            print(f"round {r + 1} history {name:8} {packets / m['wall']:>10,.0f} packets/s  "
+                  f"cpu {m['cpu']:.1f} s  rss {m['rss']:.0f} MiB", flush=True)
+    print("history: the database's size per day ...", flush=True)
+    size = _child("bench.history", str(big), str(db), str(args.history_minutes))
+    return {"packets": packets, "rounds": rounds, "size": size,
+            "command": f"tuimon -r {big.name} --no-ui --dissect-packets 0 [--history DB]"}
 
 
 def _child(module: str, *argv: str) -> dict:
@@ -236,6 +260,38 @@ def section_playback(r: dict) -> list[str]:
            f"{3 * r['packets'] / median['tshark']:,.0f} packets/s)") + "." + d0,
     ]
     return lines
+
+
+def section_history(r: dict) -> list[str]:
+    median = {k: sorted(m["wall"] for m in v)[len(v) // 2] for k, v in r["rounds"].items()}
+    cost = median["with"] / median["without"] - 1
+    s = r["size"]
+    rows = s["rows"]
+    return [
+        f"Recording's cost on playback: `{r['command']}`, {r['packets']:,} packets, "
+        f"{len(r['rounds']['with'])} alternating rounds, a new database each round "
+        f"(the capture spans {r['packets'] / 100_000:.1f} s of capture time: every minute it "
+        "touches is written, and its conversations at the end).",
+        "",
+        "| run | median wall s | median packets/s | median CPU s | peak RSS MiB |",
+        "|---|---|---|---|---|",
+        *(f"| {k} history | {median[k]:.2f} | {r['packets'] / median[k]:,.0f} | "
+          f"{sorted(m['cpu'] for m in v)[len(v) // 2]:.2f} | {max(m['rss'] for m in v):.0f} |"
+          for k, v in r["rounds"].items()),
+        "",
+        f"With history: **{cost * 100:+.1f} %** of wall time (median against median). "
+        f"Target within 5 %: {_met(cost <= 0.05)}.",
+        "",
+        f"The database's size per day at the capture's rate (`python -m bench.history`: the "
+        f"capture replayed {s['rounds']} times at {s['pps']:,} packets/s, {s['minutes']} "
+        f"minutes of capture time, new conversations each replay between the same hosts, "
+        f"{s['seconds']} s): {s['size_bytes'] / 1e6:.1f} MB after {s['minutes']} minutes, so "
+        f"about **{s['per_day_bytes'] / 1e9:.1f} GB a day** before retention (minutes and "
+        f"conversations are kept 7 days). Rows written: "
+        f"{rows['conversations']:,} conversations, {rows['host_minutes']:,} host minutes, "
+        f"{rows['protocol_minutes']:,} protocol minutes; the conversations (this capture starts "
+        "a new one every few packets) are most of it.",
+    ]
 
 
 def section_memory(r: dict) -> list[str]:
@@ -366,7 +422,9 @@ def section_app(r: dict) -> list[str]:
     return lines
 
 
-SECTIONS = {"playback": ("Playback", section_playback), "memory": ("Memory", section_memory),
+SECTIONS = {"playback": ("Playback", section_playback),
+            "history": ("History: recording", section_history),
+            "memory": ("Memory", section_memory),
             "ui": ("UI", section_ui), "live": ("Live capture", section_live),
             "app": ("Live capture: the app", section_app)}
 
@@ -375,7 +433,7 @@ def write_markdown(results: dict) -> str:
     out = ["# Benchmarks", "",
            "Reproduce with `make bench` (all parts: about 2 minutes here, plus about a minute "
            "the first time to build the captures into bench/out/) or one part: "
-           "`make bench ARGS='--only live'` (parts: playback, memory, ui, live, app; live "
+           "`make bench ARGS='--only live'` (parts: playback, history, memory, ui, live, app; live "
            "runs app too; both need root, tcpreplay, and app tmux and iperf3). Each section says when and where it was measured. The machine's "
            "2 cores were shared with other work while these ran, so timings carry noise.", ""]
     for part in PARTS:
@@ -396,6 +454,8 @@ def main(argv=None) -> int:
     p.add_argument("--packets", type=int, default=1_000_000)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--conversations", type=int, default=1_000_000)
+    p.add_argument("--history-minutes", type=float, default=1.0,
+                   help="history: minutes of capture time replayed for the size per day")
     p.add_argument("--pps", type=int, default=150_000, help="live: the fixed rate")
     p.add_argument("--seconds", type=float, default=20.0, help="live, app: seconds per run")
     p.add_argument("--app-kinds", default="pps,iperf,iperf-max,topspeed",

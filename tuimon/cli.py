@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default for a live capture: $XDG_DATA_HOME/tuimon/history.sqlite; "
                         "a playback records only when given)")
     p.add_argument("--no-history", action="store_true", help="record no history")
+    p.add_argument("--billing-day", type=_billing_day, default=1, metavar="N",
+                   help="the accounting period's totals start on day N (1-28) of each "
+                        "month (default 1)")
     return p
 
 
@@ -120,6 +123,16 @@ def _packets(text: str) -> int:
     return value
 
 
+def _billing_day(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a day of the month: {text!r}") from None
+    if not 1 <= value <= 28:
+        raise argparse.ArgumentTypeError("the billing day must be 1 to 28")
+    return value
+
+
 def config_from(args: argparse.Namespace) -> Config:
     """The one place the parsed command line becomes a Config."""
     if args.read and args.interfaces:
@@ -137,7 +150,8 @@ def config_from(args: argparse.Namespace) -> Config:
                   max_flows=args.max_flows, max_hosts=args.max_hosts,
                   dissect_packets=args.dissect_packets,
                   list_interfaces=args.list_interfaces,
-                  history=args.history, no_history=args.no_history)
+                  history=args.history, no_history=args.no_history,
+                  billing_day=args.billing_day)
 
 
 def main(argv: list[str] | None = None) -> int:

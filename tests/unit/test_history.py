@@ -78,6 +78,7 @@ def test_the_recorder_splits_minutes_exactly_and_commits_each_one(tmp_path):
              for s in (0, 30, 59.999, 60, 61, 150)]
     rec.ingest(batch[:2], e.ingest)
     rec.ingest(batch[2:], e.ingest)  # crosses into T0+60 and T0+120
+    assert rec.flush(10)  # the writer thread has committed what it was handed
     other = sqlite3.connect(path)
     got = dict(other.execute("SELECT minute, packets FROM interface_minutes"))
     assert got == {T0: 3, T0 + 60: 2}  # T0+120 is still open
@@ -98,9 +99,11 @@ def test_a_quiet_clock_closes_the_minute(tmp_path):
     rec = HistoryRecorder.attach(e, path)
     rec.ingest([record("10.0.0.1", "10.0.0.2", 1, 2, ts=T0 + 5)], e.ingest)
     rec.tick(T0 + 30)
+    assert rec.flush(10)
     other = sqlite3.connect(path)
     assert other.execute("SELECT COUNT(*) FROM interface_minutes").fetchone()[0] == 0
     rec.tick(T0 + 61)
+    assert rec.flush(10)
     assert other.execute("SELECT minute, packets FROM interface_minutes").fetchall() == [(T0, 1)]
 
 

@@ -144,6 +144,9 @@ class Engine:
         self.on_hosts_leave: Callable[[list], None] | None = None
         # Called with the conversations that leave the table, once folded (FlowLog).
         self.on_leave: Callable[[list], None] | None = None
+        # The addresses of the hosts each fold added to, for a reader that empties it (the
+        # history's minute: no walk of every host); None: not kept.
+        self.touched: set[int] | None = None
         self._rows = RowBuilder(self._counters, self._meta, self._transport, self._apps,
                                 self._nonip, self.names)
         self._labels = AppLabels(self._apps, self.hosts, self.names.apps)
@@ -615,6 +618,12 @@ class Engine:
                         wheel[due] = [f]
                     else:
                         slot.append(f)
+        touched = self.touched
+        if touched is not None:
+            for f in self._dirty:
+                key = f.key
+                touched.add(key[1])
+                touched.add(key[2])
         self._dirty.clear()
         self._gen += 1
         for c, meta in zip(self._counters, self._meta):

@@ -105,7 +105,7 @@ class EngineService:
         path = history_path(self.config)
         if path is not None:
             try:
-                self.history = HistoryRecorder.attach(self.engine, path)
+                self.history = HistoryRecorder.attach(self.engine, path, live=self.config.live)
             except HistoryFailed as err:
                 if self.config.history:  # asked for: an error; the default: no history
                     return self.fail(str(err))

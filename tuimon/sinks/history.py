@@ -4,11 +4,13 @@ and day that survives a restart, and every conversation that left the table.
 The recorder is fed between batches, never per packet: :meth:`HistoryRecorder.ingest`
 splits a batch where a new minute of capture time starts (a look at its last record;
 a scan only for the one batch a minute that crosses), folds the engine, and closes the
-minute: what the hosts, interfaces and protocols counted since the last close (the
-engine's cumulative totals, diffed) is upserted into the minute, hour and day that hold
-it, the conversations that left meanwhile are inserted, and the transaction commits.
-So a ``kill -9`` loses at most the open minute. Several sessions add to the same rows
-(``ON CONFLICT DO UPDATE SET packets = packets + excluded.packets``). The schema is in
+minute: what the hosts (only those the engine's folds touched, :attr:`Engine.touched`),
+interfaces and protocols counted since the last close (their cumulative totals, diffed)
+and the conversations that left meanwhile are handed to the writer thread
+(:mod:`tuimon.sinks.history_writer`), which upserts them into the minute, hour and day
+that hold them and commits. So a ``kill -9`` loses at most the open minute (and one the
+writer had not committed yet). Several sessions add to the same rows (``ON CONFLICT DO
+UPDATE SET packets = packets + excluded.packets``). The schema is in
 :mod:`tuimon.sinks.history_schema`; the contract in docs/history.md.
 """
 
@@ -22,11 +24,25 @@ from tuimon.core.names import OTHER_HOSTS, address_text
 from tuimon.errors import TuimonError
 from tuimon.sinks.csv import CONVERSATION_COLUMNS, protocol_totals
 from tuimon.sinks.history_schema import GRAINS, KINDS, PERIOD, migrate, table
+from tuimon.sinks.history_writer import DEPTH, HistoryWriter, Minute, add_into
 
 # seconds each grain is kept (None: for ever); conversations go with the minutes
 RETENTION = {"minutes": 7 * 86400, "hours": 366 * 86400, "days": None,
              "conversations": 7 * 86400}
 _LAYERS = ("transport", "application")
+# Test only (docs/testing.md): commit every N seconds (a divisor of 60) rather than once a
+# minute, so a live test sees several commits in seconds. Rows stay per minute: each
+# commit adds into the minute that holds it.
+COMMIT_ENV = "TUIMON_TEST_HISTORY_COMMIT"
+
+
+def commit_seconds() -> int:
+    """60, or the test-only :data:`COMMIT_ENV` when it divides 60."""
+    try:
+        step = int(os.environ.get(COMMIT_ENV, "60"))
+    except ValueError:
+        return 60
+    return step if step > 0 and 60 % step == 0 else 60
 
 
 class HistoryFailed(TuimonError):
@@ -41,13 +57,13 @@ def default_path() -> str:
 
 
 def history_path(config) -> str | None:
-    """Where a session records: ``--history PATH``, else nowhere (``--no-history``: nowhere).
-    A live session does not record by default yet: at a busy gateway the minute's upserts
-    (three per active host) run on the counting thread and cost it a stall each minute
-    (docs/history.md); the default path waits for the recorder's own thread."""
+    """Where a session records: ``--history PATH``; else a live session into
+    :func:`default_path` and a playback nowhere; ``--no-history``: nowhere."""
     if config.no_history:
         return None
-    return config.history or None
+    if config.history:
+        return config.history
+    return default_path() if config.live else None
 
 
 def connect(path: str) -> sqlite3.Connection:
@@ -105,24 +121,40 @@ def expire(db: sqlite3.Connection, now: float, retention: dict = RETENTION) -> N
 
 
 class HistoryRecorder:
-    """Records one engine's counting into the database at ``path``."""
+    """Records one engine's counting into the database at ``path``: the diffs are taken on
+    the counting thread, written by a :class:`HistoryWriter`. ``live``: a writer that
+    falls behind gets minutes added up rather than hold the counting up; else (a playback)
+    the counting waits for it and every minute stays exact."""
 
-    def __init__(self, engine, path: str, retention: dict | None = None) -> None:
+    def __init__(self, engine, path: str, retention: dict | None = None,
+                 depth: int = DEPTH, live: bool = False) -> None:
         self.engine = engine
         self.path = path
         self.retention = RETENTION if retention is None else retention
-        self.db = connect(path)
+        db = connect(path)
+        self.step = commit_seconds()  # seconds between commits: 60 but in tests
         self.minute: int | None = None  # start of the open minute (capture clock)
         self.boundary = -math.inf  # where the next minute starts
         self._if: dict[int, tuple] = {}  # interface index -> totals at the last close
         self._hosts: dict[int, tuple] = {}  # address -> totals at the last close
         self._protos: dict[tuple, tuple] = {}  # (layer, name) -> totals at the last close
-        self._left: list = []  # conversations that left, not written yet
-        self._hosts_left: list = []  # host deltas of hosts that left the engine, not written yet
-        self._expired_at: float | None = None
-        self.minutes = 0  # minutes closed with something in them
+        self._left: list = []  # conversations that left, not handed over yet
+        self._hosts_left: dict = {}  # address -> deltas of hosts that left the engine
+        self._expired_at: float | None = None  # the writer's: when retention last ran
+        engine.touched = set()  # the hosts each fold adds to, emptied at every close
         self.closed = False
-        self.error = ""  # why recording stopped (the disk filled), or ""
+        self.writer = HistoryWriter(db, self._commit, self._failed, depth, merge=live)
+
+    @property
+    def error(self) -> str:
+        """Why recording stopped (the disk filled), or ""."""
+        return self.writer.error
+
+    @property
+    def minutes(self) -> int:
+        """Minutes committed (minutes added into another because the writer was behind
+        count once)."""
+        return self.writer.written
 
     @classmethod
     def attach(cls, engine, path: str, **kwargs) -> HistoryRecorder:
@@ -156,8 +188,7 @@ class HistoryRecorder:
             before = last.pop(h.addr, None) or (0,) * 6
             now = (h.packets, h.bytes, h.tx_p, h.tx_b, h.rx_p, h.rx_b)
             if now != before:
-                self._hosts_left.append((address_text(h.addr),
-                                         *(a - b for a, b in zip(now, before))))
+                add_into(self._hosts_left, h.addr, tuple(a - b for a, b in zip(now, before)))
 
     # -- fed by the service, between batches ------------------------------------------
 
@@ -184,46 +215,49 @@ class HistoryRecorder:
             self.close_minute(now)
 
     def close_minute(self, now: float) -> None:
-        """Write what was counted since the last close into the open minute, commit, and
-        open the minute that holds ``now``."""
+        """Hand what was counted since the last close to the writer as the open minute,
+        and open the minute that holds ``now``."""
         if self.closed:
             return
         self.engine.fold()
         if self.minute is not None:
-            self._write(self.minute, now)
-        start = int(now // 60 * 60)
+            self._hand_over(self.minute, now)
+        start = int(now // self.step * self.step)
         if self.minute is None or start > self.minute:
             self.minute = start
-            self.boundary = start + 60
+            self.boundary = start + self.step
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until the writer has committed every minute handed over."""
+        return self.writer.flush(timeout)
 
     def finish(self) -> None:
         """The session ends: the open minute and the conversations still in the table are
-        written, and the database is closed."""
+        handed over, the writer writes everything queued, and the database is closed."""
         if self.closed:
             return
         engine = self.engine
         engine.fold()
         active = list(engine.conversations)
         if self.minute is None and (active or self._left):
-            self.minute = int(engine.now // 60 * 60)
+            self.minute = int(engine.now // self.step * self.step)
         if self.minute is not None:
-            self._write(self.minute, engine.now or self.minute, active)
+            self._hand_over(self.minute, engine.now or self.minute, active)
         self.close()
 
     def close(self) -> None:
         if not self.closed:
             self.closed = True
-            try:
-                self.db.close()
-            except sqlite3.Error:
-                pass
+            self.engine.touched = None
+            self.writer.close()
 
-    # -- the diffs -----------------------------------------------------------------------
+    # -- the diffs, on the counting thread -----------------------------------------------
 
     def deltas(self) -> dict:
-        """What each interface, host and protocol counted since the last call."""
+        """What each interface, host and protocol counted since the last call: kind ->
+        {key: figures}, hosts keyed by address (an int)."""
         engine = self.engine
-        ifs = []
+        ifs = {}
         last = self._if
         for index, row in enumerate(engine.interface_rows()):
             now = (row.packets, row.bytes, row.in_packets or 0, row.in_bytes or 0,
@@ -231,55 +265,62 @@ class HistoryRecorder:
             before = last.get(index)
             if now != before:
                 before = before or (0,) * 6
-                ifs.append((row.interface, *(a - b for a, b in zip(now, before))))
+                add_into(ifs, row.interface, tuple(a - b for a, b in zip(now, before)))
                 last[index] = now
-        hosts, self._hosts_left = self._hosts_left, []
+        hosts, self._hosts_left = self._hosts_left, {}
         last = self._hosts
-        for addr, h in engine.hosts.items():
-            if addr == OTHER_HOSTS:  # what it adds up was written under each address
-                continue
-            before = last.get(addr)
-            if before is not None and before[0] == h.packets:
+        table = engine.hosts
+        touched, engine.touched = engine.touched or (), set()
+        for addr in touched:
+            h = table.get(addr)
+            if h is None or addr == OTHER_HOSTS:  # gone: its figures came by hosts_left
                 continue
             now = (h.packets, h.bytes, h.tx_p, h.tx_b, h.rx_p, h.rx_b)
-            before = before or (0,) * 6
-            hosts.append((address_text(addr), *(a - b for a, b in zip(now, before))))
+            before = last.get(addr)
+            if before is None:
+                add_into(hosts, addr, now)
+            elif before[0] != now[0]:
+                add_into(hosts, addr, (now[0] - before[0], now[1] - before[1],
+                                       now[2] - before[2], now[3] - before[3],
+                                       now[4] - before[4], now[5] - before[5]))
+            else:
+                continue
             last[addr] = now
-        protos = []
+        protos = {}
         last = self._protos
         rows = [r for r in engine.protocol_rows() if r.layer in _LAYERS]
         for r in protocol_totals(rows):
             key = (r.layer, r.protocol)
             before = last.get(key, (0, 0))
             if (r.packets, r.bytes) != before:
-                protos.append((*key, r.packets - before[0], r.bytes - before[1]))
+                protos[key] = (r.packets - before[0], r.bytes - before[1])
                 last[key] = (r.packets, r.bytes)
         return {"interface": ifs, "host": hosts, "protocol": protos}
 
-    def _write(self, minute: int, now: float, active: list = ()) -> None:
-        deltas = self.deltas()
+    def _hand_over(self, minute: int, now: float, active: list = ()) -> None:
         left, self._left = self._left, []
-        rows = self._rows(left, "expired") + self._rows(active, "active")
-        db = self.db
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            write_deltas(db, minute, deltas)
-            if rows:
-                db.executemany(_CONV_SQL, rows)
-            if self._expired_at is None or now - self._expired_at >= 3600:
-                expire(db, now, self.retention)
-                self._expired_at = now
-            db.execute("COMMIT")
-        except sqlite3.Error as err:  # a full disk: counting goes on, recording stops
-            try:
-                db.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
-            self.error = f"history not recorded from {minute}: cannot write {self.path}: {err}"
-            self.close()
-            return
-        if any(deltas.values()):
-            self.minutes += 1
+        self.writer.put(Minute(minute, now, self.deltas(), left, active))
+
+    # -- on the writer's thread ----------------------------------------------------------
+
+    def _commit(self, db: sqlite3.Connection, job: Minute) -> None:
+        """Write one minute in one transaction."""
+        hosts = job.deltas.get("host", {})
+        deltas = {"interface": [(k, *v) for k, v in job.deltas.get("interface", {}).items()],
+                  "host": [(address_text(a), *v) for a, v in hosts.items()],
+                  "protocol": [(*k, *v) for k, v in job.deltas.get("protocol", {}).items()]}
+        rows = self._rows(job.left, "expired") + self._rows(job.active, "active")
+        db.execute("BEGIN IMMEDIATE")
+        write_deltas(db, job.minute, deltas)
+        if rows:
+            db.executemany(_CONV_SQL, rows)
+        if self._expired_at is None or job.now - self._expired_at >= 3600:
+            expire(db, job.now, self.retention)
+            self._expired_at = job.now
+        db.execute("COMMIT")
+
+    def _failed(self, job: Minute, err: BaseException) -> str:
+        return f"history not recorded from {job.minute}: cannot write {self.path}: {err}"
 
     def _rows(self, conversations: list, state: str) -> list[tuple]:
         if not conversations:

@@ -4,7 +4,8 @@ output or a CSV file, without the app.
 ``--by interface|host|protocol`` adds up each one's rows over the period, most bytes
 first; ``--by hour|day`` gives the traffic of every interface per period, oldest first;
 ``--by hour-of-day`` the 24 hours of the day (UTC), with the average per day that had
-traffic. The period is read from the coarsest table that holds it exactly (days when it
+traffic. ``--since this-period`` starts at the accounting period's billing day
+(``--billing-day``, :mod:`tuimon.sinks.history_totals`). The period is read from the coarsest table that holds it exactly (days when it
 starts and ends at midnight, hours when on the hour, else minutes), so a month's report
 still works when its minutes are gone.
 """
@@ -23,6 +24,7 @@ from tuimon.errors import TuimonError
 from tuimon.sinks.csv import write_csv
 from tuimon.sinks.history import default_path
 from tuimon.sinks.history_schema import GRAINS, KINDS, PERIOD, VERSION, table
+from tuimon.sinks.history_totals import check_billing_day, period_start, week_start
 
 BY = ("interface", "host", "protocol", "hour", "day", "hour-of-day")
 
@@ -36,25 +38,33 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="tuimon report", description="Traffic from the history database.")
     p.add_argument("--history", metavar="PATH", help="the database (default: the live one)")
     p.add_argument("--since", metavar="WHEN", help="from WHEN (ISO date or time UTC, today, "
-                   "yesterday, Nd, Nh, this-month); default: everything")
+                   "yesterday, Nd, Nh, this-week, this-month, this-period); default: "
+                   "everything")
     p.add_argument("--until", metavar="WHEN", help="up to WHEN, not included; default: now")
     p.add_argument("--by", choices=BY, default="host", help="what a row is (default host)")
     p.add_argument("--top", type=int, metavar="N",
                    help="only the first N rows (default 20 on screen, all in CSV)")
     p.add_argument("--csv", metavar="DIR", help="write report-BY.csv into DIR instead")
+    p.add_argument("--billing-day", type=int, default=1, metavar="N",
+                   help="this-period starts on day N (1-28) of the month (default 1)")
     return p
 
 
-def parse_when(text: str, now: float) -> int:
+def parse_when(text: str, now: float, billing_day: int = 1) -> int:
     """WHEN as Unix seconds UTC: ``2024-01-31``, ``2024-01-31T12:00[:00][Z]``, ``today``,
-    ``yesterday``, ``this-month``, ``7d`` (today and the 6 days before), ``12h`` (this hour
-    and the 11 before)."""
+    ``yesterday``, ``this-week`` (from Monday), ``this-month``, ``this-period`` (from the
+    last ``billing_day``), ``7d`` (today and the 6 days before), ``12h`` (this hour and the
+    11 before)."""
     day = int(now) - int(now) % 86400
     word = text.strip().lower()
     if word == "today":
         return day
     if word == "yesterday":
         return day - 86400
+    if word == "this-week":
+        return week_start(now)
+    if word == "this-period":
+        return period_start(now, billing_day)
     if word == "this-month":
         t = time.gmtime(now)
         return calendar.timegm((t.tm_year, t.tm_mon, 1, 0, 0, 0))
@@ -70,7 +80,7 @@ def parse_when(text: str, now: float) -> int:
         except ValueError:
             continue
     raise TuimonError(f"not a time: {text!r} (an ISO date such as 2024-01-31, today, "
-                      f"yesterday, 7d, 12h or this-month)")
+                      f"yesterday, 7d, 12h, this-week, this-month or this-period)")
 
 
 def grain_for(since: int | None, until: int | None, by: str) -> str:
@@ -161,8 +171,12 @@ def main(argv: list[str], now: float | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         now = time.time() if now is None else now
-        since = parse_when(args.since, now) if args.since else None
-        until = parse_when(args.until, now) if args.until else None
+        try:
+            check_billing_day(args.billing_day)
+        except ValueError as err:
+            raise TuimonError(f"--billing-day: {err}") from None
+        since = parse_when(args.since, now, args.billing_day) if args.since else None
+        until = parse_when(args.until, now, args.billing_day) if args.until else None
         if since is not None and until is not None and until <= since:
             raise TuimonError("--until must come after --since")
         if args.top is not None and args.top < 1:

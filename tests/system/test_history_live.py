@@ -1,0 +1,107 @@
+"""The history of live sessions in network namespaces: recorded by default, a restart's
+totals carrying over (against the kernel's own interface counters), and ``kill -9`` while
+recording leaving a database that opens with every commit but the last.
+
+Traffic is UDP echoed between the namespaces by python sockets (tests/support/echo.py):
+nothing else is on the link, so the kernel counts exactly the frames tuimon should. The
+kill test commits every 2 s instead of every minute (``TUIMON_TEST_HISTORY_COMMIT``, a
+test-only hook, docs/testing.md); rows stay per minute.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import time
+
+import pytest
+
+from tests.support.echo import exchange, frames
+from tests.support.netns import wait_line
+from tuimon.sinks.history_totals import starts, totals
+
+pytestmark = pytest.mark.live
+
+
+def kernel(netns, dev: str = "tma0") -> dict[str, int]:
+    """The kernel's counters of ``dev`` in namespace a."""
+    names = ("rx_packets", "rx_bytes", "tx_packets", "tx_bytes")
+    r = netns.run(netns.a, "cat", *(f"/sys/class/net/{dev}/statistics/{n}" for n in names))
+    assert r.returncode == 0, r.stderr
+    return dict(zip(names, map(int, r.stdout.split())))
+
+
+def sums(db: sqlite3.Connection, grain: str) -> tuple:
+    return db.execute(f"SELECT SUM(packets), SUM(bytes), SUM(in_packets), SUM(in_bytes), "
+                      f"SUM(out_packets), SUM(out_bytes) FROM interface_{grain} "
+                      f"WHERE interface = 'tma0'").fetchone()
+
+
+def stop(proc) -> None:
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "history" not in err
+
+
+def test_a_restart_adds_to_the_totals_as_the_kernel_counted(netns, echo, tmp_path):
+    """Two live sessions, recording by default into $XDG_DATA_HOME, with traffic in each:
+    the database's totals for today, the week and the period are the kernel's."""
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path)}
+    began = time.time()
+    before = kernel(netns)
+    for sizes, sport in (([100, 200, 300], 40000), ([1000, 50], 40001)):
+        proc = netns.tuimon("tma0", "--no-ui", "--dissect-packets", "0", env=env)
+        wait_line(proc, "tuimon: capturing on")
+        exchange(netns, 0, sizes, sport=sport)
+        time.sleep(0.5)  # dumpcap hands the last echo over
+        stop(proc)
+    k = {n: v - before[n] for n, v in kernel(netns).items()}
+    assert k["rx_packets"] == k["tx_packets"] == 5  # nothing else was on the link
+    assert k["rx_bytes"] == k["tx_bytes"] == frames([100, 200, 300, 1000, 50])
+    expect = (k["rx_packets"] + k["tx_packets"], k["rx_bytes"] + k["tx_bytes"],
+              k["rx_packets"], k["rx_bytes"], k["tx_packets"], k["tx_bytes"])
+    path = tmp_path / "tuimon" / "history.sqlite"
+    db = sqlite3.connect(path)
+    for grain in ("minutes", "hours", "days"):
+        assert sums(db, grain) == expect
+    now = time.time()
+    if began >= starts(now)["today"]:  # not across midnight (UTC)
+        t = totals(db, "interface", now)
+        for period in ("today", "week", "period"):
+            assert t[period]["tma0"] == expect
+        hosts = totals(db, "host", now)["today"]
+        b = hosts[netns.addr_b()]
+        assert b[2:] == (k["rx_packets"], k["rx_bytes"], k["tx_packets"], k["tx_bytes"])
+    assert db.execute("SELECT COUNT(*) FROM conversations").fetchone()[0] == 2
+
+
+def test_kill_9_while_recording_live_keeps_every_commit_but_the_last(netns, echo, tmp_path):
+    db_path = tmp_path / "history.sqlite"
+    env = {**os.environ, "TUIMON_TEST_HISTORY_COMMIT": "2"}
+    proc = netns.tuimon("tma0", "--no-ui", "--dissect-packets", "0", "--history",
+                        str(db_path), env=env)
+    wait_line(proc, "tuimon: capturing on")
+    sent = []
+    try:
+        for i, sizes in enumerate(([100], [200, 300], [400])):
+            exchange(netns, 0, sizes, sport=40000 + i)
+            sent.append(frames(sizes) * 2)  # each datagram and its echo
+            if i < 2:
+                time.sleep(3.5)  # a commit (every 2 s of the live clock) passes
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+    db = sqlite3.connect(db_path)
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    got = sums(db, "minutes")[1]
+    assert got in (sum(sent[:2]), sum(sent))  # the last burst's commit may be lost, no other
+    assert sums(db, "hours") == sums(db, "minutes") == sums(db, "days")  # rollups committed
+    hosts = db.execute("SELECT SUM(packets) FROM host_minutes").fetchone()[0]
+    assert hosts == 2 * db.execute("SELECT SUM(packets) FROM interface_minutes").fetchone()[0]
+    minutes = [m for (m,) in db.execute("SELECT minute FROM interface_minutes")]
+    assert minutes and all(m % 60 == 0 for m in minutes)  # rows per minute all the same
