@@ -433,7 +433,7 @@ class EngineService:
         chart = HistoryChart(request.seq, request.kind, request.key, span, now=now)
         path, why = self.history_file, ""
         if path is None:
-            why = "no history database (--history PATH records one)"
+            why = "no history database (--history PATH)"
         memory = request.kind == "interface" and (
             path is None or span == "hour" and self._counted_an_hour())
         if memory:

@@ -107,11 +107,13 @@ class HistoryScreen(Screen):
         text = Text()
         text.append("History of ", "bold")
         text.append(thing_name(self.kind, self.key), "bold")
-        text.append("   ")
+        text.append("  ")
         for span in SPANS:
             label = f"[{span[0]}]{span[1:]}"
             text.append(label, "bold reverse" if span == self.span else "")
             text.append(" ")
+        one = self.kind == "protocol" or self.chart is not None and self.chart.out_bytes is None
+        text.append(" █ both ways" if one else " █ in • out")
         self.query_one("#history-title", Static).update(text)
 
     def show(self, chart: HistoryChart) -> None:
@@ -119,13 +121,16 @@ class HistoryScreen(Screen):
         if chart.seq != self.seq:
             return
         self.chart = chart
+        self._show_title()
+        grain = GRAIN_NAMES.get(chart.step, f"every {chart.step} s")
         source = Text()
-        if chart.in_bytes:
+        if chart.note:  # first: what the user most needs to know
+            source.append(printable(chart.note, 300), "bold")
+            if chart.in_bytes:
+                source.append(f" ({grain})")
+        elif chart.in_bytes:
             where = "memory" if chart.source == "memory" else "the history database"
-            source.append(f"{GRAIN_NAMES.get(chart.step, f'every {chart.step} s')}, from {where}")
-            source.append("   █ in  • out" if chart.out_bytes is not None else "   █ both ways")
-        if chart.note:
-            source.append(("   " if source else "") + printable(chart.note, 300), "bold")
+            source.append(f"{grain}, from {where}")
         self.query_one("#history-source", Static).update(source)
         self.query_one("#history-chart", HistoryChartView).show(chart)
         totals = totals_text(chart, self.human) if chart.in_bytes else Text("")
@@ -135,6 +140,8 @@ class HistoryScreen(Screen):
             profile.append("Time of day (UTC): average bytes per day in each hour, last 30 days")
         elif chart.source != "memory" or chart.profile:
             profile.append("Time of day: nothing recorded in the last 30 days")
+        else:
+            profile.append("Time of day: kept only in the history database")
         self.query_one("#history-profile-title", Static).update(profile)
         self.query_one("#history-profile", ProfileBars).show(chart.profile)
 

@@ -1,6 +1,6 @@
 """HistoryChartView: an MRTG-style chart of one thing's traffic over a span, in as a filled
 area (``█``), out as a line of dots (``•``) over it; a rate axis on the left, times below
-(Line API: it draws its own lines).
+(Line API: it draws its own lines). The newest column is at the right edge.
 
 The points come from a ``HistoryChart`` reply (bytes per ``step`` seconds); each column of
 the chart is the average rate of the points it holds, or a point is drawn over several
@@ -78,6 +78,7 @@ class HistoryChartView(Widget):
         if chart is None or not chart.in_bytes:
             return []
         ins, outs, per, repeat = layout(chart, width - AXIS)
+        pad = max(0, width - AXIS - len(ins))  # the newest column at the right edge
         peak = nice_peak(max(max(ins, default=0), max(outs or [0])) * 8) / 8
         strips = []
         labels = {0: fmt.bitrate(peak, self.human), rows // 2: fmt.bitrate(peak / 2, self.human)
@@ -88,14 +89,17 @@ class HistoryChartView(Widget):
             bottom = (rows - 1 - r) * 8
             label = labels.get(r, "")
             segments = [Segment(f"{label:>{AXIS - 1}}" + ("┤" if label else "│"), axis)]
+            if pad:
+                segments.append(Segment(" " * pad, base))
             for i, e in enumerate(e_in):
                 fill = e - bottom
                 if e_out is not None and e_out[i] and (e_out[i] - 1) // 8 == bottom // 8:
-                    segments.append(Segment("•", over_in if fill >= 8 else out_style))
+                    segments.append(Segment("•", over_in if fill >= 4 else out_style))
                 else:
                     segments.append(Segment(cell(fill) if fill > 0 else " ", in_style))
             strips.append(Strip(segments))
-        strips.append(Strip([Segment(self._time_axis(chart, len(ins), per, repeat), axis)]))
+        time_axis = self._time_axis(chart, len(ins), per, repeat)
+        strips.append(Strip([Segment(time_axis[:AXIS] + " " * pad + time_axis[AXIS:], axis)]))
         return strips
 
     @staticmethod
