@@ -132,3 +132,21 @@ def test_engine_trail_adds_up_to_the_interface(tmp_path):
     trail = svc.handle(Query(view="interfaces")).trails[NAME]
     assert trail.direction and trail.in_rate[-1] == sum(ins[-SPARK_STEP:]) / SPARK_STEP
     assert sum(trail.out_rate) * SPARK_STEP == sum(outs[-len(trail.out_rate) * SPARK_STEP:])
+
+
+def test_a_bad_database_is_one_line_in_the_view(tmp_path):
+    """A file that is not a tuimon history: the History view's answer says so in one line,
+    and an interface's last hour still comes from memory."""
+    from tests.support.historyfix import history_service
+    from tuimon.server.protocol import HistoryOf
+
+    svc = history_service(tmp_path, with_history=False)
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"\x00garbage" * 512)
+    svc.history_file = str(junk)
+    host = svc.handle(HistoryOf("host", LOCAL, "day", seq=1))
+    assert host.note.startswith(f"cannot read the history {junk}") and "\n" not in host.note
+    assert host.bytes == [] and host.profile == []
+    interface = svc.handle(HistoryOf("interface", NAME, "month", seq=2))
+    assert interface.note.endswith(": the last hour from memory") and interface.step == 1
+    assert sum(interface.bytes) == svc.engine.interface_rows()[0].bytes

@@ -436,8 +436,9 @@ class EngineService:
             why = "no history database (--history PATH)"
         memory = request.kind == "interface" and (
             path is None or span == "hour" and self._counted_an_hour())
-        if memory:
-            self._from_memory(chart, request.key)
+        # An interface's last hour is taken from memory here, in case the database cannot
+        # be read (the job runs in another thread and must not touch the engine).
+        fallback = self._from_memory(request.key) if request.kind == "interface" else None
 
         def job() -> HistoryChart:
             reader, note = None, why
@@ -447,7 +448,9 @@ class EngineService:
                 except HistoryUnreadable as err:
                     note = one_line(str(err))
             try:
-                if memory:
+                if memory or reader is None and fallback is not None:
+                    (chart.source, chart.step, chart.start, chart.bytes, chart.in_bytes,
+                     chart.out_bytes) = fallback
                     chart.note = f"{note}: the last hour from memory" if note else ""
                 elif reader is None:
                     chart.note = f"{note}: memory holds no {span} of a {request.kind}"
@@ -484,13 +487,12 @@ class EngineService:
                   if row.first_seen is not None]
         return bool(firsts) and self.history_now() - min(firsts) >= 3600
 
-    def _from_memory(self, chart: HistoryChart, name: str) -> None:
+    def _from_memory(self, name: str) -> tuple:
+        """An interface's last hour per second: (source, step, start, bytes, in, out)."""
         total, ins, outs, known = self.engine.interface_trails(3600).get(
             name, ([0] * 3600, [0] * 3600, [0] * 3600, False))
-        chart.source, chart.step = "memory", 1
-        chart.start = int(chart.now) - 3599
-        chart.bytes = total
-        chart.in_bytes, chart.out_bytes = (ins, outs) if known else (total, None)
+        start = int(self.history_now()) - 3599
+        return ("memory", 1, start, total, *((ins, outs) if known else (total, None)))
 
     def lag(self) -> Lag | None:
         """How far behind the counting of a live capture is, or None when it keeps up
