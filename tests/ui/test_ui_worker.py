@@ -231,3 +231,29 @@ def test_interface_down_is_a_message_while_capturing_and_clears(kit):
     source.ended = {0: "stopped", 1: "stopped"}
     source.down = {}
     assert svc.finish().state == FINISHED  # a down interface at the end is no error
+
+
+def test_worker_process_answers_history_from_its_drill_thread(backend_factory, tmp_path):
+    """HistoryOf goes to the engine process's drill thread and comes back as a HistoryChart
+    read from the database the session records into (here the fixed history)."""
+    from tests.support.historyfix import NAME, T0, history_rows, wave_capture, write_history
+    from tuimon.server.protocol import HistoryChart, HistoryOf
+
+    capture = wave_capture(tmp_path)
+    database = str(tmp_path / "history.sqlite")
+    write_history(database)
+    backend = backend_factory(Config(read=capture, speed=0.0, dissect_packets=0,
+                                     history=database))
+    backend.launch()
+    got = Collector()
+    backend.start(got)
+    got.wait_for(lambda r: isinstance(r, Status) and r.state == FINISHED)
+    backend.send(HistoryOf("interface", NAME, "day", seq=7))
+    chart = got.wait_for(lambda r: isinstance(r, HistoryChart))
+    assert chart.seq == 7 and chart.source == "history" and chart.note == ""
+    assert chart.step == 60 and len(chart.in_bytes) == 1440
+    before = {t: v for t, v in history_rows()["minutes"].items() if chart.start <= t < T0}
+    points = {chart.start + 60 * i: (a, b) for i, (a, b) in
+              enumerate(zip(chart.in_bytes, chart.out_bytes)) if chart.start + 60 * i < T0}
+    assert points == before  # the fixed rows; the capture's own minutes come after T0
+    assert len(chart.profile) == 24 and any(h[2] for h in chart.profile)

@@ -38,7 +38,6 @@ from operator import itemgetter
 import numpy as np
 
 from tuimon.capture.columns import PacketColumns
-
 from tuimon.capture.decode import IN, IPV4, NONIP, OUT, V6
 from tuimon.core.conversation import (
     _GONE,
@@ -53,7 +52,7 @@ from tuimon.core.ifmeta import _COUNTERS, _IB, _IFIRST, _ILAST, _IP, _WAY, Inter
 from tuimon.core.labels import AppLabels
 from tuimon.core.model import ConversationRow, HostRow, InterfaceRow, ProtocolRow, Snapshot, Totals
 from tuimon.core.names import OTHER_HOSTS, Names
-from tuimon.core.rates import bump, bump_packed, bump_total
+from tuimon.core.rates import bump, bump_packed, bump_total, bump_trail, trail_series
 from tuimon.core.rows import RowBuilder
 
 _first = itemgetter(0)
@@ -628,6 +627,11 @@ class Engine:
         self._gen += 1
         for c, meta in zip(self._counters, self._meta):
             if c[_IB] != meta.folded_b:
+                if with_rates:
+                    in_b, out_b = c[_WAY + 1 + 2 * IN], c[_WAY + 1 + 2 * OUT]
+                    bump_trail(meta.trail, sec, c[_IB] - meta.folded_b,
+                               in_b - meta.folded_in, out_b - meta.folded_out)
+                    meta.folded_in, meta.folded_out = in_b, out_b
                 bump(meta.hist, sec, c[_IB] - meta.folded_b, c[_IP] - meta.folded_p)
                 meta.folded_b, meta.folded_p = c[_IB], c[_IP]
         if timeouts is not None and wheel and self.now is not None:
@@ -742,6 +746,15 @@ class Engine:
 
     def interface_rows(self) -> list[InterfaceRow]:
         return self._rows.interface_rows(self.now)
+
+    def interface_trails(self, seconds: int) -> dict[str, tuple[list, list, list, bool]]:
+        """Each interface's last ``seconds`` seconds of capture time, ending now: bytes per
+        second all, in and out (oldest first), and whether its direction is known."""
+        trails = {}
+        for c, meta in zip(self._counters, self._meta):
+            known = bool(meta.direction) or bool(c[_WAY + 2 * IN] or c[_WAY + 2 * OUT])
+            trails[meta.name] = (*trail_series(meta.trail, self.now, seconds), known)
+        return trails
 
     def host_rows(self, hosts: Iterable[Host] | None = None,
                   with_rates: bool = True) -> list[HostRow]:

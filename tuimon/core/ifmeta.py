@@ -22,7 +22,7 @@ def reasons_text(reasons: dict[str, int]) -> str:
 
 class InterfaceMeta:
     __slots__ = ("name", "link", "drops", "skipped", "hist", "folded_b", "folded_p", "reasons",
-                 "direction", "kernel")
+                 "direction", "kernel", "trail", "folded_in", "folded_out")
 
     def __init__(self, name: str, link: str) -> None:
         self.name, self.link = name, link
@@ -33,6 +33,10 @@ class InterfaceMeta:
         self.reasons = ""
         self.hist: list = []
         self.folded_b = self.folded_p = 0
+        # The last TRAIL seconds, [second, bytes, in bytes, out bytes] (rates.bump_trail):
+        # the sparklines and the History view's last hour.
+        self.trail: list = []
+        self.folded_in = self.folded_out = 0
 
 
 _NO_KERNEL = (None,) * 11

@@ -31,6 +31,41 @@ def bump(hist: list, sec: int, nbytes: int, npackets: int = 0) -> None:
         del hist[0]
 
 
+TRAIL = 3600  # seconds of per-second history kept per interface (sparklines, History)
+
+
+def bump_trail(trail: list, sec: int, nbytes: int, in_bytes: int, out_bytes: int) -> None:
+    """Add a second's bytes (all, in, out) to an interface's trail, a sparse list of
+    ``[second, bytes, in, out]`` no older than :data:`TRAIL` seconds."""
+    if trail and trail[-1][0] == sec:
+        entry = trail[-1]
+        entry[1] += nbytes
+        entry[2] += in_bytes
+        entry[3] += out_bytes
+        return
+    trail.append([sec, nbytes, in_bytes, out_bytes])
+    cutoff = sec - TRAIL
+    while trail[0][0] <= cutoff:
+        del trail[0]
+
+
+def trail_series(trail: list, now: float | None, seconds: int) -> tuple[list, list, list]:
+    """The ``seconds`` seconds ending at ``now`` (included) as three dense lists of bytes
+    per second, oldest first: all, in, out."""
+    seconds = max(0, min(seconds, TRAIL))
+    total, ins, outs = [0] * seconds, [0] * seconds, [0] * seconds
+    if now is None:
+        return total, ins, outs
+    first = int(now) - seconds + 1
+    for sec, nbytes, in_bytes, out_bytes in trail:
+        i = sec - first
+        if 0 <= i < seconds:
+            total[i] += nbytes
+            ins[i] += in_bytes
+            outs[i] += out_bytes
+    return total, ins, outs
+
+
 def rates(hist: list, now: float | None) -> tuple[float, float, float]:
     """Bytes per second over each window ending at ``now``."""
     if not hist or now is None:

@@ -32,7 +32,8 @@ from tuimon.errors import TuimonError
 from tuimon.scratch import scratch_folder
 from tuimon.text import printable
 from tuimon import timefmt
-from tuimon.server.protocol import Dissect, Dissection, LIST_LIMIT, PacketList, PacketRow, Packets, WritePcap, Written
+from tuimon.server.protocol import (Dissect, Dissection, HistoryChart, HistoryOf, LIST_LIMIT,
+                                    PacketList, PacketRow, Packets, WritePcap, Written, one_line)
 
 @dataclass
 class Where:
@@ -237,6 +238,9 @@ def failed(request, message: str):
         return PacketList(request.seq, request.key, error=message)
     if isinstance(request, Dissect):
         return Dissection(request.seq, request.key, request.index, error=message)
+    if isinstance(request, HistoryOf):
+        return HistoryChart(request.seq, request.kind, request.key, request.span,
+                            note=one_line(message.replace("drill-down", "history")))
     return Written(request.seq, request.key, error=message)
 
 

@@ -16,11 +16,14 @@ UI -> engine (requests)
     ``Packets``, ``Dissect``, ``WritePcap``
                               drill-down, answered later by ``PacketList``, ``Dissection``,
                               ``Written`` (they read files and run tshark)
+    ``HistoryOf``             one interface's, host's or protocol's traffic over a span
+                              (hour, day, month, year): ``HistoryChart``
     ``Stop``                  close the source and exit
 
 engine -> UI (replies)
     ``Status`` on every change of state, ``Page`` (with the playback's ``Progress``),
-    ``FilterChecked``, ``Saved``, ``Pong``, ``Progress``, and the drill-down replies.
+    ``FilterChecked``, ``Saved``, ``Pong``, ``Progress``, ``HistoryChart``, and the
+    drill-down replies.
 """
 
 from __future__ import annotations
@@ -229,6 +232,24 @@ class Page:
     progress: Progress | None = None  # a playback's; None when live
     note: str = ""  # e.g. tshark missing: application protocols by port only
     lag: Lag | None = None  # a live capture's counting is behind (None: it keeps up)
+    # The Interfaces view's sparklines: interface name -> Trail, for the page's rows.
+    trails: dict = field(default_factory=dict)
+
+
+SPARK_STEP = 4  # seconds of capture time per sparkline column
+SPARK_POINTS = 120  # columns sent (8 minutes); the UI draws as many as fit, newest last
+
+
+@dataclass
+class Trail:
+    """One interface's last SPARK_POINTS × SPARK_STEP seconds, bytes per second averaged
+    over each SPARK_STEP, oldest first. ``direction``: in and out are known (else only
+    ``total`` means anything)."""
+
+    total: list
+    in_rate: list
+    out_rate: list
+    direction: bool
 
 
 @dataclass
@@ -242,6 +263,54 @@ class FilterChecked:
     seq: int
     text: str
     error: str | None  # None: valid
+
+
+# -- history --------------------------------------------------------------------------
+
+HISTORY_KINDS = {"interfaces": "interface", "hosts": "host", "protocols": "protocol"}
+# span -> (its length in seconds, the seconds per point read from the database)
+SPANS: dict[str, tuple[int, int]] = {
+    "hour": (3600, 60),  # per second from memory where it has it (interfaces)
+    "day": (86400, 60),
+    "month": (30 * 86400, 3600),
+    "year": (365 * 86400, 86400),
+}
+
+
+@dataclass
+class HistoryOf:
+    """The traffic of one interface (``key``: its name), host (its address) or protocol
+    (``(layer, protocol)``) over the last ``span`` (a key of SPANS)."""
+
+    kind: str  # interface, host or protocol
+    key: Hashable
+    span: str = "hour"
+    seq: int = 0
+
+
+@dataclass
+class HistoryChart:
+    """The answer to ``HistoryOf``: bytes per point from ``start`` (Unix seconds UTC), a
+    point every ``step`` seconds, oldest first; ``out_bytes`` None when the figures have no
+    direction (protocols, an interface whose direction is not known: ``in_bytes`` is then
+    all of it). ``profile``: the 24 hours of the day (UTC) as ``(hour, days, bytes, in,
+    out)``, each the average of the days that had traffic in it, over the last 30 days
+    (empty without a database). ``source``: "memory" or "history"; ``note``: one line
+    to show (no database, nothing recorded)."""
+
+    seq: int
+    kind: str
+    key: Hashable
+    span: str
+    step: int = 60
+    start: int = 0
+    bytes: list = field(default_factory=list)
+    in_bytes: list = field(default_factory=list)
+    out_bytes: list | None = None
+    profile: list = field(default_factory=list)
+    source: str = "history"
+    note: str = ""
+    now: float = 0.0  # the clock the span ends at (a playback's: the capture's)
 
 
 # -- playback ---------------------------------------------------------------------------
@@ -344,7 +413,9 @@ class Written:
     error: str | None = None
 
 
-DRILL_REQUESTS = (Packets, Dissect, WritePcap)
+# Requests whose slow part (files, tshark, the history database) runs in the engine
+# process's drill thread, so counting goes on meanwhile.
+DRILL_REQUESTS = (Packets, Dissect, WritePcap, HistoryOf)
 
 
 def conversation_name(key: tuple, proto_name: str) -> str:

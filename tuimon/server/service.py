@@ -30,6 +30,8 @@ from tuimon.server.protocol import (
     CheckFilter,
     Dissect,
     FilterChecked,
+    HistoryChart,
+    HistoryOf,
     Hold,
     LAG_SHOWN,
     Lag,
@@ -40,10 +42,14 @@ from tuimon.server.protocol import (
     Progress,
     Query,
     REFRESH_BEHIND,
+    SPANS,
+    SPARK_POINTS,
+    SPARK_STEP,
     Save,
     Saved,
     Speed,
     Status,
+    Trail,
     WritePcap,
     one_line,
 )
@@ -51,7 +57,14 @@ from tuimon.server.query import QueryRunner
 from tuimon.server.session import Session
 from tuimon import timefmt
 from tuimon.sinks.flowlog import FlowLog
-from tuimon.sinks.history import HistoryFailed, HistoryRecorder, history_path
+from tuimon.sinks.history import HistoryFailed, HistoryRecorder, default_path, history_path
+from tuimon.sinks.history_read import HistoryReader, HistoryUnreadable
+
+
+def _buckets(series: list, step: int) -> list:
+    """Bytes per second averaged over each ``step`` seconds of ``series`` (its length a
+    multiple of ``step``)."""
+    return [sum(series[i:i + step]) / step for i in range(0, len(series), step)]
 
 
 def new_folder_name(now: float) -> str:
@@ -98,11 +111,17 @@ class EngineService:
         self._advanced: int | None = None  # the capture second the clock was last moved to
         self.driller: Driller | None = None
         self.history: HistoryRecorder | None = None  # recording into the history database
+        # What the History view reads: the database recorded into, else the default one
+        # when it exists (a headless recording, read in the app), else none.
+        self.history_file: str | None = None
 
     # -- life cycle ----------------------------------------------------------------------
 
     def open(self) -> Status:
         path = history_path(self.config)
+        self.history_file = path
+        if path is None and not self.config.no_history and os.path.isfile(default_path()):
+            self.history_file = default_path()
         if path is not None:
             try:
                 self.history = HistoryRecorder.attach(self.engine, path, live=self.config.live)
@@ -377,7 +396,103 @@ class EngineService:
         page.progress = self.progress()
         page.note = self.note()
         page.lag = self.lag()
+        if q.view == "interfaces" and self.engine.rates:
+            page.trails = self.trails({row.interface for row in page.rows})
         return page
+
+    def trails(self, names: set) -> dict:
+        """The sparklines of the interfaces ``names``: SPARK_POINTS averages of SPARK_STEP
+        seconds each, the last one ending at the capture clock's second."""
+        out = {}
+        for name, (total, ins, outs, known) in self.engine.interface_trails(
+                SPARK_POINTS * SPARK_STEP).items():
+            if name in names:
+                out[name] = Trail(*(_buckets(series, SPARK_STEP) for series in (total, ins, outs)),
+                                  known)
+        return out
+
+    # -- history ------------------------------------------------------------------------
+
+    def history_now(self) -> float:
+        """The clock a History span ends at: the capture's (a playback records on it),
+        which a live capture moves on with the wall clock."""
+        return self.engine.now if self.engine.now is not None else self.wallclock()
+
+    def history_of(self, request: HistoryOf) -> HistoryChart:
+        """One thing's traffic over a span, here and now (:meth:`history_job`)."""
+        return self.history_job(request)()
+
+    def history_job(self, request: HistoryOf) -> Callable[[], HistoryChart]:
+        """One thing's traffic over a span: what memory holds is taken here (the engine's
+        thread); the returned job reads the database (per minute, hour or day) and may run
+        in another thread. An interface's last hour comes from memory, per second, when
+        the session has counted that long or there is no database."""
+        span = request.span if request.span in SPANS else "hour"
+        length, step = SPANS[span]
+        now = self.history_now()
+        chart = HistoryChart(request.seq, request.kind, request.key, span, now=now)
+        path, why = self.history_file, ""
+        if path is None:
+            why = "no history database (--history PATH)"
+        memory = request.kind == "interface" and (
+            path is None or span == "hour" and self._counted_an_hour())
+        # An interface's last hour is taken from memory here, in case the database cannot
+        # be read (the job runs in another thread and must not touch the engine).
+        fallback = self._from_memory(request.key) if request.kind == "interface" else None
+
+        def job() -> HistoryChart:
+            reader, note = None, why
+            if path is not None:
+                try:
+                    reader = HistoryReader(path)
+                except HistoryUnreadable as err:
+                    note = one_line(str(err))
+            try:
+                if memory or reader is None and fallback is not None:
+                    (chart.source, chart.step, chart.start, chart.bytes, chart.in_bytes,
+                     chart.out_bytes) = fallback
+                    chart.note = f"{note}: the last hour from memory" if note else ""
+                elif reader is None:
+                    chart.note = f"{note}: memory holds no {span} of a {request.kind}"
+                    chart.source = "memory"
+                else:
+                    grain = {60: "minutes", 3600: "hours", 86400: "days"}[step]
+                    end = (int(now) // step + 1) * step
+                    points = reader.series(request.kind, request.key, grain, end - length, end)
+                    chart.step, chart.start = step, end - length
+                    chart.bytes = [p.bytes for p in points]
+                    chart.in_bytes = [p.in_bytes for p in points]
+                    chart.out_bytes = (None if request.kind == "protocol"
+                                       else [p.out_bytes for p in points])
+                    if not any(chart.bytes):
+                        chart.note = f"nothing recorded for it in the last {span}"
+                if reader is not None:
+                    hour_end = (int(now) // 3600 + 1) * 3600
+                    chart.profile = [tuple(h) for h in reader.hours_of_day(
+                        request.kind, request.key, hour_end - 30 * 86400, hour_end)]
+            except HistoryUnreadable as err:
+                chart.note = one_line(str(err))
+            finally:
+                if reader is not None:
+                    reader.close()
+            if chart.out_bytes is not None and any(chart.bytes) and \
+                    not any(chart.in_bytes) and not any(chart.out_bytes):
+                chart.in_bytes, chart.out_bytes = chart.bytes, None  # direction not known
+            return chart
+
+        return job
+
+    def _counted_an_hour(self) -> bool:
+        firsts = [row.first_seen for row in self.engine.interface_rows()
+                  if row.first_seen is not None]
+        return bool(firsts) and self.history_now() - min(firsts) >= 3600
+
+    def _from_memory(self, name: str) -> tuple:
+        """An interface's last hour per second: (source, step, start, bytes, in, out)."""
+        total, ins, outs, known = self.engine.interface_trails(3600).get(
+            name, ([0] * 3600, [0] * 3600, [0] * 3600, False))
+        start = int(self.history_now()) - 3599
+        return ("memory", 1, start, total, *((ins, outs) if known else (total, None)))
 
     def lag(self) -> Lag | None:
         """How far behind the counting of a live capture is, or None when it keeps up
@@ -436,6 +551,9 @@ class EngineService:
     def drill_job(self, request) -> Callable[[], object]:
         """Look up what a drill request needs (here, with the engine); the returned job
         does the slow part and may run in another thread."""
+        if isinstance(request, HistoryOf):
+            job = self.history_job(request)
+            return lambda: run_job(job, request)
         if self.driller is None:
             self.driller = Driller()
         driller = self.driller
@@ -453,7 +571,7 @@ class EngineService:
         answered here too, synchronously (the engine process runs their jobs in a thread
         of their own: :meth:`drill_job`)."""
         match request:
-            case Packets() | Dissect() | WritePcap():
+            case Packets() | Dissect() | WritePcap() | HistoryOf():
                 return self.drill_job(request)()
             case Query():
                 return self.answer(request)

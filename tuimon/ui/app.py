@@ -27,6 +27,8 @@ from tuimon.server.protocol import (
     CheckFilter,
     EngineClient,
     FilterChecked,
+    HISTORY_KINDS,
+    HistoryChart,
     Hold,
     Page,
     PassFd,
@@ -45,7 +47,9 @@ from tuimon.ui.drilldown import (DRILL_APP_ACTIONS, DRILL_BINDINGS, DRILL_REPLIE
 from tuimon.ui.filterbar import FilterBar
 from tuimon.ui.header import MonitorHeader
 from tuimon.ui.help import HelpScreen
+from tuimon.ui.history import HistoryScreen
 from tuimon.ui.progress import PlaybackBar
+from tuimon.ui.sparkpanel import SparkPanel
 from tuimon.ui.stdin import capture_from_stdin
 from tuimon.ui.packets import PacketsScreen
 from tuimon.ui.quitting import SaveAndQuit, terminal_driver
@@ -81,8 +85,15 @@ class MonitorApp(App):
         Binding("r", "reverse", "Reverse", tooltip="Reverse the sort order", priority=True),
         Binding("f", "freeze", "Freeze", tooltip="Freeze / unfreeze the row order (new rows go last)", priority=True),
         Binding("u", "units", "Units", tooltip="Human units (1.2 Mb/s, 34.5 MB) / raw numbers", priority=True),
+        Binding("b", "bars", "Bars", tooltip="Bars behind the rates (as iftop's) on / off", show=False,
+                priority=True),
         Binding("ctrl+c", "quit_now", "Quit", tooltip="Quit", show=False, priority=True),
         *DRILL_BINDINGS,
+        Binding("H", "history", "History",
+                tooltip="The history of the interface, host or protocol under the cursor "
+                        "(Enter too, outside Conversations; h d m y: hour, day, month, year)"),
+        Binding("enter", "history", "History", show=False,
+                tooltip="Interfaces, Hosts, Protocols: the history of the row"),
     ]
 
     def __init__(self, backend: EngineClient, interval: float | None = 1.0,
@@ -108,6 +119,7 @@ class MonitorApp(App):
         self._notified_error = ""
         self._checking = 0  # the seq of the filter check awaited
         self._widgets_made = False  # the widgets below exist (check_action may come before)
+        self._history_seq = 0
 
     def compose(self) -> ComposeResult:
         # Kept as attributes, not queried: a timer or a reply may still arrive while the
@@ -116,12 +128,15 @@ class MonitorApp(App):
         self.bar = PlaybackBar(id="playback")
         self.tabs = TabBar(self.start_view, id="tabs")
         self.table = RowTable(self.start_view, id="table")
+        self.sparks = SparkPanel(id="sparks")
+        self.sparks.display = self.start_view == "interfaces"
         self.filterbar = FilterBar(id="filterbar")
         self._widgets_made = True
         yield self.header
         yield self.bar
         yield self.tabs
         yield self.table
+        yield self.sparks
         yield self.filterbar
         yield Footer()
 
@@ -178,6 +193,10 @@ class MonitorApp(App):
             self.bar.set_progress(reply)
         elif isinstance(reply, DRILL_REPLIES):
             self.drill.reply(reply, self.screen_stack)
+        elif isinstance(reply, HistoryChart):
+            for screen in self.screen_stack:
+                if isinstance(screen, HistoryScreen) and screen.seq == reply.seq:
+                    screen.show(reply)
 
     def _apply_page(self, page: Page) -> None:
         if page.seq != self._seq or page.view != self.table.view:
@@ -186,6 +205,8 @@ class MonitorApp(App):
         self.table.empty_text = ("no rows match the filter" if page.filter and page.count
                                  else "no rows yet")
         self.table.apply_page(page)
+        if page.view == "interfaces":
+            self.sparks.set_page(page)
         self.header.set_page(page)
         self.bar.set_progress(page.progress)
         self._check_error(page.state, page.message)
@@ -230,6 +251,7 @@ class MonitorApp(App):
             return
         self.tabs.select(view)
         self.table.show_view(view)
+        self.sparks.display = view == "interfaces"
         self.refresh_bindings()
         self._show_status_line()
         self.refresh_view()
@@ -265,6 +287,7 @@ class MonitorApp(App):
     def action_units(self) -> None:
         self.human = not self.human
         self.table.set_human(self.human)
+        self.sparks.set_human(self.human)
         self.header.human = self.bar.human = self.human
         self.bar.refresh()
         self.header.redraw()
@@ -382,6 +405,30 @@ class MonitorApp(App):
         """Enter on a packet of ``packets`` (the packet list calls this)."""
         self.drill.open_packet(packets, index)
 
+    def action_bars(self) -> None:
+        self.table.set_bars(not self.table.bars)
+
+    def action_history(self) -> None:
+        """The history of the row under the cursor (H; Enter outside Conversations)."""
+        if isinstance(self.screen, (*DRILL_SCREENS, HistoryScreen)):
+            return
+        kind = HISTORY_KINDS.get(self.table.view)
+        if kind is None:
+            self.notify("History is kept per interface, host and protocol: H on a row of "
+                        "views 1-3.", timeout=4, markup=False)
+            return
+        _, row = self.table.cursor_row()
+        if row is None:
+            return
+        key = {"interface": lambda: row.interface, "host": lambda: row.address,
+               "protocol": lambda: (row.layer, row.protocol)}[kind]()
+        self.push_screen(HistoryScreen(kind, key, self.backend.send, self._next_history_seq,
+                                       self.human))
+
+    def _next_history_seq(self) -> int:
+        self._history_seq += 1
+        return self._history_seq
+
     def action_write_pcap(self) -> None:
         if isinstance(self.screen, DRILL_SCREENS):
             self.drill.write_conversation(self.screen.key)
@@ -399,14 +446,15 @@ class MonitorApp(App):
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen([*self.BINDINGS, *RowTable.BINDINGS,
-                                         PacketsScreen.BINDINGS[0], DissectionScreen.BINDINGS[0]]))
+                                         PacketsScreen.BINDINGS[0], DissectionScreen.BINDINGS[0],
+                                         *HistoryScreen.BINDINGS]))
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action == "quit_now":
             return True
         if isinstance(self.screen, HelpScreen):
             return False  # its own keys close it
-        if isinstance(self.screen, DRILL_SCREENS):
+        if isinstance(self.screen, (*DRILL_SCREENS, HistoryScreen)):
             return action in DRILL_APP_ACTIONS  # the table's keys are not for these screens
         if action in ("drill", "write_pcap") and (not self._widgets_made or
                                                   self.table.view != "conversations"):

@@ -29,6 +29,11 @@ from tuimon.server.protocol import COLUMNS
 from tuimon.server.protocol import DEFAULT_SORT, VIEWS, default_descending
 from tuimon.ui.columns import VIEW_COLUMNS, Column
 
+BAR_COLUMNS = frozenset({"rate_2s", "rate_10s", "rate_40s"})  # drawn with iftop's bar
+# Views with the bars: the few rows of Interfaces. (Hosts and Conversations hold only the
+# rows on screen: a scale from them would change as the table scrolls.)
+BAR_VIEWS = frozenset({"interfaces"})
+
 
 @dataclass
 class ViewState:
@@ -55,7 +60,7 @@ class RowTable(ScrollView, can_focus=True):
     """The rows of one view at a time; switch with :meth:`show_view`."""
 
     COMPONENT_CLASSES = {"rowtable--header", "rowtable--header-sorted", "rowtable--cursor",
-                         "rowtable--missing"}
+                         "rowtable--missing", "rowtable--bar"}
 
     DEFAULT_CSS = """
     RowTable {
@@ -71,6 +76,7 @@ class RowTable(ScrollView, can_focus=True):
         text-style: bold;
     }
     RowTable > .rowtable--missing { color: $text-muted; }
+    RowTable > .rowtable--bar { background: $primary 40%; }
     """
 
     BINDINGS = [
@@ -102,6 +108,8 @@ class RowTable(ScrollView, can_focus=True):
         self._rows: dict[int, tuple] = {}
         self._keys: dict[int, Hashable] = {}
         self._cells: dict[int, list[str]] = {}
+        self._bars: dict[int, list[int]] = {}  # row -> each column's bar length (0: none)
+        self.bars = True  # draw them (b)
         self._applying = False
 
     # -- state ---------------------------------------------------------------------------
@@ -140,7 +148,7 @@ class RowTable(ScrollView, can_focus=True):
         st = self.state
         st.scroll_y, st.scroll_x = int(self.scroll_y), int(self.scroll_x)
         self.view = view
-        self._rows, self._keys, self._cells = {}, {}, {}
+        self._rows, self._keys, self._cells, self._bars = {}, {}, {}, {}
         self.total = 0
         self._set_scroll(self.state.scroll_x, self.state.scroll_y)
         self._update_virtual_size()
@@ -159,6 +167,11 @@ class RowTable(ScrollView, can_focus=True):
         index = names.index(self.state.sort) if self.state.sort in names else 0
         self.set_sort(names[(index + step) % len(names)])
         return self.state.sort
+
+    def set_bars(self, bars: bool) -> None:
+        self.bars = bars
+        self._format()
+        self.refresh()
 
     def set_human(self, human: bool) -> None:
         self.human = human
@@ -205,6 +218,28 @@ class RowTable(ScrollView, can_focus=True):
                 n = cell_len(text)
                 if n > widths[column.name]:
                     widths[column.name] = min(n, column.max_width) if column.max_width else n
+        self._bars = self._bar_lengths(columns, widths)
+
+    def _bar_lengths(self, columns: list[Column], widths: dict) -> dict[int, list[int]]:
+        """iftop's bars: behind each rate, a bar as long as the column is wide times the
+        rate over the largest rate of the rows held (one scale for the three windows)."""
+        rated = [i for i, column in enumerate(columns) if column.name in BAR_COLUMNS]
+        if not rated or not self.bars or self.view not in BAR_VIEWS:
+            return {}
+        names = [columns[i].name for i in rated]
+        peak = max((getattr(row, name) or 0.0 for row in self._rows.values() for name in names),
+                   default=0.0)
+        if peak <= 0:
+            return {}
+        bars = {}
+        for index, row in self._rows.items():
+            lengths = [0] * len(columns)
+            for i, name in zip(rated, names):
+                value = getattr(row, name) or 0.0
+                if value > 0:
+                    lengths[i] = max(1, round(value / peak * widths[name]))
+            bars[index] = lengths
+        return bars
 
     def _widths(self) -> list[int]:
         widths = self.state.widths
@@ -265,9 +300,24 @@ class RowTable(ScrollView, can_focus=True):
         style = base
         if index == self.state.cursor:
             style = base + self.get_component_rich_style("rowtable--cursor")
-        text = " ".join(_fit(cell, width, column.right)
-                        for cell, width, column in zip(cells, self._widths(), self.columns))
-        strip = Strip([Segment(text, style)])
+        bars = self._bars.get(index)
+        if bars is None:
+            text = " ".join(_fit(cell, width, column.right)
+                            for cell, width, column in zip(cells, self._widths(), self.columns))
+            strip = Strip([Segment(text, style)])
+        else:
+            # On the cursor's row the bar is an underline: a background would hide the cursor.
+            bar_style = (style + Style(underline=True) if style is not base
+                         else style + self.get_component_rich_style("rowtable--bar"))
+            segments = []
+            for cell, width, column, bar in zip(cells, self._widths(), self.columns, bars):
+                text = _fit(cell, width, column.right)
+                if bar:
+                    bar = min(bar, width)
+                    segments.append(Segment(set_cell_size(text, bar), bar_style))
+                    text = text[len(set_cell_size(text, bar)):]
+                segments.append(Segment(text + " ", style))
+            strip = Strip(segments).crop(0, Strip(segments).cell_length - 1)
         if style is not base:
             strip = strip.extend_cell_length(max(self.virtual_size.width,
                                                  self.scrollable_content_region.width), style)
