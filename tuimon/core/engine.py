@@ -331,7 +331,7 @@ class Engine:
         keys = set()
         for rec in slow:
             dec = rec[3]
-            if dec[0] > NONIP:
+            if dec[0] == IPV4:  # the fast rows are IPv4: only an IPv4 key can be both
                 _, proto, src, dst, sport, dport, _ = dec
                 if src < dst or (src == dst and (sport is None or sport <= dport)):
                     keys.add((proto, src, dst, sport, dport))
