@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default for a live capture: $XDG_DATA_HOME/tuimon/history.sqlite; "
                         "a playback records only when given)")
     p.add_argument("--no-history", action="store_true", help="record no history")
+    p.add_argument("--history-conversations", action="store_true",
+                   help="record a row per conversation in the history too (costly at a "
+                        "busy gateway: see docs/history.md)")
     p.add_argument("--billing-day", type=_billing_day, default=1, metavar="N",
                    help="the accounting period's totals start on day N (1-28) of each "
                         "month (default 1)")
@@ -151,6 +154,7 @@ def config_from(args: argparse.Namespace) -> Config:
                   dissect_packets=args.dissect_packets,
                   list_interfaces=args.list_interfaces,
                   history=args.history, no_history=args.no_history,
+                  history_conversations=args.history_conversations,
                   billing_day=args.billing_day)
 
 

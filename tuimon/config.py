@@ -38,6 +38,7 @@ class Config:
     list_interfaces: bool = False
     history: str | None = None  # --history PATH: the history database (docs/history.md)
     no_history: bool = False  # --no-history: record nothing (overrides --history)
+    history_conversations: bool = False  # --history-conversations: a row per conversation too
     billing_day: int = 1  # --billing-day N: the accounting period starts on day N (1-28)
 
     @property

@@ -22,7 +22,7 @@ needs_tshark = pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark
 
 
 def record(capture: Path, db: Path, *options: str) -> None:
-    assert main(["-r", str(capture), "--no-ui", "--history", str(db),
+    assert main(["-r", str(capture), "--no-ui", "--history", str(db), "--history-conversations",
                  "--dissect-packets", "0", *options]) == 0
 
 

@@ -124,7 +124,9 @@ class EngineService:
             self.history_file = default_path()
         if path is not None:
             try:
-                self.history = HistoryRecorder.attach(self.engine, path, live=self.config.live)
+                self.history = HistoryRecorder.attach(
+                    self.engine, path, live=self.config.live,
+                    conversations=self.config.history_conversations)
             except HistoryFailed as err:
                 if self.config.history:  # asked for: an error; the default: no history
                     return self.fail(str(err))

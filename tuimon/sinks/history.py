@@ -127,8 +127,12 @@ class HistoryRecorder:
     the counting waits for it and every minute stays exact."""
 
     def __init__(self, engine, path: str, retention: dict | None = None,
-                 depth: int = DEPTH, live: bool = False) -> None:
+                 depth: int = DEPTH, live: bool = False, conversations: bool = True) -> None:
+        """``conversations``: a row per conversation too (``--history-conversations``;
+        each costs as much to write as a host's minute, and a busy gateway starts tens of
+        thousands a second)."""
         self.engine = engine
+        self.conversations = conversations
         self.path = path
         self.retention = RETENTION if retention is None else retention
         db = connect(path)
@@ -168,7 +172,8 @@ class HistoryRecorder:
                 before(conversations)
             rec._left.extend(conversations)
 
-        engine.on_leave = on_leave
+        if rec.conversations:
+            engine.on_leave = on_leave
         before_hosts = getattr(engine, "on_hosts_leave", None)
 
         def on_hosts_leave(hosts: list) -> None:
@@ -238,7 +243,7 @@ class HistoryRecorder:
             return
         engine = self.engine
         engine.fold()
-        active = list(engine.conversations)
+        active = list(engine.conversations) if self.conversations else []
         if self.minute is None and (active or self._left):
             self.minute = int(engine.now // self.step * self.step)
         if self.minute is not None:
