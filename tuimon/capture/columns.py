@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from tuimon.capture.decode import IPV4
+from tuimon.capture.decode import IPV6, V6
 
 # The columns every batch has, in one place: name -> dtype.
 COLUMNS = {
@@ -28,9 +28,12 @@ COLUMNS = {
     "way": np.int64,  # IN, OUT or UNKNOWN
     "start": np.int64,  # the frame is buf[start:end]
     "end": np.int64,
+    "kind": np.int64,  # IPV4 or IPV6 (fast rows)
     "proto": np.int64,  # IP protocol (fast rows)
-    "src": np.int64,  # IPv4 addresses as ints (fast rows)
-    "dst": np.int64,
+    "src": np.uint64,  # an IPv4 address, or an IPv6 address's low 64 bits (fast rows)
+    "dst": np.uint64,
+    "src_hi": np.uint64,  # an IPv6 address's high 64 bits
+    "dst_hi": np.uint64,
     "sport": np.int64,  # ports, 0 when ``ported`` is False (fast rows)
     "dport": np.int64,
     "flags": np.int64,  # TCP flags, NS included (fast rows)
@@ -70,8 +73,13 @@ class PacketColumns(Sequence):
         if not c["fast"][i]:
             return self.slow_recs[int(np.searchsorted(self.slow_rows, i))]
         ported = bool(c["ported"][i])
+        kind = int(c["kind"][i])
+        src, dst = int(c["src"][i]), int(c["dst"][i])
+        if kind == IPV6:
+            src |= V6 | int(c["src_hi"][i]) << 64
+            dst |= V6 | int(c["dst_hi"][i]) << 64
         return (int(c["iface"][i]), float(c["ts"][i]), int(c["wlen"][i]),
-                (IPV4, int(c["proto"][i]), int(c["src"][i]), int(c["dst"][i]),
+                (kind, int(c["proto"][i]), src, dst,
                  int(c["sport"][i]) if ported else None, int(c["dport"][i]) if ported else None,
                  int(c["flags"][i])),
                 int(c["way"][i]), self.buf, int(c["start"][i]), int(c["end"][i]))
@@ -85,12 +93,13 @@ class PacketColumns(Sequence):
         fast = np.flatnonzero(c["fast"]).tolist()
         buf = self.buf
         ported = c["ported"][fast].tolist()
+        srcs, dsts = addresses(c, fast)
         sports = [p if ok else None for p, ok in zip(c["sport"][fast].tolist(), ported)]
         dports = [p if ok else None for p, ok in zip(c["dport"][fast].tolist(), ported)]
-        made = [(i, ts, w, (IPV4, pr, s, d, sp, dp, fl), way, buf, st, en)
-                for i, ts, w, pr, s, d, sp, dp, fl, way, st, en in zip(
+        made = [(i, ts, w, (k, pr, s, d, sp, dp, fl), way, buf, st, en)
+                for i, ts, w, k, pr, s, d, sp, dp, fl, way, st, en in zip(
                     c["iface"][fast].tolist(), c["ts"][fast].tolist(), c["wlen"][fast].tolist(),
-                    c["proto"][fast].tolist(), c["src"][fast].tolist(), c["dst"][fast].tolist(),
+                    c["kind"][fast].tolist(), c["proto"][fast].tolist(), srcs, dsts,
                     sports, dports, c["flags"][fast].tolist(), c["way"][fast].tolist(),
                     c["start"][fast].tolist(), c["end"][fast].tolist())]
         if not self.slow_recs:
@@ -111,3 +120,16 @@ class PacketColumns(Sequence):
         lo, hi = np.searchsorted(self.slow_rows, [a, b])
         return PacketColumns(self.buf, {k: v[a:b] for k, v in self.cols.items()},
                              self.slow_rows[lo:hi] - a, self.slow_recs[lo:hi])
+
+
+def addresses(c: dict[str, np.ndarray], rows) -> tuple[list[int], list[int]]:
+    """The source and destination addresses of ``rows`` as the decoders give them (ints;
+    IPv6 ones with the ``V6`` bit)."""
+    srcs, dsts = c["src"][rows].tolist(), c["dst"][rows].tolist()
+    six = np.flatnonzero(c["kind"][rows] == IPV6).tolist()
+    if six:
+        shi, dhi = c["src_hi"][rows].tolist(), c["dst_hi"][rows].tolist()
+        for j in six:
+            srcs[j] |= V6 | shi[j] << 64
+            dsts[j] |= V6 | dhi[j] << 64
+    return srcs, dsts

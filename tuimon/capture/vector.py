@@ -20,25 +20,116 @@ from __future__ import annotations
 import numpy as np
 
 from tuimon.capture.columns import COLUMNS, PacketColumns
-from tuimon.capture.decode import IN, OUT
+from tuimon.capture.decode import IN, IPV4, IPV6, OUT
 
 # A frame's length as Wireshark shows it at most (frame.len is a signed 32-bit field).
 MAX_FRAME_LEN = 0x7FFFFFFF
 
-# Bytes gathered from each frame, as offsets into it: ethertype (12, 13), IPv4
-# version/IHL (14), total length (16, 17), fragment field (20, 21), protocol (23),
-# source (26-29), destination (30-33), ports (34-37), TCP data offset/NS (46), flags (47).
-_AT = np.array([12, 13, 14, 16, 17, 20, 21, 23, 26, 27, 28, 29, 30, 31, 32, 33,
-                34, 35, 36, 37, 46, 47], dtype=np.int64)
-_MIN_FAST = 48  # frame bytes the fast rows read
+_MIN_FAST = 34  # frame bytes of the shortest fast row: Ethernet and an IPv4 header
+_VLANS = np.array([0x8100, 0x88A8, 0x9100, 0x9200])  # tags the decoder steps over
+# what the decoder walks through after an IPv6 header (extension headers, AH, fragment)
+_V6_EXT = np.array([0, 43, 60, 135, 139, 140, 253, 254, 51, 44])
+_ETYPES = np.array([12, 13, 16, 17, 20, 21])  # the ethertype, after no, one, two tags
+_IP4_AT = np.array([0, 2, 3, 6, 7, 9, 12, 13, 14, 15, 16, 17, 18, 19])
+_IP6_AT = np.arange(40)
+_PORTS_AT = np.array([0, 1, 2, 3, 12, 13])  # ports; TCP data offset (NS) and flags
 
 
 def _be(cols: np.ndarray) -> np.ndarray:
     """Big-endian unsigned integer from gathered byte columns (most significant first)."""
-    v = cols[:, 0].astype(np.int64)
+    v = cols[:, 0].astype(np.uint64)
     for k in range(1, cols.shape[1]):
-        v = (v << 8) | cols[:, k]
+        v = (v << np.uint64(8)) | cols[:, k]
     return v
+
+
+def _gather(u8: np.ndarray, at: np.ndarray, rel: np.ndarray) -> np.ndarray:
+    """The bytes at ``at + rel`` for each row (clamped to the buffer: a row reads only
+    what its checks allow, the rest is never used)."""
+    idx = at[:, None] + rel
+    np.minimum(idx, len(u8) - 1, out=idx)
+    return u8[idx]
+
+
+def _fast_rows(u8: np.ndarray, cols: dict, cand: np.ndarray, st: np.ndarray,
+               cap: np.ndarray) -> None:
+    """Mark and fill the fast rows among Ethernet frames ``cand`` (starting at ``st``,
+    ``cap`` bytes captured): up to two VLAN tags, then IPv4 (any header length; later
+    fragments without ports) or IPv6 without extension headers, whatever the transport
+    (ports for TCP and UDP). Exactly the decoders' cases (decode.ether, ethertype, ipv4,
+    ipv6, _transport); every other frame stays a slow row."""
+    e = _gather(u8, st, _ETYPES).astype(np.int64)
+    e0, e1, e2 = e[:, 0] << 8 | e[:, 1], e[:, 2] << 8 | e[:, 3], e[:, 4] << 8 | e[:, 5]
+    v0, v1 = np.isin(e0, _VLANS), np.isin(e1, _VLANS)
+    tags = np.where(v0, np.where(v1, 2, 1), 0)
+    et = np.where(tags == 0, e0, np.where(tags == 1, e1, e2))
+    plain = ~(v0 & v1 & np.isin(e2, _VLANS))  # a third tag: the decoder's
+    l3 = 14 + 4 * tags
+    room = cap - l3  # bytes from the IP header to the end of the capture
+    r4 = np.flatnonzero(plain & (et == 0x0800) & (room >= 20))
+    if len(r4):
+        _ipv4_rows(u8, cols, cand[r4], st[r4] + l3[r4], room[r4])
+    r6 = np.flatnonzero(plain & (et == 0x86DD) & (room >= 40))
+    if len(r6):
+        _ipv6_rows(u8, cols, cand[r6], st[r6] + l3[r6], room[r6])
+
+
+def _transport(u8, cols, rows, t, avail, proto, no_ports) -> np.ndarray:
+    """Ports and TCP flags of rows whose transport header starts at ``t`` with ``avail``
+    bytes of it (as decode._transport); which rows are fast (a TCP or UDP header the
+    decoder would read otherwise is left to it)."""
+    tcp = ~no_ports & (proto == 6)
+    udp = ~no_ports & (proto == 17)
+    ported = (tcp & (avail >= 14)) | (udp & (avail >= 4))
+    good = ported | ~(tcp | udp)
+    p = _gather(u8, t, _PORTS_AT).astype(np.int64)
+    fast = rows[good]
+    ported = ported[good]
+    p = p[good]
+    cols["fast"][fast] = True
+    cols["ported"][fast] = ported
+    cols["proto"][fast] = proto[good]
+    cols["sport"][fast] = np.where(ported, p[:, 0] << 8 | p[:, 1], 0)
+    cols["dport"][fast] = np.where(ported, p[:, 2] << 8 | p[:, 3], 0)
+    cols["flags"][fast] = np.where(ported & tcp[good], (p[:, 4] & 1) << 8 | p[:, 5], 0)
+    return good
+
+
+def _ipv4_rows(u8, cols, rows, at, room) -> None:
+    h = _gather(u8, at, _IP4_AT)
+    vhl = h[:, 0].astype(np.int64)
+    ihl = (vhl & 15) << 2
+    total = h[:, 1].astype(np.int64) << 8 | h[:, 2]
+    frag = h[:, 3].astype(np.int64) << 8 | h[:, 4]
+    proto = h[:, 5].astype(np.int64)
+    ok = (vhl >> 4 == 4) & (ihl >= 20) & ((total == 0) | (total >= ihl))
+    rows, at, room, h, ihl, total, frag, proto = (
+        x[ok] for x in (rows, at, room, h, ihl, total, frag, proto))
+    end = np.where((total > 0) & (total < room), total, room)  # link-layer padding cut
+    later = (frag & 0x1FFF) != 0  # a later fragment: no transport header
+    good = _transport(u8, cols, rows, at + ihl, end - ihl, proto, later)
+    fast = rows[good]
+    cols["kind"][fast] = IPV4
+    cols["src"][fast] = _be(h[good][:, 6:10])
+    cols["dst"][fast] = _be(h[good][:, 10:14])
+
+
+def _ipv6_rows(u8, cols, rows, at, room) -> None:
+    h = _gather(u8, at, _IP6_AT)
+    ok = (h[:, 0] >> 4) == 6
+    nh = h[:, 6].astype(np.int64)
+    ok &= ~np.isin(nh, _V6_EXT)
+    rows, at, room, h, nh = (x[ok] for x in (rows, at, room, h, nh))
+    plen = h[:, 4].astype(np.int64) << 8 | h[:, 5]
+    end = np.where((plen > 0) & (40 + plen < room), 40 + plen, room)
+    good = _transport(u8, cols, rows, at + 40, end - 40, nh, np.zeros(len(rows), bool))
+    fast = rows[good]
+    h = h[good]
+    cols["kind"][fast] = IPV6
+    cols["src_hi"][fast] = _be(h[:, 8:16])
+    cols["src"][fast] = _be(h[:, 16:24])
+    cols["dst_hi"][fast] = _be(h[:, 24:32])
+    cols["dst"][fast] = _be(h[:, 32:40])
 
 
 class Builder:
@@ -146,29 +237,7 @@ class Builder:
         cols["start"] = start
         cols["end"] = end
         if len(cand):
-            g = u8[start[cand, None] + _AT]
-            etype = _be(g[:, 0:2])
-            vhl = g[:, 2]
-            total = _be(g[:, 3:5])
-            frag = _be(g[:, 5:7])
-            proto = g[:, 7].astype(np.int64)
-            later = (frag & 0x1FFF) != 0
-            tcp, udp = proto == 6, proto == 17
-            need = np.where(later, 20, np.where(tcp, 34, np.where(udp, 24, 20)))
-            good = (etype == 0x0800) & (vhl == 0x45) & ((total == 0) | (total >= need))
-            rows = cand[good]
-            later, tcp, udp = later[good], tcp[good], udp[good]
-            g = g[good]
-            ported = ~later & (tcp | udp)
-            cols["fast"][rows] = True
-            cols["proto"][rows] = proto[good]
-            cols["src"][rows] = _be(g[:, 8:12])
-            cols["dst"][rows] = _be(g[:, 12:16])
-            cols["sport"][rows] = np.where(ported, _be(g[:, 16:18]), 0)
-            cols["dport"][rows] = np.where(ported, _be(g[:, 18:20]), 0)
-            cols["flags"][rows] = np.where(~later & tcp,
-                                           ((g[:, 20].astype(np.int64) & 1) << 8) | g[:, 21], 0)
-            cols["ported"][rows] = ported
+            _fast_rows(u8, cols, cand, start[cand], caplen[cand])
         slow = np.flatnonzero(~cols["fast"])
         if len(slow):
             self._slow_rows_of(slow, cols, ifc, table, m)

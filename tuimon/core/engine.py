@@ -38,7 +38,7 @@ from operator import itemgetter
 import numpy as np
 
 from tuimon.capture.columns import PacketColumns
-from tuimon.capture.decode import IN, IPV4, NONIP, OUT, V6
+from tuimon.capture.decode import IN, IPV4, IPV6, NONIP, OUT, V6
 from tuimon.core.conversation import (
     _GONE,
     _PORTS,
@@ -331,7 +331,7 @@ class Engine:
         keys = set()
         for rec in slow:
             dec = rec[3]
-            if dec[0] == IPV4:  # the fast rows are IPv4: only an IPv4 key can be both
+            if dec[0] > NONIP:
                 _, proto, src, dst, sport, dport, _ = dec
                 if src < dst or (src == dst and (sport is None or sport <= dport)):
                     keys.add((proto, src, dst, sport, dport))
@@ -363,20 +363,29 @@ class Engine:
             del q[before:]
 
     def _count_interfaces(self, cols: dict, fast) -> None:
-        """The fast rows' share of their interfaces' counters (they are all IPv4)."""
+        """The fast rows' share of their interfaces' counters (IPv4 and IPv6 rows)."""
         iface = cols["iface"][fast]
         wlen, ts, way = cols["wlen"][fast], cols["ts"][fast], cols["way"][fast]
+        kind = cols["kind"][fast]
         first_if = int(iface[0])
         for i in ([first_if] if (iface == first_if).all() else np.unique(iface).tolist()):
-            sel = None if len(iface) and (iface == i).all() else iface == i
+            sel = None if (iface == i).all() else iface == i
             w = wlen if sel is None else wlen[sel]
             t = ts if sel is None else ts[sel]
             d = way if sel is None else way[sel]
+            k = kind if sel is None else kind[sel]
             self._grow(i)
             c = self._counters[i]
-            packets, nbytes = len(w), int(w.sum())
-            _add_counts(c, packets, nbytes, packets, nbytes, min(c[2], float(t.min())),
-                        max(c[3], float(t.max())))
+            c[0] += len(w)
+            c[1] += int(w.sum())
+            c[2] = min(c[2], float(t.min()))
+            c[3] = max(c[3], float(t.max()))
+            for family in (IPV4, IPV6):
+                on = k == family
+                n = int(on.sum())
+                if n:
+                    c[4 + 2 * family] += n
+                    c[5 + 2 * family] += int(w[on].sum())
             for direction in (IN, OUT):
                 on = d == direction
                 if on.any():

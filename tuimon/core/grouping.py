@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tuimon.capture.decode import IPV6, V6
+
 
 @dataclass
 class Groups:
@@ -43,17 +45,33 @@ def conversations(cols: dict[str, np.ndarray]) -> Groups:
     sport, dport = cols["sport"][fast], cols["dport"][fast]
     ported = cols["ported"][fast]
     proto = cols["proto"][fast]
-    swap = (src > dst) | ((src == dst) & ported & (sport > dport))
+    six = cols["kind"][fast] == IPV6
+    any6 = bool(six.any())
+    if any6:  # addresses compared as the decoders' ints: high 64 bits, then low
+        shi, dhi = cols["src_hi"][fast], cols["dst_hi"][fast]
+        above = (shi > dhi) | ((shi == dhi) & (src > dst))
+        same = (shi == dhi) & (src == dst)
+    else:
+        above, same = src > dst, src == dst
+    swap = above | (same & ported & (sport > dport))
     lo, hi = np.where(swap, dst, src), np.where(swap, src, dst)
     plo, phi = np.where(swap, dport, sport), np.where(swap, sport, dport)
-    k1 = (lo << 32) | hi  # addresses below 2**32: no overflow of int64 once unsigned
-    k1 = k1.view(np.uint64)
-    k2 = (proto << 33) | (ported.astype(np.int64) << 32) | (plo << 16) | phi
-    order = np.argsort(k2, kind="stable")
-    order = order[np.argsort(k1[order], kind="stable")]  # by k1, then k2, rows in order
-    k1s, k2s = k1[order], k2[order]
+    k2 = (six.astype(np.int64) << 41) | (proto << 33) | (ported.astype(np.int64) << 32) \
+        | (plo << 16) | phi
+    if any6:
+        lo_hi, hi_hi = np.where(swap, dhi, shi), np.where(swap, shi, dhi)
+        keys = (k2, hi, hi_hi, lo, lo_hi)  # the last one sorts first
+    else:
+        keys = (k2, (lo << np.uint64(32)) | hi)  # IPv4 addresses: both in one word
+    order = np.arange(len(fast))
+    for key in keys:  # stable sorts, least significant key first: rows stay in order
+        order = order[np.argsort(key[order], kind="stable")]
     n = len(order)
-    cut = np.flatnonzero((k1s[1:] != k1s[:-1]) | (k2s[1:] != k2s[:-1])) + 1
+    change = np.zeros(max(n - 1, 0), dtype=bool)
+    for key in keys:
+        ks = key[order]
+        change |= ks[1:] != ks[:-1]
+    cut = np.flatnonzero(change) + 1
     starts = np.concatenate(([0], cut))
     fwd = ~swap[order]
     wlen = cols["wlen"][fast][order]
@@ -72,9 +90,16 @@ def conversations(cols: dict[str, np.ndarray]) -> Groups:
     s = starts[by_first]
     g_ported = ported[order][s]
     g_plo, g_phi = plo[order][s].tolist(), phi[order][s].tolist()
+    g_lo, g_hi = lo[order][s].tolist(), hi[order][s].tolist()
+    if any6:
+        g_six = six[order][s]
+        lo_top, hi_top = lo_hi[order][s].tolist(), hi_hi[order][s].tolist()
+        for j in np.flatnonzero(g_six).tolist():
+            g_lo[j] |= V6 | lo_top[j] << 64
+            g_hi[j] |= V6 | hi_top[j] << 64
     keys = [(p, a, b, x, y) if ok else (p, a, b, None, None)
-            for p, a, b, x, y, ok in zip(proto[order][s].tolist(), lo[order][s].tolist(),
-                                         hi[order][s].tolist(), g_plo, g_phi, g_ported.tolist())]
+            for p, a, b, x, y, ok in zip(proto[order][s].tolist(), g_lo, g_hi, g_plo, g_phi,
+                                         g_ported.tolist())]
     lo_p, total_b, lo_b = lo_p[by_first], total_b[by_first], lo_b[by_first]
     return Groups(
         keys=keys,
