@@ -39,6 +39,8 @@ class Config:
     history: str | None = None  # --history PATH: the history database (docs/history.md)
     no_history: bool = False  # --no-history: record nothing (overrides --history)
     billing_day: int = 1  # --billing-day N: the accounting period starts on day N (1-28)
+    # --counter NAME=EXPR and --counters FILE: (name, expression) pairs, checked by cli.py
+    counters: tuple[tuple[str, str], ...] = ()
 
     @property
     def live(self) -> bool:
