@@ -14,10 +14,14 @@ them from the filter language; the core knows no parser)::
     ("family", 4 | 6)            IPv4 / IPv6
     ("not", node)  ("and", a, b)  ("or", a, b)
 
-Each is compiled twice: to numpy masks over a :class:`PacketColumns` batch's fast rows
-(leaf masks shared by every counter of the batch, all counters summed by one matrix
-product), and to a predicate over a record's decoded tuple for record tuples and slow
-rows, whose answer is remembered per decoded tuple (a conversation's packets ask once).
+All counters are compiled together into one generated function of a decoded tuple
+(:func:`matcher`: each distinct term evaluated once) whose answer is remembered: per
+conversation key for a :class:`PacketColumns` batch's fast rows, counted a conversation
+at a time from the engine's grouping (every term is symmetric in the two ends); per
+decoded tuple for record tuples and slow rows, whose packets and bytes add up in a cell
+per tuple and reach their counters once per batch. Without the engine's groups a batch's
+fast rows are counted by numpy masks (:func:`_mask`, leaf masks shared by the counters).
+:func:`predicate` is the plain per-record reading, the tests' reference.
 
 Reading and zeroing (:meth:`Counters.reset`) happens between two batches: the engine
 process counts in one thread, so the figures a reset returns are exactly those counted
