@@ -71,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--billing-day", type=_billing_day, default=1, metavar="N",
                    help="the accounting period's totals start on day N (1-28) of each "
                         "month (default 1)")
+    p.add_argument("--counter", action="append", default=[], metavar="NAME=EXPR",
+                   help="a named counter: the packets and bytes EXPR picks (filter language: "
+                        "host, net, port, proto, and/or/not), e.g. web='port 443'; repeatable")
+    p.add_argument("--counters", metavar="FILE",
+                   help="named counters from FILE, one NAME = EXPR a line, # comments")
     return p
 
 
@@ -136,6 +141,17 @@ def _billing_day(text: str) -> int:
     return value
 
 
+def _counters(path: str | None, given: list[str]) -> tuple[tuple[str, str], ...]:
+    """--counters FILE then every --counter, checked here: a bad one is one line, exit 2,
+    before anything starts."""
+    from tuimon.server.counterspec import compile_all, read_counters, split_counter
+
+    pairs = read_counters(path) if path else []
+    pairs += [split_counter(text) for text in given]
+    compile_all(pairs)
+    return tuple(pairs)
+
+
 def config_from(args: argparse.Namespace) -> Config:
     """The one place the parsed command line becomes a Config."""
     if args.read and args.interfaces:
@@ -145,7 +161,8 @@ def config_from(args: argparse.Namespace) -> Config:
     if args.csv is not None and printable(args.csv, len(args.csv) + 1) != args.csv:
         raise TuimonError(f"--csv: a folder name with control characters is refused: "
                           f"{printable(args.csv)}")
-    return Config(interfaces=tuple(args.interfaces), read=args.read,
+    return Config(counters=_counters(args.counters, args.counter),
+                  interfaces=tuple(args.interfaces), read=args.read,
                   capture_filter=args.filter, speed=args.speed, max_gap=args.max_gap,
                   no_ui=args.no_ui, csv=args.csv, duration=args.duration,
                   interval=args.interval if args.interval and args.interval > 0 else 1.0,

@@ -40,6 +40,8 @@ class Config:
     no_history: bool = False  # --no-history: record nothing (overrides --history)
     history_conversations: bool = False  # --history-conversations: a row per conversation too
     billing_day: int = 1  # --billing-day N: the accounting period starts on day N (1-28)
+    # --counter NAME=EXPR and --counters FILE: (name, expression) pairs, checked by cli.py
+    counters: tuple[tuple[str, str], ...] = ()
 
     @property
     def live(self) -> bool:

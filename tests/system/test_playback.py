@@ -255,7 +255,8 @@ def test_headless_speed_gives_the_same_figures(tmp_path, capsys):
     assert main(["-r", str(path), "--no-ui", "--csv", str(tmp_path / "a")]) == 0
     assert main(["-r", str(path), "--no-ui", "--speed", "100", "--csv", str(tmp_path / "b")]) == 0
     assert "skipped 1 gaps longer than 5 s (100 s of capture time)" in capsys.readouterr().err
-    for name in ("hosts.csv", "interfaces.csv", "conversations.csv", "protocols.csv"):
+    for name in ("hosts.csv", "interfaces.csv", "conversations.csv", "protocols.csv",
+                 "counters.csv"):
         assert (tmp_path / "a" / name).read_text() == (tmp_path / "b" / name).read_text()
 
 

@@ -47,6 +47,7 @@ from tuimon.core.conversation import (
     Host,
     canonical_key,
 )
+from tuimon.core.counters import Counters
 from tuimon.core.grouping import conversations
 from tuimon.core.ifmeta import _COUNTERS, _IB, _IFIRST, _ILAST, _IP, _WAY, InterfaceMeta, reasons_text
 from tuimon.core.labels import AppLabels
@@ -149,6 +150,8 @@ class Engine:
         self._rows = RowBuilder(self._counters, self._meta, self._transport, self._apps,
                                 self._nonip, self.names)
         self._labels = AppLabels(self._apps, self.hosts, self.names.apps)
+        # Named counters (tuimon.core.counters), fed every batch by ingest(); None: none.
+        self.counters: Counters | None = None
 
     @property
     def conversations(self) -> "ConversationsView":
@@ -255,18 +258,23 @@ class Engine:
         """Count packet records ``(iface, ts, wire_len, decoded, way, buf, start, end)`` from a
         capture source: a list of them, or a batch of columns
         (:class:`~tuimon.capture.columns.PacketColumns`, counted a conversation at a time)."""
+        groups = None
         if isinstance(records, PacketColumns):
-            self._count_columns(records)
+            groups = self._count_columns(records)
         else:
             self._count(records)
+        if self.counters is not None:
+            self.counters.ingest(records, groups)
         if self.max_flows and len(self._table) > self.max_flows + (self.max_flows >> 3):
             self.fold()  # a flood of new conversations: keep the bound between folds too
 
-    def _count_columns(self, batch: PacketColumns) -> None:
+    def _count_columns(self, batch: PacketColumns):
         """:meth:`ingest` for a batch of columns: the fast rows' interface counters by
         numpy, their conversations once each (:func:`tuimon.core.grouping.conversations`),
         the slow rows by :meth:`_count`, in their place among the conversations' first
-        packets (so a conversation is created by its first packet, as per packet)."""
+        packets (so a conversation is created by its first packet, as per packet).
+        Returns the fast rows' groups (None: no fast row), for the named counters."""
+        g = None
         cols = batch.cols
         fast = cols["fast"]
         slow_rows, slow = batch.slow_rows.tolist(), batch.slow_recs
@@ -320,6 +328,7 @@ class Engine:
                 self._dissect_queue.extend(item for _, item in queued)
         elif slow:
             self._count(slow)
+        return g
 
     def _demote(self, batch: PacketColumns, g, slow_rows: list[int], slow: list):
         """The conversations with both fast and slow rows in this batch (a VLAN tag on some
@@ -792,4 +801,5 @@ class Engine:
         self.fold()
         now = self.now
         return Snapshot(now, self.totals(), self.interface_rows(), self.host_rows(None, with_rates),
-                        self.protocol_rows(), self.conversation_rows(conversations, with_rates))
+                        self.protocol_rows(), self.conversation_rows(conversations, with_rates),
+                        self.counters.rows(now) if self.counters is not None else [])

@@ -146,3 +146,4 @@ class Snapshot(NamedTuple):
     hosts: list[HostRow]
     protocols: list[ProtocolRow]
     conversations: list[ConversationRow]
+    counters: list = []  # CounterRow (tuimon.core.counters), in the order configured

@@ -33,6 +33,7 @@ proto          the host has a conversation      the conversation's IP protocol,
                                                 or address family
 =============  ===============================  ==================================
 
+Counters view: text only (a counter's name or expression).
 Protocols view: ``proto`` picks the rows of that name (``proto icmp`` shows icmp and
 icmpv6; a service name picks the application rows it is guessed as: ``proto https`` shows
 tls), ``port N`` the application rows a port-N service is guessed as. Interfaces view:
@@ -423,7 +424,14 @@ def _interface_pred(node, ctx: FilterContext):
     return None
 
 
-_LEAVES = {"hosts": _host_pred, "conversations": _conversation_pred,
+def _counter_pred(node, ctx: FilterContext):
+    if isinstance(node, Text):
+        needle = node.text
+        return lambda r: needle in r.name.lower() or needle in r.expression.lower()
+    return None
+
+
+_LEAVES = {"counters": _counter_pred, "hosts": _host_pred, "conversations": _conversation_pred,
            "protocols": _protocol_pred, "interfaces": _interface_pred}
 
 

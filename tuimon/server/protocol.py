@@ -18,6 +18,7 @@ UI -> engine (requests)
                               ``Written`` (they read files and run tshark)
     ``HistoryOf``             one interface's, host's or protocol's traffic over a span
                               (hour, day, month, year): ``HistoryChart``
+    ``ResetCounters``         read and zero named counters at once: ``CountersReset``
     ``Stop``                  close the source and exit
 
 engine -> UI (replies)
@@ -145,6 +146,9 @@ def one_line(text: str, limit: int = 300) -> str:
 # -- the tables ---------------------------------------------------------------------------
 
 VIEWS = ("interfaces", "hosts", "protocols", "conversations")
+COUNTERS_VIEW = "counters"  # the named counters (--counter): a view of its own, key 5,
+#                             shown when there are counters
+ALL_VIEWS = (*VIEWS, COUNTERS_VIEW)
 DEFAULT_SORT = "bytes"
 
 # Sortable columns per view, in display order. Names are the row fields (conversations:
@@ -163,9 +167,12 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "conversations": ("protocol", "a", "b", "app_protocol", "bytes", "packets", "rate_2s",
                       "rate_10s", "rate_40s", "service", "tcp_flags", "bytes_a_to_b", "bytes_b_to_a",
                       "packets_a_to_b", "packets_b_to_a", "first_seen", "last_seen"),
+    "counters": ("name", "expression", "packets", "bytes", "rate_2s", "rate_10s", "rate_40s",
+                 "since", "total_packets", "total_bytes", "resets"),
 }
 TEXT_COLUMNS = frozenset({"interface", "link", "address", "protocol", "layer", "a", "b",
-                          "service", "tcp_flags", "app_protocol", "app_protocols"})
+                          "service", "tcp_flags", "app_protocol", "app_protocols", "name",
+                          "expression"})
 
 
 def default_descending(column: str) -> bool:
@@ -263,6 +270,24 @@ class FilterChecked:
     seq: int
     text: str
     error: str | None  # None: valid
+
+
+@dataclass
+class ResetCounters:
+    """Read and zero the named counters ``names`` (None: every one) in one step."""
+
+    names: tuple | None = None
+    seq: int = 0
+
+
+@dataclass
+class CountersReset:
+    """The counters as they were at the instant of the reset (CounterRow each): nothing
+    counted before it is in the next figures, nothing after it in these."""
+
+    seq: int
+    rows: list = field(default_factory=list)
+    error: str | None = None
 
 
 # -- history --------------------------------------------------------------------------

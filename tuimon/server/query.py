@@ -23,7 +23,7 @@ from tuimon.core.conversation import Conversation
 from tuimon.core.rates import rate_key
 from tuimon.core.rows import host_apps_text
 from tuimon.server.filter import FilterContext, FilterError, compile_filter, parse
-from tuimon.server.protocol import COLUMNS, DEFAULT_SORT, Page, Query, VIEWS
+from tuimon.server.protocol import ALL_VIEWS, COLUMNS, DEFAULT_SORT, Page, Query
 
 
 def row_key(view: str, item) -> Hashable:
@@ -34,6 +34,8 @@ def row_key(view: str, item) -> Hashable:
         return item.endpoints()
     if view == "interfaces":
         return item.interface
+    if view == "counters":
+        return item.name
     return item.path or (item.layer, item.protocol)
 
 
@@ -146,6 +148,8 @@ class QueryRunner:
             return engine.interface_rows()
         if view == "protocols":
             return engine.protocol_rows()
+        if view == "counters":
+            return engine.counters.rows(engine.now) if engine.counters is not None else []
         raise ValueError(f"unknown view {view!r}")
 
     def rows(self, view: str, items: list) -> list:
@@ -191,7 +195,7 @@ class QueryRunner:
 
     def ordered(self, q: Query, version: int) -> tuple[list, str | None]:
         """The view's items, filtered and sorted (cached while nothing changed)."""
-        if q.view not in VIEWS:
+        if q.view not in ALL_VIEWS:
             raise ValueError(f"unknown view {q.view!r}")
         sort = q.sort if q.sort in COLUMNS[q.view] else DEFAULT_SORT
         error = None

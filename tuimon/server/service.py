@@ -15,8 +15,10 @@ from tuimon.capture.kernel import for_source
 from tuimon.capture.open import open_source
 from tuimon.capture.source import SHED_BYTES, Source
 from tuimon.config import Config
+from tuimon.core.counters import Counters
 from tuimon.core.engine import Engine
 from tuimon.errors import TuimonError
+from tuimon.server.counterspec import compile_all
 from tuimon.server.drill import Driller, Where, run_job
 from tuimon.server.filter import check
 from tuimon.server.pacer import IDLE
@@ -28,6 +30,7 @@ from tuimon.server.protocol import (
     PLAYING,
     STARTING,
     CheckFilter,
+    CountersReset,
     Dissect,
     FilterChecked,
     HistoryChart,
@@ -42,6 +45,7 @@ from tuimon.server.protocol import (
     Progress,
     Query,
     REFRESH_BEHIND,
+    ResetCounters,
     SPANS,
     SPARK_POINTS,
     SPARK_STEP,
@@ -96,6 +100,8 @@ class EngineService:
         self.engine = engine or Engine(flow_timeout=config.flow_timeout,
                                        max_flows=config.max_flows, rates=rates,
                                        max_hosts=config.max_hosts)
+        if config.counters and self.engine.counters is None:  # checked by cli.py already
+            self.engine.counters = Counters(compile_all(list(config.counters), self.engine.names))
         # saved after the table's conversations
         self.expired = FlowLog.attach(self.engine) if keep_expired else None
         self.runner = QueryRunner(self.engine)
@@ -529,6 +535,18 @@ class EngineService:
             return Saved(request.seq, folder, [], one_line(f"cannot save CSV into {folder}: {err}"))
         return Saved(request.seq, folder, paths)
 
+    def reset_counters(self, request: ResetCounters) -> CountersReset:
+        """Read and zero named counters. Atomic: this runs in the engine's one thread,
+        between two batches, so every packet counts either in the figures returned or in
+        the next ones, never both, never neither."""
+        counters = self.engine.counters
+        if counters is None:
+            return CountersReset(request.seq, [], "no named counters (--counter NAME=EXPR)")
+        names = None if request.names is None else list(request.names)
+        rows = counters.reset(names, self.engine.now)
+        self.version += 1
+        return CountersReset(request.seq, rows)
+
     # -- drill-down ----------------------------------------------------------------------
 
     def where(self, key: tuple) -> Where:
@@ -586,4 +604,6 @@ class EngineService:
                 return Pong(seq, os.getpid(), modules)
             case Speed() | Hold():
                 return self.control(request)
+            case ResetCounters():
+                return self.reset_counters(request)
         return None

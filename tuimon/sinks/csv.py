@@ -1,4 +1,4 @@
-"""The four CSV files of a session: interfaces, hosts, protocols, conversations.
+"""The CSV files of a session: interfaces, hosts, protocols, conversations, counters.
 
 Each file is written to a temporary name in the target folder and renamed into place, so a
 reader never sees half a file and a failed save leaves the previous files intact. Cells
@@ -39,19 +39,23 @@ CONVERSATION_COLUMNS = ["protocol", "address_a", "port_a", "address_b", "port_b"
                         "first_seen", "last_seen", "tcp_flags", "service", "app_protocol",
                         "app_source", "state"]
 
+COUNTER_COLUMNS = ["name", "expression", "packets", "bytes", "since", "total_packets",
+                   "total_bytes", "resets"]
+
 FILES = {
     "interfaces.csv": ("interfaces", INTERFACE_COLUMNS),
     "hosts.csv": ("hosts", HOST_COLUMNS),
     "protocols.csv": ("protocols", PROTOCOL_COLUMNS),
     "conversations.csv": ("conversations", CONVERSATION_COLUMNS),
+    "counters.csv": ("counters", COUNTER_COLUMNS),
 }
 
 LAYERS = ["link", "network", "transport", "application"]
-_TIME_COLUMNS = {"first_seen", "last_seen"}
+_TIME_COLUMNS = {"first_seen", "last_seen", "since"}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # a save's temporary files (this module's ".tmp", sinks/part.py's ".part"): "." + the file's
 # name + "." + the pid of the tuimon saving + "." + mkstemp's 8 characters + the suffix
-SCRATCH_NAMES = re.compile(r"\.(?:interfaces|hosts|protocols|conversations)\.csv\."
+SCRATCH_NAMES = re.compile(r"\.(?:interfaces|hosts|protocols|conversations|counters)\.csv\."
                            r"(?P<pid>[0-9]{1,10})\.[a-z0-9_]{8}\.(?:tmp|part)")
 PART_SHARE = 0.7  # of conversations.csv the child writes (the parent has the other files too)
 
@@ -292,7 +296,7 @@ def _sorted(table: str, rows):
 
 
 def export_snapshot(snapshot: Snapshot, folder: str, expired=None) -> list[str]:
-    """Write the four files into ``folder`` (created if needed); return their paths.
+    """Write the five files into ``folder`` (created if needed); return their paths.
     ``expired``: the conversations that left the engine's table
     (:class:`~tuimon.sinks.flowlog.FlowLog`), written after the ones still in it.
 
@@ -349,7 +353,7 @@ def _make(folder: str) -> None:
 
 
 def _export(snapshot: Snapshot, folder: str, expired, conversations, part=None) -> list[str]:
-    """The four files, conversations.csv from ``conversations`` (rows in the file's order)
+    """The five files, conversations.csv from ``conversations`` (rows in the file's order)
     then what ``part`` wrote and the ``expired`` ones; renamed into place when all are
     written."""
     temps: list[tuple[str, str]] = []

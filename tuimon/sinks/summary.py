@@ -49,6 +49,10 @@ def render_summary(snap: Snapshot, top: int = 10) -> str:
                     [[c.protocol, _endpoint(c.address_a, c.port_a), _endpoint(c.address_b, c.port_b),
                       c.app_protocol + ("?" if c.app_source == "port" else ""), c.packets,
                       _size(c.bytes)] for c in convs])
+    if snap.counters:
+        lines += _table("Counters", ["name", "expression", "packets", "bytes"],
+                        [[c.name, c.expression, c.packets, _size(c.bytes)]
+                         for c in snap.counters])
     return "\n".join(lines)
 
 

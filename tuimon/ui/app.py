@@ -23,8 +23,9 @@ from tuimon.server.protocol import (
     ERROR,
     FINISHED,
     PLAYING,
-    VIEWS,
+    COUNTERS_VIEW,
     CheckFilter,
+    CountersReset,
     EngineClient,
     FilterChecked,
     HISTORY_KINDS,
@@ -41,6 +42,7 @@ from tuimon.server.protocol import (
 from tuimon.text import printable
 from tuimon.ui.messages import EngineReply
 from tuimon.ui.columns import VIEW_TITLES, column_titled
+from tuimon.ui.counters import NO_COUNTERS, CounterKeys
 from tuimon.ui.dissection import DissectionScreen
 from tuimon.ui.drilldown import (DRILL_APP_ACTIONS, DRILL_BINDINGS, DRILL_REPLIES,
                                  DRILL_SCREENS, DrillDown)
@@ -75,6 +77,12 @@ class MonitorApp(App):
         Binding("2", "view('hosts')", "Hosts", tooltip="Hosts view", show=False, priority=True),
         Binding("3", "view('protocols')", "Protocols", tooltip="Protocols view", show=False, priority=True),
         Binding("4", "view('conversations')", "Conversations", tooltip="Conversations view", show=False, priority=True),
+        Binding("5", "view('counters')", "Counters", tooltip="Counters view (named counters: --counter NAME=EXPR)",
+                show=False, priority=True),
+        Binding("z", "reset_counter", "Zero", tooltip="Counters: read and zero the counter under the cursor",
+                priority=True),
+        Binding("Z", "reset_counters", "Zero all", tooltip="Counters: read and zero every counter at once",
+                priority=True),
         Binding("s", "save", "Save", tooltip="Save the CSV files now (into --csv DIR, else a new folder)", priority=True),
         Binding("space", "pause", "Pause", tooltip="Pause / resume (playback holds; live capture counts on)", priority=True),
         Binding("plus", "speed(1)", "Faster", tooltip="Playback faster: 0.25 0.5 1 2 5 10 100×, max", key_display="+", priority=True),
@@ -98,7 +106,7 @@ class MonitorApp(App):
 
     def __init__(self, backend: EngineClient, interval: float | None = 1.0,
                  csv_dir: str | None = None, view: str = "hosts",
-                 handle_signals: bool = False) -> None:
+                 handle_signals: bool = False, counters: bool = False) -> None:
         # The real terminal (run_app): SIGTERM / SIGHUP and a terminal that goes away stop
         # the app as q does. Tests keep pytest's handlers and Textual's test driver.
         super().__init__(driver_class=terminal_driver() if handle_signals else None)
@@ -106,6 +114,8 @@ class MonitorApp(App):
         self.quitting = SaveAndQuit(backend.send, self.notify, self._exit_with, self.set_timer,
                                     csv_dir)
         self.drill = DrillDown(backend.send, self.notify, self.push_screen, csv_dir)
+        self.has_counters = counters  # named counters were given: the Counters view (5)
+        self.counters = CounterKeys(backend.send, self.notify)
         self.signals = SignalStop(self.quitting.signalled) if handle_signals else None
         self.backend = backend
         self.interval = interval
@@ -126,7 +136,7 @@ class MonitorApp(App):
         # app shuts down and the widgets are already gone from the DOM.
         self.header = MonitorHeader(self.backend.label, id="header")
         self.bar = PlaybackBar(id="playback")
-        self.tabs = TabBar(self.start_view, id="tabs")
+        self.tabs = TabBar(self.start_view, counters=self.has_counters, id="tabs")
         self.table = RowTable(self.start_view, id="table")
         self.sparks = SparkPanel(id="sparks")
         self.sparks.display = self.start_view == "interfaces"
@@ -187,6 +197,9 @@ class MonitorApp(App):
                 self.refresh_view()  # e.g. finished: show the final counts now
         elif isinstance(reply, Saved):
             self.quitting.on_saved(reply)
+        elif isinstance(reply, CountersReset):
+            self.counters.reply(reply)
+            self.refresh_view()
         elif isinstance(reply, FilterChecked):
             self._filter_checked(reply)
         elif isinstance(reply, Progress):
@@ -247,7 +260,10 @@ class MonitorApp(App):
     # -- actions ------------------------------------------------------------------------
 
     def action_view(self, view: str) -> None:
-        if view not in VIEWS:
+        if view == COUNTERS_VIEW and not self.has_counters:
+            self.notify(NO_COUNTERS, title="Counters", timeout=6, markup=False)
+            return
+        if view not in self.tabs.views:
             return
         self.tabs.select(view)
         self.table.show_view(view)
@@ -288,6 +304,7 @@ class MonitorApp(App):
         self.human = not self.human
         self.table.set_human(self.human)
         self.sparks.set_human(self.human)
+        self.counters.human = self.human
         self.header.human = self.bar.human = self.human
         self.bar.refresh()
         self.header.redraw()
@@ -405,6 +422,16 @@ class MonitorApp(App):
         """Enter on a packet of ``packets`` (the packet list calls this)."""
         self.drill.open_packet(packets, index)
 
+    def action_reset_counter(self) -> None:
+        """z: read and zero the counter under the cursor (Counters view)."""
+        key, _ = self.table.cursor_row()
+        if key is not None:
+            self.counters.reset(key)
+
+    def action_reset_counters(self) -> None:
+        """Z: read and zero every counter at once (Counters view)."""
+        self.counters.reset(None)
+
     def action_bars(self) -> None:
         self.table.set_bars(not self.table.bars)
 
@@ -459,6 +486,9 @@ class MonitorApp(App):
         if action in ("drill", "write_pcap") and (not self._widgets_made or
                                                   self.table.view != "conversations"):
             return False  # (and not in the footer)
+        if action in ("reset_counter", "reset_counters") and (
+                not self._widgets_made or self.table.view != COUNTERS_VIEW):
+            return False
         # While the filter is being typed, keys are text, not commands.
         if self._widgets_made and self.filterbar.editing and self.focused is not None and \
                 self.focused.id == "filter-input" and action != "clear_filter":
@@ -484,7 +514,7 @@ def run_app(config: Config, connect: Callable[[Config, PassFd | None], EngineCli
         if status.state == ERROR and not status.opened:
             raise TuimonError(status.message)
         app = MonitorApp(client, interval=max(0.1, config.interval), csv_dir=config.csv,
-                         handle_signals=True)
+                         handle_signals=True, counters=bool(config.counters))
         app.run()
     finally:
         if client is not None:

@@ -1,4 +1,4 @@
-"""The columns of the four views: title, width, alignment and how a row's cell reads.
+"""The columns of the views (the four, and the named counters'): title, width, alignment and how a row's cell reads.
 
 Column names are the engine's sort keys (``tuimon.server.query.COLUMNS``).
 Cells are plain strings; text that came from packets or files goes through
@@ -140,10 +140,19 @@ VIEW_COLUMNS: dict[str, list[Column]] = {
         Column("first_seen", "First", 8, cell=_time("first_seen")),
         Column("last_seen", "Last", 8, cell=_time("last_seen")),
     ],
+    "counters": [
+        Column("name", "Counter", 7, False, _text("name"), 24),
+        Column("expression", "Expression", 10, False, _text("expression"), 40),
+        *_TRAFFIC, *_RATES,
+        Column("since", "Since", 8, cell=_time("since")),
+        Column("total_bytes", "Total", 8, cell=_size("total_bytes")),
+        Column("total_packets", "Total pkts", 10, cell=_count("total_packets")),
+        Column("resets", "Resets", 6, cell=_count("resets")),
+    ],
 }
 
 VIEW_TITLES = {"interfaces": "Interfaces", "hosts": "Hosts", "protocols": "Protocols",
-               "conversations": "Conversations"}
+               "conversations": "Conversations", "counters": "Counters"}
 
 
 def column_titled(view: str, name: str) -> str:

@@ -1,4 +1,5 @@
-"""TabBar: the four views, one line; click a tab or press 1-4."""
+"""TabBar: the views, one line; click a tab or press 1-4 (5: the named counters, a tab
+shown when there are counters)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from textual import events
 from textual.message import Message
 from textual.widget import Widget
 
-from tuimon.server.protocol import VIEWS
+from tuimon.server.protocol import COUNTERS_VIEW, VIEWS
 from tuimon.ui.columns import VIEW_TITLES
 
 
@@ -24,16 +25,17 @@ class TabBar(Widget):
             super().__init__()
             self.view = view
 
-    def __init__(self, active: str = "hosts", **kwargs) -> None:
+    def __init__(self, active: str = "hosts", counters: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
         self.active = active
+        self.views = (*VIEWS, COUNTERS_VIEW) if counters else VIEWS
 
     def select(self, view: str) -> None:
         self.active = view
         self.refresh()
 
     def _labels(self) -> list[tuple[str, str]]:
-        return [(view, f" {i} {VIEW_TITLES[view]} ") for i, view in enumerate(VIEWS, 1)]
+        return [(view, f" {i} {VIEW_TITLES[view]} ") for i, view in enumerate(self.views, 1)]
 
     def render(self) -> Text:
         active = self.get_component_rich_style("tabbar--active")
