@@ -70,7 +70,7 @@ class CounterSpec(NamedTuple):
     tree: tuple
 
 
-# -- numpy masks over a batch's fast rows (all IPv4) ------------------------------------
+# -- numpy masks over a batch's IPv4 fast rows --------------------------------------------
 
 def _leaf_mask(node: tuple, cols: dict) -> np.ndarray:
     op = node[0]
@@ -272,8 +272,13 @@ class Counters:
                 bump(hist, sec, db, dp)
 
     def _count_columns(self, batch: PacketColumns) -> None:
+        """The fast rows by numpy masks: the IPv4 ones (the masks compare 32-bit
+        addresses); the IPv6 ones as records."""
         cols = batch.cols
-        fast = cols["fast"]
+        six = np.flatnonzero(cols["fast"] & (cols["kind"] == IPV6))
+        if len(six):
+            self._count_records([batch[i] for i in six.tolist()])
+        fast = cols["fast"] & (cols["kind"] == IPV4)
         if not fast.any():
             return
         leaves: dict = {}
@@ -300,7 +305,7 @@ class Counters:
             if hit is None:
                 if len(memo) >= _MEMO_MAX:
                     memo.clear()
-                hit = memo[key] = match((IPV4, *key))
+                hit = memo[key] = match((IPV6 if key[1] >= V6 else IPV4, *key))
             if hit:
                 dp, db = lo_p + hi_p, lo_b + hi_b
                 for i in hit:
