@@ -21,7 +21,12 @@ test: setup
 test-fast: setup
 	@$(PY) -m pytest -n 2 tests/unit $(PYTEST_ARGS)
 
+# The benchmark's peers (softflowd, nfdump's nfpcapd), installed only for it.
 bench: setup
+	@missing=""; command -v softflowd >/dev/null || missing="$$missing softflowd"; \
+	command -v nfpcapd >/dev/null || missing="$$missing nfdump"; \
+	if [ -n "$$missing" ]; then $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
 	$(PY) -m bench.run $(ARGS)
 
 setup: system $(VENV)/.installed
