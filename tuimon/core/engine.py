@@ -47,6 +47,7 @@ from tuimon.core.conversation import (
     Host,
     canonical_key,
 )
+from tuimon.core.flows import FlowAccounts
 from tuimon.core.grouping import conversations
 from tuimon.core.ifmeta import _COUNTERS, _IB, _IFIRST, _ILAST, _IP, _WAY, InterfaceMeta, reasons_text
 from tuimon.core.labels import AppLabels
@@ -149,6 +150,7 @@ class Engine:
         self._rows = RowBuilder(self._counters, self._meta, self._transport, self._apps,
                                 self._nonip, self.names)
         self._labels = AppLabels(self._apps, self.hosts, self.names.apps)
+        self._flows: FlowAccounts | None = None  # the conntrack source's flows, if any
 
     @property
     def conversations(self) -> "ConversationsView":
@@ -478,6 +480,54 @@ class Engine:
             newest = max(newest, max(cc[3] for cc in counters))
         if newest > -math.inf:
             self.now = newest
+
+    # -- flows counted by the kernel (the conntrack source, tuimon.core.flows) -------------
+
+    def ingest_flows(self, flows: Iterable[tuple]) -> None:
+        """Count :class:`~tuimon.core.flows.FlowRecord` tuples of the kernel's connection
+        tracking instead of packets (:class:`~tuimon.core.flows.FlowAccounts`)."""
+        if self._flows is None:
+            self._flows = FlowAccounts(self)
+        self._flows.ingest(flows)
+
+    def nat_of(self, conv: Conversation) -> tuple | None:
+        """The reply tuple of a NATed flow's conversation (conntrack source), else None."""
+        return self._flows.nat_of(conv) if self._flows is not None else None
+
+    def conversation_for(self, key: tuple, fwd: bool, ts: float) -> Conversation:
+        """The conversation filed under canonical ``key``, made (A first when ``fwd``) if
+        it is not in the table."""
+        return self._table.get(key) or self._new(key, fwd, ts)
+
+    def touch_conversation(self, conv: Conversation) -> None:
+        """``conv``'s counters were changed outside :meth:`ingest`: fold it next time."""
+        if conv.gen != self._gen:
+            conv.gen = self._gen
+            self._dirty.append(conv)
+
+    def count_interface(self, index: int, packets: int, nbytes: int, kind: int,
+                        ts: float) -> None:
+        """Add ``packets``/``nbytes`` of IP ``kind`` seen at ``ts`` to interface ``index``."""
+        self._grow(index)
+        c = self._counters[index]
+        c[_IP] += packets
+        c[_IB] += nbytes
+        c[4 + 2 * kind] += packets
+        c[5 + 2 * kind] += nbytes
+        if ts < c[_IFIRST]:
+            c[_IFIRST] = ts
+        if ts > c[_ILAST]:
+            c[_ILAST] = ts
+
+    def remove_conversations(self, convs: list) -> None:
+        """``convs`` (already folded) leave the table now, as expired ones do."""
+        table, left = self._table, []
+        for f in convs:
+            if f.gen != _GONE and table.get(f.key) is f:
+                del table[f.key]
+                f.gen = _GONE
+                left.append(f)
+        self._left(left)
 
     def _new(self, key: tuple, fwd: bool, ts: float) -> Conversation:
         """A new conversation (or a port-less TCP/UDP fragment's record) for ``key``; its
