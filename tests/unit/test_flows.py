@@ -8,7 +8,8 @@ from __future__ import annotations
 import ipaddress
 
 from tuimon.core.engine import Engine
-from tuimon.core.flows import DESTROYED, DUMPED, INITIAL, MISSING_DUMPS, FlowRecord, dump_end
+from tuimon.capture.flowrecord import DESTROYED, DUMPED, INITIAL, FlowRecord, dump_end
+from tuimon.core.flows import MISSING_DUMPS
 
 
 def ip(text: str) -> int:
@@ -101,10 +102,14 @@ def test_natted_flows_keep_their_reply_tuple():
                          reply=(B, 80, NAT, 61000)), dump_end(101.0)])
     [conv] = list(e.conversations)
     assert e.nat_of(conv) == (6, B, 80, NAT, 61000)
+    assert only_row(e).nat == "10.0.0.2:80 > 192.0.2.9:61000"  # the Conversations view's
     e.ingest_flows([flow(DUMPED, 101.0, 10, 1, 100, 1, 100, proto=6, sport=5000, dport=80),
                     dump_end(101.0)])
     plain = [c for c in e.conversations if c.pa == 5000][0]
-    assert e.nat_of(plain) is None
+    assert e.nat_of(plain) is None and e.nat_text(plain) == ""
+    from tuimon.server.query import sort_key
+    rows = sorted(e.conversations, key=sort_key("conversations", "nat", e))
+    assert [e.nat_text(c) for c in rows] == ["", "10.0.0.2:80 > 192.0.2.9:61000"]
 
 
 def test_a_flow_missing_from_dumps_without_a_destroy_event_leaves_with_its_last_counts():

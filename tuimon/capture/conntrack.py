@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from tuimon.capture.decode import V6
 from tuimon.capture.reader import Interface
 from tuimon.capture.source import Source
-from tuimon.core.flows import DESTROYED, DUMPED, INITIAL, FlowRecord, dump_end
+from tuimon.capture.flowrecord import DESTROYED, DUMPED, INITIAL, FlowRecord, dump_end
 from tuimon.errors import TuimonError
 
 ACCT = "/proc/sys/net/netfilter/nf_conntrack_acct"

@@ -494,6 +494,10 @@ class Engine:
         """The reply tuple of a NATed flow's conversation (conntrack source), else None."""
         return self._flows.nat_of(conv) if self._flows is not None else None
 
+    def nat_text(self, conv: Conversation) -> str:
+        """:meth:`nat_of` as text (``"B' > A'"``), "" when not NATed."""
+        return self._flows.nat_text(conv) if self._flows is not None else ""
+
     def conversation_for(self, key: tuple, fwd: bool, ts: float) -> Conversation:
         """The conversation filed under canonical ``key``, made (A first when ``fwd``) if
         it is not in the table."""
@@ -819,7 +823,8 @@ class Engine:
                           with_rates: bool = True) -> list[ConversationRow]:
         """Rows of ``convs`` (None: every one in the table), in their order."""
         return self._rows.conversation_rows(self._table.values() if convs is None else convs,
-                                            self.now, with_rates)
+                                            self.now, with_rates,
+                                            self._flows.nat_text if self._flows else None)
 
     def totals(self) -> Totals:
         return self._rows.totals(self.now, len(self.hosts) - (OTHER_HOSTS in self.hosts),

@@ -29,51 +29,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import NamedTuple
 
 from tuimon.capture.decode import IPV4, IPV6, V6
+from tuimon.capture.flowrecord import DESTROYED, DUMP_END, INITIAL, FlowRecord, is_natted
 from tuimon.core.conversation import _GONE, Conversation, canonical_key
-
-# FlowRecord.kind
-INITIAL = 0  # in the first dump: its figures are the baseline
-DUMPED = 1  # in a later dump
-DESTROYED = 2  # left the kernel's table: its final figures
-DUMP_END = 3  # a dump is complete (only ``kind`` and ``ts`` mean anything)
+from tuimon.core.names import address_text
 
 MISSING_DUMPS = 3  # dumps in a row a flow may be missing from before it is taken as gone
 
 IFACE = 0  # the pseudo-interface every flow counts on
 
 
-class FlowRecord(NamedTuple):
-    """One flow as the kernel counts it. ``ts`` is second (as in packet records) so a
-    batch of them can be cut by time like one of packets. Addresses are ints (IPv6 ones
-    with the ``V6`` bit); ports None for protocols without them."""
-
-    kind: int
-    ts: float
-    ident: int  # the kernel's conntrack id
-    proto: int
-    src: int  # original tuple: the side that opened the flow
-    sport: int | None
-    dst: int
-    dport: int | None
-    r_src: int  # reply tuple: what the answers carry (differs from orig reversed: NAT)
-    r_sport: int | None
-    r_dst: int
-    r_dport: int | None
-    orig_packets: int
-    orig_bytes: int
-    reply_packets: int
-    reply_bytes: int
-
-
-def dump_end(ts: float) -> FlowRecord:
-    return FlowRecord(DUMP_END, ts, 0, 0, 0, None, 0, None, 0, None, 0, None, 0, 0, 0, 0)
-
-
-def is_natted(r: FlowRecord) -> bool:
-    return (r.r_src, r.r_sport, r.r_dst, r.r_dport) != (r.dst, r.dport, r.src, r.sport)
+def _endpoint(addr: int, port: int | None) -> str:
+    text = address_text(addr)
+    if port is None:
+        return text
+    return f"[{text}]:{port}" if addr >= V6 else f"{text}:{port}"
 
 
 class _Flow:
@@ -99,6 +70,15 @@ class FlowAccounts:
         """The reply tuple ``(proto, src, sport, dst, dport)`` of a NATed flow's
         conversation, else None."""
         return self._nat.get(conv.key)
+
+    def nat_text(self, conv: Conversation) -> str:
+        """:meth:`nat_of` as text, ``"B' > A'"`` (the answers' source and destination);
+        "" when not NATed."""
+        nat = self._nat.get(conv.key)
+        if nat is None:
+            return ""
+        _, src, sport, dst, dport = nat
+        return f"{_endpoint(src, sport)} > {_endpoint(dst, dport)}"
 
     def ingest(self, records: Iterable[FlowRecord]) -> None:
         engine = self.engine

@@ -11,7 +11,7 @@ from tuimon.capture.source import SHED_BYTES
 from tuimon.server.labeler import DEFAULT_PACKETS, AppLabeler
 from tuimon.server.stall import StallWatch
 from tuimon.core.engine import Engine
-from tuimon.core.flows import FlowRecord
+from tuimon.capture.flowrecord import FlowRecord
 
 
 def tune_gc() -> None:
