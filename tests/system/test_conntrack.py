@@ -214,3 +214,86 @@ def test_conntrack_takes_no_interface_or_file():
     r = subprocess.run([sys.executable, "-m", "tuimon", "--source", "conntrack", "eth0"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+
+
+# Namespace a as a NAT router: UDP to a's 10.199.1.1:NAT_PORT (pair 0) is sent on to b's
+# other address (pair 1) at UDP_PORT, from a's address there (masquerade).
+NAT_PORT = 7100
+READER = r"""
+import sys, time
+from tuimon.capture.conntrack import ConntrackSource
+from tuimon.core.engine import Engine
+source, engine = ConntrackSource(), Engine(flow_timeout=0)
+print("ready", file=sys.stderr, flush=True)
+end = time.monotonic() + float(sys.argv[1])
+for batch in source.batches():
+    engine.ingest_flows(batch)
+    if time.monotonic() > end:
+        break
+for r in engine.snapshot().conversations:
+    print(r.address_a, r.port_a, r.address_b, r.port_b, r.nat, sep="|")
+"""
+
+
+def test_a_natted_flow_counts_on_its_original_tuple_and_shows_its_reply_tuple(netns, tmp_path):
+    setup_conntrack(netns)
+    a0, b0, a1, b1 = netns.addr_a(0), netns.addr_b(0), netns.addr_a(1), netns.addr_b(1)
+    for cmd in (["sysctl", "-qw", "net.ipv4.ip_forward=1"],
+                ["nft", "add", "table", "ip", "tmnat"],
+                ["nft", "add", "chain", "ip", "tmnat", "pre",
+                 "{ type nat hook prerouting priority -100; }"],
+                ["nft", "add", "chain", "ip", "tmnat", "post",
+                 "{ type nat hook postrouting priority 100; }"],
+                ["nft", "add", "rule", "ip", "tmnat", "pre", "udp", "dport", str(NAT_PORT),
+                 "dnat", "to", f"{b1}:{UDP_PORT}"],
+                ["nft", "add", "rule", "ip", "tmnat", "post", "oifname", netns.veth_a(1),
+                 "masquerade"]):
+        r = netns.run(netns.a, *cmd)
+        if r.returncode != 0:
+            pytest.skip(f"no NAT here ({' '.join(cmd)}: {r.stderr.strip()})")
+    server = netns.python(netns.b, SERVER)
+    wait_line(server, "ready")
+    out = tmp_path / "csv"
+    tuimon = netns.tuimon("--source", "conntrack", "--no-ui", "--duration", "5", "--csv",
+                          str(out))
+    reader = netns.python(netns.a, READER, "4")
+    pcap = tmp_path / "outside.pcap"
+    dump = netns.popen(netns.a, "tcpdump", "-i", netns.veth_a(0), "-w", str(pcap), "-U", "-n",
+                       "udp")
+    sizes = [10, 200, 1300]
+    try:
+        wait_line(tuimon, "tuimon: capturing on conntrack")
+        wait_line(reader, "ready")
+        wait_line(dump, "tcpdump: listening on")
+        r = netns.run(netns.b, sys.executable, "-c", (
+            "import socket, sys\n"
+            "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(5)\n"
+            f"for n in {sizes}:\n"
+            f"    s.sendto(b'n' * n, ('{a0}', {NAT_PORT})); s.recvfrom(65535)\n"
+            "print(s.getsockname()[1])\n"))
+        assert r.returncode == 0, r.stderr
+        sport = int(r.stdout)
+        time.sleep(1.5)
+        kernel = conntrack_flows(netns)
+        _, err = tuimon.communicate(timeout=30)
+        assert tuimon.returncode == 0, err
+        seen, _ = reader.communicate(timeout=30)
+    finally:
+        dump.terminate()
+        dump.communicate(timeout=10)
+        for p in (tuimon, reader):
+            if p.poll() is None:
+                p.kill()
+    key = ("udp", b0, sport, a0, NAT_PORT)
+    [row] = [r for r in rows(out, "conversations.csv")
+             if (r["address_a"], r["port_a"], r["address_b"], r["port_b"]) ==
+             (b0, str(sport), a0, str(NAT_PORT))]
+    got = (int(row["packets_a_to_b"]), int(row["bytes_a_to_b"]), int(row["packets_b_to_a"]),
+           int(row["bytes_b_to_a"]))
+    assert got == kernel[key] == (3, sum(sizes) + 3 * 28, 3, sum(sizes) + 3 * 28)
+    wire = captured(pcap)  # outside, before the translation: the original tuple
+    ab, ba = wire[key], wire[("udp", a0, NAT_PORT, b0, sport)]
+    assert got == (ab[0], ab[1], ba[0], ba[1])
+    nat = [line.split("|") for line in seen.splitlines()]
+    [(_, _, _, _, reply)] = [n for n in nat if n[:4] == [b0, str(sport), a0, str(NAT_PORT)]]
+    assert reply.startswith(f"{b1}:{UDP_PORT} > {a1}:")  # answers: server to the router
