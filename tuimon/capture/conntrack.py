@@ -2,8 +2,9 @@
 
 Linux's conntrack table (the one every stateful firewall and NAT keeps) counts each flow's
 packets and bytes both ways when ``net.netfilter.nf_conntrack_acct`` is 1. This source
-reads it over netlink (``NETLINK_NETFILTER``, messages built and parsed by pyroute2) in the
-process's own network namespace, and copies no packet:
+reads it over netlink (``NETLINK_NETFILTER``: requests built by pyroute2, replies decoded
+by :mod:`tuimon.capture.ctnetlink`) in the process's own network namespace, and copies no
+packet:
 
 * a dump of the whole table at the start (the baseline: what flows older than tuimon had
   counted is not claimed, see :mod:`tuimon.core.flows`), then one every ``interval``
@@ -11,7 +12,7 @@ process's own network namespace, and copies no packet:
 * the destroy events (``NFNLGRP_CONNTRACK_DESTROY``): each flow's final counts as it
   leaves the table, so a flow that lives less than a second is counted too.
 
-Records are :class:`tuimon.core.flows.FlowRecord` tuples (its ``ts`` is this machine's
+Records are :class:`tuimon.capture.flowrecord.FlowRecord` tuples (its ``ts`` is this machine's
 clock when they were read). Reading the table needs CAP_NET_ADMIN; without it, or with
 accounting off, opening says so in one line (:class:`~tuimon.errors.TuimonError`).
 """
@@ -19,18 +20,18 @@ accounting off, opening says so in one line (:class:`~tuimon.errors.TuimonError`
 from __future__ import annotations
 
 import errno
-import ipaddress
 import os
 import select
 import socket
+import struct
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from tuimon.capture.decode import V6
+from tuimon.capture.ctnetlink import flow_record, messages
 from tuimon.capture.reader import Interface
 from tuimon.capture.source import Source
-from tuimon.capture.flowrecord import DESTROYED, DUMPED, INITIAL, FlowRecord, dump_end
+from tuimon.capture.flowrecord import DESTROYED, DUMPED, INITIAL, dump_end
 from tuimon.errors import TuimonError
 
 ACCT = "/proc/sys/net/netfilter/nf_conntrack_acct"
@@ -42,7 +43,6 @@ NLMSG_ERROR, NLMSG_DONE = 2, 3
 NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
 LINKTYPE_RAW = 101
 RCVBUF = 8 << 20  # the destroy events of a burst of short flows wait here
-_PORTED = frozenset((6, 17, 33, 132, 136))  # TCP, UDP, DCCP, SCTP, UDP-Lite: ports
 
 
 @dataclass
@@ -52,15 +52,6 @@ class FlowInterface(Interface):
     @property
     def link(self) -> str:
         return "kernel conntrack (IP bytes)"
-
-
-def _marshal():
-    from pyroute2.netlink.marshal import Marshal
-    from pyroute2.netlink.nfnetlink.nfctsocket import AsyncNFCTSocket
-
-    m = Marshal()
-    m.msg_map = dict(AsyncNFCTSocket.policy)
-    return m
 
 
 def accounting_state() -> str | None:
@@ -98,41 +89,6 @@ def _no_privilege() -> TuimonError:
                        " or give tuimon's Python that capability")
 
 
-def _address(family: int, text: str) -> int:
-    value = int(ipaddress.ip_address(text))
-    return value | V6 if family == socket.AF_INET6 else value
-
-
-def to_record(msg, kind: int, ts: float) -> FlowRecord | None:
-    """One ctnetlink message -> a :class:`FlowRecord`; None when it is not an IP flow."""
-    family = msg["nfgen_family"]
-    if family not in (socket.AF_INET, socket.AF_INET6):
-        return None
-    v = "V6" if family == socket.AF_INET6 else "V4"
-    tuples = []
-    for which in ("CTA_TUPLE_ORIG", "CTA_TUPLE_REPLY"):
-        t = msg.get_attr(which)
-        if t is None:
-            return None
-        ip, proto = t.get_attr("CTA_TUPLE_IP"), t.get_attr("CTA_TUPLE_PROTO")
-        num = proto.get_attr("CTA_PROTO_NUM")
-        src = _address(family, ip.get_attr(f"CTA_IP_{v}_SRC"))
-        dst = _address(family, ip.get_attr(f"CTA_IP_{v}_DST"))
-        sport = dport = None
-        if num in _PORTED:
-            sport = proto.get_attr("CTA_PROTO_SRC_PORT")
-            dport = proto.get_attr("CTA_PROTO_DST_PORT")
-        tuples.append((num, src, sport, dst, dport))
-    (num, src, sport, dst, dport), (_, r_src, r_sport, r_dst, r_dport) = tuples
-    counts = []
-    for which in ("CTA_COUNTERS_ORIG", "CTA_COUNTERS_REPLY"):
-        c = msg.get_attr(which)
-        counts += [c.get_attr("CTA_COUNTERS_PACKETS") or 0,
-                   c.get_attr("CTA_COUNTERS_BYTES") or 0] if c is not None else [0, 0]
-    return FlowRecord(kind, ts, msg.get_attr("CTA_ID") or 0, num, src, sport, dst, dport,
-                      r_src, r_sport, r_dst, r_dport, *counts)
-
-
 class ConntrackSource(Source):
     """Flow records of this network namespace's conntrack table (see the module)."""
 
@@ -146,7 +102,6 @@ class ConntrackSource(Source):
         self.lost_events = 0  # destroy events the kernel dropped (we were behind)
         self._wake: int | None = None
         self._seq = 0
-        self._marshal = _marshal()
         self.interfaces = [FlowInterface(0, LINKTYPE_RAW, "conntrack")]
         self._events = self._dumps = None
         try:
@@ -187,22 +142,21 @@ class ConntrackSource(Source):
         out = []
         while True:
             data = self._dumps.recv(1 << 20)
-            for msg in self._marshal.parse(data):
-                mtype = msg["header"]["type"]
+            for mtype, seq, off, end in messages(data):
+                if seq != self._seq:
+                    continue
                 if mtype == NLMSG_DONE:
                     out.append(dump_end(ts))
                     return out
                 if mtype == NLMSG_ERROR:
-                    err = msg["header"].get("error")
-                    code = getattr(err, "code", None) or getattr(err, "errno", None)
+                    code = -struct.unpack_from("=i", data, off)[0]
                     if code == errno.EPERM:
                         raise _no_privilege()
-                    if err is not None:
-                        raise TuimonError(f"conntrack: the kernel refused the dump: {err}")
+                    if code:
+                        raise TuimonError(f"conntrack: the kernel refused the dump: "
+                                          f"{os.strerror(code)}")
                     continue
-                if msg["header"]["sequence_number"] != self._seq:
-                    continue
-                rec = to_record(msg, kind, ts)
+                rec = flow_record(data, off, end, kind, ts)
                 if rec is not None:
                     out.append(rec)
 
@@ -219,9 +173,9 @@ class ConntrackSource(Source):
                     self.lost_events += 1
                     continue
                 raise
-            for msg in self._marshal.parse(data):
-                if msg["header"]["type"] == NFNL_SUBSYS_CTNETLINK << 8 | IPCTNL_MSG_CT_DELETE:
-                    rec = to_record(msg, DESTROYED, ts)
+            for mtype, _, off, end in messages(data):
+                if mtype == NFNL_SUBSYS_CTNETLINK << 8 | IPCTNL_MSG_CT_DELETE:
+                    rec = flow_record(data, off, end, DESTROYED, ts)
                     if rec is not None:
                         out.append(rec)
 
