@@ -41,6 +41,9 @@ system:
 	command -v iperf3 >/dev/null || missing="$$missing iperf3"; \
 	command -v tmux >/dev/null || missing="$$missing tmux"; \
 	command -v ip >/dev/null || missing="$$missing iproute2"; \
+	command -v conntrack >/dev/null || [ -x /usr/sbin/conntrack ] || missing="$$missing conntrack"; \
+	command -v nft >/dev/null || [ -x /usr/sbin/nft ] || missing="$$missing nftables"; \
+	command -v nfacct >/dev/null || [ -x /usr/sbin/nfacct ] || missing="$$missing nfacct"; \
 	[ -f /etc/services ] || missing="$$missing netbase"; \
 	command -v $(PYTHON) >/dev/null || missing="$$missing python3"; \
 	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv python3-pip"; \

@@ -60,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "counts use the length on the wire either way")
     p.add_argument("--list-interfaces", action="store_true",
                    help="list the interfaces dumpcap can capture on, and exit")
+    p.add_argument("--source", choices=("capture", "conntrack"), default="capture",
+                   help="capture: count captured packets (default); conntrack: count the "
+                        "kernel's connection-tracking flows (IP bytes, no packet copied; "
+                        "needs CAP_NET_ADMIN and net.netfilter.nf_conntrack_acct=1)")
+    p.add_argument("--enable-acct", action="store_true",
+                   help="with --source conntrack: turn net.netfilter.nf_conntrack_acct on")
     p.add_argument("--history", metavar="PATH",
                    help="record traffic per minute, hour and day into this SQLite file "
                         "(default for a live capture: $XDG_DATA_HOME/tuimon/history.sqlite; "
@@ -156,6 +162,15 @@ def config_from(args: argparse.Namespace) -> Config:
     """The one place the parsed command line becomes a Config."""
     if args.read and args.interfaces:
         raise TuimonError("give either interfaces to capture on or -r FILE, not both")
+    if args.source == "conntrack" and (args.read or args.interfaces or args.filter):
+        raise TuimonError("--source conntrack reads the kernel's flow table: it takes no "
+                          "interfaces, -r FILE or -f filter")
+    if args.enable_acct and args.source != "conntrack":
+        raise TuimonError("--enable-acct goes with --source conntrack")
+    if args.source == "conntrack" and (args.counter or args.counters):
+        raise TuimonError("named counters count captured packets: --counter and --counters "
+                          "do not go with --source conntrack (its flows have no packets "
+                          "of their own to match)")
     if args.ring < 0:
         raise TuimonError("--ring MB cannot be negative")
     if args.csv is not None and printable(args.csv, len(args.csv) + 1) != args.csv:
@@ -172,7 +187,8 @@ def config_from(args: argparse.Namespace) -> Config:
                   list_interfaces=args.list_interfaces,
                   history=args.history, no_history=args.no_history,
                   history_conversations=args.history_conversations,
-                  billing_day=args.billing_day)
+                  billing_day=args.billing_day, source=args.source,
+                  enable_acct=args.enable_acct)
 
 
 def main(argv: list[str] | None = None) -> int:

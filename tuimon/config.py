@@ -42,6 +42,13 @@ class Config:
     billing_day: int = 1  # --billing-day N: the accounting period starts on day N (1-28)
     # --counter NAME=EXPR and --counters FILE: (name, expression) pairs, checked by cli.py
     counters: tuple[tuple[str, str], ...] = ()
+    source: str = "capture"  # --source: "capture" (packets) or "conntrack" (kernel flows)
+    enable_acct: bool = False  # --enable-acct: turn net.netfilter.nf_conntrack_acct on
+
+    @property
+    def conntrack(self) -> bool:
+        """The kernel's connection tracking is the source (flows, not packets)."""
+        return self.source == "conntrack"
 
     @property
     def live(self) -> bool:
@@ -66,6 +73,8 @@ class Config:
 
         if self.read is not None:
             return "stdin" if self.read == "-" else os.path.basename(self.read)
+        if self.conntrack:
+            return "conntrack"
         label = ", ".join(self.interfaces or ("default interface",))
         if self.capture_filter:
             label += f" ({self.capture_filter})"

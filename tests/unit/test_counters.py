@@ -152,3 +152,13 @@ def test_reset_through_the_service_returns_the_figures_at_that_instant():
     assert after["dns"] == before["dns"]  # the other one untouched
     reply = service.handle(ResetCounters(None))
     assert [r.name for r in reply.rows] == ["web", "dns"] and reply.rows[0].packets == 0
+
+
+def test_counters_are_refused_with_the_conntrack_source():
+    proc = subprocess.run([sys.executable, "-m", "tuimon", "--source", "conntrack", "--no-ui",
+                           "--counter", "web=port 443"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "tuimon: named counters count captured packets: --counter and --counters do not go "
+        "with --source conntrack (its flows have no packets of their own to match)"]

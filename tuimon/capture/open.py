@@ -1,5 +1,5 @@
-"""Config -> Source: the file (standard input, capture filter) or the live capture a run
-asked for."""
+"""Config -> Source: the file (standard input, capture filter), the live capture or the
+kernel's connection tracking (``--source conntrack``) a run asked for."""
 
 from __future__ import annotations
 
@@ -16,6 +16,10 @@ def open_source(config: Config, stdin: BinaryIO | None = None) -> Source:
         from tuimon.capture.file import FileSource
 
         return FileSource(config.read, capture_filter=config.capture_filter, stdin=stdin)
+    if config.conntrack:
+        from tuimon.capture.conntrack import ConntrackSource
+
+        return ConntrackSource(enable_acct=config.enable_acct)
     from tuimon.capture.interfaces import default_interface
     from tuimon.capture.live import LiveSource
 

@@ -48,6 +48,7 @@ from tuimon.core.conversation import (
     canonical_key,
 )
 from tuimon.core.counters import Counters
+from tuimon.core.flows import FlowAccounts
 from tuimon.core.grouping import conversations
 from tuimon.core.ifmeta import _COUNTERS, _IB, _IFIRST, _ILAST, _IP, _WAY, InterfaceMeta, reasons_text
 from tuimon.core.labels import AppLabels
@@ -152,6 +153,7 @@ class Engine:
         self._labels = AppLabels(self._apps, self.hosts, self.names.apps)
         # Named counters (tuimon.core.counters), fed every batch by ingest(); None: none.
         self.counters: Counters | None = None
+        self._flows: FlowAccounts | None = None  # the conntrack source's flows, if any
 
     @property
     def conversations(self) -> "ConversationsView":
@@ -497,6 +499,58 @@ class Engine:
         if newest > -math.inf:
             self.now = newest
 
+    # -- flows counted by the kernel (the conntrack source, tuimon.core.flows) -------------
+
+    def ingest_flows(self, flows: Iterable[tuple]) -> None:
+        """Count :class:`~tuimon.core.flows.FlowRecord` tuples of the kernel's connection
+        tracking instead of packets (:class:`~tuimon.core.flows.FlowAccounts`)."""
+        if self._flows is None:
+            self._flows = FlowAccounts(self)
+        self._flows.ingest(flows)
+
+    def nat_of(self, conv: Conversation) -> tuple | None:
+        """The reply tuple of a NATed flow's conversation (conntrack source), else None."""
+        return self._flows.nat_of(conv) if self._flows is not None else None
+
+    def nat_text(self, conv: Conversation) -> str:
+        """:meth:`nat_of` as text (``"B' > A'"``), "" when not NATed."""
+        return self._flows.nat_text(conv) if self._flows is not None else ""
+
+    def conversation_for(self, key: tuple, fwd: bool, ts: float) -> Conversation:
+        """The conversation filed under canonical ``key``, made (A first when ``fwd``) if
+        it is not in the table."""
+        return self._table.get(key) or self._new(key, fwd, ts)
+
+    def touch_conversation(self, conv: Conversation) -> None:
+        """``conv``'s counters were changed outside :meth:`ingest`: fold it next time."""
+        if conv.gen != self._gen:
+            conv.gen = self._gen
+            self._dirty.append(conv)
+
+    def count_interface(self, index: int, packets: int, nbytes: int, kind: int,
+                        ts: float) -> None:
+        """Add ``packets``/``nbytes`` of IP ``kind`` seen at ``ts`` to interface ``index``."""
+        self._grow(index)
+        c = self._counters[index]
+        c[_IP] += packets
+        c[_IB] += nbytes
+        c[4 + 2 * kind] += packets
+        c[5 + 2 * kind] += nbytes
+        if ts < c[_IFIRST]:
+            c[_IFIRST] = ts
+        if ts > c[_ILAST]:
+            c[_ILAST] = ts
+
+    def remove_conversations(self, convs: list) -> None:
+        """``convs`` (already folded) leave the table now, as expired ones do."""
+        table, left = self._table, []
+        for f in convs:
+            if f.gen != _GONE and table.get(f.key) is f:
+                del table[f.key]
+                f.gen = _GONE
+                left.append(f)
+        self._left(left)
+
     def _new(self, key: tuple, fwd: bool, ts: float) -> Conversation:
         """A new conversation (or a port-less TCP/UDP fragment's record) for ``key``; its
         addresses and ports are the host's and the shared int objects (memory)."""
@@ -787,7 +841,8 @@ class Engine:
                           with_rates: bool = True) -> list[ConversationRow]:
         """Rows of ``convs`` (None: every one in the table), in their order."""
         return self._rows.conversation_rows(self._table.values() if convs is None else convs,
-                                            self.now, with_rates)
+                                            self.now, with_rates,
+                                            self._flows.nat_text if self._flows else None)
 
     def totals(self) -> Totals:
         return self._rows.totals(self.now, len(self.hosts) - (OTHER_HOSTS in self.hosts),

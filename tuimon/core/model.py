@@ -107,6 +107,7 @@ class ConversationRow(NamedTuple):
     rate_40s: float = 0.0
     app_protocol: str = ""  # Wireshark's name: "tls", "dns" ...
     app_source: str = ""  # "dissector" (tshark said so), "port" (a guess), "" (nothing)
+    nat: str = ""  # conntrack source, a NATed flow: its reply tuple, "B' > A'" (flows.py)
 
     @property
     def packets(self) -> int:

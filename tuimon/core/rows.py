@@ -104,7 +104,9 @@ class RowBuilder:
         return rows
 
     def conversation_rows(self, convs: Iterable[Conversation], now: float | None,
-                          with_rates: bool = True) -> list[ConversationRow]:
+                          with_rates: bool = True, nat_of=None) -> list[ConversationRow]:
+        """``nat_of``: conversation -> the reply tuple's text of a NATed flow, or "" (the
+        conntrack source's :meth:`tuimon.core.flows.FlowAccounts.nat_text`)."""
         protocols: dict[int, str] = {}
         texts: dict[int, str] = {}  # address -> text, each made once
         rows = []
@@ -130,7 +132,8 @@ class RowBuilder:
                 name, a, plo, b, phi,
                 c.ab_p, c.ab_b, c.ba_p, c.ba_b, c.first, c.last,
                 flag_text[c.flags_ab | c.flags_ba] if proto == 6 else "",
-                c.service or "", r[0], r[1], r[2], c.app or "", c.app_src)))
+                c.service or "", r[0], r[1], r[2], c.app or "", c.app_src,
+                nat_of(c) if nat_of is not None else "")))
         return rows
 
     def totals(self, now: float | None, hosts: int, conversations: int, expired: int,

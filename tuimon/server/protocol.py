@@ -166,13 +166,13 @@ COLUMNS: dict[str, tuple[str, ...]] = {
                   "rate_40s"),
     "conversations": ("protocol", "a", "b", "app_protocol", "bytes", "packets", "rate_2s",
                       "rate_10s", "rate_40s", "service", "tcp_flags", "bytes_a_to_b", "bytes_b_to_a",
-                      "packets_a_to_b", "packets_b_to_a", "first_seen", "last_seen"),
+                      "packets_a_to_b", "packets_b_to_a", "first_seen", "last_seen", "nat"),
     "counters": ("name", "expression", "packets", "bytes", "rate_2s", "rate_10s", "rate_40s",
                  "since", "total_packets", "total_bytes", "resets"),
 }
 TEXT_COLUMNS = frozenset({"interface", "link", "address", "protocol", "layer", "a", "b",
                           "service", "tcp_flags", "app_protocol", "app_protocols", "name",
-                          "expression"})
+                          "expression", "nat"})
 
 
 def default_descending(column: str) -> bool:

@@ -101,6 +101,7 @@ def sort_key(view: str, column: str, engine) -> Callable:
             "packets_b_to_a": attrgetter("ba_p"),
             "first_seen": attrgetter("first"),
             "last_seen": attrgetter("last"),
+            "nat": engine.nat_text,
         }[column]
     getter = attrgetter(column)
     return lambda row: _none_low(getter(row))

@@ -97,7 +97,9 @@ class EngineService:
         self.kernel_read = kernel_read
         self.clock = clock
         self.wallclock = wallclock
-        self.engine = engine or Engine(flow_timeout=config.flow_timeout,
+        # conntrack: the kernel says when a flow leaves (its destroy event), not an idle timeout
+        timeout = 0 if config.conntrack and config.flow_timeout is None else config.flow_timeout
+        self.engine = engine or Engine(flow_timeout=timeout,
                                        max_flows=config.max_flows, rates=rates,
                                        max_hosts=config.max_hosts)
         if config.counters and self.engine.counters is None:  # checked by cli.py already
@@ -146,10 +148,11 @@ class EngineService:
         self.session = Session(self.source, self.engine,
                                kernel=for_source(self.source, self.kernel_read, self.clock),
                                clock=self.clock,
-                               dissect_packets=self.config.dissect_packets)
+                               dissect_packets=0 if self.config.conntrack
+                               else self.config.dissect_packets)
         self.started = self.clock()
         note = ""
-        if self.live and not self.config.interfaces:
+        if self.live and not self.config.interfaces and not self.config.conntrack:
             note = (f"capturing on {self._label()}: no interface was named, and it is the "
                     f"first one that is up, not loopback, and has traffic")
         self.status = Status(CAPTURING if self.live else PLAYING, "", self._label(), True, note)

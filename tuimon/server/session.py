@@ -11,6 +11,7 @@ from tuimon.capture.source import SHED_BYTES
 from tuimon.server.labeler import DEFAULT_PACKETS, AppLabeler
 from tuimon.server.stall import StallWatch
 from tuimon.core.engine import Engine
+from tuimon.capture.flowrecord import FlowRecord
 
 
 def tune_gc() -> None:
@@ -108,7 +109,10 @@ class Session:
         # Behind the capture (more than a read's worth waits in the pipe): the labeller
         # sheds new conversations to port guesses until the counting has caught up.
         self.labeler.behind = self.source.behind()[0] > SHED_BYTES
-        engine.ingest(batch)
+        if batch and type(batch[0]) is FlowRecord:  # the conntrack source: flows, no packets
+            engine.ingest_flows(batch)
+        else:
+            engine.ingest(batch)
         if batch:
             newest = batch[-1][1]
             if self.newest is None or newest > self.newest:

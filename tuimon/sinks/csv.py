@@ -111,7 +111,8 @@ def write_conversations(f, writer, rows, state: str = "active") -> None:
     plain: dict[str, bool] = {"": True}
     out = []
     for row in rows:
-        proto, a, pa, b, pb, p1, b1, p2, b2, first, last, flags, service, _, _, _, app, app_src = row
+        (proto, a, pa, b, pb, p1, b1, p2, b2, first, last, flags, service, _, _, _, app, app_src,
+         _nat) = row
         ok = plain.get(proto)
         if ok is None:
             ok = plain[proto] = _plain(proto)

@@ -338,5 +338,5 @@ def _conversation(row) -> tuple:
     """A ConversationRow as conversations.csv's cells but ``state`` (times as Unix
     seconds)."""
     (proto, a, pa, b, pb, p1, b1, p2, b2, first, last, flags, service, _, _, _, app,
-     app_src) = row
+     app_src, _nat) = row
     return (proto, a, pa, b, pb, p1, b1, p2, b2, first, last, flags, service, app, app_src)

@@ -106,7 +106,10 @@ class MonitorApp(App):
 
     def __init__(self, backend: EngineClient, interval: float | None = 1.0,
                  csv_dir: str | None = None, view: str = "hosts",
-                 handle_signals: bool = False, counters: bool = False) -> None:
+                 handle_signals: bool = False, counters: bool = False,
+                 extra_columns: frozenset = frozenset()) -> None:
+        """``counters``: named counters were given (the Counters view's tab shows);
+        ``extra_columns``: optional columns to show (``nat``: --source conntrack)."""
         # The real terminal (run_app): SIGTERM / SIGHUP and a terminal that goes away stop
         # the app as q does. Tests keep pytest's handlers and Textual's test driver.
         super().__init__(driver_class=terminal_driver() if handle_signals else None)
@@ -120,6 +123,7 @@ class MonitorApp(App):
         self.backend = backend
         self.interval = interval
         self.start_view = view
+        self.extra_columns = extra_columns
         self.filter_text = ""
         self.paused = False
         self.frozen = False
@@ -138,6 +142,7 @@ class MonitorApp(App):
         self.bar = PlaybackBar(id="playback")
         self.tabs = TabBar(self.start_view, counters=self.has_counters, id="tabs")
         self.table = RowTable(self.start_view, id="table")
+        self.table.extra_columns = self.extra_columns
         self.sparks = SparkPanel(id="sparks")
         self.sparks.display = self.start_view == "interfaces"
         self.filterbar = FilterBar(id="filterbar")
@@ -514,7 +519,8 @@ def run_app(config: Config, connect: Callable[[Config, PassFd | None], EngineCli
         if status.state == ERROR and not status.opened:
             raise TuimonError(status.message)
         app = MonitorApp(client, interval=max(0.1, config.interval), csv_dir=config.csv,
-                         handle_signals=True, counters=bool(config.counters))
+                         handle_signals=True, counters=bool(config.counters),
+                         extra_columns=frozenset({"nat"}) if config.conntrack else frozenset())
         app.run()
     finally:
         if client is not None:

@@ -139,6 +139,8 @@ VIEW_COLUMNS: dict[str, list[Column]] = {
         Column("packets_b_to_a", "B→A pkts", 8, cell=_count("packets_b_to_a")),
         Column("first_seen", "First", 8, cell=_time("first_seen")),
         Column("last_seen", "Last", 8, cell=_time("last_seen")),
+        # --source conntrack: a NATed flow's reply tuple (B' > A'), the kernel's
+        Column("nat", "NAT reply", 9, False, _text("nat"), 47),
     ],
     "counters": [
         Column("name", "Counter", 7, False, _text("name"), 24),
@@ -150,6 +152,10 @@ VIEW_COLUMNS: dict[str, list[Column]] = {
         Column("resets", "Resets", 6, cell=_count("resets")),
     ],
 }
+
+# Shown only when the app is told to (``MonitorApp(extra_columns=...)``): the NAT reply
+# tuple exists only with --source conntrack.
+OPTIONAL_COLUMNS = frozenset({"nat"})
 
 VIEW_TITLES = {"interfaces": "Interfaces", "hosts": "Hosts", "protocols": "Protocols",
                "conversations": "Conversations", "counters": "Counters"}

@@ -27,7 +27,7 @@ from textual.strip import Strip
 
 from tuimon.server.protocol import COLUMNS
 from tuimon.server.protocol import ALL_VIEWS, DEFAULT_SORT, default_descending
-from tuimon.ui.columns import VIEW_COLUMNS, Column
+from tuimon.ui.columns import OPTIONAL_COLUMNS, VIEW_COLUMNS, Column
 
 BAR_COLUMNS = frozenset({"rate_2s", "rate_10s", "rate_40s"})  # drawn with iftop's bar
 # Views with the bars: the few rows of Interfaces. (Hosts and Conversations hold only the
@@ -111,6 +111,7 @@ class RowTable(ScrollView, can_focus=True):
         self._bars: dict[int, list[int]] = {}  # row -> each column's bar length (0: none)
         self.bars = True  # draw them (b)
         self._applying = False
+        self.extra_columns: frozenset = frozenset()  # optional columns shown (columns.py)
 
     # -- state ---------------------------------------------------------------------------
 
@@ -120,7 +121,9 @@ class RowTable(ScrollView, can_focus=True):
 
     @property
     def columns(self) -> list[Column]:
-        return VIEW_COLUMNS[self.view]
+        extra = self.extra_columns
+        return [c for c in VIEW_COLUMNS[self.view]
+                if c.name not in OPTIONAL_COLUMNS or c.name in extra]
 
     @property
     def page_rows(self) -> int:
