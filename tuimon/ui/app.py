@@ -15,7 +15,6 @@ from collections.abc import Callable
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer
 
 from tuimon.config import Config
 from tuimon.errors import TuimonError
@@ -45,6 +44,7 @@ from tuimon.ui.dissection import DissectionScreen
 from tuimon.ui.drilldown import (DRILL_APP_ACTIONS, DRILL_BINDINGS, DRILL_REPLIES,
                                  DRILL_SCREENS, DrillDown)
 from tuimon.ui.filterbar import FilterBar
+from tuimon.ui.footer import MonitorFooter
 from tuimon.ui.header import MonitorHeader
 from tuimon.ui.help import HelpScreen
 from tuimon.ui.history import HistoryScreen
@@ -138,7 +138,7 @@ class MonitorApp(App):
         yield self.table
         yield self.sparks
         yield self.filterbar
-        yield Footer()
+        yield MonitorFooter()
 
     def on_mount(self) -> None:
         if self.signals is not None:
