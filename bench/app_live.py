@@ -10,8 +10,10 @@ server in the capturing namespace) and ``iperf-max`` (iperf3 without ``-b``). Fo
 veth has MTU 1500 and ``gso_max_segs 1``: frames of a real link's size, not 64 KB GSO
 segments. Per run: frames the capturing veth carried (rx + tx delta of its /proc/net/dev),
 what tuimon counted and the drops it reported (interfaces.csv), CPU seconds of tuimon and
-its children, the app's time from ``q`` to exit, and with ``--probe`` (app, while traffic
-runs) key press latencies: ``4``/``2`` until the status line names the new view.
+its children, the app's time from ``q`` to exit, and (app, pps, while traffic runs, unless
+``--no-probe``) key press latencies: ``4``/``2`` until the status line names the new view,
+keys sent and the screen read through a tmux control-mode client (``--probe poll``: the
+earlier probe, a ``tmux capture-pane`` process every 5 ms).
 
     python -m bench.app_live --kind pps --rate 150000 --seconds 10 --mode app
 
@@ -40,6 +42,7 @@ from pathlib import Path
 from tests.support.netns import Netns, skip_reason, wait_line
 
 from bench.live import MTU, dev_counters, tcpreplay_sent
+from bench.tmux_control import Control
 
 ROOT = Path(__file__).resolve().parent.parent
 TUIMON = str(ROOT / ".venv" / "bin" / "tuimon")
@@ -179,10 +182,13 @@ class Tmux:
     def __init__(self) -> None:
         self.socket = f"tuimon-bench-{os.getpid()}-{time.monotonic_ns()}"
 
+    @staticmethod
+    def env() -> dict:
+        return {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "TMUX")}
+
     def __call__(self, *args: str, check: bool = True) -> str:
-        env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "TMUX")}
         done = subprocess.run(["tmux", "-L", self.socket, "-f", "/dev/null", *args],
-                              capture_output=True, text=True, timeout=10, env=env)
+                              capture_output=True, text=True, timeout=10, env=self.env())
         if check and done.returncode:
             raise RuntimeError(f"tmux {args}: {done.stderr.strip()}")
         return done.stdout
@@ -201,20 +207,40 @@ class Tmux:
             time.sleep(poll)
 
 
-def probe_keys(tmux: Tmux, rounds: int = 5) -> list[float]:
-    """Milliseconds from each key (4, then 2, ...) to the status line naming its view."""
+def probe_keys(tmux: Tmux, rounds: int = 5, how: str = "control") -> list[float]:
+    """Milliseconds from each key (4, then 2, ...) to the status line naming its view.
+
+    ``control`` (the default): keys and screens through one tmux control-mode client, the
+    screen read only when the pane has written something (:mod:`bench.tmux_control`).
+    ``poll``: the earlier probe, a ``tmux send-keys`` process, then a ``tmux capture-pane``
+    process every 5 ms, which itself loads a busy machine."""
+    def shows(view):
+        return lambda s: bool((m := STATUS.findall(s)) and m[-1] == view)
+
     times = []
-    for _ in range(rounds):
-        for key, view in (("4", "Conversations"), ("2", "Hosts")):
-            start = time.perf_counter()
-            tmux("send-keys", "-t", "main", key)
-            tmux.wait(lambda s: (m := STATUS.findall(s)) and m[-1] == view, view, 10, 0.005)
-            times.append((time.perf_counter() - start) * 1000)
-            time.sleep(0.2)
+    control = Control(tmux.socket, env=tmux.env()) if how == "control" else None
+    try:
+        for _ in range(rounds):
+            for key, view in (("4", "Conversations"), ("2", "Hosts")):
+                start = time.perf_counter()
+                if control is not None:
+                    control.send_keys(key)
+                    if control.wait_screen(shows(view), 10) is None:
+                        raise RuntimeError(f"timed out waiting for {view}; screen:\n"
+                                           f"{tmux.screen()}")
+                else:
+                    tmux("send-keys", "-t", "main", key)
+                    tmux.wait(shows(view), view, 10, 0.005)
+                times.append((time.perf_counter() - start) * 1000)
+                time.sleep(0.2)
+    finally:
+        if control is not None:
+            control.close()
     return times
 
 
-def run_app(ns: Netns, traffic: Traffic, out: Path, probe: bool = False) -> dict:
+def run_app(ns: Netns, traffic: Traffic, out: Path, probe: str | None = None,
+            rounds: int = 5) -> dict:
     """The real app in tmux: wait for 'capturing', traffic, 2 s, q, wait for interfaces.csv."""
     traffic.prepare()
     exit_file, time_file = out / "exit", out / "time"
@@ -237,7 +263,7 @@ def run_app(ns: Netns, traffic: Traffic, out: Path, probe: bool = False) -> dict
         keys = []
         if probe:
             time.sleep(min(3.0, traffic.seconds / 3))  # tcpreplay's preload, then full rate
-            keys = probe_keys(tmux)
+            keys = probe_keys(tmux, rounds, probe)
         sent = traffic.wait()
         time.sleep(2)
         cpu_at_quit = tree_cpu(pane)
@@ -258,7 +284,8 @@ def run_app(ns: Netns, traffic: Traffic, out: Path, probe: bool = False) -> dict
             extra["cpu_s"] = round(sum(map(float, time_file.read_text().split()[-2:])), 2)
         if keys:
             extra["key_ms"] = {"median": round(sorted(keys)[len(keys) // 2], 1),
-                               "max": round(max(keys), 1), "n": len(keys)}
+                               "max": round(max(keys), 1), "n": len(keys), "probe": probe,
+                               "each": [round(k, 1) for k in keys]}
         return result(traffic.kind, traffic.rate, traffic.seconds, "app", before, veth(ns),
                       out, sent, **extra)
     finally:
@@ -268,8 +295,9 @@ def run_app(ns: Netns, traffic: Traffic, out: Path, probe: bool = False) -> dict
 # -- runs --------------------------------------------------------------------------------------
 
 def run(pcap: Path, out: Path, cases, seconds: float = 20.0, probe: bool = True,
-        report=print) -> list[dict] | str:
-    """``cases``: (kind, rate or None, mode) triples; every run in a fresh pair of namespaces."""
+        report=print, how: str = "control", rounds: int = 5) -> list[dict] | str:
+    """``cases``: (kind, rate or None, mode) triples; every run in a fresh pair of namespaces.
+    ``how``, ``rounds``: the key probe's (:func:`probe_keys`)."""
     reason = skip_reason()
     missing = [t for t in ("tmux", "tcpreplay", "iperf3") if shutil.which(t) is None]
     if reason or missing:
@@ -283,7 +311,8 @@ def run(pcap: Path, out: Path, cases, seconds: float = 20.0, probe: bool = True,
             where.mkdir(parents=True, exist_ok=True)
             try:
                 if mode == "app":
-                    r = run_app(ns, traffic, where, probe=probe and kind == "pps")
+                    r = run_app(ns, traffic, where, how if probe and kind == "pps" else None,
+                                rounds)
                 else:
                     r = run_headless(ns, traffic, where)
             finally:
@@ -300,6 +329,10 @@ def main(argv=None) -> int:
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--mode", choices=("app", "headless", "both"), default="app")
     p.add_argument("--no-probe", action="store_true", help="app, pps: no key press probe")
+    p.add_argument("--probe", choices=("control", "poll"), default="control",
+                   help="the key probe: a tmux control-mode client (default) or the earlier "
+                        "capture-pane process every 5 ms")
+    p.add_argument("--probe-rounds", type=int, default=5, help="rounds of 4 then 2 (5)")
     p.add_argument("--pcap", type=Path, help="default: bench/out/bench-1000000.pcap (built)")
     args = p.parse_args(argv)
     if args.pcap is None:
@@ -307,7 +340,8 @@ def main(argv=None) -> int:
         args.pcap = capture(1_000_000)
     modes = ("app", "headless") if args.mode == "both" else (args.mode,)
     results = run(args.pcap, ROOT / "bench" / "out", [(args.kind, args.rate, m) for m in modes],
-                  args.seconds, probe=not args.no_probe,
+                  args.seconds, probe=not args.no_probe, how=args.probe,
+                  rounds=args.probe_rounds,
                   report=lambda r: print(json.dumps(r), flush=True))
     if isinstance(results, str):
         print(json.dumps({"skipped": results}))

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer
 
 from tuimon.config import Config
 from tuimon.errors import TuimonError
@@ -47,6 +46,7 @@ from tuimon.ui.dissection import DissectionScreen
 from tuimon.ui.drilldown import (DRILL_APP_ACTIONS, DRILL_BINDINGS, DRILL_REPLIES,
                                  DRILL_SCREENS, DrillDown)
 from tuimon.ui.filterbar import FilterBar
+from tuimon.ui.footer import MonitorFooter
 from tuimon.ui.header import MonitorHeader
 from tuimon.ui.help import HelpScreen
 from tuimon.ui.history import HistoryScreen
@@ -58,6 +58,11 @@ from tuimon.ui.quitting import SaveAndQuit, terminal_driver
 from tuimon.ui.signals import SignalStop
 from tuimon.ui.table import RowTable
 from tuimon.ui.tabs import TabBar
+
+# A view switch draws nothing until the new view's page has come (the screen as it was
+# meanwhile), at most this long: one frame (the new view empty, then its rows) less.
+VIEW_HOLD = 0.25
+
 
 class MonitorApp(App):
     TITLE = "tuimon"
@@ -134,6 +139,8 @@ class MonitorApp(App):
         self._checking = 0  # the seq of the filter check awaited
         self._widgets_made = False  # the widgets below exist (check_action may come before)
         self._history_seq = 0
+        self._view_hold = None  # the batch_update() a view switch holds, until its page
+        self._view_hold_timer = None
 
     def compose(self) -> ComposeResult:
         # Kept as attributes, not queried: a timer or a reply may still arrive while the
@@ -153,7 +160,7 @@ class MonitorApp(App):
         yield self.table
         yield self.sparks
         yield self.filterbar
-        yield Footer()
+        yield MonitorFooter()
 
     def on_mount(self) -> None:
         if self.signals is not None:
@@ -219,6 +226,26 @@ class MonitorApp(App):
     def _apply_page(self, page: Page) -> None:
         if page.seq != self._seq or page.view != self.table.view:
             return  # a newer query is on its way
+        try:
+            self._apply(page)
+        finally:
+            self._release_view()
+
+    def _hold_view(self) -> None:
+        """Draw nothing until the page of the view switched to is applied (or VIEW_HOLD)."""
+        if self._view_hold is None:
+            self._view_hold = self.batch_update()
+            self._view_hold.__enter__()
+            self._view_hold_timer = self.set_timer(VIEW_HOLD, self._release_view)
+
+    def _release_view(self) -> None:
+        hold, self._view_hold = self._view_hold, None
+        if hold is not None:
+            self._view_hold_timer.stop()
+            hold.__exit__(None, None, None)
+            self.table.refresh()  # (the screen draws what changed meanwhile)
+
+    def _apply(self, page: Page) -> None:
         self.last_page = page
         self.table.empty_text = ("no rows match the filter" if page.filter and page.count
                                  else "no rows yet")
@@ -270,6 +297,7 @@ class MonitorApp(App):
             return
         if view not in self.tabs.views:
             return
+        self._hold_view()
         self.tabs.select(view)
         self.table.show_view(view)
         self.sparks.display = view == "interfaces"
@@ -531,3 +559,4 @@ def run_app(config: Config, connect: Callable[[Config, PassFd | None], EngineCli
         except OSError:
             pass
     return app.return_code or 0
+

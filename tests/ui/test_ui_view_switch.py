@@ -1,0 +1,119 @@
+"""A view switch in Pilot: the footer's keys kept rather than rebuilt, and nothing drawn
+until the new view's page is applied (then the rows and their count in one frame)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from textual.widgets._footer import FooterKey
+
+from tuimon.server.protocol import Query
+from tuimon.ui import app as app_module
+from tests.support.app import RecordingBackend, finished_service, settle
+from tuimon.ui.app import MonitorApp
+
+
+def footer_keys(app) -> list[str]:
+    """The footer's keys as drawn: (key, description) of each one displayed."""
+    return [(k.key, k.description) for k in app.query(FooterKey) if k.display]
+
+
+def footer_would_show(app) -> list[str]:
+    """What Textual's own Footer composes for the bindings now (first shown per action)."""
+    seen, keys = set(), []
+    for _, binding, _, _ in app.screen.active_bindings.values():
+        if binding.show and binding.action not in seen:
+            seen.add(binding.action)
+            keys.append((binding.key, binding.description))
+    return keys
+
+
+async def test_footer_shows_drill_keys_in_conversations_only_without_rebuilding():
+    app = MonitorApp(RecordingBackend(finished_service()), interval=None)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await settle(pilot)
+        assert ("enter", "Packets") not in footer_keys(app)
+        assert footer_keys(app) == footer_would_show(app)
+        await pilot.press("4")
+        await settle(pilot)
+        assert ("enter", "Packets") in footer_keys(app) and ("w", "Write pcapng") in footer_keys(app)
+        assert footer_keys(app) == footer_would_show(app)
+        widgets = list(app.query(FooterKey))
+        for key in "2134":
+            await pilot.press(key)
+            await settle(pilot)
+            assert footer_keys(app) == footer_would_show(app), key
+            assert (("w", "Write pcapng") in footer_keys(app)) == (key == "4")
+        assert list(app.query(FooterKey)) == widgets  # the same widgets, shown or hidden
+
+
+class HeldBackend(RecordingBackend):
+    """Answers queries only when told (the engine busy); the rest at once."""
+
+    def __init__(self, service):
+        super().__init__(service)
+        self.held: list = []
+        self.holding = False
+
+    def send(self, request):
+        if self.holding and isinstance(request, Query):
+            self.sent.append(request)
+            self.held.append(request)
+            return
+        super().send(request)
+
+    def answer(self):
+        held, self.held = self.held, []
+        for request in held:
+            super().send(request)
+
+
+class CountingApp(MonitorApp):
+    """Notes each frame drawn, with the status line and the table's first row then."""
+
+    def __init__(self, backend):
+        super().__init__(backend, interval=None)
+        self.frames: list[tuple[str, str]] = []
+
+    def _display(self, screen, renderable) -> None:
+        super()._display(screen, renderable)
+        if renderable is not None and self._widgets_made:
+            status = str(self.filterbar.status.render())
+            self.frames.append((status, self.table.render_line(1).text))
+
+
+async def test_a_view_switch_draws_nothing_until_its_page_then_rows_and_count_together(
+        monkeypatch):
+    monkeypatch.setattr(app_module, "VIEW_HOLD", 30.0)  # longer than this test takes
+    backend = HeldBackend(finished_service())
+    app = CountingApp(backend)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await settle(pilot)
+        backend.holding = True
+        app.frames.clear()
+        await pilot.press("4")
+        await asyncio.sleep(0.1)
+        await settle(pilot)
+        assert app.frames == []  # hosts as they were, not an empty Conversations view
+        backend.answer()
+        await settle(pilot)
+        assert app.frames, "the page was never drawn"
+        status, first_row = app.frames[0]
+        assert status.startswith("Conversations  197 rows") and "192.168.2.126" in first_row
+
+
+async def test_a_view_switch_whose_page_does_not_come_is_drawn_after_the_hold(monkeypatch):
+    monkeypatch.setattr(app_module, "VIEW_HOLD", 0.1)
+    backend = HeldBackend(finished_service())
+    app = CountingApp(backend)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await settle(pilot)
+        backend.holding = True
+        app.frames.clear()
+        await pilot.press("4")
+        await asyncio.sleep(0.3)
+        await settle(pilot)
+        assert app.frames and app.frames[-1][0].startswith("Conversations  sort")
+        backend.answer()
+        await settle(pilot)
+        assert app.frames[-1][0].startswith("Conversations  197 rows")
