@@ -1,5 +1,6 @@
 """The history database's size per day at the benchmark's rate: ``python -m bench.history
-CAPTURE DB [MINUTES]`` prints one JSON line.
+CAPTURE DB [MINUTES [--conversations]]`` prints one JSON line (``--conversations``: with
+``--history-conversations``' row per conversation).
 
 The playback benchmark's capture (bench/build.py: 100,000 packets/s, copies of tests/data
 with rewritten addresses) is replayed into an engine with a :class:`HistoryRecorder`, again
@@ -20,7 +21,8 @@ import sys
 import time
 
 
-def replay(capture: str, db: str, minutes: float = 1) -> dict:
+def replay(capture: str, db: str, minutes: float = 1, conversations: bool = False) -> dict:
+    """``conversations``: a row per conversation too (``--history-conversations``)."""
     from tuimon.capture.file import FileSource
     from tuimon.core.engine import Engine
     from tuimon.sinks.history import HistoryRecorder, connect
@@ -35,7 +37,7 @@ def replay(capture: str, db: str, minutes: float = 1) -> dict:
     os.remove(empty)
     engine = Engine(rates=False)
     engine.set_interface(0, "bench0", "ether")
-    rec = HistoryRecorder.attach(engine, db)
+    rec = HistoryRecorder.attach(engine, db, conversations=conversations)
     first = span = None
     packets = rounds = 0
     started = time.perf_counter()
@@ -73,9 +75,11 @@ def replay(capture: str, db: str, minutes: float = 1) -> dict:
     return {"packets": packets, "rounds": rounds, "minutes": round(captured, 2),
             "pps": round(packets / (rounds * span)), "size_bytes": size,
             "rows": rows, "seconds": round(seconds, 1),
-            "per_day_bytes": round((size - empty_size) / captured * 1440)}
+            "per_day_bytes": round((size - empty_size) / captured * 1440),
+            "conversations": conversations}
 
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    print(json.dumps(replay(args[0], args[1], float(args[2]) if len(args) > 2 else 1)))
+    print(json.dumps(replay(args[0], args[1], float(args[2]) if len(args) > 2 else 1,
+                            "--conversations" in args[3:])))

@@ -170,7 +170,10 @@ def part_history(args) -> dict:
                   f"cpu {m['cpu']:.1f} s  rss {m['rss']:.0f} MiB", flush=True)
     print("history: the database's size per day ...", flush=True)
     size = _child("bench.history", str(big), str(db), str(args.history_minutes))
-    return {"packets": packets, "rounds": rounds, "size": size,
+    print("history: ... with --history-conversations ...", flush=True)
+    size_conv = _child("bench.history", str(big), str(db), str(args.history_minutes),
+                       "--conversations")
+    return {"packets": packets, "rounds": rounds, "size": size, "size_conversations": size_conv,
             "command": f"tuimon -r {big.name} --no-ui --dissect-packets 0 [--history DB]"}
 
 
@@ -327,13 +330,23 @@ def section_history(r: dict) -> list[str]:
         f"The database's size per day at the capture's rate (`python -m bench.history`: the "
         f"capture replayed {s['rounds']} times at {s['pps']:,} packets/s, {s['minutes']} "
         f"minutes of capture time, new conversations each replay between the same hosts, "
-        f"{s['seconds']} s): {s['size_bytes'] / 1e6:.1f} MB after {s['minutes']} minutes, so "
-        f"about **{s['per_day_bytes'] / 1e9:.1f} GB a day** before retention (minutes and "
-        f"conversations are kept 7 days). Rows written: "
-        f"{rows['conversations']:,} conversations, {rows['host_minutes']:,} host minutes, "
-        f"{rows['protocol_minutes']:,} protocol minutes; the conversations (this capture starts "
-        "a new one every few packets) are most of it.",
+        f"{s['seconds']} s): as recorded by default, {s['size_bytes'] / 1e6:.1f} MB after "
+        f"{s['minutes']} minutes, so about **{s['per_day_bytes'] / 1e9:.2f} GB a day** before "
+        f"retention (minutes are kept 7 days, hours a year); rows written: "
+        f"{rows['host_minutes']:,} host minutes, {rows['protocol_minutes']:,} protocol "
+        f"minutes.",
+        *_with_conversations(r.get("size_conversations")),
     ]
+
+
+def _with_conversations(s: dict | None) -> list[str]:
+    if not s:
+        return []
+    return ["", f"With `--history-conversations` (a row per conversation, this capture starts "
+            f"a new one every few packets): {s['size_bytes'] / 1e6:.1f} MB after "
+            f"{s['minutes']} minutes, about **{s['per_day_bytes'] / 1e9:.1f} GB a day** "
+            f"({s['rows']['conversations']:,} conversation rows, {s['seconds']} s to write); "
+            f"conversations are kept 7 days."]
 
 
 def section_memory(r: dict) -> list[str]:

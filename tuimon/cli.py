@@ -77,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--billing-day", type=_billing_day, default=1, metavar="N",
                    help="the accounting period's totals start on day N (1-28) of each "
                         "month (default 1)")
+    p.add_argument("--history-keep", action="append", default=[], type=_keep,
+                   metavar="GRAIN=AGE",
+                   help="how long the history keeps a grain (minutes, hours, days, "
+                        "conversations) before deleting it: AGE like 14d, 36h, 2w, 2y or "
+                        "forever (default minutes=7d hours=1y days=forever "
+                        "conversations=7d); repeatable")
     p.add_argument("--counter", action="append", default=[], metavar="NAME=EXPR",
                    help="a named counter: the packets and bytes EXPR picks (filter language: "
                         "host, net, port, proto, and/or/not), e.g. web='port 443'; repeatable")
@@ -147,6 +153,30 @@ def _billing_day(text: str) -> int:
     return value
 
 
+_AGE_UNITS = {"s": 1, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
+_KEEP_GRAINS = ("minutes", "hours", "days", "conversations")
+
+
+def _keep(text: str) -> tuple[str, int | None]:
+    """``GRAIN=AGE`` of --history-keep: (grain, seconds or None for ever)."""
+    grain, eq, age = text.partition("=")
+    grain, age = grain.strip(), age.strip().lower()
+    if not eq or grain not in _KEEP_GRAINS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give GRAIN=AGE with GRAIN one of {', '.join(_KEEP_GRAINS)}")
+    if age == "forever":
+        return grain, None
+    unit = _AGE_UNITS.get(age[-1:])
+    try:
+        value = float(age[:-1]) if unit else None
+    except ValueError:
+        value = None
+    if unit is None or value is None or not 0 < value < 10_000 or value * unit < 60:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: the age must be like 14d, 36h, 2w, 2y or forever (a minute at least)")
+    return grain, int(value * unit)
+
+
 def _counters(path: str | None, given: list[str]) -> tuple[tuple[str, str], ...]:
     """--counters FILE then every --counter, checked here: a bad one is one line, exit 2,
     before anything starts."""
@@ -187,6 +217,7 @@ def config_from(args: argparse.Namespace) -> Config:
                   list_interfaces=args.list_interfaces,
                   history=args.history, no_history=args.no_history,
                   history_conversations=args.history_conversations,
+                  history_keep=tuple(dict(args.history_keep).items()),
                   billing_day=args.billing_day, source=args.source,
                   enable_acct=args.enable_acct)
 

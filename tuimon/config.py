@@ -41,6 +41,8 @@ class Config:
     no_history: bool = False  # --no-history: record nothing (overrides --history)
     history_conversations: bool = False  # --history-conversations: a row per conversation too
     billing_day: int = 1  # --billing-day N: the accounting period starts on day N (1-28)
+    # --history-keep GRAIN=AGE: (grain, seconds or None for ever) over the defaults
+    history_keep: tuple[tuple[str, int | None], ...] = ()
     # --counter NAME=EXPR and --counters FILE: (name, expression) pairs, checked by cli.py
     counters: tuple[tuple[str, str], ...] = ()
     source: str = "capture"  # --source: "capture" (packets) or "conntrack" (kernel flows)

@@ -203,3 +203,52 @@ def test_the_test_suite_never_records_into_the_real_home():
 
     assert os.environ["XDG_DATA_HOME"] == os.environ["TUIMON_TEST_XDG"]
     assert not default_path().startswith(os.path.expanduser("~") + "/.local")
+
+
+def test_history_keep_sets_each_grains_retention(tmp_path):
+    """--history-keep GRAIN=AGE over the defaults: a playback recording into a database with
+    older rows deletes those its grains' ages put out (retention runs at the first commit)."""
+    from tests.conftest import DATA
+    from tuimon.cli import build_parser, config_from
+    from tuimon.server.service import EngineService
+
+    args = ["-r", str(DATA / "dns.pcap"), "--no-ui", "--dissect-packets", "0"]
+    first = EngineService(config_from(build_parser().parse_args(args)))
+    first.run_all()
+    now = int(first.engine.now)
+    first.close()
+    for keep, left in (([], 3), (["--history-keep", "minutes=1h"], 2),
+                       (["--history-keep", "minutes=1h", "--history-keep", "hours=forever",
+                         "--history-keep", "days=1d"], 2)):
+        path = str(tmp_path / f"h{len(keep)}.sqlite")
+        db = connect(path)
+        with db:
+            for age in (5400, 1800, 600):  # 1.5 h, half an hour, 10 minutes before
+                write_deltas(db, now - age - now % 60,
+                             {"interface": [("old", 1, 10, 0, 0, 0, 0)]})
+        db.close()
+        config = config_from(build_parser().parse_args([*args, "--history", path, *keep]))
+        assert dict(config.history_keep) == dict((k.split("=")[0], v) for k, v in zip(
+            keep[1::2], [{"1h": 3600, "forever": None, "1d": 86400}[k.split("=")[1]]
+                         for k in keep[1::2]]))
+        service = EngineService(config)
+        service.run_all()
+        service.close()
+        db = sqlite3.connect(path)
+        assert db.execute("SELECT COUNT(*) FROM interface_minutes WHERE interface = 'old'"
+                          ).fetchone()[0] == left
+        assert db.execute("SELECT SUM(packets) FROM interface_days WHERE interface = 'old'"
+                          ).fetchone()[0] == 3  # a day is kept at least a day
+        db.close()
+
+
+@pytest.mark.parametrize("value", ["minutes", "weeks=3d", "minutes=3", "minutes=10s",
+                                   "hours=xd", "days=-1d"])
+def test_a_bad_history_keep_is_one_line_and_exit_2(value, capsys):
+    from tuimon.cli import build_parser
+
+    with pytest.raises(SystemExit) as exit:
+        build_parser().parse_args(["--history-keep", value])
+    assert exit.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--history-keep" in err and "Traceback" not in err

@@ -74,6 +74,22 @@ def test_totals_per_host_and_interface_add_up_over_each_period(tmp_path):
         assert ifs[period]["eth0"][:2] == tuple(map(sum, zip(*expect.values())))
     with pytest.raises(ValueError):
         totals(db, "protocol", now)
+    db.close()
+    # The History view's line reads the same periods for one host or interface.
+    from tuimon.sinks.history_read import HistoryReader
+
+    reader = HistoryReader(str(tmp_path / "h.sqlite"))
+    for host in {h for _, h, _, _ in written}:
+        got = reader.periods("host", host, now, 10)
+        assert [(name, start) for name, start, _ in got] == list(begin.items())
+        for name, _, point in got:
+            sent = sum(b for m, h, _, b in written if h == host and m >= begin[name])
+            assert (point.bytes, point.in_bytes, point.out_bytes) == (sent, 0, sent)
+    for name, _, point in reader.periods("interface", "eth0", now, 10):
+        assert point.bytes == point.out_bytes == \
+            sum(b for m, _, _, b in written if m >= begin[name])
+        assert point.in_bytes == 0
+    reader.close()
 
 
 def test_report_since_this_period_and_this_week(tmp_path, capsys):

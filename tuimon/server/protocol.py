@@ -336,6 +336,9 @@ class HistoryChart:
     source: str = "history"
     note: str = ""
     now: float = 0.0  # the clock the span ends at (a playback's: the capture's)
+    # today, this week, this accounting period: (name, first second, bytes, in, out), read
+    # from the database's days (they survive restarts); empty without one, or for protocols
+    periods: list = field(default_factory=list)
 
 
 # -- playback ---------------------------------------------------------------------------

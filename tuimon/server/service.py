@@ -61,7 +61,8 @@ from tuimon.server.query import QueryRunner
 from tuimon.server.session import Session
 from tuimon import timefmt
 from tuimon.sinks.flowlog import FlowLog
-from tuimon.sinks.history import HistoryFailed, HistoryRecorder, default_path, history_path
+from tuimon.sinks.history import (RETENTION, HistoryFailed, HistoryRecorder, default_path,
+                                  history_path)
 from tuimon.sinks.history_read import HistoryReader, HistoryUnreadable
 
 
@@ -134,7 +135,8 @@ class EngineService:
             try:
                 self.history = HistoryRecorder.attach(
                     self.engine, path, live=self.config.live,
-                    conversations=self.config.history_conversations)
+                    conversations=self.config.history_conversations,
+                    retention={**RETENTION, **dict(self.config.history_keep)})
             except HistoryFailed as err:
                 if self.config.history:  # asked for: an error; the default: no history
                     return self.fail(str(err))
@@ -477,6 +479,10 @@ class EngineService:
                                        else [p.out_bytes for p in points])
                     if not any(chart.bytes):
                         chart.note = f"nothing recorded for it in the last {span}"
+                if reader is not None and request.kind in ("interface", "host"):
+                    chart.periods = [(name, start, *point[1:]) for name, start, point in
+                                     reader.periods(request.kind, request.key, now,
+                                                    self.config.billing_day)]
                 if reader is not None:
                     hour_end = (int(now) // 3600 + 1) * 3600
                     chart.profile = [tuple(h) for h in reader.hours_of_day(

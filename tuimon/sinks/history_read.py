@@ -15,6 +15,7 @@ from typing import NamedTuple
 from urllib.parse import quote
 
 from tuimon.sinks.history_schema import GRAINS, PERIOD, VERSION, table
+from tuimon.sinks.history_totals import PERIODS, starts
 
 KINDS = ("interface", "host", "protocol")
 # kind -> (the key's columns, the "in" column, the "out" column or None)
@@ -105,6 +106,30 @@ class HistoryReader:
             nbytes, in_b, out_b = found.get(start, (0, 0, 0 if out_col else None))
             points.append(Point(start, nbytes, in_b, out_b))
         return points
+
+    def periods(self, kind: str, key, now: float, billing_day: int = 1) -> list[tuple]:
+        """Today's, this week's and this accounting period's totals up to ``now``, from the
+        days table (they survive restarts): ``(period, start, Point)`` each, period one of
+        ``today``, ``week``, ``period`` (the billing day's, :mod:`history_totals`)."""
+        _, in_col, out_col = _COLUMNS[kind]
+        where, values = self._where(kind, key)
+        begin = starts(now, billing_day)
+        cols = ["bytes", in_col] + ([out_col] if out_col else [])
+        sums = ", ".join(f"SUM(CASE WHEN day >= ? THEN {c} ELSE 0 END)"
+                         for p in PERIODS for c in cols)
+        args = [begin[p] for p in PERIODS for _ in cols]
+        try:
+            row = self.db.execute(
+                f"SELECT {sums} FROM {table(kind, 'days')} WHERE {where} AND day >= ? "
+                f"AND day <= ?", (*args, *values, min(begin.values()), int(now))).fetchone()
+        except sqlite3.Error as err:
+            raise HistoryUnreadable(f"cannot read the history {self.path}: {err}") from None
+        out = []
+        for i, p in enumerate(PERIODS):
+            figures = [v or 0 for v in row[i * len(cols):(i + 1) * len(cols)]]
+            out.append((p, begin[p], Point(begin[p], figures[0], figures[1],
+                                           figures[2] if out_col else None)))
+        return out
 
     def hours_of_day(self, kind: str, key, since: int, until: int) -> list[HourOfDay]:
         """The 24 hours of the day (UTC) between ``since`` and ``until`` (on the hour): for

@@ -1,5 +1,6 @@
 """HistoryScreen: one interface's, host's or protocol's traffic over the last hour, day,
-month or year (the MRTG-style chart), the period's totals, and its time-of-day profile.
+month or year (the MRTG-style chart), the span's totals, today's, this week's and this
+accounting period's totals (interfaces and hosts), and its time-of-day profile.
 
 Opened with ``H`` on a row (Enter too, outside Conversations); ``h`` ``d`` ``m`` ``y``
 choose the span, Esc goes back. The figures come from the engine process (a
@@ -10,6 +11,7 @@ the history database. Without a database the screen says so in one line.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from rich.text import Text
@@ -56,6 +58,24 @@ def totals_text(chart: HistoryChart, human: bool) -> Text:
     return text
 
 
+PERIOD_NAMES = {"today": "Today", "week": "this week", "period": "this period"}
+
+
+def periods_text(chart: HistoryChart, human: bool) -> Text:
+    """Today's, this week's and this accounting period's totals (from the database: they
+    survive restarts); the period says the day it began (``--billing-day``)."""
+    text = Text()
+    for i, (name, start, nbytes, *_rest) in enumerate(chart.periods):
+        if i:
+            text.append(" · ")
+        text.append(PERIOD_NAMES.get(name, name), "bold")
+        if name == "period":
+            day = time.strftime("%Y-%m-%d", time.gmtime(start))
+            text.append(f" (from {day})")
+        text.append(f" {fmt.size(nbytes, human)}")
+    return text
+
+
 class HistoryScreen(Screen):
     DEFAULT_CSS = """
     HistoryScreen { layout: vertical; }
@@ -88,6 +108,7 @@ class HistoryScreen(Screen):
         yield Static("asking the engine…", id="history-source", classes="history-line")
         yield HistoryChartView(id="history-chart")
         yield Static(id="history-totals", classes="history-line")
+        yield Static(id="history-periods", classes="history-line")
         yield Static(id="history-profile-title", classes="history-line")
         yield ProfileBars(id="history-profile")
         yield Footer()
@@ -135,6 +156,7 @@ class HistoryScreen(Screen):
         self.query_one("#history-chart", HistoryChartView).show(chart)
         totals = totals_text(chart, self.human) if chart.in_bytes else Text("")
         self.query_one("#history-totals", Static).update(totals)
+        self.query_one("#history-periods", Static).update(periods_text(chart, self.human))
         profile = Text()
         if chart.profile and any(h[2] for h in chart.profile):
             profile.append("Time of day (UTC): average bytes per day in each hour, last 30 days")
