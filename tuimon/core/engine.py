@@ -153,6 +153,9 @@ class Engine:
         self._labels = AppLabels(self._apps, self.hosts, self.names.apps)
         # Named counters (tuimon.core.counters), fed every batch by ingest(); None: none.
         self.counters: Counters | None = None
+        # Counters counted elsewhere shown beside them (the kernel's nfacct and nft counters,
+        # tuimon.server.kernel_poll): a function returning their rows; None: none.
+        self.extra_counters: Callable[[], list] | None = None
         self._flows: FlowAccounts | None = None  # the conntrack source's flows, if any
 
     @property
@@ -857,4 +860,9 @@ class Engine:
         now = self.now
         return Snapshot(now, self.totals(), self.interface_rows(), self.host_rows(None, with_rates),
                         self.protocol_rows(), self.conversation_rows(conversations, with_rates),
-                        self.counters.rows(now) if self.counters is not None else [])
+                        self.counter_rows(now))
+
+    def counter_rows(self, now: float | None = None) -> list:
+        """The named counters' rows, then those of :attr:`extra_counters`."""
+        own = self.counters.rows(now) if self.counters is not None else []
+        return own + (self.extra_counters() if self.extra_counters is not None else [])

@@ -76,6 +76,7 @@ class Status:
     source: str = ""
     opened: bool = False  # the source was opened (False with ERROR: it never was)
     note: str = ""  # something to tell the user once (e.g. which interface was picked)
+    kernel_counters: int = 0  # the kernel's named counters found (nfacct, nft): the Counters view shows
 
 
 @dataclass

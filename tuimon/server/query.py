@@ -160,7 +160,7 @@ class QueryRunner:
         if view == "protocols":
             return engine.protocol_rows()
         if view == "counters":
-            return engine.counters.rows(engine.now) if engine.counters is not None else []
+            return engine.counter_rows(engine.now)
         raise ValueError(f"unknown view {view!r}")
 
     def rows(self, view: str, items: list) -> list:

@@ -21,6 +21,7 @@ from tuimon.errors import TuimonError
 from tuimon.server.counterspec import compile_all
 from tuimon.server.drill import Driller, Where, run_job
 from tuimon.server.filter import check
+from tuimon.server.kernel_poll import KernelPoller
 from tuimon.server.pacer import IDLE
 from tuimon.server.playback import Feed, Player, positioned
 from tuimon.server.protocol import (
@@ -87,12 +88,15 @@ class EngineService:
                  wallclock: Callable[[], float] = time.time,
                  kernel_read: Callable[[], dict] | None = None,
                  rates: bool = True, keep_expired: bool = True,
-                 engine: Engine | None = None) -> None:
+                 engine: Engine | None = None,
+                 poller: Callable[[], KernelPoller] | None = None) -> None:
         """``factory``: opens the source ``config`` names. ``kernel_read``: how a live
         source's kernel counters are read (default psutil). ``rates=False``: keep no rate
         histories (a headless report shows none); ``keep_expired=False``: conversations
         that leave the table are not kept for saves (headless without ``--csv``).
-        ``engine``: count into this one instead of a new one (tests)."""
+        ``engine``: count into this one instead of a new one (tests). ``poller``: makes
+        the poller of the kernel's named counters a live capture shows beside its own
+        (default: the real one with the real sources, none with a test's ``factory``)."""
         self.config = config
         self.factory = factory
         self.kernel_read = kernel_read
@@ -123,6 +127,9 @@ class EngineService:
         # What the History view reads: the database recorded into, else the default one
         # when it exists (a headless recording, read in the app), else none.
         self.history_file: str | None = None
+        self.poller_factory = poller if poller is not None else (
+            KernelPoller if factory is open_source else None)
+        self.kernel: KernelPoller | None = None  # the kernel's named counters, live
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -157,10 +164,23 @@ class EngineService:
         if self.live and not self.config.interfaces and not self.config.conntrack:
             note = (f"capturing on {self._label()}: no interface was named, and it is the "
                     f"first one that is up, not loopback, and has traffic")
-        self.status = Status(CAPTURING if self.live else PLAYING, "", self._label(), True, note)
+        self._poll_kernel_counters()
+        self.status = Status(CAPTURING if self.live else PLAYING, "", self._label(), True, note,
+                             len(self.kernel) if self.kernel is not None else 0)
         if not self.live:
             self.play()  # reads nothing until polled; the worker feeds it from its reader
         return self.status
+
+    def _poll_kernel_counters(self) -> None:
+        """A live capture lists the kernel's named counters beside its own (read now, then
+        in a thread of their own); a refusal (no CAP_NET_ADMIN) leaves them out quietly."""
+        if not self.live or self.poller_factory is None:
+            return
+        poller = self.poller_factory()
+        if poller.poll():
+            self.kernel = poller
+            self.engine.extra_counters = poller.rows
+            poller.start()
 
     def _label(self) -> str:
         if self.source is not None and not self.live and self.config.read is not None:
@@ -360,6 +380,8 @@ class EngineService:
             self.session.close()
 
     def close(self) -> None:
+        if self.kernel is not None:
+            self.kernel.close()
         self.end_history()
         self.close_capture()
         if self.driller is not None:
@@ -548,11 +570,17 @@ class EngineService:
         """Read and zero named counters. Atomic: this runs in the engine's one thread,
         between two batches, so every packet counts either in the figures returned or in
         the next ones, never both, never neither."""
-        counters = self.engine.counters
-        if counters is None:
+        counters, kernel = self.engine.counters, self.kernel
+        if counters is None and not kernel:
             return CountersReset(request.seq, [], "no named counters (--counter NAME=EXPR)")
         names = None if request.names is None else list(request.names)
-        rows = counters.reset(names, self.engine.now)
+        rows = counters.reset(names, self.engine.now) if counters is not None else []
+        if kernel:  # each read and zeroed in the kernel in one operation
+            try:
+                rows += kernel.reset(names)
+            except TuimonError as err:
+                self.version += 1
+                return CountersReset(request.seq, rows, one_line(str(err)))
         self.version += 1
         return CountersReset(request.seq, rows)
 

@@ -201,6 +201,9 @@ class MonitorApp(App):
         if isinstance(reply, Page):
             self._apply_page(reply)
         elif isinstance(reply, Status):
+            if reply.kernel_counters and not self.has_counters:
+                self.has_counters = True  # the kernel's named counters: the Counters view
+                self.tabs.show_counters()
             self.header.set_status(reply.state, reply.message, reply.source)
             if reply.note:
                 self.notify(reply.note, title="Interface", timeout=8, markup=False)

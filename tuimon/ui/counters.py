@@ -15,7 +15,8 @@ from tuimon.text import printable
 from tuimon.ui import format as fmt
 
 NO_COUNTERS = ("No named counters: start tuimon with --counter NAME=EXPR "
-               "(e.g. --counter web='port 443') or --counters FILE.")
+               "(e.g. --counter web='port 443') or --counters FILE; the kernel's nfacct "
+               "and nft counters show here during a live capture as root.")
 
 
 class CounterKeys:

@@ -30,6 +30,12 @@ class TabBar(Widget):
         self.active = active
         self.views = (*VIEWS, COUNTERS_VIEW) if counters else VIEWS
 
+    def show_counters(self) -> None:
+        """The Counters view's tab (5) comes: there are counters after all (the kernel's)."""
+        if COUNTERS_VIEW not in self.views:
+            self.views = (*VIEWS, COUNTERS_VIEW)
+            self.refresh()
+
     def select(self, view: str) -> None:
         self.active = view
         self.refresh()
