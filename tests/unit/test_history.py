@@ -152,14 +152,53 @@ def test_an_older_database_is_migrated_never_discarded(tmp_path, monkeypatch):
     write_deltas(db, T0, {"interface": [("eth0", 1, 10, 0, 0, 0, 0)]})
     db.close()
 
-    def v2(db):
+    def step(db):
         db.execute("ALTER TABLE interface_minutes ADD COLUMN drops INTEGER NOT NULL DEFAULT 0")
 
-    monkeypatch.setattr(history_schema, "VERSION", 2)
-    monkeypatch.setitem(history_schema.MIGRATIONS, 2, v2)
+    later = history_schema.VERSION + 1
+    monkeypatch.setattr(history_schema, "VERSION", later)
+    monkeypatch.setitem(history_schema.MIGRATIONS, later, step)
+    db = connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == later
+    assert db.execute("SELECT packets, drops FROM interface_minutes").fetchall() == [(1, 0)]
+
+
+def test_a_version_1_database_gets_the_counter_tables_and_keeps_its_rows(tmp_path):
+    """A database of the first schema (no named counters) is migrated to the second."""
+    path = str(tmp_path / "v1.sqlite")
+    db = sqlite3.connect(path, isolation_level=None)
+    history_schema.MIGRATIONS[1](db)
+    db.execute("PRAGMA user_version = 1")
+    db.execute("INSERT INTO interface_minutes (minute, interface, packets, bytes) "
+               "VALUES (?, 'eth0', 3, 300)", (T0,))
+    db.close()
     db = connect(path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == 2
-    assert db.execute("SELECT packets, drops FROM interface_minutes").fetchall() == [(1, 0)]
+    assert db.execute("SELECT packets, bytes FROM interface_minutes").fetchall() == [(3, 300)]
+    write_deltas(db, T0, {"counter": [("web", 2, 200)]})
+    assert db.execute("SELECT name, packets, bytes FROM counter_days").fetchall() == \
+        [("web", 2, 200)]
+
+
+def test_named_counters_are_recorded_per_minute_and_resets_take_nothing_back(tmp_path):
+    from tuimon.core.counters import Counters
+    from tuimon.server.counterspec import compile_all
+
+    path = str(tmp_path / "h.sqlite")
+    e = engine()
+    e.counters = Counters(compile_all([("web", "port 443"), ("all", "proto tcp")]))
+    rec = HistoryRecorder.attach(e, path)
+    rec.ingest([record("10.0.0.1", "10.0.0.2", 1, 443, size=100, ts=T0 + 1),
+                record("10.0.0.1", "10.0.0.2", 1, 80, size=60, ts=T0 + 2)], e.ingest)
+    e.counters.reset()  # read and zeroed in the app: the history keeps what was counted
+    rec.ingest([record("10.0.0.1", "10.0.0.2", 1, 443, size=70, ts=T0 + 61)], e.ingest)
+    rec.finish()
+    db = sqlite3.connect(path)
+    assert sorted(db.execute("SELECT minute, name, packets, bytes FROM counter_minutes")) == \
+        [(T0, "all", 2, 160), (T0, "web", 1, 100), (T0 + 60, "all", 1, 70),
+         (T0 + 60, "web", 1, 70)]
+    assert sorted(db.execute("SELECT name, packets, bytes FROM counter_days")) == \
+        [("all", 3, 230), ("web", 2, 170)]
 
 
 def test_a_failed_migration_leaves_the_database_as_it_was(tmp_path, monkeypatch):
@@ -170,12 +209,13 @@ def test_a_failed_migration_leaves_the_database_as_it_was(tmp_path, monkeypatch)
         db.execute("CREATE TABLE half (x)")
         raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(history_schema, "VERSION", 2)
-    monkeypatch.setitem(history_schema.MIGRATIONS, 2, broken)
+    now = history_schema.VERSION
+    monkeypatch.setattr(history_schema, "VERSION", now + 1)
+    monkeypatch.setitem(history_schema.MIGRATIONS, now + 1, broken)
     with pytest.raises(HistoryFailed):
         connect(path)
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert db.execute("PRAGMA user_version").fetchone()[0] == now
     assert not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'half'").fetchall()
 
 

@@ -142,6 +142,7 @@ class HistoryRecorder:
         self._if: dict[int, tuple] = {}  # interface index -> totals at the last close
         self._hosts: dict[int, tuple] = {}  # address -> totals at the last close
         self._protos: dict[tuple, tuple] = {}  # (layer, name) -> totals at the last close
+        self._counters: dict[str, tuple] = {}  # named counter -> totals at the last close
         self._left: list = []  # conversations that left, not handed over yet
         self._hosts_left: dict = {}  # address -> deltas of hosts that left the engine
         self._expired_at: float | None = None  # the writer's: when retention last ran
@@ -300,7 +301,15 @@ class HistoryRecorder:
             if (r.packets, r.bytes) != before:
                 protos[key] = (r.packets - before[0], r.bytes - before[1])
                 last[key] = (r.packets, r.bytes)
-        return {"interface": ifs, "host": hosts, "protocol": protos}
+        counters = {}
+        if engine.counters is not None:
+            last = self._counters
+            for r in engine.counters.rows(engine.now):
+                before = last.get(r.name, (0, 0))
+                if (r.total_packets, r.total_bytes) != before:
+                    counters[r.name] = (r.total_packets - before[0], r.total_bytes - before[1])
+                    last[r.name] = (r.total_packets, r.total_bytes)
+        return {"interface": ifs, "host": hosts, "protocol": protos, "counter": counters}
 
     def _hand_over(self, minute: int, now: float, active: list = ()) -> None:
         left, self._left = self._left, []
@@ -313,7 +322,8 @@ class HistoryRecorder:
         hosts = job.deltas.get("host", {})
         deltas = {"interface": [(k, *v) for k, v in job.deltas.get("interface", {}).items()],
                   "host": [(address_text(a), *v) for a, v in hosts.items()],
-                  "protocol": [(*k, *v) for k, v in job.deltas.get("protocol", {}).items()]}
+                  "protocol": [(*k, *v) for k, v in job.deltas.get("protocol", {}).items()],
+                  "counter": [(k, *v) for k, v in job.deltas.get("counter", {}).items()]}
         rows = self._rows(job.left, "expired") + self._rows(job.active, "active")
         db.execute("BEGIN IMMEDIATE")
         write_deltas(db, job.minute, deltas)

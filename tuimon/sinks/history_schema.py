@@ -13,7 +13,7 @@ import sqlite3
 
 from tuimon.sinks.csv import CONVERSATION_COLUMNS
 
-VERSION = 1
+VERSION = 2  # 2: counter_minutes, counter_hours, counter_days (named counters)
 GRAINS = {"minutes": 60, "hours": 3600, "days": 86400}
 
 # kind -> (key columns after the period, value columns added up)
@@ -23,6 +23,9 @@ KINDS = {
     "host": (("address",), ("packets", "bytes", "tx_packets", "tx_bytes",
                             "rx_packets", "rx_bytes")),
     "protocol": (("layer", "protocol"), ("packets", "bytes")),
+    # a named counter's frames and frame bytes (total since the session started: a reset
+    # in the app does not take anything back from the history)
+    "counter": (("name",), ("packets", "bytes")),
 }
 PERIOD = {"minutes": "minute", "hours": "hour", "days": "day"}
 
@@ -41,21 +44,31 @@ def conversation_columns() -> list[tuple[str, str]]:
             for c in CONVERSATION_COLUMNS]
 
 
-def _create_v1(db: sqlite3.Connection) -> None:
-    for kind, (keys, values) in KINDS.items():
+def _create_kinds(db: sqlite3.Connection, kinds: tuple[str, ...]) -> None:
+    for kind in kinds:
+        keys, values = KINDS[kind]
         for grain, period in PERIOD.items():
             cols = [f"{period} INTEGER NOT NULL"] + [f"{k} TEXT NOT NULL" for k in keys]
             cols += [f"{v} INTEGER NOT NULL DEFAULT 0" for v in values]
             pk = ", ".join((period, *keys))
             db.execute(f"CREATE TABLE IF NOT EXISTS {table(kind, grain)} "
                        f"({', '.join(cols)}, PRIMARY KEY ({pk})) WITHOUT ROWID")
+
+
+def _create_v1(db: sqlite3.Connection) -> None:
+    _create_kinds(db, ("interface", "host", "protocol"))
     cols = ", ".join(f"{name} {kind}" for name, kind in conversation_columns())
     db.execute(f"CREATE TABLE IF NOT EXISTS conversations ({cols})")
     db.execute("CREATE INDEX IF NOT EXISTS conversations_last ON conversations (last_seen)")
 
 
+def _create_v2(db: sqlite3.Connection) -> None:
+    """The named counters (``--counter``) per minute, hour and day."""
+    _create_kinds(db, ("counter",))
+
+
 # version reached -> the step from the version before it
-MIGRATIONS = {1: _create_v1}
+MIGRATIONS = {1: _create_v1, 2: _create_v2}
 
 
 def migrate(db: sqlite3.Connection) -> int:
