@@ -88,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "host, net, port, proto, and/or/not), e.g. web='port 443'; repeatable")
     p.add_argument("--counters", metavar="FILE",
                    help="named counters from FILE, one NAME = EXPR a line, # comments")
+    p.add_argument("--quota", action="append", default=[], metavar="NAME=SIZE/PERIOD",
+                   help="warn when counter NAME reaches 80 %% and 100 %% of SIZE a PERIOD "
+                        "(day, week, month from --billing-day), e.g. web=50GB/month; "
+                        "repeatable")
     return p
 
 
@@ -190,6 +194,8 @@ def _counters(path: str | None, given: list[str]) -> tuple[tuple[str, str], ...]
 
 def config_from(args: argparse.Namespace) -> Config:
     """The one place the parsed command line becomes a Config."""
+    from tuimon.server.quota import parse_quota
+
     if args.read and args.interfaces:
         raise TuimonError("give either interfaces to capture on or -r FILE, not both")
     if args.source == "conntrack" and (args.read or args.interfaces or args.filter):
@@ -206,7 +212,9 @@ def config_from(args: argparse.Namespace) -> Config:
     if args.csv is not None and printable(args.csv, len(args.csv) + 1) != args.csv:
         raise TuimonError(f"--csv: a folder name with control characters is refused: "
                           f"{printable(args.csv)}")
-    return Config(counters=_counters(args.counters, args.counter),
+    counters = _counters(args.counters, args.counter)
+    quotas = tuple(parse_quota(q, tuple(name for name, _ in counters)) for q in args.quota)
+    return Config(counters=counters, quotas=quotas,
                   interfaces=tuple(args.interfaces), read=args.read,
                   capture_filter=args.filter, speed=args.speed, max_gap=args.max_gap,
                   no_ui=args.no_ui, csv=args.csv, duration=args.duration,

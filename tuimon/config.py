@@ -45,6 +45,8 @@ class Config:
     history_keep: tuple[tuple[str, int | None], ...] = ()
     # --counter NAME=EXPR and --counters FILE: (name, expression) pairs, checked by cli.py
     counters: tuple[tuple[str, str], ...] = ()
+    # --quota NAME=SIZE/PERIOD: (counter name, bytes, "day" | "week" | "month")
+    quotas: tuple[tuple[str, int, str], ...] = ()
     source: str = "capture"  # --source: "capture" (packets) or "conntrack" (kernel flows)
     enable_acct: bool = False  # --enable-acct: turn net.netfilter.nf_conntrack_acct on
 

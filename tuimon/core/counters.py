@@ -66,6 +66,24 @@ class CounterRow(NamedTuple):
     rate_10s: float = 0.0
     rate_40s: float = 0.0
     packet_rate: float = 0.0
+    quota: int = 0  # --quota: the bytes allowed per quota_period (0: no quota)
+    quota_period: str = ""  # "day", "week" or "month" (from the billing day)
+    quota_used: int = 0  # bytes counted in the quota period so far
+
+
+class QuotaUse(NamedTuple):
+    """A counter's quota as it stands: bytes used of ``limit`` in the ``period`` that
+    began at ``start``."""
+
+    name: str
+    limit: int
+    period: str
+    start: int
+    used: int
+
+    @property
+    def share(self) -> float:
+        return self.used / self.limit if self.limit else 0.0
 
 
 class CounterSpec(NamedTuple):
@@ -262,6 +280,46 @@ class Counters:
         self._cells: dict[tuple, list | bool] = {}  # decoded tuple -> [indices, packets, bytes]
         self.first: float | None = None  # the first packet's time
         self.now: float | None = None  # the newest packet's time
+        # quotas by counter index: [limit, period, period start, bytes at it, bytes before]
+        self._quotas: dict[int, list] = {}
+        self._period_start = None  # (period, now) -> the period's first second
+
+    def set_quota(self, name: str, limit: int, period: str, period_start, before: int = 0
+                  ) -> None:
+        """Counter ``name`` may count ``limit`` bytes a ``period``; ``period_start(period,
+        now)`` gives the period's first second (the server's calendar: the billing day);
+        ``before``: what it counted in the current period before this session (the
+        history's)."""
+        i = self.index(name)
+        if i is None:
+            raise ValueError(f"no counter named {name!r}")
+        self._period_start = period_start
+        self._quotas[i] = [limit, period, None, 0, before]
+
+    def _quota(self, i: int, now: float | None) -> QuotaUse | None:
+        q = self._quotas.get(i)
+        if q is None:
+            return None
+        limit, period, start, at, before = q
+        if now is not None:
+            begun = self._period_start(period, now)
+            if start is None:
+                q[2] = begun  # this session's first look: ``before`` is this period's
+            elif begun > start:  # a new period: the session's bytes from here on
+                q[2], q[3], q[4] = begun, self.bytes[i], 0
+        return QuotaUse(self.specs[i].name, limit, period, q[2] or 0,
+                        q[4] + self.bytes[i] - q[3])
+
+    def _roll_quotas(self, now: float) -> None:
+        """A batch from ``now`` on: a quota whose period ended starts its next one before
+        the batch is counted (a batch that straddles the boundary counts in the old)."""
+        for i in self._quotas:
+            self._quota(i, now)
+
+    def quotas(self, now: float | None = None) -> list[QuotaUse]:
+        """Every quota's use at ``now`` (default: the newest packet's time)."""
+        now = self.now if now is None else now
+        return [u for u in (self._quota(i, now) for i in sorted(self._quotas)) if u]
 
     def __len__(self) -> int:
         return len(self.specs)
@@ -278,6 +336,7 @@ class Counters:
         if isinstance(records, PacketColumns):
             ts = records.cols["ts"]
             first, last = float(ts.min()), float(ts.max())
+            self._roll_quotas(first)
             if groups is not None and len(groups.keys) * GROUPS_RATIO <= len(ts):
                 self._count_groups(groups)  # few conversations, many packets each
             else:
@@ -287,6 +346,7 @@ class Counters:
         else:
             first = records[0][1]  # in the order captured (interfaces may interleave
             last = max(first, records[-1][1])  # a little: rates, not counts, see it)
+            self._roll_quotas(first)
             self._count_records(records)
         if self.first is None or first < self.first:
             self.first = first
@@ -374,10 +434,11 @@ class Counters:
     def row(self, i: int, now: float | None) -> CounterRow:
         spec, hist = self.specs[i], self._hist[i]
         r2, r10, r40 = rates(hist, now)
+        q = self._quota(i, now)
         return CounterRow(spec.name, spec.expression, self.packets[i] - self._base_p[i],
                           self.bytes[i] - self._base_b[i], self.since[i], self.packets[i],
                           self.bytes[i], self.resets[i], r2, r10, r40,
-                          packet_rate(hist, now))
+                          packet_rate(hist, now), *((q.limit, q.period, q.used) if q else ()))
 
     def rows(self, now: float | None = None) -> list[CounterRow]:
         """Every counter, in the order configured; rates at ``now`` (default: the newest

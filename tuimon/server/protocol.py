@@ -169,7 +169,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
                       "rate_10s", "rate_40s", "service", "tcp_flags", "bytes_a_to_b", "bytes_b_to_a",
                       "packets_a_to_b", "packets_b_to_a", "first_seen", "last_seen", "nat"),
     "counters": ("name", "expression", "packets", "bytes", "rate_2s", "rate_10s", "rate_40s",
-                 "since", "total_packets", "total_bytes", "resets"),
+                 "since", "total_packets", "total_bytes", "resets", "quota_used"),
 }
 TEXT_COLUMNS = frozenset({"interface", "link", "address", "protocol", "layer", "a", "b",
                           "service", "tcp_flags", "app_protocol", "app_protocols", "name",
@@ -232,6 +232,7 @@ class Page:
     cursor_key: Hashable | None = None
     totals: Totals | None = None
     frozen: bool = False
+    quotas: list = field(default_factory=list)  # QuotaUse of each --quota, as it stands
     # Filled in by the worker:
     state: State = State.STARTING
     message: str = ""

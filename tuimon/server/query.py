@@ -310,4 +310,5 @@ class QueryRunner:
                     filter=q.filter if error is None else "", error=error, total=total,
                     count=count, offset=offset, start=start, rows=rows, keys=keys,
                     cursor=cursor, cursor_key=cursor_key, totals=self.engine.totals(),
-                    frozen=q.freeze)
+                    frozen=q.freeze, quotas=self.engine.counters.quotas(self.engine.now)
+                    if self.engine.counters is not None else [])

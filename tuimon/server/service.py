@@ -59,6 +59,7 @@ from tuimon.server.protocol import (
     one_line,
 )
 from tuimon.server.query import QueryRunner
+from tuimon.server.quota import calendar, used_before
 from tuimon.server.session import Session
 from tuimon import timefmt
 from tuimon.sinks.flowlog import FlowLog
@@ -109,6 +110,7 @@ class EngineService:
                                        max_hosts=config.max_hosts)
         if config.counters and self.engine.counters is None:  # checked by cli.py already
             self.engine.counters = Counters(compile_all(list(config.counters), self.engine.names))
+        self._quotas_set = False  # --quota: set on the counters at open (the history's use)
         # saved after the table's conversations
         self.expired = FlowLog.attach(self.engine) if keep_expired else None
         self.runner = QueryRunner(self.engine)
@@ -147,6 +149,7 @@ class EngineService:
             except HistoryFailed as err:
                 if self.config.history:  # asked for: an error; the default: no history
                     return self.fail(str(err))
+        self._set_quotas()
         try:
             self.source = self.factory(self.config)
         except TuimonError as err:
@@ -170,6 +173,20 @@ class EngineService:
         if not self.live:
             self.play()  # reads nothing until polled; the worker feeds it from its reader
         return self.status
+
+    def _set_quotas(self) -> None:
+        """--quota on the named counters: what earlier sessions of the period used comes
+        from the history database (read now, before this session writes to it)."""
+        counters = self.engine.counters
+        if not self.config.quotas or counters is None or self._quotas_set:
+            return
+        self._quotas_set = True
+        start = calendar(self.config.billing_day)
+        now = self.wallclock() if self.config.live else None
+        for name, limit, period in self.config.quotas:
+            before = used_before(self.history_file, name, start(period, now)) \
+                if now is not None else 0  # a playback's period is known at its first packet
+            counters.set_quota(name, limit, period, start, before)
 
     def _poll_kernel_counters(self) -> None:
         """A live capture lists the kernel's named counters beside its own (read now, then

@@ -40,7 +40,7 @@ CONVERSATION_COLUMNS = ["protocol", "address_a", "port_a", "address_b", "port_b"
                         "app_source", "state"]
 
 COUNTER_COLUMNS = ["name", "expression", "packets", "bytes", "since", "total_packets",
-                   "total_bytes", "resets"]
+                   "total_bytes", "resets", "quota", "quota_period", "quota_used"]
 
 FILES = {
     "interfaces.csv": ("interfaces", INTERFACE_COLUMNS),

@@ -42,6 +42,7 @@ from tuimon.text import printable
 from tuimon.ui.messages import EngineReply
 from tuimon.ui.columns import VIEW_TITLES, column_titled
 from tuimon.ui.counters import NO_COUNTERS, CounterKeys
+from tuimon.ui.quota import QuotaWatch
 from tuimon.ui.dissection import DissectionScreen
 from tuimon.ui.drilldown import (DRILL_APP_ACTIONS, DRILL_BINDINGS, DRILL_REPLIES,
                                  DRILL_SCREENS, DrillDown)
@@ -124,6 +125,7 @@ class MonitorApp(App):
         self.drill = DrillDown(backend.send, self.notify, self.push_screen, csv_dir)
         self.has_counters = counters  # named counters were given: the Counters view (5)
         self.counters = CounterKeys(backend.send, self.notify)
+        self.quota_watch = QuotaWatch(self.notify)  # --quota: 80 % and 100 % notified once
         self.signals = SignalStop(self.quitting.signalled) if handle_signals else None
         self.backend = backend
         self.interval = interval
@@ -256,6 +258,8 @@ class MonitorApp(App):
         if page.view == "interfaces":
             self.sparks.set_page(page)
         self.header.set_page(page)
+        if page.quotas:
+            self.quota_watch.check(page.quotas, self.human)
         self.bar.set_progress(page.progress)
         self._check_error(page.state, page.message)
         self._show_status_line()
@@ -551,7 +555,8 @@ def run_app(config: Config, connect: Callable[[Config, PassFd | None], EngineCli
             raise TuimonError(status.message)
         app = MonitorApp(client, interval=max(0.1, config.interval), csv_dir=config.csv,
                          handle_signals=True, counters=bool(config.counters),
-                         extra_columns=frozenset({"nat"}) if config.conntrack else frozenset())
+                         extra_columns=frozenset({"nat"} if config.conntrack else ()) |
+                         frozenset({"quota_used"} if config.quotas else ()))
         app.run()
     finally:
         if client is not None:

@@ -13,6 +13,7 @@ from operator import attrgetter
 
 from tuimon.text import printable
 from tuimon.ui import format as fmt
+from tuimon.ui.quota import cell as quota_cell
 
 
 @dataclass(frozen=True)
@@ -150,12 +151,14 @@ VIEW_COLUMNS: dict[str, list[Column]] = {
         Column("total_bytes", "Total", 8, cell=_size("total_bytes")),
         Column("total_packets", "Total pkts", 10, cell=_count("total_packets")),
         Column("resets", "Resets", 6, cell=_count("resets")),
+        Column("quota_used", "Quota", 5, False, quota_cell, 34),
     ],
 }
 
 # Shown only when the app is told to (``MonitorApp(extra_columns=...)``): the NAT reply
 # tuple exists only with --source conntrack.
-OPTIONAL_COLUMNS = frozenset({"nat"})
+# The quota's use exists only with --quota.
+OPTIONAL_COLUMNS = frozenset({"nat", "quota_used"})
 
 VIEW_TITLES = {"interfaces": "Interfaces", "hosts": "Hosts", "protocols": "Protocols",
                "conversations": "Conversations", "counters": "Counters"}

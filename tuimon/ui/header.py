@@ -8,6 +8,7 @@ from textual.widgets import Static
 from tuimon.server.protocol import Page
 from tuimon.text import printable
 from tuimon.ui import format as fmt
+from tuimon.ui.quota import quota_mark
 
 _STATE_STYLES = {
     "capturing": "bold green", "playing": "bold green", "finished": "bold",
@@ -52,6 +53,7 @@ class MonitorHeader(Static):
         page = self.page
         if page is not None:
             line.append(f"  {fmt.duration(page.elapsed)}")
+            line.append(quota_mark(page.quotas, human))
         text = Text("\n").join([line, self._totals(page, human)])
         note = printable(page.note, 200) if page is not None else ""
         if self.message:
