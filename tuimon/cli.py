@@ -82,6 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "host, net, port, proto, and/or/not), e.g. web='port 443'; repeatable")
     p.add_argument("--counters", metavar="FILE",
                    help="named counters from FILE, one NAME = EXPR a line, # comments")
+    p.add_argument("--metrics", metavar="[ADDR:]PORT",
+                   help="serve Prometheus metrics on http://ADDR:PORT/metrics (ADDR default "
+                        "127.0.0.1; docs/fleet.md)")
+    p.add_argument("--metrics-top-hosts", type=_count, default=0, metavar="N",
+                   help="with --metrics: the N hosts with the most bytes get series of their "
+                        "own, with an address label (default 0: none)")
+    p.add_argument("--metrics-linger", type=_linger, default=0.0, metavar="SECS",
+                   help="with --metrics and --no-ui: after the report is written, keep "
+                        "serving the final figures for SECS seconds (default 0)")
     return p
 
 
@@ -137,6 +146,24 @@ def _packets(text: str) -> int:
     return value
 
 
+def _linger(text: str) -> float:
+    return _number(text, "the linger")
+
+
+def _metrics(args: argparse.Namespace) -> str | None:
+    """--metrics and its companions, checked here: a bad one is one line, exit 2."""
+    if args.metrics is None:
+        if args.metrics_top_hosts or args.metrics_linger:
+            raise TuimonError("--metrics-top-hosts and --metrics-linger go with --metrics")
+        return None
+    from tuimon.server.metrics_server import parse_address
+
+    parse_address(args.metrics)
+    if args.metrics_linger and not args.no_ui:
+        raise TuimonError("--metrics-linger goes with --no-ui (the app serves until it quits)")
+    return args.metrics
+
+
 def _billing_day(text: str) -> int:
     try:
         value = int(text)
@@ -188,7 +215,9 @@ def config_from(args: argparse.Namespace) -> Config:
                   history=args.history, no_history=args.no_history,
                   history_conversations=args.history_conversations,
                   billing_day=args.billing_day, source=args.source,
-                  enable_acct=args.enable_acct)
+                  enable_acct=args.enable_acct, metrics=_metrics(args),
+                  metrics_top_hosts=args.metrics_top_hosts,
+                  metrics_linger=args.metrics_linger)
 
 
 def main(argv: list[str] | None = None) -> int:
