@@ -82,31 +82,48 @@ class Prometheus:
 
 
 @pytest.fixture
-def scraped(tmp_path):
-    """tuimon (headless playback of 1kxun.pcap, CSV files, --metrics, lingering) and a
-    Prometheus scraping it; (prometheus, tuimon's metrics URL, the CSV folder)."""
-    tport, pport = _free_port(), _free_port()
-    out = tmp_path / "out"
-    (tmp_path / "prometheus.yml").write_text(
-        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n"
-        "scrape_configs:\n  - job_name: tuimon\n    static_configs:\n"
-        f"      - targets: ['127.0.0.1:{tport}']\n")
+def servers(tmp_path):
+    """start(tuimon's arguments) -> (prometheus, tuimon's metrics URL, the CSV folder):
+    Prometheus scraping 127.0.0.1:PORT once a second, ready, then a headless tuimon with
+    ``--csv`` and ``--metrics`` on that port. Both are stopped at the end, pass or fail."""
     procs = []
-    try:
-        procs.append(subprocess.Popen(
-            [*TUIMON, "-r", str(DATA / "1kxun.pcap"), "--no-ui", "--csv", str(out),
-             "--metrics", f"127.0.0.1:{tport}", "--metrics-linger", "120",
-             "--metrics-top-hosts", str(TOP), "--counter", "web=port 80",
-             "--counter", "dns=port 53"],
-            stdout=subprocess.DEVNULL, stderr=open(tmp_path / "tuimon.err", "w")))
+
+    def start(*args: str):
+        tport, pport = _free_port(), _free_port()
+        out = tmp_path / "out"
+        (tmp_path / "prometheus.yml").write_text(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n"
+            "scrape_configs:\n  - job_name: tuimon\n    static_configs:\n"
+            f"      - targets: ['127.0.0.1:{tport}']\n")
         procs.append(subprocess.Popen(
             [PROMETHEUS, f"--config.file={tmp_path / 'prometheus.yml'}",
              f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{pport}"],
             stdout=subprocess.DEVNULL, stderr=open(tmp_path / "prometheus.err", "w")))
-        yield Prometheus(pport), f"http://127.0.0.1:{tport}/metrics", out
+        prom = Prometheus(pport)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if _get(f"{prom.base}/-/ready"):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "Prometheus never got ready"
+                time.sleep(0.2)
+        procs.append(subprocess.Popen(
+            [*TUIMON, *args, "--no-ui", "--csv", str(out), "--metrics", f"127.0.0.1:{tport}"],
+            stdout=subprocess.DEVNULL, stderr=open(tmp_path / "tuimon.err", "w")))
+        return prom, f"http://127.0.0.1:{tport}/metrics", out
+
+    try:
+        yield start
     finally:
         for proc in reversed(procs):
             _stop(proc)
+
+
+def _wait_report(out: Path, deadline: float) -> None:
+    while not (out / "counters.csv").exists():  # the report is written, then tuimon lingers
+        assert time.monotonic() < deadline, "tuimon wrote no CSV files"
+        time.sleep(0.2)
 
 
 def _wait_up(prom: Prometheus, deadline: float) -> None:
@@ -152,12 +169,12 @@ def _want(out: Path) -> dict[str, dict[tuple, float]]:
     return want
 
 
-def test_prometheus_scrapes_the_csv_figures(scraped):
-    prom, url, out = scraped
+def test_prometheus_scrapes_the_csv_figures(servers):
+    prom, url, out = servers("-r", str(DATA / "1kxun.pcap"), "--metrics-linger", "120",
+                             "--metrics-top-hosts", str(TOP), "--counter", "web=port 80",
+                             "--counter", "dns=port 53")
     deadline = time.monotonic() + 60
-    while not (out / "counters.csv").exists():  # the report is written, then tuimon lingers
-        assert time.monotonic() < deadline, "tuimon wrote no CSV files"
-        time.sleep(0.2)
+    _wait_report(out, deadline)
     _wait_up(prom, deadline)
     want = _want(out)
     assert want["tuimon_interface_packets_total"] == {(("interface", "1kxun.pcap"),): 1723.0}
@@ -188,3 +205,36 @@ def test_prometheus_scrapes_the_csv_figures(scraped):
                            timeout=30)
     assert check.returncode == 0, check.stdout + check.stderr
     assert b"tuimon_interface_packets_total" in text
+
+
+def test_a_paced_playback_is_scraped_as_it_goes(servers):
+    """ftp.pcap (209 packets over 8.5 s) at its recorded pace: Prometheus sees the figures
+    grow, never fall, while the playback runs, then the CSV files' figures, final."""
+    prom, _, out = servers("-r", str(DATA / "ftp.pcap"), "--speed", "1",
+                           "--metrics-linger", "120")
+    started = time.time()
+    deadline = time.monotonic() + 60
+    _wait_report(out, deadline)
+    _wait_up(prom, deadline)
+    (row,) = _rows(out / "interfaces.csv")
+    final = {"tuimon_interface_packets_total": float(row["packets"]),
+             "tuimon_interface_bytes_total": float(row["bytes"])}
+    while time.monotonic() < deadline:
+        if prom.query("tuimon_interface_packets_total") == {
+                (("interface", "ftp.pcap"),): final["tuimon_interface_packets_total"]}:
+            break
+        time.sleep(0.5)
+    time.sleep(1.5)  # the range's last step (a whole second from its start) after that scrape
+    end = time.time()
+    for name, value in final.items():
+        data = prom.api("query_range", query=name, start=f"{started:.3f}", end=f"{end:.3f}",
+                        step="1")
+        (series,) = data["result"]
+        values = [float(v) for _, v in series["values"]]
+        assert values == sorted(values), values  # a counter: never lower
+        assert values[-1] == value
+        assert len(set(values)) >= 3, values  # scraped during the playback, not only at its end
+    ended = [float(v) for _, v in prom.api("query_range", query="tuimon_capture_ended",
+                                           start=f"{started:.3f}", end=f"{end:.3f}",
+                                           step="1")["result"][0]["values"]]
+    assert ended[0] == 0 and ended[-1] == 1 and ended == sorted(ended)

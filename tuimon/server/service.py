@@ -293,7 +293,7 @@ class EngineService:
         if self.session is not None and self.session.poll_labels():
             self.version += 1
             if self.metrics is not None:  # late verdicts after the end too
-                self.metrics.publish(self)
+                self.metrics.publish(self, force=self.stopped_at is not None)
 
     def note(self) -> str:
         note = self.session.labeler.note if self.session is not None else ""
