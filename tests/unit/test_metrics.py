@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import socket
 import time
-import urllib.error
 import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
