@@ -92,6 +92,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="warn when counter NAME reaches 80 %% and 100 %% of SIZE a PERIOD "
                         "(day, week, month from --billing-day), e.g. web=50GB/month; "
                         "repeatable")
+    p.add_argument("--metrics", metavar="[ADDR:]PORT",
+                   help="serve Prometheus metrics on http://ADDR:PORT/metrics (ADDR default "
+                        "127.0.0.1; docs/fleet.md)")
+    p.add_argument("--metrics-top-hosts", type=_count, default=0, metavar="N",
+                   help="with --metrics: the N hosts with the most bytes get series of their "
+                        "own, with an address label (default 0: none)")
+    p.add_argument("--metrics-linger", type=_linger, default=0.0, metavar="SECS",
+                   help="with --metrics and --no-ui: after the report is written, keep "
+                        "serving the final figures for SECS seconds (default 0)")
     return p
 
 
@@ -145,6 +154,24 @@ def _packets(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError("must be 0 or more")
     return value
+
+
+def _linger(text: str) -> float:
+    return _number(text, "the linger")
+
+
+def _metrics(args: argparse.Namespace) -> str | None:
+    """--metrics and its companions, checked here: a bad one is one line, exit 2."""
+    if args.metrics is None:
+        if args.metrics_top_hosts or args.metrics_linger:
+            raise TuimonError("--metrics-top-hosts and --metrics-linger go with --metrics")
+        return None
+    from tuimon.server.metrics_server import parse_address
+
+    parse_address(args.metrics)
+    if args.metrics_linger and not args.no_ui:
+        raise TuimonError("--metrics-linger goes with --no-ui (the app serves until it quits)")
+    return args.metrics
 
 
 def _billing_day(text: str) -> int:
@@ -227,7 +254,9 @@ def config_from(args: argparse.Namespace) -> Config:
                   history_conversations=args.history_conversations,
                   history_keep=tuple(dict(args.history_keep).items()),
                   billing_day=args.billing_day, source=args.source,
-                  enable_acct=args.enable_acct)
+                  enable_acct=args.enable_acct, metrics=_metrics(args),
+                  metrics_top_hosts=args.metrics_top_hosts,
+                  metrics_linger=args.metrics_linger)
 
 
 def main(argv: list[str] | None = None) -> int:

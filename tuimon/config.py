@@ -49,6 +49,10 @@ class Config:
     quotas: tuple[tuple[str, int, str], ...] = ()
     source: str = "capture"  # --source: "capture" (packets) or "conntrack" (kernel flows)
     enable_acct: bool = False  # --enable-acct: turn net.netfilter.nf_conntrack_acct on
+    # --metrics [ADDR:]PORT: serve Prometheus metrics (docs/fleet.md); checked by cli.py
+    metrics: str | None = None
+    metrics_top_hosts: int = 0  # --metrics-top-hosts N: the N busiest hosts get a series each
+    metrics_linger: float = 0.0  # --metrics-linger SECS: headless, serve the end that long
 
     @property
     def conntrack(self) -> bool:

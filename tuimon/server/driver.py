@@ -216,6 +216,8 @@ class Driver:
         try:
             for batch in service.source.batches():
                 service.ingest(batch)
+                if service.metrics is not None:  # --metrics: at most once a second
+                    service.metrics.publish(service)
                 if self.stop.is_set():
                     break
         except TuimonError as err:

@@ -132,10 +132,18 @@ class EngineService:
         self.poller_factory = poller if poller is not None else (
             KernelPoller if factory is open_source else None)
         self.kernel: KernelPoller | None = None  # the kernel's named counters, live
+        self.metrics = None  # --metrics: the /metrics endpoint (server/metrics_server.py)
 
     # -- life cycle ----------------------------------------------------------------------
 
     def open(self) -> Status:
+        if self.config.metrics and self.metrics is None:
+            from tuimon.server.metrics_server import MetricsServer
+
+            try:
+                self.metrics = MetricsServer.for_config(self.config)
+            except TuimonError as err:
+                return self.fail(str(err))
         path = history_path(self.config)
         self.history_file = path
         if path is None and not self.config.no_history and os.path.isfile(default_path()):
@@ -323,6 +331,8 @@ class EngineService:
         """Apply application-protocol verdicts that came in (they come asynchronously)."""
         if self.session is not None and self.session.poll_labels():
             self.version += 1
+            if self.metrics is not None:  # late verdicts after the end too
+                self.metrics.publish(self, force=self.stopped_at is not None)
 
     def note(self) -> str:
         note = self.session.labeler.note if self.session is not None else ""
@@ -339,6 +349,8 @@ class EngineService:
             self.session.sync_interfaces()  # the capture's drops, as they happen
             self.session.kernel_tick()
             self.version += 1
+        if self.metrics is not None:
+            self.metrics.publish(self)
 
     def finish(self, error: str | None = None, drain: bool = False) -> Status:
         """The source ended. ``drain``: wait (bounded) for the last application-protocol
@@ -357,6 +369,8 @@ class EngineService:
                 self.end_history()
         if self.stopped_at is None:
             self.stopped_at = self.clock()
+        if self.metrics is not None:  # the end's figures
+            self.metrics.publish(self, force=True)
         if error is None:
             self.capture_news()
             if self._ended_on_its_own():  # a capture ended on its own: that is an error
@@ -373,6 +387,8 @@ class EngineService:
             self.engine.fold()
             self.version += 1
         self.end_history()
+        if self.metrics is not None:
+            self.metrics.publish(self, force=True)
 
     def end_history(self) -> None:
         """The history gets the last minute and the conversations still in the table."""
@@ -405,6 +421,10 @@ class EngineService:
             self.driller.close()
         if self.expired is not None:
             self.expired.close()
+        if self.metrics is not None:  # the final figures, served --metrics-linger more (headless)
+            metrics, self.metrics = self.metrics, None
+            metrics.publish(self, force=True)
+            metrics.close(self.config.metrics_linger if self.config.no_ui else 0.0)
 
     def run_all(self) -> Status:
         """Open the source and count all of it, here and now (tests, small files): a file
