@@ -53,6 +53,20 @@ system:
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null || exit 1; \
 	fi
+	@# The fleet's peers the system tests start for real (docs/fleet.md): nfdump's nfcapd
+	@# (IPFIX), a Prometheus server and promtool, a headless Chromium (tuimon web). Their
+	@# tests skip with the reason when a package cannot be had (Ubuntu ships Chromium as a
+	@# snap only), so a failure here is said and set-up goes on.
+	@missing=""; \
+	command -v nfcapd >/dev/null || missing="$$missing nfdump"; \
+	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing the fleet's test peers:$$missing"; \
+	  ( $(SUDO) apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null ) || \
+	  echo "could not install$$missing: the tests that need them skip"; \
+	fi
 	@# Ordinary users in the wireshark group may capture: dumpcap root:wireshark 754 with
 	@# file capabilities. The answer is pre-seeded above for a fresh install; a tshark that
 	@# was installed without it is reconfigured once, the same way.
