@@ -1,6 +1,7 @@
 """`make bench`: playback against tshark, memory, UI and live capture; results in BENCHMARKS.md.
 
-Parts (``--only playback,history,memory,ui,live,app``; default: all; ``live`` brings ``app``):
+Parts (``--only playback,history,memory,ui,live,app,kernel``; default: all; ``live`` brings
+``app``):
 
 * playback: tuimon ``-r BIG --no-ui --csv`` and ``tshark -z conv,tcp -z conv,udp -z
   endpoints,ip`` alternately on a capture of a million packets, several rounds: packets/s
@@ -40,7 +41,7 @@ from bench.build import build
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 RESULTS = OUT / "results.json"
-PARTS = ("playback", "history", "memory", "ui", "live", "app")
+PARTS = ("playback", "history", "memory", "ui", "live", "app", "kernel")
 UI_PACKETS = 410_000
 HOST_FLOOD = 1_000_000  # distinct sources of the memory part's hosts flood
 D0 = "tuimon --dissect-packets 0"  # about 100,000 conversations
@@ -213,6 +214,14 @@ def part_live(args) -> dict:
         print(f"live: skipped: {results}", flush=True)
         return {"skipped": results}
     return {"runs": results, "seconds": args.seconds}
+
+
+def part_kernel(args) -> dict:
+    r = _child("bench.kernel_cpu", str(capture(args.packets)), str(OUT), str(args.pps),
+               str(args.seconds))
+    if "skipped" in r:
+        print(f"kernel: skipped: {r['skipped']}", flush=True)
+    return r
 
 
 def part_app(args) -> dict:
@@ -477,19 +486,49 @@ def section_app(r: dict) -> list[str]:
     return lines
 
 
+def section_kernel(r: dict) -> list[str]:
+    if "skipped" in r:
+        return [f"Skipped: {r['skipped']}."]
+    names = {"tcpreplay": f"tcpreplay of real frames at {r['pps']:,} packets/s",
+             "iperf": "iperf3 TCP, full speed (one flow)"}
+    lines = [
+        "`python -m bench.kernel_cpu` (bench/kernel_cpu.py): the same traffic counted by "
+        "`tuimon IFACE --no-ui` (capture) and by `tuimon --source conntrack --no-ui` (the "
+        f"kernel's flow accounting), {r['seconds']:.0f} s each, in a namespace that tracks "
+        "connections and takes every address as its own (frames are delivered, so conntrack "
+        "confirms their flows; the kernel's answers through `lo` are counted by conntrack, "
+        "not by the capture on the veth). CPU: tuimon and its children, whole run.",
+        "",
+        "| traffic | source | CPU s | CPU per s | packets counted | conversations | "
+        "conntrack table at the end |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for x in r["runs"]:
+        lines.append(f"| {names[x['traffic']]} | {x['source']} | {x['cpu_s']} | "
+                     f"{x['cpu_per_s']} | {x['packets']:,} | {x['conversations']:,} | "
+                     f"{x['table_at_end']:,} |")
+    lines += ["", "The capture costs per packet, the kernel's accounting per flow: tuimon "
+              "reads the whole conntrack table once a second (the kernel gives counters "
+              "only in dumps and destroy events), so traffic of many short flows costs it "
+              "more than a capture would, and a few long flows cost it next to nothing."]
+    return lines
+
+
 SECTIONS = {"playback": ("Playback", section_playback),
             "history": ("History: recording", section_history),
             "memory": ("Memory", section_memory),
             "ui": ("UI", section_ui), "live": ("Live capture", section_live),
-            "app": ("Live capture: the app", section_app)}
+            "app": ("Live capture: the app", section_app),
+            "kernel": ("Capture or kernel accounting: CPU", section_kernel)}
 
 
 def write_markdown(results: dict) -> str:
     out = ["# Benchmarks", "",
            "Reproduce with `make bench` (all parts: about 2 minutes here, plus about a minute "
            "the first time to build the captures into bench/out/) or one part: "
-           "`make bench ARGS='--only live'` (parts: playback, history, memory, ui, live, app; live "
-           "runs app too; both need root, tcpreplay, and app tmux and iperf3). Each section says when and where it was measured. The machine's "
+           "`make bench ARGS='--only live'` (parts: playback, history, memory, ui, live, app, "
+           "kernel; live runs app too; live, app and kernel need root and tcpreplay, app and "
+           "kernel iperf3, kernel conntrack and nft). Each section says when and where it was measured. The machine's "
            "2 cores were shared with other work while these ran, so timings carry noise.", ""]
     for part in PARTS:
         if part not in results:
