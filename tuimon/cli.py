@@ -82,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "host, net, port, proto, and/or/not), e.g. web='port 443'; repeatable")
     p.add_argument("--counters", metavar="FILE",
                    help="named counters from FILE, one NAME = EXPR a line, # comments")
+    p.add_argument("--ipfix", metavar="HOST:PORT",
+                   help="export every conversation over UDP to this IPFIX collector "
+                        "(nfcapd, pmacct, goflow2 ...) when it leaves the table, at the "
+                        "active timeout and at the end; [ADDR]:PORT for IPv6")
+    p.add_argument("--ipfix-active", type=_active, metavar="SECS",
+                   help="with --ipfix: a conversation still going sends a record every SECS "
+                        "seconds of capture time (default 60; 0: only when it leaves)")
     return p
 
 
@@ -147,6 +154,19 @@ def _billing_day(text: str) -> int:
     return value
 
 
+def _active(text: str) -> float:
+    return _number(text, "the active timeout")
+
+
+def _ipfix(address: str | None) -> str | None:
+    """--ipfix HOST:PORT, checked here (a bad one is one line, exit 2)."""
+    if address is not None:
+        from tuimon.sinks.ipfix_export import resolve
+
+        resolve(address)
+    return address
+
+
 def _counters(path: str | None, given: list[str]) -> tuple[tuple[str, str], ...]:
     """--counters FILE then every --counter, checked here: a bad one is one line, exit 2,
     before anything starts."""
@@ -171,6 +191,8 @@ def config_from(args: argparse.Namespace) -> Config:
         raise TuimonError("named counters count captured packets: --counter and --counters "
                           "do not go with --source conntrack (its flows have no packets "
                           "of their own to match)")
+    if args.ipfix_active is not None and args.ipfix is None:
+        raise TuimonError("--ipfix-active goes with --ipfix HOST:PORT")
     if args.ring < 0:
         raise TuimonError("--ring MB cannot be negative")
     if args.csv is not None and printable(args.csv, len(args.csv) + 1) != args.csv:
@@ -188,7 +210,8 @@ def config_from(args: argparse.Namespace) -> Config:
                   history=args.history, no_history=args.no_history,
                   history_conversations=args.history_conversations,
                   billing_day=args.billing_day, source=args.source,
-                  enable_acct=args.enable_acct)
+                  enable_acct=args.enable_acct, ipfix=_ipfix(args.ipfix),
+                  ipfix_active=60.0 if args.ipfix_active is None else args.ipfix_active)
 
 
 def main(argv: list[str] | None = None) -> int:

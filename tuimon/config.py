@@ -44,6 +44,8 @@ class Config:
     counters: tuple[tuple[str, str], ...] = ()
     source: str = "capture"  # --source: "capture" (packets) or "conntrack" (kernel flows)
     enable_acct: bool = False  # --enable-acct: turn net.netfilter.nf_conntrack_acct on
+    ipfix: str | None = None  # --ipfix HOST:PORT: export conversations to an IPFIX collector
+    ipfix_active: float = 60.0  # --ipfix-active SECS: a long conversation's record interval
 
     @property
     def conntrack(self) -> bool:

@@ -63,6 +63,7 @@ from tuimon import timefmt
 from tuimon.sinks.flowlog import FlowLog
 from tuimon.sinks.history import HistoryFailed, HistoryRecorder, default_path, history_path
 from tuimon.sinks.history_read import HistoryReader, HistoryUnreadable
+from tuimon.sinks.ipfix_export import IpfixExporter
 
 
 def _buckets(series: list, step: int) -> list:
@@ -119,6 +120,7 @@ class EngineService:
         self._advanced: int | None = None  # the capture second the clock was last moved to
         self.driller: Driller | None = None
         self.history: HistoryRecorder | None = None  # recording into the history database
+        self.ipfix: IpfixExporter | None = None  # --ipfix: exporting to a collector
         # What the History view reads: the database recorded into, else the default one
         # when it exists (a headless recording, read in the app), else none.
         self.history_file: str | None = None
@@ -138,6 +140,13 @@ class EngineService:
             except HistoryFailed as err:
                 if self.config.history:  # asked for: an error; the default: no history
                     return self.fail(str(err))
+        if self.config.ipfix:
+            try:
+                self.ipfix = IpfixExporter.attach(self.engine, self.config.ipfix,
+                                                  active=self.config.ipfix_active,
+                                                  conntrack=self.config.conntrack)
+            except TuimonError as err:
+                return self.fail(str(err))
         try:
             self.source = self.factory(self.config)
         except TuimonError as err:
@@ -172,6 +181,8 @@ class EngineService:
                 self.history.ingest(batch, self.session.ingest)
             else:
                 self.session.ingest(batch)
+            if self.ipfix is not None:
+                self.ipfix.tick(self.engine.now)
             self.version += 1
 
     def capture_news(self) -> Status | None:
@@ -252,6 +263,8 @@ class EngineService:
             self.engine.advance(reached)
             if self.history is not None:
                 self.history.tick(reached)
+            if self.ipfix is not None:
+                self.ipfix.tick(reached)
             self._advanced = int(reached)
             self.version += 1
 
@@ -289,6 +302,8 @@ class EngineService:
         note = self.session.labeler.note if self.session is not None else ""
         if self.history is not None and self.history.error:
             note = f"{note}; {self.history.error}" if note else self.history.error
+        if self.ipfix is not None and self.ipfix.error:
+            note = f"{note}; {self.ipfix.error}" if note else self.ipfix.error
         return note
 
     def tick(self) -> None:
@@ -297,6 +312,8 @@ class EngineService:
             self.engine.advance(self.wallclock())
             if self.history is not None:
                 self.history.tick(self.engine.now)
+            if self.ipfix is not None:
+                self.ipfix.tick(self.engine.now)
             self.session.sync_interfaces()  # the capture's drops, as they happen
             self.session.kernel_tick()
             self.version += 1
@@ -336,9 +353,12 @@ class EngineService:
         self.end_history()
 
     def end_history(self) -> None:
-        """The history gets the last minute and the conversations still in the table."""
+        """The history gets the last minute and the conversations still in the table; so
+        does the IPFIX collector."""
         if self.history is not None:
             self.history.finish()
+        if self.ipfix is not None:
+            self.ipfix.finish()
 
     def fail(self, message: str) -> Status:
         if self.stopped_at is None:
