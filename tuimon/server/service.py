@@ -10,6 +10,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 
 from tuimon.capture.kernel import for_source
 from tuimon.capture.open import open_source
@@ -177,12 +178,13 @@ class EngineService:
 
     def ingest(self, batch: list) -> None:
         if batch:
+            count = self.session.ingest
+            if self.ipfix is not None:  # cut where an active timeout falls due
+                count = partial(self.ipfix.ingest, count=count)
             if self.history is not None:
-                self.history.ingest(batch, self.session.ingest)
+                self.history.ingest(batch, count)
             else:
-                self.session.ingest(batch)
-            if self.ipfix is not None:
-                self.ipfix.tick(self.engine.now)
+                count(batch)
             self.version += 1
 
     def capture_news(self) -> Status | None:

@@ -35,6 +35,9 @@ import socket
 import time
 from collections.abc import Callable
 
+import numpy as np
+
+from tuimon.capture.columns import PacketColumns
 from tuimon.capture.decode import V6
 from tuimon.errors import TuimonError
 from tuimon.sinks.ipfix import (
@@ -90,6 +93,17 @@ def resolve(text: str) -> tuple:
 
 def _address(addr: int) -> bytes:
     return ((addr ^ V6) & _MASK).to_bytes(16, "big") if addr >= V6 else addr.to_bytes(4, "big")
+
+
+def _first_at(batch, t: float) -> int:
+    """The index of ``batch``'s first record at or after capture time ``t``."""
+    if isinstance(batch, PacketColumns):
+        hits = np.flatnonzero(batch.cols["ts"] >= t)
+        return int(hits[0]) if len(hits) else len(batch)
+    for i, record in enumerate(batch):
+        if record[1] >= t:
+            return i
+    return len(batch)
 
 
 def _ms(t: float) -> int:
@@ -211,40 +225,71 @@ class IpfixExporter:
 
     # -- the active timeout ------------------------------------------------------------------
 
+    def ingest(self, batch, count: Callable) -> None:
+        """Count ``batch`` with ``count(part)``, cut where an active timeout falls due in
+        it, so a record holds what was counted before its second (a batch of a file read
+        as fast as possible can span minutes). Cheap when nothing is due in it."""
+        if self._second is None and not self.closed:
+            self.tick(batch[0][1])  # the first walk: the wheel starts before any packet
+        while batch and self.active > 0 and not self.closed:
+            due = self._next_due()
+            if due is None or batch[-1][1] < due:
+                break
+            i = _first_at(batch, due)
+            if i:
+                count(batch[:i])
+                batch = batch[i:]
+            # nothing was counted between ``due`` and this record: its second is as good
+            # (a gap of days in a file is one step, not one per second)
+            self.tick(batch[0][1])
+        if batch:
+            count(batch)
+        self.tick(self.engine.now)
+
+    def _next_due(self) -> int | None:
+        """The next second something is due at: a wheel slot or the next walk."""
+        due = self._walk_at
+        if self._wheel:
+            first = min(self._wheel)
+            due = first if due is None else min(due, first)
+        if due is not None and self._second is not None and due <= self._second:
+            due = self._second + 1
+        return due
+
     def tick(self, now: float | None) -> None:
         """The capture clock is at ``now`` (after a batch, once a second): the active
         timeouts due by now, and what waits is sent. Cheap when no second has passed."""
         if now is None or self.closed:
             return
         second = int(now)
-        if second == self._second:
+        if self._second is not None and second <= self._second:
             if self._waiting >= FLUSH_RECORDS:
                 self.flush()
             return
         if self.active > 0:
-            if self._walk_at is None or now >= self._walk_at:
-                self._walk(now)
+            if self._walk_at is None or second >= self._walk_at:
+                self._walk(second)
             self._due(second)
         self._second = second
         if self._waiting:
             self.flush()
 
-    def _walk(self, now: float) -> None:
+    def _walk(self, second: int) -> None:
         """The conversations new since the last walk join the wheel at their first
         packet + ``active``; the next walk is ``active`` seconds on, before any of those
         that start meanwhile is due. A conversation already overdue is due now."""
-        since = self._walk_at - self.active if self._walk_at is not None else None
+        since = self._walk_at - self._step if self._walk_at is not None else None
         wheel, sent, active = self._wheel, self._sent, self.active
         for c in self.engine.conversations:
             if c in sent or (since is not None and c.first < since):
                 continue  # on the wheel already (or sent and rescheduled)
-            due = max(math.ceil(c.first + active), int(now))
+            due = max(math.ceil(c.first + active), second)
             slot = wheel.get(due)
             if slot is None:
                 wheel[due] = [c]
             else:
                 slot.append(c)
-        self._walk_at = now + active
+        self._walk_at = second + self._step
 
     def _due(self, second: int) -> None:
         """Active-timeout records for the conversations due up to ``second``."""
@@ -267,7 +312,7 @@ class IpfixExporter:
                 state = sent.get(c)
                 if state is not None and state[5] != s:
                     continue  # on the wheel twice: done already
-                nxt = s + step
+                nxt = second + step  # once per tick, however far the clock jumped
                 self._records(c, ACTIVE_TIMEOUT, False, nxt)
                 slot = wheel.get(nxt)
                 if slot is None:
