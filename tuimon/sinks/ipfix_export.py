@@ -8,9 +8,11 @@ Never per packet. A record is made when:
   conntrack flow destroyed (3), ``--max-flows`` (5);
 * a conversation is **active** for ``--ipfix-active`` seconds of capture time since it
   began or since its last record (2): :meth:`IpfixExporter.tick`, called after each batch
-  and once a second, looks at a wheel of due seconds; the conversations new since the last
-  look join the wheel in a walk of the table once every ``active`` seconds (so the
-  walk's cost is spread over that time, not paid every second);
+  and once a second, looks at a wheel of due seconds (each conversation is looked at once
+  an ``active`` period); the conversations new since the last walk join the wheel in a
+  walk of the table once every ``active`` seconds. :meth:`IpfixExporter.ingest` cuts a
+  batch where a second with something due starts, so a record holds what was counted
+  before that second even when a file's batch spans minutes;
 * the session **ends** (:meth:`IpfixExporter.finish`): every conversation still in the
   table (4, forced end).
 
