@@ -101,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics-linger", type=_linger, default=0.0, metavar="SECS",
                    help="with --metrics and --no-ui: after the report is written, keep "
                         "serving the final figures for SECS seconds (default 0)")
+    p.add_argument("--ipfix", metavar="HOST:PORT",
+                   help="export every conversation over UDP to this IPFIX collector "
+                        "(nfcapd, pmacct, goflow2 ...) when it leaves the table, at the "
+                        "active timeout and at the end; [ADDR]:PORT for IPv6")
+    p.add_argument("--ipfix-active", type=_active, metavar="SECS",
+                   help="with --ipfix: a conversation still going sends a record every SECS "
+                        "seconds of capture time (default 60; 0: only when it leaves)")
     return p
 
 
@@ -206,6 +213,17 @@ def _keep(text: str) -> tuple[str, int | None]:
         raise argparse.ArgumentTypeError(
             f"{text!r}: the age must be like 14d, 36h, 2w, 2y or forever (a minute at least)")
     return grain, int(value * unit)
+def _active(text: str) -> float:
+    return _number(text, "the active timeout")
+
+
+def _ipfix(address: str | None) -> str | None:
+    """--ipfix HOST:PORT, checked here (a bad one is one line, exit 2)."""
+    if address is not None:
+        from tuimon.sinks.ipfix_export import resolve
+
+        resolve(address)
+    return address
 
 
 def _counters(path: str | None, given: list[str]) -> tuple[tuple[str, str], ...]:
@@ -234,6 +252,8 @@ def config_from(args: argparse.Namespace) -> Config:
         raise TuimonError("named counters count captured packets: --counter and --counters "
                           "do not go with --source conntrack (its flows have no packets "
                           "of their own to match)")
+    if args.ipfix_active is not None and args.ipfix is None:
+        raise TuimonError("--ipfix-active goes with --ipfix HOST:PORT")
     if args.ring < 0:
         raise TuimonError("--ring MB cannot be negative")
     if args.csv is not None and printable(args.csv, len(args.csv) + 1) != args.csv:
@@ -256,7 +276,8 @@ def config_from(args: argparse.Namespace) -> Config:
                   billing_day=args.billing_day, source=args.source,
                   enable_acct=args.enable_acct, metrics=_metrics(args),
                   metrics_top_hosts=args.metrics_top_hosts,
-                  metrics_linger=args.metrics_linger)
+                  metrics_linger=args.metrics_linger, ipfix=_ipfix(args.ipfix),
+                  ipfix_active=60.0 if args.ipfix_active is None else args.ipfix_active)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -53,6 +53,8 @@ class Config:
     metrics: str | None = None
     metrics_top_hosts: int = 0  # --metrics-top-hosts N: the N busiest hosts get a series each
     metrics_linger: float = 0.0  # --metrics-linger SECS: headless, serve the end that long
+    ipfix: str | None = None  # --ipfix HOST:PORT: export conversations to an IPFIX collector
+    ipfix_active: float = 60.0  # --ipfix-active SECS: a long conversation's record interval
 
     @property
     def conntrack(self) -> bool:

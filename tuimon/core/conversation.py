@@ -54,7 +54,9 @@ class Conversation:
     ``flags_ab``/``flags_ba``: TCP flags seen per direction. ``app`` is the application
     protocol: the port's guess (``app_src`` "port") until the dissector names it
     ("dissector"); ``dis_left`` how many more of its packets go to the dissector (-1:
-    never dissected, the dissector was behind).
+    never dissected, the dissector was behind). ``iface``: the index of the interface
+    its first packet came in on (set once, when it is made; the IPFIX export's
+    observation domain).
 
     The fields are the engine's to write; the sinks and queries read a conversation through
     :attr:`bytes`, :attr:`packets`, :meth:`folded_bytes`, :meth:`oldest_first`, the
@@ -63,7 +65,7 @@ class Conversation:
 
     __slots__ = ("key", "fwd", "ab_p", "ab_b", "ba_p", "ba_b", "m_ab_p", "m_ab_b", "m_ba_p",
                  "m_ba_b", "first", "last", "flags_ab", "flags_ba", "gen", "service", "hist",
-                 "app", "app_src", "dis_left")
+                 "app", "app_src", "dis_left", "iface")
 
     def __init__(self, key: tuple, fwd: bool, first: float, service: str | None,
                  dissect: int = 0) -> None:
@@ -78,6 +80,7 @@ class Conversation:
         self.app = port_app(service, key[0]) if service else None
         self.app_src = "port" if self.app else ""
         self.dis_left = dissect
+        self.iface = 0
 
     @property
     def proto(self) -> int:

@@ -305,6 +305,7 @@ class Engine:
                 f = table.get(key)
                 if f is None:
                     f = new(key, fwd, ts)
+                    f.iface = int(cols["iface"][row])
                 if f.fwd:
                     f.ab_p += lo_p
                     f.ab_b += lo_b
@@ -471,6 +472,7 @@ class Engine:
                 f = table.get(key)
                 if f is None:
                     f = new(key, fwd, ts)
+                    f.iface = ifidx
                 if fwd is f.fwd:
                     f.ab_p += 1
                     f.ab_b += wlen

@@ -10,6 +10,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 
 from tuimon.capture.kernel import for_source
 from tuimon.capture.open import open_source
@@ -66,6 +67,7 @@ from tuimon.sinks.flowlog import FlowLog
 from tuimon.sinks.history import (RETENTION, HistoryFailed, HistoryRecorder, default_path,
                                   history_path)
 from tuimon.sinks.history_read import HistoryReader, HistoryUnreadable
+from tuimon.sinks.ipfix_export import IpfixExporter
 
 
 def _buckets(series: list, step: int) -> list:
@@ -126,6 +128,7 @@ class EngineService:
         self._advanced: int | None = None  # the capture second the clock was last moved to
         self.driller: Driller | None = None
         self.history: HistoryRecorder | None = None  # recording into the history database
+        self.ipfix: IpfixExporter | None = None  # --ipfix: exporting to a collector
         # What the History view reads: the database recorded into, else the default one
         # when it exists (a headless recording, read in the app), else none.
         self.history_file: str | None = None
@@ -158,6 +161,13 @@ class EngineService:
                 if self.config.history:  # asked for: an error; the default: no history
                     return self.fail(str(err))
         self._set_quotas()
+        if self.config.ipfix:
+            try:
+                self.ipfix = IpfixExporter.attach(self.engine, self.config.ipfix,
+                                                  active=self.config.ipfix_active,
+                                                  conntrack=self.config.conntrack)
+            except TuimonError as err:
+                return self.fail(str(err))
         try:
             self.source = self.factory(self.config)
         except TuimonError as err:
@@ -215,10 +225,13 @@ class EngineService:
 
     def ingest(self, batch: list) -> None:
         if batch:
+            count = self.session.ingest
+            if self.ipfix is not None:  # cut where an active timeout falls due
+                count = partial(self.ipfix.ingest, count=count)
             if self.history is not None:
-                self.history.ingest(batch, self.session.ingest)
+                self.history.ingest(batch, count)
             else:
-                self.session.ingest(batch)
+                count(batch)
             self.version += 1
 
     def capture_news(self) -> Status | None:
@@ -299,6 +312,8 @@ class EngineService:
             self.engine.advance(reached)
             if self.history is not None:
                 self.history.tick(reached)
+            if self.ipfix is not None:
+                self.ipfix.tick(reached)
             self._advanced = int(reached)
             self.version += 1
 
@@ -338,6 +353,8 @@ class EngineService:
         note = self.session.labeler.note if self.session is not None else ""
         if self.history is not None and self.history.error:
             note = f"{note}; {self.history.error}" if note else self.history.error
+        if self.ipfix is not None and self.ipfix.error:
+            note = f"{note}; {self.ipfix.error}" if note else self.ipfix.error
         return note
 
     def tick(self) -> None:
@@ -346,6 +363,8 @@ class EngineService:
             self.engine.advance(self.wallclock())
             if self.history is not None:
                 self.history.tick(self.engine.now)
+            if self.ipfix is not None:
+                self.ipfix.tick(self.engine.now)
             self.session.sync_interfaces()  # the capture's drops, as they happen
             self.session.kernel_tick()
             self.version += 1
@@ -391,9 +410,12 @@ class EngineService:
             self.metrics.publish(self, force=True)
 
     def end_history(self) -> None:
-        """The history gets the last minute and the conversations still in the table."""
+        """The history gets the last minute and the conversations still in the table; so
+        does the IPFIX collector."""
         if self.history is not None:
             self.history.finish()
+        if self.ipfix is not None:
+            self.ipfix.finish()
 
     def fail(self, message: str) -> Status:
         if self.stopped_at is None:
