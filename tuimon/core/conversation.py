@@ -55,8 +55,9 @@ class Conversation:
     protocol: the port's guess (``app_src`` "port") until the dissector names it
     ("dissector"); ``dis_left`` how many more of its packets go to the dissector (-1:
     never dissected, the dissector was behind). ``iface``: the index of the interface
-    its first packet came in on (set once, when it is made; the IPFIX export's
-    observation domain).
+    its first packet came in on (the IPFIX export's observation domain): 0 here, a class
+    attribute that costs no memory; one first seen on another interface is a
+    :class:`ConversationOn`, which holds it in a slot of its own.
 
     The fields are the engine's to write; the sinks and queries read a conversation through
     :attr:`bytes`, :attr:`packets`, :meth:`folded_bytes`, :meth:`oldest_first`, the
@@ -65,7 +66,8 @@ class Conversation:
 
     __slots__ = ("key", "fwd", "ab_p", "ab_b", "ba_p", "ba_b", "m_ab_p", "m_ab_b", "m_ba_p",
                  "m_ba_b", "first", "last", "flags_ab", "flags_ba", "gen", "service", "hist",
-                 "app", "app_src", "dis_left", "iface")
+                 "app", "app_src", "dis_left")
+    iface = 0  # the interface of its first packet; a ConversationOn holds another
 
     def __init__(self, key: tuple, fwd: bool, first: float, service: str | None,
                  dissect: int = 0) -> None:
@@ -80,7 +82,6 @@ class Conversation:
         self.app = port_app(service, key[0]) if service else None
         self.app_src = "port" if self.app else ""
         self.dis_left = dissect
-        self.iface = 0
 
     @property
     def proto(self) -> int:
@@ -139,6 +140,18 @@ class Conversation:
         return self.key[0] == 6 and bool((self.flags_ab | self.flags_ba) & _RST or
                                          self.flags_ab & self.flags_ba & _FIN)
 
+
+
+class ConversationOn(Conversation):
+    """A :class:`Conversation` first seen on an interface other than the first (index 0):
+    8 bytes more for the index, paid only by those."""
+
+    __slots__ = ("iface",)
+
+    def __init__(self, key: tuple, fwd: bool, first: float, service: str | None,
+                 dissect: int = 0, iface: int = 0) -> None:
+        super().__init__(key, fwd, first, service, dissect)
+        self.iface = iface
 
 class ConversationsView(Sequence):
     """The engine's conversations as a sequence (len, iteration, indexing) without a copy."""

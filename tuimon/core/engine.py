@@ -43,6 +43,7 @@ from tuimon.core.conversation import (
     _GONE,
     _PORTS,
     Conversation,
+    ConversationOn,
     ConversationsView,
     Host,
     canonical_key,
@@ -304,8 +305,7 @@ class Engine:
                     si = j
                 f = table.get(key)
                 if f is None:
-                    f = new(key, fwd, ts)
-                    f.iface = int(cols["iface"][row])
+                    f = new(key, fwd, ts, int(cols["iface"][row]))
                 if f.fwd:
                     f.ab_p += lo_p
                     f.ab_b += lo_b
@@ -471,8 +471,7 @@ class Engine:
                     fwd = False
                 f = table.get(key)
                 if f is None:
-                    f = new(key, fwd, ts)
-                    f.iface = ifidx
+                    f = new(key, fwd, ts, ifidx)
                 if fwd is f.fwd:
                     f.ab_p += 1
                     f.ab_b += wlen
@@ -556,9 +555,10 @@ class Engine:
                 left.append(f)
         self._left(left)
 
-    def _new(self, key: tuple, fwd: bool, ts: float) -> Conversation:
-        """A new conversation (or a port-less TCP/UDP fragment's record) for ``key``; its
-        addresses and ports are the host's and the shared int objects (memory)."""
+    def _new(self, key: tuple, fwd: bool, ts: float, iface: int = 0) -> Conversation:
+        """A new conversation (or a port-less TCP/UDP fragment's record) for ``key``, first
+        seen on interface ``iface``; its addresses and ports are the host's and the shared
+        int objects (memory)."""
         proto, lo, hi, plo, phi = key
         hosts = self.hosts
         h = hosts.get(lo)
@@ -574,7 +574,9 @@ class Engine:
                 f = self._portless.get(key)
                 if f is None:
                     key = (proto, lo, hi, None, None)
-                    f = self._portless[key] = Conversation(key, fwd, ts, None)
+                    f = self._portless[key] = (
+                        ConversationOn(key, fwd, ts, None, 0, iface) if iface
+                        else Conversation(key, fwd, ts, None))
                 return f
             service = None
         else:
@@ -589,7 +591,8 @@ class Engine:
         dissect = self._dissect_packets
         if dissect < 0:  # the dissector is too far behind: a port guess only
             self.app_skipped += 1
-        f = self._table[key] = Conversation(key, fwd, ts, service, dissect)
+        f = self._table[key] = (ConversationOn(key, fwd, ts, service, dissect, iface) if iface
+                                else Conversation(key, fwd, ts, service, dissect))
         return f
 
     # -- folding records into hosts, protocols, rates; expiry ------------------------
