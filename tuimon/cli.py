@@ -335,8 +335,12 @@ def run_subcommand(config: Config) -> tuple[int, bool]:
 
         return run_ctl(config.but(control=path)), False
     if config.subcommand == "web":
+        from tuimon.server.attach_client import SocketClient
         from tuimon.ui.web import run_web
 
+        probe = SocketClient(path)  # a daemon answers there: one line now if not, rather
+        probe.launch()  # than a page that fails in every browser
+        probe.close()
         host, port = config.web_bind
         return run_web(path, host, port, config.interval, config.web_public_url), False
     return run_attach(path, config), False

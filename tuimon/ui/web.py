@@ -36,6 +36,6 @@ def run_web(socket_path: str, host: str, port: int, interval: float = 1.0,
     try:
         server.serve()
     except OSError as err:  # the port is taken, the address is not this machine's
-        raise TuimonError(f"tuimon web: cannot listen on {shown}:{port}: "
-                          f"{err.strerror or err}") from None
+        raise TuimonError(f"web: cannot listen on {shown}:{port}: "
+                          f"{(err.strerror or str(err)).lower()}") from None
     return 0
