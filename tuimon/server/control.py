@@ -217,6 +217,8 @@ class Attached:
 class ControlChannel:
     """The daemon's driver channel over the control socket (see the module's text)."""
 
+    PENDING = 1000  # requests a client may have waiting; more is a flood: disconnected
+
     def __init__(self, listener: socket.socket, greeting: Callable[[], list],
                  config: Config, log: Callable[[str], None]) -> None:
         """``greeting``: the messages a new client gets first (the daemon's Served and
@@ -326,7 +328,13 @@ class ControlChannel:
                 break  # the client detaches; the daemon counts on
             request = self._as_daemon_decides(request)
             with self._lock:
-                client.pending.append(request)
+                flooding = len(client.pending) >= self.PENDING
+                if not flooding:
+                    client.pending.append(request)
+            if flooding:
+                self.log(f"client {client.number} asked more than {self.PENDING} requests "
+                         f"ahead of the answers: disconnected")
+                break
             self._wake()
         self._forget(client)
 
