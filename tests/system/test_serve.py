@@ -258,3 +258,54 @@ def test_ctl_reset_on_a_playback(tmp_path):
         if daemon.poll() is None:
             daemon.kill()
             daemon.communicate()
+
+
+def test_drill_down_and_save_through_the_socket(tmp_path):
+    """A playback daemon: a conversation's packets read again by the daemon (drill-down's
+    reply reaches the client that asked, among two), and an attached save lands in the
+    daemon's --csv folder whatever folder the client named."""
+    from tuimon.server.attach_client import SocketClient
+    from tuimon.server.protocol import PacketList, Packets, Page, Query, Save, Saved
+
+    sock, out = str(tmp_path / "drill.sock"), tmp_path / "daemon-csv"
+    daemon = subprocess.Popen([sys.executable, "-m", "tuimon", "serve", "-r", str(PCAP),
+                               "--speed", "0", "--control", sock, "--csv", str(out),
+                               "--dissect-packets", "0", "--no-history"],
+                              cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    clients = []
+    try:
+        wait_line(daemon, "tuimon: serving 1kxun.pcap on")
+        one, other = SocketClient(sock), SocketClient(sock)
+        clients += [one, other]
+        other.launch()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            page = one.request(Query(view="conversations", limit=1, seq=1), Page)
+            if page.state == "finished":
+                break
+            time.sleep(0.2)
+        [row] = page.rows
+        other.send(Query(view="hosts", seq=5))
+        listed = one.request(Packets(page.keys[0], seq=2), PacketList, timeout=60)
+        assert listed.error is None and listed.found == row.packets_a_to_b + row.packets_b_to_a
+        assert len(listed.rows) == listed.found
+        from tuimon.server.wire import loads_reply
+
+        got = []  # the other client's: its page (and any Status), never one's packets
+        while other.conn.poll(1.0):
+            got.append(type(loads_reply(other.conn.recv_bytes())).__name__)
+        assert "Page" in got and "PacketList" not in got, got
+        saved = one.request(Save(str(tmp_path / "elsewhere"), seq=3), Saved)
+        assert saved.error is None and saved.folder == str(out)
+        assert sorted(p.name for p in out.iterdir()) == [
+            "conversations.csv", "counters.csv", "hosts.csv", "interfaces.csv",
+            "protocols.csv"]
+        assert not (tmp_path / "elsewhere").exists()
+        stop(daemon)
+    finally:
+        for client in clients:
+            client.close()
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.communicate()
