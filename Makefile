@@ -45,6 +45,7 @@ system:
 	command -v nft >/dev/null || [ -x /usr/sbin/nft ] || missing="$$missing nftables"; \
 	command -v nfacct >/dev/null || [ -x /usr/sbin/nfacct ] || missing="$$missing nfacct"; \
 	[ -f /etc/services ] || missing="$$missing netbase"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	command -v $(PYTHON) >/dev/null || missing="$$missing python3"; \
 	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv python3-pip"; \
 	if [ -n "$$missing" ]; then \

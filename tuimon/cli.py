@@ -13,13 +13,26 @@ from tuimon.errors import TuimonError
 from tuimon.text import printable
 
 
-def build_parser() -> argparse.ArgumentParser:
+SUBCOMMANDS = ("serve", "attach", "web", "ctl")  # argv[0]; an interface of that name: '--' first
+
+
+def build_parser(serve: bool = False) -> argparse.ArgumentParser:
+    """The usual command line; ``serve``: ``tuimon serve``'s (the same, plus the socket)."""
     p = argparse.ArgumentParser(
-        prog="tuimon",
-        description="Interactive terminal network-traffic monitor.",
-        epilog="Examples: tuimon eth0 | tuimon -r trace.pcap | "
-               "tuimon -r trace.pcap --no-ui --csv out/",
+        prog="tuimon serve" if serve else "tuimon",
+        description="Count as a daemon, serving a control socket (docs/fleet.md)." if serve
+        else "Interactive terminal network-traffic monitor.",
+        epilog="Examples: tuimon serve eth0 --csv /var/lib/tuimon | tuimon attach" if serve
+        else "Examples: tuimon eth0 | tuimon -r trace.pcap | "
+             "tuimon -r trace.pcap --no-ui --csv out/ | tuimon serve eth0 | tuimon attach | "
+             "tuimon web | tuimon ctl counters --reset NAME",
     )
+    if serve:
+        p.add_argument("--control", metavar="PATH",
+                       help="the control socket (default /run/tuimon/NAME.sock as root, "
+                            "else $XDG_RUNTIME_DIR/tuimon/NAME.sock)")
+        p.add_argument("--control-group", metavar="GROUP",
+                       help="the control socket's group (mode 0660): who may attach")
     p.add_argument("interfaces", nargs="*", metavar="IFACE",
                    help="interfaces to capture on ('any' for all); default: the first busy one")
     p.add_argument("-r", "--read", metavar="FILE",
@@ -237,6 +250,75 @@ def _counters(path: str | None, given: list[str]) -> tuple[tuple[str, str], ...]
     return tuple(pairs)
 
 
+def _bind(text: str) -> tuple[str, int]:
+    """ADDR:PORT ([::1]:PORT for IPv6; :PORT or PORT alone: 127.0.0.1)."""
+    host, colon, port = text.rpartition(":")
+    if not colon:
+        host, port = "", text
+    host = host.strip("[]") or "127.0.0.1"
+    try:
+        number = int(port)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not ADDR:PORT: {text!r}") from None
+    if not 0 < number < 65536:
+        raise argparse.ArgumentTypeError(f"not a port: {port!r}")
+    return host, number
+
+
+def client_parser(command: str) -> argparse.ArgumentParser:
+    """``tuimon attach``, ``tuimon web`` and ``tuimon ctl``: clients of a daemon's socket."""
+    socket_help = ("the daemon's control socket (default: the only one in /run/tuimon as "
+                   "root, else in $XDG_RUNTIME_DIR/tuimon)")
+    top = p = argparse.ArgumentParser(prog=f"tuimon {command}")
+    if command == "attach":
+        p.description = "The monitor on a running tuimon serve; q leaves it counting."
+    elif command == "web":
+        p.description = "The monitor attached to tuimon serve, in a browser (textual-serve)."
+        p.add_argument("--web-bind", type=_bind, default=("127.0.0.1", 8080),
+                       metavar="ADDR:PORT", help="where the web server listens (default "
+                       "127.0.0.1:8080; it has no authentication: see docs/fleet.md)")
+        p.add_argument("--web-public-url", metavar="URL",
+                       help="the URL browsers use, behind a proxy (default http://ADDR:PORT)")
+    else:
+        p.description = "One request to a running tuimon serve."
+        sub = p.add_subparsers(dest="what", required=True, metavar="counters")
+        p = sub.add_parser("counters", prog="tuimon ctl counters",
+                           help="the named counters; --reset: read and zero at once")
+        p.add_argument("--reset", action="append", default=[], metavar="NAME",
+                       help="read and zero this counter atomically (repeatable)")
+        p.add_argument("--reset-all", action="store_true",
+                       help="read and zero every counter atomically")
+    if command in ("attach", "web"):
+        p.add_argument("--interval", type=float, default=1.0, metavar="SECS",
+                       help="table refresh interval (default 1)")
+    p.add_argument("socket", nargs="?", metavar="SOCKET", help=socket_help)
+    return top
+
+
+def client_config(command: str, argv: list[str]) -> Config:
+    """``tuimon attach|web|ctl ...`` -> Config."""
+    parser = client_parser(command)
+    args = parser.parse_args(argv)
+    if command == "ctl":
+        return Config(subcommand="ctl", control=args.socket, ctl_reset=tuple(args.reset),
+                      ctl_reset_all=args.reset_all)
+    interval = args.interval if args.interval and args.interval > 0 else 1.0
+    if command == "web":
+        return Config(subcommand="web", control=args.socket, interval=interval,
+                      web_bind=args.web_bind, web_public_url=args.web_public_url)
+    return Config(subcommand="attach", control=args.socket, interval=interval)
+
+
+def serve_config(args: argparse.Namespace) -> Config:
+    """``tuimon serve ...`` -> Config: the usual options, the daemon's socket."""
+    if args.no_ui:
+        raise TuimonError("tuimon serve has no interface anyway: drop --no-ui")
+    if args.list_interfaces:
+        raise TuimonError("--list-interfaces goes with tuimon, not tuimon serve")
+    return config_from(args).but(subcommand="serve", control=args.control,
+                                 control_group=args.control_group)
+
+
 def config_from(args: argparse.Namespace) -> Config:
     """The one place the parsed command line becomes a Config."""
     from tuimon.server.quota import parse_quota
@@ -293,9 +375,18 @@ def run(argv: list[str] | None = None) -> tuple[int, bool]:
         from tuimon.sinks.report import main as report
 
         return report(argv[1:]), False
-    args = build_parser().parse_args(argv)
+    command = argv[0] if argv[:1] and argv[0] in SUBCOMMANDS else None
+    if command in (None, "serve"):
+        args = build_parser(serve=command == "serve").parse_args(argv[1:] if command else argv)
     try:
-        config = config_from(args)
+        if command is None:
+            config = config_from(args)
+        elif command == "serve":
+            config = serve_config(args)
+        else:
+            config = client_config(command, argv[1:])
+        if config.subcommand is not None:
+            return run_subcommand(config)
         if config.list_interfaces:
             from tuimon.capture.interfaces import list_interfaces
 
@@ -316,6 +407,46 @@ def run(argv: list[str] | None = None) -> tuple[int, bool]:
     except BrokenPipeError:  # the summary's reader went away (tuimon ... | head)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 128 + signal.SIGPIPE, False
+
+
+def run_subcommand(config: Config) -> tuple[int, bool]:
+    """``tuimon serve``, ``attach``, ``web``, ``ctl`` (docs/fleet.md)."""
+    if config.serve:
+        from tuimon.server.daemon import run_serve
+
+        code, at_once = run_serve(config)
+        return code, at_once
+    from tuimon.server.control import find_socket
+
+    path = find_socket(config.control)
+    if config.subcommand == "ctl":
+        from tuimon.server.ctl import run_ctl
+
+        return run_ctl(config.but(control=path)), False
+    if config.subcommand == "web":
+        from tuimon.server.attach_client import SocketClient
+        from tuimon.ui.web import run_web
+
+        probe = SocketClient(path)  # a daemon answers there: one line now if not, rather
+        probe.launch()  # than a page that fails in every browser
+        probe.close()
+        host, port = config.web_bind
+        return run_web(path, host, port, config.interval, config.web_public_url), False
+    return run_attach(path, config), False
+
+
+def run_attach(path: str, config: Config) -> int:
+    """The app on the daemon at ``path``: its tabs and columns as the daemon counts; q
+    detaches, the daemon counts on."""
+    from tuimon.server.attach_client import SocketClient
+    from tuimon.ui.app import run_app as run_monitor  # only the UI loads textual
+
+    client = SocketClient(path)
+    client.launch()
+    served = client.served
+    shown = Config(counters=served.counters, source="conntrack" if served.conntrack
+                   else "capture", interval=config.interval)
+    return run_monitor(shown, lambda config, stdin: client)
 
 
 def run_app(config: Config) -> int:

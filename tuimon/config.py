@@ -55,6 +55,22 @@ class Config:
     metrics_linger: float = 0.0  # --metrics-linger SECS: headless, serve the end that long
     ipfix: str | None = None  # --ipfix HOST:PORT: export conversations to an IPFIX collector
     ipfix_active: float = 60.0  # --ipfix-active SECS: a long conversation's record interval
+    # Subcommands (docs/fleet.md): None is the usual ``tuimon [IFACE ...] | -r FILE``;
+    # "serve" the daemon, "attach" the app on a daemon's socket, "web" the app in a
+    # browser, "ctl" a one-shot request to a daemon.
+    subcommand: str | None = None
+    control: str | None = None  # serve: --control PATH; attach/web/ctl: the SOCKET named
+    control_group: str | None = None  # serve --control-group NAME: the socket's group
+    web_bind: tuple[str, int] = ("127.0.0.1", 8080)  # web --web-bind ADDR:PORT
+    web_public_url: str | None = None  # web --web-public-url URL (behind a proxy)
+    ctl_reset: tuple[str, ...] = ()  # ctl counters --reset NAME (repeatable)
+    ctl_reset_all: bool = False  # ctl counters --reset-all
+
+    @property
+    def serve(self) -> bool:
+        """``tuimon serve``: the daemon. Not ``no_ui``: like the app it plays a file at its
+        recorded pace and keeps a drill-down ring, for the apps attached to it."""
+        return self.subcommand == "serve"
 
     @property
     def conntrack(self) -> bool:

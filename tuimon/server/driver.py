@@ -70,13 +70,17 @@ class Driver:
                  stop: threading.Event | None = None, budget: float = 0.05,
                  on_tick: Callable[[], None] | None = None,
                  reader_thread: bool | None = None,
-                 until: Callable[[], bool] | None = None) -> None:
+                 until: Callable[[], bool] | None = None,
+                 linger: bool | None = None) -> None:
         """``stop``: set to end (a signal, a Stop request); a live capture is then asked to
         stop gracefully and what it still holds is counted. ``budget``: seconds of counting
         between two looks at the requests. ``on_tick``: called once a second (headless
         says the capture's news on stderr). ``reader_thread``: read a playback's file in a
         thread of its own (default: when there is a channel). ``until``: stop as soon as
-        it says so (checked after every batch; tests)."""
+        it says so (checked after every batch; tests). ``linger``: once the source has
+        ended, keep answering requests until stopped (default: when there is a channel;
+        the daemon lingers after a playback, not after a live capture that ended on its
+        own)."""
         self.service = service
         self.channel = channel
         self.stop = stop or threading.Event()
@@ -84,6 +88,7 @@ class Driver:
         self.on_tick = on_tick
         self.reader_thread = channel is not None if reader_thread is None else reader_thread
         self.until = until
+        self.linger = channel is not None if linger is None else linger
         self._drill_jobs: queue.Queue | None = None
         self._final_save: Save | None = None
         self._stopping_at: float | None = None
@@ -239,7 +244,7 @@ class Driver:
     def _after_end(self) -> None:
         """The source has ended: with a UI, keep answering (and applying late verdicts)
         until Stop; a save that waited for the end is done now."""
-        if self.channel is None:
+        if self.channel is None or not self.linger:
             return
         if self._final_save is not None:
             self.send(self.service.save(self._final_save))

@@ -25,6 +25,9 @@ engine -> UI (replies)
     ``Status`` on every change of state, ``Page`` (with the playback's ``Progress``),
     ``FilterChecked``, ``Saved``, ``Pong``, ``Progress``, ``HistoryChart``, and the
     drill-down replies.
+
+The daemon (``tuimon serve``) answers the same requests on its control socket
+(:mod:`tuimon.server.control`); a client attaching gets ``Served`` first, then ``Status``.
 """
 
 from __future__ import annotations
@@ -77,6 +80,20 @@ class Status:
     opened: bool = False  # the source was opened (False with ERROR: it never was)
     note: str = ""  # something to tell the user once (e.g. which interface was picked)
     kernel_counters: int = 0  # the kernel's named counters found (nfacct, nft): the Counters view shows
+
+
+@dataclass
+class Served:
+    """What a daemon tells a client that attaches, before its Status: what it counts, so
+    the app shows the same tabs and columns as the daemon's own would."""
+
+    source: str  # what the header calls the source
+    pid: int
+    counters: tuple = ()  # the named counters' (name, expression) pairs
+    conntrack: bool = False  # --source conntrack (the NAT column)
+    live: bool = True
+    csv: str | None = None  # where an attached app's save goes (None: a new folder in the
+    #                         daemon's working directory)
 
 
 @dataclass
