@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import pytest
 
@@ -178,34 +177,38 @@ def test_cache_is_refreshed_when_the_engine_changes():
     assert runner.run(Query(view="conversations"), version=2).total == 4
 
 
-def test_hundred_thousand_conversations_stay_cheap(monkeypatch):
-    engine = conv_engine(100_000)
-    assert len(engine.conversations) == 100_000
+def test_a_large_table_builds_only_its_window_and_sorts_once_per_change(monkeypatch):
+    """With 30,000 conversations: rows are built for the window only, a window near the top
+    comes from the partial order, a deep scroll sorts the whole table once, and scrolling on
+    within the same engine version reads the cached order (no new pass over the table).
+    Speed itself is make bench's (bench/ui.py), not a timed assertion here."""
+    import tuimon.server.query as query
+
+    engine = conv_engine(30_000)
+    assert len(engine.conversations) == 30_000
     runner = QueryRunner(engine)
-    built = []
-    real = engine.conversation_rows
+    built, passes = [], []
+    real_rows, real_items = engine.conversation_rows, runner.items
     monkeypatch.setattr(engine, "conversation_rows", lambda convs=None: built.append(len(convs))
-                        or real(convs))
-    start = time.perf_counter()
+                        or real_rows(convs))
+    monkeypatch.setattr(runner, "items", lambda view: passes.append(view) or real_items(view))
+    picked = []
+    real_pick = query.heapq.nlargest
+    monkeypatch.setattr(query.heapq, "nlargest", lambda n, it, key: picked.append(n)
+                        or real_pick(n, it, key=key))
     page = runner.run(Query(view="conversations", limit=40, margin=40), version=1)
-    first = time.perf_counter() - start
-    start = time.perf_counter()
+    assert picked == [160] and len(passes) == 1
     key = page.keys[5]
     runner.run(Query(view="conversations", sort="rate_10s", filter="port 80 and not port 1005",
                      limit=40, margin=40, cursor=5, cursor_key=key), version=2)
-    second = time.perf_counter() - start
-    start = time.perf_counter()
+    assert len(passes) == 2
     runner.run(Query(view="conversations", sort="rate_10s", filter="port 80 and not port 1005",
-                     offset=50_000, cursor=50_000, limit=40, margin=40), version=2)  # a scroll
-    deep = time.perf_counter() - start  # beyond the partial order near the top: sorts all
-    start = time.perf_counter()
+                     offset=15_000, cursor=15_000, limit=40, margin=40), version=2)  # a scroll
+    assert len(passes) == 3  # beyond the partial order: the whole table, sorted once
     runner.run(Query(view="conversations", sort="rate_10s", filter="port 80 and not port 1005",
-                     offset=50_040, cursor=50_040, limit=40, margin=40), version=2)
-    scroll = time.perf_counter() - start  # the full order is cached until the engine changes
+                     offset=15_040, cursor=15_040, limit=40, margin=40), version=2)
+    assert len(passes) == 3  # the full order is cached until the engine changes
     assert built == [80, 80, 120, 120]
-    # Generous bounds for a slow shared machine; typical: ~20 ms, ~0.15 s, ~0.15 s, ~1 ms.
-    assert first < 1.5 and second < 3.0 and deep < 3.0 and scroll < 0.05, \
-        (first, second, deep, scroll)
 
 
 @pytest.mark.parametrize("view", ["hosts", "conversations"])
