@@ -112,7 +112,9 @@ def test_views_save_filter_and_quit(term, tmp_path):
     t.keys("1")
     t.wait_text("Interfaces  1 rows")
     t.keys("3")
-    screen = t.wait_text("Protocols  21 rows")
+    # the status line and the rows may reach the terminal in two writes: wait for both
+    screen = t.wait_for(lambda s: "Protocols  21 rows" in s and "      tls    application" in s,
+                        "the protocol hierarchy with tshark's tls verdict")
     assert "      tls    application" in screen  # the hierarchy, tshark's verdict
 
     t.keys("s")
