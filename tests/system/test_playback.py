@@ -27,6 +27,9 @@ from tests.support.playback import Clock, START, args_for, capture, frame, span
 
 
 def opened(path, clock, stdin=None, **extra):
+    # pacing, gaps, holds and speeds: no test here checks application protocols, so no
+    # tshark beside them (dissect_packets=... to ask for it)
+    extra.setdefault("dissect_packets", 0)
     svc = EngineService(args_for(path, **extra), partial(open_source, stdin=stdin),
                         clock=clock, wallclock=lambda: START)
     assert svc.open().state == PLAYING
