@@ -292,3 +292,31 @@ def test_a_bad_history_keep_is_one_line_and_exit_2(value, capsys):
     assert exit.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "--history-keep" in err and "Traceback" not in err
+
+
+def test_a_large_minute_bound_once_writes_what_row_by_row_upserts_write(tmp_path, monkeypatch):
+    """Many rows of a kind go through a temporary table and INSERT ... SELECT into the
+    minute, hour and day; the tables are those the upserts of each row give, over minutes
+    that add to rows already there."""
+    import random
+
+    from tuimon.sinks import history
+
+    rng = random.Random(3)
+    minutes = [T0 + 60 * rng.randrange(0, 200) for _ in range(6)]
+    deltas = [{"host": [(f"10.0.{i // 250}.{i % 250}", *(rng.randrange(1, 9) for _ in range(6)))
+                        for i in rng.sample(range(2000), 600)],
+               "protocol": [("transport", "tcp", 3, 300)]} for _ in minutes]
+    dumps = []
+    for bulk in (history.BULK, 10**9):
+        monkeypatch.setattr(history, "BULK", bulk)
+        db = connect(str(tmp_path / f"b{bulk}.sqlite"))
+        for minute, d in zip(minutes, deltas):
+            db.execute("BEGIN IMMEDIATE")
+            write_deltas(db, minute, d)
+            db.execute("COMMIT")
+        dumps.append({t: sorted(db.execute(f"SELECT * FROM {t}").fetchall())
+                      for t in ("host_minutes", "host_hours", "host_days", "protocol_days")})
+        db.close()
+    assert dumps[0] == dumps[1]
+    assert len(dumps[0]["host_minutes"]) > 600  # minutes shared by the runs add up
