@@ -82,7 +82,7 @@ system:
 $(VENV)/.installed: pyproject.toml
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip  # a current pip resolves the install in half the time
-	$(PY) -m pip install -q --no-compile -e '.[test]'  # .pyc as modules are first imported
+	$(PY) -m pip install -q -e '.[test]'
 	@touch $@
 
 clean:
