@@ -413,8 +413,9 @@ async def test_resize_down_to_40x12_and_back():
         assert app.is_running
 
 
-async def test_no_color(monkeypatch):
+async def test_no_color(monkeypatch, tmp_path):
     monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.chdir(tmp_path)  # `s` saves into a new folder in the working directory
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
@@ -422,6 +423,7 @@ async def test_no_color(monkeypatch):
         await pilot.press("4", "down", "s")
         await settle(pilot)
         assert app.is_running
+        assert [p.name for p in tmp_path.iterdir()] == ["tuimon-20231114-221320"]
 
 
 # -- the real app: engine in its own process ------------------------------------------------
