@@ -325,6 +325,13 @@ def config_from(args: argparse.Namespace) -> Config:
 
     if args.read and args.interfaces:
         raise TuimonError("give either interfaces to capture on or -r FILE, not both")
+    if "any" in args.interfaces and len(args.interfaces) > 1:
+        others = ", ".join(i for i in args.interfaces if i != "any")
+        raise TuimonError(f"'any' already captures every interface: with {others} beside it, "
+                          f"their frames would be counted twice; give 'any' alone, or the "
+                          f"interfaces without it")
+    if len(set(args.interfaces)) < len(args.interfaces):
+        raise TuimonError("an interface is named twice: its frames would be counted twice")
     if args.source == "conntrack" and (args.read or args.interfaces or args.filter):
         raise TuimonError("--source conntrack reads the kernel's flow table: it takes no "
                           "interfaces, -r FILE or -f filter")
