@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import threading
-import traceback
 
 from tuimon.config import Config
 from tuimon.errors import TuimonError
@@ -25,6 +24,7 @@ from tuimon.server.headless import Ending, News, Signals, say
 from tuimon.server.protocol import ERROR, Save, Served, one_line
 from tuimon.server.service import EngineService
 from tuimon.server.session import tune_gc
+from tuimon.server.worker import debug_log
 from tuimon.sinks.csv import check_folder
 
 
@@ -61,7 +61,7 @@ def run_serve(config: Config, factory=None) -> Ending:
             try:
                 driver.run(opened=True)
             except Exception as err:  # noqa: BLE001 - one line, never a traceback
-                _debug_log()
+                debug_log()
                 failed = one_line(f"engine failed: {type(err).__name__}: {err}")
                 say(failed)
         finally:
@@ -89,11 +89,3 @@ def run_serve(config: Config, factory=None) -> Ending:
     return Ending(code, True)
 
 
-def _debug_log() -> None:
-    path = os.environ.get("TUIMON_DEBUG_LOG")
-    if path:
-        try:
-            with open(path, "a", encoding="utf-8") as f:
-                f.write(traceback.format_exc())
-        except OSError:
-            pass

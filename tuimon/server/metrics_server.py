@@ -62,6 +62,17 @@ def parse_address(text: str) -> tuple[str, int]:
     return host or DEFAULT_ADDRESS, int(port)
 
 
+def _traffic(prefix: str, what: str, labels: list[str], rows) -> tuple:
+    """``PREFIX_packets`` and ``PREFIX_bytes`` counter families ("Packets WHAT", "Bytes
+    WHAT") from ``(label values, packets, bytes)`` rows."""
+    packets = CounterMetricFamily(f"{prefix}_packets", f"Packets {what}", labels=labels)
+    nbytes = CounterMetricFamily(f"{prefix}_bytes", f"Bytes {what}", labels=labels)
+    for values, p, b in rows:
+        packets.add_metric(values, p)
+        nbytes.add_metric(values, b)
+    return packets, nbytes
+
+
 def families(snap: MetricsSnapshot):
     """The metric families of one snapshot (docs/fleet.md names each)."""
     packets = CounterMetricFamily("tuimon_interface_packets",
@@ -79,53 +90,22 @@ def families(snap: MetricsSnapshot):
             drops.add_metric([name], d)
     yield from (packets, nbytes, drops)
 
-    packets = CounterMetricFamily("tuimon_protocol_packets",
-                                  "Packets per protocol (link, network, transport layers)",
-                                  labels=["protocol", "layer"])
-    nbytes = CounterMetricFamily("tuimon_protocol_bytes",
-                                 "Bytes per protocol (link, network, transport layers)",
-                                 labels=["protocol", "layer"])
-    for layer, name, p, b in snap.protocols:
-        packets.add_metric([name, layer], p)
-        nbytes.add_metric([name, layer], b)
-    yield from (packets, nbytes)
-
-    packets = CounterMetricFamily("tuimon_application_packets",
-                                  "Packets per application protocol (never decreasing)",
-                                  labels=["application"])
-    nbytes = CounterMetricFamily("tuimon_application_bytes",
-                                 "Bytes per application protocol (never decreasing)",
-                                 labels=["application"])
-    for name, p, b in snap.applications:
-        packets.add_metric([name], p)
-        nbytes.add_metric([name], b)
-    yield from (packets, nbytes)
-
-    packets = CounterMetricFamily("tuimon_named_packets",
-                                  "Packets a named counter picked since the start "
-                                  "(resets do not lower it)", labels=["counter"])
-    nbytes = CounterMetricFamily("tuimon_named_bytes",
-                                 "Bytes a named counter picked since the start "
-                                 "(resets do not lower it)", labels=["counter"])
+    yield from _traffic("tuimon_protocol", "per protocol (link, network, transport layers)",
+                        ["protocol", "layer"],
+                        (([name, layer], p, b) for layer, name, p, b in snap.protocols))
+    yield from _traffic("tuimon_application", "per application protocol (never decreasing)",
+                        ["application"], (([name], p, b) for name, p, b in snap.applications))
+    yield from _traffic("tuimon_named", "a named counter picked since the start (resets do "
+                        "not lower it)", ["counter"],
+                        (([name], p, b) for name, p, b, _ in snap.counters))
     resets = CounterMetricFamily("tuimon_named_resets",
                                  "Times a named counter was read and reset", labels=["counter"])
-    for name, p, b, n in snap.counters:
-        packets.add_metric([name], p)
-        nbytes.add_metric([name], b)
+    for name, _, _, n in snap.counters:
         resets.add_metric([name], n)
-    yield from (packets, nbytes, resets)
-
+    yield resets
     if snap.top_hosts:
-        packets = CounterMetricFamily("tuimon_host_packets",
-                                      "Packets to or from the host (the top N hosts by bytes)",
-                                      labels=["address"])
-        nbytes = CounterMetricFamily("tuimon_host_bytes",
-                                     "Bytes to or from the host (the top N hosts by bytes)",
-                                     labels=["address"])
-        for address, p, b in snap.top_hosts:
-            packets.add_metric([address], p)
-            nbytes.add_metric([address], b)
-        yield from (packets, nbytes)
+        yield from _traffic("tuimon_host", "to or from the host (the top N hosts by bytes)",
+                            ["address"], (([a], p, b) for a, p, b in snap.top_hosts))
 
     yield GaugeMetricFamily("tuimon_conversations", "Conversations in the table",
                             value=snap.conversations)

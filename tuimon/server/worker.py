@@ -53,7 +53,9 @@ class PipeChannel:
             return False
 
 
-def _debug_log() -> None:
+def debug_log() -> None:
+    """The exception being handled, appended to $TUIMON_DEBUG_LOG when it is set (the
+    engine processes' traceback, never shown to the user)."""
     path = os.environ.get("TUIMON_DEBUG_LOG")
     if path:
         try:
@@ -114,7 +116,7 @@ def worker_main(requests, replies, config: Config, factory: Callable | None = No
     try:
         driver.run()
     except Exception as err:  # noqa: BLE001 - report, never print a traceback
-        _debug_log()
+        debug_log()
         driver.fail(err)
     finally:
         driver.close()

@@ -81,13 +81,19 @@ def connect(path: str) -> sqlite3.Connection:
         raise HistoryFailed(f"cannot open the history {path}: {err}") from None
 
 
-def _upsert_sql(kind: str, grain: str) -> str:
+def _upsert(kind: str, grain: str, source: str) -> str:
+    """Add the rows ``source`` gives (``VALUES (...)`` or a ``SELECT``) to ``kind``'s table
+    of ``grain``: a row already there for the period and key gets them added."""
     keys, values = KINDS[kind]
     cols = (PERIOD[grain], *keys, *values)
     sets = ", ".join(f"{v} = {v} + excluded.{v}" for v in values)
-    return (f"INSERT INTO {table(kind, grain)} ({', '.join(cols)}) "
-            f"VALUES ({', '.join('?' * len(cols))}) "
+    return (f"INSERT INTO {table(kind, grain)} ({', '.join(cols)}) {source} "
             f"ON CONFLICT ({', '.join((PERIOD[grain], *keys))}) DO UPDATE SET {sets}")
+
+
+def _upsert_sql(kind: str, grain: str) -> str:
+    keys, values = KINDS[kind]
+    return _upsert(kind, grain, f"VALUES ({', '.join('?' * (1 + len(keys) + len(values)))})")
 
 
 _CONV_SQL = (f"INSERT INTO conversations ({', '.join(CONVERSATION_COLUMNS)}) "
@@ -102,11 +108,8 @@ BULK = 256
 
 def _bulk_sql(kind: str, grain: str) -> str:
     keys, values = KINDS[kind]
-    cols = (PERIOD[grain], *keys, *values)
-    sets = ", ".join(f"{v} = {v} + excluded.{v}" for v in values)
-    return (f"INSERT INTO {table(kind, grain)} ({', '.join(cols)}) "
-            f"SELECT ?, {', '.join((*keys, *values))} FROM temp.delta_{kind} WHERE true "
-            f"ON CONFLICT ({', '.join((PERIOD[grain], *keys))}) DO UPDATE SET {sets}")
+    return _upsert(kind, grain, f"SELECT ?, {', '.join((*keys, *values))} "
+                                f"FROM temp.delta_{kind} WHERE true")
 
 
 def write_deltas(db: sqlite3.Connection, minute: int, deltas: dict) -> None:
