@@ -118,9 +118,29 @@ def write_history(path: str) -> dict[str, dict]:
             f"INSERT INTO protocol_{grain} ({period}, layer, protocol, packets, bytes) "
             f"VALUES (?, 'transport', 'udp', ?, ?)",
             [(t, (i + o) // 500, i + o) for t, i, o in items])
+    db.executemany(
+        "INSERT INTO conversations (protocol, address_a, port_a, address_b, port_b, "
+        "packets_a_to_b, bytes_a_to_b, packets_b_to_a, bytes_b_to_a, first_seen, last_seen, "
+        "state) VALUES ('udp', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'idle')",
+        [conversation_row(day) for day in range(1, CONVERSATION_DAYS + 1)])
     db.execute("COMMIT")
     db.close()
     return rows
+
+
+CONVERSATION_DAYS = 20  # the wave conversation's earlier lifetimes, one a day
+
+
+def conversation_row(days_back: int) -> tuple:
+    """The wave conversation ``days_back`` days before the capture, from 14:00 UTC for an
+    hour and a half (REMOTE first on odd days: either way round is the same conversation),
+    its bytes growing with the days; LOCAL to REMOTE is a third of the other way."""
+    start = END_MINUTE - END_MINUTE % 86400 - days_back * 86400 + 14 * 3600
+    down = 3_000_000 + 100_000 * (CONVERSATION_DAYS - days_back)
+    up = down // 3
+    if days_back % 2:
+        return (REMOTE, 6000, LOCAL, 5000, down // 500, down, up // 500, up, start, start + 5400)
+    return (LOCAL, 5000, REMOTE, 6000, up // 500, up, down // 500, down, start, start + 5400)
 
 
 def history_service(folder, with_history: bool = True) -> EngineService:

@@ -1,5 +1,6 @@
 """The history of live sessions in network namespaces: recorded by default, a restart's
-totals carrying over (against the kernel's own interface counters), and ``kill -9`` while
+totals carrying over (against the kernel's own interface counters; and a restart in the
+middle of steady traffic, against what each session counted), and ``kill -9`` while
 recording leaving a database that opens with every commit but the last.
 
 Traffic is UDP echoed between the namespaces by python sockets (tests/support/echo.py):
@@ -17,7 +18,7 @@ import time
 
 import pytest
 
-from tests.support.echo import exchange, frames
+from tests.support.echo import exchange, frames, rows
 from tests.support.netns import wait_line
 from tuimon.sinks.history_totals import starts, totals
 
@@ -78,6 +79,63 @@ def test_a_restart_adds_to_the_totals_as_the_kernel_counted(netns, echo, tmp_pat
     # a row per conversation only when asked: the second session's one
     assert db.execute("SELECT port_a, port_b FROM conversations").fetchall() in \
         ([(40001, 7)], [(7, 40001)])
+
+
+STREAM = r"""
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 41000))
+s.setblocking(False)
+print("sending", file=sys.stderr, flush=True)
+while True:
+    s.sendto(b"x" * 300, (sys.argv[2], 7))
+    try:
+        while True:
+            s.recv(65535)
+    except BlockingIOError:
+        pass
+    time.sleep(0.005)
+"""
+
+
+def test_a_restart_mid_traffic_carries_the_totals_over(netns, echo, tmp_path):
+    """Traffic flows all along (about 400 frames a second, echoed); tuimon is stopped and
+    started again in the middle of it. The database holds exactly what the two sessions
+    counted (each session's interfaces.csv), today's, the week's and the period's totals
+    included; the kernel counted more (the frames of the restart's gap)."""
+    db_path = tmp_path / "history.sqlite"
+    began = time.time()
+    before = kernel(netns)
+    sender = netns.python(netns.b, STREAM, netns.addr_b(), netns.addr_a())
+    counted = []
+    try:
+        wait_line(sender, "sending")
+        for i in range(2):
+            out = tmp_path / f"session{i}"
+            proc = netns.tuimon("tma0", "--no-ui", "--dissect-packets", "0", "--history",
+                                str(db_path), "--csv", str(out))
+            wait_line(proc, "tuimon: capturing on")
+            time.sleep(2.0)
+            stop(proc)
+            row = next(r for r in rows(out, "interfaces.csv") if r["interface"] == "tma0")
+            counted.append(tuple(int(row[k]) for k in ("packets", "bytes", "in_packets",
+                                                         "in_bytes", "out_packets", "out_bytes")))
+            assert counted[-1][0] > 400, counted  # the traffic flowed through the session
+    finally:
+        sender.kill()
+        sender.communicate()
+    expect = tuple(a + b for a, b in zip(*counted))
+    db = sqlite3.connect(db_path)
+    for grain in ("minutes", "hours", "days"):
+        assert sums(db, grain) == expect
+    now = time.time()
+    if began >= starts(now)["today"]:  # not across midnight (UTC)
+        t = totals(db, "interface", now)
+        for period in ("today", "week", "period"):
+            assert t[period]["tma0"] == expect
+    k = kernel(netns)
+    on_link = k["rx_packets"] + k["tx_packets"] - before["rx_packets"] - before["tx_packets"]
+    assert on_link > expect[0]  # frames went by while no tuimon was counting
 
 
 def test_kill_9_while_recording_live_keeps_every_commit_but_the_last(netns, echo, tmp_path):

@@ -12,7 +12,8 @@ import pytest
 
 from tests.support.app import RecordingBackend, settle
 from tests.support.drillui import wait_for
-from tests.support.historyfix import LOCAL, NAME, history_service
+from tests.support.historyfix import (CONVERSATION_DAYS, LOCAL, NAME, conversation_row,
+                                      history_service)
 from tuimon.server.protocol import HistoryOf
 from tuimon.ui.app import MonitorApp
 from tuimon.ui.history import HistoryScreen
@@ -64,6 +65,14 @@ def test_history_of_a_host_month(snap_compare, tmp_path):
                         run_before=open_history("m"))
 
 
+@pytest.mark.parametrize("size,span", [("80x24", "day"), ("160x48", "month")])
+def test_history_of_a_conversation(snap_compare, tmp_path, size, span):
+    """The wave conversation's last day (its lifetime today at its average rate) and month
+    (its earlier lifetimes, one a day at 14:00, from the database), A>B and B>A apart."""
+    assert snap_compare(history_app(tmp_path, view="conversations"), terminal_size=SIZES[size],
+                        run_before=open_history(span[0]))
+
+
 def test_history_no_color(snap_compare, tmp_path, monkeypatch):
     monkeypatch.setenv("NO_COLOR", "1")
     assert snap_compare(history_app(tmp_path), terminal_size=(80, 24),
@@ -100,12 +109,29 @@ async def test_history_opens_from_a_row_and_esc_goes_back(tmp_path):
             await settle(pilot)
             assert not isinstance(app.screen, HistoryScreen)
             assert app.table.view == {"1": "interfaces", "2": "hosts", "3": "protocols"}[view_key]
-        # Enter in Conversations still opens the packets; H there says what history holds.
+        # H in Conversations: the conversation's history (Enter there opens its packets).
         await pilot.press("4")
         await settle(pilot)
+        key, row = app.table.cursor_row()
         await pilot.press("H")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen)
+                       and app.screen.chart is not None)
+        screen = app.screen
+        assert (screen.kind, screen.key) == ("conversation", key)
+        assert screen.chart.source == "memory" and screen.chart.step == 1
+        assert "5000" in screen.title_text and "6000" in screen.title_text
+        await pilot.press("m")
+        await wait_for(pilot, lambda: screen.chart.span == "month")
+        # its recorded lifetimes (either way round) and this one, at their average rates
+        recorded = sum(sum(conversation_row(d)[i] for i in (5, 7))
+                       for d in range(1, CONVERSATION_DAYS + 1))
+        assert sum(screen.chart.bytes) == recorded + row.bytes
+        assert sum(screen.chart.in_bytes) == row.bytes_a_to_b + sum(
+            conversation_row(d)[5 if (conversation_row(d)[0] == row.address_a) else 7]
+            for d in range(1, CONVERSATION_DAYS + 1))
+        await pilot.press("escape")
         await settle(pilot)
-        assert not isinstance(app.screen, HistoryScreen)
+        assert app.table.view == "conversations"
 
 
 async def test_history_figures_match_the_rows(tmp_path):

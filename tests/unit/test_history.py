@@ -164,7 +164,8 @@ def test_an_older_database_is_migrated_never_discarded(tmp_path, monkeypatch):
 
 
 def test_a_version_1_database_gets_the_counter_tables_and_keeps_its_rows(tmp_path):
-    """A database of the first schema (no named counters) is migrated to the second."""
+    """A database of the first schema (no named counters) is migrated through the second
+    (the counter tables) to the current one (the conversations' address index)."""
     path = str(tmp_path / "v1.sqlite")
     db = sqlite3.connect(path, isolation_level=None)
     history_schema.MIGRATIONS[1](db)
@@ -173,7 +174,9 @@ def test_a_version_1_database_gets_the_counter_tables_and_keeps_its_rows(tmp_pat
                "VALUES (?, 'eth0', 3, 300)", (T0,))
     db.close()
     db = connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert db.execute("PRAGMA user_version").fetchone()[0] == history_schema.VERSION == 3
+    assert db.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND "
+                      "name = 'conversations_ends'").fetchone() == ("conversations_ends",)
     assert db.execute("SELECT packets, bytes FROM interface_minutes").fetchall() == [(3, 300)]
     write_deltas(db, T0, {"counter": [("web", 2, 200)]})
     assert db.execute("SELECT name, packets, bytes FROM counter_days").fetchall() == \

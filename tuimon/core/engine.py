@@ -57,6 +57,7 @@ from tuimon.core.model import ConversationRow, HostRow, InterfaceRow, ProtocolRo
 from tuimon.core.names import OTHER_HOSTS, Names
 from tuimon.core.rates import bump, bump_packed, bump_total, bump_trail, trail_series
 from tuimon.core.rows import RowBuilder
+from tuimon.core.watch import Watches
 
 _first = itemgetter(0)
 _NO_PAYLOAD = 0x02 | 0x04  # SYN, RST: not worth handing to the application dissector
@@ -158,6 +159,8 @@ class Engine:
         # tuimon.server.kernel_poll): a function returning their rows; None: none.
         self.extra_counters: Callable[[], list] | None = None
         self._flows: FlowAccounts | None = None  # the conntrack source's flows, if any
+        # Per-second trails of the conversations whose History was opened (core.watch).
+        self.watches = Watches()
 
     @property
     def conversations(self) -> "ConversationsView":
@@ -705,6 +708,8 @@ class Engine:
                 touched.add(key[2])
         self._dirty.clear()
         self._gen += 1
+        if self.watches:
+            self.watches.fold(self.conversation, sec)
         for c, meta in zip(self._counters, self._meta):
             if c[_IB] != meta.folded_b:
                 if with_rates:

@@ -311,7 +311,8 @@ class CountersReset:
 
 # -- history --------------------------------------------------------------------------
 
-HISTORY_KINDS = {"interfaces": "interface", "hosts": "host", "protocols": "protocol"}
+HISTORY_KINDS = {"interfaces": "interface", "hosts": "host", "protocols": "protocol",
+                 "conversations": "conversation"}
 # span -> (its length in seconds, the seconds per point read from the database)
 SPANS: dict[str, tuple[int, int]] = {
     "hour": (3600, 60),  # per second from memory where it has it (interfaces)
@@ -323,10 +324,11 @@ SPANS: dict[str, tuple[int, int]] = {
 
 @dataclass
 class HistoryOf:
-    """The traffic of one interface (``key``: its name), host (its address) or protocol
-    (``(layer, protocol)``) over the last ``span`` (a key of SPANS)."""
+    """The traffic of one interface (``key``: its name), host (its address), protocol
+    (``(layer, protocol)``) or conversation (its row key, ``(proto, a, port a, b, port
+    b)``) over the last ``span`` (a key of SPANS)."""
 
-    kind: str  # interface, host or protocol
+    kind: str  # interface, host, protocol or conversation
     key: Hashable
     span: str = "hour"
     seq: int = 0

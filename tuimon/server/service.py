@@ -19,6 +19,7 @@ from tuimon.config import Config
 from tuimon.core.counters import Counters
 from tuimon.core.engine import Engine
 from tuimon.errors import TuimonError
+from tuimon.server.conversation_history import conversation_job
 from tuimon.server.counterspec import compile_all
 from tuimon.server.drill import Driller, Where, run_job
 from tuimon.server.filter import check
@@ -524,10 +525,12 @@ class EngineService:
         span = request.span if request.span in SPANS else "hour"
         length, step = SPANS[span]
         now = self.history_now()
-        chart = HistoryChart(request.seq, request.kind, request.key, span, now=now)
         path, why = self.history_file, ""
         if path is None:
             why = "no history database (--history PATH)"
+        if request.kind == "conversation":
+            return conversation_job(self.engine, request, now, path, why)
+        chart = HistoryChart(request.seq, request.kind, request.key, span, now=now)
         memory = request.kind == "interface" and (
             path is None or span == "hour" and self._counted_an_hour())
         # An interface's last hour is taken from memory here, in case the database cannot

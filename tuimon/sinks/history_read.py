@@ -154,3 +154,23 @@ class HistoryReader:
             profile.append(HourOfDay(hour, days, nbytes / n, in_b / n,
                                      None if out_b is None else out_b / n))
         return profile
+
+    def conversation_spans(self, ends: tuple, since: int, until: int) -> list:
+        """The recorded conversations between ``ends`` = ``(protocol, address A, port A,
+        address B, port B)`` (as conversations.csv writes them; either way round) whose
+        lifetime overlaps ``since`` .. ``until``: :class:`~tuimon.sinks.history_spread.Span`
+        each, A and B as ``ends`` has them."""
+        from tuimon.sinks.history_spread import Span
+
+        protocol, a, pa, b, pb = ends
+        same = ("address_a = ? AND port_a IS ? AND address_b = ? AND port_b IS ?")
+        try:
+            rows = self.db.execute(
+                "SELECT first_seen, last_seen, bytes_a_to_b, bytes_b_to_a, address_a = ? "
+                f"AND port_a IS ? FROM conversations WHERE protocol = ? AND (({same}) OR "
+                f"({same})) AND last_seen >= ? AND first_seen < ?",
+                (a, pa, protocol, a, pa, b, pb, b, pb, a, pa, since, until)).fetchall()
+        except sqlite3.Error as err:
+            raise HistoryUnreadable(f"cannot read the history {self.path}: {err}") from None
+        return [Span(first, last, ab, ba) if forward else Span(first, last, ba, ab)
+                for first, last, ab, ba, forward in rows]

@@ -13,7 +13,8 @@ import sqlite3
 
 from tuimon.sinks.csv import CONVERSATION_COLUMNS
 
-VERSION = 2  # 2: counter_minutes, counter_hours, counter_days (named counters)
+VERSION = 3  # 2: counter_minutes, counter_hours, counter_days (named counters);
+#               3: an index on the conversations' addresses (a conversation's History)
 GRAINS = {"minutes": 60, "hours": 3600, "days": 86400}
 
 # kind -> (key columns after the period, value columns added up)
@@ -67,8 +68,14 @@ def _create_v2(db: sqlite3.Connection) -> None:
     _create_kinds(db, ("counter",))
 
 
+def _create_v3(db: sqlite3.Connection) -> None:
+    """A conversation's rows found by its addresses (the History view of a conversation)."""
+    db.execute("CREATE INDEX IF NOT EXISTS conversations_ends "
+               "ON conversations (address_a, address_b)")
+
+
 # version reached -> the step from the version before it
-MIGRATIONS = {1: _create_v1, 2: _create_v2}
+MIGRATIONS = {1: _create_v1, 2: _create_v2, 3: _create_v3}
 
 
 def migrate(db: sqlite3.Connection) -> int:

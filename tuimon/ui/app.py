@@ -50,7 +50,7 @@ from tuimon.ui.filterbar import FilterBar
 from tuimon.ui.footer import MonitorFooter
 from tuimon.ui.header import MonitorHeader
 from tuimon.ui.help import HelpScreen
-from tuimon.ui.history import HistoryScreen
+from tuimon.ui.history import HistoryScreen, conversation_title
 from tuimon.ui.progress import PlaybackBar
 from tuimon.ui.sparkpanel import SparkPanel
 from tuimon.ui.stdin import capture_from_stdin
@@ -104,7 +104,8 @@ class MonitorApp(App):
         Binding("ctrl+c", "quit_now", "Quit", tooltip="Quit", show=False, priority=True),
         *DRILL_BINDINGS,
         Binding("H", "history", "History",
-                tooltip="The history of the interface, host or protocol under the cursor "
+                tooltip="The history of the interface, host, protocol or conversation under "
+                        "the cursor "
                         "(Enter too, outside Conversations; h d m y: hour, day, month, year)"),
         Binding("enter", "history", "History", show=False,
                 tooltip="Interfaces, Hosts, Protocols: the history of the row"),
@@ -481,16 +482,18 @@ class MonitorApp(App):
             return
         kind = HISTORY_KINDS.get(self.table.view)
         if kind is None:
-            self.notify("History is kept per interface, host and protocol: H on a row of "
-                        "views 1-3.", timeout=4, markup=False)
+            self.notify("History is kept per interface, host, protocol and conversation: "
+                        "H on a row of views 1-4.", timeout=4, markup=False)
             return
-        _, row = self.table.cursor_row()
+        row_key, row = self.table.cursor_row()
         if row is None:
             return
         key = {"interface": lambda: row.interface, "host": lambda: row.address,
-               "protocol": lambda: (row.layer, row.protocol)}[kind]()
+               "protocol": lambda: (row.layer, row.protocol),
+               "conversation": lambda: row_key}[kind]()
+        title = conversation_title(row) if kind == "conversation" else None
         self.push_screen(HistoryScreen(kind, key, self.backend.send, self._next_history_seq,
-                                       self.human))
+                                       self.human, title))
 
     def _next_history_seq(self) -> int:
         self._history_seq += 1

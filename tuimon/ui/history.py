@@ -1,18 +1,23 @@
-"""HistoryScreen: one interface's, host's or protocol's traffic over the last hour, day,
-month or year (the MRTG-style chart), the span's totals, today's, this week's and this
-accounting period's totals (interfaces and hosts), and its time-of-day profile.
+"""HistoryScreen: one interface's, host's, protocol's or conversation's traffic over the
+last hour, day, month or year (the MRTG-style chart), the span's totals, today's, this
+week's and this accounting period's totals (interfaces and hosts), and its time-of-day
+profile.
 
 Opened with ``H`` on a row (Enter too, outside Conversations); ``h`` ``d`` ``m`` ``y``
 choose the span, Esc goes back. The figures come from the engine process (a
 ``HistoryChart`` reply to ``HistoryOf``): an interface's last hour from memory, per
-second, when the session has counted that long or there is no database; the rest from
-the history database. Without a database the screen says so in one line.
+second, when the session has counted that long or there is no database, and a
+conversation's from the moment its history was opened (``tuimon.core.watch``); the rest
+from the history database. A per-second chart is asked for again every
+:data:`MEMORY_AGAIN` seconds, so it moves on. Without a database the screen says so in
+one line.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -26,7 +31,20 @@ from tuimon.ui import format as fmt
 from tuimon.ui.history_chart import HistoryChartView
 from tuimon.ui.history_profile import ProfileBars
 
+MEMORY_AGAIN = 2.0  # seconds between two asks for a per-second chart from memory
 GRAIN_NAMES = {1: "per second", 60: "per minute", 3600: "per hour", 86400: "per day"}
+
+
+def conversation_title(row) -> str:
+    """``conversation tcp 10.0.0.1:51234 > 10.0.0.2:443`` (A, the side that sent first,
+    then B) from a Conversations row."""
+    def end(address, port) -> str:
+        address = printable(str(address), 46)
+        if port is None:
+            return address
+        return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+    return (f"conversation {printable(str(row.protocol), 16)} "
+            f"{end(row.address_a, row.port_a)} > {end(row.address_b, row.port_b)}")
 
 
 def thing_name(kind: str, key) -> str:
@@ -48,9 +66,10 @@ def totals_text(chart: HistoryChart, human: bool) -> Text:
         text.append(f", peak {fmt.bitrate(peak, human)}")
         return text
     total_in, total_out = sum(chart.in_bytes), sum(chart.out_bytes)
-    text.append("in ", "bold")
+    names = ("A>B ", ", B>A ") if chart.kind == "conversation" else ("in ", ", out ")
+    text.append(names[0], "bold")
     text.append(fmt.size(total_in, human))
-    text.append(", out ", "bold")
+    text.append(names[1], "bold")
     text.append(fmt.size(total_out, human))
     text.append(f" ({fmt.size(sum(chart.bytes), human)}); peaks "
                 f"{fmt.bitrate(max(chart.in_bytes, default=0) / step, human)}, "
@@ -94,9 +113,12 @@ class HistoryScreen(Screen):
     ]
 
     def __init__(self, kind: str, key, send: Callable[[object], None],
-                 next_seq: Callable[[], int], human: bool = True) -> None:
+                 next_seq: Callable[[], int], human: bool = True,
+                 title: str | None = None) -> None:
+        """``title``: what the screen is the history of (by default from kind and key)."""
         super().__init__()
         self.kind, self.key = kind, key
+        self.title_text = title or thing_name(kind, key)
         self._send, self._next_seq = send, next_seq
         self.human = human
         self.span = "hour"
@@ -127,14 +149,17 @@ class HistoryScreen(Screen):
     def _show_title(self) -> None:
         text = Text()
         text.append("History of ", "bold")
-        text.append(thing_name(self.kind, self.key), "bold")
+        text.append(self.title_text, "bold")
         text.append("  ")
         for span in SPANS:
             label = f"[{span[0]}]{span[1:]}"
             text.append(label, "bold reverse" if span == self.span else "")
             text.append(" ")
         one = self.kind == "protocol" or self.chart is not None and self.chart.out_bytes is None
-        text.append(" █ both ways" if one else " █ in • out")
+        if one:
+            text.append(" █ both ways")
+        else:
+            text.append(" █ A>B • B>A" if self.kind == "conversation" else " █ in • out")
         self.query_one("#history-title", Static).update(text)
 
     def show(self, chart: HistoryChart) -> None:
@@ -166,6 +191,13 @@ class HistoryScreen(Screen):
             profile.append("Time of day: kept only in the history database")
         self.query_one("#history-profile-title", Static).update(profile)
         self.query_one("#history-profile", ProfileBars).show(chart.profile)
+        if chart.source == "memory" and chart.step == 1:  # per second: it moves on
+            self.set_timer(MEMORY_AGAIN, partial(self._again, chart.seq))
+
+    def _again(self, seq: int) -> None:
+        """Ask again for a per-second chart from memory, unless the span was changed."""
+        if seq == self.seq and self.is_current:
+            self.ask(self.span)
 
     def action_span(self, span: str) -> None:
         if span != self.span:
