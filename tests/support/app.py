@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import sys
+
+from tuimon.server import labeler
 from tuimon.server.service import EngineService
 from tuimon.ui.app import MonitorApp
 from tuimon.config import Config
@@ -37,10 +40,21 @@ class RecordingBackend(LocalBackend):
         super().send(request)
 
 
+CACHED_TSHARK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tshark_cached.py")
+
+
 def finished_service(path=PCAP, factory=None):
+    """The capture played to its end in this process, its application protocols from the
+    real tshark's answers, cached for the session (tests/support/tshark_cached.py)."""
     kw = {"factory": factory} if factory else {}
-    svc = EngineService(args_for(path), clock=lambda: 50.0, wallclock=lambda: 1700000000.0, **kw)
-    svc.run_all()
+    real = labeler.tshark_argv
+    labeler.tshark_argv = lambda *a: [sys.executable, CACHED_TSHARK, *real(*a)]
+    try:
+        svc = EngineService(args_for(path), clock=lambda: 50.0, wallclock=lambda: 1700000000.0,
+                            **kw)
+        svc.run_all()
+    finally:
+        labeler.tshark_argv = real
     return svc
 
 
