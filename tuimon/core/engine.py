@@ -55,7 +55,7 @@ from tuimon.core.ifmeta import _COUNTERS, _IB, _IFIRST, _ILAST, _IP, _WAY, Inter
 from tuimon.core.labels import AppLabels
 from tuimon.core.model import ConversationRow, HostRow, InterfaceRow, ProtocolRow, Snapshot, Totals
 from tuimon.core.names import OTHER_HOSTS, Names
-from tuimon.core.rates import bump, bump_packed, bump_total, bump_trail, trail_series
+from tuimon.core.rates import bump, bump_packed, bump_total, bump_trail, rate2_packed, trail_series
 from tuimon.core.rows import RowBuilder
 
 _first = itemgetter(0)
@@ -149,6 +149,11 @@ class Engine:
         # The addresses of the hosts each fold added to, for a reader that empties it (the
         # history's minute: no walk of every host); None: not kept.
         self.touched: set[int] | None = None
+        # The addresses of the hosts made since a reader last emptied it (the alerts'
+        # new-host rule, tuimon.server.alerts); None: not kept.
+        self.new_hosts: list[int] | None = None
+        # Called at the end of every fold (the alerts, evaluated per fold); None: nothing.
+        self.on_fold: Callable[[], None] | None = None
         self._rows = RowBuilder(self._counters, self._meta, self._transport, self._apps,
                                 self._nonip, self.names)
         self._labels = AppLabels(self._apps, self.hosts, self.names.apps)
@@ -564,10 +569,14 @@ class Engine:
         h = hosts.get(lo)
         if h is None:
             h = hosts[lo] = Host(lo, ts)
+            if self.new_hosts is not None:
+                self.new_hosts.append(lo)
         lo = h.addr
         h = hosts.get(hi)
         if h is None:
             h = hosts[hi] = Host(hi, ts)
+            if self.new_hosts is not None:
+                self.new_hosts.append(hi)
         hi = h.addr
         if plo is None:
             if proto == 6 or proto == 17:  # a fragment without ports: hosts and protocols only
@@ -646,6 +655,9 @@ class Engine:
                 ha.last = last
             if with_rates:
                 ha.hist = bump_packed(ha.hist, sec, db)
+                r = rate2_packed(ha.hist, sec)
+                if r > ha.peak:
+                    ha.peak = r
             if hb is not ha:
                 hb.packets += dp
                 hb.bytes += db
@@ -659,6 +671,9 @@ class Engine:
                     hb.last = last
                 if with_rates:
                     hb.hist = bump_packed(hb.hist, sec, db)
+                    r = rate2_packed(hb.hist, sec)
+                    if r > hb.peak:
+                        hb.peak = r
             else:  # talking to itself: every packet is sent and received by it
                 ha.tx_p += dbp
                 ha.tx_b += dbb
@@ -714,6 +729,9 @@ class Engine:
                     meta.folded_in, meta.folded_out = in_b, out_b
                 bump(meta.hist, sec, c[_IB] - meta.folded_b, c[_IP] - meta.folded_p)
                 meta.folded_b, meta.folded_p = c[_IB], c[_IP]
+                r = sum(e[1] for e in meta.hist if sec - e[0] < 2) / 2  # the 2 s rate
+                if r > meta.peak:
+                    meta.peak = r
         if timeouts is not None and wheel and self.now is not None:
             self._expire(self.now)
         if self.max_flows:
@@ -725,6 +743,8 @@ class Engine:
             if real > self.max_hosts and (real > self._hosts_floor or self.expired
                                           - self._hosts_scanned >= max(1, self.max_hosts >> 4)):
                 self._fold_hosts()
+        if self.on_fold is not None:
+            self.on_fold()
 
     def _timeout(self, f: Conversation) -> float:
         tcp, other, closed = self.timeouts
@@ -838,9 +858,10 @@ class Engine:
 
     def host_rows(self, hosts: Iterable[Host] | None = None,
                   with_rates: bool = True) -> list[HostRow]:
-        """Rows of ``hosts`` (None: every one); ``with_rates=False``: rates left at 0."""
+        """Rows of ``hosts`` (None: every one); ``with_rates=False``: rates left at 0 (their
+        peaks are kept all the same, when the engine keeps rates)."""
         return self._rows.host_rows(self.hosts.values() if hosts is None else hosts,
-                                    self.now if with_rates else None)
+                                    self.now if with_rates else None, self.rates)
 
     def protocol_rows(self) -> list[ProtocolRow]:
         return self._rows.protocol_rows(self.now)
