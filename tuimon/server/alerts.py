@@ -15,30 +15,19 @@ and the header's mark (:class:`tuimon.server.protocol.Page`).
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from tuimon.core.names import address_text
 from tuimon.core.rates import rate2_packed
 from tuimon.server.alertspec import LEARN, AlertRule
+from tuimon.server.protocol import Alert
 from tuimon.text import printable
 
 REARM = 0.9  # a raised rule re-arms when its value falls below this share of the threshold
 MAX_ALERTS = 100_000  # alerts kept for the saves; past it they are counted, not kept
 
 
-class Alert(NamedTuple):
-    """One crossing: ``time`` on the capture clock; ``value`` and ``threshold`` in ``unit``
-    (``b/s`` for rates, ``%`` for a share of the link speed, "" for new-host)."""
-
-    time: float
-    alert: str
-    subject: str
-    value: float | None
-    threshold: float | None
-    unit: str
-
-
 class AlertWatch:
+    """The rules of one session against its engine, once per fold (see the module)."""
+
     def __init__(self, rules: list[AlertRule], engine) -> None:
         self.rules = list(rules)
         self.engine = engine

@@ -277,6 +277,19 @@ class Page:
 ALERTS_SENT = 20
 
 
+class Alert(NamedTuple):
+    """One alert raised (server/alerts.py): a rule's crossing, or a new host. ``time`` on
+    the capture clock; ``value`` and ``threshold`` in ``unit`` (``b/s`` for rates, ``%``
+    for a share of the link speed, "" for new-host)."""
+
+    time: float
+    alert: str
+    subject: str
+    value: float | None
+    threshold: float | None
+    unit: str
+
+
 SPARK_STEP = 4  # seconds of capture time per sparkline column
 SPARK_POINTS = 120  # columns sent (8 minutes); the UI draws as many as fit, newest last
 
