@@ -2,8 +2,9 @@
 
 The engine raises them (server/alerts.py) and sends the last few with every page
 (``Page.alerts``, ``alerts_count``, ``alerts_active``). :func:`alert_mark` is the header's
-text: ``  ALERT 2 (host 10.0.0.5 > 50Mb/s)`` in red while a rule is over its threshold, ``
-alerts 3`` in yellow once all are back under; :class:`AlertNotes` notifies each alert once.
+text: `` ALERT 2  host 10.0.0.5 > 50Mb/s`` in red while rules are over their threshold (how
+many, and the latest alert's expression), ``alerts 3`` in yellow (how many were raised)
+once all are back under; :class:`AlertNotes` notifies each alert once.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def alert_mark(page) -> Text:
         return text
     if page.alerts_active:
         latest = page.alerts[-1].alert if page.alerts else ""
-        text.append(f"  ALERT {page.alerts_active}", "bold reverse red")
+        text.append("  ")
+        text.append(f" ALERT {page.alerts_active} ", "bold reverse red")
         text.append(f" {printable(latest, 40)}", "bold red")
     else:
         text.append(f"  alerts {page.alerts_count}", "bold yellow")
