@@ -168,7 +168,30 @@ def test_peaks_are_the_highest_2s_rate_per_host_and_interface():
     headless.ingest([record(HOST, "10.0.0.9", 1, 2, size=100, ts=T0)])
     headless.fold()
     assert headless.host_rows()[0].peak_rate is None  # no rates kept: not known
-    assert headless.interface_rows()[0].peak_rate == 50.0  # interfaces keep theirs
+    assert headless.interface_rows()[0].peak_rate is None
+
+
+def test_a_batch_read_at_once_is_counted_a_second_at_a_time(tmp_path):
+    """Headless reads a file in large batches; with --alert (rates kept) each second's
+    bytes still land in their second: the peak and the alert are those of the capture."""
+    from tests.support.playback import START, capture
+    from tuimon.cli import main
+
+    path = capture(tmp_path, [*range(10), *(10 + i / 100 for i in range(50))])  # 102-byte frames
+    out = tmp_path / "out"
+    assert main(["-r", str(path), "--no-ui", "--dissect-packets", "0", "--csv", str(out),
+                 "--alert", "host 10.0.0.1 > 20kb/s"]) == 0
+    with open(out / "hosts.csv", newline="") as f:
+        hosts = {r["address"]: r for r in csv.DictReader(f)}
+    # seconds 9 and 10: 1 + 50 frames; all 60 at once would be 24480
+    assert hosts["10.0.0.1"]["peak_rate"] == str(51 * 102 * 8 // 2)
+    with open(out / "alerts.csv", newline="") as f:
+        [alert] = list(csv.DictReader(f))
+    assert alert["value"] == "20808" and alert["time"].startswith("2023-11-14T22:13:30.")
+    with open(out / "interfaces.csv", newline="") as f:
+        [iface] = list(csv.DictReader(f))
+    assert iface["peak_rate"] == "20808"
+    assert START == 1_700_000_000.0
 
 
 def test_alerts_csv(tmp_path):

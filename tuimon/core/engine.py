@@ -729,9 +729,10 @@ class Engine:
                     meta.folded_in, meta.folded_out = in_b, out_b
                 bump(meta.hist, sec, c[_IB] - meta.folded_b, c[_IP] - meta.folded_p)
                 meta.folded_b, meta.folded_p = c[_IB], c[_IP]
-                r = sum(e[1] for e in meta.hist if sec - e[0] < 2) / 2  # the 2 s rate
-                if r > meta.peak:
-                    meta.peak = r
+                if with_rates:
+                    r = sum(e[1] for e in meta.hist if sec - e[0] < 2) / 2  # the 2 s rate
+                    if r > meta.peak:
+                        meta.peak = r
         if timeouts is not None and wheel and self.now is not None:
             self._expire(self.now)
         if self.max_flows:
@@ -845,7 +846,7 @@ class Engine:
     # -- reading ---------------------------------------------------------------------
 
     def interface_rows(self) -> list[InterfaceRow]:
-        return self._rows.interface_rows(self.now)
+        return self._rows.interface_rows(self.now, self.rates)
 
     def interface_trails(self, seconds: int) -> dict[str, tuple[list, list, list, bool]]:
         """Each interface's last ``seconds`` seconds of capture time, ending now: bytes per

@@ -45,7 +45,7 @@ class InterfaceRow(NamedTuple):
     link_speed: int | None = None  # Mb/s
     utilisation: float | None = None  # percent of the link speed, busier direction, 2 s
     missed_packets: int | None = None  # kernel packets - captured packets (unfiltered only)
-    peak_rate: float = 0.0  # the highest 2 s rate seen (bytes/s), at a fold
+    peak_rate: float | None = None  # the highest 2 s rate seen (bytes/s); None: no rates kept
 
     @property
     def kernel_errors(self) -> int | None:

@@ -33,7 +33,9 @@ class RowBuilder:
         self.transport, self.apps, self.nonip = transport, apps, nonip
         self.names = names
 
-    def interface_rows(self, now: float | None) -> list[InterfaceRow]:
+    def interface_rows(self, now: float | None, peaks: bool = True) -> list[InterfaceRow]:
+        """``peaks`` False: the engine keeps no rates beside the interfaces' own (headless),
+        whose seconds are then a batch's, not the capture's: no peak (None)."""
         rows = []
         for c, meta in zip(self.counters, self.meta):
             ways = c[_WAY + 2 * IN: _WAY + 2 * OUT + 2]
@@ -45,7 +47,7 @@ class RowBuilder:
                 c[4 + 2 * IPV4], c[4 + 2 * IPV6], c[4 + 2 * NONIP], c[4 + 2 * UNDECODED],
                 c[_IFIRST] if c[_IP] else None, c[_ILAST] if c[_IP] else None,
                 meta.drops, meta.skipped, *rates(meta.hist, now), meta.reasons,
-                *ways, *kernel, meta.peak))
+                *ways, *kernel, meta.peak if peaks else None))
         return rows
 
     @staticmethod

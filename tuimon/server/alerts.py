@@ -120,12 +120,20 @@ class AlertWatch:
                     self._record(Alert(now, text, address_text(addr), None, None, ""))
 
 
+def bits_text(bps: float) -> str:
+    """``62.3 Mb/s``, ``20.8 kb/s``, ``1.2 Gb/s``, ``800 b/s`` (SI, as the expressions)."""
+    for scale, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if bps >= scale:
+            return f"{bps / scale:.1f} {prefix}b/s"
+    return f"{bps:.0f} b/s"
+
+
 def alert_line(alert: Alert) -> str:
     """One line for an alert: ``alert host 10.0.0.5 > 50Mb/s: 10.0.0.5 at 62.3 Mb/s``."""
     if alert.unit == "%":
         value = f"{alert.value:.1f}% of its link speed"
     elif alert.unit == "b/s":
-        value = f"{alert.value / 1e6:.1f} Mb/s"
+        value = bits_text(alert.value)
     else:
         value = "first seen"
     return printable(f"alert {alert.alert}: {alert.subject} {'at ' if alert.unit else ''}{value}",
