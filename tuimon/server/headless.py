@@ -198,9 +198,11 @@ def report(config: Config, service: EngineService) -> None:
         print(render_summary(engine.snapshot(with_rates=False)))
         return
     try:
+        names = service.saved_names(wait=NAMES_WAIT)
+        service.stop_resolver()  # its threads gone, the save may fork (sinks/part.py)
         export_engine(engine, config.csv, expired,  # on both cores
                       alerts=service.alerts.alerts if service.alerts is not None else (),
-                      names=service.saved_names(wait=NAMES_WAIT))
+                      names=names)
     except Exception as err:  # noqa: BLE001 - the disk filled, the folder went, a bug
         print(render_summary(engine.snapshot(with_rates=False)), flush=True)
         if isinstance(err, ExportFailed):

@@ -401,6 +401,12 @@ class EngineService:
             self.resolver.wait(wait)
         return self.resolver.known(address_text(a) for a in self.engine.hosts if a != OTHER_HOSTS)
 
+    def stop_resolver(self) -> None:
+        """No more lookups: the resolver's threads end (what it knew is kept by whoever
+        asked :meth:`saved_names` first)."""
+        if self.resolver is not None:
+            self.resolver.close()
+
     def note(self) -> str:
         note = self.session.labeler.note if self.session is not None else ""
         if self.alerts is not None and self.alerts.notes:
