@@ -55,7 +55,8 @@ from tuimon.core.ifmeta import _COUNTERS, _IB, _IFIRST, _ILAST, _IP, _WAY, Inter
 from tuimon.core.labels import AppLabels
 from tuimon.core.model import ConversationRow, HostRow, InterfaceRow, ProtocolRow, Snapshot, Totals
 from tuimon.core.names import OTHER_HOSTS, Names
-from tuimon.core.rates import bump, bump_packed, bump_total, bump_trail, rate2_packed, trail_series
+from tuimon.core.rates import (MASK, bump, bump_packed, bump_total, bump_trail, rate2_packed,
+                               trail_series)
 from tuimon.core.rows import RowBuilder
 
 _first = itemgetter(0)
@@ -654,8 +655,9 @@ class Engine:
             if last > ha.last:
                 ha.last = last
             if with_rates:
-                ha.hist = bump_packed(ha.hist, sec, db)
-                r = rate2_packed(ha.hist, sec)
+                hist = ha.hist = bump_packed(ha.hist, sec, db)
+                # the 2 s rate for the peak: a one-second history is this second's bytes
+                r = (hist & MASK) / 2 if hist.__class__ is int else rate2_packed(hist, sec)
                 if r > ha.peak:
                     ha.peak = r
             if hb is not ha:
@@ -670,8 +672,8 @@ class Engine:
                 if last > hb.last:
                     hb.last = last
                 if with_rates:
-                    hb.hist = bump_packed(hb.hist, sec, db)
-                    r = rate2_packed(hb.hist, sec)
+                    hist = hb.hist = bump_packed(hb.hist, sec, db)
+                    r = (hist & MASK) / 2 if hist.__class__ is int else rate2_packed(hist, sec)
                     if r > hb.peak:
                         hb.peak = r
             else:  # talking to itself: every packet is sent and received by it
