@@ -114,6 +114,13 @@ def build_parser(serve: bool = False) -> argparse.ArgumentParser:
     p.add_argument("--metrics-linger", type=_linger, default=0.0, metavar="SECS",
                    help="with --metrics and --no-ui: after the report is written, keep "
                         "serving the final figures for SECS seconds (default 0)")
+    p.add_argument("--alert", action="append", default=[], metavar="EXPR",
+                   help="raise an alert once per crossing (repeatable): 'host ADDR > RATE', "
+                        "'iface NAME > RATE', 'iface NAME > PCT%%', 'new-host' "
+                        "(RATE: 50Mb/s); listed in alerts.csv")
+    p.add_argument("--resolve", action="store_true",
+                   help="reverse DNS names for addresses (the app starts with n on; "
+                        "hosts.csv gets them)")
     p.add_argument("--ipfix", metavar="HOST:PORT",
                    help="export every conversation over UDP to this IPFIX collector "
                         "(nfcapd, pmacct, goflow2 ...) when it leaves the table, at the "
@@ -321,6 +328,7 @@ def serve_config(args: argparse.Namespace) -> Config:
 
 def config_from(args: argparse.Namespace) -> Config:
     """The one place the parsed command line becomes a Config."""
+    from tuimon.server.alertspec import parse_alert
     from tuimon.server.quota import parse_quota
 
     if args.read and args.interfaces:
@@ -350,7 +358,8 @@ def config_from(args: argparse.Namespace) -> Config:
                           f"{printable(args.csv)}")
     counters = _counters(args.counters, args.counter)
     quotas = tuple(parse_quota(q, tuple(name for name, _ in counters)) for q in args.quota)
-    return Config(counters=counters, quotas=quotas,
+    alerts = tuple(parse_alert(text).text for text in args.alert)  # a bad one: exit 2
+    return Config(counters=counters, quotas=quotas, alerts=alerts, resolve=args.resolve,
                   interfaces=tuple(args.interfaces), read=args.read,
                   capture_filter=args.filter, speed=args.speed, max_gap=args.max_gap,
                   no_ui=args.no_ui, csv=args.csv, duration=args.duration,

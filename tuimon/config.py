@@ -55,6 +55,9 @@ class Config:
     metrics_linger: float = 0.0  # --metrics-linger SECS: headless, serve the end that long
     ipfix: str | None = None  # --ipfix HOST:PORT: export conversations to an IPFIX collector
     ipfix_active: float = 60.0  # --ipfix-active SECS: a long conversation's record interval
+    # --alert EXPR (repeatable): the expressions, checked by cli.py (server/alertspec.py)
+    alerts: tuple[str, ...] = ()
+    resolve: bool = False  # --resolve: reverse DNS names (the app's n starts on; hosts.csv)
     # Subcommands (docs/fleet.md): None is the usual ``tuimon [IFACE ...] | -r FILE``;
     # "serve" the daemon, "attach" the app on a daemon's socket, "web" the app in a
     # browser, "ctl" a one-shot request to a daemon.

@@ -33,3 +33,7 @@ class CaptureFailed(TuimonError):
 
 class ExportFailed(TuimonError):
     """Writing the CSV files failed (no space, no permission...)."""
+
+
+class BadAlert(TuimonError):
+    """An --alert expression that does not parse."""

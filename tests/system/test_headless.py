@@ -60,7 +60,7 @@ def test_csv_files_are_made_as_the_umask_says(tmp_path, umask):
                             preexec_fn=lambda: os.umask(umask))
     assert result.returncode == 0, result.stderr
     for name in ("interfaces.csv", "hosts.csv", "protocols.csv", "conversations.csv",
-                 "counters.csv"):
+                 "counters.csv", "alerts.csv"):
         assert (out / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
 
 

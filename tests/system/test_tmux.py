@@ -21,7 +21,8 @@ pytestmark = [pytest.mark.tmux,
 ROOT = Path(__file__).resolve().parents[2]
 PCAP = ROOT / "tests" / "data" / "1kxun.pcap"
 TUIMON = Path(sys.executable).parent / "tuimon"
-FILES = ["conversations.csv", "counters.csv", "hosts.csv", "interfaces.csv", "protocols.csv"]
+FILES = ["alerts.csv", "conversations.csv", "counters.csv", "hosts.csv", "interfaces.csv",
+         "protocols.csv"]
 
 
 class Tmux:
@@ -118,7 +119,7 @@ def test_views_save_filter_and_quit(term, tmp_path):
     assert "      tls    application" in screen  # the hierarchy, tshark's verdict
 
     t.keys("s")
-    screen = t.wait_text("Saved 5 CSV files into")
+    screen = t.wait_text("Saved 6 CSV files into")
     folders = list(tmp_path.glob("tuimon-2*"))
     assert len(folders) == 1 and sorted(os.listdir(folders[0])) == FILES
     assert folders[0].name in screen

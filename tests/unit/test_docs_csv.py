@@ -21,7 +21,8 @@ except ImportError:  # before the move to tuimon/sinks/
     from tuimon.export import csv as csvmod
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "csv.md"
-NAMES = ["interfaces.csv", "hosts.csv", "protocols.csv", "conversations.csv", "counters.csv"]
+NAMES = ["interfaces.csv", "hosts.csv", "protocols.csv", "conversations.csv", "counters.csv",
+         "alerts.csv"]
 
 _HEADER_ROW = re.compile(r"^\|\s*`([\w.]+\.csv)`\s*\|\s*`([^`]*)`\s*\|\s*$")
 _SECTION = re.compile(r"^##\s+`([\w.]+\.csv)`\s*$")

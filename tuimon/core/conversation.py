@@ -33,7 +33,7 @@ def tcp_flags_text(flags: int) -> str:
 
 class Host:
     __slots__ = ("addr", "packets", "bytes", "tx_p", "tx_b", "rx_p", "rx_b", "first", "last", "hist",
-                 "apps")
+                 "apps", "peak")
 
     def __init__(self, addr: int, first: float) -> None:
         self.addr = addr
@@ -41,6 +41,7 @@ class Host:
         self.first = self.last = first
         self.hist = None  # packed rate history (tuimon.core.rates)
         self.apps: dict | None = None  # application protocol -> bytes, once there is one
+        self.peak = 0.0  # the highest 2 s rate seen at a fold (bytes/s; 0 without rates)
 
 
 class Conversation:

@@ -55,7 +55,8 @@ from tuimon.core.ifmeta import _COUNTERS, _IB, _IFIRST, _ILAST, _IP, _WAY, Inter
 from tuimon.core.labels import AppLabels
 from tuimon.core.model import ConversationRow, HostRow, InterfaceRow, ProtocolRow, Snapshot, Totals
 from tuimon.core.names import OTHER_HOSTS, Names
-from tuimon.core.rates import bump, bump_packed, bump_total, bump_trail, trail_series
+from tuimon.core.rates import (MASK, bump, bump_packed, bump_total, bump_trail, rate2_packed,
+                               trail_series)
 from tuimon.core.rows import RowBuilder
 from tuimon.core.watch import Watches
 
@@ -150,6 +151,11 @@ class Engine:
         # The addresses of the hosts each fold added to, for a reader that empties it (the
         # history's minute: no walk of every host); None: not kept.
         self.touched: set[int] | None = None
+        # The addresses of the hosts made since a reader last emptied it (the alerts'
+        # new-host rule, tuimon.server.alerts); None: not kept.
+        self.new_hosts: list[int] | None = None
+        # Called at the end of every fold (the alerts, evaluated per fold); None: nothing.
+        self.on_fold: Callable[[], None] | None = None
         self._rows = RowBuilder(self._counters, self._meta, self._transport, self._apps,
                                 self._nonip, self.names)
         self._labels = AppLabels(self._apps, self.hosts, self.names.apps)
@@ -567,10 +573,14 @@ class Engine:
         h = hosts.get(lo)
         if h is None:
             h = hosts[lo] = Host(lo, ts)
+            if self.new_hosts is not None:
+                self.new_hosts.append(lo)
         lo = h.addr
         h = hosts.get(hi)
         if h is None:
             h = hosts[hi] = Host(hi, ts)
+            if self.new_hosts is not None:
+                self.new_hosts.append(hi)
         hi = h.addr
         if plo is None:
             if proto == 6 or proto == 17:  # a fragment without ports: hosts and protocols only
@@ -648,7 +658,11 @@ class Engine:
             if last > ha.last:
                 ha.last = last
             if with_rates:
-                ha.hist = bump_packed(ha.hist, sec, db)
+                hist = ha.hist = bump_packed(ha.hist, sec, db)
+                # the 2 s rate for the peak: a one-second history is this second's bytes
+                r = (hist & MASK) / 2 if hist.__class__ is int else rate2_packed(hist, sec)
+                if r > ha.peak:
+                    ha.peak = r
             if hb is not ha:
                 hb.packets += dp
                 hb.bytes += db
@@ -661,7 +675,10 @@ class Engine:
                 if last > hb.last:
                     hb.last = last
                 if with_rates:
-                    hb.hist = bump_packed(hb.hist, sec, db)
+                    hist = hb.hist = bump_packed(hb.hist, sec, db)
+                    r = (hist & MASK) / 2 if hist.__class__ is int else rate2_packed(hist, sec)
+                    if r > hb.peak:
+                        hb.peak = r
             else:  # talking to itself: every packet is sent and received by it
                 ha.tx_p += dbp
                 ha.tx_b += dbb
@@ -719,6 +736,10 @@ class Engine:
                     meta.folded_in, meta.folded_out = in_b, out_b
                 bump(meta.hist, sec, c[_IB] - meta.folded_b, c[_IP] - meta.folded_p)
                 meta.folded_b, meta.folded_p = c[_IB], c[_IP]
+                if with_rates:
+                    r = sum(e[1] for e in meta.hist if sec - e[0] < 2) / 2  # the 2 s rate
+                    if r > meta.peak:
+                        meta.peak = r
         if timeouts is not None and wheel and self.now is not None:
             self._expire(self.now)
         if self.max_flows:
@@ -730,6 +751,8 @@ class Engine:
             if real > self.max_hosts and (real > self._hosts_floor or self.expired
                                           - self._hosts_scanned >= max(1, self.max_hosts >> 4)):
                 self._fold_hosts()
+        if self.on_fold is not None:
+            self.on_fold()
 
     def _timeout(self, f: Conversation) -> float:
         tcp, other, closed = self.timeouts
@@ -830,7 +853,7 @@ class Engine:
     # -- reading ---------------------------------------------------------------------
 
     def interface_rows(self) -> list[InterfaceRow]:
-        return self._rows.interface_rows(self.now)
+        return self._rows.interface_rows(self.now, self.rates)
 
     def interface_trails(self, seconds: int) -> dict[str, tuple[list, list, list, bool]]:
         """Each interface's last ``seconds`` seconds of capture time, ending now: bytes per
@@ -843,9 +866,10 @@ class Engine:
 
     def host_rows(self, hosts: Iterable[Host] | None = None,
                   with_rates: bool = True) -> list[HostRow]:
-        """Rows of ``hosts`` (None: every one); ``with_rates=False``: rates left at 0."""
+        """Rows of ``hosts`` (None: every one); ``with_rates=False``: rates left at 0 (their
+        peaks are kept all the same, when the engine keeps rates)."""
         return self._rows.host_rows(self.hosts.values() if hosts is None else hosts,
-                                    self.now if with_rates else None)
+                                    self.now if with_rates else None, self.rates)
 
     def protocol_rows(self) -> list[ProtocolRow]:
         return self._rows.protocol_rows(self.now)

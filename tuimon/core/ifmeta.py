@@ -22,7 +22,7 @@ def reasons_text(reasons: dict[str, int]) -> str:
 
 class InterfaceMeta:
     __slots__ = ("name", "link", "drops", "skipped", "hist", "folded_b", "folded_p", "reasons",
-                 "direction", "kernel", "trail", "folded_in", "folded_out")
+                 "direction", "kernel", "trail", "folded_in", "folded_out", "peak")
 
     def __init__(self, name: str, link: str) -> None:
         self.name, self.link = name, link
@@ -37,6 +37,7 @@ class InterfaceMeta:
         # the sparklines and the History view's last hour.
         self.trail: list = []
         self.folded_in = self.folded_out = 0
+        self.peak = 0.0  # the highest 2 s rate seen at a fold (bytes/s)
 
 
 _NO_KERNEL = (None,) * 11

@@ -45,6 +45,7 @@ class InterfaceRow(NamedTuple):
     link_speed: int | None = None  # Mb/s
     utilisation: float | None = None  # percent of the link speed, busier direction, 2 s
     missed_packets: int | None = None  # kernel packets - captured packets (unfiltered only)
+    peak_rate: float | None = None  # the highest 2 s rate seen (bytes/s); None: no rates kept
 
     @property
     def kernel_errors(self) -> int | None:
@@ -73,6 +74,8 @@ class HostRow(NamedTuple):
     rate_10s: float = 0.0
     rate_40s: float = 0.0
     app_protocols: str = ""  # the host's application protocols, most bytes first
+    peak_rate: float | None = None  # the highest 2 s rate seen (bytes/s); None: no rates kept
+    name: str = ""  # its reverse-DNS name, filled in by the server's resolver ("" : none)
 
 
 class ProtocolRow(NamedTuple):

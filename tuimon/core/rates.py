@@ -90,6 +90,22 @@ def packet_rate(hist: list, now: float | None, window: int = 2) -> float:
     return sum(p for s, _, p in hist if sec - s < window) / window
 
 
+def rate2_packed(hist, sec: int) -> float:
+    """The 2 s rate (bytes per second) a packed history holds at second ``sec``: its
+    bytes of ``sec`` and ``sec - 1``, halved (:func:`rates_packed`'s first window, for
+    the peaks the fold keeps)."""
+    if hist is None:
+        return 0.0
+    if hist.__class__ is int:
+        return (hist & MASK) / 2 if sec - (hist >> SHIFT) < 2 else 0.0
+    total = 0
+    for entry in reversed(hist):
+        if sec - (entry >> SHIFT) >= 2:
+            break
+        total += entry & MASK
+    return total / 2
+
+
 def bump_packed(hist, sec: int, nbytes: int):
     """Add ``nbytes`` at second ``sec`` to a packed history; return the new history
     (``obj.hist = bump_packed(obj.hist, sec, n)``)."""

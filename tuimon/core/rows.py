@@ -15,7 +15,7 @@ from tuimon.core.conversation import _FLAG_TEXT, Conversation, Host
 from tuimon.core.ifmeta import _IB, _IFIRST, _ILAST, _IP, _WAY, kernel_fields
 from tuimon.core.ifmeta import InterfaceMeta
 from tuimon.core.model import ConversationRow, HostRow, InterfaceRow, ProtocolRow, Totals
-from tuimon.core.names import Names, address_text, ethertype_name
+from tuimon.core.names import OTHER_HOSTS, Names, address_text, ethertype_name
 from tuimon.core.rates import packet_rate, rates, rates_packed, rates_total
 
 
@@ -33,7 +33,9 @@ class RowBuilder:
         self.transport, self.apps, self.nonip = transport, apps, nonip
         self.names = names
 
-    def interface_rows(self, now: float | None) -> list[InterfaceRow]:
+    def interface_rows(self, now: float | None, peaks: bool = True) -> list[InterfaceRow]:
+        """``peaks`` False: the engine keeps no rates beside the interfaces' own (headless),
+        whose seconds are then a batch's, not the capture's: no peak (None)."""
         rows = []
         for c, meta in zip(self.counters, self.meta):
             ways = c[_WAY + 2 * IN: _WAY + 2 * OUT + 2]
@@ -45,14 +47,17 @@ class RowBuilder:
                 c[4 + 2 * IPV4], c[4 + 2 * IPV6], c[4 + 2 * NONIP], c[4 + 2 * UNDECODED],
                 c[_IFIRST] if c[_IP] else None, c[_ILAST] if c[_IP] else None,
                 meta.drops, meta.skipped, *rates(meta.hist, now), meta.reasons,
-                *ways, *kernel))
+                *ways, *kernel, meta.peak if peaks else None))
         return rows
 
     @staticmethod
-    def host_rows(hosts: Iterable[Host], now: float | None) -> list[HostRow]:
-        """Rows of ``hosts`` (``now`` None: rates left at 0)."""
+    def host_rows(hosts: Iterable[Host], now: float | None,
+                  peaks: bool = True) -> list[HostRow]:
+        """Rows of ``hosts`` (``now`` None: rates left at 0; ``peaks`` False: the engine
+        keeps no rates, so no peaks either: None, as for the other-hosts row)."""
         return [HostRow(address_text(h.addr), h.packets, h.bytes, h.tx_p, h.tx_b, h.rx_p, h.rx_b,
-                        h.first, h.last, *rates_packed(h.hist, now), host_apps_text(h))
+                        h.first, h.last, *rates_packed(h.hist, now), host_apps_text(h),
+                        h.peak if peaks and h.addr != OTHER_HOSTS else None)
                 for h in hosts]
 
     def protocol_rows(self, now: float | None) -> list[ProtocolRow]:

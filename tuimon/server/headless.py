@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 from tuimon.config import Config
 from tuimon.errors import ExportFailed, TuimonError
+from tuimon.server.alerts import alert_line
 from tuimon.server.driver import Driver
 from tuimon.server.protocol import ERROR
 from tuimon.server.service import EngineService
@@ -25,8 +26,27 @@ from tuimon.sinks.csv import check_folder, export_engine
 from tuimon.sinks.summary import render_summary
 
 
+NAMES_WAIT = 3.0  # --resolve: the save waits this long at most for the busiest hosts' names
+
+
 def say(text: str) -> None:
     print(f"tuimon: {text}", file=sys.stderr, flush=True)
+
+
+class AlertNews:
+    """Says each alert on stderr once, as it is raised (--alert)."""
+
+    def __init__(self, service: EngineService) -> None:
+        self.service = service
+        self.said = 0
+
+    def __call__(self) -> None:
+        watch = self.service.alerts
+        if watch is None:
+            return
+        for alert in watch.alerts[self.said:]:
+            say(alert_line(alert))
+        self.said = len(watch.alerts)
 
 
 class News:
@@ -118,11 +138,19 @@ def run_headless(config: Config, factory=None) -> Ending:
         check_folder(config.csv)  # an hour's capture must not end in "cannot save"
     tune_gc()
     kw = {} if factory is None else {"factory": factory}
-    # neither the CSV files nor the summary show rates: no rate histories to keep
-    service = EngineService(config, rates=False, keep_expired=bool(config.csv), **kw)
+    # neither the CSV files nor the summary show rates: no rate histories to keep, unless
+    # --alert needs them (hosts' rates; hosts.csv's peak_rate is filled then)
+    service = EngineService(config, rates=bool(config.alerts), keep_expired=bool(config.csv),
+                            **kw)
     stop = threading.Event()
     news = News(service)
-    driver = Driver(service, stop=stop, on_tick=news)
+    alerts = AlertNews(service)
+
+    def on_tick() -> None:
+        news()
+        alerts()
+
+    driver = Driver(service, stop=stop, on_tick=on_tick)
     with Signals(stop) as signals:  # until the report is written
         first_note = ""
         try:
@@ -141,6 +169,7 @@ def run_headless(config: Config, factory=None) -> Ending:
         if driver.error is not None and not service.live:
             raise driver.error  # a damaged file: the one-line error, nothing written
         news()
+        alerts()
         if service.note() != first_note:
             say(service.note())  # tshark died on the way
         player = service.player
@@ -169,7 +198,11 @@ def report(config: Config, service: EngineService) -> None:
         print(render_summary(engine.snapshot(with_rates=False)))
         return
     try:
-        export_engine(engine, config.csv, expired)  # on both cores
+        names = service.saved_names(wait=NAMES_WAIT)
+        service.stop_resolver()  # its threads gone, the save may fork (sinks/part.py)
+        export_engine(engine, config.csv, expired,  # on both cores
+                      alerts=service.alerts.alerts if service.alerts is not None else (),
+                      names=names)
     except Exception as err:  # noqa: BLE001 - the disk filled, the folder went, a bug
         print(render_summary(engine.snapshot(with_rates=False)), flush=True)
         if isinstance(err, ExportFailed):

@@ -173,12 +173,14 @@ DEFAULT_SORT = "bytes"
 # ``a``/``b`` are the endpoints, ``bytes``/``packets`` both directions together).
 COLUMNS: dict[str, tuple[str, ...]] = {
     "interfaces": ("interface", "link", "bytes", "packets", "rate_2s", "rate_10s", "rate_40s",
+                   "peak_rate",
                    "in_bytes", "out_bytes", "utilisation", "link_speed", "missed_packets",
                    "drops", "in_packets", "out_packets", "ipv4_packets", "ipv6_packets",
                    "non_ip_packets", "undecoded_packets", "skipped_records",
                    "kernel_in_bytes", "kernel_out_bytes", "kernel_in_packets",
                    "kernel_out_packets", "kernel_errors", "kernel_drops"),
-    "hosts": ("address", "bytes", "packets", "rate_2s", "rate_10s", "rate_40s", "app_protocols",
+    "hosts": ("address", "bytes", "packets", "rate_2s", "rate_10s", "rate_40s", "peak_rate",
+              "app_protocols",
               "tx_bytes", "rx_bytes", "tx_packets", "rx_packets", "first_seen", "last_seen"),
     "protocols": ("protocol", "layer", "bytes", "packets", "share", "rate_2s", "rate_10s",
                   "rate_40s"),
@@ -215,6 +217,9 @@ class Query:
     # such queries are answered only every REFRESH_BEHIND seconds (the engine sheds its own
     # work, never packets); a key's query is always answered at once.
     refresh: bool = False
+    # Names on (n): the page's addresses get their reverse-DNS names (Page.names), looked
+    # up in the background (server/resolver.py); off: none is looked up.
+    names: bool = False
 
 
 REFRESH_BEHIND = 3.0  # seconds between two answered refreshes while the counting is behind
@@ -260,6 +265,29 @@ class Page:
     lag: Lag | None = None  # a live capture's counting is behind (None: it keeps up)
     # The Interfaces view's sparklines: interface name -> Trail, for the page's rows.
     trails: dict = field(default_factory=dict)
+    # Query.names: address text -> name, for the page's addresses whose name is known.
+    names: dict = field(default_factory=dict)
+    # --alert: the last ALERTS_SENT alerts (server/alerts.py's Alert), how many were raised
+    # in all (the app notifies those it has not seen) and how many rules are over now.
+    alerts: list = field(default_factory=list)
+    alerts_count: int = 0
+    alerts_active: int = 0
+
+
+ALERTS_SENT = 20
+
+
+class Alert(NamedTuple):
+    """One alert raised (server/alerts.py): a rule's crossing, or a new host. ``time`` on
+    the capture clock; ``value`` and ``threshold`` in ``unit`` (``b/s`` for rates, ``%``
+    for a share of the link speed, "" for new-host)."""
+
+    time: float
+    alert: str
+    subject: str
+    value: float | None
+    threshold: float | None
+    unit: str
 
 
 SPARK_STEP = 4  # seconds of capture time per sparkline column

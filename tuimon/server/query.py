@@ -82,7 +82,8 @@ def sort_key(view: str, column: str, engine) -> Callable:
         return host_apps_text
     if view == "hosts":
         attr = {"address": "addr", "tx_bytes": "tx_b", "rx_bytes": "rx_b", "tx_packets": "tx_p",
-                "rx_packets": "rx_p", "first_seen": "first", "last_seen": "last"}.get(column, column)
+                "rx_packets": "rx_p", "first_seen": "first", "last_seen": "last",
+                "peak_rate": "peak"}.get(column, column)
         return attrgetter(attr)
     if view == "conversations":
         names = engine.names

@@ -6,11 +6,13 @@ directly, without a process.
 
 from __future__ import annotations
 
+import heapq
 import os
 import sys
 import time
 from collections.abc import Callable
 from functools import partial
+from operator import attrgetter
 
 from tuimon.capture.kernel import for_source
 from tuimon.capture.open import open_source
@@ -18,7 +20,10 @@ from tuimon.capture.source import SHED_BYTES, Source
 from tuimon.config import Config
 from tuimon.core.counters import Counters
 from tuimon.core.engine import Engine
+from tuimon.core.names import OTHER_HOSTS, address_text
 from tuimon.errors import TuimonError
+from tuimon.server.alerts import AlertWatch
+from tuimon.server.alertspec import parse_alert
 from tuimon.server.conversation_history import conversation_job
 from tuimon.server.counterspec import compile_all
 from tuimon.server.drill import Driller, Where, run_job
@@ -27,6 +32,7 @@ from tuimon.server.kernel_poll import KernelPoller
 from tuimon.server.pacer import IDLE
 from tuimon.server.playback import Feed, Player, positioned
 from tuimon.server.protocol import (
+    ALERTS_SENT,
     CAPTURING,
     ERROR,
     FINISHED,
@@ -62,6 +68,7 @@ from tuimon.server.protocol import (
 )
 from tuimon.server.query import QueryRunner
 from tuimon.server.quota import calendar, used_before
+from tuimon.server.resolver import Resolver, reverse
 from tuimon.server.session import Session
 from tuimon import timefmt
 from tuimon.sinks.flowlog import FlowLog
@@ -69,6 +76,11 @@ from tuimon.sinks.history import (RETENTION, HistoryFailed, HistoryRecorder, def
                                   history_path)
 from tuimon.sinks.history_read import HistoryReader, HistoryUnreadable
 from tuimon.sinks.ipfix_export import IpfixExporter
+
+
+TOP_HOSTS = 20  # names on: the busiest hosts are looked up too, besides the page's
+TOP_EVERY = 10.0  # seconds between two looks at the busiest hosts
+SAVE_NAMES = 1000  # headless --resolve: the busiest hosts looked up for hosts.csv
 
 
 def _buckets(series: list, step: int) -> list:
@@ -93,14 +105,17 @@ class EngineService:
                  kernel_read: Callable[[], dict] | None = None,
                  rates: bool = True, keep_expired: bool = True,
                  engine: Engine | None = None,
-                 poller: Callable[[], KernelPoller] | None = None) -> None:
+                 poller: Callable[[], KernelPoller] | None = None,
+                 resolve: Callable[[str], str | None] = reverse) -> None:
         """``factory``: opens the source ``config`` names. ``kernel_read``: how a live
         source's kernel counters are read (default psutil). ``rates=False``: keep no rate
         histories (a headless report shows none); ``keep_expired=False``: conversations
         that leave the table are not kept for saves (headless without ``--csv``).
         ``engine``: count into this one instead of a new one (tests). ``poller``: makes
         the poller of the kernel's named counters a live capture shows beside its own
-        (default: the real one with the real sources, none with a test's ``factory``)."""
+        (default: the real one with the real sources, none with a test's ``factory``).
+        ``resolve``: address text -> its name or None, what the background resolver calls
+        (default: the system's reverse lookup; tests hand a fake)."""
         self.config = config
         self.factory = factory
         self.kernel_read = kernel_read
@@ -116,6 +131,12 @@ class EngineService:
         self._quotas_set = False  # --quota: set on the counters at open (the history's use)
         # saved after the table's conversations
         self.expired = FlowLog.attach(self.engine) if keep_expired else None
+        # --alert: evaluated at the end of every fold (server/alerts.py)
+        self.alerts = AlertWatch.attach([parse_alert(text) for text in config.alerts],
+                                        self.engine) if config.alerts else None
+        self._resolve = resolve
+        self.resolver: Resolver | None = None  # made when names are first wanted
+        self._top_named: float | None = None  # when the busiest hosts were last queued
         self.runner = QueryRunner(self.engine)
         self.session: Session | None = None
         self.source = None
@@ -350,8 +371,48 @@ class EngineService:
             if self.metrics is not None:  # late verdicts after the end too
                 self.metrics.publish(self, force=self.stopped_at is not None)
 
+    # -- names (server/resolver.py) -------------------------------------------------------
+
+    def names_for(self, addresses) -> dict[str, str]:
+        """The names known of ``addresses`` (address texts); the others are looked up in the
+        background, and the busiest hosts with them every TOP_EVERY seconds."""
+        if self.resolver is None:
+            self.resolver = Resolver(self._resolve)
+        now = self.clock()
+        if self._top_named is None or now - self._top_named >= TOP_EVERY:
+            self._top_named = now
+            self.resolver.names(self.top_hosts(TOP_HOSTS))
+        return self.resolver.names(addresses)
+
+    def top_hosts(self, count: int) -> list[str]:
+        """The address texts of the ``count`` hosts with the most bytes."""
+        hosts = heapq.nlargest(count, (h for h in self.engine.hosts.values()
+                                       if h.addr != OTHER_HOSTS), key=attrgetter("bytes"))
+        return [address_text(h.addr) for h in hosts]
+
+    def saved_names(self, wait: float = 0.0) -> dict[str, str] | None:
+        """hosts.csv's names: None when names were never wanted (the column stays empty),
+        else those known of every host. ``wait``: first look up the busiest SAVE_NAMES
+        hosts, waiting up to that long for the answers (headless --resolve)."""
+        if self.resolver is None and not (wait and self.config.resolve):
+            return None
+        if wait:
+            self._top_named = None
+            self.names_for(self.top_hosts(SAVE_NAMES))
+            self.resolver.wait(wait)
+        return self.resolver.known(address_text(a) for a in self.engine.hosts if a != OTHER_HOSTS)
+
+    def stop_resolver(self) -> None:
+        """No more lookups: the resolver's threads end (what it knew is kept by whoever
+        asked :meth:`saved_names` first)."""
+        if self.resolver is not None:
+            self.resolver.close()
+
     def note(self) -> str:
         note = self.session.labeler.note if self.session is not None else ""
+        if self.alerts is not None and self.alerts.notes:
+            said = "; ".join(self.alerts.notes)
+            note = f"{note}; {said}" if note else said
         if self.history is not None and self.history.error:
             note = f"{note}; {self.history.error}" if note else self.history.error
         if self.ipfix is not None and self.ipfix.error:
@@ -359,7 +420,10 @@ class EngineService:
         return note
 
     def tick(self) -> None:
-        """Keep a live clock moving on a quiet link so rates decay."""
+        """Keep a live clock moving on a quiet link so rates decay; headless --resolve
+        looks the busiest hosts up meanwhile."""
+        if self.config.resolve and self.config.no_ui:
+            self.names_for(())
         if self.live and self.status.state == CAPTURING:
             self.engine.advance(self.wallclock())
             if self.history is not None:
@@ -444,6 +508,8 @@ class EngineService:
             self.driller.close()
         if self.expired is not None:
             self.expired.close()
+        if self.resolver is not None:
+            self.resolver.close()
         if self.metrics is not None:  # the final figures, served --metrics-linger more (headless)
             metrics, self.metrics = self.metrics, None
             metrics.publish(self, force=True)
@@ -491,6 +557,15 @@ class EngineService:
         page.progress = self.progress()
         page.note = self.note()
         page.lag = self.lag()
+        if q.names and q.view in ("hosts", "conversations"):
+            if q.view == "hosts":
+                shown = [row.address for row in page.rows]
+            else:
+                shown = [a for row in page.rows for a in (row.address_a, row.address_b)]
+            page.names = self.names_for(shown)
+        if self.alerts is not None:
+            page.alerts = self.alerts.alerts[-ALERTS_SENT:]
+            page.alerts_count, page.alerts_active = self.alerts.count, self.alerts.active
         if q.view == "interfaces" and self.engine.rates:
             page.trails = self.trails({row.interface for row in page.rows})
         return page
@@ -621,7 +696,9 @@ class EngineService:
                 n += 1
                 folder = f"{base}-{n}"
         try:
-            paths = export_snapshot(self.engine.snapshot(), folder, self.expired)
+            paths = export_snapshot(self.engine.snapshot(), folder, self.expired,
+                                    self.alerts.alerts if self.alerts is not None else (),
+                                    self.saved_names())
         except TuimonError as err:
             return Saved(request.seq, folder, [], str(err))
         except Exception as err:  # noqa: BLE001 - a failed save never stops the monitor

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import gc
 import time
+
+import numpy as np
 from collections.abc import Callable
 
 from tuimon.capture.source import SHED_BYTES
 from tuimon.server.labeler import DEFAULT_PACKETS, AppLabeler
 from tuimon.server.stall import StallWatch
 from tuimon.core.engine import Engine
+from tuimon.capture.columns import PacketColumns
 from tuimon.capture.flowrecord import FlowRecord
 
 
@@ -102,6 +105,27 @@ class Session:
         """Skipped records by reason on interface ``index`` (None: all of them)."""
         return self.source.skip_reasons(index)
 
+    def _ingest_by_second(self, batch) -> None:
+        """Count ``batch`` a second of capture time at a time, folding between: a batch
+        read as fast as possible may span many seconds, and rates, peaks and alerts must
+        see each second's bytes in their second (headless without rates keeps batches
+        whole: nothing reads the seconds). A cut is one numpy comparison for a batch of
+        columns; a list of records is walked only when it crosses a second."""
+        engine = self.engine
+        if self._next_fold is None:
+            self._next_fold = int(batch[0][1]) + 1
+        while batch:
+            cut = _first_at(batch, self._next_fold)
+            if cut is None:
+                break
+            if cut:
+                engine.ingest(batch[:cut])
+                batch = batch[cut:]
+            engine.fold()  # what came before belongs to the seconds before
+            self._next_fold = int(batch[0][1]) + 1
+        if batch:
+            engine.ingest(batch)
+
     def ingest(self, batch: list) -> None:
         if len(self.source.interfaces) != self._known:
             self.sync_interfaces()
@@ -111,6 +135,8 @@ class Session:
         self.labeler.behind = self.source.behind()[0] > SHED_BYTES
         if batch and type(batch[0]) is FlowRecord:  # the conntrack source: flows, no packets
             engine.ingest_flows(batch)
+        elif engine.rates and batch:
+            self._ingest_by_second(batch)
         else:
             engine.ingest(batch)
         if batch:
@@ -125,3 +151,14 @@ class Session:
         if now is not None and (self._next_fold is None or now >= self._next_fold):
             engine.fold()
             self._next_fold = int(now) + 1
+
+
+def _first_at(batch, boundary: float) -> int | None:
+    """The index of the first record of ``batch`` at or after ``boundary``, or None."""
+    if isinstance(batch, PacketColumns):
+        hits = np.flatnonzero(batch.cols["ts"] >= boundary)
+        return int(hits[0]) if len(hits) else None
+    for i, record in enumerate(batch):
+        if record[1] >= boundary:
+            return i
+    return None

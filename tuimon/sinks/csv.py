@@ -1,4 +1,4 @@
-"""The CSV files of a session: interfaces, hosts, protocols, conversations, counters.
+"""The CSV files of a session: interfaces, hosts, protocols, conversations, counters, alerts.
 
 Each file is written to a temporary name in the target folder and renamed into place, so a
 reader never sees half a file and a failed save leaves the previous files intact. Cells
@@ -30,9 +30,9 @@ INTERFACE_COLUMNS = ["interface", "packets", "bytes", "link", "ipv4_packets", "i
                      "kernel_in_packets", "kernel_in_bytes", "kernel_out_packets",
                      "kernel_out_bytes", "kernel_errors_in", "kernel_errors_out",
                      "kernel_drops_in", "kernel_drops_out", "link_speed", "utilisation",
-                     "missed_packets"]
+                     "missed_packets", "peak_rate"]
 HOST_COLUMNS = ["address", "packets", "bytes", "tx_packets", "tx_bytes", "rx_packets", "rx_bytes",
-                "first_seen", "last_seen", "app_protocols"]
+                "first_seen", "last_seen", "app_protocols", "peak_rate", "name"]
 PROTOCOL_COLUMNS = ["protocol", "packets", "bytes", "layer"]
 CONVERSATION_COLUMNS = ["protocol", "address_a", "port_a", "address_b", "port_b",
                         "packets_a_to_b", "bytes_a_to_b", "packets_b_to_a", "bytes_b_to_a",
@@ -41,6 +41,7 @@ CONVERSATION_COLUMNS = ["protocol", "address_a", "port_a", "address_b", "port_b"
 
 COUNTER_COLUMNS = ["name", "expression", "packets", "bytes", "since", "total_packets",
                    "total_bytes", "resets", "quota", "quota_period", "quota_used"]
+ALERT_COLUMNS = ["time", "alert", "subject", "value", "threshold", "unit"]
 
 FILES = {
     "interfaces.csv": ("interfaces", INTERFACE_COLUMNS),
@@ -48,14 +49,15 @@ FILES = {
     "protocols.csv": ("protocols", PROTOCOL_COLUMNS),
     "conversations.csv": ("conversations", CONVERSATION_COLUMNS),
     "counters.csv": ("counters", COUNTER_COLUMNS),
+    "alerts.csv": ("alerts", ALERT_COLUMNS),
 }
 
 LAYERS = ["link", "network", "transport", "application"]
-_TIME_COLUMNS = {"first_seen", "last_seen", "since"}
+_TIME_COLUMNS = {"first_seen", "last_seen", "since", "time"}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # a save's temporary files (this module's ".tmp", sinks/part.py's ".part"): "." + the file's
 # name + "." + the pid of the tuimon saving + "." + mkstemp's 8 characters + the suffix
-SCRATCH_NAMES = re.compile(r"\.(?:interfaces|hosts|protocols|conversations|counters)\.csv\."
+SCRATCH_NAMES = re.compile(r"\.(?:interfaces|hosts|protocols|conversations|counters|alerts)\.csv\."
                            r"(?P<pid>[0-9]{1,10})\.[a-z0-9_]{8}\.(?:tmp|part)")
 PART_SHARE = 0.7  # of conversations.csv the child writes (the parent has the other files too)
 
@@ -163,25 +165,35 @@ def _stamp(seconds: dict, ts: float) -> str:
     return f"{head}{u[-6:]}Z"
 
 
-def write_hosts(f, writer, rows) -> None:
+def bits(rate: float | None) -> int | None:
+    """A rate in bytes per second as the CSV files write it: bits per second, whole."""
+    return None if rate is None else round(rate * 8)
+
+
+def write_hosts(f, writer, rows, names: dict | None = None) -> None:
     """hosts.csv: lines formatted at once, as write_conversations does (tens of thousands
-    of hosts); a row with unusual text goes through the csv module."""
+    of hosts); a row with unusual text goes through the csv module. ``names``: address
+    text -> its resolved name (--resolve), else the rows' own."""
     seconds: dict[str, str] = {}
     out = []
     for row in rows:
-        address, p, b, tx_p, tx_b, rx_p, rx_b, first, last, _, _, _, apps = row
+        address, p, b, tx_p, tx_b, rx_p, rx_b, first, last, _, _, _, apps, peak, name = row
+        if names is not None:
+            name = names.get(address, "")
         if first is None or last is None or first < 1.0 or last < 1.0 or \
-                (apps and not _plain(apps)) or not _plain(address):
+                (apps and not _plain(apps)) or not _plain(address) or (name and not _plain(name)):
             f.writelines(out)
             out.clear()
-            writer.writerows(_rows((row,), HOST_COLUMNS))
+            writer.writerows(_rows((row._replace(peak_rate=bits(peak), name=name),), HOST_COLUMNS))
             continue
         out.append(f"{address},{p},{b},{tx_p},{tx_b},{rx_p},{rx_b},{_stamp(seconds, first)},"
-                   f"{_stamp(seconds, last)},{apps}\r\n")
+                   f"{_stamp(seconds, last)},{apps},{'' if peak is None else round(peak * 8)},"
+                   f"{name}\r\n")
     f.writelines(out)
 
 
-def _write_temp(path: str, columns: list[str], rows, expired=None, part=None) -> str:
+def _write_temp(path: str, columns: list[str], rows, expired=None, part=None,
+                names: dict | None = None) -> str:
     """Write one CSV file under a temporary name beside ``path``; return that name.
     ``expired``: a :class:`~tuimon.sinks.flowlog.FlowLog` whose rows follow (conversations);
     ``part``: a :class:`~tuimon.sinks.part.Part` writing the rows after ``rows``."""
@@ -200,7 +212,7 @@ def _write_temp(path: str, columns: list[str], rows, expired=None, part=None) ->
                 if expired is not None:
                     expired.copy_to(f)
             elif columns == HOST_COLUMNS:
-                write_hosts(f, writer, rows)
+                write_hosts(f, writer, rows, names)
             else:
                 writer.writerows(_rows(rows, columns))
             f.flush()
@@ -293,22 +305,29 @@ def _sorted(table: str, rows):
     if table == "protocols":
         return sorted(protocol_totals(rows),
                       key=lambda r: (LAYERS.index(r.layer), -r.bytes, r.protocol))
+    if table == "interfaces":
+        return [r._replace(peak_rate=bits(r.peak_rate)) for r in rows]
     return rows
 
 
-def export_snapshot(snapshot: Snapshot, folder: str, expired=None) -> list[str]:
-    """Write the five files into ``folder`` (created if needed); return their paths.
+def export_snapshot(snapshot: Snapshot, folder: str, expired=None, alerts=(),
+                    names: dict | None = None) -> list[str]:
+    """Write the six files into ``folder`` (created if needed); return their paths.
     ``expired``: the conversations that left the engine's table
     (:class:`~tuimon.sinks.flowlog.FlowLog`), written after the ones still in it.
+    ``alerts``: the session's alerts (:class:`tuimon.server.alerts.Alert`), for alerts.csv;
+    ``names``: address text -> name (--resolve), for hosts.csv's ``name``.
 
     All four are written under temporary names first and renamed into place only when every
     one is complete: a save that fails (disk full, read-only) leaves the previous four as
     they were, never a mix of old and new."""
     _make(folder)
-    return _export(snapshot, folder, expired, _sorted("conversations", snapshot.conversations))
+    return _export(snapshot, folder, expired, _sorted("conversations", snapshot.conversations),
+                   alerts=alerts, names=names)
 
 
-def export_engine(engine, folder: str, expired=None, parallel: bool = True) -> list[str]:
+def export_engine(engine, folder: str, expired=None, parallel: bool = True, alerts=(),
+                  names: dict | None = None) -> list[str]:
     """What ``export_snapshot(engine.snapshot(with_rates=False), ...)`` writes, for a
     headless run's one save: with ``parallel``, a child process builds and writes the last
     ``PART_SHARE`` of the conversations meanwhile, on the other core
@@ -334,7 +353,7 @@ def export_engine(engine, folder: str, expired=None, parallel: bool = True) -> l
             conversations = conversations[:cut]
     try:
         snapshot = engine.snapshot(with_rates=False, conversations=conversations)
-        return _export(snapshot, folder, expired, snapshot.conversations, part)
+        return _export(snapshot, folder, expired, snapshot.conversations, part, alerts, names)
     finally:
         if part is not None:
             part.abandon()
@@ -353,8 +372,9 @@ def _make(folder: str) -> None:
     sweep_files(folder, SCRATCH_NAMES)
 
 
-def _export(snapshot: Snapshot, folder: str, expired, conversations, part=None) -> list[str]:
-    """The five files, conversations.csv from ``conversations`` (rows in the file's order)
+def _export(snapshot: Snapshot, folder: str, expired, conversations, part=None, alerts=(),
+            names: dict | None = None) -> list[str]:
+    """The six files, conversations.csv from ``conversations`` (rows in the file's order)
     then what ``part`` wrote and the ``expired`` ones; renamed into place when all are
     written."""
     temps: list[tuple[str, str]] = []
@@ -363,6 +383,10 @@ def _export(snapshot: Snapshot, folder: str, expired, conversations, part=None) 
             path = os.path.join(folder, filename)
             if table == "conversations":
                 tmp = _write_temp(path, columns, conversations, expired, part)
+            elif table == "alerts":
+                tmp = _write_temp(path, columns, alerts)
+            elif table == "hosts":
+                tmp = _write_temp(path, columns, _sorted(table, snapshot.hosts), names=names)
             else:
                 tmp = _write_temp(path, columns, _sorted(table, getattr(snapshot, table)))
             temps.append((tmp, path))

@@ -42,6 +42,7 @@ from tuimon.text import printable
 from tuimon.ui.messages import EngineReply
 from tuimon.ui.columns import VIEW_TITLES, column_titled
 from tuimon.ui.counters import NO_COUNTERS, CounterKeys
+from tuimon.ui.alerts import AlertNotes
 from tuimon.ui.quota import QuotaWatch
 from tuimon.ui.dissection import DissectionScreen
 from tuimon.ui.drilldown import (DRILL_APP_ACTIONS, DRILL_BINDINGS, DRILL_REPLIES,
@@ -99,6 +100,9 @@ class MonitorApp(App):
         Binding("r", "reverse", "Reverse", tooltip="Reverse the sort order", priority=True),
         Binding("f", "freeze", "Freeze", tooltip="Freeze / unfreeze the row order (new rows go last)", priority=True),
         Binding("u", "units", "Units", tooltip="Human units (1.2 Mb/s, 34.5 MB) / raw numbers", priority=True),
+        Binding("n", "names", "Names", tooltip="Names for addresses (reverse DNS, looked up in the "
+                "background) / addresses, in Hosts and Conversations", show=False,
+                priority=True),
         Binding("b", "bars", "Bars", tooltip="Bars behind the rates (as iftop's) on / off", show=False,
                 priority=True),
         Binding("ctrl+c", "quit_now", "Quit", tooltip="Quit", show=False, priority=True),
@@ -114,9 +118,10 @@ class MonitorApp(App):
     def __init__(self, backend: EngineClient, interval: float | None = 1.0,
                  csv_dir: str | None = None, view: str = "hosts",
                  handle_signals: bool = False, counters: bool = False,
-                 extra_columns: frozenset = frozenset()) -> None:
+                 extra_columns: frozenset = frozenset(), names: bool = False) -> None:
         """``counters``: named counters were given (the Counters view's tab shows);
-        ``extra_columns``: optional columns to show (``nat``: --source conntrack)."""
+        ``extra_columns``: optional columns to show (``nat``: --source conntrack);
+        ``names``: start with names on (--resolve; n toggles them)."""
         # The real terminal (run_app): SIGTERM / SIGHUP and a terminal that goes away stop
         # the app as q does. Tests keep pytest's handlers and Textual's test driver.
         super().__init__(driver_class=terminal_driver() if handle_signals else None)
@@ -127,6 +132,8 @@ class MonitorApp(App):
         self.has_counters = counters  # named counters were given: the Counters view (5)
         self.counters = CounterKeys(backend.send, self.notify)
         self.quota_watch = QuotaWatch(self.notify)  # --quota: 80 % and 100 % notified once
+        self.alert_notes = AlertNotes(self.notify)  # --alert: each alert notified once
+        self.names = names  # n: addresses shown by name where the resolver has one
         self.signals = SignalStop(self.quitting.signalled) if handle_signals else None
         self.backend = backend
         self.interval = interval
@@ -194,7 +201,8 @@ class MonitorApp(App):
         """Ask for the page on screen; ``refresh``: the timer's, not a user's action."""
         self._seq += 1
         self.backend.send(Query(**self.table.window(), filter=self.filter_text,
-                                freeze=self.frozen, seq=self._seq, refresh=refresh))
+                                freeze=self.frozen, seq=self._seq, refresh=refresh,
+                                names=self.names))
 
     def on_row_table_need_rows(self, message: RowTable.NeedRows) -> None:
         self.refresh_view()
@@ -261,6 +269,8 @@ class MonitorApp(App):
         self.header.set_page(page)
         if page.quotas:
             self.quota_watch.check(page.quotas, self.human)
+        if page.alerts_count:
+            self.alert_notes.check(page, self.human)
         self.bar.set_progress(page.progress)
         self._check_error(page.state, page.message)
         self._show_status_line()
@@ -295,6 +305,8 @@ class MonitorApp(App):
                         "  paused (counting goes on)", "bold reverse")
         if not self.human:
             text.append("  raw numbers")
+        if self.names and table.view in ("hosts", "conversations"):
+            text.append("  names")
         self.filterbar.show_status(text)
 
     # -- actions ------------------------------------------------------------------------
@@ -473,6 +485,12 @@ class MonitorApp(App):
         """Z: read and zero every counter at once (Counters view)."""
         self.counters.reset(None)
 
+    def action_names(self) -> None:
+        """n: names (reverse DNS) for addresses on or off, as iftop's n."""
+        self.names = not self.names
+        self._show_status_line()
+        self.refresh_view()
+
     def action_bars(self) -> None:
         self.table.set_bars(not self.table.bars)
 
@@ -559,7 +577,8 @@ def run_app(config: Config, connect: Callable[[Config, PassFd | None], EngineCli
         app = MonitorApp(client, interval=max(0.1, config.interval), csv_dir=config.csv,
                          handle_signals=True, counters=bool(config.counters),
                          extra_columns=frozenset({"nat"} if config.conntrack else ()) |
-                         frozenset({"quota_used"} if config.quotas else ()))
+                         frozenset({"quota_used"} if config.quotas else ()),
+                         names=config.resolve)
         app.run()
     finally:
         if client is not None:

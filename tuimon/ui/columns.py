@@ -24,6 +24,7 @@ class Column:
     right: bool = True  # numbers right-aligned
     cell: Callable = lambda row, human: ""
     max_width: int = 0  # text columns: grow with the content up to this
+    named: bool = False  # cell(row, human, names): shows names (n) where it has them
 
 
 def _size(attr):
@@ -65,6 +66,22 @@ def _tree_name(row, human) -> str:
     return "  " * row.depth + printable(row.protocol, 40)
 
 
+def _address(row, human, names=None) -> str:
+    """A host's name when names are on and it has one (n), else its address."""
+    return printable((names or {}).get(row.address) or row.address, 64)
+
+
+def _endpoint(which: str):
+    """Conversations' A or B: name:port when names are on and it has one, else address:port."""
+    get_address, get_port = attrgetter(f"address_{which}"), attrgetter(f"port_{which}")
+
+    def cell(row, human, names=None) -> str:
+        address = get_address(row)
+        return printable(fmt.endpoint((names or {}).get(address) or address, get_port(row)))
+
+    return cell
+
+
 def _app(row, human) -> str:
     """The application protocol; a guess from the port ends in '?'."""
     if not row.app_protocol:
@@ -75,6 +92,9 @@ def _app(row, human) -> str:
 _RATES = [Column("rate_2s", "2s", 10, cell=_rate("rate_2s")),
           Column("rate_10s", "10s", 10, cell=_rate("rate_10s")),
           Column("rate_40s", "40s", 10, cell=_rate("rate_40s"))]
+# The highest 2 s rate seen (blank where no rates are kept: the other-hosts row)
+_PEAK = Column("peak_rate", "Peak", 10,
+               cell=lambda r, h: "" if r.peak_rate is None else fmt.bitrate(r.peak_rate, h))
 _TRAFFIC = [Column("bytes", "Bytes", 8, cell=_size("bytes")),
             Column("packets", "Packets", 7, cell=_count("packets"))]
 
@@ -82,7 +102,7 @@ VIEW_COLUMNS: dict[str, list[Column]] = {
     "interfaces": [
         Column("interface", "Interface", 10, False, _text("interface"), 32),
         Column("link", "Link", 6, False, _text("link"), 16),
-        *_TRAFFIC, *_RATES,
+        *_TRAFFIC, *_RATES, _PEAK,
         # Direction, where the link tells it; then how busy the link is, what was lost.
         Column("in_bytes", "In", 8, cell=_size("in_bytes")),
         Column("out_bytes", "Out", 8, cell=_size("out_bytes")),
@@ -107,8 +127,8 @@ VIEW_COLUMNS: dict[str, list[Column]] = {
         Column("kernel_drops", "Kern drops", 10, cell=_count("kernel_drops")),
     ],
     "hosts": [
-        Column("address", "Address", 15, False, _text("address"), 39),
-        *_TRAFFIC, *_RATES,
+        Column("address", "Address", 15, False, _address, 39, named=True),
+        *_TRAFFIC, *_RATES, _PEAK,
         Column("app_protocols", "Apps", 5, False, _text("app_protocols"), 24),
         Column("tx_bytes", "Sent", 8, cell=_size("tx_bytes")),
         Column("rx_bytes", "Received", 8, cell=_size("rx_bytes")),
@@ -126,10 +146,8 @@ VIEW_COLUMNS: dict[str, list[Column]] = {
     ],
     "conversations": [
         Column("protocol", "Proto", 5, False, _text("protocol"), 10),
-        Column("a", "A", 17, False,
-               lambda r, h: printable(fmt.endpoint(r.address_a, r.port_a)), 47),
-        Column("b", "B", 17, False,
-               lambda r, h: printable(fmt.endpoint(r.address_b, r.port_b)), 47),
+        Column("a", "A", 17, False, _endpoint("a"), 47, named=True),
+        Column("b", "B", 17, False, _endpoint("b"), 47, named=True),
         Column("app_protocol", "App", 4, False, _app, 16),
         *_TRAFFIC, *_RATES,
         Column("service", "Service", 7, False, _text("service"), 16),

@@ -1,4 +1,5 @@
-"""MonitorHeader: source, state, elapsed time, totals, current rates, drops, records skipped."""
+"""MonitorHeader: source, state, elapsed time, the quota and alert marks, totals, current
+rates, drops, records skipped."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from textual.widgets import Static
 from tuimon.server.protocol import Page
 from tuimon.text import printable
 from tuimon.ui import format as fmt
+from tuimon.ui.alerts import alert_mark
 from tuimon.ui.quota import quota_mark
 
 _STATE_STYLES = {
@@ -54,6 +56,7 @@ class MonitorHeader(Static):
         if page is not None:
             line.append(f"  {fmt.duration(page.elapsed)}")
             line.append(quota_mark(page.quotas, human))
+            line.append(alert_mark(page))
         text = Text("\n").join([line, self._totals(page, human)])
         note = printable(page.note, 200) if page is not None else ""
         if self.message:

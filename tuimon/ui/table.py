@@ -112,6 +112,7 @@ class RowTable(ScrollView, can_focus=True):
         self.bars = True  # draw them (b)
         self._applying = False
         self.extra_columns: frozenset = frozenset()  # optional columns shown (columns.py)
+        self.names: dict = {}  # address -> name, the page's (names on: n), else empty
 
     # -- state ---------------------------------------------------------------------------
 
@@ -192,6 +193,7 @@ class RowTable(ScrollView, can_focus=True):
         self.total = page.total
         self._rows = {page.start + i: row for i, row in enumerate(page.rows)}
         self._keys = {page.start + i: key for i, key in enumerate(page.keys)}
+        self.names = page.names
         st.sort, st.descending = page.sort, page.descending
         st.cursor = page.cursor
         if st.tracking:
@@ -213,7 +215,8 @@ class RowTable(ScrollView, can_focus=True):
         top = int(self.scroll_y)
         bottom = top + self.page_rows
         for index, row in self._rows.items():
-            cells = [column.cell(row, human) for column in columns]
+            cells = [column.cell(row, human, self.names) if column.named else
+                     column.cell(row, human) for column in columns]
             self._cells[index] = cells
             if not top <= index < bottom:
                 continue
