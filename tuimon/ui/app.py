@@ -536,6 +536,19 @@ class MonitorApp(App):
         return True
 
 
+def need_terminal() -> None:
+    """The monitor draws on a terminal: with standard output or error not one (a pipe, a
+    file, cron), its escape codes would land there. One line, exit 2, before anything
+    starts; ``--no-ui`` is the report for a pipe. (Not under another driver: textual-serve
+    runs ``tuimon attach`` with its web driver on pipes.)"""
+    if os.environ.get("TEXTUAL_DRIVER"):
+        return
+    for fd, name in ((1, "output"), (2, "error")):
+        if not os.isatty(fd):
+            raise TuimonError(f"the monitor needs a terminal, and standard {name} is not "
+                              f"one: use --no-ui for a report (tuimon ... --no-ui > FILE)")
+
+
 def run_app(config: Config, connect: Callable[[Config, PassFd | None], EngineClient]) -> int:
     """``tuimon [IFACE ...] | -r FILE`` with the interface. ``connect`` starts the engine
     (:class:`tuimon.server.client.ProcessClient`, from :mod:`tuimon.cli`) and returns its
@@ -543,6 +556,12 @@ def run_app(config: Config, connect: Callable[[Config, PassFd | None], EngineCli
     capture_fd = None
     if config.read == "-":  # the capture on fd 0; the keys from /dev/tty
         capture_fd = capture_from_stdin()
+    try:
+        need_terminal()
+    except TuimonError:
+        if capture_fd is not None:
+            os.close(capture_fd)
+        raise
     client = None
     try:
         try:
