@@ -20,7 +20,7 @@ import heapq
 from collections.abc import Callable, Hashable
 from operator import attrgetter
 
-from tuimon.core.conversation import Conversation
+from tuimon.core.conversation import _GONE, Conversation
 from tuimon.core.rates import rate_key
 from tuimon.core.rows import host_apps_text
 from tuimon.server.filter import FilterContext, FilterError, compile_filter, parse
@@ -153,8 +153,8 @@ class QueryRunner:
         engine = self.engine
         if view == "hosts":
             return list(engine.hosts.values())
-        if view == "conversations":
-            return list(engine.conversations)
+        if view == "conversations":  # those in the table, then those that left (kept)
+            return [*engine.conversations, *engine.left_conversations]
         if view == "interfaces":
             return engine.interface_rows()
         if view == "protocols":
@@ -303,12 +303,15 @@ class QueryRunner:
         keys = [row_key(q.view, x) for x in chunk]
         cursor_key = keys[cursor - start] if total and start <= cursor < end else None
         sort = q.sort if q.sort in COLUMNS[q.view] else DEFAULT_SORT
+        expired = (tuple(i for i, x in enumerate(chunk) if x.gen == _GONE)
+                   if q.view == "conversations" else ())
         count = (len(self.engine.hosts) if q.view == "hosts" else
-                 len(self.engine.conversations) if q.view == "conversations" else
+                 len(self.engine.conversations) + len(self.engine.left_conversations)
+                 if q.view == "conversations" else
                  len(self.items(q.view)) if error is None and q.filter else total)
         return Page(seq=q.seq, view=q.view, sort=sort, descending=q.descending,
                     filter=q.filter if error is None else "", error=error, total=total,
                     count=count, offset=offset, start=start, rows=rows, keys=keys,
                     cursor=cursor, cursor_key=cursor_key, totals=self.engine.totals(),
-                    frozen=q.freeze, quotas=self.engine.counters.quotas(self.engine.now)
+                    frozen=q.freeze, expired=expired, quotas=self.engine.counters.quotas(self.engine.now)
                     if self.engine.counters is not None else [])

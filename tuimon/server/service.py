@@ -110,6 +110,8 @@ class EngineService:
         self.engine = engine or Engine(flow_timeout=timeout,
                                        max_flows=config.max_flows, rates=rates,
                                        max_hosts=config.max_hosts)
+        if rates:  # the app's and the daemon's: conversations that leave stay listed
+            self.engine.keep_left()
         if config.counters and self.engine.counters is None:  # checked by cli.py already
             self.engine.counters = Counters(compile_all(list(config.counters), self.engine.names))
         self._quotas_set = False  # --quota: set on the counters at open (the history's use)

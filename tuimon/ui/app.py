@@ -281,6 +281,12 @@ class MonitorApp(App):
             text.append(f"  {page.total} rows")
             if page.filter:
                 text.append(f" of {page.count}")
+            t = page.totals
+            if table.view == "conversations" and t is not None and t.expired:
+                # those that left the table: listed dimmed, as far as --max-flows lets them
+                listed = t.expired_listed
+                text.append(f"  {listed} expired (dim)" if listed == t.expired else
+                            f"  {listed} of {t.expired} expired (dim; --max-flows)", "dim")
         text.append("  sort ")
         text.append(f"{column_titled(table.view, st.sort)} {'▼' if st.descending else '▲'}",
                     "bold")

@@ -60,7 +60,7 @@ class RowTable(ScrollView, can_focus=True):
     """The rows of one view at a time; switch with :meth:`show_view`."""
 
     COMPONENT_CLASSES = {"rowtable--header", "rowtable--header-sorted", "rowtable--cursor",
-                         "rowtable--missing", "rowtable--bar"}
+                         "rowtable--missing", "rowtable--bar", "rowtable--expired"}
 
     DEFAULT_CSS = """
     RowTable {
@@ -76,6 +76,7 @@ class RowTable(ScrollView, can_focus=True):
         text-style: bold;
     }
     RowTable > .rowtable--missing { color: $text-muted; }
+    RowTable > .rowtable--expired { color: $text-muted; text-style: dim; }
     RowTable > .rowtable--bar { background: $primary 40%; }
     """
 
@@ -109,6 +110,7 @@ class RowTable(ScrollView, can_focus=True):
         self._keys: dict[int, Hashable] = {}
         self._cells: dict[int, list[str]] = {}
         self._bars: dict[int, list[int]] = {}  # row -> each column's bar length (0: none)
+        self._expired: set[int] = set()  # rows of conversations that left the table (dim)
         self.bars = True  # draw them (b)
         self._applying = False
         self.extra_columns: frozenset = frozenset()  # optional columns shown (columns.py)
@@ -152,6 +154,7 @@ class RowTable(ScrollView, can_focus=True):
         st.scroll_y, st.scroll_x = int(self.scroll_y), int(self.scroll_x)
         self.view = view
         self._rows, self._keys, self._cells, self._bars = {}, {}, {}, {}
+        self._expired = set()
         self.total = 0
         self._set_scroll(self.state.scroll_x, self.state.scroll_y)
         self._update_virtual_size()
@@ -192,6 +195,7 @@ class RowTable(ScrollView, can_focus=True):
         self.total = page.total
         self._rows = {page.start + i: row for i, row in enumerate(page.rows)}
         self._keys = {page.start + i: key for i, key in enumerate(page.keys)}
+        self._expired = {page.start + i for i in page.expired}
         st.sort, st.descending = page.sort, page.descending
         st.cursor = page.cursor
         if st.tracking:
@@ -301,8 +305,11 @@ class RowTable(ScrollView, can_focus=True):
             muted = base + self.get_component_rich_style("rowtable--missing")
             return Strip([Segment(" …", muted)])
         style = base
-        if index == self.state.cursor:
+        cursor = index == self.state.cursor
+        if cursor:
             style = base + self.get_component_rich_style("rowtable--cursor")
+        elif index in self._expired:
+            style = base + self.get_component_rich_style("rowtable--expired")
         bars = self._bars.get(index)
         if bars is None:
             text = " ".join(_fit(cell, width, column.right)
@@ -310,7 +317,7 @@ class RowTable(ScrollView, can_focus=True):
             strip = Strip([Segment(text, style)])
         else:
             # On the cursor's row the bar is an underline: a background would hide the cursor.
-            bar_style = (style + Style(underline=True) if style is not base
+            bar_style = (style + Style(underline=True) if cursor
                          else style + self.get_component_rich_style("rowtable--bar"))
             segments = []
             for cell, width, column, bar in zip(cells, self._widths(), self.columns, bars):
@@ -321,7 +328,7 @@ class RowTable(ScrollView, can_focus=True):
                     text = text[len(set_cell_size(text, bar)):]
                 segments.append(Segment(text + " ", style))
             strip = Strip(segments).crop(0, Strip(segments).cell_length - 1)
-        if style is not base:
+        if cursor:
             strip = strip.extend_cell_length(max(self.virtual_size.width,
                                                  self.scrollable_content_region.width), style)
         return strip
