@@ -39,3 +39,75 @@ async def test_expired_conversations_stay_listed_dimmed_and_counted():
         active = next(i for i in shown if i not in table._expired and i != table.state.cursor)
         strip = table.render_line(active - int(table.scroll_y) + 1)
         assert not any(seg.style is not None and seg.style.dim for seg in strip)
+
+
+def line_text(table, y: int) -> str:
+    return table.render_line(y).text
+
+
+async def test_a_column_cut_by_the_screen_edge_ends_in_an_ellipsis():
+    """At 80 columns the rates are cut: ``732.5 k…``, never ``732.5 kb`` (a unit gone)."""
+    app = make_app(view="conversations")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        table = app.table
+        width = table.scrollable_content_region.width
+        for y in range(0, 5):
+            text = line_text(table, y)
+            assert len(text) == width and text.endswith("…"), text
+        assert "732.5 k…" in line_text(table, 1)
+        await pilot.press("end")  # scrolled right: the column cut on the left starts with one
+        table.scroll_to(x=3, animate=False)
+        await settle(pilot)
+        assert line_text(table, 1).startswith("…")
+    app = make_app(view="protocols")
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        for y in range(0, 5):  # every column fits: no mark
+            assert "…" not in line_text(app.table, y)
+
+
+async def test_column_widths_follow_the_rows_on_screen():
+    """An IPv6 address at the end of the list widens the Address column while it is on
+    screen, not for good."""
+    app = make_app(view="hosts")
+    async with app.run_test(size=(120, 24)) as pilot:
+        await settle(pilot)
+        table = app.table
+        top = table.state.widths["address"]
+        await pilot.press("end")
+        await settle(pilot)
+        bottom = table.state.widths["address"]
+        assert bottom > top  # the IPv6 hosts are the smallest
+        await pilot.press("home")
+        await settle(pilot)
+        assert table.state.widths["address"] == top
+
+
+async def test_the_sorted_column_is_scrolled_into_view():
+    app = make_app(view="conversations")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        table = app.table
+        names = [c.name for c in table.columns]
+        for _ in range(names.index("rate_40s") - names.index("bytes")):
+            await pilot.press("greater_than_sign")
+        await settle(pilot)
+        assert table.state.sort == "rate_40s"
+        left = sum(w + 1 for w in table._widths()[:names.index("rate_40s")])
+        right = left + table._widths()[names.index("rate_40s")]
+        x, width = int(table.scroll_x), table.scrollable_content_region.width
+        assert x <= left and right <= x + width
+        assert "40s ▼" in line_text(table, 0)
+
+
+async def test_the_header_wraps_its_totals_rather_than_cut_them():
+    """80 columns: ``Conv 68 +129 exp`` whole on a line of its own, not ``Conv 68 …``."""
+    app = make_app(view="hosts", service=default_service())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        lines = [strip.text.rstrip() for strip in app.header.render_lines(
+            app.header.region.reset_offset)]
+        assert any(line.strip().startswith("Conv 68 +129 exp") for line in lines), lines
+        assert all(not line.endswith("…") for line in lines)
+        assert all(len(line) <= 80 for line in lines)

@@ -54,7 +54,7 @@ class MonitorHeader(Static):
         if page is not None:
             line.append(f"  {fmt.duration(page.elapsed)}")
             line.append(quota_mark(page.quotas, human))
-        text = Text("\n").join([line, self._totals(page, human)])
+        text = Text("\n").join([line, *self._fold(self._pieces(page, human))])
         note = printable(page.note, 200) if page is not None else ""
         if self.message:
             text.append("\n")
@@ -64,11 +64,35 @@ class MonitorHeader(Static):
             text.append(note, "yellow")
         self.update(text)
 
+    def on_resize(self) -> None:
+        self.redraw()
+
+    def _fold(self, pieces: list[Text]) -> list[Text]:
+        """The totals' label-value pairs on as many lines as the width needs: a pair is
+        never cut (an 80-column terminal showed ``Conv 1 +3…``)."""
+        room = self.size.width - 2  # (the padding)
+        lines = [Text()]
+        for piece in pieces:
+            line = lines[-1]
+            if line.cell_len and room > 0 and line.cell_len + 2 + piece.cell_len > room:
+                line = Text()
+                lines.append(line)
+            if line.cell_len:
+                line.append("  ")
+            line.append_text(piece)
+        return lines
+
     @staticmethod
     def _totals(page: Page | None, human: bool) -> Text:
+        """The totals on one line."""
+        return Text("  ").join(MonitorHeader._pieces(page, human))
+
+    @staticmethod
+    def _pieces(page: Page | None, human: bool) -> list[Text]:
+        """The totals' label-value pairs, each a Text."""
         t = page.totals if page is not None else None
         if t is None:
-            return Text("no packets yet", "italic")
+            return [Text("no packets yet", "italic")]
         lag = page.lag
         bps, pps, now = t.rate_2s, t.packet_rate_2s, "Now "
         if lag is not None and lag.kernel_bps is not None:  # the counted rate lags too
@@ -97,10 +121,10 @@ class MonitorHeader(Static):
             if skipped:
                 value += f", {fmt.count(skipped, human)} by port only"
             pairs.append(("Apps ", value))
-        text = Text()
-        for i, (label, value) in enumerate(pairs):
-            if i:
-                text.append("  ")
-            text.append(label, "dim")
-            text.append(value, "bold")
-        return text
+        pieces = []
+        for label, value in pairs:
+            piece = Text()
+            piece.append(label, "dim")
+            piece.append(value, "bold")
+            pieces.append(piece)
+        return pieces

@@ -166,7 +166,25 @@ class RowTable(ScrollView, can_focus=True):
             return
         st.sort = column
         st.descending = default_descending(column) if descending is None else descending
+        self.show_column(column)
         self.refresh()
+
+    def show_column(self, name: str) -> None:
+        """Scroll the columns so that column ``name`` is on screen (the sorted one: the
+        status line alone should not be what says which column orders the rows)."""
+        left = 0
+        for column, width in zip(self.columns, self._widths()):
+            if column.name == name:
+                screen = self.scrollable_content_region.width
+                x = int(self.scroll_x)
+                if left + width > x + screen:
+                    x = left + width - screen
+                if left < x:
+                    x = left
+                if x != int(self.scroll_x):
+                    self.scroll_to(x=x, animate=False)
+                return
+            left += width + 1
 
     def move_sort(self, step: int) -> str:
         names = [c.name for c in self.columns]
@@ -207,12 +225,14 @@ class RowTable(ScrollView, can_focus=True):
         self.refresh()
 
     def _format(self) -> None:
-        """Format the cells; widen columns to fit the visible rows (never the margin's)."""
+        """Format the cells; size the columns to the rows on screen (never the margin's, nor
+        rows scrolled past: one long address must not push columns off every screen)."""
         human = self.human
         widths = self.state.widths
         columns = self.columns
+        widths.clear()
         for column in columns:
-            widths.setdefault(column.name, max(column.width, cell_len(column.title) + 2))
+            widths[column.name] = max(column.width, cell_len(column.title) + 2)
         self._cells = {}
         top = int(self.scroll_y)
         bottom = top + self.page_rows
@@ -277,7 +297,34 @@ class RowTable(ScrollView, can_focus=True):
         else:
             index = int(self.scroll_y) + y - 1
             strip = self._row_strip(index, base, y)
-        return strip.crop_extend(scroll_x, scroll_x + width, base)
+        full = strip.cell_length
+        strip = strip.crop_extend(scroll_x, scroll_x + width, base)
+        # A column cut by the screen's edge ends (or starts) in an ellipsis, so that a cut
+        # "732.5 kb" or "86" is not read as a whole value (its unit gone).
+        if width > 1 and full > scroll_x + width and self._cut_at(scroll_x + width):
+            strip = self._mark(strip, width - 1)
+        if width > 1 and scroll_x > 0 and full > scroll_x and self._cut_at(scroll_x):
+            strip = self._mark(strip, 0)
+        return strip
+
+    def _cut_at(self, x: int) -> bool:
+        """Whether the edge between cells x-1 and x falls inside a column."""
+        left = 0
+        for width in self._widths():
+            if left < x < left + width:
+                return True
+            left += width + 1
+            if left > x:
+                return False
+        return False
+
+    @staticmethod
+    def _mark(strip: Strip, at: int) -> Strip:
+        """``strip`` with an ellipsis in cell ``at``, in that cell's style."""
+        cell = strip.crop(at, at + 1)
+        style = next((seg.style for seg in cell if seg.text), None)
+        return Strip([*strip.crop(0, at), Segment("…", style),
+                      *strip.crop(at + 1, strip.cell_length)])
 
     def _header_strip(self, base: Style) -> Strip:
         st = self.state
