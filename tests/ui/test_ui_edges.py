@@ -111,3 +111,25 @@ async def test_the_header_wraps_its_totals_rather_than_cut_them():
         assert any(line.strip().startswith("Conv 68 +129 exp") for line in lines), lines
         assert all(not line.endswith("…") for line in lines)
         assert all(len(line) <= 80 for line in lines)
+
+
+async def test_the_footer_shows_whole_keys_only():
+    """80 columns: the footer ends with the last key that fits whole, never ``u Un``."""
+    from textual.widgets._footer import FooterKey
+
+    for size in ((80, 24), (60, 20), (160, 48)):
+        app = make_app(view="hosts")
+        async with app.run_test(size=size) as pilot:
+            await settle(pilot)
+            footer = app.screen.query_one("MonitorFooter")
+            keys = [k for k in footer.query(FooterKey) if k.display]
+            assert keys and keys[0].description == "Quit"
+            right = max(k.region.right for k in keys)
+            assert right <= footer.region.right, (size, right)
+            hidden = [k for k in footer.query(FooterKey) if not k.display]
+            if size[0] < 160:
+                assert hidden  # what did not fit
+            await pilot.press("4")  # Conversations shows more keys: still whole ones
+            await settle(pilot)
+            keys = [k for k in footer.query(FooterKey) if k.display]
+            assert max(k.region.right for k in keys) <= footer.region.right
