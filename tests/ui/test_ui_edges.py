@@ -133,3 +133,13 @@ async def test_the_footer_shows_whole_keys_only():
             await settle(pilot)
             keys = [k for k in footer.query(FooterKey) if k.display]
             assert max(k.region.right for k in keys) <= footer.region.right
+
+
+async def test_one_row_is_one_row():
+    app = make_app(view="hosts")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"host 192.168.2.126", "enter")
+        await settle(pilot)
+        assert app.table.total == 1
+        assert "  1 row of 100  " in status_text(app), status_text(app)

@@ -278,7 +278,7 @@ class MonitorApp(App):
         text = Text()
         text.append(VIEW_TITLES[table.view], "bold")
         if page is not None and page.view == table.view:
-            text.append(f"  {page.total} rows")
+            text.append(f"  {page.total} row{'' if page.total == 1 else 's'}")
             if page.filter:
                 text.append(f" of {page.count}")
             t = page.totals
