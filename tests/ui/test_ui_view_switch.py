@@ -30,7 +30,9 @@ def footer_would_show(app) -> list[str]:
 
 async def test_footer_shows_drill_keys_in_conversations_only_without_rebuilding():
     app = MonitorApp(RecordingBackend(finished_service()), interval=None)
-    async with app.run_test(size=(160, 30)) as pilot:
+    # Wide enough for every key (a narrower footer shows the keys that fit whole:
+    # test_ui_edges.py)
+    async with app.run_test(size=(220, 30)) as pilot:
         await settle(pilot)
         assert ("enter", "Packets") not in footer_keys(app)
         assert footer_keys(app) == footer_would_show(app)
