@@ -143,3 +143,32 @@ async def test_one_row_is_one_row():
         await settle(pilot)
         assert app.table.total == 1
         assert "  1 row of 100  " in status_text(app), status_text(app)
+
+
+def header_clock(app) -> str:
+    return str(app.header.render()).splitlines()[0].split()[-1]
+
+
+async def test_the_elapsed_clock_runs_on_while_paused_and_does_not_jump(tmp_path):
+    """space holds a playback: no pages come, and the clock froze, then jumped on resume."""
+    from tests.support.playback import Clock, capture, span
+    from tests.support.uiplayback import advance, app_for, playing
+
+    clock = Clock()
+    svc = playing(capture(tmp_path, span(60.0)), clock, dissect_packets=0)
+    app = app_for(svc)
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.header.clock = clock  # the UI's clock: the same fake one
+        advance(svc, clock, 2.0)
+        app.refresh_view()
+        await settle(pilot)
+        assert header_clock(app) == "00:00:02"
+        await pilot.press("space")  # held
+        await settle(pilot)
+        clock.now += 5.0
+        app._tick()
+        await settle(pilot)
+        assert header_clock(app) == "00:00:07"  # ran on
+        await pilot.press("space")  # resumed: the engine's own figure, the same
+        await settle(pilot)
+        assert header_clock(app) == "00:00:07"

@@ -188,6 +188,8 @@ class MonitorApp(App):
             self.signals.check_terminal()
         if not self.paused and self.is_running:
             self.refresh_view(refresh=True)
+        elif self.paused and self.is_running:
+            self.header.redraw()  # the elapsed clock runs on while the display is held
 
     def refresh_view(self, refresh: bool = False) -> None:
         """Ask for the page on screen; ``refresh``: the timer's, not a user's action."""

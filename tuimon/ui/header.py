@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from rich.text import Text
 from textual.widgets import Static
 
@@ -32,6 +34,8 @@ class MonitorHeader(Static):
         self.paused = False
         self.human = True
         self.page: Page | None = None
+        self._page_at = 0.0  # when the page came (monotonic): the clock runs on from it
+        self.clock = time.monotonic
 
     def set_status(self, state: str, message: str = "", source: str = "") -> None:
         self.state, self.message = state, printable(message, 300)
@@ -40,6 +44,7 @@ class MonitorHeader(Static):
 
     def set_page(self, page: Page) -> None:
         self.page = page
+        self._page_at = self.clock()
         if page.state:
             self.state, self.message = page.state, printable(page.message, 300)
         self.source = printable(page.source or self.source, 80)
@@ -52,7 +57,7 @@ class MonitorHeader(Static):
                              (f" {state} ", _STATE_STYLES.get(state, "bold")))
         page = self.page
         if page is not None:
-            line.append(f"  {fmt.duration(page.elapsed)}")
+            line.append(f"  {fmt.duration(self.elapsed())}")
             line.append(quota_mark(page.quotas, human))
         text = Text("\n").join([line, *self._fold(self._pieces(page, human))])
         note = printable(page.note, 200) if page is not None else ""
@@ -63,6 +68,17 @@ class MonitorHeader(Static):
             text.append("\n")
             text.append(note, "yellow")
         self.update(text)
+
+    def elapsed(self) -> float:
+        """The session's elapsed time: the last page's, run on while the display is paused
+        (no pages come then, and the session goes on: a held clock then jumped on resume).
+        A finished session's clock has stopped."""
+        page = self.page
+        if page is None:
+            return 0.0
+        if self.paused and self.state in ("playing", "capturing"):
+            return page.elapsed + max(0.0, self.clock() - self._page_at)
+        return page.elapsed
 
     def on_resize(self) -> None:
         self.redraw()
