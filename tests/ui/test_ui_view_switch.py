@@ -101,7 +101,7 @@ async def test_a_view_switch_draws_nothing_until_its_page_then_rows_and_count_to
         await settle(pilot)
         assert app.frames, "the page was never drawn"
         status, first_row = app.frames[0]
-        assert status.startswith("Conversations  197 rows") and "192.168.2.126" in first_row
+        assert status.startswith("Conversations · 197 rows") and "192.168.2.126" in first_row
 
 
 async def test_a_view_switch_whose_page_does_not_come_is_drawn_after_the_hold(monkeypatch):
@@ -115,7 +115,7 @@ async def test_a_view_switch_whose_page_does_not_come_is_drawn_after_the_hold(mo
         await pilot.press("4")
         await asyncio.sleep(0.3)
         await settle(pilot)
-        assert app.frames and app.frames[-1][0].startswith("Conversations  sort")
+        assert app.frames and app.frames[-1][0].startswith("Conversations · sort")
         backend.answer()
         await settle(pilot)
-        assert app.frames[-1][0].startswith("Conversations  197 rows")
+        assert app.frames[-1][0].startswith("Conversations · 197 rows")

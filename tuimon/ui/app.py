@@ -60,6 +60,10 @@ from tuimon.ui.signals import SignalStop
 from tuimon.ui.table import RowTable
 from tuimon.ui.tabs import TabBar
 
+# Between the status line's items: a visible mark, not just spaces (copied or read out, the
+# spaces at a style's edge went: "Hosts100 rows").
+SEP = " · "
+
 # A view switch draws nothing until the new view's page has come (the screen as it was
 # meanwhile), at most this long: one frame (the new view empty, then its rows) less.
 VIEW_HOLD = 0.25
@@ -280,28 +284,31 @@ class MonitorApp(App):
         text = Text()
         text.append(VIEW_TITLES[table.view], "bold")
         if page is not None and page.view == table.view:
-            text.append(f"  {page.total} row{'' if page.total == 1 else 's'}")
+            text.append(f"{SEP}{page.total} row{'' if page.total == 1 else 's'}")
             if page.filter:
                 text.append(f" of {page.count}")
             t = page.totals
             if table.view == "conversations" and t is not None and t.expired:
                 # those that left the table: listed dimmed, as far as --max-flows lets them
                 listed = t.expired_listed
-                text.append(f"  {listed} expired (dim)" if listed == t.expired else
-                            f"  {listed} of {t.expired} expired (dim; --max-flows)", "dim")
-        text.append("  sort ")
+                text.append(SEP)
+                text.append(f"{listed} expired (dim)" if listed == t.expired else
+                            f"{listed} of {t.expired} expired (dim; --max-flows)", "dim")
+        text.append(f"{SEP}sort ")
         text.append(f"{column_titled(table.view, st.sort)} {'▼' if st.descending else '▲'}",
                     "bold")
         if self.filter_text:
-            text.append("  filter ")
+            text.append(f"{SEP}filter ")
             text.append(self.filter_text, "bold")
         if self.frozen:
-            text.append("  order frozen", "bold")
+            text.append(SEP)
+            text.append("order frozen", "bold")
         if self.paused:
-            text.append("  paused (playback held)" if self.playback else
-                        "  paused (counting goes on)", "bold reverse")
+            text.append(SEP)
+            text.append("paused (playback held)" if self.playback else
+                        "paused (counting goes on)", "bold reverse")
         if not self.human:
-            text.append("  raw numbers")
+            text.append(f"{SEP}raw numbers")
         self.filterbar.show_status(text)
 
     # -- actions ------------------------------------------------------------------------
