@@ -226,7 +226,7 @@ def test_a_new_users_first_screen_at_80_columns(term):
     screen = t.wait_for(lambda s: "finished" in s and "Hosts · 100 rows" in s, "the end")
     lines = screen.splitlines()
     assert any(line.strip().startswith("Conv 68 +129 exp") for line in lines), screen
-    footer = lines[-1].rstrip()
+    footer = [line for line in lines if line.strip()][-1].rstrip()
     assert footer.endswith(("Sort left", "Slower", "Faster", "Pause")), footer
     t.keys("4")
     screen = t.wait_text("Conversations · 197 rows · 129 expired (dim)")
