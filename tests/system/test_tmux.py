@@ -223,7 +223,8 @@ def test_a_new_users_first_screen_at_80_columns(term):
     keys whole, a cut column marked."""
     t = term(width=80, height=24)
     t.start("-r", str(PCAP), "--interval", "0.3", "--speed", "0")
-    screen = t.wait_for(lambda s: "finished" in s and "Hosts · 100 rows" in s, "the end")
+    screen = t.wait_for(lambda s: "finished" in s and "Hosts · 100 rows" in s
+                        and "q Quit" in s, "the end")
     lines = screen.splitlines()
     assert any(line.strip().startswith("Conv 68 +129 exp") for line in lines), screen
     footer = [line for line in lines if line.strip()][-1].rstrip()
