@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from tests.support.app import PCAP, make_app, settle
-from tuimon.config import Config
+from tests.support.app import PCAP, make_app, played_service, settle
 from tuimon.server.service import EngineService
 
 
 def default_service(path: str = PCAP) -> EngineService:
     """``tuimon -r FILE --speed 0`` with the default idle timeouts (conversations expire)."""
-    svc = EngineService(Config(read=path, speed=0.0), clock=lambda: 50.0,
-                        wallclock=lambda: 1700000000.0)
-    svc.run_all()
-    return svc
+    return played_service(path)
 
 
 def status_text(app) -> str:
