@@ -467,7 +467,12 @@ def run_attach(path: str, config: Config) -> int:
     served = client.served
     shown = Config(counters=served.counters, source="conntrack" if served.conntrack
                    else "capture", interval=config.interval)
-    return run_monitor(shown, lambda config, stdin: client)
+    try:
+        return run_monitor(shown, lambda config, stdin: client,
+                           hint="tuimon ctl counters reads a daemon without one, and its "
+                                "--csv DIR gets the report")
+    finally:
+        client.close()  # (refused before the app: the connection goes; idempotent)
 
 
 def run_app(config: Config) -> int:

@@ -551,7 +551,10 @@ class MonitorApp(App):
         return True
 
 
-def need_terminal() -> None:
+NO_UI_HINT = "use --no-ui for a report (tuimon ... --no-ui > FILE)"
+
+
+def need_terminal(hint: str = NO_UI_HINT) -> None:
     """The monitor draws on a terminal: with standard output or error not one (a pipe, a
     file, cron), its escape codes would land there. One line, exit 2, before anything
     starts; ``--no-ui`` is the report for a pipe. (Not under another driver: textual-serve
@@ -561,10 +564,11 @@ def need_terminal() -> None:
     for fd, name in ((1, "output"), (2, "error")):
         if not os.isatty(fd):
             raise TuimonError(f"the monitor needs a terminal, and standard {name} is not "
-                              f"one: use --no-ui for a report (tuimon ... --no-ui > FILE)")
+                              f"one: {hint}")
 
 
-def run_app(config: Config, connect: Callable[[Config, PassFd | None], EngineClient]) -> int:
+def run_app(config: Config, connect: Callable[[Config, PassFd | None], EngineClient],
+            hint: str = NO_UI_HINT) -> int:
     """``tuimon [IFACE ...] | -r FILE`` with the interface. ``connect`` starts the engine
     (:class:`tuimon.server.client.ProcessClient`, from :mod:`tuimon.cli`) and returns its
     client once the source is open, or not. Returns the exit code."""
@@ -572,7 +576,7 @@ def run_app(config: Config, connect: Callable[[Config, PassFd | None], EngineCli
     if config.read == "-":  # the capture on fd 0; the keys from /dev/tty
         capture_fd = capture_from_stdin()
     try:
-        need_terminal()
+        need_terminal(hint)
     except TuimonError:
         if capture_fd is not None:
             os.close(capture_fd)
