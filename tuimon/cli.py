@@ -47,8 +47,8 @@ def build_parser(serve: bool = False) -> argparse.ArgumentParser:
                    help="playback skips quiet gaps longer than SECS seconds (default 5)")
     p.add_argument("--no-ui", action="store_true", help="count without the interface, then report")
     p.add_argument("--csv", metavar="DIR", help="write the session's CSV files into DIR")
-    p.add_argument("--duration", type=float, metavar="SECS",
-                   help="stop a live capture after SECS seconds")
+    p.add_argument("--duration", type=_duration, metavar="SECS",
+                   help="stop a live capture after SECS seconds (a file plays to its end)")
     p.add_argument("--interval", type=float, default=1.0, metavar="SECS",
                    help="table refresh interval in the UI (default 1)")
     p.add_argument("--ring", type=float, default=64.0, metavar="MB",
@@ -149,6 +149,17 @@ def _max_gap(text: str) -> float:
     value = _number(text, "the gap")
     if value == 0:
         raise argparse.ArgumentTypeError("the gap must be more than 0 seconds")
+    return value
+
+
+def _duration(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"the duration must be a number of seconds above 0, "
+                                         f"not {text!r}")
     return value
 
 
@@ -340,6 +351,9 @@ def config_from(args: argparse.Namespace) -> Config:
                           f"interfaces without it")
     if len(set(args.interfaces)) < len(args.interfaces):
         raise TuimonError("an interface is named twice: its frames would be counted twice")
+    if args.read and args.duration is not None:
+        raise TuimonError("--duration stops a live capture; a file (-r) is read to its end "
+                          "(cut it first: editcap -A/-B, or tcpdump -r FILE -w OUT -c N)")
     if args.source == "conntrack" and (args.read or args.interfaces or args.filter):
         raise TuimonError("--source conntrack reads the kernel's flow table: it takes no "
                           "interfaces, -r FILE or -f filter")
@@ -462,7 +476,12 @@ def run_attach(path: str, config: Config) -> int:
     served = client.served
     shown = Config(counters=served.counters, source="conntrack" if served.conntrack
                    else "capture", interval=config.interval)
-    return run_monitor(shown, lambda config, stdin: client)
+    try:
+        return run_monitor(shown, lambda config, stdin: client,
+                           hint="tuimon ctl counters reads a daemon without one, and its "
+                                "--csv DIR gets the report")
+    finally:
+        client.close()  # (refused before the app: the connection goes; idempotent)
 
 
 def run_app(config: Config) -> int:

@@ -123,11 +123,13 @@ def test_dissection_tree_and_bytes_match_tshark():
     assert len(reply.data) == rows[index].captured
     tops = [text for depth, text, _, _ in reply.tree if depth == 0]
     expected = top_lines(path, rows[index].number)
-    # Same layers, same one-line headers; only the frame's number differs (the dissected
-    # file holds the conversation alone).
-    assert tops[0].startswith(f"Frame {index + 1}: ") and expected[0].startswith(
+    # Same layers, same one-line headers, the frame numbered as the list numbers it (the
+    # dissected file holds the conversation alone: there it is frame index + 1).
+    assert rows[index].number != index + 1
+    assert tops[0].startswith(f"Frame {rows[index].number}: ") and expected[0].startswith(
         f"Frame {rows[index].number}: ")
     assert tops[1:] == expected[1:]
+    assert (1, f"Frame Number: {rows[index].number}") in [n[:2] for n in reply.tree]
     assert any(depth > 0 and "Sequence Number" in text for depth, text, _, _ in reply.tree)
     # Nodes name the bytes they stand for.
     ip = next(node for node in reply.tree if node[1].startswith("Internet Protocol Version 4"))
@@ -320,7 +322,8 @@ def test_drill_down_through_the_engine_process(tmp_path):
         assert reply.seq == 2 and reply.found == page.rows[0].packets == len(reply.rows)
         backend.send(Dissect(key, 0, seq=4))
         tree = got.wait_for(lambda r: r.__class__.__name__ == "Dissection")
-        assert tree.error is None and tree.tree[0][1].startswith("Frame 1: ")
+        assert tree.error is None and tree.tree[0][1].startswith(
+            f"Frame {reply.rows[0].number}: ")  # as the list numbers it (not "Frame 1")
         backend.send(WritePcap(key, str(tmp_path), seq=5))
         written = got.wait_for(lambda r: r.__class__.__name__ == "Written")
         assert written.error is None and len(read_back(written.path)) == reply.found

@@ -59,6 +59,15 @@ def finished_service(path=PCAP, factory=None):
     return svc
 
 
+def played_service(path=PCAP):
+    """``tuimon -r FILE --speed 0`` as a user runs it: the default idle timeouts (what
+    expires stays listed, dimmed), counted to the end; the app's clock at 00:00:00."""
+    svc = EngineService(Config(read=path, speed=0.0), clock=lambda: 50.0,
+                        wallclock=lambda: 1700000000.0)
+    svc.run_all()
+    return svc
+
+
 def make_app(path=PCAP, csv_dir=None, interval=None, view="hosts", service=None):
     backend = RecordingBackend(service or finished_service(path))
     return MonitorApp(backend, interval=interval, csv_dir=csv_dir, view=view)

@@ -6,6 +6,7 @@ Each test runs its own tmux server (``-L`` socket) at a fixed size and always ki
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -103,20 +104,23 @@ def test_views_save_filter_and_quit(term, tmp_path):
     t = term(width=100, height=30)
     t.start("-r", str(PCAP), "--interval", "0.3", "--speed", "0",
             "--flow-timeout", "0")  # all 197 conversations stay (the capture jumps 2132 days)
-    screen = t.wait_for(lambda s: "finished" in s and "Hosts  100 rows" in s, "the end of the file")
+    screen = t.wait_for(lambda s: "finished" in s and "Hosts · 100 rows" in s, "the end of the file")
     assert "1kxun.pcap" in screen and "Address" in screen and "Total 1723 pkts" in screen
     assert "192.168.2.126" in screen
 
     t.keys("4")
-    screen = t.wait_text("Conversations  197 rows")
+    screen = t.wait_text("Conversations · 197 rows")
     assert "Proto" in screen and "192.168.2.126:45380" in screen
     t.keys("1")
-    t.wait_text("Interfaces  1 rows")
+    t.wait_text("Interfaces · 1 row ")
     t.keys("3")
     # the status line and the rows may reach the terminal in two writes: wait for both
-    screen = t.wait_for(lambda s: "Protocols  21 rows" in s and "      tls    application" in s,
+    # (21 rows of the hierarchy, and the two '(other)' rows under the udp rows)
+    tls = re.compile(r"\n {6}tls +application ")
+    screen = t.wait_for(lambda s: "Protocols · 23 rows" in s and tls.search(s),
                         "the protocol hierarchy with tshark's tls verdict")
-    assert "      tls    application" in screen  # the hierarchy, tshark's verdict
+    assert tls.search(screen)  # the hierarchy, tshark's verdict
+    assert re.search(r"\n {6}\(other\) +application ", screen)
 
     t.keys("s")
     screen = t.wait_text("Saved 6 CSV files into")
@@ -168,10 +172,10 @@ def test_missing_file_is_one_line_error(term, tmp_path):
 def test_capture_on_stdin_with_the_keys_from_the_terminal(term, tmp_path):
     t = term(width=100, height=30)
     t.start("-r", "-", "--interval", "0.3", "--speed", "0", "--flow-timeout", "0", pipe=PCAP)
-    screen = t.wait_for(lambda s: "finished" in s and "Hosts  100 rows" in s, "the end of stdin")
+    screen = t.wait_for(lambda s: "finished" in s and "Hosts · 100 rows" in s, "the end of stdin")
     assert "stdin" in screen and "Total 1723 pkts" in screen and "2.6 MB read" in screen
     t.keys("4")  # keys come from the terminal, not from the capture's pipe
-    t.wait_text("Conversations  197 rows")
+    t.wait_text("Conversations · 197 rows")
     t.keys("/")
     t.keys("-l", "port 443")
     t.keys("Enter")
@@ -212,3 +216,24 @@ def test_stdin_that_is_the_terminal_is_one_line_error(term, tmp_path):
     screen = t.screen()
     assert "tuimon: standard input is a terminal, not a capture" in screen
     assert "Traceback" not in screen
+
+
+def test_a_new_users_first_screen_at_80_columns(term):
+    """tuimon -r FILE --speed 0 at 80x24, the default timeouts: every conversation of the
+    file listed (those that expired dim, counted), the header's totals whole, the footer's
+    keys whole, a cut column marked."""
+    t = term(width=80, height=24)
+    t.start("-r", str(PCAP), "--interval", "0.3", "--speed", "0")
+    screen = t.wait_for(lambda s: "finished" in s and "Hosts · 100 rows" in s
+                        and "q Quit" in s, "the end")
+    lines = screen.splitlines()
+    assert any(line.strip().startswith("Conv 68 +129 exp") for line in lines), screen
+    footer = [line for line in lines if line.strip()][-1].rstrip()
+    assert footer.endswith(("Sort left", "Slower", "Faster", "Pause")), footer
+    t.keys("4")
+    screen = t.wait_text("Conversations · 197 rows · 129 expired (dim)")
+    rows = [line for line in screen.splitlines() if line.startswith("tcp ")]
+    scrollbar = "▁▂▃▄▅▆▇█▉▊▋▌▍▎▏ "
+    assert rows and all(line.rstrip(scrollbar).endswith("…") for line in rows), screen
+    t.keys("q")
+    assert t.exit_status() == 0

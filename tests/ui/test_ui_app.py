@@ -33,7 +33,7 @@ async def test_keys_1_to_4_switch_views():
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         assert app.table.view == "hosts" and app.last_page.total == 100
-        expected = {"1": ("interfaces", 1, "Interface"), "3": ("protocols", 21, "Protocol"),
+        expected = {"1": ("interfaces", 1, "Interface"), "3": ("protocols", 23, "Protocol"),
                     "4": ("conversations", 197, "Proto"), "2": ("hosts", 100, "Address")}
         for key, (view, total, first_title) in expected.items():
             await pilot.press(key)

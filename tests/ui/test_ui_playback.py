@@ -43,17 +43,17 @@ async def test_the_bar_shows_time_percentage_packets_and_speed(ten_seconds):
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         text = bar_text(app)
-        assert app.bar.display and text.startswith("▶ playback ░") and "  0%  0 pkts" in text
+        assert app.bar.display and text.startswith("▶ playback ░") and "  0% · 0 pkts" in text
         advance(svc, clock, 5.0)
         await refresh(app, pilot)
         text = bar_text(app)
         assert text.startswith("▶ 22:13:25 +00:00:05 █")  # START + 5 s, UTC
-        assert " 50%  51 pkts  speed 1×" in text and "gap" not in text
+        assert " 50% · 51 pkts · speed 1×" in text and "gap" not in text
         assert "Total 51 pkts" in str(app.header.render())
         advance(svc, clock, 6.0, app=app)
         await settle(pilot)  # the finished Status makes the app refresh at once
         text = bar_text(app)
-        assert text.startswith("■ 22:13:30 +00:00:10 ") and " 100%  101 pkts" in text
+        assert text.startswith("■ 22:13:30 +00:00:10 ") and " 100% · 101 pkts" in text
         assert app.header.state == FINISHED and "Total 101 pkts" in str(app.header.render())
 
 
@@ -192,7 +192,7 @@ def test_the_bar_fits_a_narrow_terminal():
                  speed=2.0, gaps=3, skipped=30000.0)
     wide = progress_text(p, 120).plain
     assert wide.startswith("▶ 22:14:43 +00:01:23 █") and wide.endswith(
-        " 42%  1234 pkts  speed 2×  3 gaps skipped (8h 20m)")
+        " 42% · 1234 pkts · speed 2× · 3 gaps skipped (8h 20m)")
     narrow = progress_text(p, 60).plain
     assert len(narrow) <= 60 and "42%" in narrow and "3 gaps skipped" in narrow
     assert "█" not in narrow

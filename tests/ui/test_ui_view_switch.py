@@ -30,7 +30,9 @@ def footer_would_show(app) -> list[str]:
 
 async def test_footer_shows_drill_keys_in_conversations_only_without_rebuilding():
     app = MonitorApp(RecordingBackend(finished_service()), interval=None)
-    async with app.run_test(size=(160, 30)) as pilot:
+    # Wide enough for every key (a narrower footer shows the keys that fit whole:
+    # test_ui_edges.py)
+    async with app.run_test(size=(220, 30)) as pilot:
         await settle(pilot)
         assert ("enter", "Packets") not in footer_keys(app)
         assert footer_keys(app) == footer_would_show(app)
@@ -99,7 +101,7 @@ async def test_a_view_switch_draws_nothing_until_its_page_then_rows_and_count_to
         await settle(pilot)
         assert app.frames, "the page was never drawn"
         status, first_row = app.frames[0]
-        assert status.startswith("Conversations  197 rows") and "192.168.2.126" in first_row
+        assert status.startswith("Conversations · 197 rows") and "192.168.2.126" in first_row
 
 
 async def test_a_view_switch_whose_page_does_not_come_is_drawn_after_the_hold(monkeypatch):
@@ -113,7 +115,7 @@ async def test_a_view_switch_whose_page_does_not_come_is_drawn_after_the_hold(mo
         await pilot.press("4")
         await asyncio.sleep(0.3)
         await settle(pilot)
-        assert app.frames and app.frames[-1][0].startswith("Conversations  sort")
+        assert app.frames and app.frames[-1][0].startswith("Conversations · sort")
         backend.answer()
         await settle(pilot)
-        assert app.frames[-1][0].startswith("Conversations  197 rows")
+        assert app.frames[-1][0].startswith("Conversations · 197 rows")

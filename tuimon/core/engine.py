@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from operator import itemgetter
 
 import numpy as np
@@ -137,6 +138,11 @@ class Engine:
         self.max_flows = max_flows or 0
         self._wheel: dict[int, list] = {}  # second -> conversations to look at then
         self.expired = 0  # conversations that left the table (idle, or over max_flows)
+        # Conversations that left, still listed (the app's Conversations view marks them
+        # expired), oldest first: kept while the table and they stay within max_flows, the
+        # oldest dropped first past it. None: none kept (keep_left() turns it on).
+        self._kept: deque | None = None
+        self.left_dropped = 0  # conversations that left and are no longer kept (memory)
         self.max_hosts = max_hosts or 0
         self.hosts_folded = 0  # hosts folded into the OTHER_HOSTS row (over max_hosts)
         # After a fold-in that found too few hosts without conversations: the hosts then
@@ -172,6 +178,28 @@ class Engine:
     def conversations(self) -> "ConversationsView":
         """The conversations in the table, oldest first (a live, read-only sequence)."""
         return ConversationsView(self._table)
+
+    def keep_left(self) -> None:
+        """Keep the conversations that leave the table listed in :attr:`left_conversations`
+        (within ``max_flows`` with the table's): idle expiry bounds memory, it should not
+        hide a recording's conversations."""
+        if self._kept is None:
+            self._kept = deque()
+
+    @property
+    def left_conversations(self) -> Sequence[Conversation]:
+        """The conversations that left the table and are still kept, oldest first."""
+        return self._kept if self._kept is not None else ()
+
+    def _trim_kept(self) -> None:
+        """Past ``max_flows`` (the table and the kept ones), the oldest kept go."""
+        kept = self._kept
+        if kept and self.max_flows:
+            over = min(len(kept), len(kept) + len(self._table) - self.max_flows)
+            if over > 0:
+                for _ in range(over):
+                    kept.popleft()
+                self.left_dropped += over
 
     def conversation(self, key: tuple) -> Conversation | None:
         """The conversation of a row key ``(proto, a, port a, b, port b)`` (A first, as rows
@@ -746,6 +774,8 @@ class Engine:
             for table in (self._table, self._portless):
                 if len(table) > self.max_flows:
                     self._evict(table, len(table) - self.max_flows)
+        if self._kept:
+            self._trim_kept()  # the table grew
         if self.max_hosts:
             real = len(self.hosts) - (OTHER_HOSTS in self.hosts)
             if real > self.max_hosts and (real > self._hosts_floor or self.expired
@@ -786,6 +816,9 @@ class Engine:
         """Conversations (already folded) that just left the table."""
         if conversations:
             self.expired += len(conversations)
+            if self._kept is not None:
+                self._kept.extend(conversations)
+                self._trim_kept()
             if self.on_leave is not None:
                 self.on_leave(conversations)
 
@@ -884,7 +917,8 @@ class Engine:
     def totals(self) -> Totals:
         return self._rows.totals(self.now, len(self.hosts) - (OTHER_HOSTS in self.hosts),
                                  len(self._table), self.expired, self.app_waiting,
-                                 self.app_skipped, self.hosts_folded)
+                                 self.app_skipped, self.hosts_folded,
+                                 len(self._kept) if self._kept is not None else 0)
 
     def snapshot(self, with_rates: bool = True, conversations=None) -> Snapshot:
         """Every table (``with_rates=False``: host and conversation rates left at 0, for

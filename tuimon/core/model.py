@@ -141,6 +141,7 @@ class Totals(NamedTuple):
     app_waiting: int = 0  # conversations waiting for the dissector's verdict
     app_skipped: int = 0  # conversations never dissected (tshark was behind): port guess only
     hosts_folded: int = 0  # hosts folded into the "(other hosts)" row (--max-hosts)
+    expired_listed: int = 0  # of the expired, those still listed (Conversations view)
 
 
 class Snapshot(NamedTuple):

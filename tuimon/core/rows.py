@@ -142,7 +142,8 @@ class RowBuilder:
         return rows
 
     def totals(self, now: float | None, hosts: int, conversations: int, expired: int,
-               app_waiting: int, app_skipped: int, hosts_folded: int = 0) -> Totals:
+               app_waiting: int, app_skipped: int, hosts_folded: int = 0,
+               expired_listed: int = 0) -> Totals:
         """The totals; the counts of ``hosts`` (in the table, the other-hosts row not
         counted), ``conversations`` (in the table), ``expired`` ones, those waiting for or
         skipped by the dissector and ``hosts_folded`` are the engine's."""
@@ -160,7 +161,7 @@ class RowBuilder:
             *(sum(r[i] for r in hist_rates) for i in range(3)),
             sum(packet_rate(m.hist, now) for m in metas),
             any(m.drops is not None for m in metas), self._missed(),
-            expired, app_waiting, app_skipped, hosts_folded,
+            expired, app_waiting, app_skipped, hosts_folded, expired_listed,
         )
 
     def _missed(self) -> int | None:

@@ -70,6 +70,7 @@ class Driller:
         self.path: str | None = None
         self.offsets: list[tuple[int, int]] = []  # per listed packet: (file offset, captured)
         self.numbers: list[int] = []  # per listed packet: its frame number in self.path
+        self.listed: list[int] = []  # per listed packet: the number the list shows
 
     def _folder(self) -> str:
         if self.folder is None:
@@ -156,6 +157,7 @@ class Driller:
                 pass
         self.key, self.path, self.offsets = request.key, path, offsets
         self.numbers = list(range(1, len(rows) + 1))
+        self.listed = [row[0] for row in rows]  # the numbers the list shows (the capture's)
         reply.cut = reply.found > len(rows)
         notes = [self.ring_note(where, scans, reply.found)]
         if rows:
@@ -181,7 +183,9 @@ class Driller:
             with open(self.path, "rb") as f:
                 f.seek(offset)
                 reply.data = f.read(size)
-            reply.tree = dissect_tree(self.path, self.numbers[request.index], self.tshark)
+            number = self.numbers[request.index]
+            reply.tree = renumber(dissect_tree(self.path, number, self.tshark), number,
+                                  self.listed[request.index])
         except TuimonError as err:
             reply.error = str(err)
         except OSError as err:
@@ -248,6 +252,21 @@ def dissect_summaries(path: str, tshark: str) -> dict[int, str]:
     from tuimon.server.wireshark import summaries
 
     return summaries(path, tshark)
+
+
+def renumber(tree: list, number: int, listed: int) -> list:
+    """The tree of frame ``number`` of the conversation's own file, numbered as the packet
+    list (and the capture) number it: ``Frame 1151: ...``, not ``Frame 2: ...``."""
+    if number == listed:
+        return tree
+    out = []
+    for depth, text, start, size in tree:
+        if depth == 0 and text.startswith(f"Frame {number}:"):
+            text = f"Frame {listed}:" + text[len(f"Frame {number}:"):]
+        elif depth == 1 and text == f"Frame Number: {number}":
+            text = f"Frame Number: {listed}"
+        out.append((depth, text, start, size))
+    return out
 
 
 def dissect_tree(path: str, number: int, tshark: str) -> list:

@@ -255,6 +255,8 @@ class Page:
     totals: Totals | None = None
     frozen: bool = False
     quotas: list = field(default_factory=list)  # QuotaUse of each --quota, as it stands
+    # Conversations: the indexes in ``rows`` of conversations that left the table (expired)
+    expired: tuple = ()
     # Filled in by the worker:
     state: State = State.STARTING
     message: str = ""

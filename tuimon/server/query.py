@@ -20,7 +20,7 @@ import heapq
 from collections.abc import Callable, Hashable
 from operator import attrgetter
 
-from tuimon.core.conversation import Conversation
+from tuimon.core.conversation import _GONE, Conversation
 from tuimon.core.rates import rate_key
 from tuimon.core.rows import host_apps_text
 from tuimon.server.filter import FilterContext, FilterError, compile_filter, parse
@@ -48,21 +48,57 @@ def row_key(view: str, item) -> Hashable:
     return item.path or (item.layer, item.protocol)
 
 
+LAYERS = ("link", "network", "transport", "application")
+OTHER = "(other)"  # an application row: what its transport counted that no protocol names
+
+
 def tree_order(rows: list) -> list:
     """Protocol rows in hierarchy order: every row right after its parent (depth first),
-    siblings in the order they come in (the sort order). A row whose parent is not there
-    stays at the top level."""
+    siblings in the order they come in (the sort order), a layer's rows before the next
+    layer's (with several link types the link rows and the network rows are all at the top:
+    the link rows come first, whatever the sort), and an ``(other)`` row last under its
+    parent. A row whose parent is not there stays at the top level."""
     paths = {r.path for r in rows}
     children: dict[str, list] = {}
     for r in rows:
         parent = r.path.rpartition("/")[0]
         children.setdefault(parent if parent in paths else "", []).append(r)
+    rank = {layer: i for i, layer in enumerate(LAYERS)}
+    for siblings in children.values():
+        siblings.sort(key=lambda r: (rank.get(r.layer, len(LAYERS)), r.protocol == OTHER))
     out: list = []
     stack = list(reversed(children.get("", [])))
     while stack:
         r = stack.pop()
         out.append(r)
         stack.extend(reversed(children.get(r.path, [])))
+    return out
+
+
+def with_other(rows: list) -> list:
+    """The protocol rows, and under each transport row whose application rows do not add
+    up to it an ``(other)`` row with the rest (packets no dissector nor port named: later
+    fragments, unnamed ports), so that a layer's rows always add up to their parent."""
+    apps: dict[str, list] = {}
+    for r in rows:
+        if r.layer == "application":
+            parent = r.path.rpartition("/")[0]
+            entry = apps.setdefault(parent, [0, 0, 0.0, 0.0, 0.0])
+            entry[0] += r.packets
+            entry[1] += r.bytes
+            for i, rate in enumerate((r.rate_2s, r.rate_10s, r.rate_40s)):
+                entry[2 + i] += rate
+    out = list(rows)
+    for r in rows:
+        if r.layer != "transport":
+            continue
+        p, b, *rates = apps.get(r.path, [0, 0, 0.0, 0.0, 0.0])
+        if r.packets > p:
+            share = r.share * (r.bytes - b) / r.bytes if r.bytes else 0.0
+            out.append(type(r)(OTHER, r.packets - p, r.bytes - b, "application",
+                               *(max(0.0, total - named) for total, named in
+                                 zip((r.rate_2s, r.rate_10s, r.rate_40s), rates)),
+                               f"{r.path}/{OTHER}", r.depth + 1, share))
     return out
 
 
@@ -154,12 +190,12 @@ class QueryRunner:
         engine = self.engine
         if view == "hosts":
             return list(engine.hosts.values())
-        if view == "conversations":
-            return list(engine.conversations)
+        if view == "conversations":  # those in the table, then those that left (kept)
+            return [*engine.conversations, *engine.left_conversations]
         if view == "interfaces":
             return engine.interface_rows()
         if view == "protocols":
-            return engine.protocol_rows()
+            return with_other(engine.protocol_rows())
         if view == "counters":
             return engine.counter_rows(engine.now)
         raise ValueError(f"unknown view {view!r}")
@@ -304,12 +340,15 @@ class QueryRunner:
         keys = [row_key(q.view, x) for x in chunk]
         cursor_key = keys[cursor - start] if total and start <= cursor < end else None
         sort = q.sort if q.sort in COLUMNS[q.view] else DEFAULT_SORT
+        expired = (tuple(i for i, x in enumerate(chunk) if x.gen == _GONE)
+                   if q.view == "conversations" else ())
         count = (len(self.engine.hosts) if q.view == "hosts" else
-                 len(self.engine.conversations) if q.view == "conversations" else
+                 len(self.engine.conversations) + len(self.engine.left_conversations)
+                 if q.view == "conversations" else
                  len(self.items(q.view)) if error is None and q.filter else total)
         return Page(seq=q.seq, view=q.view, sort=sort, descending=q.descending,
                     filter=q.filter if error is None else "", error=error, total=total,
                     count=count, offset=offset, start=start, rows=rows, keys=keys,
                     cursor=cursor, cursor_key=cursor_key, totals=self.engine.totals(),
-                    frozen=q.freeze, quotas=self.engine.counters.quotas(self.engine.now)
+                    frozen=q.freeze, expired=expired, quotas=self.engine.counters.quotas(self.engine.now)
                     if self.engine.counters is not None else [])

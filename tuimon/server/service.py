@@ -14,6 +14,7 @@ from collections.abc import Callable
 from functools import partial
 from operator import attrgetter
 
+
 from tuimon.capture.kernel import for_source
 from tuimon.capture.open import open_source
 from tuimon.capture.source import SHED_BYTES, Source
@@ -126,6 +127,8 @@ class EngineService:
         self.engine = engine or Engine(flow_timeout=timeout,
                                        max_flows=config.max_flows, rates=rates,
                                        max_hosts=config.max_hosts)
+        if rates:  # the app's and the daemon's: conversations that leave stay listed
+            self.engine.keep_left()
         if config.counters and self.engine.counters is None:  # checked by cli.py already
             self.engine.counters = Counters(compile_all(list(config.counters), self.engine.names))
         self._quotas_set = False  # --quota: set on the counters at open (the history's use)
@@ -310,9 +313,10 @@ class EngineService:
         deadline = self.clock() + budget
         while True:
             records, wait = player.poll(self.clock())
-            now = self.engine.now
-            if records and now is not None and records[0][1] >= int(now) + 1:
-                self.engine.fold()  # what came before belongs to the seconds before
+            # As fast as possible (--speed 0, max) a poll hands out many seconds of capture
+            # at once: the session counts them a second at a time, folding between, so
+            # every byte counts in its own second of the rate windows (all in the last one,
+            # the rates were arbitrary): Session._ingest_by_second.
             self.ingest(records)
             if player.finished:
                 self.finish(player.error)

@@ -271,8 +271,21 @@ def check_folder(folder: str) -> None:
         reason = "Read-only file system"
     elif not os.access(path, os.W_OK | os.X_OK):
         reason = "Permission denied"
+    else:
+        reason = _probe(path)  # what access() cannot tell: /proc, /sys, root on a share
     if reason:
         raise ExportFailed(f"cannot save CSV into {folder}: {reason}")
+
+
+def _probe(folder: str) -> str | None:
+    """Make and remove an empty file in ``folder``: None, or why it cannot be done."""
+    try:
+        fd, name = tempfile.mkstemp(dir=folder, prefix=f".tuimon-probe.{os.getpid()}.")
+    except OSError as err:
+        return err.strerror or str(err)
+    os.close(fd)
+    _unlink(name)
+    return None
 
 
 def _read_only(path: str) -> bool:

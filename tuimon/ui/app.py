@@ -61,6 +61,10 @@ from tuimon.ui.signals import SignalStop
 from tuimon.ui.table import RowTable
 from tuimon.ui.tabs import TabBar
 
+# Between the status line's items: a visible mark, not just spaces (copied or read out, the
+# spaces at a style's edge went: "Hosts100 rows").
+SEP = " · "
+
 # A view switch draws nothing until the new view's page has come (the screen as it was
 # meanwhile), at most this long: one frame (the new view empty, then its rows) less.
 VIEW_HOLD = 0.25
@@ -196,6 +200,8 @@ class MonitorApp(App):
             self.signals.check_terminal()
         if not self.paused and self.is_running:
             self.refresh_view(refresh=True)
+        elif self.paused and self.is_running:
+            self.header.redraw()  # the elapsed clock runs on while the display is held
 
     def refresh_view(self, refresh: bool = False) -> None:
         """Ask for the page on screen; ``refresh``: the timer's, not a user's action."""
@@ -289,24 +295,33 @@ class MonitorApp(App):
         text = Text()
         text.append(VIEW_TITLES[table.view], "bold")
         if page is not None and page.view == table.view:
-            text.append(f"  {page.total} rows")
+            text.append(f"{SEP}{page.total} row{'' if page.total == 1 else 's'}")
             if page.filter:
                 text.append(f" of {page.count}")
-        text.append("  sort ")
+            t = page.totals
+            if table.view == "conversations" and t is not None and t.expired:
+                # those that left the table: listed dimmed, as far as --max-flows lets them
+                listed = t.expired_listed
+                text.append(SEP)
+                text.append(f"{listed} expired (dim)" if listed == t.expired else
+                            f"{listed} of {t.expired} expired (dim; --max-flows)", "dim")
+        text.append(f"{SEP}sort ")
         text.append(f"{column_titled(table.view, st.sort)} {'▼' if st.descending else '▲'}",
                     "bold")
         if self.filter_text:
-            text.append("  filter ")
+            text.append(f"{SEP}filter ")
             text.append(self.filter_text, "bold")
         if self.frozen:
-            text.append("  order frozen", "bold")
+            text.append(SEP)
+            text.append("order frozen", "bold")
         if self.paused:
-            text.append("  paused (playback held)" if self.playback else
-                        "  paused (counting goes on)", "bold reverse")
+            text.append(SEP)
+            text.append("paused (playback held)" if self.playback else
+                        "paused (counting goes on)", "bold reverse")
         if not self.human:
-            text.append("  raw numbers")
+            text.append(f"{SEP}raw numbers")
         if self.names and table.view in ("hosts", "conversations"):
-            text.append("  names")
+            text.append(f"{SEP}names")
         self.filterbar.show_status(text)
 
     # -- actions ------------------------------------------------------------------------
@@ -557,13 +572,36 @@ class MonitorApp(App):
         return True
 
 
-def run_app(config: Config, connect: Callable[[Config, PassFd | None], EngineClient]) -> int:
+NO_UI_HINT = "use --no-ui for a report (tuimon ... --no-ui > FILE)"
+
+
+def need_terminal(hint: str = NO_UI_HINT) -> None:
+    """The monitor draws on a terminal: with standard output or error not one (a pipe, a
+    file, cron), its escape codes would land there. One line, exit 2, before anything
+    starts; ``--no-ui`` is the report for a pipe. (Not under another driver: textual-serve
+    runs ``tuimon attach`` with its web driver on pipes.)"""
+    if os.environ.get("TEXTUAL_DRIVER"):
+        return
+    for fd, name in ((1, "output"), (2, "error")):
+        if not os.isatty(fd):
+            raise TuimonError(f"the monitor needs a terminal, and standard {name} is not "
+                              f"one: {hint}")
+
+
+def run_app(config: Config, connect: Callable[[Config, PassFd | None], EngineClient],
+            hint: str = NO_UI_HINT) -> int:
     """``tuimon [IFACE ...] | -r FILE`` with the interface. ``connect`` starts the engine
     (:class:`tuimon.server.client.ProcessClient`, from :mod:`tuimon.cli`) and returns its
     client once the source is open, or not. Returns the exit code."""
     capture_fd = None
     if config.read == "-":  # the capture on fd 0; the keys from /dev/tty
         capture_fd = capture_from_stdin()
+    try:
+        need_terminal(hint)
+    except TuimonError:
+        if capture_fd is not None:
+            os.close(capture_fd)
+        raise
     client = None
     try:
         try:

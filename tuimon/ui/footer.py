@@ -48,6 +48,7 @@ class MonitorFooter(Footer):
                              tooltip=tooltip).data_bind(compact=Footer.compact)
             item.display = entry in shown
             yield item
+        self.call_after_refresh(self._fit)
 
     def bindings_changed(self, screen) -> None:
         self._bindings_ready = True
@@ -61,8 +62,26 @@ class MonitorFooter(Footer):
             for item, entry in zip(self.query_children(FooterKey), self._held):
                 item.display = entry in shown
             self._shown = shown
+            self._fit()
             return
         self.call_after_refresh(self.recompose)
+
+    def on_resize(self) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        """Show the keys that fit whole, in order, and hide the rest: a key cut at the
+        screen's edge (``u Un``) says nothing (? lists them all)."""
+        room = self.size.width
+        if room <= 0:
+            return
+        used = 0
+        for item, entry in zip(self.query_children(FooterKey), self._held):
+            if entry not in self._shown:
+                item.display = False
+                continue
+            used += item.render().cell_len
+            item.display = used <= room
 
 
 def _merge(held: list[Entry], shown: list[Entry]) -> list[Entry]:

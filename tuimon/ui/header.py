@@ -3,6 +3,8 @@ rates, drops, records skipped."""
 
 from __future__ import annotations
 
+import time
+
 from rich.text import Text
 from textual.widgets import Static
 
@@ -34,6 +36,8 @@ class MonitorHeader(Static):
         self.paused = False
         self.human = True
         self.page: Page | None = None
+        self._page_at = 0.0  # when the page came (monotonic): the clock runs on from it
+        self.clock = time.monotonic
 
     def set_status(self, state: str, message: str = "", source: str = "") -> None:
         self.state, self.message = state, printable(message, 300)
@@ -42,6 +46,7 @@ class MonitorHeader(Static):
 
     def set_page(self, page: Page) -> None:
         self.page = page
+        self._page_at = self.clock()
         if page.state:
             self.state, self.message = page.state, printable(page.message, 300)
         self.source = printable(page.source or self.source, 80)
@@ -54,10 +59,10 @@ class MonitorHeader(Static):
                              (f" {state} ", _STATE_STYLES.get(state, "bold")))
         page = self.page
         if page is not None:
-            line.append(f"  {fmt.duration(page.elapsed)}")
+            line.append(f"  {fmt.duration(self.elapsed())}")
             line.append(quota_mark(page.quotas, human))
             line.append(alert_mark(page))
-        text = Text("\n").join([line, self._totals(page, human)])
+        text = Text("\n").join([line, *self._fold(self._pieces(page, human))])
         note = printable(page.note, 200) if page is not None else ""
         if self.message:
             text.append("\n")
@@ -67,11 +72,46 @@ class MonitorHeader(Static):
             text.append(note, "yellow")
         self.update(text)
 
+    def elapsed(self) -> float:
+        """The session's elapsed time: the last page's, run on while the display is paused
+        (no pages come then, and the session goes on: a held clock then jumped on resume).
+        A finished session's clock has stopped."""
+        page = self.page
+        if page is None:
+            return 0.0
+        if self.paused and self.state in ("playing", "capturing"):
+            return page.elapsed + max(0.0, self.clock() - self._page_at)
+        return page.elapsed
+
+    def on_resize(self) -> None:
+        self.redraw()
+
+    def _fold(self, pieces: list[Text]) -> list[Text]:
+        """The totals' label-value pairs on as many lines as the width needs: a pair is
+        never cut (an 80-column terminal showed ``Conv 1 +3…``)."""
+        room = self.size.width - 2  # (the padding)
+        lines = [Text()]
+        for piece in pieces:
+            line = lines[-1]
+            if line.cell_len and room > 0 and line.cell_len + 2 + piece.cell_len > room:
+                line = Text()
+                lines.append(line)
+            if line.cell_len:
+                line.append("  ")
+            line.append_text(piece)
+        return lines
+
     @staticmethod
     def _totals(page: Page | None, human: bool) -> Text:
+        """The totals on one line."""
+        return Text("  ").join(MonitorHeader._pieces(page, human))
+
+    @staticmethod
+    def _pieces(page: Page | None, human: bool) -> list[Text]:
+        """The totals' label-value pairs, each a Text."""
         t = page.totals if page is not None else None
         if t is None:
-            return Text("no packets yet", "italic")
+            return [Text("no packets yet", "italic")]
         lag = page.lag
         bps, pps, now = t.rate_2s, t.packet_rate_2s, "Now "
         if lag is not None and lag.kernel_bps is not None:  # the counted rate lags too
@@ -100,10 +140,10 @@ class MonitorHeader(Static):
             if skipped:
                 value += f", {fmt.count(skipped, human)} by port only"
             pairs.append(("Apps ", value))
-        text = Text()
-        for i, (label, value) in enumerate(pairs):
-            if i:
-                text.append("  ")
-            text.append(label, "dim")
-            text.append(value, "bold")
-        return text
+        pieces = []
+        for label, value in pairs:
+            piece = Text()
+            piece.append(label, "dim")
+            piece.append(value, "bold")
+            pieces.append(piece)
+        return pieces

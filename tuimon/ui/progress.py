@@ -20,6 +20,9 @@ FULL, EMPTY = "█", "░"
 GLYPHS = {"playing": "▶", "paused": "‖", "finished": "■"}
 
 
+SEP = " · "  # between the line's items: a visible mark, not spaces alone ("speed max5 gaps")
+
+
 def speed_text(speed: float) -> str:
     return "max" if speed == 0 else f"{speed:g}×"
 
@@ -55,15 +58,17 @@ def progress_text(p, width: int = 80, human: bool = True) -> Text:
                 head.append(f" +{fmt.duration(p.offset)}")
         tail = Text()
         if percent is None:  # standard input: no size, no bar
-            tail.append(f"  {fmt.size(p.position, human)}{'' if human else ' B'} read")
+            tail.append(f"{SEP}{fmt.size(p.position, human)}{'' if human else ' B'} read")
         else:
             tail.append(f" {percent:3.0f}%", "bold")
-        tail.append(f"  {fmt.count(p.packets, human)} pkts")
-        tail.append("  speed " if speed_word else "  ", "dim")
+        tail.append(f"{SEP}{fmt.count(p.packets, human)} pkts{SEP}")
+        if speed_word:
+            tail.append("speed ", "dim")
         tail.append(speed_text(p.speed), "bold")
         if p.gaps:
-            tail.append(f"  {p.gaps} gap{'s' if p.gaps != 1 else ''} skipped ", "yellow")
-            tail.append(f"({short_duration(p.skipped)})", "yellow")
+            tail.append(SEP)
+            tail.append(f"{p.gaps} gap{'s' if p.gaps != 1 else ''} skipped "
+                        f"({short_duration(p.skipped)})", "yellow")
         room = width - head.cell_len - tail.cell_len - 2
         if bar and percent is not None and room >= 5:
             cells = min(40, room)

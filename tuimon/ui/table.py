@@ -60,7 +60,7 @@ class RowTable(ScrollView, can_focus=True):
     """The rows of one view at a time; switch with :meth:`show_view`."""
 
     COMPONENT_CLASSES = {"rowtable--header", "rowtable--header-sorted", "rowtable--cursor",
-                         "rowtable--missing", "rowtable--bar"}
+                         "rowtable--missing", "rowtable--bar", "rowtable--expired"}
 
     DEFAULT_CSS = """
     RowTable {
@@ -76,6 +76,7 @@ class RowTable(ScrollView, can_focus=True):
         text-style: bold;
     }
     RowTable > .rowtable--missing { color: $text-muted; }
+    RowTable > .rowtable--expired { color: $text-muted; text-style: dim; }
     RowTable > .rowtable--bar { background: $primary 40%; }
     """
 
@@ -109,6 +110,7 @@ class RowTable(ScrollView, can_focus=True):
         self._keys: dict[int, Hashable] = {}
         self._cells: dict[int, list[str]] = {}
         self._bars: dict[int, list[int]] = {}  # row -> each column's bar length (0: none)
+        self._expired: set[int] = set()  # rows of conversations that left the table (dim)
         self.bars = True  # draw them (b)
         self._applying = False
         self.extra_columns: frozenset = frozenset()  # optional columns shown (columns.py)
@@ -153,6 +155,7 @@ class RowTable(ScrollView, can_focus=True):
         st.scroll_y, st.scroll_x = int(self.scroll_y), int(self.scroll_x)
         self.view = view
         self._rows, self._keys, self._cells, self._bars = {}, {}, {}, {}
+        self._expired = set()
         self.total = 0
         self._set_scroll(self.state.scroll_x, self.state.scroll_y)
         self._update_virtual_size()
@@ -164,7 +167,25 @@ class RowTable(ScrollView, can_focus=True):
             return
         st.sort = column
         st.descending = default_descending(column) if descending is None else descending
+        self.show_column(column)
         self.refresh()
+
+    def show_column(self, name: str) -> None:
+        """Scroll the columns so that column ``name`` is on screen (the sorted one: the
+        status line alone should not be what says which column orders the rows)."""
+        left = 0
+        for column, width in zip(self.columns, self._widths()):
+            if column.name == name:
+                screen = self.scrollable_content_region.width
+                x = int(self.scroll_x)
+                if left + width > x + screen:
+                    x = left + width - screen
+                if left < x:
+                    x = left
+                if x != int(self.scroll_x):
+                    self.scroll_to(x=x, animate=False)
+                return
+            left += width + 1
 
     def move_sort(self, step: int) -> str:
         names = [c.name for c in self.columns]
@@ -194,6 +215,7 @@ class RowTable(ScrollView, can_focus=True):
         self._rows = {page.start + i: row for i, row in enumerate(page.rows)}
         self._keys = {page.start + i: key for i, key in enumerate(page.keys)}
         self.names = page.names
+        self._expired = {page.start + i for i in page.expired}
         st.sort, st.descending = page.sort, page.descending
         st.cursor = page.cursor
         if st.tracking:
@@ -205,12 +227,14 @@ class RowTable(ScrollView, can_focus=True):
         self.refresh()
 
     def _format(self) -> None:
-        """Format the cells; widen columns to fit the visible rows (never the margin's)."""
+        """Format the cells; size the columns to the rows on screen (never the margin's, nor
+        rows scrolled past: one long address must not push columns off every screen)."""
         human = self.human
         widths = self.state.widths
         columns = self.columns
+        widths.clear()
         for column in columns:
-            widths.setdefault(column.name, max(column.width, cell_len(column.title) + 2))
+            widths[column.name] = max(column.width, cell_len(column.title) + 2)
         self._cells = {}
         top = int(self.scroll_y)
         bottom = top + self.page_rows
@@ -276,7 +300,34 @@ class RowTable(ScrollView, can_focus=True):
         else:
             index = int(self.scroll_y) + y - 1
             strip = self._row_strip(index, base, y)
-        return strip.crop_extend(scroll_x, scroll_x + width, base)
+        full = strip.cell_length
+        strip = strip.crop_extend(scroll_x, scroll_x + width, base)
+        # A column cut by the screen's edge ends (or starts) in an ellipsis, so that a cut
+        # "732.5 kb" or "86" is not read as a whole value (its unit gone).
+        if width > 1 and full > scroll_x + width and self._cut_at(scroll_x + width):
+            strip = self._mark(strip, width - 1)
+        if width > 1 and scroll_x > 0 and full > scroll_x and self._cut_at(scroll_x):
+            strip = self._mark(strip, 0)
+        return strip
+
+    def _cut_at(self, x: int) -> bool:
+        """Whether the edge between cells x-1 and x falls inside a column."""
+        left = 0
+        for width in self._widths():
+            if left < x < left + width:
+                return True
+            left += width + 1
+            if left > x:
+                return False
+        return False
+
+    @staticmethod
+    def _mark(strip: Strip, at: int) -> Strip:
+        """``strip`` with an ellipsis in cell ``at``, in that cell's style."""
+        cell = strip.crop(at, at + 1)
+        style = next((seg.style for seg in cell if seg.text), None)
+        return Strip([*strip.crop(0, at), Segment("…", style),
+                      *strip.crop(at + 1, strip.cell_length)])
 
     def _header_strip(self, base: Style) -> Strip:
         st = self.state
@@ -304,8 +355,11 @@ class RowTable(ScrollView, can_focus=True):
             muted = base + self.get_component_rich_style("rowtable--missing")
             return Strip([Segment(" …", muted)])
         style = base
-        if index == self.state.cursor:
+        cursor = index == self.state.cursor
+        if cursor:
             style = base + self.get_component_rich_style("rowtable--cursor")
+        elif index in self._expired:
+            style = base + self.get_component_rich_style("rowtable--expired")
         bars = self._bars.get(index)
         if bars is None:
             text = " ".join(_fit(cell, width, column.right)
@@ -313,7 +367,7 @@ class RowTable(ScrollView, can_focus=True):
             strip = Strip([Segment(text, style)])
         else:
             # On the cursor's row the bar is an underline: a background would hide the cursor.
-            bar_style = (style + Style(underline=True) if style is not base
+            bar_style = (style + Style(underline=True) if cursor
                          else style + self.get_component_rich_style("rowtable--bar"))
             segments = []
             for cell, width, column, bar in zip(cells, self._widths(), self.columns, bars):
@@ -324,7 +378,7 @@ class RowTable(ScrollView, can_focus=True):
                     text = text[len(set_cell_size(text, bar)):]
                 segments.append(Segment(text + " ", style))
             strip = Strip(segments).crop(0, Strip(segments).cell_length - 1)
-        if style is not base:
+        if cursor:
             strip = strip.extend_cell_length(max(self.virtual_size.width,
                                                  self.scrollable_content_region.width), style)
         return strip
