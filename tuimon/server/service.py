@@ -14,7 +14,6 @@ from collections.abc import Callable
 from functools import partial
 from operator import attrgetter
 
-
 from tuimon.capture.kernel import for_source
 from tuimon.capture.open import open_source
 from tuimon.capture.source import SHED_BYTES, Source
