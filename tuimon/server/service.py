@@ -20,6 +20,7 @@ from tuimon.core.counters import Counters
 from tuimon.core.engine import Engine
 from tuimon.errors import TuimonError
 from tuimon.server.counterspec import compile_all
+from tuimon.server.manuf import load_vendors
 from tuimon.server.drill import Driller, Where, run_job
 from tuimon.server.filter import check
 from tuimon.server.kernel_poll import KernelPoller
@@ -110,6 +111,8 @@ class EngineService:
         self.engine = engine or Engine(flow_timeout=timeout,
                                        max_flows=config.max_flows, rates=rates,
                                        max_hosts=config.max_hosts)
+        if self.engine.vendors is None:  # the Stations view's vendors, read when first shown
+            self.engine.vendors = lambda mac: load_vendors()(mac)
         if config.counters and self.engine.counters is None:  # checked by cli.py already
             self.engine.counters = Counters(compile_all(list(config.counters), self.engine.names))
         self._quotas_set = False  # --quota: set on the counters at open (the history's use)
