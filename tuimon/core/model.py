@@ -140,6 +140,7 @@ class SizeRow(NamedTuple):
     packets: int
     bytes: int
     share: float = 0.0  # percent of the interface's frames
+    peak: float = 0.0  # the interface's largest share (its bars' full length)
 
 
 class PortRow(NamedTuple):

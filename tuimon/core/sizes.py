@@ -62,7 +62,8 @@ class Sizes:
 
     def rows(self, names: list[str]) -> list[SizeRow]:
         """Every bucket of every interface that has frames (``names``: by interface index),
-        in interface order, shortest first; ``share``: percent of the interface's frames."""
+        in interface order, shortest first; ``share``: percent of the interface's frames,
+        ``peak`` the largest of the interface's shares."""
         out = []
         for i in sorted(self.table):
             p, b = self.table[i]
@@ -70,7 +71,8 @@ class Sizes:
             if not total:
                 continue
             name = names[i] if i < len(names) else f"if{i}"
+            peak = 100.0 * max(p) / total
             for k in range(_N):
                 low, high = bucket_bounds(k)
-                out.append(SizeRow(name, low, high, p[k], b[k], 100.0 * p[k] / total))
+                out.append(SizeRow(name, low, high, p[k], b[k], 100.0 * p[k] / total, peak))
         return out
