@@ -29,7 +29,7 @@ VIEW_HELP = {
     "protocols": "Protocols view",
     "conversations": "Conversations view",
     "counters": "Counters view (named counters: --counter NAME=EXPR)",
-    "stations": "Stations view (LAN stations: MAC addresses, vendors, VLANs)",
+    "stations": "Stations view (LAN: MAC addresses, vendors, VLANs)",
     "sizes": "Sizes view (packet sizes per interface)",
     "ports": "Ports view (TCP and UDP ports)",
 }
