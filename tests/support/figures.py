@@ -52,15 +52,19 @@ def our_views(out: Path) -> dict:
                           else f"{r['min_length']} and greater")
     ports = {(r["protocol"], int(r["port"])): [int(r["packets"]), int(r["bytes"])]
              for r in read_csv(out / "ports.csv")}
+    link = {r["protocol"]: [int(r["packets"]), int(r["bytes"])]
+            for r in read_csv(out / "protocols.csv") if r["layer"] == "link"}
+    vlan_frames = {int(name[5:]): v for name, v in link.items() if name.startswith("vlan ")}
     return {"stations": stations, "vlans": vlans, "sizes": sizes, "labels": labels,
-            "ports": ports}
+            "ports": ports, "vlan_frames": vlan_frames, "tagged": link.get("vlan", [0, 0])}
 
 
 def assert_views_same(capture: Path, out: Path, theirs: dict) -> None:
     """stations.csv is tshark's -z endpoints,eth (VXLAN's inner frames not dissected) with
     the VLAN ids of vlan.id; sizes.csv its -z plen,tree per interface (bucket labels,
     counts; bytes from frame.len); ports.csv the per-port sums of ``theirs``
-    (oracle.figures). ``out``: a folder tuimon wrote."""
+    (oracle.figures); protocols.csv's ``vlan`` rows the frames with vlan.id or
+    ieee8021ad.id. ``out``: a folder tuimon wrote."""
     ours, views = our_views(out), oracle.views(str(capture))
     name = capture.name
     assert ours["stations"] == views["stations"], f"{name}: stations differ from tshark"
@@ -70,6 +74,8 @@ def assert_views_same(capture: Path, out: Path, theirs: dict) -> None:
     together = [sum(b[k][0] for b in ours["sizes"].values()) for k in range(len(views["plen"]))]
     assert together == [count for _, count in views["plen"]], f"{name}: plen,tree differs"
     assert ours["ports"] == theirs["ports"], f"{name}: ports differ from tshark's sums"
+    assert ours["tagged"] == views["tagged"], f"{name}: the vlan protocol row differs"
+    assert ours["vlan_frames"] == views["vlan_frames"], f"{name}: the vlan ID rows differ"
 
 
 def assert_same(capture: Path, out: Path) -> None:

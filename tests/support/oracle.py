@@ -233,7 +233,9 @@ def views(path: str) -> dict:
     """``stations``: {mac: [packets, bytes, tx_p, tx_b, rx_p, rx_b]} as ``-z endpoints,eth``
     prints them; ``vlans``: {mac: {ids}} from ``vlan.id`` of the frames each address sent or
     received (802.1Q's and 802.1ad's, ``ieee8021ad.id``); ``plen``: ``-z plen,tree``'s buckets, (label, packets) each (the whole file);
-    ``sizes``: {interface id: [[packets, bytes] per bucket]} from each frame's length."""
+    ``sizes``: {interface id: [[packets, bytes] per bucket]} from each frame's length;
+    ``tagged``: [frames, bytes] with a VLAN tag, ``vlan_frames``: {id: [frames, bytes]}
+    carrying that id (the Protocols hierarchy's ``vlan`` rows)."""
     cmd = ["tshark", "-n", "-r", path, "-T", "fields", "-E", "occurrence=a", "-E",
            "separator=/t", "-z", "endpoints,eth", "-z", "plen,tree"]
     for proto in TUNNELS:
@@ -246,6 +248,8 @@ def views(path: str) -> dict:
     if not any(line.startswith("Packet Lengths:") for line in lines):
         raise RuntimeError(f"tshark gave no plen,tree for {path}")
     vlans: dict = defaultdict(set)
+    vlan_frames: dict = defaultdict(lambda: [0, 0])
+    tagged = [0, 0]
     sizes: dict = {}
     stations: dict = {}
     plen: list = []
@@ -262,8 +266,14 @@ def views(path: str) -> dict:
         entry[0] += 1
         entry[1] += flen
         if ids and src:
+            tags = {int(i) for i in ids.split(",")}
             for mac in {src, dst}:
-                vlans[mac].update(int(i) for i in ids.split(","))
+                vlans[mac].update(tags)
+            tagged[0] += 1
+            tagged[1] += flen
+            for vid in tags:
+                vlan_frames[vid][0] += 1
+                vlan_frames[vid][1] += flen
     section = None
     for line in lines[at:]:
         if line.startswith("Packet Lengths:"):
@@ -278,4 +288,5 @@ def views(path: str) -> dict:
                 plen.append((cells[0], int(cells[1])))
         elif section == "eth" and len(cells) == 7 and cells[0].count(":") == 5:
             stations[cells[0]] = [int(c) for c in cells[1:]]
-    return {"stations": stations, "vlans": dict(vlans), "plen": plen, "sizes": sizes}
+    return {"stations": stations, "vlans": dict(vlans), "plen": plen, "sizes": sizes,
+            "vlan_frames": dict(vlan_frames), "tagged": tagged}

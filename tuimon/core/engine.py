@@ -868,7 +868,20 @@ class Engine:
                                     self.now if with_rates else None)
 
     def protocol_rows(self) -> list[ProtocolRow]:
-        return self._rows.protocol_rows(self.now)
+        """The protocol hierarchy (:meth:`RowBuilder.protocol_rows`), with the VLAN tags of
+        Ethernet links under the ``ether`` row: ``vlan`` (the tagged frames) and a ``vlan
+        ID`` row per id (a double-tagged frame under both), link layer, no rates."""
+        rows = self._rows.protocol_rows(self.now)
+        tagged_p, tagged_b = self.stations.tagged
+        if tagged_p:
+            total = sum(c[1] for c in self._counters) or 1
+            rows.append(ProtocolRow("vlan", tagged_p, tagged_b, "link", path="ether/vlan",
+                                    depth=1, share=100.0 * tagged_b / total))
+            for vid, (p, b) in sorted(self.stations.vlan_frames.items()):
+                rows.append(ProtocolRow(f"vlan {vid}", p, b, "link",
+                                        path=f"ether/vlan/vlan {vid}", depth=2,
+                                        share=100.0 * b / total))
+        return rows
 
     def conversation_rows(self, convs: Iterable[Conversation] | None = None,
                           with_rates: bool = True) -> list[ConversationRow]:

@@ -77,6 +77,10 @@ class Stations:
 
     def __init__(self) -> None:
         self.table: dict[int, Station] = {}
+        # the Protocols view's VLAN rows: tagged frames [packets, bytes], and per VLAN id
+        # the frames carrying it (a double-tagged frame under both ids)
+        self.tagged = [0, 0]
+        self.vlan_frames: dict[int, list[int]] = {}
         # the fast path's registry: the MACs seen, sorted (then _NONE), their stations in
         # the same order (then None), whose address sets are full, and the (index << 32 |
         # IPv4 address) pairs already added
@@ -119,6 +123,7 @@ class Stations:
         d.rx_p += 1
         d.rx_b += wlen
         off = start + 12
+        ids = None
         while end - off >= 6 and (buf[off] << 8 | buf[off + 1]) in _VLAN_TYPES:
             vid = (buf[off + 2] << 8 | buf[off + 3]) & 0xFFF
             for st in (s, d):
@@ -126,7 +131,22 @@ class Stations:
                     st.vlans = {vid}
                 else:
                     st.vlans.add(vid)
+            if ids is None:
+                ids = {vid}
+            else:
+                ids.add(vid)
             off += 4
+        if ids is not None:
+            self.tagged[0] += 1
+            self.tagged[1] += wlen
+            frames = self.vlan_frames
+            for vid in ids:
+                e = frames.get(vid)
+                if e is None:
+                    frames[vid] = [1, wlen]
+                else:
+                    e[0] += 1
+                    e[1] += wlen
         if dec[0] > NONIP and dec[2] is not None:
             s.add_address(dec[2])
 
@@ -176,7 +196,8 @@ class Stations:
         macs8[:, 0, 2:] = head[:, 6:12]  # source
         macs8[:, 1, 2:] = head[:, 0:6]  # destination
         both = macs8.view(">u8").reshape(n, 2).astype(np.uint64)
-        if not (len(ether) == 1 or all(ether)):
+        mixed = not (len(ether) == 1 or all(ether))
+        if mixed:
             on = np.zeros(max(len(ether), int(cols["iface"].max()) + 1), bool)
             on[:len(ether)] = ether
             both[~on[cols["iface"][rows]]] = _NONE
@@ -201,14 +222,15 @@ class Stations:
                     st.rx_b += int(by)
         # VLAN tags (fast rows have at most two): each station's ids
         e0 = head[:, 12].astype(np.int64) << 8 | head[:, 13]
-        tagged = np.flatnonzero((e0 == 0x8100) | (e0 == 0x88A8) | (e0 == 0x9100)
-                                | (e0 == 0x9200))
+        is_tag = (e0 == 0x8100) | (e0 == 0x88A8) | (e0 == 0x9100) | (e0 == 0x9200)
+        tagged = np.flatnonzero(is_tag & (both[:, 0] != _NONE) if mixed else is_tag)
         if len(tagged):
             tags = u8[starts[tagged][:, None] + _TAGS].astype(np.int64)
             e1 = tags[:, 2] << 8 | tags[:, 3]
             two = (e1 == 0x8100) | (e1 == 0x88A8) | (e1 == 0x9100) | (e1 == 0x9200)
             vids = np.concatenate(((tags[:, 0] << 8 | tags[:, 1]) & 0xFFF,
                                    ((tags[:, 4] << 8 | tags[:, 5]) & 0xFFF)[two]))
+            self._count_tags(wlen[tagged], vids[:len(tagged)], vids[len(tagged):], two)
             at = np.concatenate((tagged, tagged[two]))
             pairs = np.concatenate((src_id[at], dst_id[at])) << 12 | np.concatenate((vids, vids))
             for pair in np.unique(pairs).tolist():
@@ -220,6 +242,26 @@ class Stations:
                 else:
                     st.vlans.add(pair & 0xFFF)
         self._senders(cols, g, src_id, m)
+
+    def _count_tags(self, wlen: np.ndarray, first: np.ndarray, second: np.ndarray,
+                    two: np.ndarray) -> None:
+        """Tagged frames (lengths ``wlen``), their first tag's ids and the second tag's of
+        those with two: the frames and bytes of each VLAN id (a frame once per id)."""
+        self.tagged[0] += len(wlen)
+        self.tagged[1] += int(wlen.sum())
+        other = second != first[two]
+        ids = np.concatenate((first, second[other]))
+        w = np.concatenate((wlen, wlen[two][other]))
+        p = np.bincount(ids, minlength=4096)
+        b = np.bincount(ids, weights=w, minlength=4096)
+        frames = self.vlan_frames
+        for vid in np.flatnonzero(p).tolist():
+            e = frames.get(vid)
+            if e is None:
+                frames[vid] = [int(p[vid]), int(b[vid])]
+            else:
+                e[0] += int(p[vid])
+                e[1] += int(b[vid])
 
     def _senders(self, cols: dict, g, src_id: np.ndarray, m: int) -> None:
         """The IP address each station sent from, of a batch's fast rows: (conversation,
