@@ -10,10 +10,11 @@ import pytest
 
 from tests.support import pcapbuild as pb
 from tuimon.capture.columns import PacketColumns
+from tuimon.capture.decode import ether
 from tuimon.capture.file import FileSource
 from tuimon.core.engine import Engine
 from tuimon.core.sizes import EDGES, Sizes
-from tuimon.core.stations import ADDRESS_CAP, ADDRESS_SHOWN, Stations, mac_text
+from tuimon.core.stations import ADDRESS_CAP, ADDRESS_SHOWN, mac_text
 from tuimon.core.vendors import Vendors
 from tuimon.server.filter import FilterContext, compile_filter, parse
 from tuimon.ui.tabs import VIEW_KEYS, fit, layouts
@@ -118,7 +119,6 @@ def test_ports_count_a_frame_once_under_equal_ports():
                   pb.eth(pb.ipv4("192.0.2.1", "192.0.2.2", 6, pb.tcp(40000, 443))),
                   pb.eth(pb.ipv4("192.0.2.2", "192.0.2.1", 6, pb.tcp(443, 40000))),
                   pb.eth(pb.ipv4("192.0.2.1", "192.0.2.2", 17, b"later fragment", frag=8))):
-        from tuimon.capture.decode import ether
         records.append((0, 1.0, len(frame), ether(frame, 0, len(frame)), 0, frame, 0, len(frame)))
     e.ingest(records)
     e.fold()
