@@ -19,7 +19,7 @@ PCAP = os.path.join(DATA, "1kxun.pcap")
 
 
 FILES = ["alerts.csv", "conversations.csv", "counters.csv", "hosts.csv", "interfaces.csv",
-         "protocols.csv"]
+         "ports.csv", "protocols.csv", "sizes.csv", "stations.csv"]
 
 
 def args_for(path=PCAP, **extra):

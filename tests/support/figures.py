@@ -28,22 +28,72 @@ def our_figures(capture: Path, out: Path, *options: str) -> dict:
              [int(r[k]) for k in ("packets_a_to_b", "bytes_a_to_b", "packets_b_to_a", "bytes_b_to_a")]
              for r in read_csv(out / "conversations.csv")
              if r["protocol"] in ("tcp", "udp") and r["port_a"] != ""}
-    return {"interfaces": interfaces, "hosts": hosts, "conversations": convs}
+    ports = {(r["protocol"], int(r["port"])): [int(r["packets"]), int(r["bytes"])]
+             for r in read_csv(out / "ports.csv")}
+    return {"interfaces": interfaces, "hosts": hosts, "conversations": convs, "ports": ports}
+
+
+def our_views(out: Path) -> dict:
+    """The Stations, Sizes and Ports views' CSV files in ``out``, in oracle.views()' and
+    oracle.figures()' shapes (sizes by interface index: the order of interfaces.csv)."""
+    index = {r["interface"]: i for i, r in enumerate(read_csv(out / "interfaces.csv"))}
+    stations = {r["mac"]: [int(r[k]) for k in ("packets", "bytes", "tx_packets", "tx_bytes",
+                                                "rx_packets", "rx_bytes")]
+                for r in read_csv(out / "stations.csv")}
+    vlans = {r["mac"]: {int(v) for v in r["vlans"].split()}
+             for r in read_csv(out / "stations.csv") if r["vlans"]}
+    sizes: dict = {}
+    labels: list = []
+    for r in read_csv(out / "sizes.csv"):
+        buckets = sizes.setdefault(index[r["interface"]], [])
+        buckets.append([int(r["packets"]), int(r["bytes"])])
+        if len(sizes) == 1:
+            labels.append(f"{r['min_length']}-{r['max_length']}" if r["max_length"]
+                          else f"{r['min_length']} and greater")
+    ports = {(r["protocol"], int(r["port"])): [int(r["packets"]), int(r["bytes"])]
+             for r in read_csv(out / "ports.csv")}
+    link = {r["protocol"]: [int(r["packets"]), int(r["bytes"])]
+            for r in read_csv(out / "protocols.csv") if r["layer"] == "link"}
+    vlan_frames = {int(name[5:]): v for name, v in link.items() if name.startswith("vlan ")}
+    return {"stations": stations, "vlans": vlans, "sizes": sizes, "labels": labels,
+            "ports": ports, "vlan_frames": vlan_frames, "tagged": link.get("vlan", [0, 0])}
+
+
+def assert_views_same(capture: Path, out: Path, theirs: dict) -> None:
+    """stations.csv is tshark's -z endpoints,eth (VXLAN's inner frames not dissected) with
+    the VLAN ids of vlan.id; sizes.csv its -z plen,tree per interface (bucket labels,
+    counts; bytes from frame.len); ports.csv the per-port sums of ``theirs``
+    (oracle.figures); protocols.csv's ``vlan`` rows the frames with vlan.id or
+    ieee8021ad.id. ``out``: a folder tuimon wrote."""
+    ours, views = our_views(out), oracle.views(str(capture))
+    name = capture.name
+    assert ours["stations"] == views["stations"], f"{name}: stations differ from tshark"
+    assert ours["vlans"] == views["vlans"], f"{name}: the stations' VLAN ids differ"
+    assert ours["sizes"] == views["sizes"], f"{name}: packet sizes differ from tshark"
+    assert ours["labels"] == [label for label, _ in views["plen"]], f"{name}: buckets differ"
+    together = [sum(b[k][0] for b in ours["sizes"].values()) for k in range(len(views["plen"]))]
+    assert together == [count for _, count in views["plen"]], f"{name}: plen,tree differs"
+    assert ours["ports"] == theirs["ports"], f"{name}: ports differ from tshark's sums"
+    assert ours["tagged"] == views["tagged"], f"{name}: the vlan protocol row differs"
+    assert ours["vlan_frames"] == views["vlan_frames"], f"{name}: the vlan ID rows differ"
 
 
 def assert_same(capture: Path, out: Path) -> None:
     """tshark never expires a conversation, so the conversations are compared without
     expiry (``--flow-timeout 0 --max-flows 0``); the interface and host totals must be
     tshark's with the default expiry too (its CSV files are left in ``out``), and with a
-    table bounded to 3 conversations."""
+    table bounded to 3 conversations; so must the Stations, Sizes and Ports views'
+    files, both ways (:func:`assert_views_same`)."""
     theirs = oracle.figures(str(capture))
     assert theirs["interfaces"], "tshark read no frames"
     ours = our_figures(capture, out.with_name(out.name + "-unbounded"),
                        "--flow-timeout", "0", "--max-flows", "0")
-    for table in ("interfaces", "hosts", "conversations"):
+    for table in ("interfaces", "hosts", "conversations", "ports"):
         assert ours[table] == theirs[table], f"{capture.name}: {table} differ from tshark"
     for folder, options in ((out.with_name(out.name + "-bounded"),
                              ("--max-flows", "3", "--flow-timeout", "1")), (out, ())):
         ours = our_figures(capture, folder, *options)
         for table in ("interfaces", "hosts"):
             assert ours[table] == theirs[table], f"{capture.name} {options}: {table} differ from tshark"
+        # the views with expiry (ports are folded before a conversation leaves) and without
+        assert_views_same(capture, folder, theirs)

@@ -104,10 +104,13 @@ def _addr(text: str) -> str:
 def figures(path: str, display_filter: str | None = None) -> dict:
     """``interfaces``: {id: [packets, bytes]}, ``hosts``: {addr: [p, b, txp, txb, rxp, rxb]},
     ``conversations``: {(proto, a, pa, b, pb): [p_ab, b_ab, p_ba, b_ba]} with A the sender of
-    the conversation's first frame. ``display_filter``: only the frames it selects."""
+    the conversation's first frame, ``ports``: {(proto, port): [packets, bytes]}, a frame
+    counted under its outermost TCP/UDP header's source and destination port (once when
+    they are equal). ``display_filter``: only the frames it selects."""
     interfaces: dict = defaultdict(lambda: [0, 0])
     hosts: dict = defaultdict(lambda: [0] * 6)
     convs: dict = {}
+    by_port: dict = defaultdict(lambda: [0, 0])
     for row in tshark_lines(path, display_filter):
         row += [""] * (len(FIELDS) - len(row))
         iface, flen, protos, s4, d4, s6, d6, tsp, tdp, usp, udp_ = row
@@ -143,6 +146,10 @@ def figures(path: str, display_filter: str | None = None) -> dict:
         if not ports or not ports[0] or not ports[1]:
             continue
         sport, dport = int(ports[0]), int(ports[1])
+        for port in {sport, dport}:  # what -Y 'tcp.port == N' picks, of this header
+            p = by_port[(transport, port)]
+            p[0] += 1
+            p[1] += flen
         forward = (transport, src, sport, dst, dport)
         backward = (transport, dst, dport, src, sport)
         if forward in convs:
@@ -155,7 +162,8 @@ def figures(path: str, display_filter: str | None = None) -> dict:
             c[3] += flen
         else:
             convs[forward] = [1, flen, 0, 0]
-    return {"interfaces": dict(interfaces), "hosts": dict(hosts), "conversations": convs}
+    return {"interfaces": dict(interfaces), "hosts": dict(hosts), "conversations": convs,
+            "ports": dict(by_port)}
 
 
 def application_layer(layers: list[str], transport_at: int) -> str | None:
@@ -208,3 +216,77 @@ def app_verdicts(path: str, first: int = 10) -> dict:
         if seen[key] <= first and verdicts[key] is None:
             verdicts[key] = application_layer(layers, layers.index(transport, net))
     return verdicts
+
+
+# The Stations and Sizes views' pass: the link's own Ethernet header, every VLAN id, each
+# frame's interface and length; then tshark's own tables. Ethernet inside a tunnel (VXLAN,
+# GRE, ERSPAN, FabricPath) is no station of the link, and Ethernet behind a PPI or PKTAP
+# header is not looked for: those dissectors are off, so -z endpoints,eth holds the link
+# layer's own Ethernet addresses only, as tuimon counts them.
+TUNNELS = ("vxlan", "gre", "erspan", "cfp", "ppi", "pktap")
+VIEW_FIELDS = ["frame.interface_id", "frame.len", "eth.src", "eth.dst", "vlan.id",
+               "ieee8021ad.id"]
+PLEN_EDGES = (0, 20, 40, 80, 160, 320, 640, 1280, 2560, 5120)
+
+
+def views(path: str) -> dict:
+    """``stations``: {mac: [packets, bytes, tx_p, tx_b, rx_p, rx_b]} as ``-z endpoints,eth``
+    prints them; ``vlans``: {mac: {ids}} from ``vlan.id`` of the frames each address sent or
+    received (802.1Q's and 802.1ad's, ``ieee8021ad.id``); ``plen``: ``-z plen,tree``'s buckets, (label, packets) each (the whole file);
+    ``sizes``: {interface id: [[packets, bytes] per bucket]} from each frame's length;
+    ``tagged``: [frames, bytes] with a VLAN tag, ``vlan_frames``: {id: [frames, bytes]}
+    carrying that id (the Protocols hierarchy's ``vlan`` rows)."""
+    cmd = ["tshark", "-n", "-r", path, "-T", "fields", "-E", "occurrence=a", "-E",
+           "separator=/t", "-z", "endpoints,eth", "-z", "plen,tree"]
+    for proto in TUNNELS:
+        cmd += ["--disable-protocol", proto]
+    for pref in PREFS:
+        cmd += ["-o", pref]
+    for field in VIEW_FIELDS:
+        cmd += ["-e", field]
+    lines = _cached(cmd, path).splitlines()
+    if not any(line.startswith("Packet Lengths:") for line in lines):
+        raise RuntimeError(f"tshark gave no plen,tree for {path}")
+    vlans: dict = defaultdict(set)
+    vlan_frames: dict = defaultdict(lambda: [0, 0])
+    tagged = [0, 0]
+    sizes: dict = {}
+    stations: dict = {}
+    plen: list = []
+    at = 0
+    while at < len(lines) and not lines[at].startswith("====="):
+        iface, flen, src, dst, ids, s_ids = (lines[at].split("\t") + [""] * 6)[:6]
+        ids = ",".join(i for i in (ids, s_ids) if i)
+        at += 1
+        if not flen:
+            continue  # the blank line before the tables
+        flen = int(flen)
+        bucket = sum(flen >= edge for edge in PLEN_EDGES) - 1
+        entry = sizes.setdefault(int(iface or 0), [[0, 0] for _ in PLEN_EDGES])[bucket]
+        entry[0] += 1
+        entry[1] += flen
+        if ids and src:
+            tags = {int(i) for i in ids.split(",")}
+            for mac in {src, dst}:
+                vlans[mac].update(tags)
+            tagged[0] += 1
+            tagged[1] += flen
+            for vid in tags:
+                vlan_frames[vid][0] += 1
+                vlan_frames[vid][1] += flen
+    section = None
+    for line in lines[at:]:
+        if line.startswith("Packet Lengths:"):
+            section = "plen"
+        elif line.startswith("Ethernet Endpoints"):
+            section = "eth"
+        cells = line.split()
+        if section == "plen" and cells and cells[0][:1].isdigit():
+            if cells[1] == "and":
+                plen.append((" ".join(cells[:3]), int(cells[3])))
+            else:
+                plen.append((cells[0], int(cells[1])))
+        elif section == "eth" and len(cells) == 7 and cells[0].count(":") == 5:
+            stations[cells[0]] = [int(c) for c in cells[1:]]
+    return {"stations": stations, "vlans": dict(vlans), "plen": plen, "sizes": sizes,
+            "vlan_frames": dict(vlan_frames), "tagged": tagged}

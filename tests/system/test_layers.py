@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tuimon.sinks.csv import FILES as CSV_FILES
+
 ROOT = Path(__file__).resolve().parents[2]
 PCAP = ROOT / "tests" / "data" / "1kxun.pcap"
 UI_ONLY = ("textual", "rich")
@@ -37,7 +39,8 @@ def test_headless_summary_never_loads_textual_or_rich():
 def test_headless_csv_never_loads_textual_or_rich(tmp_path):
     proc = run_probe("-r", str(PCAP), "--no-ui", "--csv", str(tmp_path))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "LOADED []" in proc.stdout and len(list(tmp_path.glob("*.csv"))) == 6
+    assert "LOADED []" in proc.stdout and \
+        sorted(p.name for p in tmp_path.glob("*.csv")) == sorted(CSV_FILES)
 
 
 def test_the_probe_can_fail():

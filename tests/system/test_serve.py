@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from tuimon.sinks.csv import FILES as CSV_FILES
+
 from tests.support.echo import exchange, frames, rows
 from tests.support.netns import wait_line
 
@@ -189,7 +191,7 @@ def test_attach_detach_reset_and_sigterm(netns, echo, tmp_path):
         exchange(netns, 0, third)
         time.sleep(1.0)
         _, err = stop(daemon)
-        assert "saved 6 CSV files" in err and not os.path.exists(sock)
+        assert f"saved {len(CSV_FILES)} CSV files" in err and not os.path.exists(sock)
     finally:
         if app is not None:
             app.kill()
@@ -300,7 +302,7 @@ def test_drill_down_and_save_through_the_socket(tmp_path):
         assert saved.error is None and saved.folder == str(out)
         assert sorted(p.name for p in out.iterdir()) == [
             "alerts.csv", "conversations.csv", "counters.csv", "hosts.csv", "interfaces.csv",
-            "protocols.csv"]
+            "ports.csv", "protocols.csv", "sizes.csv", "stations.csv"]
         assert not (tmp_path / "elsewhere").exists()
         stop(daemon)
     finally:

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PCAP = ROOT / "tests" / "data" / "1kxun.pcap"
 TUIMON = Path(sys.executable).parent / "tuimon"
 FILES = ["alerts.csv", "conversations.csv", "counters.csv", "hosts.csv", "interfaces.csv",
-         "protocols.csv"]
+         "ports.csv", "protocols.csv", "sizes.csv", "stations.csv"]
 
 
 class Tmux:
@@ -123,7 +123,7 @@ def test_views_save_filter_and_quit(term, tmp_path):
     assert re.search(r"\n {6}\(other\) +application ", screen)
 
     t.keys("s")
-    screen = t.wait_text("Saved 6 CSV files into")
+    screen = t.wait_text(f"Saved {len(FILES)} CSV files into")
     folders = list(tmp_path.glob("tuimon-2*"))
     assert len(folders) == 1 and sorted(os.listdir(folders[0])) == FILES
     assert folders[0].name in screen

@@ -54,11 +54,24 @@ from tuimon.core.flows import FlowAccounts
 from tuimon.core.grouping import conversations
 from tuimon.core.ifmeta import _COUNTERS, _IB, _IFIRST, _ILAST, _IP, _WAY, InterfaceMeta, reasons_text
 from tuimon.core.labels import AppLabels
-from tuimon.core.model import ConversationRow, HostRow, InterfaceRow, ProtocolRow, Snapshot, Totals
+from tuimon.core.model import (
+    ConversationRow,
+    HostRow,
+    InterfaceRow,
+    PortRow,
+    ProtocolRow,
+    SizeRow,
+    Snapshot,
+    StationRow,
+    Totals,
+)
 from tuimon.core.names import OTHER_HOSTS, Names
+from tuimon.core.ports import Ports
 from tuimon.core.rates import (MASK, bump, bump_packed, bump_total, bump_trail, rate2_packed,
                                trail_series)
 from tuimon.core.rows import RowBuilder
+from tuimon.core.sizes import Sizes
+from tuimon.core.stations import Stations
 from tuimon.core.watch import Watches
 
 _first = itemgetter(0)
@@ -173,6 +186,13 @@ class Engine:
         self._flows: FlowAccounts | None = None  # the conntrack source's flows, if any
         # Per-second trails of the conversations whose History was opened (core.watch).
         self.watches = Watches()
+        # The Stations, Sizes and Ports views' accounts: stations and sizes counted per
+        # batch in ingest(), ports per fold from the conversations' deltas.
+        self.stations = Stations()
+        self.sizes = Sizes()
+        self.ports = Ports()
+        # MAC int -> manufacturer name for the station rows (tuimon.server.manuf); None: "".
+        self.vendors: Callable[[int], str] | None = None
 
     @property
     def conversations(self) -> "ConversationsView":
@@ -308,6 +328,8 @@ class Engine:
             self._count(records)
         if self.counters is not None:
             self.counters.ingest(records, groups)
+        self.stations.ingest(records, [m.link == "ether" for m in self._meta], groups)
+        self.sizes.ingest(records)
         if self.max_flows and len(self._table) > self.max_flows + (self.max_flows >> 3):
             self.fold()  # a flood of new conversations: keep the bound between folds too
 
@@ -650,6 +672,7 @@ class Engine:
         hosts, transport, apps = self.hosts, self._transport, self._apps
         timeouts, wheel = self.timeouts, self._wheel
         with_rates = self.rates
+        ports_add = self.ports.add
         for f in self._dirty:
             ab_p, ab_b, ba_p, ba_b = f.ab_p, f.ab_b, f.ba_p, f.ba_b
             new = f.m_ab_p == 0 and f.m_ba_p == 0
@@ -713,6 +736,8 @@ class Engine:
                 ha.rx_p += dap
                 ha.rx_b += dab
             proto = key[0]
+            if key[3] is not None and (proto == 6 or proto == 17):
+                ports_add(proto, key[3], key[4], dp, db)
             v6 = key[1] >= V6
             t = transport.get((v6, proto))
             if t is None:
@@ -905,7 +930,20 @@ class Engine:
                                     self.now if with_rates else None, self.rates)
 
     def protocol_rows(self) -> list[ProtocolRow]:
-        return self._rows.protocol_rows(self.now)
+        """The protocol hierarchy (:meth:`RowBuilder.protocol_rows`), with the VLAN tags of
+        Ethernet links under the ``ether`` row: ``vlan`` (the tagged frames) and a ``vlan
+        ID`` row per id (a double-tagged frame under both), link layer, no rates."""
+        rows = self._rows.protocol_rows(self.now)
+        tagged_p, tagged_b = self.stations.tagged
+        if tagged_p:
+            total = sum(c[1] for c in self._counters) or 1
+            rows.append(ProtocolRow("vlan", tagged_p, tagged_b, "link", path="ether/vlan",
+                                    depth=1, share=100.0 * tagged_b / total))
+            for vid, (p, b) in sorted(self.stations.vlan_frames.items()):
+                rows.append(ProtocolRow(f"vlan {vid}", p, b, "link",
+                                        path=f"ether/vlan/vlan {vid}", depth=2,
+                                        share=100.0 * b / total))
+        return rows
 
     def conversation_rows(self, convs: Iterable[Conversation] | None = None,
                           with_rates: bool = True) -> list[ConversationRow]:
@@ -913,6 +951,18 @@ class Engine:
         return self._rows.conversation_rows(self._table.values() if convs is None else convs,
                                             self.now, with_rates,
                                             self._flows.nat_text if self._flows else None)
+
+    def station_rows(self) -> list[StationRow]:
+        """The Stations view: every MAC address of the Ethernet interfaces."""
+        return self.stations.rows(self.vendors)
+
+    def size_rows(self) -> list[SizeRow]:
+        """The Sizes view: every interface's frame-length buckets."""
+        return self.sizes.rows([m.name for m in self._meta])
+
+    def port_rows(self) -> list[PortRow]:
+        """The Ports view: TCP and UDP ports (as of the last fold)."""
+        return self.ports.rows(self.names.services)
 
     def totals(self) -> Totals:
         return self._rows.totals(self.now, len(self.hosts) - (OTHER_HOSTS in self.hosts),
@@ -928,7 +978,8 @@ class Engine:
         now = self.now
         return Snapshot(now, self.totals(), self.interface_rows(), self.host_rows(None, with_rates),
                         self.protocol_rows(), self.conversation_rows(conversations, with_rates),
-                        self.counter_rows(now))
+                        self.counter_rows(now), self.station_rows(), self.size_rows(),
+                        self.port_rows())
 
     def counter_rows(self, now: float | None = None) -> list:
         """The named counters' rows, then those of :attr:`extra_counters`."""

@@ -37,6 +37,9 @@ class Groups:
     rows: np.ndarray
     at: np.ndarray
     group: list[int]
+    # per row of ``rows``: it went from the group's lower address (key order) -- the
+    # stations' sender addresses (tuimon.core.stations)
+    fwd: np.ndarray | None = None
 
 
 def conversations(cols: dict[str, np.ndarray]) -> Groups:
@@ -116,4 +119,5 @@ def conversations(cols: dict[str, np.ndarray]) -> Groups:
         rows=rows,
         at=np.append(starts, n),
         group=by_first.tolist(),
+        fwd=fwd,
     )

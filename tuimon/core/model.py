@@ -1,4 +1,4 @@
-"""Plain data handed out by the engine: rows of the four tables and the totals.
+"""Plain data handed out by the engine: rows of its tables and the totals.
 
 Rows are NamedTuples of text, ints and floats: picklable (they cross the process
 boundary to the UI), easy to write to CSV, and free of anything Textual.
@@ -121,6 +121,40 @@ class ConversationRow(NamedTuple):
         return self.bytes_a_to_b + self.bytes_b_to_a
 
 
+class StationRow(NamedTuple):
+    """A MAC address of an Ethernet link (tuimon.core.stations); tx: the frames it sent."""
+    mac: str  # lower case, colons: "00:1c:42:8e:70:31"
+    vendor: str  # Wireshark's manufacturer name, "" when not known
+    packets: int
+    bytes: int
+    tx_packets: int
+    tx_bytes: int
+    rx_packets: int
+    rx_bytes: int
+    vlans: str  # the VLAN ids of its frames, ascending: "10 20"
+    addresses: str  # the IP addresses it sent from: "192.0.2.1 2001:db8::1 +3 more"
+
+
+class SizeRow(NamedTuple):
+    """One frame-length bucket of one interface (tuimon.core.sizes)."""
+    interface: str
+    min_length: int
+    max_length: int | None  # None: the last bucket, no bound
+    packets: int
+    bytes: int
+    share: float = 0.0  # percent of the interface's frames
+    peak: float = 0.0  # the interface's largest share (its bars' full length)
+
+
+class PortRow(NamedTuple):
+    """A TCP or UDP port (tuimon.core.ports): frames with it as source or destination."""
+    protocol: str  # tcp, udp
+    port: int
+    service: str  # /etc/services, "" when it names none
+    packets: int
+    bytes: int
+
+
 class Totals(NamedTuple):
     packets: int
     bytes: int
@@ -152,3 +186,6 @@ class Snapshot(NamedTuple):
     protocols: list[ProtocolRow]
     conversations: list[ConversationRow]
     counters: list = []  # CounterRow (tuimon.core.counters), in the order configured
+    stations: list = []  # StationRow
+    sizes: list = []  # SizeRow
+    ports: list = []  # PortRow

@@ -33,7 +33,11 @@ proto          the host has a conversation      the conversation's IP protocol,
                                                 or address family
 =============  ===============================  ==================================
 
-Counters view: text only (a counter's name or expression).
+Counters view: text only (a counter's name or expression). Stations view: ``host`` and
+``net`` pick the stations that sent from a matching address; words search the MAC
+address, vendor, VLAN ids and addresses. Sizes view: text only (the interface). Ports
+view: ``port`` picks the port, ``proto`` tcp or udp or a service name; words search the
+protocol, port and service.
 Protocols view: ``proto`` picks the rows of that name (``proto icmp`` shows icmp and
 icmpv6; a service name picks the application rows it is guessed as: ``proto https`` shows
 tls), ``port N`` the application rows a port-N service is guessed as. Interfaces view:
@@ -431,7 +435,56 @@ def _counter_pred(node, ctx: FilterContext):
     return None
 
 
-_LEAVES = {"counters": _counter_pred, "hosts": _host_pred, "conversations": _conversation_pred,
+def _station_pred(node, ctx: FilterContext):
+    """Stations: words search the MAC, vendor, VLAN ids and addresses; ``host``/``net``
+    pick the stations an address of which matches (the addresses they sent from)."""
+    if isinstance(node, Text):
+        needle = node.text
+        return lambda r: needle in " ".join((r.mac, r.vendor, r.vlans, r.addresses)).lower()
+    if isinstance(node, (HostTerm, NetTerm)):
+        match = _addr_pred(node)
+        return lambda r: any(match(a) for a in _row_addresses(r.addresses))
+    return None
+
+
+def _row_addresses(text: str) -> list[int]:
+    out = []
+    for word in text.split():
+        try:
+            out.append(parse_address(word))
+        except ValueError:  # "+3 more"
+            pass
+    return out
+
+
+def _size_pred(node, ctx: FilterContext):
+    """Sizes: words search the interface's name."""
+    if isinstance(node, Text):
+        needle = node.text
+        return lambda r: needle in r.interface.lower()
+    return None
+
+
+def _port_pred(node, ctx: FilterContext):
+    """Ports: ``port`` picks the port; ``proto`` tcp or udp, or a service name; words
+    search the protocol, the port and the service."""
+    if isinstance(node, Text):
+        needle = node.text
+        return lambda r: needle in f"{r.protocol} {r.port} {r.service}".lower()
+    if isinstance(node, PortTerm):
+        ports = node.ports
+        return lambda r: r.port in ports
+    if isinstance(node, ProtoTerm):
+        if node.family is not None:
+            return None  # a port has no address family
+        names = {IP_PROTOCOLS.get(n) for n in node.numbers}
+        services = node.services
+        return lambda r: r.protocol in names or r.service in services
+    return None
+
+
+_LEAVES = {"counters": _counter_pred, "stations": _station_pred, "sizes": _size_pred,
+           "ports": _port_pred, "hosts": _host_pred, "conversations": _conversation_pred,
            "protocols": _protocol_pred, "interfaces": _interface_pred}
 
 

@@ -166,8 +166,12 @@ def one_line(text: str, limit: int = 300) -> str:
 VIEWS = ("interfaces", "hosts", "protocols", "conversations")
 COUNTERS_VIEW = "counters"  # the named counters (--counter): a view of its own, key 5,
 #                             shown when there are counters
-ALL_VIEWS = (*VIEWS, COUNTERS_VIEW)
+# IPTraf's LAN stations, packet sizes and TCP/UDP ports (keys 6, 7, 8)
+STATIONS_VIEW, SIZES_VIEW, PORTS_VIEW = "stations", "sizes", "ports"
+ALL_VIEWS = (*VIEWS, COUNTERS_VIEW, STATIONS_VIEW, SIZES_VIEW, PORTS_VIEW)
 DEFAULT_SORT = "bytes"
+# Views whose first order is another than bytes, largest first: (column, descending).
+DEFAULT_SORTS = {SIZES_VIEW: ("min_length", False)}
 
 # Sortable columns per view, in display order. Names are the row fields (conversations:
 # ``a``/``b`` are the endpoints, ``bytes``/``packets`` both directions together).
@@ -189,10 +193,14 @@ COLUMNS: dict[str, tuple[str, ...]] = {
                       "packets_a_to_b", "packets_b_to_a", "first_seen", "last_seen", "nat"),
     "counters": ("name", "expression", "packets", "bytes", "rate_2s", "rate_10s", "rate_40s",
                  "since", "total_packets", "total_bytes", "resets", "quota_used"),
+    "stations": ("mac", "vendor", "bytes", "packets", "tx_bytes", "rx_bytes", "tx_packets",
+                 "rx_packets", "vlans", "addresses"),
+    "sizes": ("interface", "min_length", "packets", "bytes", "share"),
+    "ports": ("protocol", "port", "service", "bytes", "packets"),
 }
 TEXT_COLUMNS = frozenset({"interface", "link", "address", "protocol", "layer", "a", "b",
                           "service", "tcp_flags", "app_protocol", "app_protocols", "name",
-                          "expression", "nat"})
+                          "expression", "nat", "mac", "vendor", "vlans", "addresses"})
 
 
 def default_descending(column: str) -> bool:

@@ -45,6 +45,12 @@ def row_key(view: str, item) -> Hashable:
         return item.interface
     if view == "counters":
         return item.name
+    if view == "stations":
+        return item.mac
+    if view == "sizes":
+        return (item.interface, item.min_length)
+    if view == "ports":
+        return (item.protocol, item.port)
     return item.path or (item.layer, item.protocol)
 
 
@@ -198,6 +204,12 @@ class QueryRunner:
             return with_other(engine.protocol_rows())
         if view == "counters":
             return engine.counter_rows(engine.now)
+        if view == "stations":
+            return engine.station_rows()
+        if view == "sizes":
+            return engine.size_rows()
+        if view == "ports":
+            return engine.port_rows()
         raise ValueError(f"unknown view {view!r}")
 
     def rows(self, view: str, items: list) -> list:

@@ -26,6 +26,7 @@ from tuimon.server.alerts import AlertWatch
 from tuimon.server.alertspec import parse_alert
 from tuimon.server.conversation_history import conversation_job
 from tuimon.server.counterspec import compile_all
+from tuimon.server.manuf import load_vendors
 from tuimon.server.drill import Driller, Where, run_job
 from tuimon.server.filter import check
 from tuimon.server.kernel_poll import KernelPoller
@@ -128,6 +129,8 @@ class EngineService:
                                        max_hosts=config.max_hosts)
         if rates:  # the app's and the daemon's: conversations that leave stay listed
             self.engine.keep_left()
+        if self.engine.vendors is None:  # the Stations view's vendors, read when first shown
+            self.engine.vendors = lambda mac: load_vendors()(mac)
         if config.counters and self.engine.counters is None:  # checked by cli.py already
             self.engine.counters = Counters(compile_all(list(config.counters), self.engine.names))
         self._quotas_set = False  # --quota: set on the counters at open (the history's use)

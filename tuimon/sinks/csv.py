@@ -1,4 +1,5 @@
-"""The CSV files of a session: interfaces, hosts, protocols, conversations, counters, alerts.
+"""The CSV files of a session: interfaces, hosts, protocols, conversations, counters,
+alerts, stations, sizes, ports.
 
 Each file is written to a temporary name in the target folder and renamed into place, so a
 reader never sees half a file and a failed save leaves the previous files intact. Cells
@@ -43,6 +44,11 @@ COUNTER_COLUMNS = ["name", "expression", "packets", "bytes", "since", "total_pac
                    "total_bytes", "resets", "quota", "quota_period", "quota_used"]
 ALERT_COLUMNS = ["time", "alert", "subject", "value", "threshold", "unit"]
 
+STATION_COLUMNS = ["mac", "vendor", "packets", "bytes", "tx_packets", "tx_bytes", "rx_packets",
+                   "rx_bytes", "vlans", "addresses"]
+SIZE_COLUMNS = ["interface", "min_length", "max_length", "packets", "bytes"]
+PORT_COLUMNS = ["protocol", "port", "service", "packets", "bytes"]
+
 FILES = {
     "interfaces.csv": ("interfaces", INTERFACE_COLUMNS),
     "hosts.csv": ("hosts", HOST_COLUMNS),
@@ -50,6 +56,9 @@ FILES = {
     "conversations.csv": ("conversations", CONVERSATION_COLUMNS),
     "counters.csv": ("counters", COUNTER_COLUMNS),
     "alerts.csv": ("alerts", ALERT_COLUMNS),
+    "stations.csv": ("stations", STATION_COLUMNS),
+    "sizes.csv": ("sizes", SIZE_COLUMNS),
+    "ports.csv": ("ports", PORT_COLUMNS),
 }
 
 LAYERS = ["link", "network", "transport", "application"]
@@ -57,7 +66,7 @@ _TIME_COLUMNS = {"first_seen", "last_seen", "since", "time"}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # a save's temporary files (this module's ".tmp", sinks/part.py's ".part"): "." + the file's
 # name + "." + the pid of the tuimon saving + "." + mkstemp's 8 characters + the suffix
-SCRATCH_NAMES = re.compile(r"\.(?:interfaces|hosts|protocols|conversations|counters|alerts)\.csv\."
+SCRATCH_NAMES = re.compile(r"\.(?:interfaces|hosts|protocols|conversations|counters|alerts|stations|sizes|ports)\.csv\."
                            r"(?P<pid>[0-9]{1,10})\.[a-z0-9_]{8}\.(?:tmp|part)")
 PART_SHARE = 0.7  # of conversations.csv the child writes (the parent has the other files too)
 
@@ -76,7 +85,8 @@ def cell(value) -> str | int | float:
 
 
 # Text the engine writes itself (addresses, our protocol names, flags): never a formula.
-_SAFE_TEXT = {"address", "address_a", "address_b", "protocol", "layer", "tcp_flags", "link"}
+_SAFE_TEXT = {"address", "address_a", "address_b", "protocol", "layer", "tcp_flags", "link",
+              "mac", "vlans", "addresses"}
 
 
 def _rows(rows, columns):
@@ -315,6 +325,10 @@ def _sorted(table: str, rows):
         rows = sorted(rows, key=attrgetter("first_seen"))
         rows.sort(key=lambda r: r.bytes_a_to_b + r.bytes_b_to_a, reverse=True)
         return rows
+    if table == "stations":
+        return sorted(rows, key=lambda r: (-r.bytes, r.mac))
+    if table == "ports":
+        return sorted(rows, key=lambda r: (-r.bytes, r.protocol, r.port))
     if table == "protocols":
         return sorted(protocol_totals(rows),
                       key=lambda r: (LAYERS.index(r.layer), -r.bytes, r.protocol))
@@ -325,14 +339,14 @@ def _sorted(table: str, rows):
 
 def export_snapshot(snapshot: Snapshot, folder: str, expired=None, alerts=(),
                     names: dict | None = None) -> list[str]:
-    """Write the six files into ``folder`` (created if needed); return their paths.
+    """Write every file of FILES into ``folder`` (created if needed); return their paths.
     ``expired``: the conversations that left the engine's table
     (:class:`~tuimon.sinks.flowlog.FlowLog`), written after the ones still in it.
     ``alerts``: the session's alerts (:class:`tuimon.server.alerts.Alert`), for alerts.csv;
     ``names``: address text -> name (--resolve), for hosts.csv's ``name``.
 
-    All four are written under temporary names first and renamed into place only when every
-    one is complete: a save that fails (disk full, read-only) leaves the previous four as
+    All are written under temporary names first and renamed into place only when every
+    one is complete: a save that fails (disk full, read-only) leaves the previous files as
     they were, never a mix of old and new."""
     _make(folder)
     return _export(snapshot, folder, expired, _sorted("conversations", snapshot.conversations),
@@ -387,7 +401,7 @@ def _make(folder: str) -> None:
 
 def _export(snapshot: Snapshot, folder: str, expired, conversations, part=None, alerts=(),
             names: dict | None = None) -> list[str]:
-    """The six files, conversations.csv from ``conversations`` (rows in the file's order)
+    """Every file of FILES, conversations.csv from ``conversations`` (rows in the file's order)
     then what ``part`` wrote and the ``expired`` ones; renamed into place when all are
     written."""
     temps: list[tuple[str, str]] = []

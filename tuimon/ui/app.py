@@ -59,7 +59,7 @@ from tuimon.ui.packets import PacketsScreen
 from tuimon.ui.quitting import SaveAndQuit, terminal_driver
 from tuimon.ui.signals import SignalStop
 from tuimon.ui.table import RowTable
-from tuimon.ui.tabs import TabBar
+from tuimon.ui.tabs import TabBar, view_bindings
 
 # Between the status line's items: a visible mark, not just spaces (copied or read out, the
 # spaces at a style's edge went: "Hosts100 rows").
@@ -84,12 +84,7 @@ class MonitorApp(App):
         Binding("question_mark", "help", "Help", tooltip="This help", priority=True),
         Binding("slash", "filter", "Filter", tooltip="Filter rows (see below)", priority=True),
         Binding("escape", "clear_filter", "Clear filter", tooltip="Clear the filter", show=False),
-        Binding("1", "view('interfaces')", "Interfaces", tooltip="Interfaces view", show=False, priority=True),
-        Binding("2", "view('hosts')", "Hosts", tooltip="Hosts view", show=False, priority=True),
-        Binding("3", "view('protocols')", "Protocols", tooltip="Protocols view", show=False, priority=True),
-        Binding("4", "view('conversations')", "Conversations", tooltip="Conversations view", show=False, priority=True),
-        Binding("5", "view('counters')", "Counters", tooltip="Counters view (named counters: --counter NAME=EXPR)",
-                show=False, priority=True),
+        *view_bindings(),  # 1-9, 0: the views (tabs.py)
         Binding("z", "reset_counter", "Zero", tooltip="Counters: read and zero the counter under the cursor",
                 priority=True),
         Binding("Z", "reset_counters", "Zero all", tooltip="Counters: read and zero every counter at once",

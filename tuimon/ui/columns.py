@@ -1,4 +1,5 @@
-"""The columns of the views (the four, and the named counters'): title, width, alignment and how a row's cell reads.
+"""The columns of the views (the four, the named counters', stations, sizes, ports): title,
+width, alignment and how a row's cell reads.
 
 Column names are the engine's sort keys (``tuimon.server.query.COLUMNS``).
 Cells are plain strings; text that came from packets or files goes through
@@ -89,6 +90,30 @@ def _app(row, human) -> str:
     return printable(row.app_protocol, 32) + ("?" if row.app_source == "port" else "")
 
 
+_BLOCKS = " ▏▎▍▌▋▊▉█"
+BAR_WIDTH = 20
+
+
+def share_bar(share: float, width: int = BAR_WIDTH) -> str:
+    """``share`` percent as a bar of ``width`` cells at most, in eighths of a cell."""
+    eighths = round(max(0.0, min(share, 100.0)) * width * 8 / 100)
+    full, part = divmod(eighths, 8)
+    return "█" * full + (_BLOCKS[part] if part else "")
+
+
+def _share(row, human) -> str:
+    """A packet-size bucket's share of its interface's frames, and IPTraf's bar (full
+    length: the interface's largest bucket)."""
+    return f"{row.share:5.1f}% {share_bar(100.0 * row.share / row.peak if row.peak else 0.0)}"
+
+
+def _length(row, human) -> str:
+    """``0-19``, ... ``5120+``: a bucket's frame lengths."""
+    if row.max_length is None:
+        return f"{row.min_length}+"
+    return f"{row.min_length}-{row.max_length}"
+
+
 _RATES = [Column("rate_2s", "2s", 10, cell=_rate("rate_2s")),
           Column("rate_10s", "10s", 10, cell=_rate("rate_10s")),
           Column("rate_40s", "40s", 10, cell=_rate("rate_40s"))]
@@ -171,6 +196,30 @@ VIEW_COLUMNS: dict[str, list[Column]] = {
         Column("resets", "Resets", 6, cell=_count("resets")),
         Column("quota_used", "Quota", 5, False, quota_cell, 34),
     ],
+    "stations": [
+        Column("mac", "MAC", 17, False, _text("mac"), 17),
+        Column("vendor", "Vendor", 6, False, _text("vendor"), 24),
+        *_TRAFFIC,
+        Column("tx_bytes", "Sent", 8, cell=_size("tx_bytes")),
+        Column("rx_bytes", "Received", 8, cell=_size("rx_bytes")),
+        Column("tx_packets", "Sent pkts", 9, cell=_count("tx_packets")),
+        Column("rx_packets", "Recv pkts", 9, cell=_count("rx_packets")),
+        Column("vlans", "VLANs", 5, False, _text("vlans"), 16),
+        Column("addresses", "Addresses", 9, False, _text("addresses"), 64),
+    ],
+    "sizes": [
+        Column("interface", "Interface", 10, False, _text("interface"), 32),
+        Column("min_length", "Length", 9, cell=_length),
+        Column("packets", "Packets", 7, cell=_count("packets")),
+        Column("bytes", "Bytes", 8, cell=_size("bytes")),
+        Column("share", "Share of packets", 7 + BAR_WIDTH, False, _share),
+    ],
+    "ports": [
+        Column("protocol", "Proto", 5, False, _text("protocol"), 5),
+        Column("port", "Port", 5, cell=lambda r, h: str(r.port)),
+        Column("service", "Service", 7, False, _text("service"), 20),
+        *_TRAFFIC,
+    ],
 }
 
 # Shown only when the app is told to (``MonitorApp(extra_columns=...)``): the NAT reply
@@ -179,7 +228,8 @@ VIEW_COLUMNS: dict[str, list[Column]] = {
 OPTIONAL_COLUMNS = frozenset({"nat", "quota_used"})
 
 VIEW_TITLES = {"interfaces": "Interfaces", "hosts": "Hosts", "protocols": "Protocols",
-               "conversations": "Conversations", "counters": "Counters"}
+               "conversations": "Conversations", "counters": "Counters", "stations": "Stations",
+               "sizes": "Sizes", "ports": "Ports"}
 
 
 def column_titled(view: str, name: str) -> str:

@@ -26,7 +26,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tuimon.server.protocol import COLUMNS
-from tuimon.server.protocol import ALL_VIEWS, DEFAULT_SORT, default_descending
+from tuimon.server.protocol import ALL_VIEWS, DEFAULT_SORT, DEFAULT_SORTS, default_descending
 from tuimon.ui.columns import OPTIONAL_COLUMNS, VIEW_COLUMNS, Column
 
 BAR_COLUMNS = frozenset({"rate_2s", "rate_10s", "rate_40s"})  # drawn with iftop's bar
@@ -102,7 +102,8 @@ class RowTable(ScrollView, can_focus=True):
     def __init__(self, view: str = "hosts", **kwargs) -> None:
         super().__init__(**kwargs)
         self.view = view
-        self.states = {v: ViewState() for v in ALL_VIEWS}
+        self.states = {v: ViewState(*DEFAULT_SORTS[v]) if v in DEFAULT_SORTS else ViewState()
+                       for v in ALL_VIEWS}
         self.human = True
         self.total = 0
         self.empty_text = "no rows yet"

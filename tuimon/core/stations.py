@@ -1,0 +1,314 @@
+"""LAN stations (IPTraf's "LAN station monitor"): per MAC address, the frames it sent and
+received, the VLAN ids they carried and the IP addresses it sent from.
+
+Counted a batch at a time on the packet path: a batch's fast rows (numpy columns) have
+their 12 MAC bytes and up to two VLAN tags gathered at once, summed per address with
+``np.unique``/``np.bincount`` (the sender's IP address comes from the conversation
+grouping the engine made of the batch); slow rows (record tuples) are read one by one, as the
+engine counts them anyway. Only frames of Ethernet interfaces count, and only their own
+(outer) header: Ethernet carried inside a tunnel (VXLAN, GRE's transparent bridging) is
+not a station of the link. That is ``tshark -z endpoints,eth`` with those tunnels'
+dissectors off: a frame counts as sent by its source address and received by its
+destination address (both, when they are equal), broadcast and multicast destinations
+included; frames shorter than an Ethernet header count for nobody.
+
+Pure: no files (the vendor names come with the rows, from
+:class:`tuimon.core.vendors.Vendors`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tuimon.capture.columns import PacketColumns
+from tuimon.capture.decode import IPV4, NONIP
+from tuimon.core.model import StationRow
+from tuimon.core.names import address_text
+
+ADDRESS_CAP = 256  # IP addresses kept per station (a router's MAC has every remote one)
+ADDRESS_SHOWN = 16  # of them listed in its row, the lowest; then "+N more"
+_VLAN_TYPES = (0x8100, 0x88A8, 0x9100, 0x9200)
+_HEAD = np.arange(14)  # destination, source, ethertype
+_NONE = (1 << 64) - 1  # no MAC address (48 bits): a row of another link type
+_TAGS = np.arange(14, 20)  # a tagged frame's: first tag, the next ethertype, second tag
+
+
+def mac_text(mac: int) -> str:
+    """``0x001122334455`` -> ``00:11:22:33:44:55``."""
+    return ":".join(f"{b:02x}" for b in mac.to_bytes(6, "big"))
+
+
+class Station:
+    __slots__ = ("tx_p", "tx_b", "rx_p", "rx_b", "vlans", "addrs", "more")
+
+    def __init__(self) -> None:
+        self.tx_p = self.tx_b = self.rx_p = self.rx_b = 0
+        self.vlans: set[int] | None = None
+        self.addrs: set[int] | None = None
+        self.more = False  # addresses seen beyond ADDRESS_CAP
+
+    def add_address(self, addr: int) -> None:
+        addrs = self.addrs
+        if addrs is None:
+            self.addrs = {addr}
+        elif addr not in addrs:
+            if len(addrs) < ADDRESS_CAP:
+                addrs.add(addr)
+            else:
+                self.more = True
+
+
+def addresses_text(s: Station) -> str:
+    """The lowest :data:`ADDRESS_SHOWN` addresses, then how many more: ``+N more``
+    (``+240 or more`` when the station's set is full)."""
+    if not s.addrs:
+        return ""
+    kept = sorted(s.addrs)
+    text = " ".join(address_text(a) for a in kept[:ADDRESS_SHOWN])
+    rest = len(kept) - ADDRESS_SHOWN
+    if s.more:
+        return f"{text} +{rest} or more"
+    return f"{text} +{rest} more" if rest > 0 else text
+
+
+class Stations:
+    """MAC address -> :class:`Station`. ``ingest`` takes the engine's batches and which
+    interfaces are Ethernet."""
+
+    def __init__(self) -> None:
+        self.table: dict[int, Station] = {}
+        # the Protocols view's VLAN rows: tagged frames [packets, bytes], and per VLAN id
+        # the frames carrying it (a double-tagged frame under both ids)
+        self.tagged = [0, 0]
+        self.vlan_frames: dict[int, list[int]] = {}
+        # the fast path's registry: the MACs seen, sorted (then _NONE), their stations in
+        # the same order (then None), whose address sets are full, and the (index << 32 |
+        # IPv4 address) pairs already added
+        self._known = np.zeros(0, np.uint64)
+        self._order: list = []
+        self._full = np.zeros(0, bool)
+        self._seen = np.zeros(0, np.uint64)
+
+    def _get(self, mac: int) -> Station:
+        s = self.table.get(mac)
+        if s is None:
+            s = self.table[mac] = Station()
+        return s
+
+    def ingest(self, records, ether: list[bool], groups=None) -> None:
+        """Count a batch: ``ether``, per interface index, whether it is an Ethernet link;
+        ``groups``: the batch's fast rows grouped by conversation
+        (:func:`tuimon.core.grouping.conversations`), None when it has none."""
+        if not any(ether):
+            return
+        if isinstance(records, PacketColumns):
+            if groups is not None:
+                self._columns(records, ether, groups)
+            records = records.slow_recs
+        for rec in records:
+            iface = rec[0]
+            if iface < len(ether) and ether[iface]:
+                self._record(rec)
+
+    def _record(self, rec: tuple) -> None:
+        _, _, wlen, dec, _, buf, start, end = rec
+        if end - start < 14:
+            return
+        dst = int.from_bytes(buf[start:start + 6], "big")
+        src = int.from_bytes(buf[start + 6:start + 12], "big")
+        s = self._get(src)
+        s.tx_p += 1
+        s.tx_b += wlen
+        d = self._get(dst)
+        d.rx_p += 1
+        d.rx_b += wlen
+        off = start + 12
+        ids = None
+        while end - off >= 6 and (buf[off] << 8 | buf[off + 1]) in _VLAN_TYPES:
+            vid = (buf[off + 2] << 8 | buf[off + 3]) & 0xFFF
+            for st in (s, d):
+                if st.vlans is None:
+                    st.vlans = {vid}
+                else:
+                    st.vlans.add(vid)
+            if ids is None:
+                ids = {vid}
+            else:
+                ids.add(vid)
+            off += 4
+        if ids is not None:
+            self.tagged[0] += 1
+            self.tagged[1] += wlen
+            frames = self.vlan_frames
+            for vid in ids:
+                e = frames.get(vid)
+                if e is None:
+                    frames[vid] = [1, wlen]
+                else:
+                    e[0] += 1
+                    e[1] += wlen
+        if dec[0] > NONIP and dec[2] is not None:
+            s.add_address(dec[2])
+
+    def _ids(self, values: np.ndarray) -> np.ndarray:
+        """Each MAC's index in :attr:`_order` (new ones registered first): a binary search
+        in the sorted MACs seen so far instead of a sort of the batch's."""
+        known = self._known
+        at = np.searchsorted(known, values)
+        if len(known):
+            hit = known[np.minimum(at, len(known) - 1)] == values
+        else:
+            hit = np.zeros(len(values), bool)
+        if not hit.all():
+            new = np.unique(values[~hit])
+            new = new[new != _NONE].tolist()
+            for mac in new:
+                self._get(mac)
+            self._known = np.array(sorted(self.table), np.uint64)
+            self._order = [self.table[mac] for mac in self._known.tolist()]
+            self._order.append(None)  # _NONE: a row of another link type
+            self._known = np.append(self._known, np.uint64(_NONE))
+            self._full = np.array([st is not None and st.more for st in self._order])
+            self._seen = np.array(sorted(self._seen_mac_ip()), np.uint64)
+            at = np.searchsorted(self._known, values)
+        return at
+
+    def _seen_mac_ip(self):
+        """(index in _order) << 32 | IPv4 address, of every station's IPv4 addresses."""
+        for i, st in enumerate(self._order):
+            if st is not None and st.addrs:
+                for a in st.addrs:
+                    if a < 1 << 32:
+                        yield i << 32 | a
+
+    def _columns(self, batch: PacketColumns, ether: list[bool], g) -> None:
+        """The fast rows of Ethernet interfaces, a batch at a time: the MAC addresses are
+        found among those seen before by binary search, summed with ``np.bincount``; VLAN
+        ids, and the IP addresses each MAC sent from, deduplicated in numpy, so only what
+        is new reaches Python."""
+        cols = batch.cols
+        rows = g.rows  # the fast rows, grouped by conversation
+        n = len(rows)
+        u8 = np.frombuffer(batch.buf, np.uint8)
+        starts = cols["start"][rows]
+        head = u8[starts[:, None] + _HEAD]  # fast rows hold 34 bytes at least
+        macs8 = np.zeros((n, 2, 8), np.uint8)
+        macs8[:, 0, 2:] = head[:, 6:12]  # source
+        macs8[:, 1, 2:] = head[:, 0:6]  # destination
+        both = macs8.view(">u8").reshape(n, 2).astype(np.uint64)
+        mixed = not (len(ether) == 1 or all(ether))
+        if mixed:
+            on = np.zeros(max(len(ether), int(cols["iface"].max()) + 1), bool)
+            on[:len(ether)] = ether
+            both[~on[cols["iface"][rows]]] = _NONE
+        ids = self._ids(both.ravel()).reshape(n, 2)
+        src_id, dst_id = ids[:, 0], ids[:, 1]
+        m = len(self._order)
+        wlen = cols["wlen"][rows]
+        order = self._order
+        for sent, who in ((True, src_id), (False, dst_id)):
+            p = np.bincount(who, minlength=m)
+            b = np.bincount(who, weights=wlen, minlength=m)
+            nz = np.flatnonzero(p)
+            for i, pk, by in zip(nz.tolist(), p[nz].tolist(), b[nz].tolist()):
+                st = order[i]
+                if st is None:
+                    continue
+                if sent:
+                    st.tx_p += pk
+                    st.tx_b += int(by)
+                else:
+                    st.rx_p += pk
+                    st.rx_b += int(by)
+        # VLAN tags (fast rows have at most two): each station's ids
+        e0 = head[:, 12].astype(np.int64) << 8 | head[:, 13]
+        is_tag = (e0 == 0x8100) | (e0 == 0x88A8) | (e0 == 0x9100) | (e0 == 0x9200)
+        tagged = np.flatnonzero(is_tag & (both[:, 0] != _NONE) if mixed else is_tag)
+        if len(tagged):
+            tags = u8[starts[tagged][:, None] + _TAGS].astype(np.int64)
+            e1 = tags[:, 2] << 8 | tags[:, 3]
+            two = (e1 == 0x8100) | (e1 == 0x88A8) | (e1 == 0x9100) | (e1 == 0x9200)
+            vids = np.concatenate(((tags[:, 0] << 8 | tags[:, 1]) & 0xFFF,
+                                   ((tags[:, 4] << 8 | tags[:, 5]) & 0xFFF)[two]))
+            self._count_tags(wlen[tagged], vids[:len(tagged)], vids[len(tagged):], two)
+            at = np.concatenate((tagged, tagged[two]))
+            pairs = np.concatenate((src_id[at], dst_id[at])) << 12 | np.concatenate((vids, vids))
+            for pair in np.unique(pairs).tolist():
+                st = order[pair >> 12]
+                if st is None:
+                    continue
+                if st.vlans is None:
+                    st.vlans = {pair & 0xFFF}
+                else:
+                    st.vlans.add(pair & 0xFFF)
+        self._senders(cols, g, src_id, m)
+
+    def _count_tags(self, wlen: np.ndarray, first: np.ndarray, second: np.ndarray,
+                    two: np.ndarray) -> None:
+        """Tagged frames (lengths ``wlen``), their first tag's ids and the second tag's of
+        those with two: the frames and bytes of each VLAN id (a frame once per id)."""
+        self.tagged[0] += len(wlen)
+        self.tagged[1] += int(wlen.sum())
+        other = second != first[two]
+        ids = np.concatenate((first, second[other]))
+        w = np.concatenate((wlen, wlen[two][other]))
+        p = np.bincount(ids, minlength=4096)
+        b = np.bincount(ids, weights=w, minlength=4096)
+        frames = self.vlan_frames
+        for vid in np.flatnonzero(p).tolist():
+            e = frames.get(vid)
+            if e is None:
+                frames[vid] = [int(p[vid]), int(b[vid])]
+            else:
+                e[0] += int(p[vid])
+                e[1] += int(b[vid])
+
+    def _senders(self, cols: dict, g, src_id: np.ndarray, m: int) -> None:
+        """The IP address each station sent from, of a batch's fast rows: (conversation,
+        direction, station) -- small ints -- dedupes the rows without a sort; one row of
+        each stands for it; IPv4 pairs already known are dropped in numpy."""
+        order = self._order
+        group = np.repeat(np.arange(len(g.at) - 1), np.diff(g.at))
+        code = (group * 2 + ~g.fwd) * m + src_id
+        code = code[~self._full[src_id]]  # stations with a full set: nothing to add
+        if not len(code):
+            return
+        rep = np.empty(int(code.max()) + 1, np.int64)
+        rep[code] = np.arange(len(code))
+        first = np.zeros(len(rep), bool)
+        first[code] = True
+        picked = np.flatnonzero(~self._full[src_id])[rep[np.flatnonzero(first)]]
+        rows = g.rows[picked]
+        who = src_id[picked]
+        v4 = cols["kind"][rows] == IPV4
+        pairs = np.unique((who[v4].astype(np.uint64) << np.uint64(32)) | cols["src"][rows][v4])
+        seen = self._seen
+        if len(seen):
+            at = np.minimum(np.searchsorted(seen, pairs), len(seen) - 1)
+            pairs = pairs[seen[at] != pairs]
+        if len(pairs):
+            for pair in pairs.tolist():
+                order[pair >> 32].add_address(pair & 0xFFFFFFFF)
+            self._seen = np.union1d(seen, pairs)
+        six = np.flatnonzero(~v4)
+        if len(six):  # IPv6 senders: their conversation's address, in Python
+            entry = np.empty(len(g.group), np.int64)
+            entry[g.group] = np.arange(len(g.group))
+            keys = g.keys
+            sides = (group[picked[six]] * 2 + ~g.fwd[picked[six]]).tolist()
+            for side, i in zip(sides, who[six].tolist()):
+                order[i].add_address(keys[entry[side >> 1]][2 if side & 1 else 1])
+        full = [i for i in set(who.tolist()) if order[i].more]
+        if full:
+            self._full[full] = True
+
+    def rows(self, vendor=None) -> list[StationRow]:
+        """Every station's row; ``vendor``: MAC int -> manufacturer name ("" unknown)."""
+        out = []
+        for mac, s in self.table.items():
+            addrs = addresses_text(s)
+            out.append(StationRow(
+                mac_text(mac), vendor(mac) if vendor is not None else "",
+                s.tx_p + s.rx_p, s.tx_b + s.rx_b, s.tx_p, s.tx_b, s.rx_p, s.rx_b,
+                " ".join(map(str, sorted(s.vlans))) if s.vlans else "", addrs))
+        return out
