@@ -55,6 +55,7 @@ from tuimon.core.ifmeta import _COUNTERS, _IB, _IFIRST, _ILAST, _IP, _WAY, Inter
 from tuimon.core.labels import AppLabels
 from tuimon.core.model import ConversationRow, HostRow, InterfaceRow, ProtocolRow, Snapshot, Totals
 from tuimon.core.names import OTHER_HOSTS, Names
+from tuimon.core.pairs import PairRow, PairTable
 from tuimon.core.rates import bump, bump_packed, bump_total, bump_trail, trail_series
 from tuimon.core.rows import RowBuilder
 
@@ -158,6 +159,12 @@ class Engine:
         # tuimon.server.kernel_poll): a function returning their rows; None: none.
         self.extra_counters: Callable[[], list] | None = None
         self._flows: FlowAccounts | None = None  # the conntrack source's flows, if any
+        # Called after each fold with the conversations that changed and what each counted
+        # since the last fold, ``(conversation, A->B packets, A->B bytes, B->A packets,
+        # B->A bytes)``, the fold's second and the clock: the pairs (core/pairs.py) and the
+        # processes' attribution (server/processes.py). Empty: the list is not even made.
+        self.fold_watchers: list[Callable[[list, int, float | None], None]] = []
+        self._pairs: dict[bool, PairTable] = {}  # by ports or not: made when first asked for
 
     @property
     def conversations(self) -> "ConversationsView":
@@ -609,10 +616,14 @@ class Engine:
         hosts, transport, apps = self.hosts, self._transport, self._apps
         timeouts, wheel = self.timeouts, self._wheel
         with_rates = self.rates
+        watchers = self.fold_watchers
+        changes = [] if watchers else None
         for f in self._dirty:
             ab_p, ab_b, ba_p, ba_b = f.ab_p, f.ab_b, f.ba_p, f.ba_b
             new = f.m_ab_p == 0 and f.m_ba_p == 0
             dap, dab, dbp, dbb = ab_p - f.m_ab_p, ab_b - f.m_ab_b, ba_p - f.m_ba_p, ba_b - f.m_ba_b
+            if changes is not None:
+                changes.append((f, dap, dab, dbp, dbb))
             f.m_ab_p, f.m_ab_b, f.m_ba_p, f.m_ba_b = ab_p, ab_b, ba_p, ba_b
             dp, db = dap + dbp, dab + dbb
             first, last = f.first, f.last
@@ -705,6 +716,9 @@ class Engine:
                 touched.add(key[2])
         self._dirty.clear()
         self._gen += 1
+        if changes is not None:
+            for watch in watchers:
+                watch(changes, sec, self.now)
         for c, meta in zip(self._counters, self._meta):
             if c[_IB] != meta.folded_b:
                 if with_rates:
@@ -865,7 +879,25 @@ class Engine:
         now = self.now
         return Snapshot(now, self.totals(), self.interface_rows(), self.host_rows(None, with_rates),
                         self.protocol_rows(), self.conversation_rows(conversations, with_rates),
-                        self.counter_rows(now))
+                        self.counter_rows(now),
+                        self.pair_rows() if False in self._pairs else [])
+
+    def pairs(self, ports: bool = False) -> PairTable:
+        """The host pairs (``ports``: per protocol and ports too), kept from now on: made
+        on the first call from the conversations in the table (their counts so far), then
+        folded with every fold. A pair leaves once idle as long as the longest idle
+        timeout (never when conversations never expire)."""
+        table = self._pairs.get(ports)
+        if table is None:
+            idle = max(self.timeouts[:2]) if self.timeouts is not None else None
+            table = self._pairs[ports] = PairTable(ports, self.rates, idle)
+            table.seed(self._table.values())
+            self.fold_watchers.append(table.fold)
+        return table
+
+    def pair_rows(self, pairs: Iterable | None = None, ports: bool = False) -> list[PairRow]:
+        """Rows of ``pairs`` (None: every pair of that granularity)."""
+        return self.pairs(ports).rows(pairs, self.now, self.names.ip_protocol)
 
     def counter_rows(self, now: float | None = None) -> list:
         """The named counters' rows, then those of :attr:`extra_counters`."""

@@ -148,3 +148,4 @@ class Snapshot(NamedTuple):
     protocols: list[ProtocolRow]
     conversations: list[ConversationRow]
     counters: list = []  # CounterRow (tuimon.core.counters), in the order configured
+    pairs: list = []  # PairRow (tuimon.core.pairs) by addresses, when the engine keeps them

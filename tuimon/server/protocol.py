@@ -166,7 +166,9 @@ def one_line(text: str, limit: int = 300) -> str:
 VIEWS = ("interfaces", "hosts", "protocols", "conversations")
 COUNTERS_VIEW = "counters"  # the named counters (--counter): a view of its own, key 5,
 #                             shown when there are counters
-ALL_VIEWS = (*VIEWS, COUNTERS_VIEW)
+PAIRS_VIEW = "pairs"  # host pairs, iftop's main screen: key 9 (p: split by port)
+PROCESSES_VIEW = "processes"  # local processes' traffic (psutil): key 0
+ALL_VIEWS = (*VIEWS, COUNTERS_VIEW, PAIRS_VIEW)
 DEFAULT_SORT = "bytes"
 
 # Sortable columns per view, in display order. Names are the row fields (conversations:
@@ -185,6 +187,11 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "conversations": ("protocol", "a", "b", "app_protocol", "bytes", "packets", "rate_2s",
                       "rate_10s", "rate_40s", "service", "tcp_flags", "bytes_a_to_b", "bytes_b_to_a",
                       "packets_a_to_b", "packets_b_to_a", "first_seen", "last_seen", "nat"),
+    "pairs": ("a", "b", "protocol", "bytes", "rate_a_to_b_2s", "rate_b_to_a_2s",
+              "rate_a_to_b_10s", "rate_b_to_a_10s", "rate_a_to_b_40s", "rate_b_to_a_40s",
+              "bytes_a_to_b", "bytes_b_to_a", "peak_a_to_b", "peak_b_to_a", "packets",
+              "rate_2s", "rate_10s", "rate_40s", "packets_a_to_b", "packets_b_to_a",
+              "conversations", "first_seen", "last_seen"),
     "counters": ("name", "expression", "packets", "bytes", "rate_2s", "rate_10s", "rate_40s",
                  "since", "total_packets", "total_bytes", "resets", "quota_used"),
 }
@@ -215,6 +222,7 @@ class Query:
     # such queries are answered only every REFRESH_BEHIND seconds (the engine sheds its own
     # work, never packets); a key's query is always answered at once.
     refresh: bool = False
+    ports: bool = False  # the Pairs view: a row per protocol and ports (p), not per host pair
 
 
 REFRESH_BEHIND = 3.0  # seconds between two answered refreshes while the counting is behind

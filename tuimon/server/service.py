@@ -115,6 +115,8 @@ class EngineService:
         self._quotas_set = False  # --quota: set on the counters at open (the history's use)
         # saved after the table's conversations
         self.expired = FlowLog.attach(self.engine) if keep_expired else None
+        if keep_expired:  # pairs.csv (and the Pairs view): the host pairs, folded from now on
+            self.engine.pairs()
         self.runner = QueryRunner(self.engine)
         self.session: Session | None = None
         self.source = None

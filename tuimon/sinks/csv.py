@@ -1,4 +1,4 @@
-"""The CSV files of a session: interfaces, hosts, protocols, conversations, counters.
+"""The CSV files of a session: interfaces, hosts, protocols, conversations, counters, pairs.
 
 Each file is written to a temporary name in the target folder and renamed into place, so a
 reader never sees half a file and a failed save leaves the previous files intact. Cells
@@ -42,12 +42,17 @@ CONVERSATION_COLUMNS = ["protocol", "address_a", "port_a", "address_b", "port_b"
 COUNTER_COLUMNS = ["name", "expression", "packets", "bytes", "since", "total_packets",
                    "total_bytes", "resets", "quota", "quota_period", "quota_used"]
 
+PAIR_COLUMNS = ["protocol", "address_a", "port_a", "address_b", "port_b", "packets_a_to_b",
+                "bytes_a_to_b", "packets_b_to_a", "bytes_b_to_a", "peak_a_to_b", "peak_b_to_a",
+                "conversations", "first_seen", "last_seen"]
+
 FILES = {
     "interfaces.csv": ("interfaces", INTERFACE_COLUMNS),
     "hosts.csv": ("hosts", HOST_COLUMNS),
     "protocols.csv": ("protocols", PROTOCOL_COLUMNS),
     "conversations.csv": ("conversations", CONVERSATION_COLUMNS),
     "counters.csv": ("counters", COUNTER_COLUMNS),
+    "pairs.csv": ("pairs", PAIR_COLUMNS),
 }
 
 LAYERS = ["link", "network", "transport", "application"]
@@ -55,7 +60,7 @@ _TIME_COLUMNS = {"first_seen", "last_seen", "since"}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # a save's temporary files (this module's ".tmp", sinks/part.py's ".part"): "." + the file's
 # name + "." + the pid of the tuimon saving + "." + mkstemp's 8 characters + the suffix
-SCRATCH_NAMES = re.compile(r"\.(?:interfaces|hosts|protocols|conversations|counters)\.csv\."
+SCRATCH_NAMES = re.compile(r"\.(?:interfaces|hosts|protocols|conversations|counters|pairs)\.csv\."
                            r"(?P<pid>[0-9]{1,10})\.[a-z0-9_]{8}\.(?:tmp|part)")
 PART_SHARE = 0.7  # of conversations.csv the child writes (the parent has the other files too)
 
@@ -290,6 +295,9 @@ def _sorted(table: str, rows):
         rows = sorted(rows, key=attrgetter("first_seen"))
         rows.sort(key=lambda r: r.bytes_a_to_b + r.bytes_b_to_a, reverse=True)
         return rows
+    if table == "pairs":  # bytes, largest first, then the first packet, then the addresses
+        return sorted(rows, key=lambda r: (-r.bytes, r.first_seen, r.address_a, r.address_b,
+                                           r.port_a or 0, r.port_b or 0))
     if table == "protocols":
         return sorted(protocol_totals(rows),
                       key=lambda r: (LAYERS.index(r.layer), -r.bytes, r.protocol))
