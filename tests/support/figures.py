@@ -28,7 +28,10 @@ def our_figures(capture: Path, out: Path, *options: str) -> dict:
              [int(r[k]) for k in ("packets_a_to_b", "bytes_a_to_b", "packets_b_to_a", "bytes_b_to_a")]
              for r in read_csv(out / "conversations.csv")
              if r["protocol"] in ("tcp", "udp") and r["port_a"] != ""}
-    return {"interfaces": interfaces, "hosts": hosts, "conversations": convs}
+    pairs = {(r["address_a"], r["address_b"]):
+             [int(r[k]) for k in ("packets_a_to_b", "bytes_a_to_b", "packets_b_to_a", "bytes_b_to_a")]
+             for r in read_csv(out / "pairs.csv")}
+    return {"interfaces": interfaces, "hosts": hosts, "conversations": convs, "pairs": pairs}
 
 
 def assert_same(capture: Path, out: Path) -> None:
@@ -40,7 +43,7 @@ def assert_same(capture: Path, out: Path) -> None:
     assert theirs["interfaces"], "tshark read no frames"
     ours = our_figures(capture, out.with_name(out.name + "-unbounded"),
                        "--flow-timeout", "0", "--max-flows", "0")
-    for table in ("interfaces", "hosts", "conversations"):
+    for table in ("interfaces", "hosts", "conversations", "pairs"):
         assert ours[table] == theirs[table], f"{capture.name}: {table} differ from tshark"
     for folder, options in ((out.with_name(out.name + "-bounded"),
                              ("--max-flows", "3", "--flow-timeout", "1")), (out, ())):

@@ -104,10 +104,13 @@ def _addr(text: str) -> str:
 def figures(path: str, display_filter: str | None = None) -> dict:
     """``interfaces``: {id: [packets, bytes]}, ``hosts``: {addr: [p, b, txp, txb, rxp, rxb]},
     ``conversations``: {(proto, a, pa, b, pb): [p_ab, b_ab, p_ba, b_ba]} with A the sender of
-    the conversation's first frame. ``display_filter``: only the frames it selects."""
+    the conversation's first frame; ``pairs``: {(a, b): [p_ab, b_ab, p_ba, b_ba]}, the same
+    per pair of addresses (A: the sender of the pair's first frame). ``display_filter``:
+    only the frames it selects."""
     interfaces: dict = defaultdict(lambda: [0, 0])
     hosts: dict = defaultdict(lambda: [0] * 6)
     convs: dict = {}
+    pairs: dict = {}
     for row in tshark_lines(path, display_filter):
         row += [""] * (len(FIELDS) - len(row))
         iface, flen, protos, s4, d4, s6, d6, tsp, tdp, usp, udp_ = row
@@ -138,6 +141,16 @@ def figures(path: str, display_filter: str | None = None) -> dict:
             h[1] += flen
         h[4] += 1
         h[5] += flen
+        if (src, dst) in pairs:
+            pair = pairs[src, dst]
+            pair[0] += 1
+            pair[1] += flen
+        elif (dst, src) in pairs:
+            pair = pairs[dst, src]
+            pair[2] += 1
+            pair[3] += flen
+        else:
+            pairs[src, dst] = [1, flen, 0, 0]
         transport = _transport(layers, net)
         ports = {"tcp": (tsp, tdp), "udp": (usp, udp_)}.get(transport)
         if not ports or not ports[0] or not ports[1]:
@@ -155,7 +168,8 @@ def figures(path: str, display_filter: str | None = None) -> dict:
             c[3] += flen
         else:
             convs[forward] = [1, flen, 0, 0]
-    return {"interfaces": dict(interfaces), "hosts": dict(hosts), "conversations": convs}
+    return {"interfaces": dict(interfaces), "hosts": dict(hosts), "conversations": convs,
+            "pairs": pairs}
 
 
 def application_layer(layers: list[str], transport_at: int) -> str | None:

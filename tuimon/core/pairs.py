@@ -11,7 +11,8 @@ as in a conversation): packets and bytes each way, a packed rate history each wa
 Two granularities: ``ports=False`` keys a pair by its two addresses (every protocol and
 port between them together); ``ports=True`` by (protocol, address, port, address, port),
 the conversation's own key, so a conversation that came back after expiry adds to the same
-pair. A pair idle for longer than ``idle`` seconds of capture time leaves the table
+pair. A host talking to itself (one address both ways) counts all of it from A to B, as
+Wireshark's statistics do. A pair idle for longer than ``idle`` seconds of capture time leaves the table
 (checked once every ``idle / 4`` seconds), so the table follows the traffic, not the
 session.
 """
@@ -153,7 +154,11 @@ class PairTable:
                 if conv.fwd != p.fwd:  # A: the sender of the pair's first packet
                     p.flip()
             # the conversation's A is the pair's A when both agree on the key's order
-            if conv.fwd == p.fwd:
+            if key[0] == key[1] and not ports:  # a host to itself: all of it A to B (tshark)
+                p.ab_p += dap + dbp
+                p.ab_b += dab + dbb
+                to_b, to_a = dab + dbb, 0
+            elif conv.fwd == p.fwd:
                 p.ab_p += dap
                 p.ab_b += dab
                 p.ba_p += dbp
@@ -209,7 +214,10 @@ class PairTable:
                 if conv.fwd != p.fwd:
                     p.flip()
             ab_p, ab_b, ba_p, ba_b = conv.m_ab_p, conv.m_ab_b, conv.m_ba_p, conv.m_ba_b
-            if conv.fwd == p.fwd:
+            if key[0] == key[1] and not ports:
+                p.ab_p += ab_p + ba_p
+                p.ab_b += ab_b + ba_b
+            elif conv.fwd == p.fwd:
                 p.ab_p += ab_p
                 p.ab_b += ab_b
                 p.ba_p += ba_p
