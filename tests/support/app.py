@@ -15,7 +15,8 @@ DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
 PCAP = os.path.join(DATA, "1kxun.pcap")
 
 
-FILES = ["conversations.csv", "counters.csv", "hosts.csv", "interfaces.csv", "protocols.csv"]
+FILES = ["conversations.csv", "counters.csv", "hosts.csv", "interfaces.csv", "pairs.csv",
+         "protocols.csv"]
 
 
 def args_for(path=PCAP, **extra):

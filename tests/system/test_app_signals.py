@@ -20,7 +20,8 @@ from tests.support.echo import exchange
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 PCAP = DATA / "1kxun.pcap"  # 1723 packets
-FILES = ["conversations.csv", "counters.csv", "hosts.csv", "interfaces.csv", "protocols.csv"]
+FILES = ["conversations.csv", "counters.csv", "hosts.csv", "interfaces.csv", "pairs.csv",
+         "protocols.csv"]
 
 
 def family(pid: int) -> list[psutil.Process]:

@@ -26,7 +26,8 @@ from tuimon.sinks.csv import SCRATCH_NAMES
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 TUIMON = [sys.executable, "-m", "tuimon"]
-FILES = ["conversations.csv", "counters.csv", "hosts.csv", "interfaces.csv", "protocols.csv"]
+FILES = ["conversations.csv", "counters.csv", "hosts.csv", "interfaces.csv", "pairs.csv",
+         "protocols.csv"]
 N = 100_000
 
 

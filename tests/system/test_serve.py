@@ -299,7 +299,7 @@ def test_drill_down_and_save_through_the_socket(tmp_path):
         saved = one.request(Save(str(tmp_path / "elsewhere"), seq=3), Saved)
         assert saved.error is None and saved.folder == str(out)
         assert sorted(p.name for p in out.iterdir()) == [
-            "conversations.csv", "counters.csv", "hosts.csv", "interfaces.csv",
+            "conversations.csv", "counters.csv", "hosts.csv", "interfaces.csv", "pairs.csv",
             "protocols.csv"]
         assert not (tmp_path / "elsewhere").exists()
         stop(daemon)

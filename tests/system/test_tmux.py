@@ -21,7 +21,8 @@ pytestmark = [pytest.mark.tmux,
 ROOT = Path(__file__).resolve().parents[2]
 PCAP = ROOT / "tests" / "data" / "1kxun.pcap"
 TUIMON = Path(sys.executable).parent / "tuimon"
-FILES = ["conversations.csv", "counters.csv", "hosts.csv", "interfaces.csv", "protocols.csv"]
+FILES = ["conversations.csv", "counters.csv", "hosts.csv", "interfaces.csv", "pairs.csv",
+         "protocols.csv"]
 
 
 class Tmux:

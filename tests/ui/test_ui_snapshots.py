@@ -20,6 +20,18 @@ def test_view(snap_compare, view, size):
     assert snap_compare(make_app(view=view), terminal_size=SIZES[size], run_before=settle)
 
 
+@pytest.mark.parametrize("size", list(SIZES))
+def test_pairs_view(snap_compare, size):
+    """9: the host pairs, rates each way (the fixture capture's last seconds) and peaks."""
+    assert snap_compare(make_app(view="pairs"), terminal_size=SIZES[size], run_before=settle)
+
+
+def test_pairs_view_by_ports(snap_compare):
+    """p in the Pairs view: a row per protocol and ports."""
+    assert snap_compare(make_app(view="pairs"), press=["p"], terminal_size=(80, 24),
+                        run_before=settle)
+
+
 def test_help_screen(snap_compare):
     assert snap_compare(make_app(), press=["question_mark"], terminal_size=(80, 24),
                         run_before=settle)

@@ -27,7 +27,8 @@ from tuimon.config import Config
 from tuimon.server.client import ProcessClient as ProcessBackend
 from tests.support.worker import Collector, FakeLive, PCAP, args_for, failing_source
 
-FILES = ["conversations.csv", "counters.csv", "hosts.csv", "interfaces.csv", "protocols.csv"]
+FILES = ["conversations.csv", "counters.csv", "hosts.csv", "interfaces.csv", "pairs.csv",
+         "protocols.csv"]
 
 
 def service(path: str = PCAP, **kw) -> EngineService:

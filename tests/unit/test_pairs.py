@@ -148,3 +148,21 @@ def test_the_view_sorts_by_every_column_filters_and_follows_ports():
         ["2001:db8::1"]
     ported = runner.run(Query(view="pairs", filter="port 443", ports=True, limit=10))
     assert [(r.protocol, r.port_b) for r in ported.rows] == [("tcp", 443)]
+
+
+def test_made_late_its_rates_are_not_known_until_each_window_has_passed():
+    engine = Engine()
+    engine.set_interface(0, "eth0", "ether")
+    engine.ingest([record("10.0.0.1", "10.0.0.2", 1000, 80, size=100, ts=10.0)])
+    engine.fold()
+    engine.pairs(ports=True)  # p pressed at 10.0: what came before has no rates each way
+    (row,) = engine.pair_rows(ports=True)
+    assert (row.rate_a_to_b_2s, row.rate_b_to_a_40s, row.rate_2s) == (None, None, None)
+    engine.ingest([record("10.0.0.1", "10.0.0.2", 1000, 80, size=300, ts=13.0)])
+    engine.fold()
+    (row,) = engine.pair_rows(ports=True)
+    assert row.rate_a_to_b_2s == 150.0 and row.rate_a_to_b_10s is None
+    assert row.bytes_a_to_b == 400 and row.peak_a_to_b == 150.0
+    engine.advance(50.0)
+    (row,) = engine.pair_rows(ports=True)
+    assert row.rate_a_to_b_40s == 300 / 40  # 40 s after p: every window is known

@@ -891,7 +891,7 @@ class Engine:
         if table is None:
             idle = max(self.timeouts[:2]) if self.timeouts is not None else None
             table = self._pairs[ports] = PairTable(ports, self.rates, idle)
-            table.seed(self._table.values())
+            table.seed(self._table.values(), self.now)
             self.fold_watchers.append(table.fold)
         return table
 

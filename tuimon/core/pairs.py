@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from tuimon.core.names import address_text
-from tuimon.core.rates import SHIFT, MASK, bump_packed, rates_packed
+from tuimon.core.rates import MASK, SHIFT, WINDOWS, bump_packed, rates_packed
 
 PAIR_IDLE = 300.0  # seconds a pair stays after its last packet (a TCP conversation's timeout)
 
@@ -40,12 +40,12 @@ class PairRow(NamedTuple):
     bytes_a_to_b: int
     packets_b_to_a: int
     bytes_b_to_a: int
-    rate_a_to_b_2s: float
-    rate_a_to_b_10s: float
-    rate_a_to_b_40s: float
-    rate_b_to_a_2s: float
-    rate_b_to_a_10s: float
-    rate_b_to_a_40s: float
+    rate_a_to_b_2s: float | None  # None: not known (the table is younger than the window)
+    rate_a_to_b_10s: float | None
+    rate_a_to_b_40s: float | None
+    rate_b_to_a_2s: float | None
+    rate_b_to_a_10s: float | None
+    rate_b_to_a_40s: float | None
     peak_a_to_b: float | None  # None: no rates kept (a headless run)
     peak_b_to_a: float | None
     conversations: int  # conversations the pair has had (one that came back counts again)
@@ -61,16 +61,20 @@ class PairRow(NamedTuple):
         return self.bytes_a_to_b + self.bytes_b_to_a
 
     @property
-    def rate_2s(self) -> float:
-        return self.rate_a_to_b_2s + self.rate_b_to_a_2s
+    def rate_2s(self) -> float | None:
+        return _plus(self.rate_a_to_b_2s, self.rate_b_to_a_2s)
 
     @property
-    def rate_10s(self) -> float:
-        return self.rate_a_to_b_10s + self.rate_b_to_a_10s
+    def rate_10s(self) -> float | None:
+        return _plus(self.rate_a_to_b_10s, self.rate_b_to_a_10s)
 
     @property
-    def rate_40s(self) -> float:
-        return self.rate_a_to_b_40s + self.rate_b_to_a_40s
+    def rate_40s(self) -> float | None:
+        return _plus(self.rate_a_to_b_40s, self.rate_b_to_a_40s)
+
+
+def _plus(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a + b
 
 
 class Pair:
@@ -131,6 +135,9 @@ class PairTable:
         self.idle = idle  # None or 0: pairs never leave
         self.pairs: dict[tuple, Pair] = {}
         self._next_sweep: float | None = None
+        # Made after traffic was counted (seed): the clock then. Rates over a window longer
+        # than the time since are not known (shown empty); the peaks are since then.
+        self.made: float | None = None
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -198,10 +205,12 @@ class PairTable:
             del self.pairs[key]
         return len(gone)
 
-    def seed(self, conversations) -> None:
+    def seed(self, conversations, now: float | None = None) -> None:
         """Start from the conversations in the table as they stand (their counts so far,
-        no rate history): a table made after the session started."""
+        no rate history): a table made after the session started, at ``now``."""
         pairs, ports = self.pairs, self.ports
+        if len(conversations) and now is not None:
+            self.made = now
         for conv in conversations:
             ckey = conv.key
             key = ckey if ports else (ckey[1], ckey[2])
@@ -234,6 +243,9 @@ class PairTable:
         rows = []
         texts: dict[int, str] = {}
         with_rates = self.rates
+        made = self.made
+        known = [made is None or (now is not None and now - made >= w) for w in WINDOWS]
+        unknown = not all(known)
         for p in (self.pairs.values() if pairs is None else pairs):
             proto, a, pa, b, pb = p.endpoints()
             ta = texts.get(a)
@@ -244,6 +256,9 @@ class PairTable:
                 tb = texts[b] = address_text(b)
             rab = rates_packed(p.hist_ab, now)
             rba = rates_packed(p.hist_ba, now)
+            if unknown:
+                rab = [r if k else None for r, k in zip(rab, known)]
+                rba = [r if k else None for r, k in zip(rba, known)]
             rows.append(PairRow(
                 proto_name(proto) if proto is not None else "", ta, pa, tb, pb,
                 p.ab_p, p.ab_b, p.ba_p, p.ba_b, *rab, *rba,

@@ -1,5 +1,5 @@
-"""TabBar: the views, one line; click a tab or press 1-4 (5: the named counters, a tab
-shown when there are counters)."""
+"""TabBar: the views, one line; click a tab or press its key: 1-4, 5 the named counters
+(a tab shown when there are counters), 9 the host pairs."""
 
 from __future__ import annotations
 
@@ -8,8 +8,12 @@ from textual import events
 from textual.message import Message
 from textual.widget import Widget
 
-from tuimon.server.protocol import COUNTERS_VIEW, VIEWS
+from tuimon.server.protocol import COUNTERS_VIEW, PAIRS_VIEW, PROCESSES_VIEW, VIEWS
 from tuimon.ui.columns import VIEW_TITLES
+
+# Each view's key (the app's bindings), fixed whatever tabs are shown.
+VIEW_KEYS = {"interfaces": "1", "hosts": "2", "protocols": "3", "conversations": "4",
+             COUNTERS_VIEW: "5", PAIRS_VIEW: "9", PROCESSES_VIEW: "0"}
 
 
 class TabBar(Widget):
@@ -28,12 +32,12 @@ class TabBar(Widget):
     def __init__(self, active: str = "hosts", counters: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
         self.active = active
-        self.views = (*VIEWS, COUNTERS_VIEW) if counters else VIEWS
+        self.views = (*VIEWS, COUNTERS_VIEW, PAIRS_VIEW) if counters else (*VIEWS, PAIRS_VIEW)
 
     def show_counters(self) -> None:
         """The Counters view's tab (5) comes: there are counters after all (the kernel's)."""
         if COUNTERS_VIEW not in self.views:
-            self.views = (*VIEWS, COUNTERS_VIEW)
+            self.views = (*VIEWS, COUNTERS_VIEW, PAIRS_VIEW)
             self.refresh()
 
     def select(self, view: str) -> None:
@@ -41,7 +45,7 @@ class TabBar(Widget):
         self.refresh()
 
     def _labels(self) -> list[tuple[str, str]]:
-        return [(view, f" {i} {VIEW_TITLES[view]} ") for i, view in enumerate(self.views, 1)]
+        return [(view, f" {VIEW_KEYS[view]} {VIEW_TITLES[view]} ") for view in self.views]
 
     def render(self) -> Text:
         active = self.get_component_rich_style("tabbar--active")
