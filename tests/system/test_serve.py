@@ -189,7 +189,7 @@ def test_attach_detach_reset_and_sigterm(netns, echo, tmp_path):
         exchange(netns, 0, third)
         time.sleep(1.0)
         _, err = stop(daemon)
-        assert "saved 5 CSV files" in err and not os.path.exists(sock)
+        assert "saved 6 CSV files" in err and not os.path.exists(sock)
     finally:
         if app is not None:
             app.kill()

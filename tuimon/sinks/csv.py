@@ -305,7 +305,7 @@ def _sorted(table: str, rows):
 
 
 def export_snapshot(snapshot: Snapshot, folder: str, expired=None) -> list[str]:
-    """Write the five files into ``folder`` (created if needed); return their paths.
+    """Write the CSV files (FILES) into ``folder`` (created if needed); return their paths.
     ``expired``: the conversations that left the engine's table
     (:class:`~tuimon.sinks.flowlog.FlowLog`), written after the ones still in it.
 
@@ -362,7 +362,7 @@ def _make(folder: str) -> None:
 
 
 def _export(snapshot: Snapshot, folder: str, expired, conversations, part=None) -> list[str]:
-    """The five files, conversations.csv from ``conversations`` (rows in the file's order)
+    """The CSV files, conversations.csv from ``conversations`` (rows in the file's order)
     then what ``part`` wrote and the ``expired`` ones; renamed into place when all are
     written."""
     temps: list[tuple[str, str]] = []
