@@ -16,7 +16,7 @@ PCAP = os.path.join(DATA, "1kxun.pcap")
 
 
 FILES = ["conversations.csv", "counters.csv", "hosts.csv", "interfaces.csv", "pairs.csv",
-         "protocols.csv"]
+         "processes.csv", "protocols.csv"]
 
 
 def args_for(path=PCAP, **extra):
@@ -38,9 +38,13 @@ class RecordingBackend(LocalBackend):
         super().send(request)
 
 
-def finished_service(path=PCAP, factory=None):
+def finished_service(path=PCAP, factory=None, processes=None):
+    """``processes``: a ProcessTable the engine attributes to instead of the playback's
+    (which has no sockets to see): a fake socket table, for the Processes view."""
     kw = {"factory": factory} if factory else {}
     svc = EngineService(args_for(path), clock=lambda: 50.0, wallclock=lambda: 1700000000.0, **kw)
+    if processes is not None:
+        svc.engine.track_processes(processes)
     svc.run_all()
     return svc
 

@@ -21,7 +21,7 @@ from tests.support.echo import exchange
 DATA = Path(__file__).resolve().parents[1] / "data"
 PCAP = DATA / "1kxun.pcap"  # 1723 packets
 FILES = ["conversations.csv", "counters.csv", "hosts.csv", "interfaces.csv", "pairs.csv",
-         "protocols.csv"]
+         "processes.csv", "protocols.csv"]
 
 
 def family(pid: int) -> list[psutil.Process]:

@@ -27,7 +27,7 @@ from tuimon.sinks.csv import SCRATCH_NAMES
 DATA = Path(__file__).resolve().parents[1] / "data"
 TUIMON = [sys.executable, "-m", "tuimon"]
 FILES = ["conversations.csv", "counters.csv", "hosts.csv", "interfaces.csv", "pairs.csv",
-         "protocols.csv"]
+         "processes.csv", "protocols.csv"]
 N = 100_000
 
 

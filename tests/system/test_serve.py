@@ -189,7 +189,7 @@ def test_attach_detach_reset_and_sigterm(netns, echo, tmp_path):
         exchange(netns, 0, third)
         time.sleep(1.0)
         _, err = stop(daemon)
-        assert "saved 6 CSV files" in err and not os.path.exists(sock)
+        assert "saved 7 CSV files" in err and not os.path.exists(sock)
     finally:
         if app is not None:
             app.kill()
@@ -300,7 +300,7 @@ def test_drill_down_and_save_through_the_socket(tmp_path):
         assert saved.error is None and saved.folder == str(out)
         assert sorted(p.name for p in out.iterdir()) == [
             "conversations.csv", "counters.csv", "hosts.csv", "interfaces.csv", "pairs.csv",
-            "protocols.csv"]
+            "processes.csv", "protocols.csv"]
         assert not (tmp_path / "elsewhere").exists()
         stop(daemon)
     finally:

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PCAP = ROOT / "tests" / "data" / "1kxun.pcap"
 TUIMON = Path(sys.executable).parent / "tuimon"
 FILES = ["conversations.csv", "counters.csv", "hosts.csv", "interfaces.csv", "pairs.csv",
-         "protocols.csv"]
+         "processes.csv", "protocols.csv"]
 
 
 class Tmux:
@@ -119,7 +119,7 @@ def test_views_save_filter_and_quit(term, tmp_path):
     assert "      tls    application" in screen  # the hierarchy, tshark's verdict
 
     t.keys("s")
-    screen = t.wait_text("Saved 6 CSV files into")
+    screen = t.wait_text("Saved 7 CSV files into")
     folders = list(tmp_path.glob("tuimon-2*"))
     assert len(folders) == 1 and sorted(os.listdir(folders[0])) == FILES
     assert folders[0].name in screen

@@ -28,7 +28,7 @@ from tuimon.server.client import ProcessClient as ProcessBackend
 from tests.support.worker import Collector, FakeLive, PCAP, args_for, failing_source
 
 FILES = ["conversations.csv", "counters.csv", "hosts.csv", "interfaces.csv", "pairs.csv",
-         "protocols.csv"]
+         "processes.csv", "protocols.csv"]
 
 
 def service(path: str = PCAP, **kw) -> EngineService:

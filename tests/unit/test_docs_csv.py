@@ -22,7 +22,7 @@ except ImportError:  # before the move to tuimon/sinks/
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "csv.md"
 NAMES = ["interfaces.csv", "hosts.csv", "protocols.csv", "conversations.csv", "counters.csv",
-         "pairs.csv"]
+         "pairs.csv", "processes.csv"]
 
 _HEADER_ROW = re.compile(r"^\|\s*`([\w.]+\.csv)`\s*\|\s*`([^`]*)`\s*\|\s*$")
 _SECTION = re.compile(r"^##\s+`([\w.]+\.csv)`\s*$")

@@ -56,6 +56,7 @@ from tuimon.core.labels import AppLabels
 from tuimon.core.model import ConversationRow, HostRow, InterfaceRow, ProtocolRow, Snapshot, Totals
 from tuimon.core.names import OTHER_HOSTS, Names
 from tuimon.core.pairs import PairRow, PairTable
+from tuimon.core.processes import ProcessRow, ProcessTable
 from tuimon.core.rates import bump, bump_packed, bump_total, bump_trail, trail_series
 from tuimon.core.rows import RowBuilder
 
@@ -165,6 +166,7 @@ class Engine:
         # processes' attribution (server/processes.py). Empty: the list is not even made.
         self.fold_watchers: list[Callable[[list, int, float | None], None]] = []
         self._pairs: dict[bool, PairTable] = {}  # by ports or not: made when first asked for
+        self.processes: ProcessTable | None = None  # the Processes view's (track_processes)
 
     @property
     def conversations(self) -> "ConversationsView":
@@ -880,7 +882,8 @@ class Engine:
         return Snapshot(now, self.totals(), self.interface_rows(), self.host_rows(None, with_rates),
                         self.protocol_rows(), self.conversation_rows(conversations, with_rates),
                         self.counter_rows(now),
-                        self.pair_rows() if False in self._pairs else [])
+                        self.pair_rows() if False in self._pairs else [],
+                        self.process_rows())
 
     def pairs(self, ports: bool = False) -> PairTable:
         """The host pairs (``ports``: per protocol and ports too), kept from now on: made
@@ -898,6 +901,15 @@ class Engine:
     def pair_rows(self, pairs: Iterable | None = None, ports: bool = False) -> list[PairRow]:
         """Rows of ``pairs`` (None: every pair of that granularity)."""
         return self.pairs(ports).rows(pairs, self.now, self.names.ip_protocol)
+
+    def track_processes(self, table: ProcessTable) -> None:
+        """Attribute every fold's changes to local processes from now on (the Processes
+        view, processes.csv); the socket table is the server's to keep current."""
+        self.processes = table
+        self.fold_watchers.append(table.fold)
+
+    def process_rows(self) -> list[ProcessRow]:
+        return self.processes.rows(self.now) if self.processes is not None else []
 
     def counter_rows(self, now: float | None = None) -> list:
         """The named counters' rows, then those of :attr:`extra_counters`."""

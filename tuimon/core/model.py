@@ -149,3 +149,4 @@ class Snapshot(NamedTuple):
     conversations: list[ConversationRow]
     counters: list = []  # CounterRow (tuimon.core.counters), in the order configured
     pairs: list = []  # PairRow (tuimon.core.pairs) by addresses, when the engine keeps them
+    processes: list = []  # ProcessRow (tuimon.core.processes), when the engine keeps them

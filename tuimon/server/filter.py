@@ -470,7 +470,15 @@ def _pair_pred(node, ctx: FilterContext):
     return None
 
 
-_LEAVES = {"pairs": _pair_pred, "counters": _counter_pred, "hosts": _host_pred, "conversations": _conversation_pred,
+def _process_pred(node, ctx: FilterContext):
+    """Processes: text only (the process's name or pid)."""
+    if isinstance(node, Text):
+        needle = node.text
+        return lambda r: needle in r.name.lower() or (r.pid is not None and needle == str(r.pid))
+    return None
+
+
+_LEAVES = {"processes": _process_pred, "pairs": _pair_pred, "counters": _counter_pred, "hosts": _host_pred, "conversations": _conversation_pred,
            "protocols": _protocol_pred, "interfaces": _interface_pred}
 
 

@@ -168,7 +168,7 @@ COUNTERS_VIEW = "counters"  # the named counters (--counter): a view of its own,
 #                             shown when there are counters
 PAIRS_VIEW = "pairs"  # host pairs, iftop's main screen: key 9 (p: split by port)
 PROCESSES_VIEW = "processes"  # local processes' traffic (psutil): key 0
-ALL_VIEWS = (*VIEWS, COUNTERS_VIEW, PAIRS_VIEW)
+ALL_VIEWS = (*VIEWS, COUNTERS_VIEW, PAIRS_VIEW, PROCESSES_VIEW)
 DEFAULT_SORT = "bytes"
 
 # Sortable columns per view, in display order. Names are the row fields (conversations:
@@ -192,6 +192,11 @@ COLUMNS: dict[str, tuple[str, ...]] = {
               "bytes_b_to_a", "peak_a_to_b", "peak_b_to_a", "bytes", "packets", "rate_2s",
               "rate_10s", "rate_40s", "packets_a_to_b", "packets_b_to_a", "conversations",
               "protocol", "first_seen", "last_seen"),
+    "processes": ("name", "pid", "rate_sent_2s", "rate_received_2s", "rate_sent_10s",
+                  "rate_received_10s", "rate_sent_40s", "rate_received_40s", "bytes_sent",
+                  "bytes_received", "bytes", "packets", "rate_2s", "rate_10s", "rate_40s",
+                  "packets_sent", "packets_received", "conversations", "first_seen",
+                  "last_seen"),
     "counters": ("name", "expression", "packets", "bytes", "rate_2s", "rate_10s", "rate_40s",
                  "since", "total_packets", "total_bytes", "resets", "quota_used"),
 }

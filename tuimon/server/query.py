@@ -47,6 +47,8 @@ def row_key(view: str, item) -> Hashable:
         return item.name
     if view == "pairs":
         return item.endpoints()
+    if view == "processes":
+        return (item.pid, item.name)
     return item.path or (item.layer, item.protocol)
 
 
@@ -197,6 +199,8 @@ class QueryRunner:
             return engine.protocol_rows()
         if view == "counters":
             return engine.counter_rows(engine.now)
+        if view == "processes":
+            return engine.process_rows()
         raise ValueError(f"unknown view {view!r}")
 
     def rows(self, view: str, items: list, ports: bool = False) -> list:

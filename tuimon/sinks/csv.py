@@ -46,6 +46,10 @@ PAIR_COLUMNS = ["protocol", "address_a", "port_a", "address_b", "port_b", "packe
                 "bytes_a_to_b", "packets_b_to_a", "bytes_b_to_a", "peak_a_to_b", "peak_b_to_a",
                 "conversations", "first_seen", "last_seen"]
 
+PROCESS_COLUMNS = ["pid", "name", "packets_sent", "bytes_sent", "packets_received",
+                   "bytes_received", "packets", "bytes", "conversations", "first_seen",
+                   "last_seen"]
+
 FILES = {
     "interfaces.csv": ("interfaces", INTERFACE_COLUMNS),
     "hosts.csv": ("hosts", HOST_COLUMNS),
@@ -53,6 +57,7 @@ FILES = {
     "conversations.csv": ("conversations", CONVERSATION_COLUMNS),
     "counters.csv": ("counters", COUNTER_COLUMNS),
     "pairs.csv": ("pairs", PAIR_COLUMNS),
+    "processes.csv": ("processes", PROCESS_COLUMNS),
 }
 
 LAYERS = ["link", "network", "transport", "application"]
@@ -60,7 +65,7 @@ _TIME_COLUMNS = {"first_seen", "last_seen", "since"}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # a save's temporary files (this module's ".tmp", sinks/part.py's ".part"): "." + the file's
 # name + "." + the pid of the tuimon saving + "." + mkstemp's 8 characters + the suffix
-SCRATCH_NAMES = re.compile(r"\.(?:interfaces|hosts|protocols|conversations|counters|pairs)\.csv\."
+SCRATCH_NAMES = re.compile(r"\.(?:interfaces|hosts|protocols|conversations|counters|pairs|processes)\.csv\."
                            r"(?P<pid>[0-9]{1,10})\.[a-z0-9_]{8}\.(?:tmp|part)")
 PART_SHARE = 0.7  # of conversations.csv the child writes (the parent has the other files too)
 
@@ -298,6 +303,8 @@ def _sorted(table: str, rows):
     if table == "pairs":  # bytes, largest first, then the first packet, then the addresses
         return sorted(rows, key=lambda r: (-r.bytes, r.first_seen, r.address_a, r.address_b,
                                            r.port_a or 0, r.port_b or 0))
+    if table == "processes":  # bytes, largest first; the unattributed row among them
+        return sorted(rows, key=lambda r: (-r.bytes, r.name, r.pid or 0))
     if table == "protocols":
         return sorted(protocol_totals(rows),
                       key=lambda r: (LAYERS.index(r.layer), -r.bytes, r.protocol))

@@ -1,5 +1,5 @@
 """TabBar: the views, one line; click a tab or press its key: 1-4, 5 the named counters
-(a tab shown when there are counters), 9 the host pairs."""
+(a tab shown when there are counters), 9 the host pairs, 0 the processes."""
 
 from __future__ import annotations
 
@@ -32,12 +32,13 @@ class TabBar(Widget):
     def __init__(self, active: str = "hosts", counters: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
         self.active = active
-        self.views = (*VIEWS, COUNTERS_VIEW, PAIRS_VIEW) if counters else (*VIEWS, PAIRS_VIEW)
+        mine = (PAIRS_VIEW, PROCESSES_VIEW)
+        self.views = (*VIEWS, COUNTERS_VIEW, *mine) if counters else (*VIEWS, *mine)
 
     def show_counters(self) -> None:
         """The Counters view's tab (5) comes: there are counters after all (the kernel's)."""
         if COUNTERS_VIEW not in self.views:
-            self.views = (*VIEWS, COUNTERS_VIEW, PAIRS_VIEW)
+            self.views = (*VIEWS, COUNTERS_VIEW, PAIRS_VIEW, PROCESSES_VIEW)
             self.refresh()
 
     def select(self, view: str) -> None:
