@@ -203,6 +203,10 @@ class QueryRunner:
             return engine.process_rows()
         raise ValueError(f"unknown view {view!r}")
 
+    def _view_items(self, q: Query) -> list:
+        """:meth:`items` of the query's view (the Pairs view with ports or not)."""
+        return self.items(q.view, True) if q.ports else self.items(q.view)
+
     def rows(self, view: str, items: list, ports: bool = False) -> list:
         if view == "pairs":
             return self.engine.pair_rows(items, ports)
@@ -280,7 +284,7 @@ class QueryRunner:
                 and (len(self._cache) == self._cache_total
                      or (need is not None and need <= len(self._cache))):
             return self._cache, self._cache_total, error
-        items = self.items(q.view, q.ports)
+        items = self._view_items(q)
         ident = self._ident(q.view)
         if node is not None:
             pred = compile_filter(node, q.view, self.context)
@@ -291,7 +295,7 @@ class QueryRunner:
         if q.freeze:
             frozen = self._frozen.get(q.view)
             if frozen is None:
-                order = sorted(self.items(q.view, q.ports), key=sort_key(q.view, sort, self.engine),
+                order = sorted(self._view_items(q), key=sort_key(q.view, sort, self.engine),
                                reverse=q.descending)
                 frozen = ((sort, q.descending), {ident(x): i for i, x in enumerate(order)})
                 self._frozen[q.view] = frozen
@@ -347,7 +351,7 @@ class QueryRunner:
         sort = q.sort if q.sort in COLUMNS[q.view] else DEFAULT_SORT
         count = (len(self.engine.hosts) if q.view == "hosts" else
                  len(self.engine.conversations) if q.view == "conversations" else
-                 len(self.items(q.view, q.ports)) if error is None and q.filter else total)
+                 len(self._view_items(q)) if error is None and q.filter else total)
         return Page(seq=q.seq, view=q.view, sort=sort, descending=q.descending,
                     filter=q.filter if error is None else "", error=error, total=total,
                     count=count, offset=offset, start=start, rows=rows, keys=keys,
