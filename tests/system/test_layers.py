@@ -37,7 +37,7 @@ def test_headless_summary_never_loads_textual_or_rich():
 def test_headless_csv_never_loads_textual_or_rich(tmp_path):
     proc = run_probe("-r", str(PCAP), "--no-ui", "--csv", str(tmp_path))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "LOADED []" in proc.stdout and len(list(tmp_path.glob("*.csv"))) == 5
+    assert "LOADED []" in proc.stdout and len(list(tmp_path.glob("*.csv"))) == 7
 
 
 def test_the_probe_can_fail():
