@@ -149,3 +149,47 @@ def test_the_poller_polls_in_a_thread_and_keeps_the_last_table_when_a_poll_fails
     assert table.polls >= 2 and len(calls) >= 3
     assert threading.current_thread() is threading.main_thread()
     assert not any(t.name == "tuimon-processes" for t in threading.enumerate())
+
+
+def test_the_socket_reader_finds_what_psutil_finds_and_walks_proc_only_for_new_sockets():
+    import os
+    import socket
+
+    from tuimon.capture.sockets import SocketReader, read_sockets
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    client = socket.create_connection(listener.getsockname())
+    server, _ = listener.accept()
+    udp6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    udp6.bind(("::", 0))
+    try:
+        reader = SocketReader()
+        mine = {s for s in reader.read() if s.pid == os.getpid()}
+        assert reader.scans == 1
+        ports = {listener.getsockname()[1], client.getsockname()[1], udp6.getsockname()[1]}
+        assert {s.port for s in mine} >= ports
+        assert {s for s in read_sockets() if s.pid == os.getpid()} == mine  # psutil agrees
+        assert all(s.name for s in mine)
+        reader.read()
+        assert reader.scans == 1  # nothing new: no walk of the processes' descriptors
+        extra = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        extra.bind(("127.0.0.1", 0))
+        try:
+            found = reader.read()
+            assert reader.scans == 2
+            assert (17, parse_address("127.0.0.1"), extra.getsockname()[1], os.getpid()) in \
+                {s[:4] for s in found}
+        finally:
+            extra.close()
+    finally:
+        for s in (client, server, listener, udp6):
+            s.close()
+
+
+def test_a_socket_whose_owner_is_not_seen_is_unattributed():
+    engine, _ = engine_with([Socket(6, parse_address(HERE), 40000, None, "")])
+    engine.ingest([record(HERE, "192.0.2.9", 40000, 443, size=100, ts=10.0)])
+    engine.fold()
+    assert [r.name for r in engine.process_rows()] == [UNATTRIBUTED_NAME]

@@ -85,7 +85,8 @@ class ProcessTable:
         addresses a wildcard socket stands for. Called from the polling thread."""
         table = {}
         for proto, addr, port, pid, name in sockets:
-            table.setdefault((proto, addr, port), (pid, name))
+            if pid is not None:  # an owner we cannot see is no owner: unattributed
+                table.setdefault((proto, addr, port), (pid, name))
         self._sockets = (table, frozenset(local))
         self.polls += 1
 

@@ -1,8 +1,9 @@
 """The socket table of the Processes view, polled in a thread of the engine process.
 
 Once a second (:data:`EVERY`) the thread reads this namespace's TCP and UDP sockets and
-their processes (:func:`tuimon.capture.sockets.read_sockets`, psutil) and the interfaces'
-addresses, and hands them to the :class:`tuimon.core.processes.ProcessTable` whole; the
+their processes (:class:`tuimon.capture.sockets.SocketReader`: /proc, the processes'
+descriptors walked only for sockets it does not know) and the interfaces' addresses
+(psutil), and hands them to the :class:`tuimon.core.processes.ProcessTable` whole; the
 counting thread's fold reads whatever table is the latest. Never on the counting path,
 never on the UI's event loop. A poll that fails (psutil refused: no permission to read
 other users' sockets) keeps the last table and says why in :attr:`ProcessPoller.error`.
@@ -13,17 +14,19 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from tuimon.capture.sockets import read_local_addresses, read_sockets
+from tuimon.capture.sockets import SocketReader, read_local_addresses
 from tuimon.core.processes import ProcessTable
 
 EVERY = 1.0  # seconds between two polls (at most once a second)
 
 
 class ProcessPoller:
-    def __init__(self, table: ProcessTable, read: Callable[[], list] = read_sockets,
+    def __init__(self, table: ProcessTable, read: Callable[[], list] | None = None,
                  local: Callable[[], frozenset] = read_local_addresses,
                  every: float = EVERY) -> None:
-        self.table, self.read, self.local, self.every = table, read, local, every
+        """``read``: the socket table's reader (default a :class:`SocketReader`'s)."""
+        self.table, self.local, self.every = table, local, every
+        self.read = read if read is not None else SocketReader().read
         self.error = ""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
