@@ -166,3 +166,18 @@ def test_made_late_its_rates_are_not_known_until_each_window_has_passed():
     engine.advance(50.0)
     (row,) = engine.pair_rows(ports=True)
     assert row.rate_a_to_b_40s == 300 / 40  # 40 s after p: every window is known
+
+
+def test_a_flip_within_a_fold_keeps_the_rates_each_way():
+    engine = engine_with_pairs()
+    # key order puts the later conversation first in the fold; the earlier one, the other
+    # way round, then makes its sender A: the bytes summed before the flip turn round too
+    engine.ingest([
+        record("10.0.0.9", "10.0.0.1", 2000, 2, size=1000, ts=5.5),
+        record("10.0.0.1", "10.0.0.9", 1, 2001, size=10, ts=5.0),
+    ])
+    engine.fold()
+    (row,) = engine.pair_rows()
+    assert (row.address_a, row.bytes_a_to_b, row.bytes_b_to_a) == ("10.0.0.1", 10, 1000)
+    assert (row.rate_a_to_b_2s, row.rate_b_to_a_2s) == (5.0, 500.0)
+    assert (row.peak_a_to_b, row.peak_b_to_a) == (5.0, 500.0)

@@ -147,6 +147,7 @@ class PairTable:
         ``changes`` holds ``(conversation, A->B packets, A->B bytes, B->A packets,
         B->A bytes)``, A being the conversation's A; ``sec``: the fold's second."""
         pairs, ports, rates = self.pairs, self.ports, self.rates
+        touched: dict[Pair, list] = {}
         for conv, dap, dab, dbp, dbb in changes:
             ckey = conv.key
             key = ckey if ports else (ckey[1], ckey[2])
@@ -160,6 +161,9 @@ class PairTable:
                 p.first = conv.first
                 if conv.fwd != p.fwd:  # A: the sender of the pair's first packet
                     p.flip()
+                    sums = touched.get(p)
+                    if sums is not None:  # what this fold summed so far turns round too
+                        sums.reverse()
             # the conversation's A is the pair's A when both agree on the key's order
             if key[0] == key[1] and not ports:  # a host to itself: all of it A to B (tshark)
                 p.ab_p += dap + dbp
@@ -179,17 +183,24 @@ class PairTable:
                 to_b, to_a = dbb, dab
             if conv.last > p.last:
                 p.last = conv.last
-            if rates:
-                if to_b:
-                    p.hist_ab = h = bump_packed(p.hist_ab, sec, to_b)
-                    r = _two_seconds(h, sec)
-                    if r > p.peak_ab:
-                        p.peak_ab = r
-                if to_a:
-                    p.hist_ba = h = bump_packed(p.hist_ba, sec, to_a)
-                    r = _two_seconds(h, sec)
-                    if r > p.peak_ba:
-                        p.peak_ba = r
+            if rates:  # summed per pair first: one bump and one peak per pair and fold
+                sums = touched.get(p)
+                if sums is None:
+                    touched[p] = [to_b, to_a]
+                else:
+                    sums[0] += to_b
+                    sums[1] += to_a
+        for p, (to_b, to_a) in touched.items():
+            if to_b:
+                p.hist_ab = h = bump_packed(p.hist_ab, sec, to_b)
+                r = _two_seconds(h, sec)
+                if r > p.peak_ab:
+                    p.peak_ab = r
+            if to_a:
+                p.hist_ba = h = bump_packed(p.hist_ba, sec, to_a)
+                r = _two_seconds(h, sec)
+                if r > p.peak_ba:
+                    p.peak_ba = r
         if self.idle and now is not None:
             if self._next_sweep is None:
                 self._next_sweep = now + self.idle / 4
