@@ -72,3 +72,13 @@ async def test_h_and_H_open_the_history_and_enter_on_an_interface_too():
             assert isinstance(app.screen, HistoryScreen), keys
             await pilot.press("escape")
             await settle(pilot)
+
+
+async def test_p_is_text_while_a_filter_is_typed_in_the_pairs_view():
+    app = make_app(view="pairs")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"port 80", "enter")
+        await settle(pilot)
+        assert app.filter_text == "port 80" and app.pair_ports is False
+        assert 0 < app.last_page.total < app.last_page.count
