@@ -110,6 +110,9 @@ class ProcessTable:
     def fold(self, changes: list, sec: int, now: float | None) -> None:
         """Attribute each change ``(conv, A->B packets, A->B bytes, B->A packets, B->A
         bytes)`` to the processes owning its ends (:data:`UNATTRIBUTED` when none)."""
+        if not self.live:  # a playback: all of it unattributed, nothing to remember
+            self._fold_unattributed(changes, sec)
+            return
         owners_of, owners, procs = self._owners_of, self._owners, self.procs
         rates, live = self.rates, self.live
         for conv, dap, dab, dbp, dbb in changes:
@@ -145,6 +148,28 @@ class ProcessTable:
             for conv in [c for c in owners if c.gen == _GONE]:
                 del owners[conv]
             self._prune_at = max(10_000, 2 * len(owners))
+
+    def _fold_unattributed(self, changes: list, sec: int) -> None:
+        p = self.procs.get(UNATTRIBUTED)
+        if p is None:
+            p = self.procs[UNATTRIBUTED] = Proc(None, UNATTRIBUTED_NAME)
+        packets = nbytes = convs = 0
+        first, last = p.first, p.last
+        for conv, dap, dab, dbp, dbb in changes:
+            packets += dap + dbp
+            nbytes += dab + dbb
+            if conv.m_ab_p == dap and conv.m_ba_p == dbp:
+                convs += 1
+            if first is None or conv.first < first:
+                first = conv.first
+            if last is None or conv.last > last:
+                last = conv.last
+        p.sent_p += packets  # (no side is local: the row shows both ways together)
+        p.sent_b += nbytes
+        p.convs += convs
+        p.first, p.last = first, last
+        if self.rates and nbytes:
+            p.hist_sent = bump_packed(p.hist_sent, sec, nbytes)
 
     def rows(self, now: float | None) -> list[ProcessRow]:
         rows = []
