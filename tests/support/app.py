@@ -19,7 +19,7 @@ PCAP = os.path.join(DATA, "1kxun.pcap")
 
 
 FILES = ["alerts.csv", "conversations.csv", "counters.csv", "hosts.csv", "interfaces.csv",
-         "ports.csv", "protocols.csv", "sizes.csv", "stations.csv"]
+         "pairs.csv", "ports.csv", "processes.csv", "protocols.csv", "sizes.csv", "stations.csv"]
 
 
 def args_for(path=PCAP, **extra):
@@ -44,15 +44,19 @@ class RecordingBackend(LocalBackend):
 CACHED_TSHARK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tshark_cached.py")
 
 
-def finished_service(path=PCAP, factory=None):
+def finished_service(path=PCAP, factory=None, processes=None):
     """The capture played to its end in this process, its application protocols from the
-    real tshark's answers, cached for the session (tests/support/tshark_cached.py)."""
+    real tshark's answers, cached for the session (tests/support/tshark_cached.py).
+    ``processes``: a ProcessTable the engine attributes to instead of the playback's
+    (which has no sockets to see): a fake socket table, for the Processes view."""
     kw = {"factory": factory} if factory else {}
     real = labeler.tshark_argv
     labeler.tshark_argv = lambda *a: [sys.executable, CACHED_TSHARK, *real(*a)]
     try:
         svc = EngineService(args_for(path), clock=lambda: 50.0, wallclock=lambda: 1700000000.0,
                             **kw)
+        if processes is not None:
+            svc.engine.track_processes(processes)
         svc.run_all()
     finally:
         labeler.tshark_argv = real

@@ -30,7 +30,11 @@ def our_figures(capture: Path, out: Path, *options: str) -> dict:
              if r["protocol"] in ("tcp", "udp") and r["port_a"] != ""}
     ports = {(r["protocol"], int(r["port"])): [int(r["packets"]), int(r["bytes"])]
              for r in read_csv(out / "ports.csv")}
-    return {"interfaces": interfaces, "hosts": hosts, "conversations": convs, "ports": ports}
+    pairs = {(r["address_a"], r["address_b"]):
+             [int(r[k]) for k in ("packets_a_to_b", "bytes_a_to_b", "packets_b_to_a", "bytes_b_to_a")]
+             for r in read_csv(out / "pairs.csv")}
+    return {"interfaces": interfaces, "hosts": hosts, "conversations": convs, "ports": ports,
+            "pairs": pairs}
 
 
 def our_views(out: Path) -> dict:
@@ -88,7 +92,7 @@ def assert_same(capture: Path, out: Path) -> None:
     assert theirs["interfaces"], "tshark read no frames"
     ours = our_figures(capture, out.with_name(out.name + "-unbounded"),
                        "--flow-timeout", "0", "--max-flows", "0")
-    for table in ("interfaces", "hosts", "conversations", "ports"):
+    for table in ("interfaces", "hosts", "conversations", "ports", "pairs"):
         assert ours[table] == theirs[table], f"{capture.name}: {table} differ from tshark"
     for folder, options in ((out.with_name(out.name + "-bounded"),
                              ("--max-flows", "3", "--flow-timeout", "1")), (out, ())):

@@ -106,11 +106,14 @@ def figures(path: str, display_filter: str | None = None) -> dict:
     ``conversations``: {(proto, a, pa, b, pb): [p_ab, b_ab, p_ba, b_ba]} with A the sender of
     the conversation's first frame, ``ports``: {(proto, port): [packets, bytes]}, a frame
     counted under its outermost TCP/UDP header's source and destination port (once when
-    they are equal). ``display_filter``: only the frames it selects."""
+    they are equal); ``pairs``: {(a, b): [p_ab, b_ab, p_ba, b_ba]}, the same per pair of
+    addresses (A: the sender of the pair's first frame). ``display_filter``: only the
+    frames it selects."""
     interfaces: dict = defaultdict(lambda: [0, 0])
     hosts: dict = defaultdict(lambda: [0] * 6)
     convs: dict = {}
     by_port: dict = defaultdict(lambda: [0, 0])
+    pairs: dict = {}
     for row in tshark_lines(path, display_filter):
         row += [""] * (len(FIELDS) - len(row))
         iface, flen, protos, s4, d4, s6, d6, tsp, tdp, usp, udp_ = row
@@ -141,6 +144,16 @@ def figures(path: str, display_filter: str | None = None) -> dict:
             h[1] += flen
         h[4] += 1
         h[5] += flen
+        if (src, dst) in pairs:
+            pair = pairs[src, dst]
+            pair[0] += 1
+            pair[1] += flen
+        elif (dst, src) in pairs:
+            pair = pairs[dst, src]
+            pair[2] += 1
+            pair[3] += flen
+        else:
+            pairs[src, dst] = [1, flen, 0, 0]
         transport = _transport(layers, net)
         ports = {"tcp": (tsp, tdp), "udp": (usp, udp_)}.get(transport)
         if not ports or not ports[0] or not ports[1]:
@@ -163,7 +176,7 @@ def figures(path: str, display_filter: str | None = None) -> dict:
         else:
             convs[forward] = [1, flen, 0, 0]
     return {"interfaces": dict(interfaces), "hosts": dict(hosts), "conversations": convs,
-            "ports": dict(by_port)}
+            "ports": dict(by_port), "pairs": pairs}
 
 
 def application_layer(layers: list[str], transport_at: int) -> str | None:

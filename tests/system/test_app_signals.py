@@ -21,7 +21,7 @@ from tests.support.echo import exchange
 DATA = Path(__file__).resolve().parents[1] / "data"
 PCAP = DATA / "1kxun.pcap"  # 1723 packets
 FILES = ["alerts.csv", "conversations.csv", "counters.csv", "hosts.csv", "interfaces.csv",
-         "ports.csv", "protocols.csv", "sizes.csv", "stations.csv"]
+         "pairs.csv", "ports.csv", "processes.csv", "protocols.csv", "sizes.csv", "stations.csv"]
 
 
 def family(pid: int) -> list[psutil.Process]:

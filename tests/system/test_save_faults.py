@@ -27,7 +27,7 @@ from tuimon.sinks.csv import SCRATCH_NAMES
 DATA = Path(__file__).resolve().parents[1] / "data"
 TUIMON = [sys.executable, "-m", "tuimon"]
 FILES = ["alerts.csv", "conversations.csv", "counters.csv", "hosts.csv", "interfaces.csv",
-         "ports.csv", "protocols.csv", "sizes.csv", "stations.csv"]
+         "pairs.csv", "ports.csv", "processes.csv", "protocols.csv", "sizes.csv", "stations.csv"]
 N = 100_000
 
 

@@ -302,7 +302,8 @@ def test_drill_down_and_save_through_the_socket(tmp_path):
         assert saved.error is None and saved.folder == str(out)
         assert sorted(p.name for p in out.iterdir()) == [
             "alerts.csv", "conversations.csv", "counters.csv", "hosts.csv", "interfaces.csv",
-            "ports.csv", "protocols.csv", "sizes.csv", "stations.csv"]
+            "pairs.csv", "ports.csv", "processes.csv", "protocols.csv", "sizes.csv",
+            "stations.csv"]
         assert not (tmp_path / "elsewhere").exists()
         stop(daemon)
     finally:

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PCAP = ROOT / "tests" / "data" / "1kxun.pcap"
 TUIMON = Path(sys.executable).parent / "tuimon"
 FILES = ["alerts.csv", "conversations.csv", "counters.csv", "hosts.csv", "interfaces.csv",
-         "ports.csv", "protocols.csv", "sizes.csv", "stations.csv"]
+         "pairs.csv", "ports.csv", "processes.csv", "protocols.csv", "sizes.csv", "stations.csv"]
 
 
 class Tmux:
@@ -235,5 +235,35 @@ def test_a_new_users_first_screen_at_80_columns(term):
     rows = [line for line in screen.splitlines() if line.startswith("tcp ")]
     scrollbar = "▁▂▃▄▅▆▇█▉▊▋▌▍▎▏ "
     assert rows and all(line.rstrip(scrollbar).endswith("…") for line in rows), screen
+
+
+def test_enter_walks_from_a_host_to_its_conversations_to_a_packet(term, tmp_path):
+    """Drill everywhere in a real terminal: Enter on a host (Hosts view) opens the
+    Conversations view filtered to it, Enter on a conversation its packets, Enter on a
+    packet Wireshark's dissection; Esc goes back each step; 9 and p show the pairs."""
+    t = term(width=120, height=30)
+    t.start("-r", str(PCAP), "--interval", "0.3", "--speed", "0", "--flow-timeout", "0")
+    t.wait_for(lambda s: "finished" in s and "Hosts  100 rows" in s, "the end of the file")
+    t.keys("Enter")  # the top host: 192.168.2.126, in 158 of the 197 conversations
+    screen = t.wait_for(lambda s: "filter host 192.168.2.126" in s and "Conversations" in s,
+                        "the host's conversations")
+    rows = [line for line in screen.splitlines() if ":" in line and "tcp " in line]
+    assert rows and all("192.168.2.126" in line for line in rows), screen
+    t.keys("Enter")  # the first conversation: its packets
+    screen = t.wait_for(lambda s: "A→B" in s and "Write pcapng" in s and "HTTP" in s,
+                        "the conversation's packets with tshark's summaries")
+    t.keys("Enter")  # the first packet: Wireshark's tree
+    t.wait_for(lambda s: "Internet Protocol Version 4, Src: 192.168.2.126" in s,
+               "the packet's dissection")
+    t.keys("Escape")
+    t.wait_for(lambda s: "A→B" in s and "Internet Protocol Version 4" not in s,
+               "the packet list again")
+    t.keys("Escape")
+    t.wait_text("filter host 192.168.2.126")
+    t.keys("9")  # the filter stays on: the host's pairs
+    screen = t.wait_for(lambda s: "Pairs  " in s and " rows of 107" in s, "the host's pairs")
+    assert "172.105.121.82" in screen
+    t.keys("p")
+    t.wait_text("by hosts and ports")
     t.keys("q")
     assert t.exit_status() == 0

@@ -89,9 +89,12 @@ async def test_enter_elsewhere_and_help():
     app = make_app(view="hosts")
     async with app.run_test(size=(100, 40)) as pilot:
         await settle(pilot)
-        await pilot.press("enter", "w")
+        await pilot.press("w")  # outside Conversations: nothing to write
+        await settle(pilot)
+        await pilot.press("enter")  # a host: its conversations (tests/ui/test_ui_pairs.py)
         await settle(pilot)
         assert not isinstance(app.screen, PacketsScreen)
+        assert app.table.view == "conversations" and app.filter_text.startswith("host ")
         await pilot.press("question_mark")
         await settle(pilot)
         assert isinstance(app.screen, HelpScreen)

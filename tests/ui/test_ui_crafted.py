@@ -1,5 +1,5 @@
 """The app on captures whose times lie far outside any clock (issue 19): every view shows,
-a save writes the five files; no crash screen."""
+a save writes the CSV files; no crash screen."""
 
 from __future__ import annotations
 

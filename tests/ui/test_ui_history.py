@@ -90,7 +90,7 @@ async def test_history_opens_from_a_row_and_esc_goes_back(tmp_path):
     async with app.run_test(size=(100, 30)) as pilot:
         for view_key, moves, enter, kind, key in (
                 ("1", 0, "enter", "interface", NAME), ("2", 0, "H", "host", LOCAL),
-                ("3", 2, "enter", "protocol", ("transport", "udp"))):  # linux-sll, ipv4, udp
+                ("3", 2, "h", "protocol", ("transport", "udp"))):  # linux-sll, ipv4, udp
             await pilot.press(view_key)
             await settle(pilot)
             await pilot.press(*["down"] * moves)

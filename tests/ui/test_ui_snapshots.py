@@ -23,6 +23,18 @@ def test_view(snap_compare, view, size):
                         terminal_size=SIZES[size], run_before=settle)
 
 
+@pytest.mark.parametrize("size", list(SIZES))
+def test_pairs_view(snap_compare, size):
+    """9: the host pairs, rates each way (the fixture capture's last seconds) and peaks."""
+    assert snap_compare(make_app(view="pairs"), terminal_size=SIZES[size], run_before=settle)
+
+
+def test_pairs_view_by_ports(snap_compare):
+    """p in the Pairs view: a row per protocol and ports."""
+    assert snap_compare(make_app(view="pairs"), press=["p"], terminal_size=(80, 24),
+                        run_before=settle)
+
+
 def test_help_screen(snap_compare):
     assert snap_compare(make_app(), press=["question_mark"], terminal_size=(80, 24),
                         run_before=settle)
@@ -92,3 +104,48 @@ def test_packet_dissection(snap_compare):
     """Wireshark's tree of the conversation's second packet, and its bytes."""
     assert snap_compare(make_app(view="conversations"), terminal_size=(100, 30),
                         run_before=_open_dissection)
+
+
+def _fake_processes():
+    """A socket table for the fixture capture, as psutil would give it on a machine with
+    its two clients' addresses: 192.168.2.126's TCP sockets a browser's, 192.168.115.8's
+    an app's, the UDP ones a resolver's (the capture's own conversations, counted once
+    here without tshark)."""
+    from tests.support.app import PCAP
+    from tuimon.capture.file import FileSource
+    from tuimon.capture.sockets import Socket
+    from tuimon.core.engine import Engine
+    from tuimon.core.names import parse_address
+    from tuimon.core.processes import ProcessTable
+
+    engine, source = Engine(flow_timeout=0), FileSource(PCAP)
+    try:
+        for batch in source.batches():
+            engine.ingest(batch)
+    finally:
+        source.close()
+    browser, app = parse_address("192.168.2.126"), parse_address("192.168.115.8")
+    sockets = []
+    for c in engine.conversations:
+        for addr, port in ((c.a, c.pa), (c.b, c.pb)):
+            if addr in (browser, app) and port is not None:
+                pid, name = ((812, "systemd-resolve") if c.proto == 17 else
+                             (2211, "firefox-esr") if addr == browser else (3120, "kankan"))
+                sockets.append(Socket(c.proto, addr, port, pid, name))
+    table = ProcessTable()
+    table.set_sockets(sockets, frozenset({browser, app}))
+    return table
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_processes_view(snap_compare, size):
+    """0: the local processes (a fake socket table on the fixture capture's client)."""
+    from tests.support.app import finished_service
+
+    app = make_app(view="processes", service=finished_service(processes=_fake_processes()))
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=settle)
+
+
+def test_processes_view_in_playback(snap_compare):
+    """A playback has no sockets to see: one unattributed row says so."""
+    assert snap_compare(make_app(view="processes"), terminal_size=(80, 24), run_before=settle)

@@ -28,7 +28,7 @@ from tuimon.server.client import ProcessClient as ProcessBackend
 from tests.support.worker import Collector, FakeLive, PCAP, args_for, failing_source
 
 FILES = ["alerts.csv", "conversations.csv", "counters.csv", "hosts.csv", "interfaces.csv",
-         "ports.csv", "protocols.csv", "sizes.csv", "stations.csv"]
+         "pairs.csv", "ports.csv", "processes.csv", "protocols.csv", "sizes.csv", "stations.csv"]
 
 
 def service(path: str = PCAP, **kw) -> EngineService:

@@ -66,7 +66,9 @@ from tuimon.core.model import (
     Totals,
 )
 from tuimon.core.names import OTHER_HOSTS, Names
+from tuimon.core.pairs import PairRow, PairTable
 from tuimon.core.ports import Ports
+from tuimon.core.processes import ProcessRow, ProcessTable
 from tuimon.core.rates import (MASK, bump, bump_packed, bump_total, bump_trail, rate2_packed,
                                trail_series)
 from tuimon.core.rows import RowBuilder
@@ -193,6 +195,13 @@ class Engine:
         self.ports = Ports()
         # MAC int -> manufacturer name for the station rows (tuimon.server.manuf); None: "".
         self.vendors: Callable[[int], str] | None = None
+        # Called after each fold with the conversations that changed and what each counted
+        # since the last fold, ``(conversation, A->B packets, A->B bytes, B->A packets,
+        # B->A bytes)``, the fold's second and the clock: the pairs (core/pairs.py) and the
+        # processes' attribution (server/processes.py). Empty: the list is not even made.
+        self.fold_watchers: list[Callable[[list, int, float | None], None]] = []
+        self._pairs: dict[bool, PairTable] = {}  # by ports or not: made when first asked for
+        self.processes: ProcessTable | None = None  # the Processes view's (track_processes)
 
     @property
     def conversations(self) -> "ConversationsView":
@@ -673,10 +682,14 @@ class Engine:
         timeouts, wheel = self.timeouts, self._wheel
         with_rates = self.rates
         ports_add = self.ports.add
+        watchers = self.fold_watchers
+        changes = [] if watchers else None
         for f in self._dirty:
             ab_p, ab_b, ba_p, ba_b = f.ab_p, f.ab_b, f.ba_p, f.ba_b
             new = f.m_ab_p == 0 and f.m_ba_p == 0
             dap, dab, dbp, dbb = ab_p - f.m_ab_p, ab_b - f.m_ab_b, ba_p - f.m_ba_p, ba_b - f.m_ba_b
+            if changes is not None:
+                changes.append((f, dap, dab, dbp, dbb))
             f.m_ab_p, f.m_ab_b, f.m_ba_p, f.m_ba_b = ab_p, ab_b, ba_p, ba_b
             dp, db = dap + dbp, dab + dbb
             first, last = f.first, f.last
@@ -780,6 +793,9 @@ class Engine:
         self._gen += 1
         if self.watches:
             self.watches.fold(self.conversation, sec)
+        if changes is not None:
+            for watch in watchers:
+                watch(changes, sec, self.now)
         for c, meta in zip(self._counters, self._meta):
             if c[_IB] != meta.folded_b:
                 if with_rates:
@@ -979,7 +995,34 @@ class Engine:
         return Snapshot(now, self.totals(), self.interface_rows(), self.host_rows(None, with_rates),
                         self.protocol_rows(), self.conversation_rows(conversations, with_rates),
                         self.counter_rows(now), self.station_rows(), self.size_rows(),
-                        self.port_rows())
+                        self.port_rows(), self.pair_rows() if False in self._pairs else [],
+                        self.process_rows())
+
+    def pairs(self, ports: bool = False) -> PairTable:
+        """The host pairs (``ports``: per protocol and ports too), kept from now on: made
+        on the first call from the conversations in the table (their counts so far), then
+        folded with every fold. A pair leaves once idle as long as the longest idle
+        timeout (never when conversations never expire)."""
+        table = self._pairs.get(ports)
+        if table is None:
+            idle = max(self.timeouts[:2]) if self.timeouts is not None else None
+            table = self._pairs[ports] = PairTable(ports, self.rates, idle)
+            table.seed(self._table.values(), self.now)
+            self.fold_watchers.append(table.fold)
+        return table
+
+    def pair_rows(self, pairs: Iterable | None = None, ports: bool = False) -> list[PairRow]:
+        """Rows of ``pairs`` (None: every pair of that granularity)."""
+        return self.pairs(ports).rows(pairs, self.now, self.names.ip_protocol)
+
+    def track_processes(self, table: ProcessTable) -> None:
+        """Attribute every fold's changes to local processes from now on (the Processes
+        view, processes.csv); the socket table is the server's to keep current."""
+        self.processes = table
+        self.fold_watchers.append(table.fold)
+
+    def process_rows(self) -> list[ProcessRow]:
+        return self.processes.rows(self.now) if self.processes is not None else []
 
     def counter_rows(self, now: float | None = None) -> list:
         """The named counters' rows, then those of :attr:`extra_counters`."""

@@ -189,3 +189,5 @@ class Snapshot(NamedTuple):
     stations: list = []  # StationRow
     sizes: list = []  # SizeRow
     ports: list = []  # PortRow
+    pairs: list = []  # PairRow (tuimon.core.pairs) by addresses, when the engine keeps them
+    processes: list = []  # ProcessRow (tuimon.core.processes), when the engine keeps them

@@ -483,8 +483,56 @@ def _port_pred(node, ctx: FilterContext):
     return None
 
 
+def _pair_addrs(p) -> tuple[int, int]:
+    key = p.key
+    return (key[0], key[1]) if len(key) == 2 else (key[1], key[2])
+
+
+def _pair_pred(node, ctx: FilterContext):
+    """Pairs (tuimon.core.pairs.Pair): by addresses (key ``(lo, hi)``) or with their
+    ports (key ``(proto, lo, hi, port lo, port hi)``, a conversation's)."""
+    if isinstance(node, Text):
+        needle = node.text
+        names = ctx.engine.names
+
+        def text(p) -> str:
+            proto, a, pa, b, pb = p.endpoints()
+            return " ".join((names.ip_protocol(proto) if proto is not None else "",
+                             _endpoint(a, pa), _endpoint(b, pb))).lower()
+        return lambda p: needle in text(p)
+    if isinstance(node, (HostTerm, NetTerm)):
+        match = _addr_pred(node)
+        return lambda p: match(_pair_addrs(p)[0]) or match(_pair_addrs(p)[1])
+    if isinstance(node, ProtoTerm) and node.family is not None:
+        v6 = node.family == 6
+        return lambda p: (_pair_addrs(p)[0] >= V6) == v6
+    if isinstance(node, (PortTerm, ProtoTerm)):
+        conv = _conversation_pred(node, ctx)
+        keys = set()  # the pairs (both granularities) of the conversations that match
+        for c in ctx.engine.conversations:
+            if conv(c):
+                keys.add(c.key)
+                keys.add((c.key[1], c.key[2]))
+        if isinstance(node, PortTerm):
+            ports = node.ports
+            return lambda p: p.key in keys or (len(p.key) == 5 and (p.key[3] in ports
+                                                                    or p.key[4] in ports))
+        numbers = node.numbers
+        return lambda p: p.key in keys or (len(p.key) == 5 and p.key[0] in numbers)
+    return None
+
+
+def _process_pred(node, ctx: FilterContext):
+    """Processes: text only (the process's name or pid)."""
+    if isinstance(node, Text):
+        needle = node.text
+        return lambda r: needle in r.name.lower() or (r.pid is not None and needle == str(r.pid))
+    return None
+
+
 _LEAVES = {"counters": _counter_pred, "stations": _station_pred, "sizes": _size_pred,
-           "ports": _port_pred, "hosts": _host_pred, "conversations": _conversation_pred,
+           "ports": _port_pred, "pairs": _pair_pred, "processes": _process_pred,
+           "hosts": _host_pred, "conversations": _conversation_pred,
            "protocols": _protocol_pred, "interfaces": _interface_pred}
 
 

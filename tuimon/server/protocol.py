@@ -168,7 +168,10 @@ COUNTERS_VIEW = "counters"  # the named counters (--counter): a view of its own,
 #                             shown when there are counters
 # IPTraf's LAN stations, packet sizes and TCP/UDP ports (keys 6, 7, 8)
 STATIONS_VIEW, SIZES_VIEW, PORTS_VIEW = "stations", "sizes", "ports"
-ALL_VIEWS = (*VIEWS, COUNTERS_VIEW, STATIONS_VIEW, SIZES_VIEW, PORTS_VIEW)
+PAIRS_VIEW = "pairs"  # host pairs, iftop's main screen: key 9 (p: split by port)
+PROCESSES_VIEW = "processes"  # local processes' traffic (psutil): key 0
+ALL_VIEWS = (*VIEWS, COUNTERS_VIEW, STATIONS_VIEW, SIZES_VIEW, PORTS_VIEW, PAIRS_VIEW,
+             PROCESSES_VIEW)
 DEFAULT_SORT = "bytes"
 # Views whose first order is another than bytes, largest first: (column, descending).
 DEFAULT_SORTS = {SIZES_VIEW: ("min_length", False)}
@@ -191,6 +194,16 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "conversations": ("protocol", "a", "b", "app_protocol", "bytes", "packets", "rate_2s",
                       "rate_10s", "rate_40s", "service", "tcp_flags", "bytes_a_to_b", "bytes_b_to_a",
                       "packets_a_to_b", "packets_b_to_a", "first_seen", "last_seen", "nat"),
+    "pairs": ("a", "b", "rate_a_to_b_2s", "rate_b_to_a_2s", "rate_a_to_b_10s",
+              "rate_b_to_a_10s", "rate_a_to_b_40s", "rate_b_to_a_40s", "bytes_a_to_b",
+              "bytes_b_to_a", "peak_a_to_b", "peak_b_to_a", "bytes", "packets", "rate_2s",
+              "rate_10s", "rate_40s", "packets_a_to_b", "packets_b_to_a", "conversations",
+              "protocol", "first_seen", "last_seen"),
+    "processes": ("name", "pid", "rate_sent_2s", "rate_received_2s", "rate_sent_10s",
+                  "rate_received_10s", "rate_sent_40s", "rate_received_40s", "bytes_sent",
+                  "bytes_received", "bytes", "packets", "rate_2s", "rate_10s", "rate_40s",
+                  "packets_sent", "packets_received", "conversations", "first_seen",
+                  "last_seen"),
     "counters": ("name", "expression", "packets", "bytes", "rate_2s", "rate_10s", "rate_40s",
                  "since", "total_packets", "total_bytes", "resets", "quota_used"),
     "stations": ("mac", "vendor", "bytes", "packets", "tx_bytes", "rx_bytes", "tx_packets",
@@ -228,6 +241,7 @@ class Query:
     # Names on (n): the page's addresses get their reverse-DNS names (Page.names), looked
     # up in the background (server/resolver.py); off: none is looked up.
     names: bool = False
+    ports: bool = False  # the Pairs view: a row per protocol and ports (p), not per host pair
 
 
 REFRESH_BEHIND = 3.0  # seconds between two answered refreshes while the counting is behind

@@ -21,7 +21,7 @@ from collections.abc import Callable, Hashable
 from operator import attrgetter
 
 from tuimon.core.conversation import _GONE, Conversation
-from tuimon.core.rates import rate_key
+from tuimon.core.rates import rate_key, rates_packed
 from tuimon.core.rows import host_apps_text
 from tuimon.server.filter import FilterContext, FilterError, compile_filter, parse
 from tuimon.server.protocol import ALL_VIEWS, COLUMNS, DEFAULT_SORT, Page, Query
@@ -51,6 +51,10 @@ def row_key(view: str, item) -> Hashable:
         return (item.interface, item.min_length)
     if view == "ports":
         return (item.protocol, item.port)
+    if view == "pairs":
+        return item.endpoints()
+    if view == "processes":
+        return (item.pid, item.name)
     return item.path or (item.layer, item.protocol)
 
 
@@ -120,6 +124,8 @@ def sort_key(view: str, column: str, engine) -> Callable:
     if column.startswith("rate_") and view in ("hosts", "conversations"):
         return rate_key(("rate_2s", "rate_10s", "rate_40s").index(column), now,
                         Conversation.folded_bytes if view == "conversations" else None)
+    if view == "pairs":
+        return _pair_key(column, engine)
     if view == "hosts" and column == "app_protocols":
         return host_apps_text
     if view == "hosts":
@@ -159,6 +165,36 @@ def sort_key(view: str, column: str, engine) -> Callable:
     return lambda row: _none_low(getter(row))
 
 
+def _pair_key(column: str, engine) -> Callable:
+    """Sort keys over :class:`tuimon.core.pairs.Pair` objects."""
+    now = engine.now
+    if column.startswith("rate_"):
+        parts = column.split("_")  # rate_2s, rate_a_to_b_2s
+        i = ("2s", "10s", "40s").index(parts[-1])
+        if len(parts) == 2:
+            return lambda p: rates_packed(p.hist_ab, now)[i] + rates_packed(p.hist_ba, now)[i]
+        attr = "hist_ab" if parts[1] == "a" else "hist_ba"
+        get = attrgetter(attr)
+        return lambda p: rates_packed(get(p), now)[i]
+    names = engine.names
+    return {
+        "a": lambda p: (p.endpoints()[1], _none_low(p.endpoints()[2])),
+        "b": lambda p: (p.endpoints()[3], _none_low(p.endpoints()[4])),
+        "protocol": lambda p: names.ip_protocol(p.key[0]) if len(p.key) == 5 else "",
+        "bytes": lambda p: p.ab_b + p.ba_b,
+        "packets": lambda p: p.ab_p + p.ba_p,
+        "bytes_a_to_b": attrgetter("ab_b"),
+        "bytes_b_to_a": attrgetter("ba_b"),
+        "packets_a_to_b": attrgetter("ab_p"),
+        "packets_b_to_a": attrgetter("ba_p"),
+        "peak_a_to_b": attrgetter("peak_ab"),
+        "peak_b_to_a": attrgetter("peak_ba"),
+        "conversations": attrgetter("convs"),
+        "first_seen": attrgetter("first"),
+        "last_seen": attrgetter("last"),
+    }[column]
+
+
 def window(total: int, q: Query, found: int | None) -> tuple[int, int]:
     """(offset, cursor) for an answer: follow the cursor row when it was found."""
     limit = max(1, q.limit)
@@ -192,8 +228,10 @@ class QueryRunner:
 
     # -- items ------------------------------------------------------------------------
 
-    def items(self, view: str) -> list:
+    def items(self, view: str, ports: bool = False) -> list:
         engine = self.engine
+        if view == "pairs":
+            return list(engine.pairs(ports).pairs.values())
         if view == "hosts":
             return list(engine.hosts.values())
         if view == "conversations":  # those in the table, then those that left (kept)
@@ -210,9 +248,17 @@ class QueryRunner:
             return engine.size_rows()
         if view == "ports":
             return engine.port_rows()
+        if view == "processes":
+            return engine.process_rows()
         raise ValueError(f"unknown view {view!r}")
 
-    def rows(self, view: str, items: list) -> list:
+    def _view_items(self, q: Query) -> list:
+        """:meth:`items` of the query's view (the Pairs view with ports or not)."""
+        return self.items(q.view, True) if q.ports else self.items(q.view)
+
+    def rows(self, view: str, items: list, ports: bool = False) -> list:
+        if view == "pairs":
+            return self.engine.pair_rows(items, ports)
         if view == "hosts":
             return self.engine.host_rows(items)
         if view == "conversations":
@@ -278,7 +324,7 @@ class QueryRunner:
         except FilterError as err:
             node, error = None, str(err)
         cache_key = (version, q.view, sort, q.descending, q.filter if error is None else "",
-                     q.freeze)
+                     q.freeze, q.ports)
         if not q.freeze:
             self._frozen.pop(q.view, None)
         elif self._frozen.get(q.view, ((),))[0] != (sort, q.descending):
@@ -287,7 +333,7 @@ class QueryRunner:
                 and (len(self._cache) == self._cache_total
                      or (need is not None and need <= len(self._cache))):
             return self._cache, self._cache_total, error
-        items = self.items(q.view)
+        items = self._view_items(q)
         ident = self._ident(q.view)
         if node is not None:
             pred = compile_filter(node, q.view, self.context)
@@ -298,7 +344,7 @@ class QueryRunner:
         if q.freeze:
             frozen = self._frozen.get(q.view)
             if frozen is None:
-                order = sorted(self.items(q.view), key=sort_key(q.view, sort, self.engine),
+                order = sorted(self._view_items(q), key=sort_key(q.view, sort, self.engine),
                                reverse=q.descending)
                 frozen = ((sort, q.descending), {ident(x): i for i, x in enumerate(order)})
                 self._frozen[q.view] = frozen
@@ -323,7 +369,7 @@ class QueryRunner:
 
     @staticmethod
     def _ident(view: str) -> Callable:
-        if view in ("hosts", "conversations"):
+        if view in ("hosts", "conversations", "pairs"):
             return lambda obj: obj  # engine objects hash by identity and live for the session
         return lambda row: row_key(view, row)
 
@@ -348,7 +394,7 @@ class QueryRunner:
             end = min(total, offset + limit + margin)
         start = max(0, offset - margin)
         chunk = items[start:end]
-        rows = self.rows(q.view, chunk)
+        rows = self.rows(q.view, chunk, q.ports)
         keys = [row_key(q.view, x) for x in chunk]
         cursor_key = keys[cursor - start] if total and start <= cursor < end else None
         sort = q.sort if q.sort in COLUMNS[q.view] else DEFAULT_SORT
@@ -357,7 +403,7 @@ class QueryRunner:
         count = (len(self.engine.hosts) if q.view == "hosts" else
                  len(self.engine.conversations) + len(self.engine.left_conversations)
                  if q.view == "conversations" else
-                 len(self.items(q.view)) if error is None and q.filter else total)
+                 len(self._view_items(q)) if error is None and q.filter else total)
         return Page(seq=q.seq, view=q.view, sort=sort, descending=q.descending,
                     filter=q.filter if error is None else "", error=error, total=total,
                     count=count, offset=offset, start=start, rows=rows, keys=keys,

@@ -30,6 +30,8 @@ from tuimon.server.manuf import load_vendors
 from tuimon.server.drill import Driller, Where, run_job
 from tuimon.server.filter import check
 from tuimon.server.kernel_poll import KernelPoller
+from tuimon.server.process_poll import ProcessPoller
+from tuimon.core.processes import ProcessTable
 from tuimon.server.pacer import IDLE
 from tuimon.server.playback import Feed, Player, positioned
 from tuimon.server.protocol import (
@@ -107,7 +109,8 @@ class EngineService:
                  rates: bool = True, keep_expired: bool = True,
                  engine: Engine | None = None,
                  poller: Callable[[], KernelPoller] | None = None,
-                 resolve: Callable[[str], str | None] = reverse) -> None:
+                 resolve: Callable[[str], str | None] = reverse,
+                 sockets: Callable[[ProcessTable], ProcessPoller] | None = None) -> None:
         """``factory``: opens the source ``config`` names. ``kernel_read``: how a live
         source's kernel counters are read (default psutil). ``rates=False``: keep no rate
         histories (a headless report shows none); ``keep_expired=False``: conversations
@@ -116,7 +119,9 @@ class EngineService:
         the poller of the kernel's named counters a live capture shows beside its own
         (default: the real one with the real sources, none with a test's ``factory``).
         ``resolve``: address text -> its name or None, what the background resolver calls
-        (default: the system's reverse lookup; tests hand a fake)."""
+        (default: the system's reverse lookup; tests hand a fake).
+        ``sockets``: makes the poller of the local sockets behind the Processes view of a
+        live capture (default: psutil's with the real sources, none with a test's)."""
         self.config = config
         self.factory = factory
         self.kernel_read = kernel_read
@@ -142,6 +147,8 @@ class EngineService:
         self._resolve = resolve
         self.resolver: Resolver | None = None  # made when names are first wanted
         self._top_named: float | None = None  # when the busiest hosts were last queued
+        if keep_expired:  # pairs.csv (and the Pairs view): the host pairs, folded from now on
+            self.engine.pairs()
         self.runner = QueryRunner(self.engine)
         self.session: Session | None = None
         self.source = None
@@ -162,6 +169,10 @@ class EngineService:
         self.poller_factory = poller if poller is not None else (
             KernelPoller if factory is open_source else None)
         self.kernel: KernelPoller | None = None  # the kernel's named counters, live
+        self.sockets_factory = sockets if sockets is not None else (
+            ProcessPoller if factory is open_source else None)
+        self.sockets: ProcessPoller | None = None  # the Processes view's socket table, live
+        self._keep = keep_expired
         self.metrics = None  # --metrics: the /metrics endpoint (server/metrics_server.py)
 
     # -- life cycle ----------------------------------------------------------------------
@@ -213,6 +224,7 @@ class EngineService:
             note = (f"capturing on {self._label()}: no interface was named, and it is the "
                     f"first one that is up, not loopback, and has traffic")
         self._poll_kernel_counters()
+        self._track_processes()
         self.status = Status(CAPTURING if self.live else PLAYING, "", self._label(), True, note,
                              len(self.kernel) if self.kernel is not None else 0)
         if not self.live:
@@ -243,6 +255,19 @@ class EngineService:
             self.kernel = poller
             self.engine.extra_counters = poller.rows
             poller.start()
+
+    def _track_processes(self) -> None:
+        """The Processes view and processes.csv (sessions that show or save): a live
+        capture's local sockets, polled in a thread of their own once a second; a playback
+        has none to see (everything unattributed)."""
+        if not self._keep or self.engine.processes is not None:
+            return
+        table = ProcessTable(rates=self.engine.rates, live=self.live)
+        self.engine.track_processes(table)
+        if self.live and self.sockets_factory is not None:
+            self.sockets = self.sockets_factory(table)
+            self.sockets.poll()  # before the first packets are folded
+            self.sockets.start()
 
     def _label(self) -> str:
         if self.source is not None and not self.live and self.config.read is not None:
@@ -508,6 +533,8 @@ class EngineService:
     def close(self) -> None:
         if self.kernel is not None:
             self.kernel.close()
+        if self.sockets is not None:
+            self.sockets.close()
         self.end_history()
         self.close_capture()
         if self.driller is not None:

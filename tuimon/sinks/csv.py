@@ -1,5 +1,5 @@
 """The CSV files of a session: interfaces, hosts, protocols, conversations, counters,
-alerts, stations, sizes, ports.
+alerts, stations, sizes, ports, pairs, processes.
 
 Each file is written to a temporary name in the target folder and renamed into place, so a
 reader never sees half a file and a failed save leaves the previous files intact. Cells
@@ -49,6 +49,14 @@ STATION_COLUMNS = ["mac", "vendor", "packets", "bytes", "tx_packets", "tx_bytes"
 SIZE_COLUMNS = ["interface", "min_length", "max_length", "packets", "bytes"]
 PORT_COLUMNS = ["protocol", "port", "service", "packets", "bytes"]
 
+PAIR_COLUMNS = ["protocol", "address_a", "port_a", "address_b", "port_b", "packets_a_to_b",
+                "bytes_a_to_b", "packets_b_to_a", "bytes_b_to_a", "peak_a_to_b", "peak_b_to_a",
+                "conversations", "first_seen", "last_seen"]
+
+PROCESS_COLUMNS = ["pid", "name", "packets_sent", "bytes_sent", "packets_received",
+                   "bytes_received", "packets", "bytes", "conversations", "first_seen",
+                   "last_seen"]
+
 FILES = {
     "interfaces.csv": ("interfaces", INTERFACE_COLUMNS),
     "hosts.csv": ("hosts", HOST_COLUMNS),
@@ -59,6 +67,8 @@ FILES = {
     "stations.csv": ("stations", STATION_COLUMNS),
     "sizes.csv": ("sizes", SIZE_COLUMNS),
     "ports.csv": ("ports", PORT_COLUMNS),
+    "pairs.csv": ("pairs", PAIR_COLUMNS),
+    "processes.csv": ("processes", PROCESS_COLUMNS),
 }
 
 LAYERS = ["link", "network", "transport", "application"]
@@ -66,7 +76,7 @@ _TIME_COLUMNS = {"first_seen", "last_seen", "since", "time"}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # a save's temporary files (this module's ".tmp", sinks/part.py's ".part"): "." + the file's
 # name + "." + the pid of the tuimon saving + "." + mkstemp's 8 characters + the suffix
-SCRATCH_NAMES = re.compile(r"\.(?:interfaces|hosts|protocols|conversations|counters|alerts|stations|sizes|ports)\.csv\."
+SCRATCH_NAMES = re.compile(r"\.(?:interfaces|hosts|protocols|conversations|counters|alerts|stations|sizes|ports|pairs|processes)\.csv\."
                            r"(?P<pid>[0-9]{1,10})\.[a-z0-9_]{8}\.(?:tmp|part)")
 PART_SHARE = 0.7  # of conversations.csv the child writes (the parent has the other files too)
 
@@ -329,6 +339,11 @@ def _sorted(table: str, rows):
         return sorted(rows, key=lambda r: (-r.bytes, r.mac))
     if table == "ports":
         return sorted(rows, key=lambda r: (-r.bytes, r.protocol, r.port))
+    if table == "pairs":  # bytes, largest first, then the first packet, then the addresses
+        return sorted(rows, key=lambda r: (-r.bytes, r.first_seen, r.address_a, r.address_b,
+                                           r.port_a or 0, r.port_b or 0))
+    if table == "processes":  # bytes, largest first; the unattributed row among them
+        return sorted(rows, key=lambda r: (-r.bytes, r.name, r.pid or 0))
     if table == "protocols":
         return sorted(protocol_totals(rows),
                       key=lambda r: (LAYERS.index(r.layer), -r.bytes, r.protocol))

@@ -18,11 +18,13 @@ from textual.binding import Binding
 
 from tuimon.config import Config
 from tuimon.errors import TuimonError
+from tuimon.server.drillfilter import DRILLS, NoDrill, drill_filter
 from tuimon.server.protocol import (
     ERROR,
     FINISHED,
     PLAYING,
     COUNTERS_VIEW,
+    PAIRS_VIEW,
     CheckFilter,
     CountersReset,
     EngineClient,
@@ -85,6 +87,8 @@ class MonitorApp(App):
         Binding("slash", "filter", "Filter", tooltip="Filter rows (see below)", priority=True),
         Binding("escape", "clear_filter", "Clear filter", tooltip="Clear the filter", show=False),
         *view_bindings(),  # 1-9, 0: the views (tabs.py)
+        Binding("p", "pair_ports", "Ports", tooltip="Pairs: a row per protocol and ports / per host pair",
+                priority=True),
         Binding("z", "reset_counter", "Zero", tooltip="Counters: read and zero the counter under the cursor",
                 priority=True),
         Binding("Z", "reset_counters", "Zero all", tooltip="Counters: read and zero every counter at once",
@@ -106,12 +110,17 @@ class MonitorApp(App):
                 priority=True),
         Binding("ctrl+c", "quit_now", "Quit", tooltip="Quit", show=False, priority=True),
         *DRILL_BINDINGS,
+        Binding("enter", "open_conversations", "Conversations",
+                tooltip="Hosts, Protocols, Pairs, Ports, Stations: the Conversations view "
+                        "filtered to the row (the filter shows; / edits it, Esc clears it)"),
+        Binding("enter", "enter_history", "History", show=False,
+                tooltip="Interfaces: the history of the interface"),
         Binding("H", "history", "History",
                 tooltip="The history of the interface, host, protocol or conversation under "
-                        "the cursor "
-                        "(Enter too, outside Conversations; h d m y: hour, day, month, year)"),
-        Binding("enter", "history", "History", show=False,
-                tooltip="Interfaces, Hosts, Protocols: the history of the row"),
+                        "the cursor (h too; in it h d m y: hour, day, month, year)"),
+        Binding("h", "history", "History", show=False,
+                tooltip="The history of the interface, host, protocol or conversation under "
+                        "the cursor"),
     ]
 
     def __init__(self, backend: EngineClient, interval: float | None = 1.0,
@@ -142,6 +151,7 @@ class MonitorApp(App):
         self.paused = False
         self.frozen = False
         self.human = True
+        self.pair_ports = False  # the Pairs view: a row per protocol and ports (p)
         self.last_page: Page | None = None
         self._seq = 0
         self._notified_error = ""
@@ -203,7 +213,8 @@ class MonitorApp(App):
         self._seq += 1
         self.backend.send(Query(**self.table.window(), filter=self.filter_text,
                                 freeze=self.frozen, seq=self._seq, refresh=refresh,
-                                names=self.names))
+                                names=self.names,
+                                ports=self.pair_ports and self.table.view == PAIRS_VIEW))
 
     def on_row_table_need_rows(self, message: RowTable.NeedRows) -> None:
         self.refresh_view()
@@ -306,6 +317,8 @@ class MonitorApp(App):
         if self.filter_text:
             text.append(f"{SEP}filter ")
             text.append(self.filter_text, "bold")
+        if table.view == PAIRS_VIEW:
+            text.append("  by hosts and ports, rates since p" if self.pair_ports else "  by hosts")
         if self.frozen:
             text.append(SEP)
             text.append("order frozen", "bold")
@@ -501,11 +514,40 @@ class MonitorApp(App):
         self._show_status_line()
         self.refresh_view()
 
+    def action_pair_ports(self) -> None:
+        """p: the Pairs view by host pair, or by protocol and ports too (iftop's p)."""
+        self.pair_ports = not self.pair_ports
+        self.table.state.tracking = False  # the row keys change with the grain
+        self._show_status_line()
+        self.refresh_view()
+
     def action_bars(self) -> None:
         self.table.set_bars(not self.table.bars)
 
+    def action_open_conversations(self) -> None:
+        """Enter on a host, protocol, pair, port or station: the Conversations view,
+        filtered to what is behind the row (tuimon.server.drillfilter); the filter is
+        checked by the engine like a typed one and shows in the status line."""
+        view = self.table.view
+        key, row = self.table.cursor_row()
+        try:
+            text = drill_filter(view, row, key)
+        except NoDrill as err:
+            self.notify(str(err), title="Conversations", timeout=5, markup=False)
+            return
+        state = self.table.states["conversations"]
+        state.tracking, state.cursor, state.scroll_y = False, 0, 0  # from the top
+        self.action_view("conversations")
+        self._seq += 1
+        self._checking = self._seq
+        self.backend.send(CheckFilter(text, self._seq))
+
+    def action_enter_history(self) -> None:
+        """Enter on an interface: its history (conversations are not kept per interface)."""
+        self.action_history()
+
     def action_history(self) -> None:
-        """The history of the row under the cursor (H; Enter outside Conversations)."""
+        """The history of the row under the cursor (H, h; Enter on an interface)."""
         if isinstance(self.screen, (*DRILL_SCREENS, HistoryScreen)):
             return
         kind = HISTORY_KINDS.get(self.table.view)
@@ -559,6 +601,14 @@ class MonitorApp(App):
             return False  # (and not in the footer)
         if action in ("reset_counter", "reset_counters") and (
                 not self._widgets_made or self.table.view != COUNTERS_VIEW):
+            return False
+        if action == "open_conversations" and (not self._widgets_made or
+                                               self.table.view not in DRILLS):
+            return False
+        if action == "enter_history" and (not self._widgets_made or
+                                          self.table.view != "interfaces"):
+            return False
+        if action == "pair_ports" and (not self._widgets_made or self.table.view != PAIRS_VIEW):
             return False
         # While the filter is being typed, keys are text, not commands.
         if self._widgets_made and self.filterbar.editing and self.focused is not None and \

@@ -1,5 +1,5 @@
-"""The columns of the views (the four, the named counters', stations, sizes, ports): title,
-width, alignment and how a row's cell reads.
+"""The columns of the views (the four, the named counters', stations, sizes, ports, the
+host pairs', the processes'): title, width, alignment and how a row's cell reads.
 
 Column names are the engine's sort keys (``tuimon.server.query.COLUMNS``).
 Cells are plain strings; text that came from packets or files goes through
@@ -186,6 +186,49 @@ VIEW_COLUMNS: dict[str, list[Column]] = {
         # --source conntrack: a NATed flow's reply tuple (B' > A'), the kernel's
         Column("nat", "NAT reply", 9, False, _text("nat"), 47),
     ],
+    # iftop's main screen: A and B, then the rates each way (→ A to B, ← B to A)
+    "pairs": [
+        Column("a", "A", 15, False,
+               lambda r, h: printable(fmt.endpoint(r.address_a, r.port_a)), 47),
+        Column("b", "B", 15, False,
+               lambda r, h: printable(fmt.endpoint(r.address_b, r.port_b)), 47),
+        Column("rate_a_to_b_2s", "→2s", 9, cell=_rate("rate_a_to_b_2s")),
+        Column("rate_b_to_a_2s", "←2s", 9, cell=_rate("rate_b_to_a_2s")),
+        Column("rate_a_to_b_10s", "→10s", 9, cell=_rate("rate_a_to_b_10s")),
+        Column("rate_b_to_a_10s", "←10s", 9, cell=_rate("rate_b_to_a_10s")),
+        Column("rate_a_to_b_40s", "→40s", 9, cell=_rate("rate_a_to_b_40s")),
+        Column("rate_b_to_a_40s", "←40s", 9, cell=_rate("rate_b_to_a_40s")),
+        Column("bytes_a_to_b", "Sent", 8, cell=_size("bytes_a_to_b")),
+        Column("bytes_b_to_a", "Recv", 8, cell=_size("bytes_b_to_a")),
+        Column("peak_a_to_b", "Peak→", 9, cell=_rate("peak_a_to_b")),
+        Column("peak_b_to_a", "Peak←", 9, cell=_rate("peak_b_to_a")),
+        *_TRAFFIC, *_RATES,
+        Column("packets_a_to_b", "A→B pkts", 8, cell=_count("packets_a_to_b")),
+        Column("packets_b_to_a", "B→A pkts", 8, cell=_count("packets_b_to_a")),
+        Column("conversations", "Convs", 5, cell=_count("conversations")),
+        Column("protocol", "Proto", 5, False, _text("protocol"), 10),
+        Column("first_seen", "First", 8, cell=_time("first_seen")),
+        Column("last_seen", "Last", 8, cell=_time("last_seen")),
+    ],
+    # nethogs / bandwhich: per local process, sent and received apart
+    "processes": [
+        Column("name", "Process", 12, False, _text("name"), 48),
+        Column("pid", "PID", 7, cell=lambda r, h: "" if r.pid is None else str(r.pid)),
+        Column("rate_sent_2s", "Sent 2s", 10, cell=_rate("rate_sent_2s")),
+        Column("rate_received_2s", "Recv 2s", 10, cell=_rate("rate_received_2s")),
+        Column("rate_sent_10s", "Sent 10s", 10, cell=_rate("rate_sent_10s")),
+        Column("rate_received_10s", "Recv 10s", 10, cell=_rate("rate_received_10s")),
+        Column("rate_sent_40s", "Sent 40s", 10, cell=_rate("rate_sent_40s")),
+        Column("rate_received_40s", "Recv 40s", 10, cell=_rate("rate_received_40s")),
+        Column("bytes_sent", "Sent", 8, cell=_size("bytes_sent")),
+        Column("bytes_received", "Received", 8, cell=_size("bytes_received")),
+        *_TRAFFIC, *_RATES,
+        Column("packets_sent", "Sent pkts", 9, cell=_count("packets_sent")),
+        Column("packets_received", "Recv pkts", 9, cell=_count("packets_received")),
+        Column("conversations", "Convs", 5, cell=_count("conversations")),
+        Column("first_seen", "First", 8, cell=_time("first_seen")),
+        Column("last_seen", "Last", 8, cell=_time("last_seen")),
+    ],
     "counters": [
         Column("name", "Counter", 7, False, _text("name"), 24),
         Column("expression", "Expression", 10, False, _text("expression"), 40),
@@ -229,7 +272,7 @@ OPTIONAL_COLUMNS = frozenset({"nat", "quota_used"})
 
 VIEW_TITLES = {"interfaces": "Interfaces", "hosts": "Hosts", "protocols": "Protocols",
                "conversations": "Conversations", "counters": "Counters", "stations": "Stations",
-               "sizes": "Sizes", "ports": "Ports"}
+               "sizes": "Sizes", "ports": "Ports", "pairs": "Pairs", "processes": "Processes"}
 
 
 def column_titled(view: str, name: str) -> str:

@@ -32,6 +32,8 @@ VIEW_HELP = {
     "stations": "Stations view (LAN: MAC addresses, vendors, VLANs)",
     "sizes": "Sizes view (packet sizes per interface)",
     "ports": "Ports view (TCP and UDP ports)",
+    "pairs": "Pairs view: host pairs, rates each way (iftop)",
+    "processes": "Processes view: each local process's traffic, live (nethogs)",
 }
 
 

@@ -1,0 +1,278 @@
+"""Host pairs (iftop's main screen): one record per pair of hosts, or per pair of
+endpoints with their ports, folded from the conversations that changed.
+
+Nothing here is per packet: :meth:`PairTable.fold` is handed, once per
+:meth:`tuimon.core.engine.Engine.fold`, each changed conversation with what it counted
+since the last fold in each direction, and adds that to the conversation's pair. A pair
+keeps both directions apart (A is the endpoint that sent the pair's first counted packet,
+as in a conversation): packets and bytes each way, a packed rate history each way
+(:mod:`tuimon.core.rates`) and each way's peak, the highest 2 s rate any fold saw.
+
+Two granularities: ``ports=False`` keys a pair by its two addresses (every protocol and
+port between them together); ``ports=True`` by (protocol, address, port, address, port),
+the conversation's own key, so a conversation that came back after expiry adds to the same
+pair. A host talking to itself (one address both ways) counts all of it from A to B, as
+Wireshark's statistics do. A pair idle for longer than ``idle`` seconds of capture time leaves the table
+(checked once every ``idle / 4`` seconds), so the table follows the traffic, not the
+session.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from tuimon.core.names import address_text
+from tuimon.core.rates import MASK, SHIFT, WINDOWS, bump_packed, rates_packed
+
+PAIR_IDLE = 300.0  # seconds a pair stays after its last packet (a TCP conversation's timeout)
+
+
+class PairRow(NamedTuple):
+    """One pair as the Pairs view and pairs.csv show it. Rates are bytes per second over
+    iftop's 2 s, 10 s and 40 s; ``peak_*``: the highest 2 s rate seen each way."""
+
+    protocol: str  # "" when the pair is by addresses only
+    address_a: str
+    port_a: int | None
+    address_b: str
+    port_b: int | None
+    packets_a_to_b: int
+    bytes_a_to_b: int
+    packets_b_to_a: int
+    bytes_b_to_a: int
+    rate_a_to_b_2s: float | None  # None: not known (the table is younger than the window)
+    rate_a_to_b_10s: float | None
+    rate_a_to_b_40s: float | None
+    rate_b_to_a_2s: float | None
+    rate_b_to_a_10s: float | None
+    rate_b_to_a_40s: float | None
+    peak_a_to_b: float | None  # None: no rates kept (a headless run)
+    peak_b_to_a: float | None
+    conversations: int  # conversations the pair has had (one that came back counts again)
+    first_seen: float
+    last_seen: float
+
+    @property
+    def packets(self) -> int:
+        return self.packets_a_to_b + self.packets_b_to_a
+
+    @property
+    def bytes(self) -> int:
+        return self.bytes_a_to_b + self.bytes_b_to_a
+
+    @property
+    def rate_2s(self) -> float | None:
+        return _plus(self.rate_a_to_b_2s, self.rate_b_to_a_2s)
+
+    @property
+    def rate_10s(self) -> float | None:
+        return _plus(self.rate_a_to_b_10s, self.rate_b_to_a_10s)
+
+    @property
+    def rate_40s(self) -> float | None:
+        return _plus(self.rate_a_to_b_40s, self.rate_b_to_a_40s)
+
+
+def _plus(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a + b
+
+
+class Pair:
+    """Both directions of one pair; ``fwd``: A is the key's first endpoint."""
+
+    __slots__ = ("key", "fwd", "ab_p", "ab_b", "ba_p", "ba_b", "hist_ab", "hist_ba",
+                 "peak_ab", "peak_ba", "convs", "first", "last")
+
+    def __init__(self, key: tuple, fwd: bool, first: float) -> None:
+        self.key, self.fwd = key, fwd
+        self.ab_p = self.ab_b = self.ba_p = self.ba_b = 0
+        self.hist_ab = self.hist_ba = None
+        self.peak_ab = self.peak_ba = 0.0
+        self.convs = 0
+        self.first = self.last = first
+
+    def endpoints(self) -> tuple:
+        """The row key: (proto, a, port a, b, port b); proto and ports None by addresses."""
+        if len(self.key) == 2:
+            lo, hi = self.key
+            return (None, lo, None, hi, None) if self.fwd else (None, hi, None, lo, None)
+        proto, lo, hi, plo, phi = self.key
+        return (proto, lo, plo, hi, phi) if self.fwd else (proto, hi, phi, lo, plo)
+
+    @property
+    def bytes(self) -> int:
+        return self.ab_b + self.ba_b
+
+    @property
+    def packets(self) -> int:
+        return self.ab_p + self.ba_p
+
+    def flip(self) -> None:
+        """B becomes A: a conversation that started earlier than the one the pair was made
+        from came in the same fold the other way round."""
+        self.fwd = not self.fwd
+        self.ab_p, self.ba_p, self.ab_b, self.ba_b = self.ba_p, self.ab_p, self.ba_b, self.ab_b
+        self.hist_ab, self.hist_ba = self.hist_ba, self.hist_ab
+        self.peak_ab, self.peak_ba = self.peak_ba, self.peak_ab
+
+
+def _two_seconds(hist, sec: int) -> float:
+    """The 2 s rate of a packed history at second ``sec`` (the peak's measure)."""
+    total = 0
+    for entry in ((hist,) if hist.__class__ is int else hist):
+        if sec - (entry >> SHIFT) < 2:
+            total += entry & MASK
+    return total / 2
+
+
+class PairTable:
+    """The pairs of one granularity (``ports``), folded from changed conversations."""
+
+    def __init__(self, ports: bool = False, rates: bool = True,
+                 idle: float | None = PAIR_IDLE) -> None:
+        self.ports = ports
+        self.rates = rates
+        self.idle = idle  # None or 0: pairs never leave
+        self.pairs: dict[tuple, Pair] = {}
+        self._next_sweep: float | None = None
+        # Made after traffic was counted (seed): the clock then. Rates over a window longer
+        # than the time since are not known (shown empty); the peaks are since then.
+        self.made: float | None = None
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def fold(self, changes: list, sec: int, now: float | None) -> None:
+        """Add each changed conversation's counts since the last fold to its pair:
+        ``changes`` holds ``(conversation, A->B packets, A->B bytes, B->A packets,
+        B->A bytes)``, A being the conversation's A; ``sec``: the fold's second."""
+        pairs, ports, rates = self.pairs, self.ports, self.rates
+        touched: dict[Pair, list] = {}
+        for conv, dap, dab, dbp, dbb in changes:
+            ckey = conv.key
+            key = ckey if ports else (ckey[1], ckey[2])
+            p = pairs.get(key)
+            new_conv = conv.m_ab_p == dap and conv.m_ba_p == dbp  # first fold of it
+            if p is None:
+                p = pairs[key] = Pair(key, conv.fwd, conv.first)
+            if new_conv:
+                p.convs += 1
+            if conv.first < p.first:
+                p.first = conv.first
+                if conv.fwd != p.fwd:  # A: the sender of the pair's first packet
+                    p.flip()
+                    sums = touched.get(p)
+                    if sums is not None:  # what this fold summed so far turns round too
+                        sums.reverse()
+            # the conversation's A is the pair's A when both agree on the key's order
+            if key[0] == key[1] and not ports:  # a host to itself: all of it A to B (tshark)
+                p.ab_p += dap + dbp
+                p.ab_b += dab + dbb
+                to_b, to_a = dab + dbb, 0
+            elif conv.fwd == p.fwd:
+                p.ab_p += dap
+                p.ab_b += dab
+                p.ba_p += dbp
+                p.ba_b += dbb
+                to_b, to_a = dab, dbb
+            else:
+                p.ab_p += dbp
+                p.ab_b += dbb
+                p.ba_p += dap
+                p.ba_b += dab
+                to_b, to_a = dbb, dab
+            if conv.last > p.last:
+                p.last = conv.last
+            if rates:  # summed per pair first: one bump and one peak per pair and fold
+                sums = touched.get(p)
+                if sums is None:
+                    touched[p] = [to_b, to_a]
+                else:
+                    sums[0] += to_b
+                    sums[1] += to_a
+        for p, (to_b, to_a) in touched.items():
+            if to_b:
+                p.hist_ab = h = bump_packed(p.hist_ab, sec, to_b)
+                r = _two_seconds(h, sec)
+                if r > p.peak_ab:
+                    p.peak_ab = r
+            if to_a:
+                p.hist_ba = h = bump_packed(p.hist_ba, sec, to_a)
+                r = _two_seconds(h, sec)
+                if r > p.peak_ba:
+                    p.peak_ba = r
+        if self.idle and now is not None:
+            if self._next_sweep is None:
+                self._next_sweep = now + self.idle / 4
+            elif now >= self._next_sweep:
+                self._next_sweep = now + self.idle / 4
+                self.sweep(now)
+
+    def sweep(self, now: float) -> int:
+        """Pairs idle for longer than ``idle`` leave; returns how many left."""
+        cutoff = now - self.idle
+        gone = [key for key, p in self.pairs.items() if p.last < cutoff]
+        for key in gone:
+            del self.pairs[key]
+        return len(gone)
+
+    def seed(self, conversations, now: float | None = None) -> None:
+        """Start from the conversations in the table as they stand (their counts so far,
+        no rate history): a table made after the session started, at ``now``."""
+        pairs, ports = self.pairs, self.ports
+        if len(conversations) and now is not None:
+            self.made = now
+        for conv in conversations:
+            ckey = conv.key
+            key = ckey if ports else (ckey[1], ckey[2])
+            p = pairs.get(key)
+            if p is None:
+                p = pairs[key] = Pair(key, conv.fwd, conv.first)
+            p.convs += 1
+            if conv.first < p.first:
+                p.first = conv.first
+                if conv.fwd != p.fwd:
+                    p.flip()
+            ab_p, ab_b, ba_p, ba_b = conv.m_ab_p, conv.m_ab_b, conv.m_ba_p, conv.m_ba_b
+            if key[0] == key[1] and not ports:
+                p.ab_p += ab_p + ba_p
+                p.ab_b += ab_b + ba_b
+            elif conv.fwd == p.fwd:
+                p.ab_p += ab_p
+                p.ab_b += ab_b
+                p.ba_p += ba_p
+                p.ba_b += ba_b
+            else:
+                p.ab_p += ba_p
+                p.ab_b += ba_b
+                p.ba_p += ab_p
+                p.ba_b += ab_b
+            p.last = max(p.last, conv.last)
+
+    def rows(self, pairs, now: float | None, proto_name) -> list[PairRow]:
+        """Rows of ``pairs`` (None: every one); ``proto_name``: IP protocol -> its name."""
+        rows = []
+        texts: dict[int, str] = {}
+        with_rates = self.rates
+        made = self.made
+        known = [made is None or (now is not None and now - made >= w) for w in WINDOWS]
+        unknown = not all(known)
+        for p in (self.pairs.values() if pairs is None else pairs):
+            proto, a, pa, b, pb = p.endpoints()
+            ta = texts.get(a)
+            if ta is None:
+                ta = texts[a] = address_text(a)
+            tb = texts.get(b)
+            if tb is None:
+                tb = texts[b] = address_text(b)
+            rab = rates_packed(p.hist_ab, now)
+            rba = rates_packed(p.hist_ba, now)
+            if unknown:
+                rab = [r if k else None for r, k in zip(rab, known)]
+                rba = [r if k else None for r, k in zip(rba, known)]
+            rows.append(PairRow(
+                proto_name(proto) if proto is not None else "", ta, pa, tb, pb,
+                p.ab_p, p.ab_b, p.ba_p, p.ba_b, *rab, *rba,
+                p.peak_ab if with_rates else None, p.peak_ba if with_rates else None,
+                p.convs, p.first, p.last))
+        return rows

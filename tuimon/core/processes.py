@@ -1,0 +1,190 @@
+"""Processes (nethogs, bandwhich): the traffic of each local process's sockets, attributed
+per fold from the conversations that changed.
+
+The socket table -- (protocol, local address, local port) -> (pid, process name), read
+from the kernel by :mod:`tuimon.capture.sockets` in a thread of the engine process at
+most once a second -- is handed to :meth:`ProcessTable.set_sockets` whole (one reference
+swapped: the fold never waits for a poll). :meth:`ProcessTable.fold`, an
+:attr:`tuimon.core.engine.Engine.fold_watchers` entry, then looks each changed TCP/UDP
+conversation's two endpoints up once: an endpoint that is a local socket makes its process
+the conversation's owner (both, when both ends are local: loopback), remembered for the
+conversation's life, so its last packets still count after the socket closed. Bytes from
+the local endpoint are the process's *sent*, bytes to it *received*. A socket bound to
+every address (``0.0.0.0:53``) matches its port on any local address.
+
+What no socket owns -- forwarded traffic of a gateway, other protocols than TCP/UDP,
+sockets that came and went between two polls, every packet of a playback -- counts in one
+:data:`UNATTRIBUTED` row. A conversation is looked up again at each fold until it has an
+owner; what it counted before that stays unattributed.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from tuimon.core.conversation import _GONE
+from tuimon.core.rates import bump_packed, rates_packed
+
+UNATTRIBUTED = None  # the key of the row no process owns
+UNATTRIBUTED_NAME = "unattributed"
+
+
+class ProcessRow(NamedTuple):
+    """One process (or the unattributed traffic) as the Processes view and processes.csv
+    show it; rates are bytes per second over 2 s, 10 s and 40 s, sent and received."""
+
+    pid: int | None  # None: the unattributed row, or an owner the kernel did not name
+    name: str
+    packets_sent: int | None  # None for the unattributed row (no side is local)
+    bytes_sent: int | None
+    packets_received: int | None
+    bytes_received: int | None
+    packets: int  # both ways
+    bytes: int
+    rate_sent_2s: float | None
+    rate_sent_10s: float | None
+    rate_sent_40s: float | None
+    rate_received_2s: float | None
+    rate_received_10s: float | None
+    rate_received_40s: float | None
+    rate_2s: float
+    rate_10s: float
+    rate_40s: float
+    conversations: int  # conversations attributed to it
+    first_seen: float | None
+    last_seen: float | None
+
+
+class Proc:
+    __slots__ = ("pid", "name", "sent_p", "sent_b", "recv_p", "recv_b", "hist_sent",
+                 "hist_recv", "hist", "convs", "first", "last")
+
+    def __init__(self, pid: int | None, name: str) -> None:
+        self.pid, self.name = pid, name
+        self.sent_p = self.sent_b = self.recv_p = self.recv_b = 0
+        self.hist_sent = self.hist_recv = self.hist = None
+        self.convs = 0
+        self.first = self.last = None
+
+
+class ProcessTable:
+    """Per process, what its sockets' conversations counted (see the module)."""
+
+    def __init__(self, rates: bool = True, live: bool = True) -> None:
+        self.rates = rates
+        self.live = live  # False: a playback, every byte unattributed (no sockets to see)
+        self._sockets: tuple[dict, frozenset] = ({}, frozenset())
+        self.procs: dict = {}  # (pid, name) or UNATTRIBUTED -> Proc
+        self._owners: dict = {}  # Conversation -> ((key, local is A), ...); () none yet
+        self.polls = 0  # socket tables handed in
+        self._prune_at = 10_000
+
+    def set_sockets(self, sockets, local: frozenset = frozenset()) -> None:
+        """A new socket table: :class:`tuimon.capture.sockets.Socket` tuples (``proto,
+        addr, port, pid, name``; addr None: bound to every address) and the local
+        addresses a wildcard socket stands for. Called from the polling thread."""
+        table = {}
+        for proto, addr, port, pid, name in sockets:
+            if pid is not None:  # an owner we cannot see is no owner: unattributed
+                table.setdefault((proto, addr, port), (pid, name))
+        self._sockets = (table, frozenset(local))
+        self.polls += 1
+
+    def _owners_of(self, conv) -> tuple:
+        table, local = self._sockets
+        if not table:
+            return ()
+        proto, lo, hi, plo, phi = conv.key
+        if plo is None or proto not in (6, 17):
+            return ()
+        owners = []
+        for addr, port, is_lo in ((lo, plo, True), (hi, phi, False)):
+            owner = table.get((proto, addr, port))
+            if owner is None and addr in local:
+                owner = table.get((proto, None, port))
+            if owner is not None:
+                # the side's local endpoint is A when it is the key's first and A is that
+                owners.append(((owner[0], owner[1]), is_lo == conv.fwd))
+        return tuple(owners)
+
+    def fold(self, changes: list, sec: int, now: float | None) -> None:
+        """Attribute each change ``(conv, A->B packets, A->B bytes, B->A packets, B->A
+        bytes)`` to the processes owning its ends (:data:`UNATTRIBUTED` when none)."""
+        if not self.live:  # a playback: all of it unattributed, nothing to remember
+            self._fold_unattributed(changes, sec)
+            return
+        owners_of, owners, procs = self._owners_of, self._owners, self.procs
+        rates, live = self.rates, self.live
+        for conv, dap, dab, dbp, dbb in changes:
+            mine = owners.get(conv)
+            fresh = not mine
+            if fresh:  # not attributed yet: look it up in the latest socket table
+                mine = owners[conv] = owners_of(conv) if live else ()
+            for key, local_is_a in (mine or ((UNATTRIBUTED, None),)):
+                p = procs.get(key)
+                if p is None:
+                    p = procs[key] = (Proc(None, UNATTRIBUTED_NAME) if key is UNATTRIBUTED
+                                      else Proc(*key))
+                if fresh and (mine or conv.m_ab_p == dap and conv.m_ba_p == dbp):
+                    p.convs += 1  # an owner's first fold of it; unattributed: its first fold
+                if local_is_a is None or local_is_a:
+                    sp, sb, rp, rb = dap, dab, dbp, dbb
+                else:
+                    sp, sb, rp, rb = dbp, dbb, dap, dab
+                p.sent_p += sp
+                p.sent_b += sb
+                p.recv_p += rp
+                p.recv_b += rb
+                if p.first is None or conv.first < p.first:
+                    p.first = conv.first
+                if p.last is None or conv.last > p.last:
+                    p.last = conv.last
+                if rates:
+                    if sb:
+                        p.hist_sent = bump_packed(p.hist_sent, sec, sb)
+                    if rb:
+                        p.hist_recv = bump_packed(p.hist_recv, sec, rb)
+        if len(owners) > self._prune_at:  # forget the conversations that left the table
+            for conv in [c for c in owners if c.gen == _GONE]:
+                del owners[conv]
+            self._prune_at = max(10_000, 2 * len(owners))
+
+    def _fold_unattributed(self, changes: list, sec: int) -> None:
+        p = self.procs.get(UNATTRIBUTED)
+        if p is None:
+            p = self.procs[UNATTRIBUTED] = Proc(None, UNATTRIBUTED_NAME)
+        packets = nbytes = convs = 0
+        first, last = p.first, p.last
+        for conv, dap, dab, dbp, dbb in changes:
+            packets += dap + dbp
+            nbytes += dab + dbb
+            if conv.m_ab_p == dap and conv.m_ba_p == dbp:
+                convs += 1
+            if first is None or conv.first < first:
+                first = conv.first
+            if last is None or conv.last > last:
+                last = conv.last
+        p.sent_p += packets  # (no side is local: the row shows both ways together)
+        p.sent_b += nbytes
+        p.convs += convs
+        p.first, p.last = first, last
+        if self.rates and nbytes:
+            p.hist_sent = bump_packed(p.hist_sent, sec, nbytes)
+
+    def rows(self, now: float | None) -> list[ProcessRow]:
+        rows = []
+        name_note = "" if self.live else " (live captures only)"
+        for key, p in self.procs.items():
+            sent = rates_packed(p.hist_sent, now)
+            recv = rates_packed(p.hist_recv, now)
+            both = tuple(s + r for s, r in zip(sent, recv))
+            if key is UNATTRIBUTED:  # no side is local: neither sent nor received
+                rows.append(ProcessRow(
+                    None, UNATTRIBUTED_NAME + name_note, None, None, None, None,
+                    p.sent_p + p.recv_p, p.sent_b + p.recv_b, None, None, None, None, None, None,
+                    *both, p.convs, p.first, p.last))
+                continue
+            rows.append(ProcessRow(p.pid, p.name, p.sent_p, p.sent_b, p.recv_p, p.recv_b,
+                                   p.sent_p + p.recv_p, p.sent_b + p.recv_b, *sent, *recv, *both,
+                                   p.convs, p.first, p.last))
+        return rows
