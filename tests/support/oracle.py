@@ -244,7 +244,8 @@ PLEN_EDGES = (0, 20, 40, 80, 160, 320, 640, 1280, 2560, 5120)
 
 def views(path: str) -> dict:
     """``stations``: {mac: [packets, bytes, tx_p, tx_b, rx_p, rx_b]} as ``-z endpoints,eth``
-    prints them; ``vlans``: {mac: {ids}} from ``vlan.id`` of the frames each address sent or
+    prints them; ``stations_by_frames``: the same summed from each frame's ``eth.src``,
+    ``eth.dst`` and ``frame.len`` (``longest``: the longest frame.len); ``vlans``: {mac: {ids}} from ``vlan.id`` of the frames each address sent or
     received (802.1Q's and 802.1ad's, ``ieee8021ad.id``); ``plen``: ``-z plen,tree``'s buckets, (label, packets) each (the whole file);
     ``sizes``: {interface id: [[packets, bytes] per bucket]} from each frame's length;
     ``tagged``: [frames, bytes] with a VLAN tag, ``vlan_frames``: {id: [frames, bytes]}
@@ -265,6 +266,8 @@ def views(path: str) -> dict:
     tagged = [0, 0]
     sizes: dict = {}
     stations: dict = {}
+    by_frames: dict = defaultdict(lambda: [0] * 6)
+    longest = 0
     plen: list = []
     at = 0
     while at < len(lines) and not lines[at].startswith("====="):
@@ -274,6 +277,17 @@ def views(path: str) -> dict:
         if not flen:
             continue  # the blank line before the tables
         flen = int(flen)
+        longest = max(longest, flen)
+        if src and dst:  # the link's own Ethernet header (tunnels are not dissected)
+            s, d = by_frames[src.split(",")[0]], by_frames[dst.split(",")[0]]
+            s[0] += 1
+            s[1] += flen
+            s[2] += 1
+            s[3] += flen
+            d[0] += 1
+            d[1] += flen
+            d[4] += 1
+            d[5] += flen
         bucket = sum(flen >= edge for edge in PLEN_EDGES) - 1
         entry = sizes.setdefault(int(iface or 0), [[0, 0] for _ in PLEN_EDGES])[bucket]
         entry[0] += 1
@@ -302,4 +316,5 @@ def views(path: str) -> dict:
         elif section == "eth" and len(cells) == 7 and cells[0].count(":") == 5:
             stations[cells[0]] = [int(c) for c in cells[1:]]
     return {"stations": stations, "vlans": dict(vlans), "plen": plen, "sizes": sizes,
-            "vlan_frames": dict(vlan_frames), "tagged": tagged}
+            "vlan_frames": dict(vlan_frames), "tagged": tagged,
+            "stations_by_frames": dict(by_frames), "longest": longest}
