@@ -243,7 +243,7 @@ def test_enter_walks_from_a_host_to_its_conversations_to_a_packet(term, tmp_path
     packet Wireshark's dissection; Esc goes back each step; 9 and p show the pairs."""
     t = term(width=120, height=30)
     t.start("-r", str(PCAP), "--interval", "0.3", "--speed", "0", "--flow-timeout", "0")
-    t.wait_for(lambda s: "finished" in s and "Hosts  100 rows" in s, "the end of the file")
+    t.wait_for(lambda s: "finished" in s and "Hosts · 100 rows" in s, "the end of the file")
     t.keys("Enter")  # the top host: 192.168.2.126, in 158 of the 197 conversations
     screen = t.wait_for(lambda s: "filter host 192.168.2.126" in s and "Conversations" in s,
                         "the host's conversations")
@@ -261,7 +261,7 @@ def test_enter_walks_from_a_host_to_its_conversations_to_a_packet(term, tmp_path
     t.keys("Escape")
     t.wait_text("filter host 192.168.2.126")
     t.keys("9")  # the filter stays on: the host's pairs
-    screen = t.wait_for(lambda s: "Pairs  " in s and " rows of 107" in s, "the host's pairs")
+    screen = t.wait_for(lambda s: "Pairs · " in s and " rows of 107" in s, "the host's pairs")
     assert "172.105.121.82" in screen
     t.keys("p")
     t.wait_text("by hosts and ports")

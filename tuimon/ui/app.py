@@ -318,7 +318,8 @@ class MonitorApp(App):
             text.append(f"{SEP}filter ")
             text.append(self.filter_text, "bold")
         if table.view == PAIRS_VIEW:
-            text.append("  by hosts and ports, rates since p" if self.pair_ports else "  by hosts")
+            text.append(f"{SEP}by hosts and ports, rates since p" if self.pair_ports
+                        else f"{SEP}by hosts")
         if self.frozen:
             text.append(SEP)
             text.append("order frozen", "bold")

@@ -31,9 +31,12 @@ def key_name(key: str) -> str:
 
 
 def help_text(bindings: list[Binding]) -> Text:
+    """Every key, one a line; the views' keys (1-9, 0) last, so the keys that act on the
+    table are on the first screen."""
     text = Text()
     text.append("Keys\n\n", "bold")
-    for binding in bindings:
+    views = [b for b in bindings if b.action.startswith("view(")]
+    for binding in [*(b for b in bindings if b not in views), *views]:
         text.append(f"  {key_name(binding.key):<8}", "bold")
         text.append(f"{binding.tooltip or binding.description}\n")
     text.append("\n")
