@@ -49,7 +49,7 @@ TUIMON = str(ROOT / ".venv" / "bin" / "tuimon")
 KINDS = ("pps", "iperf", "iperf-max", "topspeed")
 DEFAULT_RATE = {"pps": "150000", "iperf": "1G"}
 HZ = os.sysconf("SC_CLK_TCK")
-STATUS = re.compile(r"^\s*(Interfaces|Hosts|Protocols|Conversations)\s+[\d,.kKM]+ rows", re.M)
+STATUS = re.compile(r"^\s*(Interfaces|Hosts|Protocols|Conversations)(?:\s+·)?\s+[\d,.kKM]+ rows?", re.M)
 
 
 # -- traffic ---------------------------------------------------------------------------------
