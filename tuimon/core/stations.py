@@ -264,20 +264,16 @@ class Stations:
                 e[1] += int(b[vid])
 
     def _senders(self, cols: dict, g, src_id: np.ndarray, m: int) -> None:
-        """The IP address each station sent from, of a batch's fast rows: (conversation,
-        direction, station) -- small ints -- dedupes the rows without a sort; one row of
-        each stands for it; IPv4 pairs already known are dropped in numpy."""
+        """The IP address each station sent from, of a batch's fast rows: IPv4 (station,
+        source address) pairs deduplicated by one ``np.unique``, those already known dropped
+        in numpy; IPv6 ones by (conversation, direction, station), their address taken from
+        the conversation's key. Nothing here is sized by the number of stations or
+        conversations, only by the batch's rows."""
         order = self._order
-        group = np.repeat(np.arange(len(g.at) - 1), np.diff(g.at))
-        code = (group * 2 + ~g.fwd) * m + src_id
-        code = code[~self._full[src_id]]  # stations with a full set: nothing to add
-        if not len(code):
+        keep = ~self._full[src_id]  # stations with a full set: nothing to add
+        if not keep.any():
             return
-        rep = np.empty(int(code.max()) + 1, np.int64)
-        rep[code] = np.arange(len(code))
-        first = np.zeros(len(rep), bool)
-        first[code] = True
-        picked = np.flatnonzero(~self._full[src_id])[rep[np.flatnonzero(first)]]
+        picked = np.flatnonzero(keep)
         rows = g.rows[picked]
         who = src_id[picked]
         v4 = cols["kind"][rows] == IPV4
@@ -292,13 +288,16 @@ class Stations:
             self._seen = np.union1d(seen, pairs)
         six = np.flatnonzero(~v4)
         if len(six):  # IPv6 senders: their conversation's address, in Python
+            group = np.repeat(np.arange(len(g.at) - 1), np.diff(g.at))
+            sides = group[picked[six]] * 2 + ~g.fwd[picked[six]]
+            code = np.unique(sides.astype(np.int64) * m + who[six])
             entry = np.empty(len(g.group), np.int64)
             entry[g.group] = np.arange(len(g.group))
             keys = g.keys
-            sides = (group[picked[six]] * 2 + ~g.fwd[picked[six]]).tolist()
-            for side, i in zip(sides, who[six].tolist()):
+            for c in code.tolist():
+                side, i = divmod(c, m)
                 order[i].add_address(keys[entry[side >> 1]][2 if side & 1 else 1])
-        full = [i for i in set(who.tolist()) if order[i].more]
+        full = [i for i in np.unique(who).tolist() if order[i].more]
         if full:
             self._full[full] = True
 
