@@ -63,27 +63,43 @@ def _cached(cmd: list[str], path: str) -> str:
     """tshark's output for ``cmd`` on ``path``, run once per test session: the answers are
     kept in TUIMON_TSHARK_CACHE (a folder tests/conftest.py makes for the session and the
     xdist workers share), keyed by the command and the file's content."""
+    def run() -> tuple[bytes, bool]:
+        return subprocess.run(cmd, capture_output=True, check=False).stdout, True
+
     folder = os.environ.get("TUIMON_TSHARK_CACHE")
     if not folder:
-        return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout
+        return _text(run()[0])
     digest = hashlib.sha256(json.dumps(cmd).encode())
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
-    entry = os.path.join(folder, digest.hexdigest())
-    # One worker runs tshark for an entry; the others wait for its answer on the entry's
-    # lock instead of running the same tshark beside it (a sixth of the runs did, at the
-    # start of a session, when every worker asks for the same captures at once).
+    return _text(cached(os.path.join(folder, digest.hexdigest()), run))
+
+
+def _text(out: bytes) -> str:
+    """tshark's output as text, newlines as a text-mode read gives them."""
+    return out.decode().replace("\r\n", "\n").replace("\r", "\n")
+
+
+def cached(entry: str, produce) -> bytes:
+    """The bytes kept at ``entry`` (a file of the session's cache folder), made by
+    ``produce()`` the first time. One worker runs tshark for an entry; the others wait for
+    its answer on the entry's lock instead of running the same tshark beside it (a sixth of
+    the runs did, at the start of a session, when every worker asks for the same captures
+    at once). ``produce`` returns the bytes and whether to keep them (not when tshark
+    failed: the answer is given once, and the next asking runs tshark again)."""
     with open(f"{entry}.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            with open(entry, encoding="utf-8") as f:
+            with open(entry, "rb") as f:
                 return f.read()
         except OSError:
             pass
-        out = subprocess.run(cmd, capture_output=True, text=True, check=False).stdout
+        out, keep = produce()
+        if not keep:
+            return out
         temp = f"{entry}.{os.getpid()}"
-        with open(temp, "w", encoding="utf-8") as f:
+        with open(temp, "wb") as f:
             f.write(out)
         os.replace(temp, entry)
         return out

@@ -39,6 +39,21 @@ def sums(db: sqlite3.Connection, grain: str) -> tuple:
                       f"WHERE interface = 'tma0'").fetchone()
 
 
+def assert_interface_totals(db: sqlite3.Connection, began: float, now: float,
+                            expect: tuple) -> bool:
+    """tma0's minutes, hours and days add up to ``expect``, and so do today's, the week's
+    and the period's totals unless the test ran across midnight (UTC); whether they were
+    checked."""
+    for grain in ("minutes", "hours", "days"):
+        assert sums(db, grain) == expect
+    if began < starts(now)["today"]:
+        return False
+    t = totals(db, "interface", now)
+    for period in ("today", "week", "period"):
+        assert t[period]["tma0"] == expect
+    return True
+
+
 def stop(proc) -> None:
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
@@ -66,13 +81,8 @@ def test_a_restart_adds_to_the_totals_as_the_kernel_counted(netns, echo, tmp_pat
               k["rx_packets"], k["rx_bytes"], k["tx_packets"], k["tx_bytes"])
     path = tmp_path / "tuimon" / "history.sqlite"
     db = sqlite3.connect(path)
-    for grain in ("minutes", "hours", "days"):
-        assert sums(db, grain) == expect
     now = time.time()
-    if began >= starts(now)["today"]:  # not across midnight (UTC)
-        t = totals(db, "interface", now)
-        for period in ("today", "week", "period"):
-            assert t[period]["tma0"] == expect
+    if assert_interface_totals(db, began, now, expect):
         hosts = totals(db, "host", now)["today"]
         b = hosts[netns.addr_b()]
         assert b[2:] == (k["rx_packets"], k["rx_bytes"], k["tx_packets"], k["tx_bytes"])
@@ -125,14 +135,7 @@ def test_a_restart_mid_traffic_carries_the_totals_over(netns, echo, tmp_path):
         sender.kill()
         sender.communicate()
     expect = tuple(a + b for a, b in zip(*counted))
-    db = sqlite3.connect(db_path)
-    for grain in ("minutes", "hours", "days"):
-        assert sums(db, grain) == expect
-    now = time.time()
-    if began >= starts(now)["today"]:  # not across midnight (UTC)
-        t = totals(db, "interface", now)
-        for period in ("today", "week", "period"):
-            assert t[period]["tma0"] == expect
+    assert_interface_totals(sqlite3.connect(db_path), began, time.time(), expect)
     k = kernel(netns)
     on_link = k["rx_packets"] + k["tx_packets"] - before["rx_packets"] - before["tx_packets"]
     assert on_link > expect[0]  # frames went by while no tuimon was counting

@@ -15,6 +15,7 @@ from typing import NamedTuple
 from urllib.parse import quote
 
 from tuimon.sinks.history_schema import GRAINS, PERIOD, VERSION, table
+from tuimon.sinks.history_spread import Span
 from tuimon.sinks.history_totals import PERIODS, starts
 
 KINDS = ("interface", "host", "protocol")
@@ -160,8 +161,6 @@ class HistoryReader:
         address B, port B)`` (as conversations.csv writes them; either way round) whose
         lifetime overlaps ``since`` .. ``until``: :class:`~tuimon.sinks.history_spread.Span`
         each, A and B as ``ends`` has them."""
-        from tuimon.sinks.history_spread import Span
-
         protocol, a, pa, b, pb = ends
         same = ("address_a = ? AND port_a IS ? AND address_b = ? AND port_b IS ?")
         try:
