@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tuimon.core.engine import Engine
+from tuimon.core.leaders import Leaders
 from tuimon.server.query import COLUMNS, QueryRunner, window
 from tuimon.server.protocol import VIEWS, Query, default_descending
 
@@ -177,10 +178,11 @@ def test_cache_is_refreshed_when_the_engine_changes():
 
 
 def test_a_large_table_builds_only_its_window_and_sorts_once_per_change(monkeypatch):
-    """With 30,000 conversations: rows are built for the window only, a window near the top
-    comes from the partial order, a deep scroll sorts the whole table once, and scrolling on
-    within the same engine version reads the cached order (no new pass over the table).
-    Speed itself is make bench's (bench/ui.py), not a timed assertion here."""
+    """With 30,000 conversations: rows are built for the window only, the default view's
+    window comes from the engine's leaders (no pass over the table), another sort's window
+    near the top from the partial order, a deep scroll sorts the whole table once, and
+    scrolling on within the same engine version reads the cached order (no new pass over
+    the table). Speed itself is make bench's (bench/ui.py), not a timed assertion here."""
     import tuimon.server.query as query
 
     engine = conv_engine(30_000)
@@ -195,9 +197,18 @@ def test_a_large_table_builds_only_its_window_and_sorts_once_per_change(monkeypa
     real_pick = query.heapq.nlargest
     monkeypatch.setattr(query.heapq, "nlargest", lambda n, it, key: picked.append(n)
                         or real_pick(n, it, key=key))
-    page = runner.run(Query(view="conversations", limit=40, margin=40), version=1)
+    resets = []
+    real_reset = Leaders.reset
+    monkeypatch.setattr(Leaders, "reset", lambda *a: resets.append(a) or real_reset(*a))
+    leaders = runner.run(Query(view="conversations", limit=40, margin=40), version=1)
+    assert passes == [] and resets == []  # the leaders' members, no pass over the table
+    assert 0 < picked[0] <= 160 < len(engine.conversations) // 8
+    picked.clear()
+    runner.run(Query(view="conversations", sort="packets", limit=40, margin=40), version=1)
     assert picked == [160] and len(passes) == 1
-    key = page.keys[5]
+    assert [r.bytes for r in leaders.rows] == sorted(
+        (c.bytes for c in engine.conversations), reverse=True)[:80]
+    key = leaders.keys[5]
     runner.run(Query(view="conversations", sort="rate_10s", filter="port 80 and not port 1005",
                      limit=40, margin=40, cursor=5, cursor_key=key), version=2)
     assert len(passes) == 2
@@ -207,7 +218,7 @@ def test_a_large_table_builds_only_its_window_and_sorts_once_per_change(monkeypa
     runner.run(Query(view="conversations", sort="rate_10s", filter="port 80 and not port 1005",
                      offset=15_040, cursor=15_040, limit=40, margin=40), version=2)
     assert len(passes) == 3  # the full order is cached until the engine changes
-    assert built == [80, 80, 120, 120]
+    assert built == [80, 80, 80, 120, 120]
 
 
 @pytest.mark.parametrize("view", ["hosts", "conversations"])

@@ -30,6 +30,8 @@ methods and properties, and imports each name from the module it lives in.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import math
 from bisect import bisect_left
 from collections import deque
@@ -54,6 +56,7 @@ from tuimon.core.flows import FlowAccounts
 from tuimon.core.grouping import conversations
 from tuimon.core.ifmeta import _COUNTERS, _IB, _IFIRST, _ILAST, _IP, _WAY, InterfaceMeta, reasons_text
 from tuimon.core.labels import AppLabels
+from tuimon.core.leaders import LOW, Leaders, total_bytes
 from tuimon.core.model import (
     ConversationRow,
     HostRow,
@@ -158,6 +161,8 @@ class Engine:
         # oldest dropped first past it. None: none kept (keep_left() turns it on).
         self._kept: deque | None = None
         self.left_dropped = 0  # conversations that left and are no longer kept (memory)
+        # The listed conversations with the most bytes (core/leaders.py): the default view.
+        self._leaders = Leaders()
         self.max_hosts = max_hosts or 0
         self.hosts_folded = 0  # hosts folded into the OTHER_HOSTS row (over max_hosts)
         # After a fold-in that found too few hosts without conversations: the hosts then
@@ -220,14 +225,38 @@ class Engine:
         """The conversations that left the table and are still kept, oldest first."""
         return self._kept if self._kept is not None else ()
 
+    def leading(self, need: int) -> list[Conversation] | None:
+        """The ``need`` listed conversations (the table's, then the kept ones) with the
+        most bytes, largest first, ties in listed order: what a sort of the whole listing by
+        bytes begins with, from :class:`~tuimon.core.leaders.Leaders` (no pass over the
+        table, unless its members fell short: then one, and they start again from it)."""
+        table, kept = self._table, self.left_conversations
+        listed = len(table) + len(kept)
+        need = min(need, listed)
+        floor = self._leaders.floor
+        fresh = [f for f in self._dirty  # counted since the last fold, and listed
+                 if f.ab_b + f.ba_b >= floor and f.gen != _GONE and table.get(f.key) is f]
+
+        def walk():
+            return itertools.chain(table.values(), kept)
+
+        top = self._leaders.top(need, fresh, walk)
+        if top is None:
+            self._leaders.reset(walk(), max(LOW, 2 * need))
+            top = self._leaders.top(need, fresh, walk)
+        if top is None:  # ties at the reset's boundary left too few: the pass itself
+            top = heapq.nlargest(need, walk(), key=total_bytes)
+        return top
+
     def _trim_kept(self) -> None:
         """Past ``max_flows`` (the table and the kept ones), the oldest kept go."""
         kept = self._kept
         if kept and self.max_flows:
             over = min(len(kept), len(kept) + len(self._table) - self.max_flows)
             if over > 0:
+                members = self._leaders.members
                 for _ in range(over):
-                    kept.popleft()
+                    members.discard(kept.popleft())
                 self.left_dropped += over
 
     def conversation(self, key: tuple) -> Conversation | None:
@@ -684,6 +713,8 @@ class Engine:
         ports_add = self.ports.add
         watchers = self.fold_watchers
         changes = [] if watchers else None
+        leaders = self._leaders
+        lead_floor, lead_add = leaders.floor, leaders.members.add
         for f in self._dirty:
             ab_p, ab_b, ba_p, ba_b = f.ab_p, f.ab_b, f.ba_p, f.ba_b
             new = f.m_ab_p == 0 and f.m_ba_p == 0
@@ -751,6 +782,10 @@ class Engine:
             proto = key[0]
             if key[3] is not None and (proto == 6 or proto == 17):
                 ports_add(proto, key[3], key[4], dp, db)
+                if ab_b + ba_b >= lead_floor:
+                    lead_add(f)
+            elif proto != 6 and proto != 17 and ab_b + ba_b >= lead_floor:
+                lead_add(f)  # (a port-less TCP/UDP fragment's record is not listed)
             v6 = key[1] >= V6
             t = transport.get((v6, proto))
             if t is None:
@@ -791,6 +826,7 @@ class Engine:
                 touched.add(key[2])
         self._dirty.clear()
         self._gen += 1
+        leaders.prune()
         if self.watches:
             self.watches.fold(self.conversation, sec)
         if changes is not None:
@@ -857,6 +893,8 @@ class Engine:
         """Conversations (already folded) that just left the table."""
         if conversations:
             self.expired += len(conversations)
+            if self._kept is None:  # no longer listed (kept: still listed, still leaders)
+                self._leaders.members.difference_update(conversations)
             if self._kept is not None:
                 self._kept.extend(conversations)
                 self._trim_kept()

@@ -33,6 +33,9 @@ from tuimon.server.protocol import ALL_VIEWS, COLUMNS, DEFAULT_SORT, Page, Query
 PARTIAL_VIEWS = ("hosts", "conversations")
 PARTIAL_MIN = 5000
 PARTIAL_RATIO = 8
+# The Conversations view by bytes, largest first, unfiltered: its first rows (at most this
+# many) come from the engine's leaders without a pass over the table (core/leaders.py).
+LEAD_MAX = 2048
 
 
 def row_key(view: str, item) -> Hashable:
@@ -333,6 +336,14 @@ class QueryRunner:
                 and (len(self._cache) == self._cache_total
                      or (need is not None and need <= len(self._cache))):
             return self._cache, self._cache_total, error
+        if (need is not None and q.view == "conversations" and sort == "bytes" and q.descending
+                and not q.filter and not q.freeze and need <= LEAD_MAX):
+            # the default view: its first rows from the engine's leaders (core/leaders.py)
+            engine = self.engine
+            items = engine.leading(need)
+            total = len(engine.conversations) + len(engine.left_conversations)
+            self._cache_key, self._cache, self._cache_total = cache_key, items, total
+            return items, total, error
         items = self._view_items(q)
         ident = self._ident(q.view)
         if node is not None:
