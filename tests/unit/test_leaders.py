@@ -112,3 +112,13 @@ def test_ties_come_in_listed_order():
     assert lead.top(4, (), lambda: iter(listed)) == \
         sorted(listed, key=total_bytes, reverse=True)[:4]
     assert lead.top(4, (), lambda: iter(listed)) == [listed[1], listed[3], listed[4], listed[0]]
+
+
+def test_a_flood_of_equal_conversations_keeps_the_members_few(kit):
+    """Hundreds of conversations with the same bytes (a scan, a replayed capture): the floor
+    rises above them rather than keeping them all (memory), and answers stay exact."""
+    engine = kit.engine([kit.record(f"10.0.{i // 250}.{i % 250 + 1}", "10.9.9.9", 1000, 80,
+                                    size=100 if i % 50 else 200 + i) for i in range(600)])
+    assert len(engine._leaders.members) <= leaders_mod.HIGH
+    for need in (3, 12, 20, 100):
+        assert engine.leading(need) == expected(engine, need), need

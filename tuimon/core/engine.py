@@ -30,7 +30,6 @@ methods and properties, and imports each name from the module it lives in.
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import math
 from bisect import bisect_left
@@ -56,7 +55,7 @@ from tuimon.core.flows import FlowAccounts
 from tuimon.core.grouping import conversations
 from tuimon.core.ifmeta import _COUNTERS, _IB, _IFIRST, _ILAST, _IP, _WAY, InterfaceMeta, reasons_text
 from tuimon.core.labels import AppLabels
-from tuimon.core.leaders import LOW, Leaders, total_bytes
+from tuimon.core.leaders import LOW, Leaders
 from tuimon.core.model import (
     ConversationRow,
     HostRow,
@@ -241,11 +240,8 @@ class Engine:
             return itertools.chain(table.values(), kept)
 
         top = self._leaders.top(need, fresh, walk)
-        if top is None:
-            self._leaders.reset(walk(), max(LOW, 2 * need))
-            top = self._leaders.top(need, fresh, walk)
-        if top is None:  # ties at the reset's boundary left too few: the pass itself
-            top = heapq.nlargest(need, walk(), key=total_bytes)
+        if top is None:  # one pass, which the members start again from
+            top = self._leaders.reset(walk(), max(LOW, 2 * need))[:need]
         return top
 
     def _trim_kept(self) -> None:

@@ -45,17 +45,21 @@ class Leaders:
         if len(members) <= HIGH:
             return
         floor = heapq.nlargest(LOW, map(total_bytes, members))[-1]
+        if sum(1 for c in members if c.ab_b + c.ba_b >= floor) > HIGH:
+            floor += 1  # ties at the floor (a flood of equal conversations): above them
         members.difference_update([c for c in members if c.ab_b + c.ba_b < floor])
         self.floor = floor
 
-    def reset(self, listed: Iterable, keep: int) -> None:
+    def reset(self, listed: Iterable, keep: int) -> list:
         """Start again from one pass over the whole listing (the members fell short of a
-        query's rows): the ``keep`` largest and their floor."""
+        query's rows): the ``keep`` largest and their floor. Returns the pass's first
+        ``keep`` + 1 in order (``heapq.nlargest`` is stable: ties in listed order)."""
         top = heapq.nlargest(keep + 1, listed, key=total_bytes)
         floor = total_bytes(top[-1]) + 1 if len(top) > keep else 0
         self.members.clear()
         self.members.update(c for c in top if total_bytes(c) >= floor)
         self.floor = floor
+        return top
 
     def top(self, need: int, fresh: Iterable, walk: Callable[[], Iterable]) -> list | None:
         """The ``need`` listed conversations with the most bytes, largest first, ties in
