@@ -19,6 +19,7 @@ Pure: no files (the vendor names come with the rows, from
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from tuimon.capture.columns import PacketColumns
 from tuimon.capture.decode import IPV4, NONIP
@@ -28,7 +29,6 @@ from tuimon.core.names import address_text
 ADDRESS_CAP = 256  # IP addresses kept per station (a router's MAC has every remote one)
 ADDRESS_SHOWN = 16  # of them listed in its row, the lowest; then "+N more"
 _VLAN_TYPES = (0x8100, 0x88A8, 0x9100, 0x9200)
-_HEAD = np.arange(14)  # destination, source, ethertype
 _NONE = (1 << 64) - 1  # no MAC address (48 bits): a row of another link type
 _TAGS = np.arange(14, 20)  # a tagged frame's: first tag, the next ethertype, second tag
 
@@ -88,6 +88,9 @@ class Stations:
         self._order: list = []
         self._full = np.zeros(0, bool)
         self._seen = np.zeros(0, np.uint64)
+        # the fast path's frames and bytes (rows), sent (2 * index in _order) and received
+        # (2 * index + 1), not yet added to the stations (_flush)
+        self._sums = np.zeros((2, 0), np.int64)
 
     def _get(self, mac: int) -> Station:
         s = self.table.get(mac)
@@ -162,16 +165,39 @@ class Stations:
         if not hit.all():
             new = np.unique(values[~hit])
             new = new[new != _NONE].tolist()
+            self._flush()  # the indices change: what was summed under them goes first
             for mac in new:
                 self._get(mac)
             self._known = np.array(sorted(self.table), np.uint64)
             self._order = [self.table[mac] for mac in self._known.tolist()]
             self._order.append(None)  # _NONE: a row of another link type
             self._known = np.append(self._known, np.uint64(_NONE))
-            self._full = np.array([st is not None and st.more for st in self._order])
+            # _NONE's rows send from no station: "full", so the senders skip them
+            self._full = np.array([st is None or st.more for st in self._order])
             self._seen = np.array(sorted(self._seen_mac_ip()), np.uint64)
+            self._sums = np.zeros((2, 2 * len(self._order)), np.int64)
             at = np.searchsorted(self._known, values)
         return at
+
+    def _flush(self) -> None:
+        """Add what the fast path summed (:attr:`_sums`, by index in :attr:`_order`) to the
+        stations; the sums start again at zero."""
+        sums = self._sums
+        if not sums.any():
+            return
+        p, b = sums
+        order = self._order
+        for k in np.flatnonzero(p).tolist():
+            st = order[k >> 1]
+            if st is None:
+                continue
+            if k & 1:
+                st.rx_p += int(p[k])
+                st.rx_b += int(b[k])
+            else:
+                st.tx_p += int(p[k])
+                st.tx_b += int(b[k])
+        sums[:] = 0
 
     def _seen_mac_ip(self):
         """(index in _order) << 32 | IPv4 address, of every station's IPv4 addresses."""
@@ -183,48 +209,46 @@ class Stations:
 
     def _columns(self, batch: PacketColumns, ether: list[bool], g) -> None:
         """The fast rows of Ethernet interfaces, a batch at a time: the MAC addresses are
-        found among those seen before by binary search, summed with ``np.bincount``; VLAN
-        ids, and the IP addresses each MAC sent from, deduplicated in numpy, so only what
-        is new reaches Python."""
+        found among those seen before by binary search and summed with ``np.bincount``
+        into numpy sums per station (added to the stations when rows are asked for, or
+        the stations' indices change); VLAN ids, and the IP addresses each MAC sent from,
+        deduplicated in numpy, so only what is new reaches Python."""
         cols = batch.cols
         rows = g.rows  # the fast rows, grouped by conversation
         n = len(rows)
         u8 = np.frombuffer(batch.buf, np.uint8)
         starts = cols["start"][rows]
-        head = u8[starts[:, None] + _HEAD]  # fast rows hold 34 bytes at least
-        macs8 = np.zeros((n, 2, 8), np.uint8)
-        macs8[:, 0, 2:] = head[:, 6:12]  # source
-        macs8[:, 1, 2:] = head[:, 0:6]  # destination
-        both = macs8.view(">u8").reshape(n, 2).astype(np.uint64)
+        # destination, source, ethertype and two more bytes (fast rows hold 34 at least),
+        # read as two big-endian 64-bit words: a view of the batch's bytes as a word at
+        # every byte offset, so a row's word is one gather (not eight)
+        be = as_strided(np.frombuffer(batch.buf, ">u8", count=len(u8) >> 3),
+                        shape=(len(u8) - 7,), strides=(1,), writeable=False)
+        w0, w1 = be[starts].astype(np.uint64), be[starts + 8].astype(np.uint64)
+        macs = np.concatenate((((w0 & 0xFFFF) << 32) | (w1 >> 32), w0 >> 16))  # src, dst
         mixed = not (len(ether) == 1 or all(ether))
         if mixed:
             on = np.zeros(max(len(ether), int(cols["iface"].max()) + 1), bool)
             on[:len(ether)] = ether
-            both[~on[cols["iface"][rows]]] = _NONE
-        ids = self._ids(both.ravel()).reshape(n, 2)
-        src_id, dst_id = ids[:, 0], ids[:, 1]
-        m = len(self._order)
+            off = np.flatnonzero(~on[cols["iface"][rows]])
+            macs[off] = _NONE
+            macs[off + n] = _NONE
+        ids = self._ids(macs)
+        src_id = ids[:n]
         wlen = cols["wlen"][rows]
-        order = self._order
-        for sent, who in ((True, src_id), (False, dst_id)):
-            p = np.bincount(who, minlength=m)
-            b = np.bincount(who, weights=wlen, minlength=m)
-            nz = np.flatnonzero(p)
-            for i, pk, by in zip(nz.tolist(), p[nz].tolist(), b[nz].tolist()):
-                st = order[i]
-                if st is None:
-                    continue
-                if sent:
-                    st.tx_p += pk
-                    st.tx_b += int(by)
-                else:
-                    st.rx_p += pk
-                    st.rx_b += int(by)
+        # sent (2 * index) and received (2 * index + 1): packets and bytes, in numpy
+        code = ids << 1
+        code[n:] += 1
+        m2 = self._sums.shape[1]
+        self._sums[0] += np.bincount(code, minlength=m2)
+        self._sums[1] += np.bincount(code, weights=np.concatenate((wlen, wlen)),
+                                     minlength=m2).astype(np.int64)
         # VLAN tags (fast rows have at most two): each station's ids
-        e0 = head[:, 12].astype(np.int64) << 8 | head[:, 13]
+        e0 = (w1 >> 16) & 0xFFFF
         is_tag = (e0 == 0x8100) | (e0 == 0x88A8) | (e0 == 0x9100) | (e0 == 0x9200)
-        tagged = np.flatnonzero(is_tag & (both[:, 0] != _NONE) if mixed else is_tag)
-        if len(tagged):
+        if is_tag.any():
+            order = self._order
+            dst_id = ids[n:]
+            tagged = np.flatnonzero(is_tag & (macs[:n] != _NONE) if mixed else is_tag)
             tags = u8[starts[tagged][:, None] + _TAGS].astype(np.int64)
             e1 = tags[:, 2] << 8 | tags[:, 3]
             two = (e1 == 0x8100) | (e1 == 0x88A8) | (e1 == 0x9100) | (e1 == 0x9200)
@@ -241,7 +265,7 @@ class Stations:
                     st.vlans = {pair & 0xFFF}
                 else:
                     st.vlans.add(pair & 0xFFF)
-        self._senders(cols, g, src_id, m)
+        self._senders(cols, g, src_id, len(self._order))
 
     def _count_tags(self, wlen: np.ndarray, first: np.ndarray, second: np.ndarray,
                     two: np.ndarray) -> None:
@@ -266,11 +290,12 @@ class Stations:
     def _senders(self, cols: dict, g, src_id: np.ndarray, m: int) -> None:
         """The IP address each station sent from, of a batch's fast rows: IPv4 (station,
         source address) pairs deduplicated by one ``np.unique``, those already known dropped
-        in numpy; IPv6 ones by (conversation, direction, station), their address taken from
-        the conversation's key. Nothing here is sized by the number of stations or
-        conversations, only by the batch's rows."""
+        by a binary search in the sorted pairs seen (the new ones inserted in place, no
+        sort of them); IPv6 ones by (conversation, direction, station), their address taken
+        from the conversation's key. Nothing here is sized by the number of conversations,
+        only by the batch's rows and the pairs seen."""
         order = self._order
-        keep = ~self._full[src_id]  # stations with a full set: nothing to add
+        keep = ~self._full[src_id]  # stations with a full set (or none): nothing to add
         if not keep.any():
             return
         picked = np.flatnonzero(keep)
@@ -278,14 +303,20 @@ class Stations:
         who = src_id[picked]
         v4 = cols["kind"][rows] == IPV4
         pairs = np.unique((who[v4].astype(np.uint64) << np.uint64(32)) | cols["src"][rows][v4])
+        added = set()
         seen = self._seen
         if len(seen):
-            at = np.minimum(np.searchsorted(seen, pairs), len(seen) - 1)
-            pairs = pairs[seen[at] != pairs]
+            at = np.searchsorted(seen, pairs)
+            new = seen[np.minimum(at, len(seen) - 1)] != pairs
+            pairs, at = pairs[new], at[new]
+        else:
+            at = np.zeros(len(pairs), np.int64)
         if len(pairs):
             for pair in pairs.tolist():
-                order[pair >> 32].add_address(pair & 0xFFFFFFFF)
-            self._seen = np.union1d(seen, pairs)
+                i = pair >> 32
+                order[i].add_address(pair & 0xFFFFFFFF)
+                added.add(i)
+            self._seen = np.insert(seen, at, pairs)
         six = np.flatnonzero(~v4)
         if len(six):  # IPv6 senders: their conversation's address, in Python
             group = np.repeat(np.arange(len(g.at) - 1), np.diff(g.at))
@@ -297,12 +328,14 @@ class Stations:
             for c in code.tolist():
                 side, i = divmod(c, m)
                 order[i].add_address(keys[entry[side >> 1]][2 if side & 1 else 1])
-        full = [i for i in np.unique(who).tolist() if order[i].more]
+                added.add(i)
+        full = [i for i in added if order[i].more]
         if full:
             self._full[full] = True
 
     def rows(self, vendor=None) -> list[StationRow]:
         """Every station's row; ``vendor``: MAC int -> manufacturer name ("" unknown)."""
+        self._flush()
         out = []
         for mac, s in self.table.items():
             addrs = addresses_text(s)
