@@ -188,8 +188,8 @@ class Engine:
         self._flows: FlowAccounts | None = None  # the conntrack source's flows, if any
         # Per-second trails of the conversations whose History was opened (core.watch).
         self.watches = Watches()
-        # The Stations, Sizes and Ports views' accounts: stations and sizes counted per
-        # batch in ingest(), ports per fold from the conversations' deltas.
+        # The Stations, Sizes and Ports views' accounts, counted per batch in ingest() (the
+        # conntrack source's flows add their ports themselves, tuimon.core.flows).
         self.stations = Stations()
         self.sizes = Sizes()
         self.ports = Ports()
@@ -339,6 +339,7 @@ class Engine:
             self.counters.ingest(records, groups)
         self.stations.ingest(records, [m.link == "ether" for m in self._meta], groups)
         self.sizes.ingest(records)
+        self.ports.ingest(records)
         if self.max_flows and len(self._table) > self.max_flows + (self.max_flows >> 3):
             self.fold()  # a flood of new conversations: keep the bound between folds too
 
@@ -681,7 +682,6 @@ class Engine:
         hosts, transport, apps = self.hosts, self._transport, self._apps
         timeouts, wheel = self.timeouts, self._wheel
         with_rates = self.rates
-        ports_add = self.ports.add
         watchers = self.fold_watchers
         changes = [] if watchers else None
         for f in self._dirty:
@@ -749,8 +749,6 @@ class Engine:
                 ha.rx_p += dap
                 ha.rx_b += dab
             proto = key[0]
-            if key[3] is not None and (proto == 6 or proto == 17):
-                ports_add(proto, key[3], key[4], dp, db)
             v6 = key[1] >= V6
             t = transport.get((v6, proto))
             if t is None:
@@ -977,7 +975,7 @@ class Engine:
         return self.sizes.rows([m.name for m in self._meta])
 
     def port_rows(self) -> list[PortRow]:
-        """The Ports view: TCP and UDP ports (as of the last fold)."""
+        """The Ports view: TCP and UDP ports."""
         return self.ports.rows(self.names.services)
 
     def totals(self) -> Totals:
