@@ -337,7 +337,7 @@ class Engine:
             self._count(records)
         if self.counters is not None:
             self.counters.ingest(records, groups)
-        self.stations.ingest(records, [m.link == "ether" for m in self._meta], groups)
+        self.stations.ingest(records, [m.link == "ether" for m in self._meta])
         self.sizes.ingest(records)
         self.ports.ingest(records)
         if self.max_flows and len(self._table) > self.max_flows + (self.max_flows >> 3):
