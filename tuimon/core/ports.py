@@ -37,13 +37,14 @@ class Ports:
         if isinstance(records, PacketColumns):
             cols = records.cols
             proto = cols["proto"]
-            rows = np.flatnonzero(cols["fast"] & cols["ported"] & ((proto == 6) | (proto == 17)))
-            if len(rows):  # fast rows: their table indices, added in numpy
-                base = (proto[rows] == 17).astype(np.int64) << 16
-                a = base | cols["sport"][rows]
-                b = base | cols["dport"][rows]
-                wlen = cols["wlen"][rows]
-                other = np.flatnonzero(a != b)  # equal ports: the frame counts once
+            udp = proto == 17
+            ok = cols["fast"] & cols["ported"] & (udp | (proto == 6))
+            if ok.any():  # fast rows: their table indices, added in numpy
+                base = udp.view(np.uint8).astype(np.int64) << 16
+                a = (base | cols["sport"])[ok]
+                b = (base | cols["dport"])[ok]
+                wlen = cols["wlen"][ok]
+                other = a != b  # equal ports: the frame counts once
                 both = np.concatenate((a, b[other]))
                 np.add.at(self.packets, both, 1)
                 np.add.at(self.bytes, both, np.concatenate((wlen, wlen[other])))
