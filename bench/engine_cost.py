@@ -23,8 +23,6 @@ import gc
 import time
 
 from tuimon.config import Config
-from tuimon.core.processes import ProcessTable
-from tuimon.server.process_poll import ProcessPoller
 from tuimon.server.service import EngineService
 from tuimon.server.session import tune_gc
 
@@ -44,7 +42,10 @@ def run(path: str, rows: int = 0, dissect: int = 0, limit: int = 0,
     if svc.session is None:
         raise SystemExit(f"cannot open {path}: {status.message}")
     engine = svc.engine
-    if live_processes and engine.processes is not None:
+    if live_processes and getattr(engine, "processes", None) is not None:
+        from tuimon.core.processes import ProcessTable
+        from tuimon.server.process_poll import ProcessPoller
+
         engine.fold_watchers.remove(engine.processes.fold)
         table = ProcessTable(rates=engine.rates, live=True)
         ProcessPoller(table).poll()
