@@ -154,3 +154,19 @@ def test_ipv6_and_portless_protocols():
     row = only_row(e)
     assert (row.protocol, row.address_a, row.port_a, row.bytes) == ("icmpv6", "2001:db8::1",
                                                                     None, 416)
+
+
+def test_the_ports_view_counts_what_each_flow_adds():
+    """Flows have no packets on the packet path: the Ports view gets each flow's deltas
+    (both ports; once when they are equal; none for a protocol without ports)."""
+    e = engine()
+    e.ingest_flows([dump_end(100.0)])
+    e.ingest_flows([flow(DUMPED, 101.0, 7, 3, 300, 2, 500),
+                    flow(DUMPED, 101.0, 8, 1, 90, 1, 90, sport=123, dport=123),
+                    flow(DUMPED, 101.0, 9, 4, 400, 0, 0, proto=6, sport=40000, dport=443),
+                    flow(DUMPED, 101.0, 10, 1, 84, 1, 84, proto=1, sport=None, dport=None),
+                    dump_end(101.0)])
+    e.ingest_flows([flow(DUMPED, 102.0, 7, 5, 700, 4, 900), dump_end(102.0)])
+    ports = {(r.protocol, r.port): (r.packets, r.bytes) for r in e.snapshot().ports}
+    assert ports == {("udp", 4000): (9, 1600), ("udp", 53): (9, 1600), ("udp", 123): (2, 180),
+                     ("tcp", 40000): (4, 400), ("tcp", 443): (4, 400)}

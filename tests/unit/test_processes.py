@@ -96,6 +96,41 @@ def test_an_owner_stays_after_its_socket_is_gone_and_a_late_socket_takes_over():
     assert rows["sender"].bytes_sent == 600 and rows[UNATTRIBUTED_NAME].bytes == 100
 
 
+def test_what_nobody_owns_adds_up_per_fold_as_per_conversation():
+    """Forwarded conversations (a socket on their port, at another address), one owned
+    beside them: the unattributed row is their sums (A to B as sent), each conversation
+    counted in its first fold only, its rates those of every byte; then a socket appears
+    on one of their ports and takes what comes after."""
+    other = Socket(6, parse_address("10.0.0.99"), 80, 5, "httpd")  # port 80, not theirs
+    curl = Socket(6, parse_address(HERE), 40000, 4242, "curl")
+    engine, table = engine_with([other, curl])
+    engine.ingest([
+        record("192.0.2.7", "192.0.2.8", 1000, 80, size=60, ts=10.0),
+        record("192.0.2.8", "192.0.2.7", 80, 1000, size=1500, ts=10.1),
+        record("192.0.2.9", "192.0.2.8", 2000, 80, size=70, ts=10.2),
+        record("192.0.2.9", "192.0.2.8", 3000, 53, proto=17, size=80, ts=10.3),
+        record(HERE, "192.0.2.9", 40000, 443, size=100, ts=10.4),
+    ])
+    engine.fold()
+    u = rows_by_name(engine)[UNATTRIBUTED_NAME]
+    assert (u.packets, u.bytes, u.conversations) == (4, 1710, 3)
+    assert (u.first_seen, u.last_seen) == (10.0, 10.3) and u.rate_2s == 1710 / 2
+    assert rows_by_name(engine)["curl"].bytes == 100
+    engine.ingest([record("192.0.2.7", "192.0.2.8", 1000, 80, size=40, ts=11.0),
+                   record("192.0.2.9", "192.0.2.8", 3000, 53, proto=17, size=90, ts=11.5)])
+    engine.fold()
+    u = rows_by_name(engine)[UNATTRIBUTED_NAME]
+    assert (u.packets, u.bytes, u.conversations, u.last_seen) == (6, 1840, 3, 11.5)
+    assert u.rate_2s == (1710 + 130) / 2 and u.rate_10s == 1840 / 10
+    table.set_sockets([other, curl, Socket(17, None, 3000, 7, "dns")],
+                      frozenset({parse_address("192.0.2.9")}))
+    engine.ingest([record("192.0.2.9", "192.0.2.8", 3000, 53, proto=17, size=50, ts=12.0)])
+    engine.fold()
+    rows = rows_by_name(engine)
+    assert rows[UNATTRIBUTED_NAME].bytes == 1840
+    assert (rows["dns"].bytes_sent, rows["dns"].conversations) == (50, 1)
+
+
 def test_playback_is_all_unattributed_and_says_why():
     engine, _ = engine_with([Socket(6, parse_address(HERE), 40000, 1, "curl")], live=False)
     engine.ingest([record(HERE, "192.0.2.9", 40000, 443, size=100, ts=10.0)])

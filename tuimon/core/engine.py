@@ -192,8 +192,8 @@ class Engine:
         self._flows: FlowAccounts | None = None  # the conntrack source's flows, if any
         # Per-second trails of the conversations whose History was opened (core.watch).
         self.watches = Watches()
-        # The Stations, Sizes and Ports views' accounts: stations and sizes counted per
-        # batch in ingest(), ports per fold from the conversations' deltas.
+        # The Stations, Sizes and Ports views' accounts, counted per batch in ingest() (the
+        # conntrack source's flows add their ports themselves, tuimon.core.flows).
         self.stations = Stations()
         self.sizes = Sizes()
         self.ports = Ports()
@@ -362,8 +362,9 @@ class Engine:
             self._count(records)
         if self.counters is not None:
             self.counters.ingest(records, groups)
-        self.stations.ingest(records, [m.link == "ether" for m in self._meta], groups)
+        self.stations.ingest(records, [m.link == "ether" for m in self._meta])
         self.sizes.ingest(records)
+        self.ports.ingest(records)
         if self.max_flows and len(self._table) > self.max_flows + (self.max_flows >> 3):
             self.fold()  # a flood of new conversations: keep the bound between folds too
 
@@ -706,7 +707,6 @@ class Engine:
         hosts, transport, apps = self.hosts, self._transport, self._apps
         timeouts, wheel = self.timeouts, self._wheel
         with_rates = self.rates
-        ports_add = self.ports.add
         watchers = self.fold_watchers
         changes = [] if watchers else None
         leaders = self._leaders
@@ -776,11 +776,8 @@ class Engine:
                 ha.rx_p += dap
                 ha.rx_b += dab
             proto = key[0]
-            if key[3] is not None and (proto == 6 or proto == 17):
-                ports_add(proto, key[3], key[4], dp, db)
-                if ab_b + ba_b >= lead_floor:
-                    lead_add(f)
-            elif proto != 6 and proto != 17 and ab_b + ba_b >= lead_floor:
+            if ab_b + ba_b >= lead_floor and (
+                    key[3] is not None or (proto != 6 and proto != 17)):
                 lead_add(f)  # (a port-less TCP/UDP fragment's record is not listed)
             v6 = key[1] >= V6
             t = transport.get((v6, proto))
@@ -1011,7 +1008,7 @@ class Engine:
         return self.sizes.rows([m.name for m in self._meta])
 
     def port_rows(self) -> list[PortRow]:
-        """The Ports view: TCP and UDP ports (as of the last fold)."""
+        """The Ports view: TCP and UDP ports."""
         return self.ports.rows(self.names.services)
 
     def totals(self) -> Totals:

@@ -141,6 +141,9 @@ class FlowAccounts:
             conv.ba_b += dob
         if r.ts > conv.last:
             conv.last = r.ts
+        key = conv.key
+        if key[3] is not None and (key[0] == 6 or key[0] == 17):  # the Ports view's
+            engine.ports.add(key[0], key[3], key[4], dop + drp, dob + drb)
         engine.touch_conversation(conv)
         engine.count_interface(IFACE, dop + drp, dob + drb, IPV6 if r.src >= V6 else IPV4,
                                r.ts)

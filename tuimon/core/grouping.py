@@ -37,9 +37,6 @@ class Groups:
     rows: np.ndarray
     at: np.ndarray
     group: list[int]
-    # per row of ``rows``: it went from the group's lower address (key order) -- the
-    # stations' sender addresses (tuimon.core.stations)
-    fwd: np.ndarray | None = None
 
 
 def conversations(cols: dict[str, np.ndarray]) -> Groups:
@@ -119,5 +116,4 @@ def conversations(cols: dict[str, np.ndarray]) -> Groups:
         rows=rows,
         at=np.append(starts, n),
         group=by_first.tolist(),
-        fwd=fwd,
     )

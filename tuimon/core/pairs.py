@@ -147,57 +147,51 @@ class PairTable:
         ``changes`` holds ``(conversation, A->B packets, A->B bytes, B->A packets,
         B->A bytes)``, A being the conversation's A; ``sec``: the fold's second."""
         pairs, ports, rates = self.pairs, self.ports, self.rates
-        touched: dict[Pair, list] = {}
+        # with rates, each pair this fold adds to: its bytes each way before it (what the
+        # fold added is the difference: one bump and one peak per pair and fold)
+        before: dict[Pair, list] = {}
         for conv, dap, dab, dbp, dbb in changes:
             ckey = conv.key
             key = ckey if ports else (ckey[1], ckey[2])
             p = pairs.get(key)
-            new_conv = conv.m_ab_p == dap and conv.m_ba_p == dbp  # first fold of it
             if p is None:
                 p = pairs[key] = Pair(key, conv.fwd, conv.first)
-            if new_conv:
+                if rates:
+                    before[p] = [0, 0]
+            elif rates and p not in before:
+                before[p] = [p.ab_b, p.ba_b]
+            if conv.m_ab_p == dap and conv.m_ba_p == dbp:  # the conversation's first fold
                 p.convs += 1
             if conv.first < p.first:
                 p.first = conv.first
                 if conv.fwd != p.fwd:  # A: the sender of the pair's first packet
                     p.flip()
-                    sums = touched.get(p)
-                    if sums is not None:  # what this fold summed so far turns round too
-                        sums.reverse()
+                    if rates:  # what the pair had before this fold turns round too
+                        before[p].reverse()
             # the conversation's A is the pair's A when both agree on the key's order
-            if key[0] == key[1] and not ports:  # a host to itself: all of it A to B (tshark)
+            if ckey[1] == ckey[2] and not ports:  # a host to itself: all of it A to B (tshark)
                 p.ab_p += dap + dbp
                 p.ab_b += dab + dbb
-                to_b, to_a = dab + dbb, 0
             elif conv.fwd == p.fwd:
                 p.ab_p += dap
                 p.ab_b += dab
                 p.ba_p += dbp
                 p.ba_b += dbb
-                to_b, to_a = dab, dbb
             else:
                 p.ab_p += dbp
                 p.ab_b += dbb
                 p.ba_p += dap
                 p.ba_b += dab
-                to_b, to_a = dbb, dab
             if conv.last > p.last:
                 p.last = conv.last
-            if rates:  # summed per pair first: one bump and one peak per pair and fold
-                sums = touched.get(p)
-                if sums is None:
-                    touched[p] = [to_b, to_a]
-                else:
-                    sums[0] += to_b
-                    sums[1] += to_a
-        for p, (to_b, to_a) in touched.items():
-            if to_b:
-                p.hist_ab = h = bump_packed(p.hist_ab, sec, to_b)
+        for p, (ab_b, ba_b) in before.items():
+            if p.ab_b != ab_b:
+                p.hist_ab = h = bump_packed(p.hist_ab, sec, p.ab_b - ab_b)
                 r = _two_seconds(h, sec)
                 if r > p.peak_ab:
                     p.peak_ab = r
-            if to_a:
-                p.hist_ba = h = bump_packed(p.hist_ba, sec, to_a)
+            if p.ba_b != ba_b:
+                p.hist_ba = h = bump_packed(p.hist_ba, sec, p.ba_b - ba_b)
                 r = _two_seconds(h, sec)
                 if r > p.peak_ba:
                     p.peak_ba = r

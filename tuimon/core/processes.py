@@ -73,7 +73,8 @@ class ProcessTable:
     def __init__(self, rates: bool = True, live: bool = True) -> None:
         self.rates = rates
         self.live = live  # False: a playback, every byte unattributed (no sockets to see)
-        self._sockets: tuple[dict, frozenset] = ({}, frozenset())
+        # the socket table, the local addresses and, per protocol, the ports any socket has
+        self._sockets: tuple[dict, frozenset, dict] = ({}, frozenset(), {})
         self.procs: dict = {}  # (pid, name) or UNATTRIBUTED -> Proc
         self._owners: dict = {}  # Conversation -> ((key, local is A), ...); () none yet
         self.polls = 0  # socket tables handed in
@@ -84,19 +85,24 @@ class ProcessTable:
         addr, port, pid, name``; addr None: bound to every address) and the local
         addresses a wildcard socket stands for. Called from the polling thread."""
         table = {}
+        ports: dict[int, set] = {}
         for proto, addr, port, pid, name in sockets:
             if pid is not None:  # an owner we cannot see is no owner: unattributed
                 table.setdefault((proto, addr, port), (pid, name))
-        self._sockets = (table, frozenset(local))
+                ports.setdefault(proto, set()).add(port)
+        self._sockets = (table, frozenset(local), ports)
         self.polls += 1
 
     def _owners_of(self, conv) -> tuple:
-        table, local = self._sockets
+        table, local, ports = self._sockets
         if not table:
             return ()
         proto, lo, hi, plo, phi = conv.key
         if plo is None or proto not in (6, 17):
             return ()
+        mine = ports.get(proto)
+        if mine is None or (plo not in mine and phi not in mine):
+            return ()  # neither port is a socket's: forwarded traffic, mostly
         owners = []
         for addr, port, is_lo in ((lo, plo, True), (hi, phi, False)):
             owner = table.get((proto, addr, port))
@@ -114,20 +120,39 @@ class ProcessTable:
             self._fold_unattributed(changes, sec)
             return
         owners_of, owners, procs = self._owners_of, self._owners, self.procs
-        rates, live = self.rates, self.live
+        rates = self.rates
+        # what no process owns, summed here and added once (one rate bump, not one a change)
+        nobody = procs.get(UNATTRIBUTED)
+        n_sp = n_sb = n_rp = n_rb = n_convs = 0
+        n_first = n_last = None
         for conv, dap, dab, dbp, dbb in changes:
             mine = owners.get(conv)
-            fresh = not mine
+            fresh = mine is None
             if fresh:  # not attributed yet: look it up in the latest socket table
-                mine = owners[conv] = owners_of(conv) if live else ()
-            for key, local_is_a in (mine or ((UNATTRIBUTED, None),)):
+                mine = owners_of(conv)
+                if mine:  # remembered for its life; without one, looked up again next fold
+                    owners[conv] = mine
+            if not mine:
+                if nobody is None:
+                    nobody = procs[UNATTRIBUTED] = Proc(None, UNATTRIBUTED_NAME)
+                n_sp += dap
+                n_sb += dab
+                n_rp += dbp
+                n_rb += dbb
+                if conv.m_ab_p == dap and conv.m_ba_p == dbp:  # its first fold
+                    n_convs += 1
+                if n_first is None or conv.first < n_first:
+                    n_first = conv.first
+                if n_last is None or conv.last > n_last:
+                    n_last = conv.last
+                continue
+            for key, local_is_a in mine:
                 p = procs.get(key)
                 if p is None:
-                    p = procs[key] = (Proc(None, UNATTRIBUTED_NAME) if key is UNATTRIBUTED
-                                      else Proc(*key))
-                if fresh and (mine or conv.m_ab_p == dap and conv.m_ba_p == dbp):
-                    p.convs += 1  # an owner's first fold of it; unattributed: its first fold
-                if local_is_a is None or local_is_a:
+                    p = procs[key] = Proc(*key)
+                if fresh:
+                    p.convs += 1  # an owner's first fold of it
+                if local_is_a:
                     sp, sb, rp, rb = dap, dab, dbp, dbb
                 else:
                     sp, sb, rp, rb = dbp, dbb, dap, dab
@@ -144,6 +169,22 @@ class ProcessTable:
                         p.hist_sent = bump_packed(p.hist_sent, sec, sb)
                     if rb:
                         p.hist_recv = bump_packed(p.hist_recv, sec, rb)
+        if n_first is not None:  # (no side is local: A to B counts as sent)
+            p = nobody
+            p.sent_p += n_sp
+            p.sent_b += n_sb
+            p.recv_p += n_rp
+            p.recv_b += n_rb
+            p.convs += n_convs
+            if p.first is None or n_first < p.first:
+                p.first = n_first
+            if p.last is None or n_last > p.last:
+                p.last = n_last
+            if rates:
+                if n_sb:
+                    p.hist_sent = bump_packed(p.hist_sent, sec, n_sb)
+                if n_rb:
+                    p.hist_recv = bump_packed(p.hist_recv, sec, n_rb)
         if len(owners) > self._prune_at:  # forget the conversations that left the table
             for conv in [c for c in owners if c.gen == _GONE]:
                 del owners[conv]

@@ -3,10 +3,10 @@ received, the VLAN ids they carried and the IP addresses it sent from.
 
 Counted a batch at a time on the packet path: a batch's fast rows (numpy columns) have
 their 12 MAC bytes and up to two VLAN tags gathered at once, summed per address with
-``np.unique``/``np.bincount`` (the sender's IP address comes from the conversation
-grouping the engine made of the batch); slow rows (record tuples) are read one by one, as the
-engine counts them anyway. Only frames of Ethernet interfaces count, and only their own
-(outer) header: Ethernet carried inside a tunnel (VXLAN, GRE's transparent bridging) is
+``np.bincount``, and their (address, source IP address) pairs deduplicated with a sort,
+so only pairs not seen before reach Python; slow rows (record tuples) are read one by
+one, as the engine counts them anyway. Only frames of Ethernet interfaces count, and only
+their own (outer) header: Ethernet carried inside a tunnel (VXLAN, GRE's transparent bridging) is
 not a station of the link. That is ``tshark -z endpoints,eth`` with those tunnels'
 dissectors off: a frame counts as sent by its source address and received by its
 destination address (both, when they are equal), broadcast and multicast destinations
@@ -21,16 +21,30 @@ from __future__ import annotations
 import numpy as np
 
 from tuimon.capture.columns import PacketColumns
-from tuimon.capture.decode import IPV4, NONIP
+from tuimon.capture.decode import IPV4, IPV6, NONIP, V6
 from tuimon.core.model import StationRow
 from tuimon.core.names import address_text
 
 ADDRESS_CAP = 256  # IP addresses kept per station (a router's MAC has every remote one)
 ADDRESS_SHOWN = 16  # of them listed in its row, the lowest; then "+N more"
 _VLAN_TYPES = (0x8100, 0x88A8, 0x9100, 0x9200)
-_HEAD = np.arange(14)  # destination, source, ethertype
 _NONE = (1 << 64) - 1  # no MAC address (48 bits): a row of another link type
+_MIX = np.uint64(0x9E3779B97F4A7C15)  # a MAC times this, its top bits: its hash table slot
+_IS_TAG = np.zeros(1 << 16, bool)  # ethertype -> it is a VLAN tag's
+_IS_TAG[list(_VLAN_TYPES)] = True
 _TAGS = np.arange(14, 20)  # a tagged frame's: first tag, the next ethertype, second tag
+
+
+def _unique(values: np.ndarray) -> np.ndarray:
+    """``np.unique`` of a small integer array, by a sort and a comparison of neighbours
+    (numpy 2's ``np.unique`` hashes every value first: eight times slower here)."""
+    s = np.sort(values)
+    if len(s) < 2:
+        return s
+    keep = np.empty(len(s), bool)
+    keep[0] = True
+    np.not_equal(s[1:], s[:-1], out=keep[1:])
+    return s[keep]
 
 
 def mac_text(mac: int) -> str:
@@ -85,9 +99,14 @@ class Stations:
         # the same order (then None), whose address sets are full, and the (index << 32 |
         # IPv4 address) pairs already added
         self._known = np.zeros(0, np.uint64)
+        self._slot = np.zeros(0, np.int64)  # see _ids
+        self._shift = np.uint64(64)
         self._order: list = []
         self._full = np.zeros(0, bool)
         self._seen = np.zeros(0, np.uint64)
+        # the fast path's frames and bytes (rows), sent (2 * index in _order) and received
+        # (2 * index + 1), not yet added to the stations (_flush)
+        self._sums = np.zeros((2, 0), np.int64)
 
     def _get(self, mac: int) -> Station:
         s = self.table.get(mac)
@@ -95,15 +114,14 @@ class Stations:
             s = self.table[mac] = Station()
         return s
 
-    def ingest(self, records, ether: list[bool], groups=None) -> None:
-        """Count a batch: ``ether``, per interface index, whether it is an Ethernet link;
-        ``groups``: the batch's fast rows grouped by conversation
-        (:func:`tuimon.core.grouping.conversations`), None when it has none."""
+    def ingest(self, records, ether: list[bool]) -> None:
+        """Count a batch: ``ether``, per interface index, whether it is an Ethernet link."""
         if not any(ether):
             return
         if isinstance(records, PacketColumns):
-            if groups is not None:
-                self._columns(records, ether, groups)
+            fast = np.flatnonzero(records.cols["fast"])
+            if len(fast):
+                self._columns(records, ether, fast)
             records = records.slow_recs
         for rec in records:
             iface = rec[0]
@@ -151,27 +169,60 @@ class Stations:
             s.add_address(dec[2])
 
     def _ids(self, values: np.ndarray) -> np.ndarray:
-        """Each MAC's index in :attr:`_order` (new ones registered first): a binary search
-        in the sorted MACs seen so far instead of a sort of the batch's."""
+        """Each MAC's index in :attr:`_order` (new ones registered first): looked up in a
+        small hash table of the MACs seen (one multiplication and two gathers a value),
+        the few that share a slot by binary search in the sorted MACs."""
         known = self._known
-        at = np.searchsorted(known, values)
         if len(known):
-            hit = known[np.minimum(at, len(known) - 1)] == values
-        else:
-            hit = np.zeros(len(values), bool)
-        if not hit.all():
-            new = np.unique(values[~hit])
-            new = new[new != _NONE].tolist()
-            for mac in new:
-                self._get(mac)
-            self._known = np.array(sorted(self.table), np.uint64)
-            self._order = [self.table[mac] for mac in self._known.tolist()]
-            self._order.append(None)  # _NONE: a row of another link type
-            self._known = np.append(self._known, np.uint64(_NONE))
-            self._full = np.array([st is not None and st.more for st in self._order])
-            self._seen = np.array(sorted(self._seen_mac_ip()), np.uint64)
-            at = np.searchsorted(self._known, values)
-        return at
+            at = self._slot[((values * _MIX) >> self._shift).view(np.int64)]
+            hit = known[at] == values
+            if hit.all():
+                return at
+            miss = np.flatnonzero(~hit)
+            # known ends with _NONE, the highest value: every index is in it
+            there = np.searchsorted(known, values[miss])
+            if (known[there] == values[miss]).all():
+                at[miss] = there
+                return at
+        new = _unique(values)
+        new = new[new != _NONE].tolist()
+        self._flush()  # the indices change: what was summed under them goes first
+        for mac in new:
+            self._get(mac)
+        known = np.array(sorted(self.table), np.uint64)
+        self._order = [self.table[mac] for mac in known.tolist()]
+        self._order.append(None)  # _NONE: a row of another link type
+        self._known = known = np.append(known, np.uint64(_NONE))
+        # the hash table: 16 slots a MAC or more, each the index of a MAC that falls in it
+        bits = max(10, (16 * len(known) - 1).bit_length())
+        self._shift = np.uint64(64 - bits)
+        self._slot = np.zeros(1 << bits, np.int64)
+        self._slot[((known * _MIX) >> self._shift).view(np.int64)] = np.arange(len(known))
+        # _NONE's rows send from no station: "full", so the senders skip them
+        self._full = np.array([st is None or st.more for st in self._order])
+        self._seen = np.array(sorted(self._seen_mac_ip()), np.uint64)
+        self._sums = np.zeros((2, 2 * len(self._order)), np.int64)
+        return np.searchsorted(known, values)
+
+    def _flush(self) -> None:
+        """Add what the fast path summed (:attr:`_sums`, by index in :attr:`_order`) to the
+        stations; the sums start again at zero."""
+        sums = self._sums
+        if not sums.any():
+            return
+        p, b = sums
+        order = self._order
+        for k in np.flatnonzero(p).tolist():
+            st = order[k >> 1]
+            if st is None:
+                continue
+            if k & 1:
+                st.rx_p += int(p[k])
+                st.rx_b += int(b[k])
+            else:
+                st.tx_p += int(p[k])
+                st.tx_b += int(b[k])
+        sums[:] = 0
 
     def _seen_mac_ip(self):
         """(index in _order) << 32 | IPv4 address, of every station's IPv4 addresses."""
@@ -181,51 +232,47 @@ class Stations:
                     if a < 1 << 32:
                         yield i << 32 | a
 
-    def _columns(self, batch: PacketColumns, ether: list[bool], g) -> None:
-        """The fast rows of Ethernet interfaces, a batch at a time: the MAC addresses are
-        found among those seen before by binary search, summed with ``np.bincount``; VLAN
-        ids, and the IP addresses each MAC sent from, deduplicated in numpy, so only what
-        is new reaches Python."""
+    def _columns(self, batch: PacketColumns, ether: list[bool], rows: np.ndarray) -> None:
+        """The fast rows (``rows``, in batch order) of Ethernet interfaces, a batch at a
+        time: the MAC addresses are found among those seen before by binary search and
+        summed with ``np.bincount`` into numpy sums per station (added to the stations
+        when rows are asked for, or the stations' indices change); VLAN ids, and the IP
+        addresses each MAC sent from, deduplicated in numpy, so only what is new reaches
+        Python."""
         cols = batch.cols
-        rows = g.rows  # the fast rows, grouped by conversation
         n = len(rows)
-        u8 = np.frombuffer(batch.buf, np.uint8)
+        buf = batch.buf
         starts = cols["start"][rows]
-        head = u8[starts[:, None] + _HEAD]  # fast rows hold 34 bytes at least
-        macs8 = np.zeros((n, 2, 8), np.uint8)
-        macs8[:, 0, 2:] = head[:, 6:12]  # source
-        macs8[:, 1, 2:] = head[:, 0:6]  # destination
-        both = macs8.view(">u8").reshape(n, 2).astype(np.uint64)
+        # destination, source, ethertype and two more bytes (fast rows hold 34 at least),
+        # read as two big-endian 64-bit words: a view of the batch's bytes as a word at
+        # every byte offset, so a row's word is one gather (not eight)
+        be = np.ndarray((len(buf) - 7,), ">u8", buf, 0, (1,))
+        w0, w1 = be[starts].astype(np.uint64), be[starts + 8].astype(np.uint64)
+        macs = np.concatenate((((w0 & 0xFFFF) << 32) | (w1 >> 32), w0 >> 16))  # src, dst
         mixed = not (len(ether) == 1 or all(ether))
         if mixed:
             on = np.zeros(max(len(ether), int(cols["iface"].max()) + 1), bool)
             on[:len(ether)] = ether
-            both[~on[cols["iface"][rows]]] = _NONE
-        ids = self._ids(both.ravel()).reshape(n, 2)
-        src_id, dst_id = ids[:, 0], ids[:, 1]
-        m = len(self._order)
+            off = np.flatnonzero(~on[cols["iface"][rows]])
+            macs[off] = _NONE
+            macs[off + n] = _NONE
+        ids = self._ids(macs)
+        src_id = ids[:n]
         wlen = cols["wlen"][rows]
-        order = self._order
-        for sent, who in ((True, src_id), (False, dst_id)):
-            p = np.bincount(who, minlength=m)
-            b = np.bincount(who, weights=wlen, minlength=m)
-            nz = np.flatnonzero(p)
-            for i, pk, by in zip(nz.tolist(), p[nz].tolist(), b[nz].tolist()):
-                st = order[i]
-                if st is None:
-                    continue
-                if sent:
-                    st.tx_p += pk
-                    st.tx_b += int(by)
-                else:
-                    st.rx_p += pk
-                    st.rx_b += int(by)
+        # sent (2 * index) and received (2 * index + 1): packets and bytes, in numpy
+        code = ids << 1
+        code[n:] += 1
+        m2 = self._sums.shape[1]
+        self._sums[0] += np.bincount(code, minlength=m2)
+        self._sums[1] += np.bincount(code, weights=np.concatenate((wlen, wlen)),
+                                     minlength=m2).astype(np.int64)
         # VLAN tags (fast rows have at most two): each station's ids
-        e0 = head[:, 12].astype(np.int64) << 8 | head[:, 13]
-        is_tag = (e0 == 0x8100) | (e0 == 0x88A8) | (e0 == 0x9100) | (e0 == 0x9200)
-        tagged = np.flatnonzero(is_tag & (both[:, 0] != _NONE) if mixed else is_tag)
-        if len(tagged):
-            tags = u8[starts[tagged][:, None] + _TAGS].astype(np.int64)
+        is_tag = _IS_TAG[((w1 >> 16) & 0xFFFF).view(np.int64)]  # the ethertype after the MACs
+        if is_tag.any():
+            order = self._order
+            dst_id = ids[n:]
+            tagged = np.flatnonzero(is_tag & (macs[:n] != _NONE) if mixed else is_tag)
+            tags = np.frombuffer(buf, np.uint8)[starts[tagged][:, None] + _TAGS].astype(np.int64)
             e1 = tags[:, 2] << 8 | tags[:, 3]
             two = (e1 == 0x8100) | (e1 == 0x88A8) | (e1 == 0x9100) | (e1 == 0x9200)
             vids = np.concatenate(((tags[:, 0] << 8 | tags[:, 1]) & 0xFFF,
@@ -233,7 +280,7 @@ class Stations:
             self._count_tags(wlen[tagged], vids[:len(tagged)], vids[len(tagged):], two)
             at = np.concatenate((tagged, tagged[two]))
             pairs = np.concatenate((src_id[at], dst_id[at])) << 12 | np.concatenate((vids, vids))
-            for pair in np.unique(pairs).tolist():
+            for pair in _unique(pairs).tolist():
                 st = order[pair >> 12]
                 if st is None:
                     continue
@@ -241,7 +288,7 @@ class Stations:
                     st.vlans = {pair & 0xFFF}
                 else:
                     st.vlans.add(pair & 0xFFF)
-        self._senders(cols, g, src_id, m)
+        self._senders(cols, rows, src_id)
 
     def _count_tags(self, wlen: np.ndarray, first: np.ndarray, second: np.ndarray,
                     two: np.ndarray) -> None:
@@ -263,46 +310,53 @@ class Stations:
                 e[0] += int(p[vid])
                 e[1] += int(b[vid])
 
-    def _senders(self, cols: dict, g, src_id: np.ndarray, m: int) -> None:
+    def _senders(self, cols: dict, rows: np.ndarray, src_id: np.ndarray) -> None:
         """The IP address each station sent from, of a batch's fast rows: IPv4 (station,
-        source address) pairs deduplicated by one ``np.unique``, those already known dropped
-        in numpy; IPv6 ones by (conversation, direction, station), their address taken from
-        the conversation's key. Nothing here is sized by the number of stations or
-        conversations, only by the batch's rows."""
+        source address) pairs deduplicated by one sort, those already known dropped
+        by a binary search in the sorted pairs seen (the new ones inserted in place, no
+        sort of them); IPv6 (station, address) triples by a sort of their own.
+        Nothing here is sized by the number of conversations, only by the batch's rows and
+        the pairs seen."""
         order = self._order
-        keep = ~self._full[src_id]  # stations with a full set: nothing to add
-        if not keep.any():
-            return
-        picked = np.flatnonzero(keep)
-        rows = g.rows[picked]
-        who = src_id[picked]
-        v4 = cols["kind"][rows] == IPV4
-        pairs = np.unique((who[v4].astype(np.uint64) << np.uint64(32)) | cols["src"][rows][v4])
+        full = self._full[src_id]  # stations with a full set (or none): nothing to add
+        kind = cols["kind"][rows]
+        pairs = (src_id.astype(np.uint64) << np.uint64(32)) | cols["src"][rows]
+        pairs[full | (kind != IPV4)] = _NONE
+        pairs = _unique(pairs)
+        if pairs[-1] == _NONE:
+            pairs = pairs[:-1]
+        added = set()
         seen = self._seen
-        if len(seen):
-            at = np.minimum(np.searchsorted(seen, pairs), len(seen) - 1)
-            pairs = pairs[seen[at] != pairs]
+        if len(seen) and len(pairs):
+            at = np.searchsorted(seen, pairs)
+            new = seen[np.minimum(at, len(seen) - 1)] != pairs
+            pairs, at = pairs[new], at[new]
+        else:
+            at = np.zeros(len(pairs), np.int64)
         if len(pairs):
             for pair in pairs.tolist():
-                order[pair >> 32].add_address(pair & 0xFFFFFFFF)
-            self._seen = np.union1d(seen, pairs)
-        six = np.flatnonzero(~v4)
-        if len(six):  # IPv6 senders: their conversation's address, in Python
-            group = np.repeat(np.arange(len(g.at) - 1), np.diff(g.at))
-            sides = group[picked[six]] * 2 + ~g.fwd[picked[six]]
-            code = np.unique(sides.astype(np.int64) * m + who[six])
-            entry = np.empty(len(g.group), np.int64)
-            entry[g.group] = np.arange(len(g.group))
-            keys = g.keys
-            for c in code.tolist():
-                side, i = divmod(c, m)
-                order[i].add_address(keys[entry[side >> 1]][2 if side & 1 else 1])
-        full = [i for i in np.unique(who).tolist() if order[i].more]
+                i = pair >> 32
+                order[i].add_address(pair & 0xFFFFFFFF)
+                added.add(i)
+            self._seen = np.insert(seen, at, pairs)
+        six = np.flatnonzero((kind == IPV6) & ~full)
+        if len(six):  # IPv6 senders: (station, high 64 bits, low 64 bits), in Python once each
+            on = rows[six]
+            who, hi, lo = src_id[six], cols["src_hi"][on], cols["src"][on]
+            s = np.lexsort((lo, hi, who))
+            who, hi, lo = who[s], hi[s], lo[s]
+            first = np.ones(len(s), bool)
+            first[1:] = (who[1:] != who[:-1]) | (hi[1:] != hi[:-1]) | (lo[1:] != lo[:-1])
+            for i, h, low in zip(who[first].tolist(), hi[first].tolist(), lo[first].tolist()):
+                order[i].add_address(V6 | h << 64 | low)
+                added.add(i)
+        full = [i for i in added if order[i].more]
         if full:
             self._full[full] = True
 
     def rows(self, vendor=None) -> list[StationRow]:
         """Every station's row; ``vendor``: MAC int -> manufacturer name ("" unknown)."""
+        self._flush()
         out = []
         for mac, s in self.table.items():
             addrs = addresses_text(s)
