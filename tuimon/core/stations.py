@@ -21,6 +21,8 @@ Pure: no files (the vendor names come with the rows, from
 
 from __future__ import annotations
 
+import heapq
+
 import numpy as np
 
 from tuimon.capture.columns import PacketColumns
@@ -60,14 +62,14 @@ def mac_text(mac: int) -> str:
 
 
 class Station:
-    __slots__ = ("tx_p", "tx_b", "rx_p", "rx_b", "vlans", "addrs", "more", "top")
+    __slots__ = ("tx_p", "tx_b", "rx_p", "rx_b", "vlans", "addrs", "more", "heap")
 
     def __init__(self) -> None:
         self.tx_p = self.tx_b = self.rx_p = self.rx_b = 0
         self.vlans: set[int] | None = None
         self.addrs: set[int] | None = None
         self.more = False  # addresses seen beyond ADDRESS_CAP
-        self.top: int | None = None  # once more: the highest address kept
+        self.heap: list[int] | None = None  # once more: the kept addresses negated, a heap
 
     def add_address(self, addr: int) -> None:
         """Keep ``addr``: the station keeps its lowest :data:`ADDRESS_CAP` addresses, so
@@ -80,13 +82,13 @@ class Station:
                 addrs.add(addr)
                 return
             self.more = True
-            top = self.top
-            if top is None:
-                top = self.top = max(addrs)
-            if addr < top:  # the highest makes room
-                addrs.remove(top)
+            heap = self.heap
+            if heap is None:
+                heap = self.heap = [-a for a in addrs]
+                heapq.heapify(heap)
+            if addr < -heap[0]:  # the highest kept makes room
+                addrs.remove(-heapq.heapreplace(heap, -addr))
                 addrs.add(addr)
-                self.top = max(addrs)
 
 
 def _limits(st: Station | None) -> tuple[int, bool]:
@@ -96,7 +98,7 @@ def _limits(st: Station | None) -> tuple[int, bool]:
         return 0, False
     if not st.more:
         return 1 << 32, True
-    top = st.top
+    top = -st.heap[0]  # the highest address kept
     return (top if top < 1 << 32 else 1 << 32), top >= V6
 
 
