@@ -98,6 +98,54 @@ def test_mixed_links_vlans_ipv6_and_many_addresses(tmp_path):
     assert [s.interface for s in e.size_rows()] == ["eth0"] * 10 + ["any"] * 10
 
 
+def _cut_engine(path, rows: int) -> Engine:
+    """The capture counted with its batches cut into ``rows`` rows each (live batches are
+    small), every view asked for only at the end."""
+    source = FileSource(str(path))
+    e = Engine(rates=False)
+    for batch in source.batches():
+        for iface in source.interfaces:
+            e.set_interface(iface.index, iface.name, iface.link)
+        for i in range(0, len(batch), rows):
+            e.ingest(batch[i:i + rows])
+    e.fold()
+    return e
+
+
+def test_a_station_keeps_its_lowest_addresses_whatever_their_order_or_batches(tmp_path):
+    """More addresses than a station keeps, coming highest first, IPv6 among them, a VLAN
+    tag on some frames: the same rows by records, by whole batches and by batches of
+    one, three and many rows (the fast rows are counted many batches at once), and the
+    addresses shown are the lowest of all it sent from."""
+    router, host = 0x02AA00000001, 0x02AA00000002
+    n = ADDRESS_CAP + 70
+    packets = []
+    for i in reversed(range(n)):
+        src = f"10.{i >> 8}.{i & 255}.1"
+        vlans = ((0x8100, 7),) if i % 5 == 0 else ()
+        packets.append((0, 1_700_000_000_000_000 + n - i, _frame(
+            host, router, pb.ipv4(src, "192.0.2.9", 17, pb.udp(5000, 53, b"q" * (i % 50))),
+            vlans=vlans)))
+        if i % 40 == 0:
+            packets.append((0, 1_700_000_000_000_000 + n - i, _frame(
+                host, router, pb.ipv6(f"2001:db8::{i:x}", "2001:db8::1", 17, pb.udp(9, 10)),
+                0x86DD)))
+    path = tmp_path / "many.pcapng"
+    pb.write_pcapng(path, [{"linktype": 1, "name": "eth0"}], packets)
+    assert _same(path)
+    whole = sorted(_engines(path)[0].station_rows())
+    for rows in (1, 3, 50, 100_000):
+        assert sorted(_cut_engine(path, rows).station_rows()) == whole, rows
+    r = {s.mac: s for s in whole}[mac_text(router)]
+    lowest = [f"10.0.{i}.1" for i in range(ADDRESS_SHOWN)]
+    assert r.addresses.split()[:ADDRESS_SHOWN] == lowest
+    assert r.addresses.endswith(f" +{ADDRESS_CAP - ADDRESS_SHOWN} or more")
+    assert r.tx_packets == n + len(range(0, n, 40)) and r.vlans == "7"
+    e = _cut_engine(path, 7)
+    vlan = {p.protocol: p.packets for p in e.protocol_rows() if p.protocol.startswith("vlan")}
+    assert vlan == {"vlan": len(range(0, n, 5)), "vlan 7": len(range(0, n, 5))}
+
+
 def test_size_buckets_at_their_edges():
     sizes = Sizes()
     lengths = [0, 19, 20, 39, 40, 5119, 5120, 70000]

@@ -152,7 +152,7 @@ class PairTable:
         before: dict[Pair, list] = {}
         for conv, dap, dab, dbp, dbb in changes:
             ckey = conv.key
-            key = ckey if ports else (ckey[1], ckey[2])
+            key = ckey if ports else ckey[1:3]
             p = pairs.get(key)
             if p is None:
                 p = pairs[key] = Pair(key, conv.fwd, conv.first)

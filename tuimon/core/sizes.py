@@ -2,9 +2,10 @@
 bytes fell in each frame-length bucket, the buckets of ``tshark -z plen,tree`` (0-19,
 20-39, 40-79, ... 2560-5119, 5120 and greater; the length on the wire, ``frame.len``).
 
-Counted a batch at a time: every row of a :class:`PacketColumns` has its interface and
-wire length as columns (slow rows too), so a batch is one ``np.searchsorted`` and a
-``np.bincount`` per interface; a list of records is made into columns first.
+Counted on the packet path: every row of a :class:`PacketColumns` has its interface and
+wire length as columns (slow rows too), kept (references) and counted many batches at once
+(8,192 rows, or when rows are asked for) by one ``np.searchsorted`` and a ``np.bincount``
+per interface; a list of records is made into columns first.
 """
 
 from __future__ import annotations
@@ -25,11 +26,23 @@ def bucket_bounds(i: int) -> tuple[int, int | None]:
     return EDGES[i], (EDGES[i + 1] - 1 if i + 1 < _N else None)
 
 
+# Rows kept before they are counted together (see Sizes.ingest)
+_PENDING_ROWS = 1 << 13
+_PENDING_BATCHES = 1024
+
+
 class Sizes:
     """Per interface index: [packets per bucket, bytes per bucket] (two lists)."""
 
     def __init__(self) -> None:
-        self.table: dict[int, tuple[list[int], list[int]]] = {}
+        self._table: dict[int, tuple[list[int], list[int]]] = {}
+        self._pending: list[tuple] = []  # (interfaces, lengths) of batches not counted yet
+        self._pending_rows = 0
+
+    @property
+    def table(self) -> dict[int, tuple[list[int], list[int]]]:
+        self._count_pending()
+        return self._table
 
     def ingest(self, records) -> None:
         if isinstance(records, PacketColumns):
@@ -41,6 +54,21 @@ class Sizes:
                 return
             iface = np.fromiter((r[0] for r in records), np.int64, len(records))
             wlen = np.fromiter((r[2] for r in records), np.int64, len(records))
+        self._pending.append((iface, wlen))
+        self._pending_rows += len(wlen)
+        if self._pending_rows >= _PENDING_ROWS or len(self._pending) >= _PENDING_BATCHES:
+            self._count_pending()
+
+    def _count_pending(self) -> None:
+        pending = self._pending
+        if not pending:
+            return
+        self._pending, self._pending_rows = [], 0
+        if len(pending) == 1:
+            iface, wlen = pending[0]
+        else:
+            iface, wlen = np.concatenate([p[0] for p in pending]), \
+                np.concatenate([p[1] for p in pending])
         if not len(wlen):
             return
         bucket = np.searchsorted(_EDGES, wlen, side="right")
@@ -52,9 +80,9 @@ class Sizes:
             w = wlen if sel is None else wlen[sel]
             packets = np.bincount(b, minlength=_N).tolist()
             nbytes = np.bincount(b, weights=w, minlength=_N).tolist()
-            entry = self.table.get(i)
+            entry = self._table.get(i)
             if entry is None:
-                entry = self.table[i] = ([0] * _N, [0] * _N)
+                entry = self._table[i] = ([0] * _N, [0] * _N)
             p, by = entry
             for k in range(_N):
                 p[k] += packets[k]
@@ -65,8 +93,9 @@ class Sizes:
         in interface order, shortest first; ``share``: percent of the interface's frames,
         ``peak`` the largest of the interface's shares."""
         out = []
-        for i in sorted(self.table):
-            p, b = self.table[i]
+        table = self.table
+        for i in sorted(table):
+            p, b = table[i]
             total = sum(p)
             if not total:
                 continue

@@ -1,14 +1,17 @@
 """LAN stations (IPTraf's "LAN station monitor"): per MAC address, the frames it sent and
 received, the VLAN ids they carried and the IP addresses it sent from.
 
-Counted a batch at a time on the packet path: a batch's fast rows (numpy columns) have
-their 12 MAC bytes and up to two VLAN tags gathered at once, summed per address with
-``np.bincount``, and their (address, source IP address) pairs deduplicated with a sort,
-so only pairs not seen before reach Python; slow rows (record tuples) are read one by
-one, as the engine counts them anyway. Only frames of Ethernet interfaces count, and only
-their own (outer) header: Ethernet carried inside a tunnel (VXLAN, GRE's transparent bridging) is
-not a station of the link. That is ``tshark -z endpoints,eth`` with those tunnels'
-dissectors off: a frame counts as sent by its source address and received by its
+Counted on the packet path with numpy: of a batch's fast rows (numpy columns), only the
+bytes that hold the MAC addresses and VLAN tags are read (three 64-bit words a row) and
+kept with references to its columns; many batches' rows are then counted at once (at
+8,192 rows, or when rows are asked for): the MACs found through a hash table, summed with
+``np.bincount``, their (address, source IP address) pairs deduplicated with a sort, so only
+pairs not seen before reach Python. Slow rows (record tuples) are read one by one, as the
+engine counts them anyway. A station keeps its lowest :data:`ADDRESS_CAP` IP addresses,
+whatever their order. Only frames of Ethernet interfaces count, and only their own
+(outer) header: Ethernet carried inside a tunnel (VXLAN, GRE's transparent bridging) is not
+a station of the link. That is ``tshark -z endpoints,eth`` with those tunnels' dissectors
+off: a frame counts as sent by its source address and received by its
 destination address (both, when they are equal), broadcast and multicast destinations
 included; frames shorter than an Ethernet header count for nobody.
 
@@ -18,6 +21,8 @@ Pure: no files (the vendor names come with the rows, from
 
 from __future__ import annotations
 
+import heapq
+
 import numpy as np
 
 from tuimon.capture.columns import PacketColumns
@@ -25,14 +30,18 @@ from tuimon.capture.decode import IPV4, IPV6, NONIP, V6
 from tuimon.core.model import StationRow
 from tuimon.core.names import address_text
 
-ADDRESS_CAP = 256  # IP addresses kept per station (a router's MAC has every remote one)
+ADDRESS_CAP = 256  # IP addresses kept per station, the lowest (a router's MAC has every remote one)
 ADDRESS_SHOWN = 16  # of them listed in its row, the lowest; then "+N more"
 _VLAN_TYPES = (0x8100, 0x88A8, 0x9100, 0x9200)
 _NONE = (1 << 64) - 1  # no MAC address (48 bits): a row of another link type
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # a MAC times this, its top bits: its hash table slot
 _IS_TAG = np.zeros(1 << 16, bool)  # ethertype -> it is a VLAN tag's
 _IS_TAG[list(_VLAN_TYPES)] = True
-_TAGS = np.arange(14, 20)  # a tagged frame's: first tag, the next ethertype, second tag
+# Fast rows kept before they are counted together (their batches' columns stay referenced
+# meanwhile): enough that a batch's share of the numpy calls is small, few enough that
+# the arrays stay in the processor's cache (65,536 was slower than a batch at a time)
+_PENDING_ROWS = 1 << 13
+_PENDING_BATCHES = 1024
 
 
 def _unique(values: np.ndarray) -> np.ndarray:
@@ -53,23 +62,44 @@ def mac_text(mac: int) -> str:
 
 
 class Station:
-    __slots__ = ("tx_p", "tx_b", "rx_p", "rx_b", "vlans", "addrs", "more")
+    __slots__ = ("tx_p", "tx_b", "rx_p", "rx_b", "vlans", "addrs", "more", "heap")
 
     def __init__(self) -> None:
         self.tx_p = self.tx_b = self.rx_p = self.rx_b = 0
         self.vlans: set[int] | None = None
         self.addrs: set[int] | None = None
         self.more = False  # addresses seen beyond ADDRESS_CAP
+        self.heap: list[int] | None = None  # once more: the kept addresses negated, a heap
 
     def add_address(self, addr: int) -> None:
+        """Keep ``addr``: the station keeps its lowest :data:`ADDRESS_CAP` addresses, so
+        which it keeps does not depend on the order they come in."""
         addrs = self.addrs
         if addrs is None:
             self.addrs = {addr}
         elif addr not in addrs:
             if len(addrs) < ADDRESS_CAP:
                 addrs.add(addr)
-            else:
-                self.more = True
+                return
+            self.more = True
+            heap = self.heap
+            if heap is None:
+                heap = self.heap = [-a for a in addrs]
+                heapq.heapify(heap)
+            if addr < -heap[0]:  # the highest kept makes room
+                addrs.remove(-heapq.heapreplace(heap, -addr))
+                addrs.add(addr)
+
+
+def _limits(st: Station | None) -> tuple[int, bool]:
+    """What the fast path may still hand ``st``: IPv4 addresses below the first value,
+    IPv6 addresses at all (the second); no station (another link's rows): nothing."""
+    if st is None:
+        return 0, False
+    if not st.more:
+        return 1 << 32, True
+    top = -st.heap[0]  # the highest address kept
+    return (top if top < 1 << 32 else 1 << 32), top >= V6
 
 
 def addresses_text(s: Station) -> str:
@@ -91,22 +121,39 @@ class Stations:
 
     def __init__(self) -> None:
         self.table: dict[int, Station] = {}
-        # the Protocols view's VLAN rows: tagged frames [packets, bytes], and per VLAN id
-        # the frames carrying it (a double-tagged frame under both ids)
-        self.tagged = [0, 0]
-        self.vlan_frames: dict[int, list[int]] = {}
+        # the Protocols view's VLAN rows (the tagged and vlan_frames properties)
+        self._tagged = [0, 0]
+        self._vlan_frames: dict[int, list[int]] = {}
+        # batches of fast rows kept to be counted together (_count_pending): what each
+        # needs of its columns, and how many rows they hold
+        self._pending: list[tuple] = []
+        self._pending_rows = 0
         # the fast path's registry: the MACs seen, sorted (then _NONE), their stations in
-        # the same order (then None), whose address sets are full, and the (index << 32 |
-        # IPv4 address) pairs already added
+        # the same order (then None), the addresses each may still take (_limits), and
+        # the (index << 32 | IPv4 address) pairs already handed to them
         self._known = np.zeros(0, np.uint64)
         self._slot = np.zeros(0, np.int64)  # see _ids
         self._shift = np.uint64(64)
         self._order: list = []
-        self._full = np.zeros(0, bool)
+        self._limit4 = np.zeros(0, np.uint64)
+        self._open6 = np.zeros(0, bool)
         self._seen = np.zeros(0, np.uint64)
         # the fast path's frames and bytes (rows), sent (2 * index in _order) and received
         # (2 * index + 1), not yet added to the stations (_flush)
         self._sums = np.zeros((2, 0), np.int64)
+
+    @property
+    def tagged(self) -> list[int]:
+        """The tagged frames of Ethernet links: [packets, bytes]."""
+        self._count_pending()
+        return self._tagged
+
+    @property
+    def vlan_frames(self) -> dict[int, list[int]]:
+        """VLAN id -> [packets, bytes] of the frames carrying it (a double-tagged frame
+        under both ids)."""
+        self._count_pending()
+        return self._vlan_frames
 
     def _get(self, mac: int) -> Station:
         s = self.table.get(mac)
@@ -119,9 +166,7 @@ class Stations:
         if not any(ether):
             return
         if isinstance(records, PacketColumns):
-            fast = np.flatnonzero(records.cols["fast"])
-            if len(fast):
-                self._columns(records, ether, fast)
+            self._keep(records, ether)
             records = records.slow_recs
         for rec in records:
             iface = rec[0]
@@ -155,9 +200,9 @@ class Stations:
                 ids.add(vid)
             off += 4
         if ids is not None:
-            self.tagged[0] += 1
-            self.tagged[1] += wlen
-            frames = self.vlan_frames
+            self._tagged[0] += 1
+            self._tagged[1] += wlen
+            frames = self._vlan_frames
             for vid in ids:
                 e = frames.get(vid)
                 if e is None:
@@ -198,8 +243,10 @@ class Stations:
         self._shift = np.uint64(64 - bits)
         self._slot = np.zeros(1 << bits, np.int64)
         self._slot[((known * _MIX) >> self._shift).view(np.int64)] = np.arange(len(known))
-        # _NONE's rows send from no station: "full", so the senders skip them
-        self._full = np.array([st is None or st.more for st in self._order])
+        # what each station may still be handed (_limits); _NONE's rows: nothing
+        limits = [_limits(st) for st in self._order]
+        self._limit4 = np.array([lim for lim, _ in limits], np.uint64)
+        self._open6 = np.array([six for _, six in limits], bool)
         self._seen = np.array(sorted(self._seen_mac_ip()), np.uint64)
         self._sums = np.zeros((2, 2 * len(self._order)), np.int64)
         return np.searchsorted(known, values)
@@ -232,33 +279,63 @@ class Stations:
                     if a < 1 << 32:
                         yield i << 32 | a
 
-    def _columns(self, batch: PacketColumns, ether: list[bool], rows: np.ndarray) -> None:
-        """The fast rows (``rows``, in batch order) of Ethernet interfaces, a batch at a
-        time: the MAC addresses are found among those seen before by binary search and
-        summed with ``np.bincount`` into numpy sums per station (added to the stations
-        when rows are asked for, or the stations' indices change); VLAN ids, and the IP
-        addresses each MAC sent from, deduplicated in numpy, so only what is new reaches
-        Python."""
+    def _keep(self, batch: PacketColumns, ether: list[bool]) -> None:
+        """Keep what the fast rows of Ethernet interfaces need to be counted (no sums
+        yet: a batch costs a few numpy calls here, the counting is done for many batches
+        at once by :meth:`_count_pending`): the bytes that hold the MAC addresses and VLAN
+        tags, read as three big-endian 64-bit words a row, and references to the columns
+        of lengths and source addresses."""
         cols = batch.cols
-        n = len(rows)
-        buf = batch.buf
-        starts = cols["start"][rows]
-        # destination, source, ethertype and two more bytes (fast rows hold 34 at least),
-        # read as two big-endian 64-bit words: a view of the batch's bytes as a word at
-        # every byte offset, so a row's word is one gather (not eight)
-        be = np.ndarray((len(buf) - 7,), ">u8", buf, 0, (1,))
-        w0, w1 = be[starts].astype(np.uint64), be[starts + 8].astype(np.uint64)
-        macs = np.concatenate((((w0 & 0xFFFF) << 32) | (w1 >> 32), w0 >> 16))  # src, dst
-        mixed = not (len(ether) == 1 or all(ether))
-        if mixed:
+        take = cols["fast"]
+        if not (len(ether) == 1 or all(ether)):
             on = np.zeros(max(len(ether), int(cols["iface"].max()) + 1), bool)
             on[:len(ether)] = ether
-            off = np.flatnonzero(~on[cols["iface"][rows]])
-            macs[off] = _NONE
-            macs[off + n] = _NONE
+            take = take & on[cols["iface"]]
+        every = take.all()
+        if not every and not take.any():
+            return
+        buf = batch.buf
+        starts = cols["start"]
+        if not every:  # the others' starts may lie anywhere: read within the buffer
+            starts = np.minimum(starts, len(buf) - 20)
+        # a view of the batch's bytes as a word at every byte offset: a row's word is one
+        # gather; fast rows hold 34 bytes at least
+        be = np.ndarray((len(buf) - 7,), ">u8", buf, 0, (1,))
+        self._pending.append((None if every else take,
+                              be[starts],  # destination, then two bytes of the source
+                              be[starts + 4],  # two bytes of the destination, the source
+                              be[starts + 12],  # ethertype, tag, ethertype, tag
+                              cols["wlen"], cols["kind"], cols["src"], cols["src_hi"]))
+        self._pending_rows += len(starts)
+        if self._pending_rows >= _PENDING_ROWS or len(self._pending) >= _PENDING_BATCHES:
+            self._count_pending()
+
+    def _count_pending(self) -> None:
+        """Count the fast rows kept (:meth:`_keep`), all at once: the MAC addresses are
+        found among those seen before (a hash table) and summed with ``np.bincount`` into
+        numpy sums per station (added to the stations when rows are asked for, or the
+        stations' indices change); VLAN ids, and the IP addresses each MAC sent from,
+        deduplicated in numpy, so only what is new reaches Python."""
+        pending = self._pending
+        if not pending:
+            return
+        self._pending, self._pending_rows = [], 0
+        if len(pending) == 1:
+            take, w0, w4, w12, wlen, kind, src, src_hi = pending[0]
+        else:
+            take, w0, w4, w12, wlen, kind, src, src_hi = (
+                np.concatenate(x) for x in zip(*((np.ones(len(p[1]), bool) if p[0] is None
+                                                   else p[0], *p[1:]) for p in pending)))
+            if take.all():
+                take = None
+        if take is not None:
+            w0, w4, w12, wlen, kind, src, src_hi = (
+                x[take] for x in (w0, w4, w12, wlen, kind, src, src_hi))
+        n = len(w0)
+        w0, w4, w12 = w0.astype(np.uint64), w4.astype(np.uint64), w12.astype(np.uint64)
+        macs = np.concatenate((w4 & 0xFFFFFFFFFFFF, w0 >> 16))  # source, destination
         ids = self._ids(macs)
         src_id = ids[:n]
-        wlen = cols["wlen"][rows]
         # sent (2 * index) and received (2 * index + 1): packets and bytes, in numpy
         code = ids << 1
         code[n:] += 1
@@ -267,16 +344,14 @@ class Stations:
         self._sums[1] += np.bincount(code, weights=np.concatenate((wlen, wlen)),
                                      minlength=m2).astype(np.int64)
         # VLAN tags (fast rows have at most two): each station's ids
-        is_tag = _IS_TAG[((w1 >> 16) & 0xFFFF).view(np.int64)]  # the ethertype after the MACs
-        if is_tag.any():
+        tagged = np.flatnonzero(_IS_TAG[(w12 >> 48).view(np.int64)])
+        if len(tagged):
             order = self._order
             dst_id = ids[n:]
-            tagged = np.flatnonzero(is_tag & (macs[:n] != _NONE) if mixed else is_tag)
-            tags = np.frombuffer(buf, np.uint8)[starts[tagged][:, None] + _TAGS].astype(np.int64)
-            e1 = tags[:, 2] << 8 | tags[:, 3]
-            two = (e1 == 0x8100) | (e1 == 0x88A8) | (e1 == 0x9100) | (e1 == 0x9200)
-            vids = np.concatenate(((tags[:, 0] << 8 | tags[:, 1]) & 0xFFF,
-                                   ((tags[:, 4] << 8 | tags[:, 5]) & 0xFFF)[two]))
+            tags = w12[tagged]
+            two = _IS_TAG[((tags >> 16) & 0xFFFF).view(np.int64)]
+            vids = np.concatenate((((tags >> 32) & 0xFFF).view(np.int64),
+                                   (tags[two] & 0xFFF).view(np.int64)))
             self._count_tags(wlen[tagged], vids[:len(tagged)], vids[len(tagged):], two)
             at = np.concatenate((tagged, tagged[two]))
             pairs = np.concatenate((src_id[at], dst_id[at])) << 12 | np.concatenate((vids, vids))
@@ -288,20 +363,20 @@ class Stations:
                     st.vlans = {pair & 0xFFF}
                 else:
                     st.vlans.add(pair & 0xFFF)
-        self._senders(cols, rows, src_id)
+        self._senders(src_id, kind, src, src_hi)
 
     def _count_tags(self, wlen: np.ndarray, first: np.ndarray, second: np.ndarray,
                     two: np.ndarray) -> None:
         """Tagged frames (lengths ``wlen``), their first tag's ids and the second tag's of
         those with two: the frames and bytes of each VLAN id (a frame once per id)."""
-        self.tagged[0] += len(wlen)
-        self.tagged[1] += int(wlen.sum())
+        self._tagged[0] += len(wlen)
+        self._tagged[1] += int(wlen.sum())
         other = second != first[two]
         ids = np.concatenate((first, second[other]))
         w = np.concatenate((wlen, wlen[two][other]))
         p = np.bincount(ids, minlength=4096)
         b = np.bincount(ids, weights=w, minlength=4096)
-        frames = self.vlan_frames
+        frames = self._vlan_frames
         for vid in np.flatnonzero(p).tolist():
             e = frames.get(vid)
             if e is None:
@@ -310,18 +385,18 @@ class Stations:
                 e[0] += int(p[vid])
                 e[1] += int(b[vid])
 
-    def _senders(self, cols: dict, rows: np.ndarray, src_id: np.ndarray) -> None:
-        """The IP address each station sent from, of a batch's fast rows: IPv4 (station,
+    def _senders(self, src_id: np.ndarray, kind: np.ndarray, src: np.ndarray,
+                 src_hi: np.ndarray) -> None:
+        """The IP address each station sent from, of the fast rows counted: IPv4 (station,
         source address) pairs deduplicated by one sort, those already known dropped
         by a binary search in the sorted pairs seen (the new ones inserted in place, no
         sort of them); IPv6 (station, address) triples by a sort of their own.
-        Nothing here is sized by the number of conversations, only by the batch's rows and
-        the pairs seen."""
+        Nothing here is sized by the number of conversations, only by the rows and the
+        pairs seen."""
         order = self._order
-        full = self._full[src_id]  # stations with a full set (or none): nothing to add
-        kind = cols["kind"][rows]
-        pairs = (src_id.astype(np.uint64) << np.uint64(32)) | cols["src"][rows]
-        pairs[full | (kind != IPV4)] = _NONE
+        pairs = (src_id.astype(np.uint64) << np.uint64(32)) | src
+        # a full station takes only addresses below its highest; none, another link's rows
+        pairs[(src >= self._limit4[src_id]) | (kind != IPV4)] = _NONE
         pairs = _unique(pairs)
         if pairs[-1] == _NONE:
             pairs = pairs[:-1]
@@ -339,10 +414,9 @@ class Stations:
                 order[i].add_address(pair & 0xFFFFFFFF)
                 added.add(i)
             self._seen = np.insert(seen, at, pairs)
-        six = np.flatnonzero((kind == IPV6) & ~full)
+        six = np.flatnonzero((kind == IPV6) & self._open6[src_id])
         if len(six):  # IPv6 senders: (station, high 64 bits, low 64 bits), in Python once each
-            on = rows[six]
-            who, hi, lo = src_id[six], cols["src_hi"][on], cols["src"][on]
+            who, hi, lo = src_id[six], src_hi[six], src[six]
             s = np.lexsort((lo, hi, who))
             who, hi, lo = who[s], hi[s], lo[s]
             first = np.ones(len(s), bool)
@@ -350,12 +424,13 @@ class Stations:
             for i, h, low in zip(who[first].tolist(), hi[first].tolist(), lo[first].tolist()):
                 order[i].add_address(V6 | h << 64 | low)
                 added.add(i)
-        full = [i for i in added if order[i].more]
-        if full:
-            self._full[full] = True
+        for i in added:
+            if order[i].more:
+                self._limit4[i], self._open6[i] = _limits(order[i])
 
     def rows(self, vendor=None) -> list[StationRow]:
         """Every station's row; ``vendor``: MAC int -> manufacturer name ("" unknown)."""
+        self._count_pending()
         self._flush()
         out = []
         for mac, s in self.table.items():
