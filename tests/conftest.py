@@ -117,7 +117,12 @@ def pytest_collection_modifyitems(config, items):
 
 def pytest_configure(config):
     """One folder of tshark's answers for the whole session, made by the controlling
-    process and inherited by the xdist workers (tests/support/oracle.py)."""
+    process and inherited by the xdist workers (tests/support/oracle.py); compiled code
+    shared the same way (tests/support/compiled.py)."""
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        from tests.support import compiled  # xdist's controlling process
+
+        config._compiled = compiled.prewarm(config)
     if "TUIMON_TSHARK_CACHE" not in os.environ:
         import tempfile
 
@@ -127,6 +132,10 @@ def pytest_configure(config):
 
 
 def pytest_unconfigure(config):
+    if getattr(config, "_compiled", None):
+        from tests.support import compiled
+
+        compiled.release(config._compiled)
     xdg = os.environ.get("TUIMON_TEST_XDG")
     if xdg and os.environ.get("PYTEST_XDIST_WORKER") is None:
         import shutil
