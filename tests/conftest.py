@@ -115,9 +115,26 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(getattr(pytest.mark, tier))
 
 
+def pytest_collection_finish(session):
+    """What collecting made (the modules, the tests) lives as long as the process: out of
+    the garbage collector's way (gc.freeze). A full collection walks every object there is;
+    with the modules and tests frozen it walks only what the tests made since (the UI tier,
+    where Textual makes many objects: 9.2 CPU-seconds of collecting down to 6.6).
+    Objects are still freed as before; only cycles among the frozen ones are never sought."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 def pytest_configure(config):
     """One folder of tshark's answers for the whole session, made by the controlling
-    process and inherited by the xdist workers (tests/support/oracle.py)."""
+    process and inherited by the xdist workers (tests/support/oracle.py); compiled code
+    shared the same way (tests/support/compiled.py)."""
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        from tests.support import compiled  # xdist's controlling process
+
+        config._compiled = compiled.prewarm(config)
     if "TUIMON_TSHARK_CACHE" not in os.environ:
         import tempfile
 
@@ -127,6 +144,10 @@ def pytest_configure(config):
 
 
 def pytest_unconfigure(config):
+    if getattr(config, "_compiled", None):
+        from tests.support import compiled
+
+        compiled.release(config._compiled)
     xdg = os.environ.get("TUIMON_TEST_XDG")
     if xdg and os.environ.get("PYTEST_XDIST_WORKER") is None:
         import shutil

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.app import PCAP, RecordingBackend, args_for, settle
+from tests.support.app import PCAP, RecordingBackend, args_for, run_to_the_end, settle
 from tuimon.server.protocol import Query
 from tuimon.server.service import EngineService
 from tuimon.ui.alerts import describe
@@ -28,8 +28,7 @@ ALERTS = ("host 192.168.2.126 > 1Mb/s", "iface 1kxun.pcap > 50Mb/s",
 def service(alerts=ALERTS) -> EngineService:
     svc = EngineService(args_for(PCAP, alerts=alerts), clock=lambda: 50.0,
                         wallclock=lambda: 1700000000.0, resolve=NAMES.get)
-    svc.run_all()
-    return svc
+    return run_to_the_end(svc)
 
 
 def app_for(svc: EngineService, view: str = "hosts", names: bool = False) -> MonitorApp:

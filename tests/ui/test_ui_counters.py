@@ -7,7 +7,7 @@ a deliberate change, and look at them).
 
 from __future__ import annotations
 
-from tests.support.app import PCAP, RecordingBackend, args_for, make_app, settle
+from tests.support.app import PCAP, RecordingBackend, args_for, make_app, run_to_the_end, settle
 from tuimon.server.protocol import CountersReset, ResetCounters
 from tuimon.server.service import EngineService
 from tuimon.ui.app import MonitorApp
@@ -19,8 +19,7 @@ COUNTERS = (("web", "port 80 or port 443"), ("dns", "proto domain"),
 def counted_service():
     svc = EngineService(args_for(PCAP, counters=COUNTERS), clock=lambda: 50.0,
                         wallclock=lambda: 1700000000.0)
-    svc.run_all()
-    return svc
+    return run_to_the_end(svc)
 
 
 def counters_app(service=None) -> MonitorApp:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from tests.support.app import DATA, RecordingBackend, args_for, settle
+from tests.support.app import DATA, RecordingBackend, args_for, run_to_the_end, settle
 from tuimon.server.service import EngineService
 from tuimon.ui.app import MonitorApp
 
@@ -18,8 +18,7 @@ COUNTERS = (("web", "port 80 or port 443"), ("dns", "port 53"))
 
 
 def web_bytes() -> int:
-    svc = EngineService(args_for(NETFLIX, counters=COUNTERS))
-    svc.run_all()
+    svc = run_to_the_end(EngineService(args_for(NETFLIX, counters=COUNTERS)))
     return {r.name: r.total_bytes for r in svc.engine.counters.rows()}["web"]
 
 
@@ -28,7 +27,7 @@ def quota_app(web_limit: int, dns_limit: int) -> MonitorApp:
                                  quotas=(("web", web_limit, "month"),
                                          ("dns", dns_limit, "day"))),
                         clock=lambda: 50.0, wallclock=lambda: 1700000000.0)
-    svc.run_all()
+    run_to_the_end(svc)
     return MonitorApp(RecordingBackend(svc), interval=None, view="counters", counters=True,
                       extra_columns=frozenset({"quota_used"}))
 
