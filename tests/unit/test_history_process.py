@@ -195,3 +195,25 @@ def test_headless_says_the_writers_error_once(tmp_path, monkeypatch, capsys, cap
     assert err[0].endswith(f"cannot write {path}: its writing process ended (exit status 3)")
     assert "Traceback" not in out.err
     assert minutes(path) == []  # the schema is there (made before counting), no rows
+
+
+def test_a_writer_process_that_hangs_is_waited_for_a_bounded_time(tmp_path, monkeypatch):
+    """A writer stuck (a disk that stopped answering) holds the end of the session for the
+    time given, then the session ends and says so; the process finishes on its own."""
+    import time
+
+    monkeypatch.setattr(history_process, "_BOOT", "import time; time.sleep(60)")
+    path = str(tmp_path / "h.sqlite")
+    e = engine()
+    rec = HistoryRecorder.attach(e, path)
+    try:
+        rec.ingest([record("10.0.0.1", "10.0.0.2", 1, 2, ts=T0 + 1)], e.ingest)
+        rec.finish(wait=False)
+        began = time.monotonic()
+        rec.wait(timeout=0.5)
+        assert time.monotonic() - began < 5
+        assert rec.error == (f"history not recorded from {T0}: cannot write {path}: its "
+                             f"writing process did not finish in time")
+    finally:
+        rec.process.proc.kill()
+        rec.process.proc.wait(10)

@@ -344,7 +344,7 @@ class HistoryRecorder:
                 self._last = last
             except Exception as err:  # noqa: BLE001 - as the writer thread: one line
                 self._last_error = self._failed(last, err)
-        self.process.close_input()
+        self.process.close_input(timeout=5.0)  # (a writer thread still busy holds it)
         if wait:
             self.wait()
 

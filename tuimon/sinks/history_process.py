@@ -28,11 +28,13 @@ from __future__ import annotations
 import fcntl
 import marshal
 import os
+import select
 import signal
 import struct
 import subprocess
 import sys
 import threading
+import time
 
 HEADER = struct.Struct("<I")  # a frame's length, then its marshal bytes
 PIPE_SIZE = 1 << 20  # a minute of a busy gateway's hosts in one pipe buffer (Linux)
@@ -109,13 +111,35 @@ class WriterProcess:
             raise self._gone() from None
         self._owed += 1
 
-    def _answers(self):
+    def _read(self, size: int, deadline: float | None) -> bytes:
+        """``size`` bytes of the process's answers (read from its pipe unbuffered, so a
+        wait can be bounded); fewer at its end. WriterGone past ``deadline``."""
+        fd = self.proc.stdout.fileno()
+        out = b""
+        while len(out) < size:
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([fd], [], [], left)[0]:
+                    raise WriterGone("its writing process did not finish in time")
+            chunk = os.read(fd, size - len(out))
+            if not chunk:
+                break
+            out += chunk
+        return out
+
+    def _answers(self, deadline: float | None = None):
         """Read every answer owed; the last one's value (raises on an error answer: the
         first, which is the one every later answer repeats)."""
         value, error = None, None
         while self._owed:
+            reply = None
             try:
-                reply = _read_frame(self.proc.stdout)
+                head = self._read(HEADER.size, deadline)
+                if len(head) == HEADER.size:
+                    size, = HEADER.unpack(head)
+                    body = self._read(size, deadline)
+                    if len(body) == size:
+                        reply = marshal.loads(body)
             except (OSError, ValueError, EOFError):
                 reply = None
             if reply is None:
@@ -140,30 +164,42 @@ class WriterProcess:
         """``sql``'s rows, on the writer's own connection (tests: ``PRAGMA``s)."""
         return self.call(("execute", sql))
 
-    def close_input(self) -> None:
-        """No more messages: the process writes what it has, closes the database and ends."""
-        with self._lock:
-            try:
-                self.proc.stdin.close()
-            except OSError:
-                pass
+    def close_input(self, timeout: float | None = None) -> bool:
+        """No more messages: the process writes what it has, closes the database and
+        ends. False when a sender still held the pipe after ``timeout``."""
+        if not self._lock.acquire(timeout=-1 if timeout is None else timeout):
+            return False
+        try:
+            self.proc.stdin.close()
+        except (OSError, ValueError):
+            pass
+        finally:
+            self._lock.release()
+        return True
 
     def wait(self, timeout: float | None = 60.0) -> None:
         """Read the answers still owed (raises WriterGone on an error answer), then wait
-        for the process to end (``timeout``: left to finish on its own past that)."""
-        self.close_input()
-        with self._lock:
+        for the process to end. Past ``timeout`` it is left to finish on its own
+        (WriterGone: not known to be written)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        late = WriterGone("its writing process did not finish in time")
+        if not self.close_input(timeout) or not self._lock.acquire(
+                timeout=-1 if deadline is None else max(0.0, deadline - time.monotonic())):
+            raise late
+        try:
             if self.ended:
                 return
+            self.ended = True
             try:
-                self._answers()
+                self._answers(deadline)
+                self.proc.wait(None if deadline is None
+                               else max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                raise late from None
             finally:
-                self.ended = True
-                try:
-                    self.proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    pass
-                self.proc.stdout.close()
+                self.proc.stdout.close()  # past a timeout it writes on, unheard
+        finally:
+            self._lock.release()
 
 
 # -- the child ------------------------------------------------------------------------
