@@ -20,6 +20,7 @@ import pytest
 
 from tests.support.echo import exchange, frames, rows
 from tests.support.netns import wait_line
+from tests.system.test_history_kill import running, writer_of
 from tuimon.sinks.history_totals import starts, totals
 
 pytestmark = pytest.mark.live
@@ -154,12 +155,17 @@ def test_kill_9_while_recording_live_keeps_every_commit_but_the_last(netns, echo
             sent.append(frames(sizes) * 2)  # each datagram and its echo
             if i < 2:
                 time.sleep(3.5)  # a commit (every 2 s of the live clock) passes
+        writer = writer_of(proc.pid)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
     finally:
         if proc.poll() is None:
             proc.kill()
         proc.communicate()
+    deadline = time.monotonic() + 30  # the writer process commits what it was handed
+    while writer is not None and running(writer) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert writer is not None and not running(writer)
     db = sqlite3.connect(db_path)
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     got = sums(db, "minutes")[1]

@@ -132,8 +132,9 @@ def test_a_full_disk_stops_the_recording_never_the_counting(tmp_path):
     rec.ingest([record("10.0.0.1", "10.0.0.2", 1, 2, ts=T0)], e.ingest)
     rec.tick(T0 + 60)
     assert rec.flush(10) and rec.minutes == 1
-    pages = rec.writer.db.execute("PRAGMA page_count").fetchone()[0]
-    rec.writer.db.execute(f"PRAGMA max_page_count = {pages}")  # the disk is full now
+    # on the writer process's own connection
+    pages = rec.process.execute("PRAGMA page_count")[0][0]
+    rec.process.execute(f"PRAGMA max_page_count = {pages}")  # the disk is full now
     for m in range(1, 4):  # thousands of new hosts a minute: more pages needed
         rec.ingest([record(f"10.{m}.{i >> 8}.{i & 255}", "10.0.0.2", 1, 2, ts=T0 + 60 * m)
                     for i in range(3000)], e.ingest)

@@ -142,6 +142,17 @@ def run_headless(config: Config, factory=None) -> Ending:
     # --alert needs them (hosts' rates; hosts.csv's peak_rate is filled then)
     service = EngineService(config, rates=bool(config.alerts), keep_expired=bool(config.csv),
                             **kw)
+    # the history's last minute is written by its writer process while the report is
+    # (docs/history.md); waited for below, whatever happens
+    service.history_waits_for_close = True
+    try:
+        return _run(config, service)
+    finally:
+        if service.history is not None:
+            service.history.finish()
+
+
+def _run(config: Config, service: EngineService) -> Ending:
     stop = threading.Event()
     news = News(service)
     alerts = AlertNews(service)
@@ -152,7 +163,7 @@ def run_headless(config: Config, factory=None) -> Ending:
 
     driver = Driver(service, stop=stop, on_tick=on_tick)
     with Signals(stop) as signals:  # until the report is written
-        first_note = ""
+        first_note = said = ""
         try:
             status = service.open()
             if status.state != ERROR:
@@ -170,8 +181,9 @@ def run_headless(config: Config, factory=None) -> Ending:
             raise driver.error  # a damaged file: the one-line error, nothing written
         news()
         alerts()
-        if service.note() != first_note:
-            say(service.note())  # tshark died on the way
+        said = service.note()
+        if said != first_note:
+            say(said)  # tshark died on the way
         player = service.player
         if player is not None and config.speed and player.pacer.gaps:
             gaps = player.pacer.gaps
@@ -184,7 +196,10 @@ def run_headless(config: Config, factory=None) -> Ending:
             if signals.while_saving:
                 names = sorted({signal.Signals(s).name for s in signals.while_saving})
                 say(f"{' and '.join(names)} came while saving: the report was finished first")
-    service.close()
+    service.close()  # the history's last minute written
+    late = service.history.error if service.history is not None else ""
+    if late and late not in said:
+        say(late)  # the last minute could not be written
     ended_on_its_own = bool(news.said) or (status.state == ERROR and service.live)
     return Ending(1 if ended_on_its_own else 0, True)
 

@@ -162,6 +162,9 @@ class EngineService:
         self._advanced: int | None = None  # the capture second the clock was last moved to
         self.driller: Driller | None = None
         self.history: HistoryRecorder | None = None  # recording into the history database
+        # headless: the history's last minute is written while the report is, and waited
+        # for by close() (end_history); elsewhere the end of the capture waits for it
+        self.history_waits_for_close = False
         self.ipfix: IpfixExporter | None = None  # --ipfix: exporting to a collector
         # What the History view reads: the database recorded into, else the default one
         # when it exists (a headless recording, read in the app), else none.
@@ -481,7 +484,7 @@ class EngineService:
             self.engine.fold()
             self.version += 1
             if drain:
-                self.end_history()
+                self.end_history(wait=not self.history_waits_for_close)
         if self.stopped_at is None:
             self.stopped_at = self.clock()
         if self.metrics is not None:  # the end's figures
@@ -501,15 +504,15 @@ class EngineService:
             self.session.finish_labels()
             self.engine.fold()
             self.version += 1
-        self.end_history()
+        self.end_history(wait=not self.history_waits_for_close)
         if self.metrics is not None:
             self.metrics.publish(self, force=True)
 
-    def end_history(self) -> None:
-        """The history gets the last minute and the conversations still in the table; so
-        does the IPFIX collector."""
+    def end_history(self, wait: bool = True) -> None:
+        """The history gets the last minute and the conversations still in the table
+        (``wait``: and they are written when this returns); so does the IPFIX collector."""
         if self.history is not None:
-            self.history.finish()
+            self.history.finish(wait=wait)
         if self.ipfix is not None:
             self.ipfix.finish()
 

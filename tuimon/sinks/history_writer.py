@@ -1,5 +1,6 @@
-"""The history's writer thread: the SQLite upserts, rollups and commits of each minute, off
-the counting thread.
+"""The history's writer thread: hands each minute to the writer process
+(:mod:`tuimon.sinks.history_process`, where the SQLite upserts, rollups and commits run)
+and waits for its answer, off the counting thread.
 
 The counting thread hands over a :class:`Minute` (what each interface, host and protocol
 counted since the last one, and the conversations that left) with :meth:`HistoryWriter.put`.
@@ -59,13 +60,17 @@ class Minute:
 
 class HistoryWriter:
     """Writes each :class:`Minute` with ``write(db, minute)`` (one transaction, committed)
-    in a thread of its own; ``db`` is used by that thread only once it starts."""
+    in a thread of its own; ``db`` is used by that thread only once it starts (None: the
+    write function has its own, e.g. the writer process's, and nothing is closed here).
+    ``start``: called first on the thread (the recorder closes the connection that checked
+    the database there, off the counting thread)."""
 
-    def __init__(self, db: sqlite3.Connection, write: Callable[[sqlite3.Connection, Minute],
-                                                                None],
+    def __init__(self, db: sqlite3.Connection | None,
+                 write: Callable[[sqlite3.Connection | None, Minute], None],
                  failed: Callable[[Minute, BaseException], str], depth: int = DEPTH,
-                 merge: bool = False) -> None:
+                 merge: bool = False, start: Callable[[], None] | None = None) -> None:
         self.db = db
+        self._start = start
         self.merge = merge
         self._write = write
         self._failed = failed
@@ -114,6 +119,11 @@ class HistoryWriter:
 
     def _run(self) -> None:
         try:
+            if self._start is not None:
+                try:
+                    self._start()
+                except Exception:  # noqa: BLE001 - a courtesy (closing a connection)
+                    pass
             while True:
                 with self._cond:
                     while not self._queue and not self._closing:
@@ -127,10 +137,11 @@ class HistoryWriter:
                     self._write(self.db, job)
                     self.written += 1
                 except Exception as err:  # noqa: BLE001 - a full disk: recording stops
-                    try:
-                        self.db.execute("ROLLBACK")
-                    except sqlite3.Error:
-                        pass
+                    if self.db is not None:
+                        try:
+                            self.db.execute("ROLLBACK")
+                        except sqlite3.Error:
+                            pass
                     with self._cond:
                         self.error = self._failed(job, err)
                         self._queue.clear()
@@ -140,9 +151,10 @@ class HistoryWriter:
                         self._busy = False
                         self._cond.notify_all()
         finally:
-            try:
-                self.db.close()
-            except sqlite3.Error:
-                pass
+            if self.db is not None:
+                try:
+                    self.db.close()
+                except sqlite3.Error:
+                    pass
             with self._cond:
                 self._cond.notify_all()
