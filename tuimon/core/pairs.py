@@ -146,7 +146,29 @@ class PairTable:
         """Add each changed conversation's counts since the last fold to its pair:
         ``changes`` holds ``(conversation, A->B packets, A->B bytes, B->A packets,
         B->A bytes)``, A being the conversation's A; ``sec``: the fold's second."""
-        pairs, ports, rates = self.pairs, self.ports, self.rates
+        before = self._add(changes, self.rates)
+        for p, (ab_b, ba_b) in before.items():
+            if p.ab_b != ab_b:
+                p.hist_ab = h = bump_packed(p.hist_ab, sec, p.ab_b - ab_b)
+                r = _two_seconds(h, sec)
+                if r > p.peak_ab:
+                    p.peak_ab = r
+            if p.ba_b != ba_b:
+                p.hist_ba = h = bump_packed(p.hist_ba, sec, p.ba_b - ba_b)
+                r = _two_seconds(h, sec)
+                if r > p.peak_ba:
+                    p.peak_ba = r
+        if self.idle and now is not None:
+            if self._next_sweep is None:
+                self._next_sweep = now + self.idle / 4
+            elif now >= self._next_sweep:
+                self._next_sweep = now + self.idle / 4
+                self.sweep(now)
+
+    def _add(self, changes: list, rates: bool) -> dict:
+        """Add ``changes`` (as :meth:`fold` takes them) to their pairs; with ``rates``,
+        returns each pair added to with its bytes each way before (else nothing)."""
+        pairs, ports = self.pairs, self.ports
         # with rates, each pair this fold adds to: its bytes each way before it (what the
         # fold added is the difference: one bump and one peak per pair and fold)
         before: dict[Pair, list] = {}
@@ -184,23 +206,7 @@ class PairTable:
                 p.ba_b += dab
             if conv.last > p.last:
                 p.last = conv.last
-        for p, (ab_b, ba_b) in before.items():
-            if p.ab_b != ab_b:
-                p.hist_ab = h = bump_packed(p.hist_ab, sec, p.ab_b - ab_b)
-                r = _two_seconds(h, sec)
-                if r > p.peak_ab:
-                    p.peak_ab = r
-            if p.ba_b != ba_b:
-                p.hist_ba = h = bump_packed(p.hist_ba, sec, p.ba_b - ba_b)
-                r = _two_seconds(h, sec)
-                if r > p.peak_ba:
-                    p.peak_ba = r
-        if self.idle and now is not None:
-            if self._next_sweep is None:
-                self._next_sweep = now + self.idle / 4
-            elif now >= self._next_sweep:
-                self._next_sweep = now + self.idle / 4
-                self.sweep(now)
+        return before
 
     def sweep(self, now: float) -> int:
         """Pairs idle for longer than ``idle`` leave; returns how many left."""
@@ -213,35 +219,9 @@ class PairTable:
     def seed(self, conversations, now: float | None = None) -> None:
         """Start from the conversations in the table as they stand (their counts so far,
         no rate history): a table made after the session started, at ``now``."""
-        pairs, ports = self.pairs, self.ports
         if len(conversations) and now is not None:
             self.made = now
-        for conv in conversations:
-            ckey = conv.key
-            key = ckey if ports else (ckey[1], ckey[2])
-            p = pairs.get(key)
-            if p is None:
-                p = pairs[key] = Pair(key, conv.fwd, conv.first)
-            p.convs += 1
-            if conv.first < p.first:
-                p.first = conv.first
-                if conv.fwd != p.fwd:
-                    p.flip()
-            ab_p, ab_b, ba_p, ba_b = conv.m_ab_p, conv.m_ab_b, conv.m_ba_p, conv.m_ba_b
-            if key[0] == key[1] and not ports:
-                p.ab_p += ab_p + ba_p
-                p.ab_b += ab_b + ba_b
-            elif conv.fwd == p.fwd:
-                p.ab_p += ab_p
-                p.ab_b += ab_b
-                p.ba_p += ba_p
-                p.ba_b += ba_b
-            else:
-                p.ab_p += ba_p
-                p.ab_b += ba_b
-                p.ba_p += ab_p
-                p.ba_b += ab_b
-            p.last = max(p.last, conv.last)
+        self._add([(c, c.m_ab_p, c.m_ab_b, c.m_ba_p, c.m_ba_b) for c in conversations], False)
 
     def rows(self, pairs, now: float | None, proto_name) -> list[PairRow]:
         """Rows of ``pairs`` (None: every one); ``proto_name``: IP protocol -> its name."""
