@@ -266,6 +266,20 @@ VIEW_FIELDS = ["frame.interface_id", "frame.len", "eth.src", "eth.dst", "vlan.id
 PLEN_EDGES = (0, 20, 40, 80, 160, 320, 640, 1280, 2560, 5120)
 
 
+def _tables_cmd(path: str, fields, disabled=()) -> list[str]:
+    """tshark printing every occurrence of ``fields`` per frame, then the ``-z
+    endpoints,eth`` and ``-z plen,tree`` tables; the protocols ``disabled`` turned off."""
+    cmd = ["tshark", "-n", "-r", path, "-T", "fields", "-E", "occurrence=a", "-E",
+           "separator=/t", "-z", "endpoints,eth", "-z", "plen,tree"]
+    for proto in disabled:
+        cmd += ["--disable-protocol", proto]
+    for pref in PREFS:
+        cmd += ["-o", pref]
+    for field in fields:
+        cmd += ["-e", field]
+    return cmd
+
+
 def _one_pass(path: str) -> tuple[list[list[str]], list[str]]:
     """One tshark run for the whole file that figures(), app_verdicts() and (when no frame
     has a tunnel's dissector in its ``frame.protocols``) views() all read: FIELDS then
@@ -276,13 +290,7 @@ def _one_pass(path: str) -> tuple[list[list[str]], list[str]]:
     start-up too many for every capture the oracle tier checks both ways; the start-up
     is most of what tshark costs on these captures (0.25 CPU-seconds of 0.3)."""
     fields = FIELDS + VIEW_FIELDS[2:]  # (frame.interface_id and frame.len are FIELDS' first)
-    cmd = ["tshark", "-n", "-r", path, "-T", "fields", "-E", "occurrence=a", "-E",
-           "separator=/t", "-z", "endpoints,eth", "-z", "plen,tree"]
-    for pref in PREFS:
-        cmd += ["-o", pref]
-    for field in fields:
-        cmd += ["-e", field]
-    lines = _cached(cmd, path).splitlines()
+    lines = _cached(_tables_cmd(path, fields), path).splitlines()
     at = next((i for i, line in enumerate(lines) if line.startswith("=====")), len(lines))
     rows = [(line.split("\t") + [""] * len(fields))[:len(fields)] for line in lines[:at] if line]
     return rows, lines[at:]
@@ -298,15 +306,7 @@ def views(path: str) -> dict:
     carrying that id (the Protocols hierarchy's ``vlan`` rows)."""
     rows, tables = _one_pass(path)
     if any(TUNNELS_SET.intersection(row[2].split(":")) for row in rows):
-        cmd = ["tshark", "-n", "-r", path, "-T", "fields", "-E", "occurrence=a", "-E",
-               "separator=/t", "-z", "endpoints,eth", "-z", "plen,tree"]
-        for proto in TUNNELS:
-            cmd += ["--disable-protocol", proto]
-        for pref in PREFS:
-            cmd += ["-o", pref]
-        for field in VIEW_FIELDS:
-            cmd += ["-e", field]
-        lines = _cached(cmd, path).splitlines()
+        lines = _cached(_tables_cmd(path, VIEW_FIELDS, TUNNELS), path).splitlines()
     else:  # no frame reaches a tunnel's dissector: turning them off would change nothing
         at = len(FIELDS)
         lines = ["\t".join(row[:2] + row[at:]) for row in rows] + [""] + tables
