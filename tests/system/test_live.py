@@ -14,7 +14,7 @@ import pytest
 from tests.support.netns import ROOT, wait_line
 from tuimon.capture import interfaces as ifaces
 from tuimon.capture.dumpcap import dumpcap_args, dumpcap_error, ended_reason
-from tuimon.capture.live import LiveSource
+from tuimon.capture.live import GATHER, GATHER_BYTES, LiveSource, gather_wait
 from tuimon.server.driver import count_source
 from tuimon.errors import (BadCaptureFilter, CaptureFailed, CapturePermissionDenied,
                            CaptureToolMissing, UnknownInterface)
@@ -167,6 +167,11 @@ for i in range(int(env("FAKE_PACKETS", "0"))):
     body = struct.pack("<IIIII", 0, 0, 1_000_000 * (i + 1), len(frame), len(frame))
     out.write(pb._block(6, body + frame + b"\0" * (-len(frame) % 4), "<"))
 out.flush()
+for i in range(int(env("FAKE_TRICKLE", "0"))):  # a packet a millisecond
+    body = struct.pack("<IIIII", 0, 0, i, len(frame), len(frame))
+    out.write(pb._block(6, body + frame + b"\0" * (-len(frame) % 4), "<"))
+    out.flush()
+    time.sleep(0.001)
 if env("FAKE_CUT") == iface:  # half a packet block, then gone
     out.write(pb._block(6, struct.pack("<IIIII", 0, 0, 0, len(frame), len(frame)) + frame, "<")[:30])
     out.flush()
@@ -230,6 +235,29 @@ def test_fake_capture_yields_empty_batches_when_quiet(fake_dumpcap, monkeypatch)
     assert not _alive(source)
 
 
+def test_fake_capture_gathers_a_trickle_into_batches(fake_dumpcap, monkeypatch):
+    """A packet a millisecond: reads wait for GATHER after the last one, so the 300 come
+    in a few dozen batches, not one or two packets each (live.gather_wait)."""
+    monkeypatch.setenv("FAKE_TRICKLE", "300")
+    source = LiveSource(["eth9"], dumpcap=fake_dumpcap)
+    sizes = []
+    for batch in source.batches():
+        if batch:
+            sizes.append(len(batch))
+        if sum(sizes) >= 300:
+            break
+    assert sum(sizes) == 300
+    assert len(sizes) <= 100, sizes
+
+
+def test_gather_wait():
+    assert gather_wait(10.0, 10.0, 0) == pytest.approx(GATHER)
+    assert gather_wait(10.0, 10.004, 100) == pytest.approx(GATHER - 0.004)
+    assert gather_wait(10.0, 10.0 + GATHER, 0) == 0.0
+    assert gather_wait(10.0, 10.0, GATHER_BYTES) == 0.0  # enough queued: no wait
+    assert gather_wait(0.0, 10.0, 0) == 0.0
+
+
 def test_fake_capture_through_session(fake_dumpcap, monkeypatch):
     monkeypatch.setenv("FAKE_PACKETS", "4")
     monkeypatch.setenv("FAKE_DROPS", "7")
@@ -283,7 +311,7 @@ def test_fake_errors_before_start(fake_dumpcap, monkeypatch):
 
 PROBE = r"""
 import json, signal, sys, time
-from tuimon.capture.live import LiveSource
+from tuimon.capture.live import GATHER, GATHER_BYTES, LiveSource, gather_wait
 source = LiveSource(sys.argv[1].split(","), capture_filter=sys.argv[2] or None)
 stop = []
 signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
