@@ -122,3 +122,29 @@ def test_a_flood_of_equal_conversations_keeps_the_members_few(kit):
     assert len(engine._leaders.members) <= leaders_mod.HIGH
     for need in (3, 12, 20, 100):
         assert engine.leading(need) == expected(engine, need), need
+
+
+def test_ties_are_placed_once_until_one_of_them_moves():
+    """The walk that orders ties is not repeated while the tied ones keep their places; one
+    leaving the table (listed again at the end, among the kept) is placed anew."""
+    class C:
+        def __init__(self, b):
+            self.ab_b, self.ba_b = b, 0
+
+    listed = [C(v) for v in (5, 9, 5, 9, 7, 5, 1)]
+    walks = []
+
+    def walk():
+        walks.append(1)
+        return iter(listed)
+
+    lead = Leaders()
+    lead.reset(listed, 6)
+    want = sorted(listed, key=total_bytes, reverse=True)[:4]
+    assert lead.top(4, (), walk) == want and len(walks) == 1
+    assert lead.top(4, (), walk) == want and len(walks) == 1  # placed before: no walk
+    moved = listed.pop(1)  # the first 9 expires into the kept: listed last now
+    listed.append(moved)
+    lead.left([moved])
+    assert lead.top(4, (), walk) == sorted(listed, key=total_bytes, reverse=True)[:4]
+    assert lead.top(4, (), walk)[:2] == [listed[2], moved] and len(walks) == 2

@@ -250,9 +250,13 @@ class Engine:
         if kept and self.max_flows:
             over = min(len(kept), len(kept) + len(self._table) - self.max_flows)
             if over > 0:
-                members = self._leaders.members
+                lead = self._leaders
+                members = lead.members
                 for _ in range(over):
-                    members.discard(kept.popleft())
+                    c = kept.popleft()
+                    members.discard(c)
+                    if lead.order:
+                        lead.order.pop(c, None)
                 self.left_dropped += over
 
     def conversation(self, key: tuple) -> Conversation | None:
@@ -886,6 +890,7 @@ class Engine:
         """Conversations (already folded) that just left the table."""
         if conversations:
             self.expired += len(conversations)
+            self._leaders.left(conversations)  # from the table to the kept, or gone
             if self._kept is None:  # no longer listed (kept: still listed, still leaders)
                 self._leaders.members.difference_update(conversations)
             if self._kept is not None:

@@ -33,11 +33,22 @@ class Leaders:
     """Every listed conversation with at least :attr:`floor` bytes as last folded (and
     maybe a few more: a member stays until the floor passes it)."""
 
-    __slots__ = ("members", "floor")
+    __slots__ = ("members", "floor", "order")
 
     def __init__(self) -> None:
         self.members: set = set()  # by identity
         self.floor = 0
+        # the last walk's tied conversations -> their place in listed order; good for as
+        # long as none of them moves in the listing, which only leaving the table does
+        # (:meth:`left`), so a query whose ties were all placed before needs no walk
+        self.order: dict = {}
+
+    def left(self, conversations: Iterable) -> None:
+        """``conversations`` left their place in the listing (the table, or the kept)."""
+        order = self.order
+        if order:
+            for c in conversations:
+                order.pop(c, None)
 
     def prune(self) -> None:
         """Past :data:`HIGH` members: the floor rises to the :data:`LOW`-th largest."""
@@ -83,8 +94,13 @@ class Leaders:
         for v in values:
             counts[v] = counts.get(v, 0) + 1
         tied = {c for c, v in zip(head, values) if counts[v] > 1}
-        # the tied ones in listed order: a walk in C (filter, islice) that stops at the last
-        place = {id(c): i for i, c in enumerate(
-            itertools.islice(filter(tied.__contains__, walk()), len(tied)))}
-        head.sort(key=lambda c: (-(c.ab_b + c.ba_b), place.get(id(c), 0)))
+        order = self.order
+        if not all(map(order.__contains__, tied)):
+            # the tied ones in listed order: a walk in C (filter, islice) that stops at the
+            # last; what it found replaces what an earlier walk had placed
+            order.clear()
+            order.update(zip(itertools.islice(filter(tied.__contains__, walk()), len(tied)),
+                             itertools.count()))
+        get = order.get
+        head.sort(key=lambda c: (-(c.ab_b + c.ba_b), get(c, 0)))
         return head[:need]
