@@ -535,8 +535,10 @@ def write_markdown(results: dict) -> str:
             continue
         title, render = SECTIONS[part]
         r = results[part]
+        load = (f" The machine's load average (1 minute) was {r['load'][0]:.2f} when this part "
+                f"started and {r['load'][1]:.2f} when it ended." if "load" in r else "")
         out += [f"## {title}", "", f"Measured {r['date']} on {r['machine']}; command: "
-                f"`{r['command_line']}`.", "", *render(r["result"]), ""]
+                f"`{r['command_line']}`.{load}", "", *render(r["result"]), ""]
     return "\n".join(out)
 
 
@@ -572,9 +574,11 @@ def main(argv=None) -> int:
                               if (argv if argv is not None else sys.argv[1:]) else "")
     started = time.perf_counter()
     for part in parts:
+        load_before = os.getloadavg()[0]
         result = globals()[f"part_{part}"](args)
         results[part] = {"date": datetime.datetime.now(datetime.timezone.utc).strftime(
-            "%Y-%m-%d %H:%M UTC"), "machine": where, "command_line": command, "result": result}
+            "%Y-%m-%d %H:%M UTC"), "machine": where, "command_line": command, "result": result,
+            "load": [round(load_before, 2), round(os.getloadavg()[0], 2)]}
         RESULTS.write_text(json.dumps(results, indent=1))
     text = write_markdown(results)
     print()
