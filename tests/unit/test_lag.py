@@ -166,3 +166,42 @@ def test_behind_the_refresh_sheds_to_one_in_a_few_seconds_and_a_key_is_answered(
     source.queued = (0, 0)  # caught up: every refresh again
     clock.t += 0.1
     assert ask(7, True) == [7]
+
+
+class Looks:
+    """The UI's end for the driver: ``asks[i]`` is what the i-th look at the requests finds."""
+
+    def __init__(self, asks: list) -> None:
+        self.asks = asks
+        self.looks = 0
+        self.replies: list = []
+
+    def fileno(self) -> int:
+        return -1
+
+    def poll(self, timeout: float) -> list:
+        found = self.asks[self.looks] if self.looks < len(self.asks) else []
+        self.looks += 1
+        return found
+
+    def send(self, message) -> bool:
+        self.replies.append(message)
+        return True
+
+
+def test_a_key_that_came_while_a_batch_was_read_is_answered_before_it_is_counted():
+    """The driver looks at the requests between reading a batch and counting it, so a key
+    waits for a read, not for a read and its counting; a Stop found there still has the
+    batch counted (nothing read is lost)."""
+    from tuimon.server.driver import Driver
+    from tuimon.server.protocol import Page, Stop
+
+    source, kernel, clock, wall = Slow(), Kernel(), Clock(10.0), Clock(1000.0)
+    svc = service(source, kernel, clock, wall)
+    source.pending = [[record(1000.0)] * 3, [record(1000.1)] * 4]
+    # looks: before the first read, after it (a key), before the second read, after it (Stop)
+    channel = Looks([[], [Query(view="interfaces", seq=1)], [], [Stop()]])
+    Driver(svc, channel).run(opened=True)
+    pages = [r for r in channel.replies if isinstance(r, Page)]
+    assert pages[0].seq == 1 and pages[0].totals.packets == 0  # before the first batch
+    assert svc.engine.totals().packets == 7  # the batch read before the Stop: counted

@@ -145,7 +145,11 @@ class Driver:
                     self.error = err
                     self.send(service.finish(str(err), drain=self.channel is None))
                     break
+                # a key that came while the batch was read is answered before it is counted
+                ended = bool(batch) and self._requests(0.0)
                 service.ingest(batch)
+                if ended:
+                    break  # Stop, or the UI has gone: what was read is counted first
                 service.poll_labels()
                 if self.until is not None and self.until():
                     self.stop.set()
