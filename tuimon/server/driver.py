@@ -96,6 +96,7 @@ class Driver:
         self._batches: queue.Queue | None = None
         self._closing = threading.Event()  # the reader thread's own stop
         self.error: TuimonError | None = None  # what ended the source, if it failed
+        self._deferred: list = []  # requests seen in the middle of a fold, not yet handled
 
     # -- talking -----------------------------------------------------------------------
 
@@ -117,6 +118,8 @@ class Driver:
             self.send(service.open())
         if service.status.state == ERROR:
             return service.status
+        if self.channel is not None and service.engine is not None:
+            service.engine.between = self._between
         if service.live:
             self._run_live()
         else:
@@ -266,8 +269,10 @@ class Driver:
         if self.on_tick is not None:
             self.on_tick()
 
-    def _requests(self, wait: float) -> bool:
-        """Answer what the UI asked; True when the loop must end (Stop, the UI gone)."""
+    def _requests(self, wait: float, queries_only: bool = False) -> bool:
+        """Answer what the UI asked; True when the loop must end (Stop, the UI gone).
+        ``queries_only``: answer the queries, keep the rest for the next look (the middle
+        of a fold)."""
         if self.channel is None:
             return False
         try:
@@ -275,6 +280,11 @@ class Driver:
         except (EOFError, OSError):
             self.stop.set()
             return True
+        if self._deferred:
+            pending, self._deferred = self._deferred + pending, []
+        if queries_only:
+            self._deferred = [r for r in pending if not isinstance(r, Query)]
+            pending = [r for r in pending if isinstance(r, Query)]
         # A query superseded by a newer one in the same read is not answered.
         last_query = max((i for i, r in enumerate(pending) if isinstance(r, Query)),
                          default=-1)
@@ -297,6 +307,12 @@ class Driver:
             if not self.send(service.handle(request)):
                 return True
         return False
+
+    def _between(self) -> None:
+        """Between the parts of a long fold: the queries waiting are answered (a key press
+        waits for a part, not the whole fold); the rest waits for the fold's end."""
+        self.service.version += 1  # the counts moved since the last answer
+        self._requests(0.0, queries_only=True)
 
     def _drill(self, job: Callable[[], object]) -> None:
         if self._drill_jobs is None:
