@@ -188,11 +188,14 @@ class Walker:
             raise RuntimeError("the library failed its self-test")
 
 
-def main() -> int:
-    """Build the library if needed and say which walk the reader uses (``make setup``)."""
-    print(f"tuimon: {status()}")
+def main(argv: list[str]) -> int:
+    """Build the library if needed and say which walk the reader uses; ``--quiet`` (``make
+    setup``): only when it is the Python one."""
+    said = status()
+    if "--quiet" not in argv or _walker is None:
+        print(f"tuimon: {said}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
