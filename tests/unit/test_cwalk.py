@@ -8,6 +8,7 @@ Skipped, with the reason, only where the machine has no C compiler."""
 
 from __future__ import annotations
 
+import os
 import random
 import struct
 import subprocess
@@ -359,6 +360,29 @@ def test_an_unwritable_cache_means_the_python_walk(fresh, monkeypatch):
     assert "Python record walk" in cwalk.status()
 
 
+def test_a_cache_others_may_write(walk, fresh):
+    """A library others could have written is never loaded: built anew; a cache
+    directory of this user's that others may write to is made this user's alone."""
+    assert cwalk.walker() is not None
+    lib = next(fresh.iterdir())
+    fresh.chmod(0o777)
+    lib.chmod(0o777)
+    cwalk._loaded = False
+    assert cwalk.walker() is not None
+    assert fresh.stat().st_mode & 0o777 == 0o755
+    assert [p.name for p in fresh.iterdir()] == [lib.name]
+    assert lib.stat().st_mode & 0o777 == 0o755
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving the cache to another user needs root")
+def test_another_users_cache_means_the_python_walk(walk, fresh):
+    assert cwalk.walker() is not None
+    os.chown(fresh, 65534, -1)
+    cwalk._loaded = False
+    assert cwalk.walker() is None
+    assert "belongs to another user" in cwalk.status()
+
+
 def test_the_environment_forces_the_python_walk(walk, monkeypatch):
     monkeypatch.setenv(cwalk.ENV_OFF, "1")
     assert cwalk.walker() is None
@@ -378,8 +402,6 @@ def test_the_module_says_which_walk(walk):
 
 
 def _env() -> dict:
-    import os
-
     env = dict(os.environ)
     env["PYTHONPATH"] = str(Path(__file__).parent.parent.parent)
     return env

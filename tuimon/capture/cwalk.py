@@ -97,9 +97,13 @@ def build() -> Path:
     if cc is None:
         raise RuntimeError("no C compiler (cc, gcc or $CC) found")
     path = library_path(source, cc)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _own(path.parent)
     if path.exists():
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
+        st = path.stat()
+        if st.st_uid == os.geteuid() and not st.st_mode & 0o022:
+            return path
+        path.unlink()  # not this user's alone: built anew
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
@@ -116,6 +120,17 @@ def build() -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def _own(folder: Path) -> None:
+    """Refuse a cache directory of another user's: a library loaded from it runs as
+    whoever runs tuimon (root too, with a user's HOME). One of this user's that others
+    may write to (a umask of 002) is made this user's alone."""
+    st = folder.stat()
+    if st.st_uid != os.geteuid():
+        raise RuntimeError(f"{folder} belongs to another user")
+    if st.st_mode & 0o022:
+        folder.chmod(st.st_mode & 0o755)
 
 
 def _load() -> None:
