@@ -34,7 +34,9 @@ import numpy as np
 
 ENV_OFF = "TUIMON_NO_CWALK"
 SOURCE = Path(__file__).with_name("walk.c")
-FLAGS = ["-O2", "-shared", "-fPIC"]
+# Freestanding, without the C library: gcc alone builds it (libc6-dev is only recommended
+# by Debian's gcc), and the library depends on nothing.
+FLAGS = ["-O2", "-shared", "-fPIC", "-ffreestanding", "-nostdlib"]
 _BUILD_TIMEOUT = 120  # seconds
 
 _lock = threading.Lock()

@@ -7,7 +7,7 @@
  * _walk_pcapng, the reference), writes every record's offset into `offs` (at most `cap`
  * of them) and the position where the run ends into `*end`, and returns the count.
  * `big`: the file's lengths are big-endian. Lengths are read byte by byte: any host, any
- * alignment.
+ * alignment. Freestanding: no C library (stdint.h is the compiler's own).
  */
 #include <stdint.h>
 
