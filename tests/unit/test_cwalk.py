@@ -57,7 +57,11 @@ def _same(walk, buf, pos: int, fmt: str, endian: str, limit: int = MAX_RECORD):
     py, c = _readers(walk, fmt, endian, limit)
     pcap = fmt == "pcap"
     po, pe = py._walk(pcap, buf, pos, len(buf))
-    co, ce = c._walk(pcap, buf, pos, len(buf))
+    if pcap:
+        co, ce = walk.pcap(buf, pos, len(buf), endian == ">", limit)
+    else:
+        co, ce = walk.pcapng(buf, pos, len(buf), endian == ">", MAX_BLOCK)
+    assert c._walk(pcap, buf, pos, len(buf))[1] == pe  # the reader's choice of the two
     assert isinstance(co, np.ndarray) and co.dtype == np.int64
     assert (co.tolist(), ce) == (po, pe), (fmt, endian, pos, len(buf))
     assert type(ce) is int

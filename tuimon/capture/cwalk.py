@@ -19,7 +19,6 @@ walk (checked each time a reader is made).
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import os
 import platform
@@ -31,6 +30,11 @@ import threading
 from pathlib import Path
 
 import numpy as np
+
+try:
+    import ctypes
+except ImportError:  # a Python built without it: the Python walk
+    ctypes = None
 
 ENV_OFF = "TUIMON_NO_CWALK"
 SOURCE = Path(__file__).with_name("walk.c")
@@ -141,6 +145,8 @@ def _load() -> None:
         if _loaded:
             return
         try:
+            if ctypes is None:
+                raise RuntimeError("this Python has no ctypes")
             path = build()
             walk = Walker(ctypes.CDLL(str(path)))
             walk.self_test()
@@ -177,9 +183,10 @@ class Walker:
             return np.empty(0, dtype=np.int64), pos
         cap = (n - pos) // least + 1  # every record takes at least ``least`` bytes
         offs = np.empty(cap, dtype=np.int64)
+        at = ctypes.addressof(ctypes.c_char.from_buffer(offs))  # offs.ctypes.data, faster
         end = ctypes.c_int64(pos)
         ptr, _keep = _pointer(buf)
-        k = fn(ptr, n, pos, 1 if big else 0, bound, offs.ctypes.data, cap, ctypes.byref(end))
+        k = fn(ptr, n, pos, 1 if big else 0, bound, at, cap, ctypes.byref(end))
         return offs[:k], end.value
 
     def pcapng(self, buf, pos: int, n: int, big: bool, max_block: int):
