@@ -10,7 +10,8 @@ user's cache, ``$XDG_CACHE_HOME/tuimon`` or ``~/.cache/tuimon``, as ``walk-KEY.s
 KEY hashes the source, the machine and the compiler: at first use, or beforehand by
 ``python -m tuimon.capture.cwalk`` (``make setup`` runs it). The library is written under
 a temporary name and renamed into place, so processes building it at once never load a
-half-written one. Whatever fails -- no compiler, a cache that cannot be written, a library
+half-written one. Another user's cache directory is refused (a loaded library runs as
+whoever runs tuimon), and a library others could have written is built anew. Whatever fails -- no compiler, a cache that cannot be written, a library
 that does not load or gives a wrong answer on a small self-test -- the reader keeps its
 Python walk, which stays the reference; :func:`status` says which walk is in use and why
 (``python -m tuimon.capture.cwalk`` prints it). ``TUIMON_NO_CWALK=1`` forces the Python
