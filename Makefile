@@ -29,7 +29,10 @@ bench: setup
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
 	$(PY) -m bench.run $(ARGS)
 
+# The compiled record walk (tuimon/capture/walk.c) built into the user's cache now rather
+# than at first use; says so only when it cannot be (the reader then walks in Python).
 setup: system $(VENV)/.installed
+	@$(PY) -m tuimon.capture.cwalk --quiet || true
 
 # System packages: only what is missing, installed once.
 system:
@@ -47,6 +50,7 @@ system:
 	[ -f /etc/services ] || missing="$$missing netbase"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	command -v $(PYTHON) >/dev/null || missing="$$missing python3"; \
+	command -v cc >/dev/null || command -v gcc >/dev/null || missing="$$missing gcc"; \
 	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv python3-pip"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \

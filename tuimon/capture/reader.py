@@ -22,6 +22,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
+from tuimon.capture import cwalk
 from tuimon.capture.decode import (
     ETHER_IPV4,
     IN,
@@ -67,6 +68,9 @@ _EPB = {e: struct.Struct(e + "IIIIIII").unpack_from for e in "<>"}
 _HEAD = {e: struct.Struct(e + "II").unpack_from for e in "<>"}  # a block's type and length
 _INCL = {e: struct.Struct(e + "I").unpack_from for e in "<>"}  # a pcap record's captured length
 _MIN_RUN = 16  # packet blocks in a row worth decoding as columns
+# Bytes left in the buffer below which the Python walk is the faster (a few records: the
+# compiled walk's call costs about as much as walking 20 of them in Python).
+_CWALK_FROM = 2048
 
 
 CAPTURE_MAGICS = (_SHB, *_PCAP_MAGIC)
@@ -153,6 +157,8 @@ class CaptureReader:
         self._swap = 0
         self._limit = MAX_RECORD  # pcap: the longest record of the file's link type
         self._section: list[int] = []  # pcapng: section-local interface id -> global index
+        # The compiled record walk (cwalk.py) for the columns' runs, or None: the Python one.
+        self._cwalk = cwalk.walker() if columns else None
 
     def _decoder(self, linktype: int):
         """The function that turns one frame of this link type into its record's last field
@@ -294,14 +300,14 @@ class CaptureReader:
         while not self.done:
             buf, pos = self._buf, self._pos
             n = len(buf)
-            offs, end = (self._walk_pcap if pcap else self._walk_pcapng)(buf, pos, n)
+            offs, end = self._walk(pcap, buf, pos, n)
             taken = 0
             if len(offs) >= _MIN_RUN:
                 if pcap:
                     taken = builder.add_pcap_run(buf, offs, self._endian, self._pcap_table())
                 else:
                     taken = builder.add_run(buf, offs, self._endian, self._epb_table())
-                self._pos = pos = offs[taken] if taken < len(offs) else end
+                self._pos = pos = int(offs[taken]) if taken < len(offs) else end
             if n - pos < header:
                 return
             out: list = []
@@ -311,6 +317,18 @@ class CaptureReader:
                 builder.add_record(record)
             if self._pos == pos:  # an incomplete record: wait for more bytes
                 return
+
+    def _walk(self, pcap: bool, buf, pos: int, n: int):
+        """The run of plain packet records from ``pos``: (offsets, where it ends), by the
+        compiled walk when there is one (a numpy array), else by the Python walks below
+        (a list), which are the reference: both stop at the same record."""
+        walk = self._cwalk
+        if walk is None or n - pos < _CWALK_FROM or (pcap and self._swap):
+            return self._walk_pcap(buf, pos, n) if pcap else self._walk_pcapng(buf, pos, n)
+        big = self._endian == ">"
+        if pcap:
+            return walk.pcap(buf, pos, n, big, self._limit)
+        return walk.pcapng(buf, pos, n, big, MAX_BLOCK)
 
     def _walk_pcapng(self, buf, pos: int, n: int) -> tuple[list[int], int]:
         """The enhanced packet blocks from ``pos`` on, up to the first other block or an

@@ -1,6 +1,7 @@
 """Decoding a run of pcapng enhanced packet blocks a batch at a time, with numpy.
 
-The reader walks the blocks (a length each, in Python) and hands the run's positions to
+The reader walks the blocks (a length each: in C when the compiled walk of
+:mod:`tuimon.capture.cwalk` is there, else in Python) and hands the run's positions to
 :meth:`Builder.add_run`, which reads every block's fixed fields, checks them as the
 reader's per-block path does, and for Ethernet frames carrying IPv4 without options
 (``ether_fast``'s case) gathers the link, IP and transport fields it needs with one fancy
@@ -157,17 +158,18 @@ class Builder:
             self.buf = buf
         return buf is self.buf
 
-    def add_run(self, buf, offs: list[int], endian: str, table: list[tuple]) -> int:
-        """Add the enhanced packet blocks at ``offs`` in ``buf`` (each complete, of a sound
-        length); ``table`` is the reader's ``_epb_table()``. Returns how many were added:
-        fewer than given when one fails a check the reader's per-block path makes (that
-        block, and the rest, are the reader's to parse), none when ``buf`` is not the
-        buffer of the batch's earlier runs."""
+    def add_run(self, buf, offs, endian: str, table: list[tuple]) -> int:
+        """Add the enhanced packet blocks at ``offs`` (a list, or an int64 array: used as
+        it is) in ``buf`` (each complete, of a sound length); ``table`` is the reader's
+        ``_epb_table()``. Returns how many were added: fewer than given when one fails a
+        check the reader's per-block path makes (that block, and the rest, are the
+        reader's to parse), none when ``buf`` is not the buffer of the batch's earlier
+        runs."""
         nsec = len(table)
         if nsec == 0 or not self._claim(buf):
             return 0
-        o = np.array(offs, dtype=np.int64)
-        phase = offs[0] & 3  # the blocks of one buffer are 4-aligned among themselves
+        o = np.asarray(offs, dtype=np.int64)  # the compiled walk's array as it is
+        phase = int(o[0]) & 3  # the blocks of one buffer are 4-aligned among themselves
         words = np.frombuffer(buf, dtype=endian + "u4", offset=phase,
                               count=(len(buf) - phase) >> 2)
         q = (o - phase) >> 2
@@ -190,13 +192,13 @@ class Builder:
         self._add(buf, ifc, ts, o + 28, caplen, orig, table, arrays)
         return k
 
-    def add_pcap_run(self, buf, offs: list[int], endian: str, table: list[tuple]) -> int:
+    def add_pcap_run(self, buf, offs, endian: str, table: list[tuple]) -> int:
         """Add the pcap records at ``offs`` in ``buf`` (each complete, its captured length
         within the link type's maximum, lengths not swapped); ``table`` is the reader's
         one-interface table. Returns how many were added (as :meth:`add_run`)."""
         if not self._claim(buf):
             return 0
-        o = np.array(offs, dtype=np.int64)
+        o = np.asarray(offs, dtype=np.int64)
         u8 = np.frombuffer(buf, dtype=np.uint8)
         head = u8[o[:, None] + np.arange(16)].copy().view(endian + "u4")  # 4 fields a row
         orig = head[:, 3].astype(np.int64)

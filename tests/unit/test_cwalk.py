@@ -1,0 +1,411 @@
+"""The compiled record walk (capture/walk.c, loaded by capture/cwalk.py) stops exactly
+where the reader's Python walks stop: the same offsets and end position on every capture
+of tests/data (pcap and pcapng, both byte orders), at every cut of a few small ones, on
+damaged lengths and on random bytes; the reader's records are the same with it and with
+TUIMON_NO_CWALK=1; and whatever keeps it from being built, the reader walks in Python.
+
+Skipped, with the reason, only where the machine has no C compiler."""
+
+from __future__ import annotations
+
+import os
+import random
+import struct
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.support import pcapbuild as pb
+from tuimon.capture import cwalk
+from tuimon.capture.columns import PacketColumns
+from tuimon.capture.reader import MAX_BLOCK, MAX_RECORD, CaptureReader
+
+DATA = Path(__file__).parent.parent / "data"
+CAPTURES = sorted(p for p in DATA.iterdir() if p.suffix in (".pcap", ".pcapng"))
+SMALL = ["dns.pcap", "dlt_ppp.pcap", "nats.pcap", "gre.pcapng", "esp.pcapng",
+         "hsrp2_ipv6.pcapng"]
+SHB = b"\x0a\x0d\x0d\x0a"
+
+
+@pytest.fixture
+def walk(monkeypatch):
+    """The compiled walk, which must load wherever a compiler exists."""
+    monkeypatch.delenv(cwalk.ENV_OFF, raising=False)
+    if cwalk.compiler() is None:
+        pytest.skip("no C compiler (cc, gcc or $CC): the compiled walk cannot be built here")
+    w = cwalk.walker()
+    assert w is not None, cwalk.status()
+    return w
+
+
+def _readers(walk, fmt: str, endian: str, limit: int = MAX_RECORD):
+    """A reader that walks in Python and one that walks compiled, set to ``fmt``."""
+    out = []
+    for c in (None, walk):
+        r = CaptureReader("t", columns=True)
+        r._cwalk, r.format, r._endian, r._limit = c, fmt, endian, limit
+        out.append(r)
+    return out
+
+
+def _same(walk, buf, pos: int, fmt: str, endian: str, limit: int = MAX_RECORD):
+    """Both walks from ``pos`` in ``buf``: assert they agree; the Python one's answer."""
+    py, c = _readers(walk, fmt, endian, limit)
+    pcap = fmt == "pcap"
+    po, pe = py._walk(pcap, buf, pos, len(buf))
+    if pcap:
+        co, ce = walk.pcap(buf, pos, len(buf), endian == ">", limit)
+    else:
+        co, ce = walk.pcapng(buf, pos, len(buf), endian == ">", MAX_BLOCK)
+    assert c._walk(pcap, buf, pos, len(buf))[1] == pe  # the reader's choice of the two
+    assert isinstance(co, np.ndarray) and co.dtype == np.int64
+    assert (co.tolist(), ce) == (po, pe), (fmt, endian, pos, len(buf))
+    assert type(ce) is int
+    return po, pe
+
+
+def _pcap_endian(data: bytes) -> str:
+    return "<" if data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+
+
+def _blocks(data: bytes) -> list[tuple[int, str]]:
+    """A pcapng file's block starts and their byte order."""
+    out, pos, e = [], 0, "<"
+    while len(data) - pos >= 12:
+        if data[pos : pos + 4] == SHB:
+            e = "<" if data[pos + 8 : pos + 12] == b"\x4d\x3c\x2b\x1a" else ">"
+        blen = struct.unpack_from(e + "I", data, pos + 4)[0]
+        if blen < 12 or blen % 4 or len(data) - pos < blen:
+            break
+        out.append((pos, e))
+        pos += blen
+    return out
+
+
+def _records(data: bytes, e: str) -> list[int]:
+    """A pcap file's record starts."""
+    out, pos = [], 24
+    while len(data) - pos >= 16:
+        incl = struct.unpack_from(e + "I", data, pos + 8)[0]
+        if len(data) - pos - 16 < incl:
+            break
+        out.append(pos)
+        pos += 16 + incl
+    return out
+
+
+def _big(path: Path, tmp: Path) -> bytes:
+    """A capture's frames rewritten big-endian (as pcap or as pcapng, like the file)."""
+    data = path.read_bytes()
+    if data[:4] == SHB:
+        frames = []
+        for pos, e in _blocks(data):
+            btype, blen = struct.unpack_from(e + "II", data, pos)
+            if btype == 6:
+                caplen, orig = struct.unpack_from(e + "II", data, pos + 20)
+                frames.append((0, len(frames), data[pos + 28 : pos + 28 + caplen], orig))
+        pb.write_pcapng(tmp, [{"linktype": 1, "name": "x"}], frames, endian=">")
+    else:
+        e = _pcap_endian(data)
+        frames = [(1e9 + i, data[p + 16 : p + 16 + struct.unpack_from(e + "I", data, p + 8)[0]])
+                  for i, p in enumerate(_records(data, e))]
+        pb.write_pcap(tmp, frames, endian=">")
+    return tmp.read_bytes()
+
+
+def _check_file(walk, data: bytes, rng: random.Random, spots: int = 40) -> int:
+    """Both walks over a whole file (from each run's start), and from ``spots`` random
+    offsets in either byte order; returns how many records the walks found."""
+    found = 0
+    if data[:4] == SHB:
+        for pos, e in _blocks(data):
+            offs, _ = _same(walk, data, pos, "pcapng", e)
+            found += len(offs)
+        fmt = "pcapng"
+    else:
+        e = _pcap_endian(data)
+        pos = 24
+        while pos < len(data):
+            offs, end = _same(walk, data, pos, "pcap", e)
+            found += len(offs)
+            if end == pos:
+                break
+            pos = end
+        fmt = "pcap"
+    for _ in range(spots):  # anywhere, even mid-record: both must read the same lengths
+        _same(walk, data, rng.randrange(len(data)), fmt, rng.choice("<>"),
+              rng.choice((MAX_RECORD, 64, 1500)))
+    return found
+
+
+@pytest.mark.parametrize("path", CAPTURES, ids=lambda p: p.name)
+def test_every_capture_walks_the_same(walk, path, tmp_path):
+    rng = random.Random(path.name)
+    found = _check_file(walk, path.read_bytes(), rng)
+    assert found > 0
+    big = _big(path, tmp_path / ("b" + path.suffix))
+    assert _check_file(walk, big, rng) > 0
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_every_cut_of_small_captures(walk, name):
+    data = (DATA / name).read_bytes()
+    if data[:4] == SHB:
+        starts = [(p, e) for p, e in _blocks(data)
+                  if struct.unpack_from(e + "I", data, p)[0] == 6][:3]
+        fmt = "pcapng"
+    else:
+        e = _pcap_endian(data)
+        starts = [(p, e) for p in _records(data, e)[:3]]
+        fmt = "pcap"
+    assert starts
+    for cut in range(len(data) + 1):
+        buf = data[:cut]
+        for pos, e in starts:
+            if pos <= cut:
+                _same(walk, buf, pos, fmt, e)
+
+
+def test_damaged_pcapng_lengths(walk, tmp_path):
+    frames = [(0, i, pb.eth(pb.ipv4("10.0.0.1", "10.0.0.2", 17, pb.udp(1, 2, b"x" * i))))
+              for i in range(40)]
+    for endian in "<>":
+        pb.write_pcapng(tmp_path / "d.pcapng", [{"linktype": 1, "name": "x"}], frames,
+                        endian=endian)
+        data = (tmp_path / "d.pcapng").read_bytes()
+        epbs = [p for p, e in _blocks(data) if struct.unpack_from(endian + "I", data, p)[0] == 6]
+        first = epbs[0]
+        for k in (0, 1, 17, len(epbs) - 1):
+            at = epbs[k]
+            blen = struct.unpack_from(endian + "I", data, at + 4)[0]
+            for bad in (0, 4, 12, 28, 31, 32, 33, 34, 36, blen - 4, blen + 1, blen + 4,
+                        MAX_BLOCK - 4, MAX_BLOCK, MAX_BLOCK + 4, 0x7FFFFFFC, 0x80000000,
+                        0xFFFFFFFC, 0xFFFFFFFF):
+                buf = data[: at + 4] + struct.pack(endian + "I", bad) + data[at + 8 :]
+                offs, end = _same(walk, buf, first, "pcapng", endian)
+                if bad < 32 or bad % 4 or bad > MAX_BLOCK or at + bad > len(buf):
+                    assert (len(offs), end) == (k, at)  # stopped at the damage
+            for btype in (5, 0x106, 0x06000000, 1, 0x0A0D0D0A):
+                buf = data[:at] + struct.pack(endian + "I", btype) + data[at + 4 :]
+                offs, end = _same(walk, buf, first, "pcapng", endian)
+                assert len(offs) == k and end == at
+        offs, _ = _same(walk, data, first, "pcapng", endian)
+        assert offs == epbs
+
+
+def test_damaged_pcap_lengths(walk, tmp_path):
+    frames = [pb.eth(pb.ipv4("10.0.0.1", "10.0.0.2", 6, pb.tcp(1, 2, 0x10, b"y" * i)))
+              for i in range(40)]
+    for endian in "<>":
+        pb.write_pcap(tmp_path / "d.pcap", frames, endian=endian)
+        data = (tmp_path / "d.pcap").read_bytes()
+        recs = _records(data, endian)
+        assert len(recs) == 40
+        for k in (0, 1, 17, len(recs) - 1):
+            at = recs[k]
+            for bad in (0, 1, 63, 64, 65, 1500, MAX_RECORD, MAX_RECORD + 1, 0x7FFFFFFF,
+                        0x80000000, 0xFFFFFFF0, 0xFFFFFFFF, len(data) - at - 16,
+                        len(data) - at - 15):
+                buf = data[: at + 8] + struct.pack(endian + "I", bad) + data[at + 12 :]
+                for limit in (MAX_RECORD, 64, 128 * 1024 * 1024):
+                    _same(walk, buf, 24, "pcap", endian, limit)
+        for limit in (0, 60, 64, 100, MAX_RECORD):  # stopped by the link type's maximum
+            _same(walk, data, 24, "pcap", endian, limit)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_records_and_bytes(walk, seed):
+    """Runs of records of random lengths, some of them wrong, then random bytes."""
+    rng = random.Random(seed)
+    for _ in range(150):
+        e = rng.choice("<>")
+        parts = []
+        for _ in range(rng.randrange(40)):
+            if rng.random() < 0.5:  # a pcapng block
+                body = rng.randrange(0, 200)
+                blen = 32 + body - body % 4
+                if rng.random() < 0.05:
+                    blen = rng.choice((rng.randrange(1 << 32), blen + rng.randrange(1, 8)))
+                btype = 6 if rng.random() < 0.9 else rng.randrange(1 << 32)
+                rec = struct.pack(e + "II", btype, blen) + bytes(rng.randrange(256)
+                                                                  for _ in range(24 + body))
+            else:  # a pcap record
+                incl = rng.randrange(0, 200)
+                if rng.random() < 0.05:
+                    incl = rng.randrange(1 << 32)
+                rec = (bytes(8) + struct.pack(e + "II", incl, incl)
+                       + bytes(rng.randrange(256) for _ in range(min(incl, 200))))
+            parts.append(rec)
+        buf = b"".join(parts) + bytes(rng.randrange(256) for _ in range(rng.randrange(64)))
+        if not buf:
+            continue
+        pos = rng.choice((0, rng.randrange(len(buf))))
+        for fmt in ("pcap", "pcapng"):
+            _same(walk, buf, pos, fmt, e, rng.choice((MAX_RECORD, 100, 1 << 27)))
+
+
+def test_a_buffer_not_of_bytes(walk):
+    """bytearray and memoryview chunks (fed as they come) walk the same as bytes."""
+    data = (DATA / "hsrp2_ipv6.pcapng").read_bytes()
+    (pos, e), = [(p, e) for p, e in _blocks(data)
+                 if struct.unpack_from(e + "I", data, p)[0] == 6][:1]
+    want = _same(walk, data, pos, "pcapng", e)
+    assert len(want[0]) > 1
+    for buf in (bytearray(data), memoryview(data)):
+        offs, end = walk.pcapng(buf, pos, len(data), e == ">", MAX_BLOCK)
+        assert (offs.tolist(), end) == want
+
+
+def _read(data: bytes, steps) -> tuple[CaptureReader, list]:
+    reader = CaptureReader("t", columns=True)
+    batches, pos, i = [], 0, 0
+    while pos < len(data):
+        step = steps[i % len(steps)]
+        i += 1
+        reader.feed(data[pos : pos + step])
+        pos += step
+        batches.append(reader.records())
+    reader.finish()
+    return reader, batches
+
+
+def _plain(batches):
+    return [(i, ts, w, dec, way, bytes(buf[s:e]))
+            for b in batches for i, ts, w, dec, way, buf, s, e in b]
+
+
+@pytest.mark.parametrize("name", ["ssh.pcap", "tls-appdata.pcap", "mining.pcapng",
+                                  "lru_ipv6_caches.pcapng", "badpackets.pcap",
+                                  "dhcp-fuzz.pcapng", "big:synscan.pcap",
+                                  "big:mining.pcapng"])
+def test_the_reader_gives_the_same_records_with_and_without(walk, name, monkeypatch,
+                                                           tmp_path):
+    if name.startswith("big:"):
+        path = DATA / name[4:]
+        data = _big(path, tmp_path / ("b" + path.suffix))
+    else:
+        data = (DATA / name).read_bytes()
+    for steps in ((1 << 20,), (333, 4096, 70_000), (5000,)):
+        monkeypatch.setenv(cwalk.ENV_OFF, "1")
+        py_reader, py = _read(data, steps)
+        assert py_reader._cwalk is None
+        monkeypatch.delenv(cwalk.ENV_OFF)
+        c_reader, c = _read(data, steps)
+        assert c_reader._cwalk is walk
+        assert _plain(c) == _plain(py)
+        assert c_reader.skipped == py_reader.skipped
+        assert c_reader.frames == py_reader.frames
+        if steps == (1 << 20,) and name != "dhcp-fuzz.pcapng":  # runs went to the builder
+            assert any(isinstance(b, PacketColumns) for b in c)
+
+
+# -- the loader -------------------------------------------------------------------------
+
+@pytest.fixture
+def fresh(monkeypatch, tmp_path):
+    """The loader as in a new process, with its own cache directory."""
+    monkeypatch.delenv(cwalk.ENV_OFF, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(cwalk, "_loaded", False)
+    monkeypatch.setattr(cwalk, "_walker", None)
+    monkeypatch.setattr(cwalk, "_status", "")
+    return tmp_path / "cache" / "tuimon"
+
+
+def test_built_once_into_the_cache(walk, fresh):
+    assert cwalk.walker() is not None
+    libs = sorted(p.name for p in fresh.iterdir())
+    assert len(libs) == 1 and libs[0].startswith("walk-") and libs[0].endswith(".so")
+    assert str(fresh) in cwalk.status()
+
+
+def test_built_by_many_at_once(walk, fresh):
+    """Processes and threads building at once: each gets a whole library, none is left
+    half-written."""
+    paths, errors = [], []
+
+    def one():
+        try:
+            paths.append(cwalk.build())
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=one) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(set(paths)) == 1
+    assert [p.name for p in fresh.iterdir()] == [paths[0].name]
+    assert cwalk.walker() is not None
+
+
+def test_no_compiler_means_the_python_walk(fresh, monkeypatch):
+    monkeypatch.setattr(cwalk, "compiler", lambda: None)
+    assert cwalk.walker() is None
+    assert "no C compiler" in cwalk.status()
+    assert CaptureReader("t", columns=True)._cwalk is None
+
+
+def test_a_failing_compiler_means_the_python_walk(fresh, monkeypatch):
+    monkeypatch.setenv("CC", "false")
+    assert cwalk.walker() is None
+    assert "Python record walk" in cwalk.status() and "false failed" in cwalk.status()
+    assert not fresh.exists() or not any(fresh.iterdir())  # no temporary file left
+
+
+def test_an_unwritable_cache_means_the_python_walk(fresh, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", "/dev/null/cache")
+    assert cwalk.walker() is None
+    assert "Python record walk" in cwalk.status()
+
+
+def test_a_cache_others_may_write(walk, fresh):
+    """A library others could have written is never loaded: built anew; a cache
+    directory of this user's that others may write to is made this user's alone."""
+    assert cwalk.walker() is not None
+    lib = next(fresh.iterdir())
+    fresh.chmod(0o777)
+    lib.chmod(0o777)
+    cwalk._loaded = False
+    assert cwalk.walker() is not None
+    assert fresh.stat().st_mode & 0o777 == 0o755
+    assert [p.name for p in fresh.iterdir()] == [lib.name]
+    assert lib.stat().st_mode & 0o777 == 0o755
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving the cache to another user needs root")
+def test_another_users_cache_means_the_python_walk(walk, fresh):
+    assert cwalk.walker() is not None
+    os.chown(fresh, 65534, -1)
+    cwalk._loaded = False
+    assert cwalk.walker() is None
+    assert "belongs to another user" in cwalk.status()
+
+
+def test_the_environment_forces_the_python_walk(walk, monkeypatch):
+    monkeypatch.setenv(cwalk.ENV_OFF, "1")
+    assert cwalk.walker() is None
+    assert CaptureReader("t", columns=True)._cwalk is None
+    assert cwalk.ENV_OFF in cwalk.status()
+    monkeypatch.setenv(cwalk.ENV_OFF, "0")
+    assert cwalk.walker() is walk
+
+
+def test_the_module_says_which_walk(walk):
+    done = subprocess.run([sys.executable, "-m", "tuimon.capture.cwalk"], capture_output=True,
+                          text=True, timeout=120, env={**_env(), cwalk.ENV_OFF: ""})
+    assert done.returncode == 0 and done.stdout.startswith("tuimon: compiled record walk (")
+    done = subprocess.run([sys.executable, "-m", "tuimon.capture.cwalk"], capture_output=True,
+                          text=True, timeout=120, env={**_env(), cwalk.ENV_OFF: "1"})
+    assert done.returncode == 0 and "TUIMON_NO_CWALK is set" in done.stdout
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(Path(__file__).parent.parent.parent)
+    return env

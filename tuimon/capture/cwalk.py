@@ -1,0 +1,226 @@
+"""The compiled record walk (walk.c beside this file): built, cached and loaded with ctypes.
+
+The reader steps through a capture's pcap records or pcapng enhanced packet blocks a
+length at a time before the numpy builder decodes the run (:mod:`tuimon.capture.vector`);
+in Python that walk is a struct unpack and a list append per packet. :func:`walker` gives
+the same walk in C, writing the offsets into a numpy array.
+
+walk.c is compiled with the system C compiler (``$CC``, else ``cc`` or ``gcc``) into the
+user's cache, ``$XDG_CACHE_HOME/tuimon`` or ``~/.cache/tuimon``, as ``walk-KEY.so`` where
+KEY hashes the source, the machine and the compiler: at first use, or beforehand by
+``python -m tuimon.capture.cwalk`` (``make setup`` runs it). The library is written under
+a temporary name and renamed into place, so processes building it at once never load a
+half-written one. Another user's cache directory is refused (a loaded library runs as
+whoever runs tuimon), and a library others could have written is built anew. Whatever fails -- no compiler, a cache that cannot be written, a library
+that does not load or gives a wrong answer on a small self-test -- the reader keeps its
+Python walk, which stays the reference; :func:`status` says which walk is in use and why
+(``python -m tuimon.capture.cwalk`` prints it). ``TUIMON_NO_CWALK=1`` forces the Python
+walk (checked each time a reader is made).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+
+try:
+    import ctypes
+except ImportError:  # a Python built without it: the Python walk
+    ctypes = None
+
+ENV_OFF = "TUIMON_NO_CWALK"
+SOURCE = Path(__file__).with_name("walk.c")
+# Freestanding, without the C library: gcc alone builds it (libc6-dev is only recommended
+# by Debian's gcc), and the library depends on nothing.
+FLAGS = ["-O2", "-shared", "-fPIC", "-ffreestanding", "-nostdlib"]
+_BUILD_TIMEOUT = 120  # seconds
+
+_lock = threading.Lock()
+_loaded = False
+_walker: Walker | None = None
+_status = "compiled walk not tried yet"
+
+
+def disabled() -> bool:
+    """Whether ``TUIMON_NO_CWALK`` asks for the Python walk."""
+    return os.environ.get(ENV_OFF, "") not in ("", "0")
+
+
+def cache_dir() -> Path:
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
+    return base / "tuimon"
+
+
+def compiler() -> str | None:
+    """The C compiler to build with: ``$CC`` (its first word), else cc or gcc."""
+    cc = os.environ.get("CC", "").split()
+    for name in ([cc[0]] if cc else []) + ["cc", "gcc"]:
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def library_path(source: bytes, cc: str) -> Path:
+    """Where the library of this source, machine and compiler is cached."""
+    key = hashlib.sha256(b"\0".join([
+        source, sys.platform.encode(), platform.machine().encode(), cc.encode(),
+        " ".join(FLAGS).encode()])).hexdigest()[:16]
+    return cache_dir() / f"walk-{key}.so"
+
+
+def status() -> str:
+    """Which walk the reader uses, and why (loading the library if not done yet)."""
+    if disabled():
+        return f"Python record walk ({ENV_OFF} is set)"
+    _load()
+    return _status
+
+
+def walker() -> Walker | None:
+    """The compiled walk, or None: the reader then walks in Python."""
+    if disabled():
+        return None
+    if not _loaded:
+        _load()
+    return _walker
+
+
+def build() -> Path:
+    """Compile walk.c into the cache (if not there yet) and return the library's path;
+    raises OSError or RuntimeError with the reason when it cannot."""
+    source = SOURCE.read_bytes()
+    cc = compiler()
+    if cc is None:
+        raise RuntimeError("no C compiler (cc, gcc or $CC) found")
+    path = library_path(source, cc)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _own(path.parent)
+    if path.exists():
+        st = path.stat()
+        if st.st_uid == os.geteuid() and not st.st_mode & 0o022:
+            return path
+        path.unlink()  # not this user's alone: built anew
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        done = subprocess.run([cc, *FLAGS, "-o", tmp, str(SOURCE)], capture_output=True,
+                              text=True, timeout=_BUILD_TIMEOUT, stdin=subprocess.DEVNULL)
+        if done.returncode != 0:
+            said = (done.stderr or done.stdout).strip().splitlines()
+            raise RuntimeError(f"{Path(cc).name} failed: {said[0] if said else done.returncode}")
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, path)  # atomic: another process sees no library or a whole one
+    except subprocess.TimeoutExpired as e:
+        raise RuntimeError(f"{Path(cc).name} took over {_BUILD_TIMEOUT} s") from e
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def _own(folder: Path) -> None:
+    """Refuse a cache directory of another user's: a library loaded from it runs as
+    whoever runs tuimon (root too, with a user's HOME). One of this user's that others
+    may write to (a umask of 002) is made this user's alone."""
+    st = folder.stat()
+    if st.st_uid != os.geteuid():
+        raise RuntimeError(f"{folder} belongs to another user")
+    if st.st_mode & 0o022:
+        folder.chmod(st.st_mode & 0o755)
+
+
+def _load() -> None:
+    global _loaded, _walker, _status
+    with _lock:
+        if _loaded:
+            return
+        try:
+            if ctypes is None:
+                raise RuntimeError("this Python has no ctypes")
+            path = build()
+            walk = Walker(ctypes.CDLL(str(path)))
+            walk.self_test()
+            _walker, _status = walk, f"compiled record walk ({path})"
+        except Exception as e:  # noqa: BLE001 -- any failure means the Python walk
+            _walker = None
+            _status = f"Python record walk (the compiled one is not available: {e})"
+        _loaded = True
+
+
+def _pointer(buf):
+    """(address of ``buf``'s bytes, the object that keeps them alive)."""
+    if type(buf) is bytes:
+        return buf, buf  # ctypes passes a bytes object's own buffer, no copy
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    return arr.ctypes.data, arr
+
+
+class Walker:
+    """walk.c's two functions with numpy arrays of offsets."""
+
+    def __init__(self, lib: ctypes.CDLL) -> None:
+        args = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_int,
+                ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64,
+                ctypes.POINTER(ctypes.c_int64)]
+        self._pcapng = lib.tuimon_walk_pcapng
+        self._pcap = lib.tuimon_walk_pcap
+        for fn in (self._pcapng, self._pcap):
+            fn.argtypes = args
+            fn.restype = ctypes.c_int64
+
+    def _walk(self, fn, head: int, least: int, buf, pos: int, n: int, big: bool, bound: int):
+        if n - pos < head:
+            return np.empty(0, dtype=np.int64), pos
+        cap = (n - pos) // least + 1  # every record takes at least ``least`` bytes
+        offs = np.empty(cap, dtype=np.int64)
+        at = ctypes.addressof(ctypes.c_char.from_buffer(offs))  # offs.ctypes.data, faster
+        end = ctypes.c_int64(pos)
+        ptr, _keep = _pointer(buf)
+        k = fn(ptr, n, pos, 1 if big else 0, bound, at, cap, ctypes.byref(end))
+        return offs[:k], end.value
+
+    def pcapng(self, buf, pos: int, n: int, big: bool, max_block: int):
+        """The enhanced packet blocks from ``pos``: (offsets, where the run ends), as
+        ``CaptureReader._walk_pcapng``."""
+        return self._walk(self._pcapng, 12, 32, buf, pos, n, big, max_block)
+
+    def pcap(self, buf, pos: int, n: int, big: bool, limit: int):
+        """The pcap records from ``pos``: (offsets, where the run ends), as
+        ``CaptureReader._walk_pcap`` (lengths not swapped)."""
+        return self._walk(self._pcap, 16, 16, buf, pos, n, big, limit)
+
+    def self_test(self) -> None:
+        """Raise RuntimeError unless the library walks two small buffers right."""
+        rec = (b"\0" * 8 + (4).to_bytes(4, "little") * 2 + b"abcd")  # 20 bytes
+        offs, end = self.pcap(rec * 2 + rec[:10], 0, 50, False, 100)
+        ok = offs.tolist() == [0, 20] and end == 40
+        epb = (6).to_bytes(4, "big") + (32).to_bytes(4, "big") + b"\0" * 24
+        idb = (1).to_bytes(4, "big") + (20).to_bytes(4, "big") + b"\0" * 12
+        offs, end = self.pcapng(b"xx" + epb * 3 + idb, 2, 118, True, 1 << 24)
+        ok = ok and offs.tolist() == [2, 34, 66] and end == 98
+        if not ok:
+            raise RuntimeError("the library failed its self-test")
+
+
+def main(argv: list[str]) -> int:
+    """Build the library if needed and say which walk the reader uses; ``--quiet`` (``make
+    setup``): only when it is the Python one."""
+    said = status()
+    if "--quiet" not in argv or _walker is None:
+        print(f"tuimon: {said}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
