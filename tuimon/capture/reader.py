@@ -279,7 +279,7 @@ class CaptureReader:
 
     def _columns(self):
         """:meth:`records` as one batch of columns (see ``columns``)."""
-        builder = Builder()
+        builder = Builder(self._cwalk)
         self._parse_columns(builder)
         if self._next is not None and not self.done:  # as in records()
             if self._pos == len(self._buf):

@@ -53,12 +53,15 @@ def _gather(u8: np.ndarray, at: np.ndarray, rel: np.ndarray) -> np.ndarray:
 
 
 def _fast_rows(u8: np.ndarray, cols: dict, cand: np.ndarray, st: np.ndarray,
-               cap: np.ndarray) -> None:
+               cap: np.ndarray, compiled=None) -> None:
     """Mark and fill the fast rows among Ethernet frames ``cand`` (starting at ``st``,
     ``cap`` bytes captured): up to two VLAN tags, then IPv4 (any header length; later
     fragments without ports) or IPv6 without extension headers, whatever the transport
     (ports for TCP and UDP). Exactly the decoders' cases (decode.ether, ethertype, ipv4,
     ipv6, _transport); every other frame stays a slow row."""
+    if compiled is not None:  # the same in C (walk.c), where the compiled stage is there
+        compiled.fast_rows(u8, cols, cand, st, cap, IPV4, IPV6)
+        return
     e = _gather(u8, st, _ETYPES).astype(np.int64)
     e0, e1, e2 = e[:, 0] << 8 | e[:, 1], e[:, 2] << 8 | e[:, 3], e[:, 4] << 8 | e[:, 5]
     v0, v1 = np.isin(e0, _VLANS), np.isin(e1, _VLANS)
@@ -136,7 +139,10 @@ def _ipv6_rows(u8, cols, rows, at, room) -> None:
 class Builder:
     """Collects one call of ``CaptureReader.records()`` into a batch."""
 
-    def __init__(self) -> None:
+    def __init__(self, compiled=None) -> None:
+        """``compiled``: the compiled stage (:class:`tuimon.capture.cwalk.Walker`) that
+        decodes the fast rows in C, or None: numpy does."""
+        self.compiled = compiled
         self.buf = None  # the buffer of the first run: a batch's fast rows share one
         self.n = 0  # rows so far
         self._segments: list[tuple[int, dict]] = []  # (first row, columns)
@@ -239,7 +245,7 @@ class Builder:
         cols["start"] = start
         cols["end"] = end
         if len(cand):
-            _fast_rows(u8, cols, cand, start[cand], caplen[cand])
+            _fast_rows(u8, cols, cand, start[cand], caplen[cand], self.compiled)
         slow = np.flatnonzero(~cols["fast"])
         if len(slow):
             self._slow_rows_of(slow, cols, ifc, table, m)

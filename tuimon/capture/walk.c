@@ -1,8 +1,8 @@
-/* The record walk of tuimon/capture/reader.py, compiled: loaded with ctypes by
- * tuimon/capture/cwalk.py (no Python headers), which builds it with the system C compiler
- * into the user's cache.
+/* The record walk of tuimon/capture/reader.py and the fast rows of
+ * tuimon/capture/vector.py, compiled: loaded with ctypes by tuimon/capture/cwalk.py (no
+ * Python headers), which builds it with the system C compiler into the user's cache.
  *
- * Each function steps through a buffer from `pos`, one record or block at a time, with
+ * Each walk function steps through a buffer from `pos`, one record or block at a time, with
  * exactly the stopping rules of the reader's Python walks (CaptureReader._walk_pcap and
  * _walk_pcapng, the reference), writes every record's offset into `offs` (at most `cap`
  * of them) and the position where the run ends into `*end`, and returns the count.
@@ -51,4 +51,91 @@ int64_t tuimon_walk_pcap(const unsigned char *buf, int64_t n, int64_t pos, int b
     }
     *end = pos;
     return k;
+}
+
+/* The fast rows of a batch: vector._fast_rows (and its _ipv4_rows, _ipv6_rows, _transport)
+ * row for row, with the same checks. Rows `cand` are Ethernet frames starting at `st`
+ * with `cap` bytes captured (at least 34): up to two VLAN tags, then IPv4 (any header
+ * length; later fragments without ports) or IPv6 without extension headers, ports and
+ * TCP flags for TCP and UDP. A fast row's columns are written at its row; every other
+ * row is left as it is (a slow row, for the reader's decoder). Returns the fast rows. */
+static inline int is_vlan(unsigned e) {
+    return e == 0x8100 || e == 0x88A8 || e == 0x9100 || e == 0x9200;
+}
+
+static inline int v6_ext(unsigned nh) {
+    return nh == 0 || nh == 43 || nh == 60 || nh == 135 || nh == 139 || nh == 140 ||
+           nh == 253 || nh == 254 || nh == 51 || nh == 44;
+}
+
+static inline uint64_t be(const uint8_t *p, int n) {
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++) v = v << 8 | p[i];
+    return v;
+}
+
+/* One row's transport part; 1 when the row is fast (its columns written). */
+static inline int transport(const uint8_t *t, int64_t avail, int64_t proto, int no_ports,
+                            int64_t r, uint8_t *fast, uint8_t *ported, int64_t *protos,
+                            int64_t *sport, int64_t *dport, int64_t *flags) {
+    int tcp = !no_ports && proto == 6, udp = !no_ports && proto == 17;
+    int has = (tcp && avail >= 14) || (udp && avail >= 4);
+    if (!has && (tcp || udp)) return 0;
+    fast[r] = 1;
+    ported[r] = (uint8_t)has;
+    protos[r] = proto;
+    if (has) {
+        sport[r] = t[0] << 8 | t[1];
+        dport[r] = t[2] << 8 | t[3];
+        flags[r] = tcp ? ((t[12] & 1) << 8 | t[13]) : 0;
+    } else {
+        sport[r] = dport[r] = flags[r] = 0;
+    }
+    return 1;
+}
+
+int64_t tuimon_fast_rows(const uint8_t *u8, const int64_t *cand, const int64_t *st,
+                  const int64_t *cap, int64_t n, int64_t ipv4, int64_t ipv6,
+                  uint8_t *fast, uint8_t *ported, int64_t *kind, int64_t *proto,
+                  uint64_t *src, uint64_t *dst, uint64_t *src_hi, uint64_t *dst_hi,
+                  int64_t *sport, int64_t *dport, int64_t *flags) {
+    int64_t made = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const uint8_t *f = u8 + st[i];
+        int64_t r = cand[i];
+        unsigned e0 = f[12] << 8 | f[13], e1 = f[16] << 8 | f[17], e2 = f[20] << 8 | f[21];
+        int v0 = is_vlan(e0), v1 = is_vlan(e1);
+        int tags = v0 ? (v1 ? 2 : 1) : 0;
+        unsigned et = tags == 0 ? e0 : tags == 1 ? e1 : e2;
+        if (v0 && v1 && is_vlan(e2)) continue;  /* a third tag: the decoder's */
+        int64_t l3 = 14 + 4 * tags, room = cap[i] - l3;
+        const uint8_t *h = f + l3;
+        if (et == 0x0800 && room >= 20) {
+            unsigned vhl = h[0];
+            int64_t ihl = (vhl & 15) << 2;
+            int64_t total = h[2] << 8 | h[3];
+            unsigned frag = h[6] << 8 | h[7];
+            if (!((vhl >> 4) == 4 && ihl >= 20 && (total == 0 || total >= ihl))) continue;
+            int64_t end = (total > 0 && total < room) ? total : room;
+            if (!transport(h + ihl, end - ihl, h[9], (frag & 0x1FFF) != 0, r, fast, ported,
+                           proto, sport, dport, flags)) continue;
+            kind[r] = ipv4;
+            src[r] = be(h + 12, 4);
+            dst[r] = be(h + 16, 4);
+            made++;
+        } else if (et == 0x86DD && room >= 40) {
+            if ((h[0] >> 4) != 6 || v6_ext(h[6])) continue;
+            int64_t plen = h[4] << 8 | h[5];
+            int64_t end = (plen > 0 && 40 + plen < room) ? 40 + plen : room;
+            if (!transport(h + 40, end - 40, h[6], 0, r, fast, ported, proto, sport, dport,
+                           flags)) continue;
+            kind[r] = ipv6;
+            src_hi[r] = be(h + 8, 8);
+            src[r] = be(h + 16, 8);
+            dst_hi[r] = be(h + 24, 8);
+            dst[r] = be(h + 32, 8);
+            made++;
+        }
+    }
+    return made;
 }
