@@ -119,3 +119,23 @@ async def test_a_view_switch_whose_page_does_not_come_is_drawn_after_the_hold(mo
         backend.answer()
         await settle(pilot)
         assert app.frames[-1][0].startswith("Conversations · 197 rows")
+
+
+async def test_a_layout_that_changes_no_scrollbar_does_not_redraw_them(monkeypatch):
+    """Textual repaints a scroll view's scrollbars at every layout of the screen (42 lines
+    at 160x48, and a frame more): the table's are repainted only when they change."""
+    app = CountingApp(RecordingBackend(finished_service()))
+    async with app.run_test(size=(160, 30)) as pilot:
+        await settle(pilot)
+        painted = []
+        bars = (app.table.vertical_scrollbar, app.table.horizontal_scrollbar)
+        for bar in bars:
+            monkeypatch.setattr(bar, "render_line",
+                                lambda y, bar=bar: (painted.append(bar), type(bar).render_line(bar, y))[1])
+        app.frames.clear()
+        app.table.refresh(layout=True)
+        await settle(pilot)
+        assert painted == [] and len(app.frames) <= 1
+        await pilot.press("end")  # the bar's thumb moves: it is drawn again
+        await settle(pilot)
+        assert bars[0] in painted

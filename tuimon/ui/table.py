@@ -280,6 +280,24 @@ class RowTable(ScrollView, can_focus=True):
         width = sum(self._widths()) + len(self.columns) - 1
         self.virtual_size = Size(width, self.total + 1)
 
+    def _scroll_update(self, virtual_size: Size) -> None:
+        """Textual's, without repainting the scrollbars when their numbers did not change
+        (their reactives repaint them when they do). Textual calls it at every layout of
+        the screen; its scrollbars' repaint then cost a frame more, the 42 lines of the
+        vertical bar drawn again (a page's header and status line are laid out too)."""
+        self._refresh_scrollbars()
+        width, height = self.container_size
+        if self.show_vertical_scrollbar and self.styles.scrollbar_size_vertical:
+            bar = self.vertical_scrollbar
+            bar.window_virtual_size = virtual_size.height
+            bar.window_size = height - self.scrollbar_size_horizontal
+        if self.show_horizontal_scrollbar and self.styles.scrollbar_size_horizontal:
+            bar = self.horizontal_scrollbar
+            bar.window_virtual_size = virtual_size.width
+            bar.window_size = width - self.scrollbar_size_vertical
+        self.scroll_x = self.validate_scroll_x(self.scroll_x)
+        self.scroll_y = self.validate_scroll_y(self.scroll_y)
+
     def _set_scroll(self, x: int | None, y: int | None) -> None:
         self._applying = True
         try:
