@@ -121,6 +121,31 @@ async def test_a_view_switch_whose_page_does_not_come_is_drawn_after_the_hold(mo
         assert app.frames[-1][0].startswith("Conversations · 197 rows")
 
 
+async def test_a_refresh_that_changes_no_height_draws_one_frame_and_lays_out_nothing(
+        monkeypatch):
+    """The header and the status line say something new at each refresh, in as many lines:
+    the screen is not laid out again for them, and the table's scrollbars, unchanged, are
+    not redrawn (a layout redrew them in a second frame)."""
+    app = CountingApp(RecordingBackend(finished_service()))
+    async with app.run_test(size=(160, 30)) as pilot:
+        await settle(pilot)
+        layouts = []
+        screen = app.screen
+        real = screen._refresh_layout
+        monkeypatch.setattr(screen, "_refresh_layout",
+                            lambda *a, **k: (layouts.append(1), real(*a, **k)))
+        painted = []
+        for bar in (app.table.vertical_scrollbar, app.table.horizontal_scrollbar):
+            monkeypatch.setattr(bar, "render_line",
+                                lambda y, bar=bar: (painted.append(bar), type(bar).render_line(bar, y))[1])
+        app.frames.clear()
+        app.header.page = None  # something new to say, in as many lines as before
+        app.refresh_view(refresh=True)
+        await settle(pilot)
+        assert len(app.frames) == 1 and layouts == [] and painted == []
+        assert app.frames[0][0].startswith("Hosts · ")
+
+
 async def test_a_layout_that_changes_no_scrollbar_does_not_redraw_them(monkeypatch):
     """Textual repaints a scroll view's scrollbars at every layout of the screen (42 lines
     at 160x48, and a frame more): the table's are repainted only when they change."""
