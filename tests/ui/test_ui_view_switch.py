@@ -164,3 +164,26 @@ async def test_a_layout_that_changes_no_scrollbar_does_not_redraw_them(monkeypat
         await pilot.press("end")  # the bar's thumb moves: it is drawn again
         await settle(pilot)
         assert bars[0] in painted
+
+
+async def test_a_row_count_that_changes_lays_out_nothing_unless_a_scrollbar_comes(monkeypatch):
+    """The rows of a live capture come and go at every refresh: the scrollbar follows
+    without a layout of the screen, until the rows fit (the bar goes: a layout)."""
+    app = CountingApp(RecordingBackend(finished_service()))
+    async with app.run_test(size=(160, 30)) as pilot:
+        await settle(pilot)
+        table = app.table
+        layouts = []
+        screen = app.screen
+        real = screen._refresh_layout
+        monkeypatch.setattr(screen, "_refresh_layout",
+                            lambda *a, **k: (layouts.append(1), real(*a, **k)))
+        table.total += 500
+        table._update_virtual_size()
+        await settle(pilot)
+        assert layouts == [] and table.vertical_scrollbar.window_virtual_size == table.total + 1
+        assert table.max_scroll_y == table.total + 1 - table.scrollable_content_region.height
+        table.total = 3
+        table._update_virtual_size()
+        await settle(pilot)
+        assert layouts and not table.show_vertical_scrollbar

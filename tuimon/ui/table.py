@@ -278,7 +278,19 @@ class RowTable(ScrollView, can_focus=True):
 
     def _update_virtual_size(self) -> None:
         width = sum(self._widths()) + len(self.columns) - 1
-        self.virtual_size = Size(width, self.total + 1)
+        size = Size(width, self.total + 1)
+        if size == self.virtual_size:
+            return
+        if not self.container_size:  # not laid out yet: the first layout sizes it
+            self.virtual_size = size
+            return
+        # Without a layout of the screen (the reactive's): the row count changes at most
+        # refreshes of a live capture and at every view switch, the table's place never.
+        # The scrollbars follow (_scroll_update); one that appears or goes asks for the
+        # layout itself (show_*_scrollbar).
+        self.set_reactive(RowTable.virtual_size, size)
+        self._scroll_update(size)
+        self.refresh()
 
     def _scroll_update(self, virtual_size: Size) -> None:
         """Textual's, without repainting the scrollbars when their numbers did not change
