@@ -29,6 +29,7 @@ from tuimon.server.protocol import COLUMNS
 from tuimon.server.protocol import ALL_VIEWS, DEFAULT_SORT, DEFAULT_SORTS, default_descending
 from tuimon.ui.columns import OPTIONAL_COLUMNS, VIEW_COLUMNS, Column
 
+_BASE_KEY = ("rowtable: base",)  # RowTable._base_style in Textual's style cache
 BAR_COLUMNS = frozenset({"rate_2s", "rate_10s", "rate_40s"})  # drawn with iftop's bar
 # Views with the bars: the few rows of Interfaces. (Hosts and Conversations hold only the
 # rows on screen: a scale from them would change as the table scrolls.)
@@ -45,6 +46,11 @@ class ViewState:
     scroll_y: int = 0
     scroll_x: int = 0
     widths: dict = field(default_factory=dict)
+
+
+def _least_width(column: Column) -> int:
+    """A column's width before any row is formatted: its minimum, or its title's."""
+    return max(column.width, cell_len(column.title) + 2)
 
 
 def _fit(text: str, width: int, right: bool) -> str:
@@ -274,7 +280,7 @@ class RowTable(ScrollView, can_focus=True):
 
     def _widths(self) -> list[int]:
         widths = self.state.widths
-        return [widths.get(c.name, max(c.width, cell_len(c.title) + 2)) for c in self.columns]
+        return [widths[c.name] if c.name in widths else _least_width(c) for c in self.columns]
 
     def _update_virtual_size(self) -> None:
         width = sum(self._widths()) + len(self.columns) - 1
@@ -322,29 +328,77 @@ class RowTable(ScrollView, can_focus=True):
 
     # -- drawing -------------------------------------------------------------------------
 
+    @property
+    def _base_style(self) -> Style:
+        """The widget's Rich style, kept as Textual keeps its component styles (until the
+        next refresh or change of style): Textual works it out again at each call, from
+        every ancestor's styles, which cost as much as the rest of a line."""
+        cache = self._rich_style_cache
+        style = cache.get(_BASE_KEY)
+        if style is None:
+            style = cache[_BASE_KEY] = self.rich_style
+        return style
+
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         scroll_x = int(self.scroll_x)
-        base = self.rich_style
+        base = self._base_style
+        columns, widths = self.columns, self._widths()
         if y == 0:
-            strip = self._header_strip(base)
+            strip = self._header_strip(base, columns, widths)
         else:
             index = int(self.scroll_y) + y - 1
-            strip = self._row_strip(index, base, y)
+            plain = self._plain_row(index, base, columns, widths, scroll_x, width)
+            if plain is not None:
+                return plain
+            strip = self._row_strip(index, base, y, columns, widths)
         full = strip.cell_length
         strip = strip.crop_extend(scroll_x, scroll_x + width, base)
         # A column cut by the screen's edge ends (or starts) in an ellipsis, so that a cut
         # "732.5 kb" or "86" is not read as a whole value (its unit gone).
-        if width > 1 and full > scroll_x + width and self._cut_at(scroll_x + width):
+        if width > 1 and full > scroll_x + width and self._cut_at(scroll_x + width, widths):
             strip = self._mark(strip, width - 1)
-        if width > 1 and scroll_x > 0 and full > scroll_x and self._cut_at(scroll_x):
+        if width > 1 and scroll_x > 0 and full > scroll_x and self._cut_at(scroll_x, widths):
             strip = self._mark(strip, 0)
         return strip
 
-    def _cut_at(self, x: int) -> bool:
+    def _plain_row(self, index: int, base: Style, columns: list[Column], widths: list[int],
+                   scroll_x: int, width: int) -> Strip | None:
+        """The line of a row in one style (no bars), as render_line draws it, made as one
+        string: the general way (a strip of the whole row, cropped, marked) made five
+        strips a line. None for anything else (and text wider than one cell a character,
+        which the general way crops by cells)."""
+        cells = self._cells.get(index)
+        if cells is None or index >= self.total or index in self._bars or width <= 0:
+            return None
+        text = " ".join([_fit(cell, w, column.right)
+                         for cell, w, column in zip(cells, widths, columns)])
+        if not (text.isascii() and text.isprintable()):
+            return None
+        style = base
+        cursor = index == self.state.cursor
+        if cursor:
+            style = base + self.get_component_rich_style("rowtable--cursor")
+            extend = max(self.virtual_size.width, self.scrollable_content_region.width)
+            if len(text) < extend:
+                text += " " * (extend - len(text))
+        elif index in self._expired:
+            style = base + self.get_component_rich_style("rowtable--expired")
+        full = len(text)
+        shown = text[scroll_x:scroll_x + width]
+        if width > 1 and full > scroll_x + width and self._cut_at(scroll_x + width, widths):
+            shown = shown[:-1] + "…"
+        if width > 1 and scroll_x > 0 and full > scroll_x and self._cut_at(scroll_x, widths):
+            shown = "…" + shown[1:]
+        if len(shown) == width:
+            return Strip([Segment(shown, style)], width)
+        pad = Segment(" " * (width - len(shown)), base)
+        return Strip([Segment(shown, style), pad] if shown else [pad], width)
+
+    def _cut_at(self, x: int, widths: list[int]) -> bool:
         """Whether the edge between cells x-1 and x falls inside a column."""
         left = 0
-        for width in self._widths():
+        for width in widths:
             if left < x < left + width:
                 return True
             left += width + 1
@@ -360,12 +414,12 @@ class RowTable(ScrollView, can_focus=True):
         return Strip([*strip.crop(0, at), Segment("…", style),
                       *strip.crop(at + 1, strip.cell_length)])
 
-    def _header_strip(self, base: Style) -> Strip:
+    def _header_strip(self, base: Style, columns: list[Column], widths: list[int]) -> Strip:
         st = self.state
         plain = base + self.get_component_rich_style("rowtable--header")
         marked = base + self.get_component_rich_style("rowtable--header-sorted")
         segments = []
-        for column, width in zip(self.columns, self._widths()):
+        for column, width in zip(columns, widths):
             title = column.title
             style = plain
             if column.name == st.sort:
@@ -375,7 +429,8 @@ class RowTable(ScrollView, can_focus=True):
             segments.append(Segment(" ", plain))
         return Strip(segments[:-1])
 
-    def _row_strip(self, index: int, base: Style, y: int) -> Strip:
+    def _row_strip(self, index: int, base: Style, y: int, columns: list[Column],
+                   widths: list[int]) -> Strip:
         if index >= self.total:
             if self.total == 0 and y == 1:
                 muted = base + self.get_component_rich_style("rowtable--missing")
@@ -394,14 +449,14 @@ class RowTable(ScrollView, can_focus=True):
         bars = self._bars.get(index)
         if bars is None:
             text = " ".join(_fit(cell, width, column.right)
-                            for cell, width, column in zip(cells, self._widths(), self.columns))
+                            for cell, width, column in zip(cells, widths, columns))
             strip = Strip([Segment(text, style)])
         else:
             # On the cursor's row the bar is an underline: a background would hide the cursor.
             bar_style = (style + Style(underline=True) if cursor
                          else style + self.get_component_rich_style("rowtable--bar"))
             segments = []
-            for cell, width, column, bar in zip(cells, self._widths(), self.columns, bars):
+            for cell, width, column, bar in zip(cells, widths, columns, bars):
                 text = _fit(cell, width, column.right)
                 if bar:
                     bar = min(bar, width)
