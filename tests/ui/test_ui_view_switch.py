@@ -187,3 +187,22 @@ async def test_a_row_count_that_changes_lays_out_nothing_unless_a_scrollbar_come
         table._update_virtual_size()
         await settle(pilot)
         assert layouts and not table.show_vertical_scrollbar
+
+
+async def test_a_view_switch_does_not_render_the_footers_keys_to_measure_them(monkeypatch):
+    """The footer fits its keys to its width: each key's width is measured once, not by
+    rendering every key again at each switch."""
+    app = CountingApp(RecordingBackend(finished_service()))
+    async with app.run_test(size=(220, 30)) as pilot:
+        await settle(pilot)
+        for key in "42":
+            await pilot.press(key)
+            await settle(pilot)
+        rendered = []
+        real = FooterKey.render
+        monkeypatch.setattr(FooterKey, "render", lambda self: (rendered.append(self), real(self))[1])
+        shown = [k for k in app.query(FooterKey) if k.display]
+        await pilot.press("4")
+        await settle(pilot)
+        assert footer_keys(app) == footer_would_show(app)
+        assert len(rendered) < len(shown) // 2, len(rendered)  # those drawn anew only
