@@ -61,3 +61,27 @@ def test_a_row_with_wide_characters_is_left_to_the_general_way():
     table._cells = {0: ["名前", "x"]}
     table.total = 1
     assert table._plain_row(0, None, table.columns[:2], [6, 3], 0, 20) is None
+
+
+async def test_the_margins_rows_are_formatted_when_first_asked_for():
+    """A page holds a screen of rows either side of the screen: they are formatted when
+    drawn (or asked for), as they would have been with the page."""
+    app = MonitorApp(RecordingBackend(played_service()), interval=None, view="conversations")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        table = app.table
+        await pilot.press("pagedown")
+        await settle(pilot)
+        top, rows = int(table.scroll_y), table.page_rows
+        held = sorted(table._rows)
+        margin = [i for i in held if not top <= i <= top + rows]
+        assert margin, "the page should hold rows off the screen"
+        # (Textual draws the line under the horizontal scrollbar too: one row more)
+        assert all(top <= i <= top + rows for i in table._cells._done), (
+            top, rows, str(sorted(table._cells._done)))
+        for i in margin:
+            row = table._rows[i]
+            assert table._cells[i] == [
+                c.cell(row, table.human, table.names) if c.named else c.cell(row, table.human)
+                for c in table.columns]
+        assert sorted(table._cells) == held

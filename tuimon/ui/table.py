@@ -12,7 +12,7 @@ the top row.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 
 from rich.cells import cell_len, set_cell_size
@@ -60,6 +60,27 @@ def _fit(text: str, width: int, right: bool) -> str:
         text = set_cell_size(text, width - 1) + "…"
     pad = " " * (width - cell_len(text))
     return pad + text if right else text + pad
+
+
+class _Cells(Mapping):
+    """The formatted cells of each row held, formatted when first asked for."""
+
+    def __init__(self, rows: dict[int, tuple], format_row: Callable) -> None:
+        self._rows = rows
+        self._format_row = format_row
+        self._done: dict[int, list[str]] = {}
+
+    def __getitem__(self, index: int) -> list[str]:
+        cells = self._done.get(index)
+        if cells is None:
+            cells = self._done[index] = self._format_row(self._rows[index])
+        return cells
+
+    def __iter__(self):
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
 
 
 class RowTable(ScrollView, can_focus=True):
@@ -115,7 +136,7 @@ class RowTable(ScrollView, can_focus=True):
         self.empty_text = "no rows yet"
         self._rows: dict[int, tuple] = {}
         self._keys: dict[int, Hashable] = {}
-        self._cells: dict[int, list[str]] = {}
+        self._cells: Mapping[int, list[str]] = {}
         self._bars: dict[int, list[int]] = {}  # row -> each column's bar length (0: none)
         self._expired: set[int] = set()  # rows of conversations that left the table (dim)
         self.bars = True  # draw them (b)
@@ -242,15 +263,21 @@ class RowTable(ScrollView, can_focus=True):
         widths.clear()
         for column in columns:
             widths[column.name] = max(column.width, cell_len(column.title) + 2)
-        self._cells = {}
+        names = self.names
+
+        def format_row(row) -> list[str]:
+            return [column.cell(row, human, names) if column.named else
+                    column.cell(row, human) for column in columns]
+
+        # The margin's rows are formatted when first drawn: most pages are replaced by
+        # the next before a row of their margin is.
+        self._cells = _Cells(self._rows, format_row)
         top = int(self.scroll_y)
         bottom = top + self.page_rows
-        for index, row in self._rows.items():
-            cells = [column.cell(row, human, self.names) if column.named else
-                     column.cell(row, human) for column in columns]
-            self._cells[index] = cells
-            if not top <= index < bottom:
+        for index in range(top, bottom):
+            if index not in self._rows:
                 continue
+            cells = self._cells[index]
             for column, text in zip(columns, cells):
                 n = cell_len(text)
                 if n > widths[column.name]:
