@@ -206,3 +206,30 @@ async def test_a_view_switch_does_not_render_the_footers_keys_to_measure_them(mo
         await settle(pilot)
         assert footer_keys(app) == footer_would_show(app)
         assert len(rendered) < len(shown) // 2, len(rendered)  # those drawn anew only
+
+
+async def test_the_scrollbar_is_repainted_when_its_thumb_changes_not_its_row_count(
+        monkeypatch):
+    """A live capture's row count changes at every refresh; over many rows the thumb stays
+    as it was, and the bar (41 lines at 160x48) is not repainted for it."""
+    app = CountingApp(RecordingBackend(finished_service()))
+    async with app.run_test(size=(160, 30)) as pilot:
+        await settle(pilot)
+        table = app.table
+        bar = table.vertical_scrollbar
+        painted = []
+        monkeypatch.setattr(bar, "render_line",
+                            lambda y: (painted.append(y), type(bar).render_line(bar, y))[1])
+        table.total = 100_000
+        table._update_virtual_size()
+        await settle(pilot)
+        assert painted, "a thumb a fraction of its length before: repainted"
+        painted.clear()
+        table.total += 50
+        table._update_virtual_size()
+        await settle(pilot)
+        assert painted == [] and bar.window_virtual_size == 100_051
+        table.total = 300
+        table._update_virtual_size()
+        await settle(pilot)
+        assert painted
