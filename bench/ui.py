@@ -8,6 +8,11 @@
   app as a terminal's key press does, to the screen drawn with the new page (the app's
   ``_display`` called after the page was applied); also Pilot's ``press`` + ``pause``
   for comparison, which add Pilot's own waiting for idle.
+* view switch: the same for ``2`` and ``4`` in turn (Hosts, Conversations), key to the
+  screen drawn with the new view's page; and the UI's CPU for it, the engine's (its
+  query, in this process here) taken out: what the UI process spends per switch in the
+  real app, where the engine is a process of its own. The update is also turned into
+  the terminal's bytes, as the real driver does (headless, Textual skips it).
 
 ``python -m bench.ui PCAP`` prints JSON; the capture must hold about 100,000 conversations.
 """
@@ -39,6 +44,7 @@ def timed_app(backend):
 
     class TimedApp(MonitorApp):
         applied = shown = 0.0
+        terminal = False  # turn each update into the terminal's bytes (view switch part)
 
         def _apply_page(self, page) -> None:
             super()._apply_page(page)
@@ -48,8 +54,25 @@ def timed_app(backend):
             super()._display(screen, renderable)
             if renderable is not None and self.applied:
                 self.shown = time.perf_counter()
+            if self.terminal and hasattr(renderable, "render_segments"):
+                renderable.render_segments(self.console)  # what a terminal's driver writes
 
     return TimedApp(backend, interval=None, view="conversations")
+
+
+class EngineTimed:
+    """The in-process engine, its CPU time summed (to take it out of the UI's)."""
+
+    def __init__(self, svc) -> None:
+        self.svc = svc
+        self.cpu = 0.0
+
+    def handle(self, request):
+        start = time.process_time()
+        try:
+            return self.svc.handle(request)
+        finally:
+            self.cpu += time.process_time() - start
 
 
 async def measure(svc, size=(160, 48)) -> dict:
@@ -93,6 +116,30 @@ async def measure(svc, size=(160, 48)) -> dict:
             await pilot.press("r")
             await pilot.pause()
             pilot_ms.append((time.perf_counter() - start) * 1000)
+        switch_ms, switch_cpu_ms = [], []
+        engine = EngineTimed(svc)
+        app.backend.service = engine
+        app.terminal = True
+        try:
+            for i in range(REPEAT * 2):
+                await asyncio.sleep(0.05)
+                svc.version += 1
+                key = "2" if app.table.view == "conversations" else "4"
+                seq = app._seq
+                app.applied = app.shown = 0.0
+                engine.cpu = 0.0
+                cpu = time.process_time()
+                start = time.perf_counter()
+                app._driver.send_message(events.Key(key, key))
+                while not (app.last_page is not None and app.last_page.seq > seq
+                           and app.shown > app.applied > 0):
+                    await asyncio.sleep(0.0005)
+                switch_ms.append((app.shown - start) * 1000)
+                await pilot.pause()
+                await asyncio.sleep(0.1)  # what the switch leaves to do after the frame
+                switch_cpu_ms.append((time.process_time() - cpu - engine.cpu) * 1000)
+        finally:
+            app.backend.service = svc
         rows = app.last_page.count
     refresh = [q + a for q, a in zip(query_ms, apply_ms)]
     return {"conversations": rows, "refresh_ms": round(statistics.median(refresh), 1),
@@ -101,6 +148,8 @@ async def measure(svc, size=(160, 48)) -> dict:
             "key_ms": round(statistics.median(key_ms), 1),
             "key_max_ms": round(max(key_ms), 1),
             "pilot_key_ms": round(statistics.median(pilot_ms), 1), "repeat": REPEAT,
+            "switch_ms": round(statistics.median(switch_ms), 1),
+            "switch_ui_cpu_ms": round(statistics.median(switch_cpu_ms), 1),
             "terminal": f"{size[0]}x{size[1]}"}
 
 

@@ -119,3 +119,117 @@ async def test_a_view_switch_whose_page_does_not_come_is_drawn_after_the_hold(mo
         backend.answer()
         await settle(pilot)
         assert app.frames[-1][0].startswith("Conversations · 197 rows")
+
+
+async def test_a_refresh_that_changes_no_height_draws_one_frame_and_lays_out_nothing(
+        monkeypatch):
+    """The header and the status line say something new at each refresh, in as many lines:
+    the screen is not laid out again for them, and the table's scrollbars, unchanged, are
+    not redrawn (a layout redrew them in a second frame)."""
+    app = CountingApp(RecordingBackend(finished_service()))
+    async with app.run_test(size=(160, 30)) as pilot:
+        await settle(pilot)
+        layouts = []
+        screen = app.screen
+        real = screen._refresh_layout
+        monkeypatch.setattr(screen, "_refresh_layout",
+                            lambda *a, **k: (layouts.append(1), real(*a, **k)))
+        painted = []
+        for bar in (app.table.vertical_scrollbar, app.table.horizontal_scrollbar):
+            monkeypatch.setattr(bar, "render_line",
+                                lambda y, bar=bar: (painted.append(bar), type(bar).render_line(bar, y))[1])
+        app.frames.clear()
+        app.header.page = None  # something new to say, in as many lines as before
+        app.refresh_view(refresh=True)
+        await settle(pilot)
+        assert len(app.frames) == 1 and layouts == [] and painted == []
+        assert app.frames[0][0].startswith("Hosts · ")
+
+
+async def test_a_layout_that_changes_no_scrollbar_does_not_redraw_them(monkeypatch):
+    """Textual repaints a scroll view's scrollbars at every layout of the screen (42 lines
+    at 160x48, and a frame more): the table's are repainted only when they change."""
+    app = CountingApp(RecordingBackend(finished_service()))
+    async with app.run_test(size=(160, 30)) as pilot:
+        await settle(pilot)
+        painted = []
+        bars = (app.table.vertical_scrollbar, app.table.horizontal_scrollbar)
+        for bar in bars:
+            monkeypatch.setattr(bar, "render_line",
+                                lambda y, bar=bar: (painted.append(bar), type(bar).render_line(bar, y))[1])
+        app.frames.clear()
+        app.table.refresh(layout=True)
+        await settle(pilot)
+        assert painted == [] and len(app.frames) <= 1
+        await pilot.press("end")  # the bar's thumb moves: it is drawn again
+        await settle(pilot)
+        assert bars[0] in painted
+
+
+async def test_a_row_count_that_changes_lays_out_nothing_unless_a_scrollbar_comes(monkeypatch):
+    """The rows of a live capture come and go at every refresh: the scrollbar follows
+    without a layout of the screen, until the rows fit (the bar goes: a layout)."""
+    app = CountingApp(RecordingBackend(finished_service()))
+    async with app.run_test(size=(160, 30)) as pilot:
+        await settle(pilot)
+        table = app.table
+        layouts = []
+        screen = app.screen
+        real = screen._refresh_layout
+        monkeypatch.setattr(screen, "_refresh_layout",
+                            lambda *a, **k: (layouts.append(1), real(*a, **k)))
+        table.total += 500
+        table._update_virtual_size()
+        await settle(pilot)
+        assert layouts == [] and table.vertical_scrollbar.window_virtual_size == table.total + 1
+        assert table.max_scroll_y == table.total + 1 - table.scrollable_content_region.height
+        table.total = 3
+        table._update_virtual_size()
+        await settle(pilot)
+        assert layouts and not table.show_vertical_scrollbar
+
+
+async def test_a_view_switch_does_not_render_the_footers_keys_to_measure_them(monkeypatch):
+    """The footer fits its keys to its width: each key's width is measured once, not by
+    rendering every key again at each switch."""
+    app = CountingApp(RecordingBackend(finished_service()))
+    async with app.run_test(size=(220, 30)) as pilot:
+        await settle(pilot)
+        for key in "42":
+            await pilot.press(key)
+            await settle(pilot)
+        rendered = []
+        real = FooterKey.render
+        monkeypatch.setattr(FooterKey, "render", lambda self: (rendered.append(self), real(self))[1])
+        shown = [k for k in app.query(FooterKey) if k.display]
+        await pilot.press("4")
+        await settle(pilot)
+        assert footer_keys(app) == footer_would_show(app)
+        assert len(rendered) < len(shown) // 2, len(rendered)  # those drawn anew only
+
+
+async def test_the_scrollbar_is_repainted_when_its_thumb_changes_not_its_row_count(
+        monkeypatch):
+    """A live capture's row count changes at every refresh; over many rows the thumb stays
+    as it was, and the bar (41 lines at 160x48) is not repainted for it."""
+    app = CountingApp(RecordingBackend(finished_service()))
+    async with app.run_test(size=(160, 30)) as pilot:
+        await settle(pilot)
+        table = app.table
+        bar = table.vertical_scrollbar
+        painted = []
+        monkeypatch.setattr(bar, "render_line",
+                            lambda y: (painted.append(y), type(bar).render_line(bar, y))[1])
+        table.total = 100_000
+        table._update_virtual_size()
+        await settle(pilot)
+        assert painted, "a thumb a fraction of its length before: repainted"
+        painted.clear()
+        table.total += 50
+        table._update_virtual_size()
+        await settle(pilot)
+        assert painted == [] and bar.window_virtual_size == 100_051
+        table.total = 300
+        table._update_virtual_size()
+        await settle(pilot)
+        assert painted

@@ -41,6 +41,8 @@ class FilterBar(Widget):
     class Cleared(Message):
         pass
 
+    _status_text: Text | None = None  # what the status line shows
+
     def compose(self) -> ComposeResult:
         self.entry = FilterInput(placeholder=PLACEHOLDER, id="filter-input")
         self.entry.cursor_blink = False  # steady screens (snapshots, slow SSH links)
@@ -72,7 +74,11 @@ class FilterBar(Widget):
         self.add_class("invalid")
 
     def show_status(self, text: Text) -> None:
-        self.status.update(text)
+        # One line whatever it says: no layout of the screen for it (nor a repaint when
+        # it says the same, as most refreshes).
+        if text != self._status_text:
+            self._status_text = text
+            self.status.update(text, layout=False)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

@@ -25,6 +25,7 @@ class MonitorFooter(Footer):
         super().__init__(**kwargs)
         self._held: list[Entry] = []  # the keys composed, shown or not, in order
         self._shown: list[Entry] = []
+        self._key_widths: dict[tuple, int] = {}  # (entry, compact) -> cells, for _fit
 
     def _entries(self) -> list[Entry]:
         """What Footer would show now: the first shown binding of each action."""
@@ -76,11 +77,17 @@ class MonitorFooter(Footer):
         if room <= 0:
             return
         used = 0
+        widths = self._key_widths
         for item, entry in zip(self.query_children(FooterKey), self._held):
             if entry not in self._shown:
                 item.display = False
                 continue
-            used += item.render().cell_len
+            # Each key's width measured once (rendering it at each view switch cost more
+            # than the rest of the footer's work then): what a key shows does not change.
+            width = widths.get((entry, self.compact))
+            if width is None:
+                width = widths[entry, self.compact] = item.render().cell_len
+            used += width
             item.display = used <= room
 
 

@@ -38,6 +38,7 @@ class MonitorHeader(Static):
         self.page: Page | None = None
         self._page_at = 0.0  # when the page came (monotonic): the clock runs on from it
         self.clock = time.monotonic
+        self._height = 0  # the lines it shows (its height)
 
     def set_status(self, state: str, message: str = "", source: str = "") -> None:
         self.state, self.message = state, printable(message, 300)
@@ -70,7 +71,16 @@ class MonitorHeader(Static):
         elif note:
             text.append("\n")
             text.append(note, "yellow")
-        self.update(text)
+        # A layout of the screen only when the header's height changes (a line more or
+        # less): the totals change at every refresh, its height seldom. The height set, not
+        # update(layout=True): that one could leave the height measured before (Textual
+        # keeps a widget's size until its layout counter moves, which a layout requested
+        # while one is pending does not do).
+        height = text.plain.count("\n") + 1  # (no wrapping: a line per line)
+        if height != self._height:
+            self._height = height
+            self.styles.height = height
+        self.update(text, layout=False)
 
     def elapsed(self) -> float:
         """The session's elapsed time: the last page's, run on while the display is paused

@@ -12,8 +12,9 @@ the top row.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
+from math import ceil
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -23,12 +24,14 @@ from textual.binding import Binding
 from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
+from textual.scrollbar import ScrollBar
 from textual.strip import Strip
 
 from tuimon.server.protocol import COLUMNS
 from tuimon.server.protocol import ALL_VIEWS, DEFAULT_SORT, DEFAULT_SORTS, default_descending
 from tuimon.ui.columns import OPTIONAL_COLUMNS, VIEW_COLUMNS, Column
 
+_BASE_KEY = ("rowtable: base",)  # RowTable._base_style in Textual's style cache
 BAR_COLUMNS = frozenset({"rate_2s", "rate_10s", "rate_40s"})  # drawn with iftop's bar
 # Views with the bars: the few rows of Interfaces. (Hosts and Conversations hold only the
 # rows on screen: a scale from them would change as the table scrolls.)
@@ -47,6 +50,11 @@ class ViewState:
     widths: dict = field(default_factory=dict)
 
 
+def _least_width(column: Column) -> int:
+    """A column's width before any row is formatted: its minimum, or its title's."""
+    return max(column.width, cell_len(column.title) + 2)
+
+
 def _fit(text: str, width: int, right: bool) -> str:
     if width <= 0:
         return ""
@@ -54,6 +62,51 @@ def _fit(text: str, width: int, right: bool) -> str:
         text = set_cell_size(text, width - 1) + "…"
     pad = " " * (width - cell_len(text))
     return pad + text if right else text + pad
+
+
+def _set_bar(bar: ScrollBar, virtual_size: int, window_size: int) -> None:
+    """Set a scrollbar's sizes, and repaint it only when that moves its thumb or changes
+    its length: a live capture's row count changes at most refreshes, the thumb over
+    100,000 rows seldom (Textual repainted the 41 lines of the bar at each)."""
+    if bar.window_virtual_size == virtual_size and bar.window_size == window_size:
+        return
+    before = _thumb(bar, bar.window_virtual_size, bar.window_size)
+    bar.set_reactive(ScrollBar.window_virtual_size, virtual_size)
+    bar.set_reactive(ScrollBar.window_size, window_size)
+    if _thumb(bar, virtual_size, window_size) != before:
+        bar.refresh()
+
+
+def _thumb(bar: ScrollBar, virtual_size: int, window_size: int) -> list:
+    """The cells of ``bar`` with these sizes, as ScrollBar draws them (its own renderer;
+    the colours left out: they do not change with the sizes)."""
+    size = bar.size.height if bar.vertical else bar.size.width
+    drawn = bar.renderer.render_bar(
+        size=size, virtual_size=ceil(virtual_size),
+        window_size=ceil(window_size if window_size < virtual_size else 0),
+        position=bar.position, thickness=bar.thickness, vertical=bar.vertical)
+    return [(segment.text, segment.style) for segment in drawn.segments]
+
+
+class _Cells(Mapping):
+    """The formatted cells of each row held, formatted when first asked for."""
+
+    def __init__(self, rows: dict[int, tuple], format_row: Callable) -> None:
+        self._rows = rows
+        self._format_row = format_row
+        self._done: dict[int, list[str]] = {}
+
+    def __getitem__(self, index: int) -> list[str]:
+        cells = self._done.get(index)
+        if cells is None:
+            cells = self._done[index] = self._format_row(self._rows[index])
+        return cells
+
+    def __iter__(self):
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
 
 
 class RowTable(ScrollView, can_focus=True):
@@ -109,7 +162,7 @@ class RowTable(ScrollView, can_focus=True):
         self.empty_text = "no rows yet"
         self._rows: dict[int, tuple] = {}
         self._keys: dict[int, Hashable] = {}
-        self._cells: dict[int, list[str]] = {}
+        self._cells: Mapping[int, list[str]] = {}
         self._bars: dict[int, list[int]] = {}  # row -> each column's bar length (0: none)
         self._expired: set[int] = set()  # rows of conversations that left the table (dim)
         self.bars = True  # draw them (b)
@@ -236,15 +289,21 @@ class RowTable(ScrollView, can_focus=True):
         widths.clear()
         for column in columns:
             widths[column.name] = max(column.width, cell_len(column.title) + 2)
-        self._cells = {}
+        names = self.names
+
+        def format_row(row) -> list[str]:
+            return [column.cell(row, human, names) if column.named else
+                    column.cell(row, human) for column in columns]
+
+        # The margin's rows are formatted when first drawn: most pages are replaced by
+        # the next before a row of their margin is.
+        self._cells = _Cells(self._rows, format_row)
         top = int(self.scroll_y)
         bottom = top + self.page_rows
-        for index, row in self._rows.items():
-            cells = [column.cell(row, human, self.names) if column.named else
-                     column.cell(row, human) for column in columns]
-            self._cells[index] = cells
-            if not top <= index < bottom:
+        for index in range(top, bottom):
+            if index not in self._rows:
                 continue
+            cells = self._cells[index]
             for column, text in zip(columns, cells):
                 n = cell_len(text)
                 if n > widths[column.name]:
@@ -274,11 +333,39 @@ class RowTable(ScrollView, can_focus=True):
 
     def _widths(self) -> list[int]:
         widths = self.state.widths
-        return [widths.get(c.name, max(c.width, cell_len(c.title) + 2)) for c in self.columns]
+        return [widths[c.name] if c.name in widths else _least_width(c) for c in self.columns]
 
     def _update_virtual_size(self) -> None:
         width = sum(self._widths()) + len(self.columns) - 1
-        self.virtual_size = Size(width, self.total + 1)
+        size = Size(width, self.total + 1)
+        if size == self.virtual_size:
+            return
+        if not self.container_size:  # not laid out yet: the first layout sizes it
+            self.virtual_size = size
+            return
+        # Without a layout of the screen (the reactive's): the row count changes at most
+        # refreshes of a live capture and at every view switch, the table's place never.
+        # The scrollbars follow (_scroll_update); one that appears or goes asks for the
+        # layout itself (show_*_scrollbar).
+        self.set_reactive(RowTable.virtual_size, size)
+        self._scroll_update(size)
+        self.refresh()
+
+    def _scroll_update(self, virtual_size: Size) -> None:
+        """Textual's, without repainting the scrollbars when their numbers did not change
+        (their reactives repaint them when they do). Textual calls it at every layout of
+        the screen; its scrollbars' repaint then cost a frame more, the 42 lines of the
+        vertical bar drawn again (a page's header and status line are laid out too)."""
+        self._refresh_scrollbars()
+        width, height = self.container_size
+        if self.show_vertical_scrollbar and self.styles.scrollbar_size_vertical:
+            _set_bar(self.vertical_scrollbar, virtual_size.height,
+                     height - self.scrollbar_size_horizontal)
+        if self.show_horizontal_scrollbar and self.styles.scrollbar_size_horizontal:
+            _set_bar(self.horizontal_scrollbar, virtual_size.width,
+                     width - self.scrollbar_size_vertical)
+        self.scroll_x = self.validate_scroll_x(self.scroll_x)
+        self.scroll_y = self.validate_scroll_y(self.scroll_y)
 
     def _set_scroll(self, x: int | None, y: int | None) -> None:
         self._applying = True
@@ -292,29 +379,77 @@ class RowTable(ScrollView, can_focus=True):
 
     # -- drawing -------------------------------------------------------------------------
 
+    @property
+    def _base_style(self) -> Style:
+        """The widget's Rich style, kept as Textual keeps its component styles (until the
+        next refresh or change of style): Textual works it out again at each call, from
+        every ancestor's styles, which cost as much as the rest of a line."""
+        cache = self._rich_style_cache
+        style = cache.get(_BASE_KEY)
+        if style is None:
+            style = cache[_BASE_KEY] = self.rich_style
+        return style
+
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         scroll_x = int(self.scroll_x)
-        base = self.rich_style
+        base = self._base_style
+        columns, widths = self.columns, self._widths()
         if y == 0:
-            strip = self._header_strip(base)
+            strip = self._header_strip(base, columns, widths)
         else:
             index = int(self.scroll_y) + y - 1
-            strip = self._row_strip(index, base, y)
+            plain = self._plain_row(index, base, columns, widths, scroll_x, width)
+            if plain is not None:
+                return plain
+            strip = self._row_strip(index, base, y, columns, widths)
         full = strip.cell_length
         strip = strip.crop_extend(scroll_x, scroll_x + width, base)
         # A column cut by the screen's edge ends (or starts) in an ellipsis, so that a cut
         # "732.5 kb" or "86" is not read as a whole value (its unit gone).
-        if width > 1 and full > scroll_x + width and self._cut_at(scroll_x + width):
+        if width > 1 and full > scroll_x + width and self._cut_at(scroll_x + width, widths):
             strip = self._mark(strip, width - 1)
-        if width > 1 and scroll_x > 0 and full > scroll_x and self._cut_at(scroll_x):
+        if width > 1 and scroll_x > 0 and full > scroll_x and self._cut_at(scroll_x, widths):
             strip = self._mark(strip, 0)
         return strip
 
-    def _cut_at(self, x: int) -> bool:
+    def _plain_row(self, index: int, base: Style, columns: list[Column], widths: list[int],
+                   scroll_x: int, width: int) -> Strip | None:
+        """The line of a row in one style (no bars), as render_line draws it, made as one
+        string: the general way (a strip of the whole row, cropped, marked) made five
+        strips a line. None for anything else (and text wider than one cell a character,
+        which the general way crops by cells)."""
+        cells = self._cells.get(index)
+        if cells is None or index >= self.total or index in self._bars or width <= 0:
+            return None
+        text = " ".join([_fit(cell, w, column.right)
+                         for cell, w, column in zip(cells, widths, columns)])
+        if not (text.isascii() and text.isprintable()):
+            return None
+        style = base
+        cursor = index == self.state.cursor
+        if cursor:
+            style = base + self.get_component_rich_style("rowtable--cursor")
+            extend = max(self.virtual_size.width, self.scrollable_content_region.width)
+            if len(text) < extend:
+                text += " " * (extend - len(text))
+        elif index in self._expired:
+            style = base + self.get_component_rich_style("rowtable--expired")
+        full = len(text)
+        shown = text[scroll_x:scroll_x + width]
+        if width > 1 and full > scroll_x + width and self._cut_at(scroll_x + width, widths):
+            shown = shown[:-1] + "…"
+        if width > 1 and scroll_x > 0 and full > scroll_x and self._cut_at(scroll_x, widths):
+            shown = "…" + shown[1:]
+        if len(shown) == width:
+            return Strip([Segment(shown, style)], width)
+        pad = Segment(" " * (width - len(shown)), base)
+        return Strip([Segment(shown, style), pad] if shown else [pad], width)
+
+    def _cut_at(self, x: int, widths: list[int]) -> bool:
         """Whether the edge between cells x-1 and x falls inside a column."""
         left = 0
-        for width in self._widths():
+        for width in widths:
             if left < x < left + width:
                 return True
             left += width + 1
@@ -330,12 +465,12 @@ class RowTable(ScrollView, can_focus=True):
         return Strip([*strip.crop(0, at), Segment("…", style),
                       *strip.crop(at + 1, strip.cell_length)])
 
-    def _header_strip(self, base: Style) -> Strip:
+    def _header_strip(self, base: Style, columns: list[Column], widths: list[int]) -> Strip:
         st = self.state
         plain = base + self.get_component_rich_style("rowtable--header")
         marked = base + self.get_component_rich_style("rowtable--header-sorted")
         segments = []
-        for column, width in zip(self.columns, self._widths()):
+        for column, width in zip(columns, widths):
             title = column.title
             style = plain
             if column.name == st.sort:
@@ -345,7 +480,8 @@ class RowTable(ScrollView, can_focus=True):
             segments.append(Segment(" ", plain))
         return Strip(segments[:-1])
 
-    def _row_strip(self, index: int, base: Style, y: int) -> Strip:
+    def _row_strip(self, index: int, base: Style, y: int, columns: list[Column],
+                   widths: list[int]) -> Strip:
         if index >= self.total:
             if self.total == 0 and y == 1:
                 muted = base + self.get_component_rich_style("rowtable--missing")
@@ -364,14 +500,14 @@ class RowTable(ScrollView, can_focus=True):
         bars = self._bars.get(index)
         if bars is None:
             text = " ".join(_fit(cell, width, column.right)
-                            for cell, width, column in zip(cells, self._widths(), self.columns))
+                            for cell, width, column in zip(cells, widths, columns))
             strip = Strip([Segment(text, style)])
         else:
             # On the cursor's row the bar is an underline: a background would hide the cursor.
             bar_style = (style + Style(underline=True) if cursor
                          else style + self.get_component_rich_style("rowtable--bar"))
             segments = []
-            for cell, width, column, bar in zip(cells, self._widths(), self.columns, bars):
+            for cell, width, column, bar in zip(cells, widths, columns, bars):
                 text = _fit(cell, width, column.right)
                 if bar:
                     bar = min(bar, width)
