@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import pcapbuild as pb
+from tests.support.feed import feed
 from tuimon.capture.columns import PacketColumns
 from tuimon.capture.reader import CaptureReader
 from tuimon.core.engine import Engine
@@ -51,14 +52,7 @@ def as_pcapng(path: Path) -> bytes:
 
 def _read(data: bytes, columns: bool, steps, own_mac=None):
     reader = CaptureReader("t", own_mac=own_mac, columns=columns)
-    batches, pos, i = [], 0, 0
-    while pos < len(data):
-        step = steps[i % len(steps)]
-        i += 1
-        reader.feed(data[pos : pos + step])
-        pos += step
-        batches.append(reader.records())
-    return reader, batches
+    return reader, feed(reader, data, steps)
 
 
 def _plain(records):

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from tests.support import pcapbuild as pb
+from tests.support.feed import feed
 from tuimon.capture import cwalk
 from tuimon.capture.columns import PacketColumns
 from tuimon.capture.reader import MAX_BLOCK, MAX_RECORD, CaptureReader
@@ -263,13 +264,7 @@ def test_a_buffer_not_of_bytes(walk):
 
 def _read(data: bytes, steps) -> tuple[CaptureReader, list]:
     reader = CaptureReader("t", columns=True)
-    batches, pos, i = [], 0, 0
-    while pos < len(data):
-        step = steps[i % len(steps)]
-        i += 1
-        reader.feed(data[pos : pos + step])
-        pos += step
-        batches.append(reader.records())
+    batches = feed(reader, data, steps)
     reader.finish()
     return reader, batches
 
@@ -417,14 +412,7 @@ def _env() -> dict:
 def _batches(data: bytes, compiled, steps=(1 << 20,)) -> list:
     reader = CaptureReader("t", columns=True, own_mac=pb.MAC_A)
     reader._cwalk = compiled
-    out, pos, i = [], 0, 0
-    while pos < len(data):
-        step = steps[i % len(steps)]
-        i += 1
-        reader.feed(data[pos:pos + step])
-        pos += step
-        out.append(reader.records())
-    return out
+    return feed(reader, data, steps)
 
 
 def _same_batches(a: list, b: list) -> int:
