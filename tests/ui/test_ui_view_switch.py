@@ -49,6 +49,21 @@ async def test_footer_shows_drill_keys_in_conversations_only_without_rebuilding(
         assert list(app.query(FooterKey)) == widgets  # the same widgets, shown or hidden
 
 
+async def test_the_first_switch_to_conversations_shows_its_keys_without_composing_any():
+    """Every key any view shows is composed, hidden, from the start: the first switch to
+    Conversations (Enter, w) only shows them (a new footer key costs a style each)."""
+    app = MonitorApp(RecordingBackend(finished_service()), interval=None)
+    async with app.run_test(size=(220, 30)) as pilot:
+        await settle(pilot)
+        widgets = list(app.query(FooterKey))
+        assert ("w", "Write pcapng") not in footer_keys(app)
+        await pilot.press("4")
+        await settle(pilot)
+        assert ("w", "Write pcapng") in footer_keys(app)
+        assert footer_keys(app) == footer_would_show(app)
+        assert list(app.query(FooterKey)) == widgets
+
+
 class HeldBackend(RecordingBackend):
     """Answers queries only when told (the engine busy); the rest at once."""
 
