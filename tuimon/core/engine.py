@@ -258,13 +258,9 @@ class Engine:
         if kept and self.max_flows:
             over = min(len(kept), len(kept) + len(self._table) - self.max_flows)
             if over > 0:
-                lead = self._leaders
-                members = lead.members
-                for _ in range(over):
-                    c = kept.popleft()
-                    members.discard(c)
-                    if lead.order:
-                        lead.order.pop(c, None)
+                dropped = [kept.popleft() for _ in range(over)]
+                self._leaders.members.difference_update(dropped)
+                self._leaders.left(dropped)  # no longer listed
                 self.left_dropped += over
 
     def conversation(self, key: tuple) -> Conversation | None:

@@ -29,13 +29,8 @@ class MonitorFooter(Footer):
 
     def _entries(self) -> list[Entry]:
         """What Footer would show now: the first shown binding of each action."""
-        entries, actions = [], set()
-        for _, binding, enabled, tooltip in self.screen.active_bindings.values():
-            if binding.show and binding.action not in actions:
-                actions.add(binding.action)
-                entries.append((binding.key, self.app.get_key_display(binding), binding.action,
-                                binding.description, enabled, tooltip))
-        return entries
+        return self._first_per_action((binding, enabled, tooltip) for _, binding, enabled,
+                                      tooltip in self.screen.active_bindings.values())
 
     def _every_entry(self) -> list[Entry]:
         """Every key the screen's bindings could show, as shown (enabled), whatever the
@@ -47,12 +42,18 @@ class MonitorFooter(Footer):
             for key, binding in bindings:
                 if key not in keys or (binding.priority and not keys[key].priority):
                     keys[key] = binding
+        return self._first_per_action((binding, True, binding.tooltip)
+                                      for binding in keys.values())
+
+    def _first_per_action(self, bindings) -> list[Entry]:
+        """The entries of (binding, enabled, tooltip): the first shown binding of each
+        action, as Footer shows them."""
         entries, actions = [], set()
-        for binding in keys.values():
+        for binding, enabled, tooltip in bindings:
             if binding.show and binding.action not in actions:
                 actions.add(binding.action)
                 entries.append((binding.key, self.app.get_key_display(binding), binding.action,
-                                binding.description, True, binding.tooltip))
+                                binding.description, enabled, tooltip))
         return entries
 
     def compose(self) -> ComposeResult:
