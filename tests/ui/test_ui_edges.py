@@ -116,24 +116,58 @@ async def test_the_header_wraps_its_totals_rather_than_cut_them():
 
 async def test_the_footer_shows_whole_keys_only():
     """80 columns: the footer ends with the last key that fits whole, never ``u Un``."""
-    from textual.widgets._footer import FooterKey
+    from tuimon.ui.footer import MonitorFooter
 
     for size in ((80, 24), (60, 20), (160, 48)):
         app = make_app(view="hosts")
         async with app.run_test(size=size) as pilot:
             await settle(pilot)
-            footer = app.screen.query_one("MonitorFooter")
-            keys = [k for k in footer.query(FooterKey) if k.display]
-            assert keys and keys[0].description == "Quit"
-            right = max(k.region.right for k in keys)
-            assert right <= footer.region.right, (size, right)
-            hidden = [k for k in footer.query(FooterKey) if not k.display]
+            footer = app.screen.query_one(MonitorFooter)
+            keys = footer.keys
+            assert keys and keys[0][3] == "Quit"
+            line = footer.render_line(0).text
+            assert len(line) == size[0]
+            last = keys[-1]
+            shown = f" {last[1]} {last[3]} "
+            assert shown in line and line.rstrip().endswith(shown.rstrip()), (size, line)
             if size[0] < 160:
-                assert hidden  # what did not fit
+                assert len(footer.entries) > len(keys)  # what did not fit
+            else:
+                assert footer.entries == keys
             await pilot.press("4")  # Conversations shows more keys: still whole ones
             await settle(pilot)
-            keys = [k for k in footer.query(FooterKey) if k.display]
-            assert max(k.region.right for k in keys) <= footer.region.right
+            line = footer.render_line(0).text
+            last = footer.keys[-1]
+            assert line.rstrip().endswith(f" {last[1]} {last[3]}"), (size, line)
+
+
+async def test_the_footer_runs_a_clicked_key_and_shows_its_tooltip():
+    """As Textual's Footer: a click on a key presses it; the key under the mouse is
+    highlighted and its tooltip shown; a disabled key only rings."""
+    from tuimon.ui.footer import MonitorFooter
+
+    app = make_app(view="hosts")
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        footer = app.screen.query_one(MonitorFooter)
+        x = next(start for start, _, entry in footer._spans if entry[0] == "r")
+        plain = footer.render_line(0)
+        await pilot.hover(MonitorFooter, offset=(x + 1, 0))
+        await settle(pilot)
+        assert footer.tooltip == "Reverse the sort order"
+        assert footer.render_line(0) != plain  # highlighted
+        descending = app.table.state.descending
+        await pilot.click(MonitorFooter, offset=(x + 1, 0))
+        await settle(pilot)
+        assert app.table.state.descending is not descending
+        rung = []
+        app.bell = lambda: rung.append(1)
+        entry = footer._spans[0][2]
+        footer._shown[0] = (*entry[:4], False, entry[5])  # Quit, disabled
+        footer._place()
+        await pilot.click(MonitorFooter, offset=(1, 0))
+        await settle(pilot)
+        assert rung and app.is_running
 
 
 async def test_one_row_is_one_row():

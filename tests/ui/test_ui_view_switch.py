@@ -1,21 +1,22 @@
-"""A view switch in Pilot: the footer's keys kept rather than rebuilt, and nothing drawn
-until the new view's page is applied (then the rows and their count in one frame)."""
+"""A view switch in Pilot: the footer's keys follow the view without a layout of the
+screen, and nothing is drawn until the new view's page is applied (then the rows and
+their count in one frame)."""
 
 from __future__ import annotations
 
 import asyncio
 
-from textual.widgets._footer import FooterKey
-
 from tuimon.server.protocol import Query
 from tuimon.ui import app as app_module
 from tests.support.app import RecordingBackend, finished_service, settle
 from tuimon.ui.app import MonitorApp
+from tuimon.ui.footer import MonitorFooter
 
 
 def footer_keys(app) -> list[str]:
-    """The footer's keys as drawn: (key, description) of each one displayed."""
-    return [(k.key, k.description) for k in app.query(FooterKey) if k.display]
+    """The footer's keys as drawn: (key, description) of each one on its line."""
+    return [(key, description) for key, _, _, description, _, _
+            in app.screen.query_one(MonitorFooter).keys]
 
 
 def footer_would_show(app) -> list[str]:
@@ -28,7 +29,7 @@ def footer_would_show(app) -> list[str]:
     return keys
 
 
-async def test_footer_shows_drill_keys_in_conversations_only_without_rebuilding():
+async def test_footer_shows_drill_keys_in_conversations_only():
     app = MonitorApp(RecordingBackend(finished_service()), interval=None)
     # Wide enough for every key (a narrower footer shows the keys that fit whole:
     # test_ui_edges.py)
@@ -40,28 +41,45 @@ async def test_footer_shows_drill_keys_in_conversations_only_without_rebuilding(
         await settle(pilot)
         assert ("enter", "Packets") in footer_keys(app) and ("w", "Write pcapng") in footer_keys(app)
         assert footer_keys(app) == footer_would_show(app)
-        widgets = list(app.query(FooterKey))
         for key in "2134":
             await pilot.press(key)
             await settle(pilot)
             assert footer_keys(app) == footer_would_show(app), key
             assert (("w", "Write pcapng") in footer_keys(app)) == (key == "4")
-        assert list(app.query(FooterKey)) == widgets  # the same widgets, shown or hidden
 
 
-async def test_the_first_switch_to_conversations_shows_its_keys_without_composing_any():
-    """Every key any view shows is composed, hidden, from the start: the first switch to
-    Conversations (Enter, w) only shows them (a new footer key costs a style each)."""
+async def test_a_switch_between_hosts_and_conversations_lays_nothing_out(monkeypatch):
+    """The footer's keys change (Enter, ``w``) and one view fits the width where the other
+    does not: neither lays the screen out again (which drew every line of it), once both
+    views have been shown. The footer's line is drawn anew with the keys."""
     app = MonitorApp(RecordingBackend(finished_service()), interval=None)
-    async with app.run_test(size=(220, 30)) as pilot:
+    # 176 columns: Hosts' 173 fit, Conversations' 179 do not (a horizontal scrollbar)
+    async with app.run_test(size=(176, 30)) as pilot:
         await settle(pilot)
-        widgets = list(app.query(FooterKey))
-        assert ("w", "Write pcapng") not in footer_keys(app)
-        await pilot.press("4")
-        await settle(pilot)
-        assert ("w", "Write pcapng") in footer_keys(app)
-        assert footer_keys(app) == footer_would_show(app)
-        assert list(app.query(FooterKey)) == widgets
+        for key in "42":
+            await pilot.press(key)
+            await settle(pilot)
+        screen = app.screen
+        layouts, frames = [], []
+        real = screen._refresh_layout
+        monkeypatch.setattr(screen, "_refresh_layout", lambda *a, **k: (
+            layouts.append(1), real(*a, **k))[1])
+        real_frame = screen._compositor_refresh
+        monkeypatch.setattr(screen, "_compositor_refresh", lambda: (
+            frames.append(1), real_frame())[1])
+        footer = screen.query_one(MonitorFooter)
+        drawn = []
+        monkeypatch.setattr(footer, "render_line", lambda y: (
+            drawn.append(y), MonitorFooter.render_line(footer, y))[1])
+        for key in "4242":
+            drawn.clear()
+            await pilot.press(key)
+            await settle(pilot)
+            assert app.table.virtual_size.width > 175 if key == "4" else \
+                app.table.virtual_size.width <= 175
+            assert drawn, key  # the footer's keys changed: its line drawn again
+            assert (("w", "Write pcapng") in footer_keys(app)) == (key == "4")
+        assert frames and layouts == []  # frames drawn, none laid out
 
 
 class HeldBackend(RecordingBackend):
@@ -202,25 +220,6 @@ async def test_a_row_count_that_changes_lays_out_nothing_unless_a_scrollbar_come
         table._update_virtual_size()
         await settle(pilot)
         assert layouts and not table.show_vertical_scrollbar
-
-
-async def test_a_view_switch_does_not_render_the_footers_keys_to_measure_them(monkeypatch):
-    """The footer fits its keys to its width: each key's width is measured once, not by
-    rendering every key again at each switch."""
-    app = CountingApp(RecordingBackend(finished_service()))
-    async with app.run_test(size=(220, 30)) as pilot:
-        await settle(pilot)
-        for key in "42":
-            await pilot.press(key)
-            await settle(pilot)
-        rendered = []
-        real = FooterKey.render
-        monkeypatch.setattr(FooterKey, "render", lambda self: (rendered.append(self), real(self))[1])
-        shown = [k for k in app.query(FooterKey) if k.display]
-        await pilot.press("4")
-        await settle(pilot)
-        assert footer_keys(app) == footer_would_show(app)
-        assert len(rendered) < len(shown) // 2, len(rendered)  # those drawn anew only
 
 
 async def test_the_scrollbar_is_repainted_when_its_thumb_changes_not_its_row_count(

@@ -1,122 +1,163 @@
-"""MonitorFooter: Textual's Footer, without rebuilding its keys when a view switch shows or
-hides a few of them.
+"""MonitorFooter: the keys of Textual's Footer, drawn as one line by one widget.
 
-Textual's Footer removes and mounts every key each time the bindings change (styles
-applied to each new key, then a layout): about 60 ms of CPU here, on each switch between
-Conversations (which shows Enter and ``w``) and the other views, paid between the key
-press and the new page on screen. This one keeps a key it no longer shows, hidden, and
-shows it again when it comes back: what it draws is what Footer draws.
+Textual's Footer is a row of ``FooterKey`` widgets, one per key. A view switch shows or
+hides a few of them (Conversations has Enter and ``w``), and a widget shown or hidden
+lays out the whole screen again and draws every line of it: about 10 ms of the UI's CPU
+per switch, paid between the key press and the new page on screen. This footer draws its
+keys itself (the Line API): a switch that changes them repaints this one line, the screen
+is not laid out. It looks and behaves as Footer does: a key in the accent colour and
+bold, its description after it, a disabled key dim, the key under the mouse highlighted
+with its tooltip, a click presses it; only keys that fit whole are shown (``u Un`` would
+say nothing; ``?`` lists them all).
 """
 
 from __future__ import annotations
 
-from textual.app import ComposeResult
-from textual.widgets import Footer
-from textual.widgets._footer import FooterKey  # (not exported; Footer composes them)
+from rich.cells import cell_len
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.strip import Strip
+from textual.widget import Widget
 
 # (key, key_display, action, description, enabled, tooltip): one key the footer shows
 Entry = tuple
 
 
-class MonitorFooter(Footer):
+class MonitorFooter(Widget, can_focus=False):
     """Only for bindings without groups (the monitor has none)."""
+
+    ALLOW_SELECT = False
+    COMPONENT_CLASSES = {"footer-key--key", "footer-key--description", "footer-key--hover"}
+    # Footer's and FooterKey's rules, for the one widget (Footer's default, not compact).
+    DEFAULT_CSS = """
+    MonitorFooter {
+        color: $footer-foreground;
+        background: $footer-background;
+        dock: bottom;
+        height: 1;
+    }
+    MonitorFooter > .footer-key--key {
+        color: $footer-key-foreground;
+        background: $footer-key-background;
+        text-style: bold;
+    }
+    MonitorFooter > .footer-key--description {
+        color: $footer-description-foreground;
+        background: $footer-description-background;
+    }
+    MonitorFooter > .footer-key--hover {
+        color: $footer-key-foreground;
+        background: $block-hover-background;
+    }
+    """
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self._held: list[Entry] = []  # the keys composed, shown or not, in order
         self._shown: list[Entry] = []
-        self._key_widths: dict[tuple, int] = {}  # (entry, compact) -> cells, for _fit
+        self._spans: list[tuple[int, int, Entry]] = []  # (x, end, entry) of each key drawn
+        self._hover: Entry | None = None
+
+    def on_mount(self) -> None:
+        self.screen.bindings_updated_signal.subscribe(self, self.bindings_changed)
+        self.bindings_changed(self.screen)
+
+    @property
+    def keys(self) -> list[Entry]:
+        """The keys drawn (whole ones that fit), in order."""
+        return [entry for _, _, entry in self._spans]
+
+    @property
+    def entries(self) -> list[Entry]:
+        """Every key the bindings show now, whether or not it fits."""
+        return list(self._shown)
 
     def _entries(self) -> list[Entry]:
         """What Footer would show now: the first shown binding of each action."""
-        return self._first_per_action((binding, enabled, tooltip) for _, binding, enabled,
-                                      tooltip in self.screen.active_bindings.values())
-
-    def _every_entry(self) -> list[Entry]:
-        """Every key the screen's bindings could show, as shown (enabled), whatever the
-        view: composed from the start, so the first switch to a view with keys of its own
-        (Conversations: Enter, ``w``) only shows them, rather than compose the footer anew
-        (about 80 ms of CPU, a style applied to each new key)."""
-        keys: dict[str, tuple] = {}
-        for _, bindings in self.screen._modal_binding_chain:
-            for key, binding in bindings:
-                if key not in keys or (binding.priority and not keys[key].priority):
-                    keys[key] = binding
-        return self._first_per_action((binding, True, binding.tooltip)
-                                      for binding in keys.values())
-
-    def _first_per_action(self, bindings) -> list[Entry]:
-        """The entries of (binding, enabled, tooltip): the first shown binding of each
-        action, as Footer shows them."""
         entries, actions = [], set()
-        for binding, enabled, tooltip in bindings:
+        for _, binding, enabled, tooltip in self.screen.active_bindings.values():
             if binding.show and binding.action not in actions:
                 actions.add(binding.action)
                 entries.append((binding.key, self.app.get_key_display(binding), binding.action,
                                 binding.description, enabled, tooltip))
         return entries
 
-    def compose(self) -> ComposeResult:
-        if not self._bindings_ready:
-            return
-        shown = self._entries()
-        held = _merge(self._held or _merge(self._every_entry(), shown), shown)
-        self._held, self._shown = held, shown
-        for entry in held:
-            key, key_display, action, description, enabled, tooltip = entry
-            item = FooterKey(key, key_display, description, action, disabled=not enabled,
-                             tooltip=tooltip).data_bind(compact=Footer.compact)
-            item.display = entry in shown
-            yield item
-        self.call_after_refresh(self._fit)
-
     def bindings_changed(self, screen) -> None:
-        self._bindings_ready = True
         if not screen.app.app_focus or not self.is_attached or screen is not self.screen:
             return
         shown = self._entries()
-        if shown == self._shown:
-            return
-        held = set(self._held)
-        if set(shown) <= held and [e for e in self._held if e in shown] == shown:
-            for item, entry in zip(self.query_children(FooterKey), self._held):
-                item.display = entry in shown
+        if shown != self._shown:
             self._shown = shown
-            self._fit()
-            return
-        self.call_after_refresh(self.recompose)
+            self._place()
+            self.refresh()
 
     def on_resize(self) -> None:
-        self._fit()
+        self._place()
+        self.refresh()
 
-    def _fit(self) -> None:
-        """Show the keys that fit whole, in order, and hide the rest: a key cut at the
-        screen's edge (``u Un``) says nothing (? lists them all)."""
-        room = self.size.width
-        if room <= 0:
+    def _place(self) -> None:
+        """Where each key goes: `` k `` and ``Description `` one after the other, as
+        FooterKey draws them; the keys that fit whole, in order."""
+        room, x, spans = self.size.width, 0, []
+        for entry in self._shown:
+            _, key_display, _, description, _, _ = entry
+            width = cell_len(key_display) + 2 + (cell_len(description) + 1 if description else 0)
+            if x + width > room:
+                break
+            spans.append((x, x + width, entry))
+            x += width
+        self._spans = spans
+        if self._hover is not None and self._hover not in self.keys:
+            self._hover = None
+
+    def render_line(self, y: int) -> Strip:
+        base = self.rich_style
+        width = self.size.width
+        if y or width <= 0:
+            return Strip.blank(width, base)
+        key_style = self.get_component_rich_style("footer-key--key")
+        text_style = self.get_component_rich_style("footer-key--description")
+        hover = self.get_component_rich_style("footer-key--hover")
+        segments, used = [], 0
+        for _, end, entry in self._spans:
+            _, key_display, _, description, enabled, _ = entry
+            k, d = base + key_style, base + text_style
+            if entry == self._hover:  # (the key's and description's colours stay)
+                k, d = k + Style(bgcolor=hover.bgcolor), d + Style(bgcolor=hover.bgcolor)
+            if not enabled:
+                k, d = k + Style(dim=True), d + Style(dim=True)
+            segments.append(Segment(f" {key_display} ", k))
+            if description:
+                segments.append(Segment(f"{description} ", d))
+            used = end
+        if used < width:
+            segments.append(Segment(" " * (width - used), base))
+        return Strip(segments, width)
+
+    def _entry_at(self, x: int) -> Entry | None:
+        for start, end, entry in self._spans:
+            if start <= x < end:
+                return entry
+        return None
+
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        entry = self._entry_at(event.x)
+        if entry != self._hover:
+            self._hover = entry
+            self.tooltip = (entry[5] or None) if entry is not None else None
+            self.refresh()
+
+    def on_leave(self, event: events.Leave) -> None:
+        if self._hover is not None:
+            self._hover = None
+            self.tooltip = None
+            self.refresh()
+
+    def on_mouse_down(self, event: events.MouseDown) -> None:
+        entry = self._entry_at(event.x)
+        if entry is None:
             return
-        used = 0
-        widths = self._key_widths
-        for item, entry in zip(self.query_children(FooterKey), self._held):
-            if entry not in self._shown:
-                item.display = False
-                continue
-            # Each key's width measured once (rendering it at each view switch cost more
-            # than the rest of the footer's work then): what a key shows does not change.
-            width = widths.get((entry, self.compact))
-            if width is None:
-                width = widths[entry, self.compact] = item.render().cell_len
-            used += width
-            item.display = used <= room
-
-
-def _merge(held: list[Entry], shown: list[Entry]) -> list[Entry]:
-    """``shown`` in its order, with the keys of ``held`` it lacks kept where they were
-    (after the key they followed)."""
-    merged = list(shown)
-    for i, entry in enumerate(held):
-        if entry in merged:
-            continue
-        before = next((e for e in reversed(held[:i]) if e in merged), None)
-        merged.insert(merged.index(before) + 1 if before is not None else 0, entry)
-    return merged
+        if entry[4]:
+            self.app.simulate_key(entry[0])
+        else:
+            self.app.bell()

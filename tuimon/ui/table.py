@@ -48,6 +48,7 @@ class ViewState:
     scroll_y: int = 0
     scroll_x: int = 0
     widths: dict = field(default_factory=dict)
+    total: int = 0  # its row count when last shown: kept while its next page is on the way
 
 
 def _least_width(column: Column) -> int:
@@ -119,6 +120,9 @@ class RowTable(ScrollView, can_focus=True):
     RowTable {
         height: 1fr;
         scrollbar-size-vertical: 1;
+        /* Always there, so a switch between a view that fits the width and one that does
+           not leaves the screen's layout as it is (and draws only what changed). */
+        overflow-x: scroll;
         background: $surface;
     }
     RowTable > .rowtable--header { text-style: bold; background: $panel; }
@@ -207,10 +211,14 @@ class RowTable(ScrollView, can_focus=True):
             return
         st = self.state
         st.scroll_y, st.scroll_x = int(self.scroll_y), int(self.scroll_x)
+        st.total = self.total
         self.view = view
         self._rows, self._keys, self._cells, self._bars = {}, {}, {}, {}
         self._expired = set()
-        self.total = 0
+        # The view's count when it was last shown, not 0, until its page comes: a scroll
+        # area that shrank to nothing and grew back would hide and show the scrollbars,
+        # and so lay the whole screen out again at every switch.
+        self.total = self.state.total
         self._set_scroll(self.state.scroll_x, self.state.scroll_y)
         self._update_virtual_size()
         self.refresh()
