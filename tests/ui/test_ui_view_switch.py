@@ -247,3 +247,23 @@ async def test_the_scrollbar_is_repainted_when_its_thumb_changes_not_its_row_cou
         table._update_virtual_size()
         await settle(pilot)
         assert painted
+
+
+async def test_the_real_apps_start_up_objects_are_frozen_once_drawn():
+    """``run_app`` sets ``freeze_gc``: once the first screen is drawn, what the start-up
+    made leaves the collector's full walks (gc.freeze). Apps made by tests do not."""
+    import gc
+
+    gc.unfreeze()
+    try:
+        app = MonitorApp(RecordingBackend(finished_service()), interval=None)
+        async with app.run_test(size=(120, 30)) as pilot:
+            await settle(pilot)
+            assert gc.get_freeze_count() == 0
+        app = MonitorApp(RecordingBackend(finished_service()), interval=None)
+        app.freeze_gc = True
+        async with app.run_test(size=(120, 30)) as pilot:
+            await settle(pilot)
+            assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
