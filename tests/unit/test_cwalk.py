@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -317,6 +318,19 @@ def test_built_once_into_the_cache(walk, fresh):
     libs = sorted(p.name for p in fresh.iterdir())
     assert len(libs) == 1 and libs[0].startswith("walk-") and libs[0].endswith(".so")
     assert str(fresh) in cwalk.status()
+
+
+def test_a_build_removes_other_builds_long_unused(walk, fresh):
+    """Old builds (another walk.c, compiler or machine) do not pile up: one not loaded for
+    STALE_DAYS goes when a library is built; a recent one stays."""
+    fresh.mkdir(parents=True, mode=0o700)
+    old, recent = fresh / "walk-0000000000000000.so", fresh / "walk-1111111111111111.so"
+    for lib in (old, recent):
+        lib.write_bytes(b"an older build")
+    long_ago = time.time() - (cwalk.STALE_DAYS + 1) * 86400
+    os.utime(old, (long_ago, long_ago))
+    path = cwalk.build()
+    assert sorted(fresh.iterdir()) == sorted([path, recent])
 
 
 def test_built_by_many_at_once(walk, fresh):

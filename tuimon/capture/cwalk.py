@@ -46,6 +46,11 @@ SOURCE = Path(__file__).with_name("walk.c")
 # by Debian's gcc), and the library depends on nothing.
 FLAGS = ["-O2", "-shared", "-fPIC", "-ffreestanding", "-nostdlib"]
 _BUILD_TIMEOUT = 120  # seconds
+# A build of another source, machine or compiler (walk-*.so: an older tuimon, another
+# checkout) not loaded for this long is removed when one is built: they piled up, one per
+# version of walk.c. (Loading reads the file: its access time, even under relatime,
+# moves at least daily. Under noatime a library still in use is built again: a second.)
+STALE_DAYS = 30
 
 _lock = threading.Lock()
 _loaded = False
@@ -124,12 +129,27 @@ def build() -> Path:
             raise RuntimeError(f"{Path(cc).name} failed: {said[0] if said else done.returncode}")
         os.chmod(tmp, 0o755)
         os.replace(tmp, path)  # atomic: another process sees no library or a whole one
+        _prune(path)
     except subprocess.TimeoutExpired as e:
         raise RuntimeError(f"{Path(cc).name} took over {_BUILD_TIMEOUT} s") from e
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def _prune(kept: Path) -> None:
+    """Remove the other builds not loaded for :data:`STALE_DAYS` (a running process keeps
+    a library it has loaded, removed or not)."""
+    import time
+
+    limit = time.time() - STALE_DAYS * 86400
+    for old in kept.parent.glob("walk-*.so"):
+        try:
+            if old != kept and old.stat().st_atime < limit:
+                old.unlink()
+        except OSError:
+            pass  # gone already, or not ours to remove
 
 
 def _own(folder: Path) -> None:
