@@ -34,6 +34,7 @@ import os
 import re
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -283,7 +284,8 @@ def run_app(ns: Netns, traffic: Traffic, out: Path, probe: str | None = None,
         if wrap:
             extra["cpu_s"] = round(sum(map(float, time_file.read_text().split()[-2:])), 2)
         if keys:
-            extra["key_ms"] = {"median": round(sorted(keys)[len(keys) // 2], 1),
+            # (an even count's median: the mean of the middle two, not the upper one)
+            extra["key_ms"] = {"median": round(statistics.median(keys), 1),
                                "max": round(max(keys), 1), "n": len(keys), "probe": probe,
                                "each": [round(k, 1) for k in keys]}
         return result(traffic.kind, traffic.rate, traffic.seconds, "app", before, veth(ns),
