@@ -14,7 +14,6 @@ import csv
 import os
 import re
 import tempfile
-from functools import lru_cache
 from operator import attrgetter
 
 from tuimon.core.model import ProtocolRow, Snapshot
@@ -119,10 +118,12 @@ def _rows(rows, columns):
         yield out
 
 
-@lru_cache(maxsize=4096)
+_QUOTED = re.compile('[,"\r\n]')  # a character the csv module would quote
+
+
 def _plain(text: str) -> bool:
     """Text the csv module would write as it is, and no spreadsheet formula."""
-    return not (text.startswith(_FORMULA_START) or any(ch in text for ch in ',"\r\n'))
+    return not (text.startswith(_FORMULA_START) or _QUOTED.search(text))
 
 
 def write_conversations(f, writer, rows, state: str = "active") -> None:
@@ -132,6 +133,8 @@ def write_conversations(f, writer, rows, state: str = "active") -> None:
     seconds: dict[str, str] = {}
     plain: dict[str, bool] = {"": True}
     out = []
+    append = out.append
+    end = f",{state}\r\n"
     for row in rows:
         (proto, a, pa, b, pb, p1, b1, p2, b2, first, last, flags, service, _, _, _, app, app_src,
          _nat) = row
@@ -154,21 +157,22 @@ def write_conversations(f, writer, rows, state: str = "active") -> None:
         # iso_time's text: the time in microseconds (7 digits at least, as first >= 1 s)
         # cut into its second, whose text is made once, and its 6 last digits
         u = str(round(first * 1_000_000))
-        t1 = seconds.get(u[:-6])
+        sec = u[:-6]
+        t1 = seconds.get(sec)
         if t1 is None:
-            t1 = seconds[u[:-6]] = _iso_second(int(u[:-6])) + "."
-        t1 += u[-6:]
+            t1 = seconds[sec] = _iso_second(int(sec)) + "."
+        t1 = f"{t1}{u[-6:]}Z"
         if last != first:
             u = str(round(last * 1_000_000))
-            t2 = seconds.get(u[:-6])
+            sec = u[:-6]
+            t2 = seconds.get(sec)
             if t2 is None:
-                t2 = seconds[u[:-6]] = _iso_second(int(u[:-6])) + "."
-            t2 += u[-6:]
+                t2 = seconds[sec] = _iso_second(int(sec)) + "."
+            t2 = f"{t2}{u[-6:]}Z"
         else:
             t2 = t1
-        out.append(f"{proto},{a},{'' if pa is None else pa},{b},{'' if pb is None else pb},"
-                   f"{p1},{b1},{p2},{b2},{t1}Z,{t2}Z,{flags},{service},{app},{app_src},"
-                   f"{state}\r\n")
+        append(f"{proto},{a},{'' if pa is None else pa},{b},{'' if pb is None else pb},"
+               f"{p1},{b1},{p2},{b2},{t1},{t2},{flags},{service},{app},{app_src}{end}")
         if len(out) >= 4096:
             f.writelines(out)
             out.clear()
@@ -195,20 +199,31 @@ def write_hosts(f, writer, rows, names: dict | None = None) -> None:
     of hosts); a row with unusual text goes through the csv module. ``names``: address
     text -> its resolved name (--resolve), else the rows' own."""
     seconds: dict[str, str] = {}
+    plain: dict[str, bool] = {"": True}  # application lists and names: few distinct
     out = []
+    append = out.append
     for row in rows:
         address, p, b, tx_p, tx_b, rx_p, rx_b, first, last, _, _, _, apps, peak, name = row
         if names is not None:
             name = names.get(address, "")
-        if first is None or last is None or first < 1.0 or last < 1.0 or \
-                (apps and not _plain(apps)) or not _plain(address) or (name and not _plain(name)):
+        ok = first is not None and last is not None and not (first < 1.0 or last < 1.0) \
+            and _plain(address)
+        if ok:
+            ok = plain.get(apps)
+            if ok is None:
+                ok = plain[apps] = _plain(apps)
+        if ok:
+            ok = plain.get(name)
+            if ok is None:
+                ok = plain[name] = _plain(name)
+        if not ok:
             f.writelines(out)
             out.clear()
             writer.writerows(_rows((row._replace(peak_rate=bits(peak), name=name),), HOST_COLUMNS))
             continue
-        out.append(f"{address},{p},{b},{tx_p},{tx_b},{rx_p},{rx_b},{_stamp(seconds, first)},"
-                   f"{_stamp(seconds, last)},{apps},{'' if peak is None else round(peak * 8)},"
-                   f"{name}\r\n")
+        append(f"{address},{p},{b},{tx_p},{tx_b},{rx_p},{rx_b},{_stamp(seconds, first)},"
+               f"{_stamp(seconds, last)},{apps},{'' if peak is None else round(peak * 8)},"
+               f"{name}\r\n")
     f.writelines(out)
 
 
