@@ -1,6 +1,7 @@
-"""The CSV writers' own line formatting (conversations.csv and hosts.csv, lines made at
-once for speed) against the csv module writing the same rows cell by cell: byte for byte
-the same, odd text (commas, quotes, line breaks, formula starts) and odd times included."""
+"""The CSV writers' own line formatting (conversations.csv, hosts.csv and pairs.csv: lines
+made at once, for speed) against the csv module writing the same rows cell by cell: byte
+for byte the same, odd text (commas, quotes, line breaks, formula starts) and odd times
+included."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import io
 import random
 
 from tuimon.core.model import ConversationRow, HostRow
+from tuimon.core.pairs import PairRow
 from tuimon.sinks import csv as csvmod
 
 TEXTS = ["", "tcp", "udp", "tls", "dns http", "a,b", 'say "hi"', "two\nlines", "cr\rhere",
@@ -30,7 +32,8 @@ def _conversation_rows(n: int, seed: int) -> list[ConversationRow]:
     r = random.Random(seed)
     rows = []
     for _ in range(n):
-        first = r.choice(TIMES + [r.uniform(1, 4e9), r.randrange(1, 2**31) + r.randrange(10**6) / 1e6])
+        first = r.choice(TIMES + [r.uniform(1, 4e9),
+                                  r.randrange(1, 2**31) + r.randrange(10**6) / 1e6])
         last = first if r.random() < 0.3 else first + r.choice([0.0, 1e-6, 0.5, r.uniform(0, 1e4)])
         plain = r.random() < 0.7
         rows.append(ConversationRow(
@@ -92,3 +95,29 @@ def test_plain_text():
     for text in TEXTS + ["10.0.0.1", "2001:db8::1", "a\r", "x=1"]:
         assert csvmod._plain(text) == (not text.startswith(("=", "+", "-", "@", "\t", "\r"))
                                        and not any(ch in text for ch in ',"\r\n'))
+
+
+def _pair_rows(n: int, seed: int) -> list[PairRow]:
+    r = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        first = r.choice(TIMES + [None, r.uniform(1, 4e9)])
+        last = r.choice(TIMES + [r.uniform(1, 4e9)])
+        plain = r.random() < 0.7
+        peaks = r.choice([(None, None), (0.0, 12.5), (1e9 / 3, 1e17), (2.0, 0.1)])
+        rows.append(PairRow(
+            r.choice(["", "tcp", "udp"] if plain else TEXTS),
+            r.choice(["10.0.0.1", "2001:db8::1"] if plain else TEXTS),
+            r.choice([None, 0, 53, 65535]),
+            r.choice(["10.0.0.2", "fe80::1"] if plain else TEXTS),
+            r.choice([None, 1, 443]),
+            r.randrange(10**4), r.randrange(10**12), r.randrange(10), r.randrange(10**6),
+            None, None, None, 0.0, 0.0, 0.0, *peaks, r.randrange(1, 10**5), first, last))
+    return rows
+
+
+def test_pair_lines_are_what_the_csv_module_writes():
+    rows = _pair_rows(3000, 3)
+    f = io.StringIO(newline="")
+    csvmod.write_pairs(f, csv.writer(f), rows)
+    assert f.getvalue() == _by_module(rows, csvmod.PAIR_COLUMNS)

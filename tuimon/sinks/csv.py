@@ -227,6 +227,36 @@ def write_hosts(f, writer, rows, names: dict | None = None) -> None:
     f.writelines(out)
 
 
+def write_pairs(f, writer, rows) -> None:
+    """pairs.csv: lines formatted at once, as write_hosts does (tens of thousands of
+    pairs); a row with unusual text or times goes through the csv module. The numbers are
+    written as the csv module writes them: ints and floats as ``str`` gives them, None
+    empty."""
+    seconds: dict[str, str] = {}
+    plain: dict[str, bool] = {"": True}  # protocols and addresses (which repeat)
+    out = []
+    append = out.append
+    for row in rows:
+        (proto, a, pa, b, pb, p1, b1, p2, b2, _, _, _, _, _, _, peak1, peak2, convs, first,
+         last) = row
+        ok = first is not None and last is not None and not (first < 1.0 or last < 1.0)
+        for text in (proto, a, b):
+            if ok:
+                ok = plain.get(text)
+                if ok is None:
+                    ok = plain[text] = _plain(text)
+        if not ok:
+            f.writelines(out)
+            out.clear()
+            writer.writerows(_rows((row,), PAIR_COLUMNS))
+            continue
+        append(f"{proto},{a},{'' if pa is None else pa},{b},{'' if pb is None else pb},"
+               f"{p1},{b1},{p2},{b2},{'' if peak1 is None else peak1},"
+               f"{'' if peak2 is None else peak2},{convs},{_stamp(seconds, first)},"
+               f"{_stamp(seconds, last)}\r\n")
+    f.writelines(out)
+
+
 def _write_temp(path: str, columns: list[str], rows, expired=None, part=None,
                 names: dict | None = None) -> str:
     """Write one CSV file under a temporary name beside ``path``; return that name.
@@ -248,6 +278,8 @@ def _write_temp(path: str, columns: list[str], rows, expired=None, part=None,
                     expired.copy_to(f)
             elif columns == HOST_COLUMNS:
                 write_hosts(f, writer, rows, names)
+            elif columns == PAIR_COLUMNS:
+                write_pairs(f, writer, rows)
             else:
                 writer.writerows(_rows(rows, columns))
             f.flush()
