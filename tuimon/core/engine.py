@@ -694,9 +694,11 @@ class Engine:
                 plo, phi = _PORTS[plo], _PORTS[phi]
             ports = self._service_ports.get(proto)
             service = None
-            if ports:
-                low, high = (plo, phi) if plo <= phi else (phi, plo)
-                service = ports.get(low) or ports.get(high)
+            if ports:  # the lower port's service, else the higher one's
+                if plo <= phi:
+                    service = ports.get(plo) or ports.get(phi)
+                else:
+                    service = ports.get(phi) or ports.get(plo)
         key = (proto, lo, hi, plo, phi)
         dissect = self._dissect_packets
         if dissect < 0:  # the dissector is too far behind: a port guess only
