@@ -9,6 +9,7 @@ import csv
 import io
 import random
 
+from tuimon.core.engine import Engine
 from tuimon.core.model import ConversationRow, HostRow
 from tuimon.core.pairs import PairRow
 from tuimon.sinks import csv as csvmod
@@ -121,3 +122,40 @@ def test_pair_lines_are_what_the_csv_module_writes():
     f = io.StringIO(newline="")
     csvmod.write_pairs(f, csv.writer(f), rows)
     assert f.getvalue() == _by_module(rows, csvmod.PAIR_COLUMNS)
+
+
+def test_engine_conversation_lines_are_those_of_its_rows():
+    """write_engine_conversations (the records, one pass) against write_conversations of
+    the engine's rows: TCP flags, both directions, IPv6, no ports, a time before 1 s, and
+    application labels a spreadsheet or the csv module would trip on."""
+    from tests.conftest import record
+
+    r = random.Random(4)
+    records = []
+    for i in range(400):
+        src, dst = r.choice([("10.0.0.1", "10.0.0.2"), ("10.0.0.9", "10.0.0.3"),
+                             ("2001:db8::2", "2001:db8::1"), ("10.0.0.5", "10.0.0.5")])
+        proto = r.choice([6, 6, 17, 1])
+        sport, dport = (None, None) if proto == 1 else (40000 + i, r.choice([80, 53, 50000]))
+        ts = r.choice([0.25, 1.0, 1000.0 + i / 7, 1700000000.123456 + i])
+        for _ in range(r.randrange(1, 4)):
+            records.append(record(src, dst, sport, dport, proto=proto, size=r.randrange(60, 1500),
+                                  ts=ts, flags=r.choice([0x02, 0x12, 0x10, 0x11, 0x04])))
+            src, dst, sport, dport = dst, src, dport, sport
+            ts += r.choice([0.0, 0.000001, 0.5])
+    engine = Engine(flow_timeout=0)  # the times go back and forth: none expires
+    engine.set_interface(0, "eth0", "ether")
+    engine.ingest(records)
+    engine.fold()
+    convs = list(engine.conversations)
+    for conv, app in zip(convs, ["a,b", "=cmd", 'q"t', "tls", "two\nlines", "", None] * 100):
+        if r.random() < 0.5:
+            engine.label(conv, app, "dissector")
+    for state in ("active", "expired"):
+        f = io.StringIO(newline="")
+        csvmod.write_engine_conversations(f, csv.writer(f), engine, convs, state)
+        g = io.StringIO(newline="")
+        csvmod.write_conversations(g, csv.writer(g),
+                                   engine.conversation_rows(convs, with_rates=False), state)
+        assert f.getvalue() == g.getvalue()
+        assert f.getvalue().count("\n") >= len(convs)

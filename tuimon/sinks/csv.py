@@ -16,7 +16,9 @@ import re
 import tempfile
 from operator import attrgetter
 
+from tuimon.core.conversation import tcp_flags_text
 from tuimon.core.model import ProtocolRow, Snapshot
+from tuimon.core.names import address_text
 from tuimon.errors import ExportFailed
 from tuimon.scratch import sweep_files
 from tuimon.sinks.part import start_part
@@ -179,6 +181,85 @@ def write_conversations(f, writer, rows, state: str = "active") -> None:
     f.writelines(out)
 
 
+def write_engine_conversations(f, writer, engine, conversations, state: str = "active") -> None:
+    """What ``write_conversations(f, writer, engine.conversation_rows(conversations,
+    with_rates=False), state)`` writes, in one pass over the engine's records instead of
+    two (rows made, then formatted): a headless save writes a million of them. It reads
+    a :class:`~tuimon.core.conversation.Conversation`'s counts, flags and labels itself,
+    as :meth:`~tuimon.core.rows.RowBuilder.conversation_rows` does; a conversation with
+    unusual text or an early time goes through write_conversations."""
+    ip_protocol = engine.names.ip_protocol
+    protocols: dict[int, str] = {}
+    texts: dict[int, str] = {}  # address -> text, each made once
+    flag_texts: dict[int, str] = {}
+    seconds: dict[str, str] = {}
+    plain: dict[str, bool] = {"": True}
+    out = []
+    append = out.append
+    end = f",{state}\r\n"
+    for c in conversations:
+        proto, lo, hi, plo, phi = c.key
+        if not c.fwd:
+            lo, hi, plo, phi = hi, lo, phi, plo
+        name = protocols.get(proto)
+        if name is None:
+            name = protocols[proto] = ip_protocol(proto)
+        service, app, first, last = c.service or "", c.app or "", c.first, c.last
+        ok = plain.get(name)
+        if ok is None:
+            ok = plain[name] = _plain(name)
+        if ok:
+            ok = plain.get(service)
+            if ok is None:
+                ok = plain[service] = _plain(service)
+        if ok:
+            ok = plain.get(app)
+            if ok is None:
+                ok = plain[app] = _plain(app)
+        if not ok or first < 1.0:  # odd text, or a time the digit cutting below cannot take
+            f.writelines(out)
+            out.clear()
+            write_conversations(f, writer, engine.conversation_rows((c,), with_rates=False),
+                                state)
+            continue
+        a = texts.get(lo)
+        if a is None:
+            a = texts[lo] = address_text(lo)
+        b = texts.get(hi)
+        if b is None:
+            b = texts[hi] = address_text(hi)
+        if proto == 6:
+            flags = c.flags_ab | c.flags_ba
+            flags_text = flag_texts.get(flags)
+            if flags_text is None:
+                flags_text = flag_texts[flags] = tcp_flags_text(flags)
+        else:
+            flags_text = ""
+        # the times as write_conversations makes them
+        u = str(round(first * 1_000_000))
+        sec = u[:-6]
+        t1 = seconds.get(sec)
+        if t1 is None:
+            t1 = seconds[sec] = _iso_second(int(sec)) + "."
+        t1 = f"{t1}{u[-6:]}Z"
+        if last != first:
+            u = str(round(last * 1_000_000))
+            sec = u[:-6]
+            t2 = seconds.get(sec)
+            if t2 is None:
+                t2 = seconds[sec] = _iso_second(int(sec)) + "."
+            t2 = f"{t2}{u[-6:]}Z"
+        else:
+            t2 = t1
+        append(f"{name},{a},{'' if plo is None else plo},{b},{'' if phi is None else phi},"
+               f"{c.ab_p},{c.ab_b},{c.ba_p},{c.ba_b},{t1},{t2},{flags_text},{service},{app},"
+               f"{c.app_src}{end}")
+        if len(out) >= 4096:
+            f.writelines(out)
+            out.clear()
+    f.writelines(out)
+
+
 def _stamp(seconds: dict, ts: float) -> str:
     """iso_time(ts) for ts >= 1 s, the text of its second made once (``seconds``).
     write_conversations does the same inline (a million rows: no call per time)."""
@@ -258,10 +339,11 @@ def write_pairs(f, writer, rows) -> None:
 
 
 def _write_temp(path: str, columns: list[str], rows, expired=None, part=None,
-                names: dict | None = None) -> str:
+                names: dict | None = None, engine=None) -> str:
     """Write one CSV file under a temporary name beside ``path``; return that name.
     ``expired``: a :class:`~tuimon.sinks.flowlog.FlowLog` whose rows follow (conversations);
-    ``part``: a :class:`~tuimon.sinks.part.Part` writing the rows after ``rows``."""
+    ``part``: a :class:`~tuimon.sinks.part.Part` writing the rows after ``rows``;
+    ``engine``: ``rows`` are its conversations themselves (write_engine_conversations)."""
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.{os.getpid()}.", suffix=".tmp",
                                dir=folder)
@@ -271,7 +353,10 @@ def _write_temp(path: str, columns: list[str], rows, expired=None, part=None,
             writer = csv.writer(f)
             writer.writerow(columns)
             if columns == CONVERSATION_COLUMNS:
-                write_conversations(f, writer, rows)
+                if engine is not None:
+                    write_engine_conversations(f, writer, engine, rows)
+                else:
+                    write_conversations(f, writer, rows)
                 if part is not None:
                     part.append_to(f)
                 if expired is not None:
@@ -432,7 +517,7 @@ def export_engine(engine, folder: str, expired=None, parallel: bool = True, aler
         tail = conversations[cut:]
 
         def write_tail(f) -> None:
-            write_conversations(f, csv.writer(f), engine.conversation_rows(tail, with_rates=False))
+            write_engine_conversations(f, csv.writer(f), engine, tail)
 
         try:
             part = start_part(folder, len(tail), write_tail)
@@ -440,9 +525,9 @@ def export_engine(engine, folder: str, expired=None, parallel: bool = True, aler
             raise _failed(folder, err) from None
         if part is not None:
             conversations = conversations[:cut]
-    try:
-        snapshot = engine.snapshot(with_rates=False, conversations=conversations)
-        return _export(snapshot, folder, expired, snapshot.conversations, part, alerts, names)
+    try:  # (the conversations are written from the records: no rows in the snapshot)
+        snapshot = engine.snapshot(with_rates=False, conversations=[])
+        return _export(snapshot, folder, expired, conversations, part, alerts, names, engine)
     finally:
         if part is not None:
             part.abandon()
@@ -462,16 +547,16 @@ def _make(folder: str) -> None:
 
 
 def _export(snapshot: Snapshot, folder: str, expired, conversations, part=None, alerts=(),
-            names: dict | None = None) -> list[str]:
-    """Every file of FILES, conversations.csv from ``conversations`` (rows in the file's order)
-    then what ``part`` wrote and the ``expired`` ones; renamed into place when all are
-    written."""
+            names: dict | None = None, engine=None) -> list[str]:
+    """Every file of FILES, conversations.csv from ``conversations`` (rows in the file's order;
+    with ``engine``, its conversations themselves) then what ``part`` wrote and the
+    ``expired`` ones; renamed into place when all are written."""
     temps: list[tuple[str, str]] = []
     try:
         for filename, (table, columns) in FILES.items():
             path = os.path.join(folder, filename)
             if table == "conversations":
-                tmp = _write_temp(path, columns, conversations, expired, part)
+                tmp = _write_temp(path, columns, conversations, expired, part, engine=engine)
             elif table == "alerts":
                 tmp = _write_temp(path, columns, alerts)
             elif table == "hosts":
