@@ -854,7 +854,9 @@ class Engine:
                             wheel[due] = [f]
                         else:
                             slot.append(f)
-                    if proto == 6 and (f.flags_ab | f.flags_ba) & 5 and f.closed:
+                    # closed (Conversation.closed, inline): TCP reset, or FIN both ways
+                    if proto == 6 and ((f.flags_ab | f.flags_ba) & 4
+                                       or f.flags_ab & f.flags_ba & 1):
                         due = int(last + closed_timeout) + 1
                         slot = wheel.get(due)
                         if slot is None:

@@ -472,8 +472,9 @@ def _sorted(table: str, rows):
     if table == "ports":
         return sorted(rows, key=lambda r: (-r.bytes, r.protocol, r.port))
     if table == "pairs":  # bytes, largest first, then the first packet, then the addresses
-        return sorted(rows, key=lambda r: (-r.bytes, r.first_seen, r.address_a, r.address_b,
-                                           r.port_a or 0, r.port_b or 0))
+        return sorted(rows, key=lambda r: (-(r.bytes_a_to_b + r.bytes_b_to_a), r.first_seen,
+                                           r.address_a, r.address_b, r.port_a or 0,
+                                           r.port_b or 0))
     if table == "processes":  # bytes, largest first; the unattributed row among them
         return sorted(rows, key=lambda r: (-r.bytes, r.name, r.pid or 0))
     if table == "protocols":
