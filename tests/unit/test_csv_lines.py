@@ -1,7 +1,7 @@
 """The CSV writers' own line formatting (conversations.csv, hosts.csv and pairs.csv: lines
-made at once, for speed) against the csv module writing the same rows cell by cell: byte
-for byte the same, odd text (commas, quotes, line breaks, formula starts) and odd times
-included."""
+made at once, for speed) against the csv module writing the same rows cell by cell, and
+conversations.csv written from the engine's records against its rows: byte for byte the
+same, odd text (commas, quotes, line breaks, formula starts) and odd times included."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import csv
 import io
 import random
 
+from tests.conftest import record
 from tuimon.core.engine import Engine
 from tuimon.core.model import ConversationRow, HostRow
 from tuimon.core.pairs import PairRow
@@ -128,8 +129,6 @@ def test_engine_conversation_lines_are_those_of_its_rows():
     """write_engine_conversations (the records, one pass) against write_conversations of
     the engine's rows: TCP flags, both directions, IPv6, no ports, a time before 1 s, and
     application labels a spreadsheet or the csv module would trip on."""
-    from tests.conftest import record
-
     r = random.Random(4)
     records = []
     for i in range(400):
