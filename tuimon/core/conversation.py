@@ -63,6 +63,10 @@ class Conversation:
     The fields are the engine's to write; the sinks and queries read a conversation through
     :attr:`bytes`, :attr:`packets`, :meth:`folded_bytes`, :meth:`oldest_first`, the
     endpoints (:meth:`endpoints`, :attr:`a`, :attr:`pa`, ...), ``first`` and ``last``.
+    One exception: conversations.csv's writer
+    (:func:`tuimon.sinks.csv.write_engine_conversations`) reads the counts, flags and
+    labels as :meth:`tuimon.core.rows.RowBuilder.conversation_rows` does, a million
+    records in one pass without rows.
     """
 
     __slots__ = ("key", "fwd", "ab_p", "ab_b", "ba_p", "ba_b", "m_ab_p", "m_ab_b", "m_ba_p",

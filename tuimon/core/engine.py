@@ -389,7 +389,8 @@ class Engine:
         slow_rows, slow = batch.slow_rows.tolist(), batch.slow_recs
         if fast.any():
             g = conversations(cols)
-            table, dirty, gen, new = self._table, self._dirty, self._gen, self._new
+            table, gen, new = self._table, self._gen, self._new
+            dirty = self._dirty.append
             skip: set[int] = set()
             if slow:
                 fast, slow_rows, slow, skip = self._demote(batch, g, slow_rows, slow)
@@ -397,10 +398,13 @@ class Engine:
                 self._count_interfaces(cols, fast)
             si, ns = 0, len(slow)
             queued: list = []  # (row, item) for the dissector
+            ifaces = cols["iface"]
+            # one interface for the whole batch (most often): no numpy scalar per new one
+            iface = int(ifaces[0]) if len(ifaces) and (ifaces == ifaces[0]).all() else None
             for (key, fwd, ts, lo_p, lo_b, hi_p, hi_b, lo_f, hi_f, last, row, gi) in zip(
                     g.keys, g.first_fwd, g.first_ts, g.lo_packets, g.lo_bytes, g.hi_packets,
                     g.hi_bytes, g.lo_flags, g.hi_flags, g.last, g.first_row, g.group):
-                if gi in skip:
+                if skip and gi in skip:
                     continue
                 if si < ns and slow_rows[si] < row:
                     j = bisect_left(slow_rows, row, si)
@@ -408,7 +412,7 @@ class Engine:
                     si = j
                 f = table.get(key)
                 if f is None:
-                    f = new(key, fwd, ts, int(cols["iface"][row]))
+                    f = new(key, fwd, ts, int(ifaces[row]) if iface is None else iface)
                 if f.fwd:
                     f.ab_p += lo_p
                     f.ab_b += lo_b
@@ -427,7 +431,7 @@ class Engine:
                     f.last = last
                 if f.gen != gen:
                     f.gen = gen
-                    dirty.append(f)
+                    dirty(f)
                 if f.dis_left > 0:  # some of its first packets: for the dissector
                     self._to_dissect(f, batch, g.rows[g.at[gi]:g.at[gi + 1]], queued)
             if si < ns:
@@ -691,9 +695,11 @@ class Engine:
                 plo, phi = _PORTS[plo], _PORTS[phi]
             ports = self._service_ports.get(proto)
             service = None
-            if ports:
-                low, high = (plo, phi) if plo <= phi else (phi, plo)
-                service = ports.get(low) or ports.get(high)
+            if ports:  # the lower port's service, else the higher one's
+                if plo <= phi:
+                    service = ports.get(plo) or ports.get(phi)
+                else:
+                    service = ports.get(phi) or ports.get(plo)
         key = (proto, lo, hi, plo, phi)
         dissect = self._dissect_packets
         if dissect < 0:  # the dissector is too far behind: a port guess only
@@ -726,9 +732,12 @@ class Engine:
         sec = int(self.now) if self.now is not None else 0
         hosts, transport, apps = self.hosts, self._transport, self._apps
         timeouts, wheel = self.timeouts, self._wheel
+        if timeouts is not None:
+            tcp_timeout, other_timeout, closed_timeout = timeouts
         with_rates = self.rates
         watchers = self.fold_watchers
         changes = [] if watchers else None
+        change = changes.append if changes is not None else None
         leaders = self._leaders
         lead_floor, lead_add = leaders.floor, leaders.members.add
         dirty, between = self._dirty, self.between
@@ -740,21 +749,29 @@ class Engine:
         for n, chunk in enumerate(chunks):
             if n:
                 between()
+            # (IPv4 or IPv6, IP protocol) -> (its transport entry, app -> its application
+            # entry): the two tables' entries looked up once a chunk, under an int (the
+            # protocol, its complement ~proto for IPv6: never equal), not a tuple made and
+            # hashed per conversation. Made again every chunk: between() may label a
+            # conversation, which can remove an application entry.
+            entries: dict[int, tuple] = {}
             for f in chunk:
                 ab_p, ab_b, ba_p, ba_b = f.ab_p, f.ab_b, f.ba_p, f.ba_b
-                new = f.m_ab_p == 0 and f.m_ba_p == 0
-                dap, dab, dbp, dbb = ab_p - f.m_ab_p, ab_b - f.m_ab_b, ba_p - f.m_ba_p, ba_b - f.m_ba_b
-                if changes is not None:
-                    changes.append((f, dap, dab, dbp, dbb))
+                m_ab_p, m_ba_p = f.m_ab_p, f.m_ba_p
+                dap, dab = ab_p - m_ab_p, ab_b - f.m_ab_b
+                dbp, dbb = ba_p - m_ba_p, ba_b - f.m_ba_b
+                if change is not None:
+                    change((f, dap, dab, dbp, dbb))
                 f.m_ab_p, f.m_ab_b, f.m_ba_p, f.m_ba_b = ab_p, ab_b, ba_p, ba_b
                 dp, db = dap + dbp, dab + dbb
                 first, last = f.first, f.last
                 key = f.key
+                proto, lo = key[0], key[1]
                 app = f.app
                 if f.fwd:
-                    ha, hb = hosts[key[1]], hosts[key[2]]
+                    ha, hb = hosts[lo], hosts[key[2]]
                 else:
-                    ha, hb = hosts[key[2]], hosts[key[1]]
+                    ha, hb = hosts[key[2]], hosts[lo]
                 if app:
                     happs = ha.apps
                     if happs is None:
@@ -804,37 +821,45 @@ class Engine:
                     ha.tx_b += dbb
                     ha.rx_p += dap
                     ha.rx_b += dab
-                proto = key[0]
                 if ab_b + ba_b >= lead_floor and (
                         key[3] is not None or (proto != 6 and proto != 17)):
                     lead_add(f)  # (a port-less TCP/UDP fragment's record is not listed)
-                v6 = key[1] >= V6
-                t = transport.get((v6, proto))
-                if t is None:
-                    t = transport[(v6, proto)] = [0, 0, []]
+                kind = ~proto if lo >= V6 else proto
+                entry = entries.get(kind)
+                if entry is None:
+                    t = transport.get((lo >= V6, proto))
+                    if t is None:
+                        t = transport[(lo >= V6, proto)] = [0, 0, []]
+                    entry = entries[kind] = (t, {})
+                t = entry[0]
                 t[0] += dp
                 t[1] += db
                 if with_rates:
                     bump(t[2], sec, db)
                     f.hist = bump_total(f.hist, sec, db, ab_b + ba_b - db)
                 if app:
-                    s = apps.get((v6, proto, app))
+                    s = entry[1].get(app)
                     if s is None:
-                        s = apps[(v6, proto, app)] = [0, 0, []]
+                        s = apps.get((lo >= V6, proto, app))
+                        if s is None:
+                            s = apps[(lo >= V6, proto, app)] = [0, 0, []]
+                        entry[1][app] = s
                     s[0] += dp
                     s[1] += db
                     if with_rates:
                         bump(s[2], sec, db)
                 if timeouts is not None:
-                    if new:
-                        due = int(last + (timeouts[0] if proto == 6 else timeouts[1])) + 1
+                    if m_ab_p == 0 and m_ba_p == 0:  # new: its first fold
+                        due = int(last + (tcp_timeout if proto == 6 else other_timeout)) + 1
                         slot = wheel.get(due)
                         if slot is None:
                             wheel[due] = [f]
                         else:
                             slot.append(f)
-                    if proto == 6 and (f.flags_ab | f.flags_ba) & 5 and f.closed:
-                        due = int(last + timeouts[2]) + 1
+                    # closed (Conversation.closed, inline): TCP reset, or FIN both ways
+                    if proto == 6 and ((f.flags_ab | f.flags_ba) & 4
+                                       or f.flags_ab & f.flags_ba & 1):
+                        due = int(last + closed_timeout) + 1
                         slot = wheel.get(due)
                         if slot is None:
                             wheel[due] = [f]

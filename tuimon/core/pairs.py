@@ -173,20 +173,20 @@ class PairTable:
         # fold added is the difference: one bump and one peak per pair and fold)
         before: dict[Pair, list] = {}
         for conv, dap, dab, dbp, dbb in changes:
-            ckey = conv.key
-            key = ckey if ports else ckey[1:3]
+            ckey, fwd, first = conv.key, conv.fwd, conv.first
+            key = ckey if ports else (ckey[1], ckey[2])
             p = pairs.get(key)
             if p is None:
-                p = pairs[key] = Pair(key, conv.fwd, conv.first)
+                p = pairs[key] = Pair(key, fwd, first)
                 if rates:
                     before[p] = [0, 0]
             elif rates and p not in before:
                 before[p] = [p.ab_b, p.ba_b]
             if conv.m_ab_p == dap and conv.m_ba_p == dbp:  # the conversation's first fold
                 p.convs += 1
-            if conv.first < p.first:
-                p.first = conv.first
-                if conv.fwd != p.fwd:  # A: the sender of the pair's first packet
+            if first < p.first:
+                p.first = first
+                if fwd != p.fwd:  # A: the sender of the pair's first packet
                     p.flip()
                     if rates:  # what the pair had before this fold turns round too
                         before[p].reverse()
@@ -194,7 +194,7 @@ class PairTable:
             if ckey[1] == ckey[2] and not ports:  # a host to itself: all of it A to B (tshark)
                 p.ab_p += dap + dbp
                 p.ab_b += dab + dbb
-            elif conv.fwd == p.fwd:
+            elif fwd == p.fwd:
                 p.ab_p += dap
                 p.ab_b += dab
                 p.ba_p += dbp
@@ -204,8 +204,9 @@ class PairTable:
                 p.ab_b += dbb
                 p.ba_p += dap
                 p.ba_b += dab
-            if conv.last > p.last:
-                p.last = conv.last
+            last = conv.last
+            if last > p.last:
+                p.last = last
         return before
 
     def sweep(self, now: float) -> int:
@@ -231,6 +232,9 @@ class PairTable:
         made = self.made
         known = [made is None or (now is not None and now - made >= w) for w in WINDOWS]
         unknown = not all(known)
+        append = rows.append
+        new_row = tuple.__new__  # PairRow(...) without its Python-level __new__
+        none = (0.0, 0.0, 0.0)  # rates_packed's answer for no history
         for p in (self.pairs.values() if pairs is None else pairs):
             proto, a, pa, b, pb = p.endpoints()
             ta = texts.get(a)
@@ -239,14 +243,15 @@ class PairTable:
             tb = texts.get(b)
             if tb is None:
                 tb = texts[b] = address_text(b)
-            rab = rates_packed(p.hist_ab, now)
-            rba = rates_packed(p.hist_ba, now)
+            hist_ab, hist_ba = p.hist_ab, p.hist_ba
+            rab = none if hist_ab is None else rates_packed(hist_ab, now)
+            rba = none if hist_ba is None else rates_packed(hist_ba, now)
             if unknown:
                 rab = [r if k else None for r, k in zip(rab, known)]
                 rba = [r if k else None for r, k in zip(rba, known)]
-            rows.append(PairRow(
+            append(new_row(PairRow, (
                 proto_name(proto) if proto is not None else "", ta, pa, tb, pb,
                 p.ab_p, p.ab_b, p.ba_p, p.ba_b, *rab, *rba,
                 p.peak_ab if with_rates else None, p.peak_ba if with_rates else None,
-                p.convs, p.first, p.last))
+                p.convs, p.first, p.last)))
         return rows

@@ -55,10 +55,21 @@ class RowBuilder:
                   peaks: bool = True) -> list[HostRow]:
         """Rows of ``hosts`` (``now`` None: rates left at 0; ``peaks`` False: the engine
         keeps no rates, so no peaks either: None, as for the other-hosts row)."""
-        return [HostRow(address_text(h.addr), h.packets, h.bytes, h.tx_p, h.tx_b, h.rx_p, h.rx_b,
-                        h.first, h.last, *rates_packed(h.hist, now), host_apps_text(h),
-                        h.peak if peaks and h.addr != OTHER_HOSTS else None)
-                for h in hosts]
+        rows = []
+        append = rows.append
+        new_row = tuple.__new__  # HostRow(...) without its Python-level __new__
+        r2 = r10 = r40 = 0.0  # (rates_packed's answer without a clock)
+        peak = None
+        for h in hosts:
+            addr = h.addr
+            if now is not None:
+                r2, r10, r40 = rates_packed(h.hist, now)
+            if peaks:
+                peak = h.peak if addr != OTHER_HOSTS else None
+            append(new_row(HostRow, (
+                address_text(addr), h.packets, h.bytes, h.tx_p, h.tx_b, h.rx_p, h.rx_b,
+                h.first, h.last, r2, r10, r40, host_apps_text(h), peak, "")))
+        return rows
 
     def protocol_rows(self, now: float | None) -> list[ProtocolRow]:
         """The protocol hierarchy, as ``tshark -z io,phs`` shows it: link, network, transport,
@@ -117,28 +128,32 @@ class RowBuilder:
         rows = []
         append = rows.append
         new_row = tuple.__new__  # ConversationRow(...) without its Python-level __new__
-        zero = (0.0, 0.0, 0.0)
         flag_text = _FLAG_TEXT
+        ip_protocol = self.names.ip_protocol
+        r2 = r10 = r40 = 0.0  # without rates
+        nat = ""  # without nat_of
         for c in convs:
             proto, lo, hi, plo, phi = c.key
             if not c.fwd:
                 lo, hi, plo, phi = hi, lo, phi, plo
             name = protocols.get(proto)
             if name is None:
-                name = protocols[proto] = self.names.ip_protocol(proto)
+                name = protocols[proto] = ip_protocol(proto)
             a = texts.get(lo)
             if a is None:
                 a = texts[lo] = address_text(lo)
             b = texts.get(hi)
             if b is None:
                 b = texts[hi] = address_text(hi)
-            r = rates_total(c.hist, c.ab_b + c.ba_b, now) if with_rates else zero
+            if with_rates:
+                r2, r10, r40 = rates_total(c.hist, c.ab_b + c.ba_b, now)
+            if nat_of is not None:
+                nat = nat_of(c)
             append(new_row(ConversationRow, (
                 name, a, plo, b, phi,
                 c.ab_p, c.ab_b, c.ba_p, c.ba_b, c.first, c.last,
                 flag_text[c.flags_ab | c.flags_ba] if proto == 6 else "",
-                c.service or "", r[0], r[1], r[2], c.app or "", c.app_src,
-                nat_of(c) if nat_of is not None else "")))
+                c.service or "", r2, r10, r40, c.app or "", c.app_src, nat)))
         return rows
 
     def totals(self, now: float | None, hosts: int, conversations: int, expired: int,
@@ -173,6 +188,9 @@ class RowBuilder:
 
 def host_apps_text(h: Host) -> str:
     """A host's application protocols, most bytes first: ``"tls dns http"``."""
-    if not h.apps:
+    apps = h.apps
+    if not apps:
         return ""
-    return " ".join(app for app, _ in sorted(h.apps.items(), key=lambda kv: (-kv[1], kv[0])))
+    if len(apps) == 1:  # most hosts: nothing to sort
+        return next(iter(apps))
+    return " ".join(app for app, _ in sorted(apps.items(), key=lambda kv: (-kv[1], kv[0])))

@@ -14,10 +14,11 @@ import csv
 import os
 import re
 import tempfile
-from functools import lru_cache
 from operator import attrgetter
 
+from tuimon.core.conversation import tcp_flags_text
 from tuimon.core.model import ProtocolRow, Snapshot
+from tuimon.core.names import address_text
 from tuimon.errors import ExportFailed
 from tuimon.scratch import sweep_files
 from tuimon.sinks.part import start_part
@@ -119,10 +120,12 @@ def _rows(rows, columns):
         yield out
 
 
-@lru_cache(maxsize=4096)
+_QUOTED = re.compile('[,"\r\n]')  # a character the csv module would quote
+
+
 def _plain(text: str) -> bool:
     """Text the csv module would write as it is, and no spreadsheet formula."""
-    return not (text.startswith(_FORMULA_START) or any(ch in text for ch in ',"\r\n'))
+    return not (text.startswith(_FORMULA_START) or _QUOTED.search(text))
 
 
 def write_conversations(f, writer, rows, state: str = "active") -> None:
@@ -132,6 +135,8 @@ def write_conversations(f, writer, rows, state: str = "active") -> None:
     seconds: dict[str, str] = {}
     plain: dict[str, bool] = {"": True}
     out = []
+    append = out.append
+    end = f",{state}\r\n"
     for row in rows:
         (proto, a, pa, b, pb, p1, b1, p2, b2, first, last, flags, service, _, _, _, app, app_src,
          _nat) = row
@@ -154,21 +159,101 @@ def write_conversations(f, writer, rows, state: str = "active") -> None:
         # iso_time's text: the time in microseconds (7 digits at least, as first >= 1 s)
         # cut into its second, whose text is made once, and its 6 last digits
         u = str(round(first * 1_000_000))
-        t1 = seconds.get(u[:-6])
+        sec = u[:-6]
+        t1 = seconds.get(sec)
         if t1 is None:
-            t1 = seconds[u[:-6]] = _iso_second(int(u[:-6])) + "."
-        t1 += u[-6:]
+            t1 = seconds[sec] = _iso_second(int(sec)) + "."
+        t1 = f"{t1}{u[-6:]}Z"
         if last != first:
             u = str(round(last * 1_000_000))
-            t2 = seconds.get(u[:-6])
+            sec = u[:-6]
+            t2 = seconds.get(sec)
             if t2 is None:
-                t2 = seconds[u[:-6]] = _iso_second(int(u[:-6])) + "."
-            t2 += u[-6:]
+                t2 = seconds[sec] = _iso_second(int(sec)) + "."
+            t2 = f"{t2}{u[-6:]}Z"
         else:
             t2 = t1
-        out.append(f"{proto},{a},{'' if pa is None else pa},{b},{'' if pb is None else pb},"
-                   f"{p1},{b1},{p2},{b2},{t1}Z,{t2}Z,{flags},{service},{app},{app_src},"
-                   f"{state}\r\n")
+        append(f"{proto},{a},{'' if pa is None else pa},{b},{'' if pb is None else pb},"
+               f"{p1},{b1},{p2},{b2},{t1},{t2},{flags},{service},{app},{app_src}{end}")
+        if len(out) >= 4096:
+            f.writelines(out)
+            out.clear()
+    f.writelines(out)
+
+
+def write_engine_conversations(f, writer, engine, conversations, state: str = "active") -> None:
+    """What ``write_conversations(f, writer, engine.conversation_rows(conversations,
+    with_rates=False), state)`` writes, in one pass over the engine's records instead of
+    two (rows made, then formatted): a headless save writes a million of them. It reads
+    a :class:`~tuimon.core.conversation.Conversation`'s counts, flags and labels itself,
+    as :meth:`~tuimon.core.rows.RowBuilder.conversation_rows` does; a conversation with
+    unusual text or an early time goes through write_conversations."""
+    ip_protocol = engine.names.ip_protocol
+    protocols: dict[int, str] = {}
+    texts: dict[int, str] = {}  # address -> text, each made once
+    flag_texts: dict[int, str] = {}
+    seconds: dict[str, str] = {}
+    plain: dict[str, bool] = {"": True}
+    out = []
+    append = out.append
+    end = f",{state}\r\n"
+    for c in conversations:
+        proto, lo, hi, plo, phi = c.key
+        if not c.fwd:
+            lo, hi, plo, phi = hi, lo, phi, plo
+        name = protocols.get(proto)
+        if name is None:
+            name = protocols[proto] = ip_protocol(proto)
+        service, app, first, last = c.service or "", c.app or "", c.first, c.last
+        ok = plain.get(name)
+        if ok is None:
+            ok = plain[name] = _plain(name)
+        if ok:
+            ok = plain.get(service)
+            if ok is None:
+                ok = plain[service] = _plain(service)
+        if ok:
+            ok = plain.get(app)
+            if ok is None:
+                ok = plain[app] = _plain(app)
+        if not ok or first < 1.0:  # odd text, or a time the digit cutting below cannot take
+            f.writelines(out)
+            out.clear()
+            write_conversations(f, writer, engine.conversation_rows((c,), with_rates=False),
+                                state)
+            continue
+        a = texts.get(lo)
+        if a is None:
+            a = texts[lo] = address_text(lo)
+        b = texts.get(hi)
+        if b is None:
+            b = texts[hi] = address_text(hi)
+        if proto == 6:
+            flags = c.flags_ab | c.flags_ba
+            flags_text = flag_texts.get(flags)
+            if flags_text is None:
+                flags_text = flag_texts[flags] = tcp_flags_text(flags)
+        else:
+            flags_text = ""
+        # the times as write_conversations makes them
+        u = str(round(first * 1_000_000))
+        sec = u[:-6]
+        t1 = seconds.get(sec)
+        if t1 is None:
+            t1 = seconds[sec] = _iso_second(int(sec)) + "."
+        t1 = f"{t1}{u[-6:]}Z"
+        if last != first:
+            u = str(round(last * 1_000_000))
+            sec = u[:-6]
+            t2 = seconds.get(sec)
+            if t2 is None:
+                t2 = seconds[sec] = _iso_second(int(sec)) + "."
+            t2 = f"{t2}{u[-6:]}Z"
+        else:
+            t2 = t1
+        append(f"{name},{a},{'' if plo is None else plo},{b},{'' if phi is None else phi},"
+               f"{c.ab_p},{c.ab_b},{c.ba_p},{c.ba_b},{t1},{t2},{flags_text},{service},{app},"
+               f"{c.app_src}{end}")
         if len(out) >= 4096:
             f.writelines(out)
             out.clear()
@@ -195,28 +280,70 @@ def write_hosts(f, writer, rows, names: dict | None = None) -> None:
     of hosts); a row with unusual text goes through the csv module. ``names``: address
     text -> its resolved name (--resolve), else the rows' own."""
     seconds: dict[str, str] = {}
+    plain: dict[str, bool] = {"": True}  # application lists and names: few distinct
     out = []
+    append = out.append
     for row in rows:
         address, p, b, tx_p, tx_b, rx_p, rx_b, first, last, _, _, _, apps, peak, name = row
         if names is not None:
             name = names.get(address, "")
-        if first is None or last is None or first < 1.0 or last < 1.0 or \
-                (apps and not _plain(apps)) or not _plain(address) or (name and not _plain(name)):
+        ok = first is not None and last is not None and not (first < 1.0 or last < 1.0) \
+            and _plain(address)
+        if ok:
+            ok = plain.get(apps)
+            if ok is None:
+                ok = plain[apps] = _plain(apps)
+        if ok:
+            ok = plain.get(name)
+            if ok is None:
+                ok = plain[name] = _plain(name)
+        if not ok:
             f.writelines(out)
             out.clear()
             writer.writerows(_rows((row._replace(peak_rate=bits(peak), name=name),), HOST_COLUMNS))
             continue
-        out.append(f"{address},{p},{b},{tx_p},{tx_b},{rx_p},{rx_b},{_stamp(seconds, first)},"
-                   f"{_stamp(seconds, last)},{apps},{'' if peak is None else round(peak * 8)},"
-                   f"{name}\r\n")
+        append(f"{address},{p},{b},{tx_p},{tx_b},{rx_p},{rx_b},{_stamp(seconds, first)},"
+               f"{_stamp(seconds, last)},{apps},{'' if peak is None else round(peak * 8)},"
+               f"{name}\r\n")
+    f.writelines(out)
+
+
+def write_pairs(f, writer, rows) -> None:
+    """pairs.csv: lines formatted at once, as write_hosts does (tens of thousands of
+    pairs); a row with unusual text or times goes through the csv module. The numbers are
+    written as the csv module writes them: ints and floats as ``str`` gives them, None
+    empty."""
+    seconds: dict[str, str] = {}
+    plain: dict[str, bool] = {"": True}  # protocols and addresses (which repeat)
+    out = []
+    append = out.append
+    for row in rows:
+        (proto, a, pa, b, pb, p1, b1, p2, b2, _, _, _, _, _, _, peak1, peak2, convs, first,
+         last) = row
+        ok = first is not None and last is not None and not (first < 1.0 or last < 1.0)
+        for text in (proto, a, b):
+            if ok:
+                ok = plain.get(text)
+                if ok is None:
+                    ok = plain[text] = _plain(text)
+        if not ok:
+            f.writelines(out)
+            out.clear()
+            writer.writerows(_rows((row,), PAIR_COLUMNS))
+            continue
+        append(f"{proto},{a},{'' if pa is None else pa},{b},{'' if pb is None else pb},"
+               f"{p1},{b1},{p2},{b2},{'' if peak1 is None else peak1},"
+               f"{'' if peak2 is None else peak2},{convs},{_stamp(seconds, first)},"
+               f"{_stamp(seconds, last)}\r\n")
     f.writelines(out)
 
 
 def _write_temp(path: str, columns: list[str], rows, expired=None, part=None,
-                names: dict | None = None) -> str:
+                names: dict | None = None, engine=None) -> str:
     """Write one CSV file under a temporary name beside ``path``; return that name.
     ``expired``: a :class:`~tuimon.sinks.flowlog.FlowLog` whose rows follow (conversations);
-    ``part``: a :class:`~tuimon.sinks.part.Part` writing the rows after ``rows``."""
+    ``part``: a :class:`~tuimon.sinks.part.Part` writing the rows after ``rows``;
+    ``engine``: ``rows`` are its conversations themselves (write_engine_conversations)."""
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.{os.getpid()}.", suffix=".tmp",
                                dir=folder)
@@ -226,13 +353,18 @@ def _write_temp(path: str, columns: list[str], rows, expired=None, part=None,
             writer = csv.writer(f)
             writer.writerow(columns)
             if columns == CONVERSATION_COLUMNS:
-                write_conversations(f, writer, rows)
+                if engine is not None:
+                    write_engine_conversations(f, writer, engine, rows)
+                else:
+                    write_conversations(f, writer, rows)
                 if part is not None:
                     part.append_to(f)
                 if expired is not None:
                     expired.copy_to(f)
             elif columns == HOST_COLUMNS:
                 write_hosts(f, writer, rows, names)
+            elif columns == PAIR_COLUMNS:
+                write_pairs(f, writer, rows)
             else:
                 writer.writerows(_rows(rows, columns))
             f.flush()
@@ -340,8 +472,9 @@ def _sorted(table: str, rows):
     if table == "ports":
         return sorted(rows, key=lambda r: (-r.bytes, r.protocol, r.port))
     if table == "pairs":  # bytes, largest first, then the first packet, then the addresses
-        return sorted(rows, key=lambda r: (-r.bytes, r.first_seen, r.address_a, r.address_b,
-                                           r.port_a or 0, r.port_b or 0))
+        return sorted(rows, key=lambda r: (-(r.bytes_a_to_b + r.bytes_b_to_a), r.first_seen,
+                                           r.address_a, r.address_b, r.port_a or 0,
+                                           r.port_b or 0))
     if table == "processes":  # bytes, largest first; the unattributed row among them
         return sorted(rows, key=lambda r: (-r.bytes, r.name, r.pid or 0))
     if table == "protocols":
@@ -385,7 +518,7 @@ def export_engine(engine, folder: str, expired=None, parallel: bool = True, aler
         tail = conversations[cut:]
 
         def write_tail(f) -> None:
-            write_conversations(f, csv.writer(f), engine.conversation_rows(tail, with_rates=False))
+            write_engine_conversations(f, csv.writer(f), engine, tail)
 
         try:
             part = start_part(folder, len(tail), write_tail)
@@ -393,9 +526,9 @@ def export_engine(engine, folder: str, expired=None, parallel: bool = True, aler
             raise _failed(folder, err) from None
         if part is not None:
             conversations = conversations[:cut]
-    try:
-        snapshot = engine.snapshot(with_rates=False, conversations=conversations)
-        return _export(snapshot, folder, expired, snapshot.conversations, part, alerts, names)
+    try:  # (the conversations are written from the records: no rows in the snapshot)
+        snapshot = engine.snapshot(with_rates=False, conversations=[])
+        return _export(snapshot, folder, expired, conversations, part, alerts, names, engine)
     finally:
         if part is not None:
             part.abandon()
@@ -415,16 +548,16 @@ def _make(folder: str) -> None:
 
 
 def _export(snapshot: Snapshot, folder: str, expired, conversations, part=None, alerts=(),
-            names: dict | None = None) -> list[str]:
-    """Every file of FILES, conversations.csv from ``conversations`` (rows in the file's order)
-    then what ``part`` wrote and the ``expired`` ones; renamed into place when all are
-    written."""
+            names: dict | None = None, engine=None) -> list[str]:
+    """Every file of FILES, conversations.csv from ``conversations`` (rows in the file's order;
+    with ``engine``, its conversations themselves) then what ``part`` wrote and the
+    ``expired`` ones; renamed into place when all are written."""
     temps: list[tuple[str, str]] = []
     try:
         for filename, (table, columns) in FILES.items():
             path = os.path.join(folder, filename)
             if table == "conversations":
-                tmp = _write_temp(path, columns, conversations, expired, part)
+                tmp = _write_temp(path, columns, conversations, expired, part, engine=engine)
             elif table == "alerts":
                 tmp = _write_temp(path, columns, alerts)
             elif table == "hosts":
