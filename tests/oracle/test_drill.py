@@ -297,11 +297,11 @@ def test_drill_down_through_the_engine_process(tmp_path):
     from tuimon.server.protocol import FINISHED, Status
     from tuimon.server.client import ProcessClient as ProcessBackend
 
-    before = set(glob.glob(os.path.join(tempfile.gettempdir(), "tuimon-drill-*")))
     path = os.path.join(DATA, "1kxun.pcap")
     backend = ProcessBackend(args_for(path))
     try:
         backend.launch()
+        pid = backend.process.pid  # its folders are tuimon-drill-PID-* (tuimon/scratch.py)
         got = Collector()
         backend.start(got)
         got.wait_for(lambda r: isinstance(r, Status) and r.state == FINISHED)
@@ -329,4 +329,6 @@ def test_drill_down_through_the_engine_process(tmp_path):
         assert written.error is None and len(read_back(written.path)) == reply.found
     finally:
         backend.stop()
-    assert set(glob.glob(os.path.join(tempfile.gettempdir(), "tuimon-drill-*"))) <= before
+    # the engine's drill folders are gone with it (only its own: other tests' engines,
+    # in other workers, make theirs meanwhile)
+    assert glob.glob(os.path.join(tempfile.gettempdir(), f"tuimon-drill-{pid}-*")) == []
