@@ -24,7 +24,8 @@ import pytest
 from tests.support import pcapbuild as pb
 from tests.support.feed import feed
 from tuimon.capture import cwalk
-from tuimon.capture.columns import PacketColumns
+from tuimon.capture.columns import COLUMNS, PacketColumns
+from tuimon.capture.decode import IPV4, IPV6
 from tuimon.capture.reader import MAX_BLOCK, MAX_RECORD, CaptureReader
 
 DATA = Path(__file__).parent.parent / "data"
@@ -514,3 +515,90 @@ def test_compiled_fast_rows_are_numpys_at_the_edges(walk, tmp_path):
     pb.write_pcapng(tmp_path / "e.pcapng", [{"linktype": 1, "name": "eth0"}], packets)
     data = (tmp_path / "e.pcapng").read_bytes()
     assert _same_batches(_batches(data, walk), _batches(data, None)) > len(frames) // 3
+
+
+# -- the grouping in C (walk.c's tuimon_group) against core/grouping.py's numpy -------------
+
+def _same_groups(batch: PacketColumns, walk) -> int:
+    """The compiled grouping of ``batch`` is numpy's, field for field, each group's rows
+    too; how many groups."""
+    from tuimon.core.grouping import conversations
+
+    ref, got = conversations(batch.cols), conversations(batch.cols, walk)
+    for name in ("keys", "first_fwd", "first_ts", "lo_packets", "lo_bytes", "hi_packets",
+                 "hi_bytes", "lo_flags", "hi_flags", "last", "first_row"):
+        assert getattr(got, name) == getattr(ref, name), name
+    assert all(type(a) is type(b) for k, r in zip(got.keys, ref.keys) for a, b in zip(k, r))
+    for gi, ri in zip(got.group, ref.group):  # entry by entry: the same rows, in order
+        assert got.rows[got.at[gi]:got.at[gi + 1]].tolist() == \
+            ref.rows[ref.at[ri]:ref.at[ri + 1]].tolist()
+    assert len(got.rows) == len(ref.rows) == int(batch.cols["fast"].sum())
+    return len(got.keys)
+
+
+@pytest.mark.parametrize("path", CAPTURES, ids=lambda p: p.name)
+def test_compiled_groups_are_numpys(walk, path):
+    batches = [b for b in _batches(path.read_bytes(), walk, (1 << 16,))
+               if isinstance(b, PacketColumns)]
+    assert all(b.grouper is walk for b in batches)
+    assert all(b.grouper is None for b in _batches(path.read_bytes(), None, (1 << 16,))
+               if isinstance(b, PacketColumns))
+    for b in batches:
+        if b.cols["fast"].any():
+            _same_groups(b, walk)
+
+
+def test_compiled_groups_at_the_edges(walk):
+    """Equal addresses (ports decide, or not: no ports), IPv6 addresses equal in one word
+    only, IPv4 and IPv6 in one batch, the same key from either end, a table near full
+    (every row its own conversation), and a batch of one row."""
+    rng = random.Random(11)
+    n = 3000
+    cols = {name: np.zeros(n, dtype=dtype) for name, dtype in COLUMNS.items()}
+    cols["fast"][:] = True
+    cols["fast"][rng.sample(range(n), 200)] = False
+    six = np.array([rng.random() < 0.4 for _ in range(n)])
+    cols["kind"][:] = np.where(six, IPV6, IPV4)
+    cols["proto"][:] = [rng.choice((6, 17, 1, 58)) for _ in range(n)]
+    cols["ported"][:] = [p in (6, 17) and rng.random() < 0.9 for p in cols["proto"]]
+    small = lambda: rng.choice((1, 2, 3))  # noqa: E731 -- few values: many equal keys
+    for name in ("src", "dst", "src_hi", "dst_hi"):
+        cols[name][:] = [small() for _ in range(n)]
+    cols["src_hi"][~six] = cols["dst_hi"][~six] = 0
+    cols["sport"][:] = [rng.choice((53, 80, 443)) for _ in range(n)]
+    cols["dport"][:] = [rng.choice((53, 80, 443)) for _ in range(n)]
+    cols["sport"][~cols["ported"]] = cols["dport"][~cols["ported"]] = 0
+    cols["flags"][:] = [rng.randrange(512) for _ in range(n)]
+    cols["wlen"][:] = [rng.randrange(60, 1515) for _ in range(n)]
+    cols["ts"][:] = sorted(rng.uniform(0, 10) for _ in range(n))
+    batch = PacketColumns(b"", cols, np.empty(0, dtype=np.int64), [])
+    assert _same_groups(batch, walk) < n // 3  # many rows per conversation
+    every = {k: v.copy() for k, v in cols.items()}
+    every["src"][:] = np.arange(n, dtype=np.uint64) + 7  # every row a conversation
+    assert _same_groups(PacketColumns(b"", every, batch.slow_rows, []), walk) == \
+        int(every["fast"].sum())
+    one = {k: v[5:6].copy() for k, v in cols.items()}
+    one["fast"][:] = True
+    assert _same_groups(PacketColumns(b"", one, batch.slow_rows, []), walk) == 1
+
+
+@pytest.mark.parametrize("word", ["src", "src_hi", "dst", "dst_hi", "sport", "dport",
+                                  "proto"])
+def test_compiled_groups_of_keys_apart_in_one_word(walk, word):
+    """3,000 conversations alike but for one field: in a table of 8,192 slots many of them
+    share a slot, so every word of the key is compared, not only the hash."""
+    n = 3000
+    cols = {name: np.zeros(n, dtype=dtype) for name, dtype in COLUMNS.items()}
+    cols["fast"][:] = cols["ported"][:] = True
+    cols["kind"][:] = IPV6
+    cols["proto"][:] = 17
+    cols["src"][:], cols["dst"][:] = 5, 9
+    cols["src_hi"][:], cols["dst_hi"][:] = 1, 2
+    cols["sport"][:], cols["dport"][:] = 1000, 2000
+    cols["wlen"][:] = 100
+    cols["ts"][:] = np.arange(n, dtype=np.float64)
+    values = np.arange(n) + (3 if word in ("sport", "dport") else 10)
+    cols[word][:] = values % 250 if word == "proto" else values
+    expect = 250 if word == "proto" else n
+    assert _same_groups(PacketColumns(b"", cols, np.empty(0, dtype=np.int64), []), walk) == \
+        expect

@@ -45,18 +45,21 @@ COLUMNS = {
 class PacketColumns(Sequence):
     """``n`` packet records: columns for the fast rows, tuples for the slow ones."""
 
-    __slots__ = ("buf", "cols", "slow_rows", "slow_recs", "_n")
+    __slots__ = ("buf", "cols", "slow_rows", "slow_recs", "_n", "grouper")
 
     def __init__(self, buf, cols: dict[str, np.ndarray], slow_rows: np.ndarray,
-                 slow_recs: list) -> None:
+                 slow_recs: list, grouper=None) -> None:
         """``cols``: every column of :data:`COLUMNS`, of one length; ``slow_rows``: the
         rows (ascending) whose records are ``slow_recs`` (their columns hold only iface,
-        ts, wlen and way)."""
+        ts, wlen and way). ``grouper``: the compiled stage that made the batch
+        (:class:`tuimon.capture.cwalk.Walker`), which groups its fast rows by conversation
+        for the engine (:func:`tuimon.core.grouping.conversations`), or None (numpy)."""
         self.buf = buf
         self.cols = cols
         self.slow_rows = slow_rows
         self.slow_recs = slow_recs
         self._n = len(cols["ts"])
+        self.grouper = grouper
 
     def __len__(self) -> int:
         return self._n
@@ -119,7 +122,7 @@ class PacketColumns(Sequence):
         b = max(a, b)
         lo, hi = np.searchsorted(self.slow_rows, [a, b])
         return PacketColumns(self.buf, {k: v[a:b] for k, v in self.cols.items()},
-                             self.slow_rows[lo:hi] - a, self.slow_recs[lo:hi])
+                             self.slow_rows[lo:hi] - a, self.slow_recs[lo:hi], self.grouper)
 
 
 def addresses(c: dict[str, np.ndarray], rows) -> tuple[list[int], list[int]]:

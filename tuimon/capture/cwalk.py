@@ -209,6 +209,10 @@ class Walker:
         self._fast.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int64] * 3 + \
             [ctypes.c_void_p] * len(_FAST_COLUMNS)
         self._fast.restype = ctypes.c_int64
+        self._group = lib.tuimon_group
+        self._group.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64] + \
+            [ctypes.c_void_p] * 13 + [ctypes.c_int64] + [ctypes.c_void_p] * 14
+        self._group.restype = ctypes.c_int64
 
     def fast_rows(self, u8: np.ndarray, cols: dict, cand: np.ndarray, st: np.ndarray,
                   cap: np.ndarray, ipv4: int, ipv6: int) -> int:
@@ -221,6 +225,44 @@ class Walker:
                 raise ValueError("the batch's columns must be contiguous")
         return self._fast(u8.ctypes.data, *(a.ctypes.data for a in args), len(args[0]),
                           ipv4, ipv6, *(a.ctypes.data for a in out))
+
+    def group(self, cols: dict, fast: np.ndarray, ipv6: int) -> dict:
+        """core/grouping.conversations' grouping in C: the fast rows ``fast`` (ascending)
+        of the batch's ``cols`` by conversation, groups in the order of their first row.
+        Returns arrays: ``keys`` (a row of six words per group: key word, lower and higher
+        address, their high 64 bits, first row), ``fwd``, ``first``, ``last``, ``lo_p``,
+        ``lo_b``, ``hi_p``, ``hi_b``, ``lo_f``, ``hi_f``, and ``rows``/``at`` (each group's
+        rows, in batch order: rows[at[g]:at[g + 1]])."""
+        m = len(fast)
+        rows_in = np.ascontiguousarray(fast, dtype=np.int64)
+        size = 16
+        while size < 2 * m:
+            size <<= 1
+        table = np.full(size, -1, dtype=np.int64)
+        i64 = lambda: np.empty(m, dtype=np.int64)  # noqa: E731
+        out = {"gid": i64(), "keys": np.empty((m, 6), dtype=np.uint64),
+               "fwd": np.empty(m, dtype=np.bool_), "first": np.empty(m, dtype=np.float64),
+               "last": np.empty(m, dtype=np.float64), "lo_p": i64(), "lo_b": i64(),
+               "hi_p": i64(), "hi_b": i64(), "lo_f": i64(), "hi_f": i64(),
+               "at": np.empty(m + 1, dtype=np.int64), "rows": i64()}
+        cursor = i64()
+        inputs = [cols[name] for name in ("kind", "proto", "ported", "src", "dst", "src_hi",
+                                          "dst_hi", "sport", "dport", "wlen", "flags", "ts")]
+        for a in inputs:
+            if not a.flags.c_contiguous:
+                raise ValueError("the batch's columns must be contiguous")
+        ng = self._group(rows_in.ctypes.data, m, ipv6, *(a.ctypes.data for a in inputs),
+                         table.ctypes.data, size - 1,
+                         *(out[k].ctypes.data for k in ("gid", "keys", "fwd", "first", "last",
+                                                        "lo_p", "lo_b", "hi_p", "hi_b",
+                                                        "lo_f", "hi_f", "at", "rows")),
+                         cursor.ctypes.data)
+        del out["gid"]
+        for k in ("keys", "fwd", "first", "last", "lo_p", "lo_b", "hi_p", "hi_b", "lo_f",
+                  "hi_f"):
+            out[k] = out[k][:ng]
+        out["at"] = out["at"][:ng + 1]
+        return out
 
     def _walk(self, fn, head: int, least: int, buf, pos: int, n: int, big: bool, bound: int):
         if n - pos < head:

@@ -314,4 +314,4 @@ class Builder:
                 cols["wlen"][at] = [rec[2] for rec in own]
                 cols["way"][at] = [rec[4] for rec in own]
         return PacketColumns(self.buf, cols, np.array([rows[i] for i in order], dtype=np.int64),
-                             recs)
+                             recs, self.compiled)

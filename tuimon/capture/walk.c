@@ -139,3 +139,95 @@ int64_t tuimon_fast_rows(const uint8_t *u8, const int64_t *cand, const int64_t *
     }
     return made;
 }
+
+
+/* A batch's fast rows grouped by conversation: core/grouping.conversations (numpy, the
+ * reference: a stable sort on the canonical key) in one pass with a hash table. The rows
+ * `rows_in` (m of them, ascending) are the batch's fast rows; the columns are the batch's.
+ * A row's canonical key puts the lower address first (an IPv6 address compared high word
+ * first; equal addresses: the lower port first), as the engine files conversations. Groups
+ * are numbered in the order of their first row. Per group `g`: `gk[6g..6g+5]` = the key
+ * word (IPv6 << 41 | proto << 33 | ported << 32 | low port << 16 | high port), the lower
+ * and higher address (low 64 bits), their high 64 bits (IPv6), the first row; whether the
+ * first packet came from the lower address; its time and the last; packets, bytes and TCP
+ * flags from the lower address and from the higher. Then the rows a group at a time, in
+ * batch order within each: rows_out[at[g]:at[g + 1]]. `table` (tmask + 1 slots, a power of
+ * two at least 2m, every one -1) and `cursor` (m) are working memory. Returns the groups. */
+static inline uint64_t mix(uint64_t h, uint64_t v) {
+    h ^= v + 0x9E3779B97F4A7C15ULL + (h << 6) + (h >> 2);
+    return h;
+}
+
+static inline uint64_t finish(uint64_t x) {
+    x ^= x >> 33;
+    x *= 0xFF51AFD7ED558CCDULL;
+    x ^= x >> 33;
+    x *= 0xC4CEB9FE1A85EC53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
+int64_t tuimon_group(const int64_t *rows_in, int64_t m, int64_t ipv6,
+                     const int64_t *kind, const int64_t *proto, const uint8_t *ported,
+                     const uint64_t *src, const uint64_t *dst, const uint64_t *src_hi,
+                     const uint64_t *dst_hi, const int64_t *sport, const int64_t *dport,
+                     const int64_t *wlen, const int64_t *flags, const double *ts,
+                     int64_t *table, int64_t tmask, int64_t *gid, uint64_t *gk,
+                     uint8_t *g_fwd, double *g_first, double *g_last,
+                     int64_t *g_lo_p, int64_t *g_lo_b, int64_t *g_hi_p, int64_t *g_hi_b,
+                     int64_t *g_lo_f, int64_t *g_hi_f, int64_t *at, int64_t *rows_out,
+                     int64_t *cursor) {
+    int64_t ng = 0;
+    for (int64_t i = 0; i < m; i++) {
+        int64_t r = rows_in[i];
+        int six = kind[r] == ipv6, pt = ported[r] != 0;
+        uint64_t s = src[r], d = dst[r];
+        uint64_t sh = six ? src_hi[r] : 0, dh = six ? dst_hi[r] : 0;
+        int64_t sp = sport[r], dp = dport[r];
+        int above = sh > dh || (sh == dh && s > d);
+        int same = sh == dh && s == d;
+        int swap = above || (same && pt && sp > dp);
+        uint64_t lo = swap ? d : s, hi = swap ? s : d;
+        uint64_t loh = swap ? dh : sh, hih = swap ? sh : dh;
+        uint64_t plo = (uint64_t)(swap ? dp : sp), phi = (uint64_t)(swap ? sp : dp);
+        uint64_t k2 = (uint64_t)six << 41 | (uint64_t)proto[r] << 33 | (uint64_t)pt << 32 |
+                      plo << 16 | phi;
+        int64_t slot = (int64_t)(finish(mix(mix(mix(mix(k2, lo), hi), loh), hih)) &
+                                 (uint64_t)tmask);
+        int64_t g;
+        for (;;) {
+            g = table[slot];
+            if (g < 0) {
+                g = ng++;
+                table[slot] = g;
+                uint64_t *k = gk + 6 * g;
+                k[0] = k2; k[1] = lo; k[2] = hi; k[3] = loh; k[4] = hih; k[5] = (uint64_t)r;
+                g_fwd[g] = !swap;
+                g_first[g] = g_last[g] = ts[r];
+                g_lo_p[g] = g_lo_b[g] = g_hi_p[g] = g_hi_b[g] = g_lo_f[g] = g_hi_f[g] = 0;
+                break;
+            }
+            const uint64_t *k = gk + 6 * g;
+            if (k[0] == k2 && k[1] == lo && k[2] == hi && k[3] == loh && k[4] == hih) break;
+            slot = (slot + 1) & tmask;
+        }
+        gid[i] = g;
+        if (swap) {
+            g_hi_p[g]++;
+            g_hi_b[g] += wlen[r];
+            g_hi_f[g] |= flags[r];
+        } else {
+            g_lo_p[g]++;
+            g_lo_b[g] += wlen[r];
+            g_lo_f[g] |= flags[r];
+        }
+        if (ts[r] > g_last[g]) g_last[g] = ts[r];
+    }
+    at[0] = 0;
+    for (int64_t g = 0; g < ng; g++) {
+        cursor[g] = at[g];
+        at[g + 1] = at[g] + g_lo_p[g] + g_hi_p[g];
+    }
+    for (int64_t i = 0; i < m; i++) rows_out[cursor[gid[i]]++] = rows_in[i];
+    return ng;
+}

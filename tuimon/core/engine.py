@@ -388,7 +388,7 @@ class Engine:
         fast = cols["fast"]
         slow_rows, slow = batch.slow_rows.tolist(), batch.slow_recs
         if fast.any():
-            g = conversations(cols)
+            g = conversations(cols, batch.grouper)
             table, gen, new = self._table, self._gen, self._new
             dirty = self._dirty.append
             skip: set[int] = set()

@@ -1,4 +1,5 @@
-"""A batch's fast rows grouped by conversation, with numpy: the engine's per-batch step.
+"""A batch's fast rows grouped by conversation: the engine's per-batch step (numpy, or the
+compiled stage's hash table where it is built, ``capture/walk.c``).
 
 :func:`conversations` puts every fast row of a
 :class:`~tuimon.capture.columns.PacketColumns` under its conversation's canonical key (the
@@ -39,7 +40,12 @@ class Groups:
     group: list[int]
 
 
-def conversations(cols: dict[str, np.ndarray]) -> Groups:
+def conversations(cols: dict[str, np.ndarray], grouper=None) -> Groups:
+    """The batch's fast rows by conversation. ``grouper``: the compiled stage that made
+    the batch (``PacketColumns.grouper``), which groups with a hash table in one pass; the
+    same groups, sums and keys as numpy's sort here (the reference, tested against it)."""
+    if grouper is not None:
+        return _compiled(cols, grouper)
     fast = np.flatnonzero(cols["fast"])
     src, dst = cols["src"][fast], cols["dst"][fast]
     sport, dport = cols["sport"][fast], cols["dport"][fast]
@@ -116,4 +122,42 @@ def conversations(cols: dict[str, np.ndarray]) -> Groups:
         rows=rows,
         at=np.append(starts, n),
         group=by_first.tolist(),
+    )
+
+
+def _compiled(cols: dict[str, np.ndarray], grouper) -> Groups:
+    """:func:`conversations` with the compiled stage's grouping
+    (:meth:`tuimon.capture.cwalk.Walker.group`): its groups come in the order of their
+    first row already."""
+    fast = np.flatnonzero(cols["fast"])
+    g = grouper.group(cols, fast, IPV6)
+    k = g["keys"]
+    word = k[:, 0].astype(np.int64)
+    g_lo, g_hi = k[:, 1].tolist(), k[:, 2].tolist()
+    six = np.flatnonzero(word >> 41 & 1).tolist()
+    if six:
+        lo_top, hi_top = k[:, 3].tolist(), k[:, 4].tolist()
+        for j in six:
+            g_lo[j] |= V6 | lo_top[j] << 64
+            g_hi[j] |= V6 | hi_top[j] << 64
+    keys = [(p, a, b, x, y) if ok else (p, a, b, None, None)
+            for p, a, b, x, y, ok in zip((word >> 33 & 0xFF).tolist(), g_lo, g_hi,
+                                         (word >> 16 & 0xFFFF).tolist(),
+                                         (word & 0xFFFF).tolist(), (word >> 32 & 1).tolist())]
+    n = len(keys)
+    return Groups(
+        keys=keys,
+        first_fwd=g["fwd"].tolist(),
+        first_ts=g["first"].tolist(),
+        lo_packets=g["lo_p"].tolist(),
+        lo_bytes=g["lo_b"].tolist(),
+        hi_packets=g["hi_p"].tolist(),
+        hi_bytes=g["hi_b"].tolist(),
+        lo_flags=g["lo_f"].tolist(),
+        hi_flags=g["hi_f"].tolist(),
+        last=g["last"].tolist(),
+        first_row=k[:, 5].astype(np.int64).tolist(),
+        rows=g["rows"],
+        at=g["at"],
+        group=list(range(n)),
     )
