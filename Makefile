@@ -13,7 +13,7 @@ run: setup
 	$(VENV)/bin/tuimon $(ARGS)
 
 test: setup
-	@$(PY) -m pytest -n 4 --dist worksteal $(PYTEST_ARGS); rc=$$?; \
+	@$(PY) -m pytest -n 6 --dist worksteal $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure here"; exit 1; fi; \
 	exit $$rc
 

@@ -17,9 +17,11 @@ import pytest
 from tests.support.corrupt import records
 from tests.support.ptyrun import Terminal
 from tests.support.echo import exchange
+from tests.support.waiting import wait_catching, wait_drained
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 PCAP = DATA / "1kxun.pcap"  # 1723 packets
+STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # headless catches them all at once
 FILES = ["alerts.csv", "conversations.csv", "counters.csv", "hosts.csv", "interfaces.csv",
          "pairs.csv", "ports.csv", "processes.csv", "protocols.csv", "sizes.csv", "stations.csv"]
 
@@ -163,7 +165,8 @@ def test_headless_playback_stopped_by_a_signal_writes_what_it_counted(tmp_path, 
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     proc.stdin.write(data[:starts[40]])  # the first 40 records, exactly
     proc.stdin.flush()
-    time.sleep(2.0)  # read and counted; the pipe stays open
+    wait_catching(proc, *STOPS)
+    wait_drained(proc, proc.stdin.fileno())  # read and counted; the pipe stays open
     proc.send_signal(signum)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err

@@ -17,10 +17,12 @@ from pathlib import Path
 import pytest
 
 from tests.support import crafted as c
+from tests.support.waiting import wait_catching, wait_drained
 from tuimon import timefmt
 from tuimon.capture.reader import TOO_LONG
 
 TUIMON = [sys.executable, "-m", "tuimon"]
+STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # headless catches them all at once
 
 
 def interfaces(out: Path) -> list[dict]:
@@ -66,7 +68,8 @@ def test_a_stop_is_honoured_while_long_records_are_read(tmp_path, signum):
     out = tmp_path / "out"
     proc = subprocess.Popen([*TUIMON, "-r", str(path), "--no-ui", "--csv", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(1.5)
+    wait_catching(proc, *STOPS)  # counting has started
+    time.sleep(1.0)
     assert proc.poll() is None, "read it all before the signal: the test proves nothing"
     elapsed = _stopped_within(proc, signum, 2.0)
     assert proc.returncode == 0, proc.stderr.read()
@@ -86,7 +89,8 @@ def test_a_stop_is_honoured_while_a_pipe_stalls_mid_record(tmp_path):
         records = [struct.pack("<IIII", 1_700_000_000 + i, 0, len(c.UDP), len(c.UDP)) + c.UDP
                    for i in range(3)]
         os.write(write_fd, c.pcap_header() + records[0] + records[1] + records[2][:26])
-        time.sleep(1.5)
+        wait_catching(proc, *STOPS)
+        wait_drained(proc, write_fd)  # it waits for the rest of the third record
         assert proc.poll() is None
         elapsed = _stopped_within(proc, signal.SIGTERM, 2.0)
     finally:
