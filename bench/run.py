@@ -483,6 +483,11 @@ def section_app(r: dict) -> list[str]:
         lines += ["", f"The app keeps up at gateway rates ({which}: every frame counted, no "
                   f"drops): {_met(ok)}. Losses reported, never silent "
                   f"(missing = drops in every run): {_met(not silent)}."]
+    probed = [x for x in r["runs"] if x["mode"] == "app" and x.get("key_ms")]
+    if probed:
+        slowest = max(x["key_ms"]["median"] for x in probed)
+        lines.append(f"A key press to the screen with the capture at full rate under 100 ms "
+                     f"(median of a run's keys; {slowest} ms): {_met(slowest < 100)}.")
     return lines
 
 
