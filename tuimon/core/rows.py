@@ -19,6 +19,33 @@ from tuimon.core.names import OTHER_HOSTS, Names, address_text, ethertype_name
 from tuimon.core.rates import packet_rate, rates, rates_packed, rates_total
 
 
+class EndpointTexts:
+    """A conversation's protocol, its name and its two ends in A-to-B order as the rows
+    write them, ``(proto, name, address A, port A, address B, port B)``: each protocol name
+    and address text made once (a call per conversation, for a million of them)."""
+
+    def __init__(self, names) -> None:
+        self.ip_protocol = names.ip_protocol
+        self.protocols: dict[int, str] = {}
+        self.texts: dict[int, str] = {}
+
+    def __call__(self, c: Conversation) -> tuple:
+        proto, lo, hi, plo, phi = c.key
+        if not c.fwd:
+            lo, hi, plo, phi = hi, lo, phi, plo
+        name = self.protocols.get(proto)
+        if name is None:
+            name = self.protocols[proto] = self.ip_protocol(proto)
+        texts = self.texts
+        a = texts.get(lo)
+        if a is None:
+            a = texts[lo] = address_text(lo)
+        b = texts.get(hi)
+        if b is None:
+            b = texts[hi] = address_text(hi)
+        return proto, name, a, plo, b, phi
+
+
 class RowBuilder:
     """The engine's tables as rows (see :meth:`Engine.snapshot`). ``counters`` and
     ``meta``: per interface, its counter slots and :class:`InterfaceMeta`;
@@ -123,28 +150,15 @@ class RowBuilder:
                           with_rates: bool = True, nat_of=None) -> list[ConversationRow]:
         """``nat_of``: conversation -> the reply tuple's text of a NATed flow, or "" (the
         conntrack source's :meth:`tuimon.core.flows.FlowAccounts.nat_text`)."""
-        protocols: dict[int, str] = {}
-        texts: dict[int, str] = {}  # address -> text, each made once
         rows = []
         append = rows.append
         new_row = tuple.__new__  # ConversationRow(...) without its Python-level __new__
         flag_text = _FLAG_TEXT
-        ip_protocol = self.names.ip_protocol
+        endpoints = EndpointTexts(self.names)
         r2 = r10 = r40 = 0.0  # without rates
         nat = ""  # without nat_of
         for c in convs:
-            proto, lo, hi, plo, phi = c.key
-            if not c.fwd:
-                lo, hi, plo, phi = hi, lo, phi, plo
-            name = protocols.get(proto)
-            if name is None:
-                name = protocols[proto] = ip_protocol(proto)
-            a = texts.get(lo)
-            if a is None:
-                a = texts[lo] = address_text(lo)
-            b = texts.get(hi)
-            if b is None:
-                b = texts[hi] = address_text(hi)
+            proto, name, a, plo, b, phi = endpoints(c)
             if with_rates:
                 r2, r10, r40 = rates_total(c.hist, c.ab_b + c.ba_b, now)
             if nat_of is not None:

@@ -18,7 +18,7 @@ from operator import attrgetter
 
 from tuimon.core.conversation import tcp_flags_text
 from tuimon.core.model import ProtocolRow, Snapshot
-from tuimon.core.names import address_text
+from tuimon.core.rows import EndpointTexts
 from tuimon.errors import ExportFailed
 from tuimon.scratch import sweep_files
 from tuimon.sinks.part import start_part
@@ -128,18 +128,23 @@ def _plain(text: str) -> bool:
     return not (text.startswith(_FORMULA_START) or _QUOTED.search(text))
 
 
-def write_conversations(f, writer, rows, state: str = "active") -> None:
-    """conversations.csv, possibly a million rows: lines formatted at once (what the csv
-    module would write); a row with unusual text goes through the csv module. ``state``
-    fills the last column: ``active`` (in the engine's table) or ``expired`` (it left)."""
-    seconds: dict[str, str] = {}
-    plain: dict[str, bool] = {"": True}
-    out = []
-    append = out.append
-    end = f",{state}\r\n"
-    for row in rows:
-        (proto, a, pa, b, pb, p1, b1, p2, b2, first, last, flags, service, _, _, _, app, app_src,
-         _nat) = row
+class _ConversationLines:
+    """conversations.csv's lines as the csv module writes them, formatted at once into
+    ``f`` (a million rows): each protocol, service and application text checked once,
+    each second's time text made once."""
+
+    def __init__(self, f, state: str) -> None:
+        self.f = f
+        self.out: list[str] = []
+        self.seconds: dict[str, str] = {}
+        self.plain: dict[str, bool] = {"": True}
+        self.end = f",{state}\r\n"
+
+    def line(self, proto, a, pa, b, pb, p1, b1, p2, b2, first, last, flags, service, app,
+             app_src) -> bool:
+        """Add one row's line; False (and what came before written) for a row only the
+        csv module may write: unusual text, or a time before 1 s (_stamp's digits)."""
+        plain = self.plain
         ok = plain.get(proto)
         if ok is None:
             ok = plain[proto] = _plain(proto)
@@ -151,34 +156,37 @@ def write_conversations(f, writer, rows, state: str = "active") -> None:
             ok = plain.get(app)
             if ok is None:
                 ok = plain[app] = _plain(app)
-        if not ok or first < 1.0:  # odd text, or a time the digit cutting below cannot take
-            f.writelines(out)
-            out.clear()
-            writer.writerows([*cells, state] for cells in _rows((row,), CONVERSATION_COLUMNS[:-1]))
-            continue
-        # iso_time's text: the time in microseconds (7 digits at least, as first >= 1 s)
-        # cut into its second, whose text is made once, and its 6 last digits
-        u = str(round(first * 1_000_000))
-        sec = u[:-6]
-        t1 = seconds.get(sec)
-        if t1 is None:
-            t1 = seconds[sec] = _iso_second(int(sec)) + "."
-        t1 = f"{t1}{u[-6:]}Z"
-        if last != first:
-            u = str(round(last * 1_000_000))
-            sec = u[:-6]
-            t2 = seconds.get(sec)
-            if t2 is None:
-                t2 = seconds[sec] = _iso_second(int(sec)) + "."
-            t2 = f"{t2}{u[-6:]}Z"
-        else:
-            t2 = t1
-        append(f"{proto},{a},{'' if pa is None else pa},{b},{'' if pb is None else pb},"
-               f"{p1},{b1},{p2},{b2},{t1},{t2},{flags},{service},{app},{app_src}{end}")
+        out = self.out
+        if not ok or first < 1.0:
+            self.flush()
+            return False
+        seconds = self.seconds
+        t1 = _stamp(seconds, first)
+        t2 = t1 if last == first else _stamp(seconds, last)
+        out.append(f"{proto},{a},{'' if pa is None else pa},{b},{'' if pb is None else pb},"
+                   f"{p1},{b1},{p2},{b2},{t1},{t2},{flags},{service},{app},{app_src}{self.end}")
         if len(out) >= 4096:
-            f.writelines(out)
-            out.clear()
-    f.writelines(out)
+            self.flush()
+        return True
+
+    def flush(self) -> None:
+        self.f.writelines(self.out)
+        self.out.clear()
+
+
+def write_conversations(f, writer, rows, state: str = "active") -> None:
+    """conversations.csv, possibly a million rows: lines formatted at once (what the csv
+    module would write); a row with unusual text goes through the csv module. ``state``
+    fills the last column: ``active`` (in the engine's table) or ``expired`` (it left)."""
+    lines = _ConversationLines(f, state)
+    line = lines.line
+    for row in rows:
+        (proto, a, pa, b, pb, p1, b1, p2, b2, first, last, flags, service, _, _, _, app, app_src,
+         _nat) = row
+        if not line(proto, a, pa, b, pb, p1, b1, p2, b2, first, last, flags, service, app,
+                    app_src):
+            writer.writerows([*cells, state] for cells in _rows((row,), CONVERSATION_COLUMNS[:-1]))
+    lines.flush()
 
 
 def write_engine_conversations(f, writer, engine, conversations, state: str = "active") -> None:
@@ -188,46 +196,12 @@ def write_engine_conversations(f, writer, engine, conversations, state: str = "a
     a :class:`~tuimon.core.conversation.Conversation`'s counts, flags and labels itself,
     as :meth:`~tuimon.core.rows.RowBuilder.conversation_rows` does; a conversation with
     unusual text or an early time goes through write_conversations."""
-    ip_protocol = engine.names.ip_protocol
-    protocols: dict[int, str] = {}
-    texts: dict[int, str] = {}  # address -> text, each made once
+    endpoints = EndpointTexts(engine.names)
     flag_texts: dict[int, str] = {}
-    seconds: dict[str, str] = {}
-    plain: dict[str, bool] = {"": True}
-    out = []
-    append = out.append
-    end = f",{state}\r\n"
+    lines = _ConversationLines(f, state)
+    line = lines.line
     for c in conversations:
-        proto, lo, hi, plo, phi = c.key
-        if not c.fwd:
-            lo, hi, plo, phi = hi, lo, phi, plo
-        name = protocols.get(proto)
-        if name is None:
-            name = protocols[proto] = ip_protocol(proto)
-        service, app, first, last = c.service or "", c.app or "", c.first, c.last
-        ok = plain.get(name)
-        if ok is None:
-            ok = plain[name] = _plain(name)
-        if ok:
-            ok = plain.get(service)
-            if ok is None:
-                ok = plain[service] = _plain(service)
-        if ok:
-            ok = plain.get(app)
-            if ok is None:
-                ok = plain[app] = _plain(app)
-        if not ok or first < 1.0:  # odd text, or a time the digit cutting below cannot take
-            f.writelines(out)
-            out.clear()
-            write_conversations(f, writer, engine.conversation_rows((c,), with_rates=False),
-                                state)
-            continue
-        a = texts.get(lo)
-        if a is None:
-            a = texts[lo] = address_text(lo)
-        b = texts.get(hi)
-        if b is None:
-            b = texts[hi] = address_text(hi)
+        proto, name, a, plo, b, phi = endpoints(c)
         if proto == 6:
             flags = c.flags_ab | c.flags_ba
             flags_text = flag_texts.get(flags)
@@ -235,34 +209,15 @@ def write_engine_conversations(f, writer, engine, conversations, state: str = "a
                 flags_text = flag_texts[flags] = tcp_flags_text(flags)
         else:
             flags_text = ""
-        # the times as write_conversations makes them
-        u = str(round(first * 1_000_000))
-        sec = u[:-6]
-        t1 = seconds.get(sec)
-        if t1 is None:
-            t1 = seconds[sec] = _iso_second(int(sec)) + "."
-        t1 = f"{t1}{u[-6:]}Z"
-        if last != first:
-            u = str(round(last * 1_000_000))
-            sec = u[:-6]
-            t2 = seconds.get(sec)
-            if t2 is None:
-                t2 = seconds[sec] = _iso_second(int(sec)) + "."
-            t2 = f"{t2}{u[-6:]}Z"
-        else:
-            t2 = t1
-        append(f"{name},{a},{'' if plo is None else plo},{b},{'' if phi is None else phi},"
-               f"{c.ab_p},{c.ab_b},{c.ba_p},{c.ba_b},{t1},{t2},{flags_text},{service},{app},"
-               f"{c.app_src}{end}")
-        if len(out) >= 4096:
-            f.writelines(out)
-            out.clear()
-    f.writelines(out)
+        if not line(name, a, plo, b, phi, c.ab_p, c.ab_b, c.ba_p, c.ba_b, c.first, c.last,
+                    flags_text, c.service or "", c.app or "", c.app_src):
+            write_conversations(f, writer, engine.conversation_rows((c,), with_rates=False),
+                                state)
+    lines.flush()
 
 
 def _stamp(seconds: dict, ts: float) -> str:
-    """iso_time(ts) for ts >= 1 s, the text of its second made once (``seconds``).
-    write_conversations does the same inline (a million rows: no call per time)."""
+    """iso_time(ts) for ts >= 1 s, the text of its second made once (``seconds``)."""
     u = str(round(ts * 1_000_000))
     head = seconds.get(u[:-6])
     if head is None:
