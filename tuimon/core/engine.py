@@ -856,9 +856,7 @@ class Engine:
                             wheel[due] = [f]
                         else:
                             slot.append(f)
-                    # closed (Conversation.closed, inline): TCP reset, or FIN both ways
-                    if proto == 6 and ((f.flags_ab | f.flags_ba) & 4
-                                       or f.flags_ab & f.flags_ba & 1):
+                    if proto == 6 and (f.flags_ab | f.flags_ba) & 5 and f.closed:
                         due = int(last + closed_timeout) + 1
                         slot = wheel.get(due)
                         if slot is None:

@@ -47,7 +47,6 @@ class MonitorFooter(Widget, can_focus=False):
         background: $footer-description-background;
     }
     MonitorFooter > .footer-key--hover {
-        color: $footer-key-foreground;
         background: $block-hover-background;
     }
     """
