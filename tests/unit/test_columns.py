@@ -69,8 +69,8 @@ def _engine_state(batches):
                   for q in engine.take_dissect_queue()]
         engine.fold()
     engine.fold()
-    convs = [(k, c.fwd, c.ab_p, c.ab_b, c.ba_p, c.ba_b, c.flags_ab, c.flags_ba, c.first, c.last,
-              c.dis_left) for k, c in engine._table.items()]
+    convs = [(c.key, c.fwd, c.ab_p, c.ab_b, c.ba_p, c.ba_b, c.flags_ab, c.flags_ba, c.first,
+              c.last, c.dis_left) for c in engine.conversations]
     hosts = [(a, h.packets, h.bytes, h.tx_p, h.tx_b, h.rx_p, h.rx_b, h.first, h.last)
              for a, h in engine.hosts.items()]
     return convs, hosts, [list(c) for c in engine._counters], queue, repr(engine.snapshot())

@@ -8,9 +8,6 @@ too.
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Sequence
-
 from tuimon.core.names import port_app
 
 TCP_FLAG_NAMES = "FSRPAUECN"  # FIN SYN RST PSH ACK URG ECE CWR NS, bit 0 first
@@ -33,10 +30,11 @@ def tcp_flags_text(flags: int) -> str:
 
 class Host:
     __slots__ = ("addr", "packets", "bytes", "tx_p", "tx_b", "rx_p", "rx_b", "first", "last", "hist",
-                 "apps", "peak")
+                 "apps", "peak", "hid")
 
-    def __init__(self, addr: int, first: float) -> None:
+    def __init__(self, addr: int, first: float, hid: int = -1) -> None:
         self.addr = addr
+        self.hid = hid  # the engine's id of it (the conversations' columns refer to it)
         self.packets = self.bytes = self.tx_p = self.tx_b = self.rx_p = self.rx_b = 0
         self.first = self.last = first
         self.hist = None  # packed rate history (tuimon.core.rates)
@@ -47,18 +45,19 @@ class Host:
 class Conversation:
     """Both directions of one (protocol, A, port A, B, port B); A sent the first packet.
 
-    The per-packet record too, one per conversation for both directions (memory: a
-    million of them fit in well under 500 MB). ``key`` is the canonical key it is filed
-    under (lower address first; the same tuple object as the table's key) and ``fwd``
-    says whether A is that key's first endpoint. ``ab_*``/``ba_*`` count A to B and B to
-    A as packets arrive, ``m_*`` are what the last :meth:`Engine.fold` saw of them.
-    ``flags_ab``/``flags_ba``: TCP flags seen per direction. ``app`` is the application
-    protocol: the port's guess (``app_src`` "port") until the dissector names it
-    ("dissector"); ``dis_left`` how many more of its packets go to the dissector (-1:
-    never dissected, the dissector was behind). ``iface``: the index of the interface
-    its first packet came in on (the IPFIX export's observation domain): 0 here, a class
-    attribute that costs no memory; one first seen on another interface is a
-    :class:`ConversationOn`, which holds it in a slot of its own.
+    The engine keeps its conversations as columns (:mod:`tuimon.core.store`) and hands
+    out a :class:`~tuimon.core.store.StoredConversation` (a subclass whose fields are the
+    columns) to whoever asks for one; once its conversation is freed from the store, that
+    handle becomes a plain ``Conversation`` holding the final values (``gen`` is then
+    ``_GONE``). ``key`` is the canonical key it is filed under (lower address first) and
+    ``fwd`` says whether A is that key's first endpoint. ``ab_*``/``ba_*`` count A to B
+    and B to A as packets arrive, ``m_*`` are what the last :meth:`Engine.fold` saw of
+    them. ``flags_ab``/``flags_ba``: TCP flags seen per direction. ``app`` is the
+    application protocol: the port's guess (``app_src`` "port") until the dissector names
+    it ("dissector"); ``dis_left`` how many more of its packets go to the dissector (-1:
+    never dissected, the dissector was behind). ``iface``: the index of the interface its
+    first packet came in on (the IPFIX export's observation domain). ``_s``/``_i``: a
+    handle's store and slot.
 
     The fields are the engine's to write; the sinks and queries read a conversation through
     :attr:`bytes`, :attr:`packets`, :meth:`folded_bytes`, :meth:`oldest_first`, the
@@ -71,11 +70,10 @@ class Conversation:
 
     __slots__ = ("key", "fwd", "ab_p", "ab_b", "ba_p", "ba_b", "m_ab_p", "m_ab_b", "m_ba_p",
                  "m_ba_b", "first", "last", "flags_ab", "flags_ba", "gen", "service", "hist",
-                 "app", "app_src", "dis_left")
-    iface = 0  # the interface of its first packet; a ConversationOn holds another
+                 "app", "app_src", "dis_left", "iface", "_s", "_i", "__weakref__")
 
     def __init__(self, key: tuple, fwd: bool, first: float, service: str | None,
-                 dissect: int = 0) -> None:
+                 dissect: int = 0, iface: int = 0) -> None:
         self.key, self.fwd = key, fwd
         self.ab_p = self.ab_b = self.ba_p = self.ba_b = 0
         self.m_ab_p = self.m_ab_b = self.m_ba_p = self.m_ba_b = 0
@@ -87,6 +85,7 @@ class Conversation:
         self.app = port_app(service, key[0]) if service else None
         self.app_src = "port" if self.app else ""
         self.dis_left = dissect
+        self.iface = iface
 
     @property
     def proto(self) -> int:
@@ -145,40 +144,6 @@ class Conversation:
         return self.key[0] == 6 and bool((self.flags_ab | self.flags_ba) & _RST or
                                          self.flags_ab & self.flags_ba & _FIN)
 
-
-
-class ConversationOn(Conversation):
-    """A :class:`Conversation` first seen on an interface other than the first (index 0):
-    8 bytes more for the index, paid only by those."""
-
-    __slots__ = ("iface",)
-
-    def __init__(self, key: tuple, fwd: bool, first: float, service: str | None,
-                 dissect: int = 0, iface: int = 0) -> None:
-        super().__init__(key, fwd, first, service, dissect)
-        self.iface = iface
-
-class ConversationsView(Sequence):
-    """The engine's conversations as a sequence (len, iteration, indexing) without a copy."""
-
-    __slots__ = ("_table",)
-
-    def __init__(self, table: dict) -> None:
-        self._table = table
-
-    def __len__(self) -> int:
-        return len(self._table)
-
-    def __iter__(self):
-        return iter(self._table.values())
-
-    def __getitem__(self, index):
-        if isinstance(index, slice) or index < 0:
-            return list(self._table.values())[index]
-        try:
-            return next(itertools.islice(self._table.values(), index, None))
-        except StopIteration:
-            raise IndexError("conversation index out of range") from None
 
 
 def canonical_key(proto: int, a: int, pa, b: int, pb) -> tuple:

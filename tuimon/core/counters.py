@@ -337,7 +337,7 @@ class Counters:
             ts = records.cols["ts"]
             first, last = float(ts.min()), float(ts.max())
             self._roll_quotas(first)
-            if groups is not None and len(groups.keys) * GROUPS_RATIO <= len(ts):
+            if groups is not None and len(groups) * GROUPS_RATIO <= len(ts):
                 self._count_groups(groups)  # few conversations, many packets each
             else:
                 self._count_columns(records)
@@ -383,8 +383,9 @@ class Counters:
         ends, so a counter's verdict is its canonical key's, remembered."""
         memo, match = self._memo, self._match
         p, b = self.packets, self.bytes
-        for key, lo_p, lo_b, hi_p, hi_b in zip(g.keys, g.lo_packets, g.lo_bytes,
-                                               g.hi_packets, g.hi_bytes):
+        for key, lo_p, lo_b, hi_p, hi_b in zip(g.keys, g.lo_packets.tolist(),
+                                               g.lo_bytes.tolist(), g.hi_packets.tolist(),
+                                               g.hi_bytes.tolist()):
             hit = memo.get(key)
             if hit is None:
                 if len(memo) >= _MEMO_MAX:

@@ -41,21 +41,13 @@ import numpy as np
 
 from tuimon.capture.columns import PacketColumns
 from tuimon.capture.decode import IN, IPV4, IPV6, NONIP, OUT, V6
-from tuimon.core.conversation import (
-    _GONE,
-    _PORTS,
-    Conversation,
-    ConversationOn,
-    ConversationsView,
-    Host,
-    canonical_key,
-)
+from tuimon.core.changes import Changes
+from tuimon.core.conversation import _GONE, Conversation, Host, canonical_key
 from tuimon.core.counters import Counters
 from tuimon.core.flows import FlowAccounts
-from tuimon.core.grouping import conversations
+from tuimon.core.grouping import Groups, conversations
 from tuimon.core.ifmeta import _COUNTERS, _IB, _IFIRST, _ILAST, _IP, _WAY, InterfaceMeta, reasons_text
 from tuimon.core.labels import AppLabels
-from tuimon.core.leaders import LOW, Leaders
 from tuimon.core.model import (
     ConversationRow,
     HostRow,
@@ -67,19 +59,21 @@ from tuimon.core.model import (
     StationRow,
     Totals,
 )
-from tuimon.core.names import OTHER_HOSTS, Names
+from tuimon.core.names import OTHER_HOSTS, Names, port_app
 from tuimon.core.pairs import PairRow, PairTable
 from tuimon.core.ports import Ports
 from tuimon.core.processes import ProcessRow, ProcessTable
-from tuimon.core.rates import (MASK, bump, bump_packed, bump_total, bump_trail, rate2_packed,
-                               trail_series)
+from tuimon.core.rates import (_LONGEST, MASK, SHIFT, bump, bump_packed, bump_trail,
+                               rate2_packed, trail_series)
 from tuimon.core.rows import RowBuilder
 from tuimon.core.sizes import Sizes
+from tuimon.core.store import FREE, LEFT, LIVE, ConversationStore, SlotsView, key_words
 from tuimon.core.stations import Stations
 from tuimon.core.watch import Watches
 
 _first = itemgetter(0)
 _NO_PAYLOAD = 0x02 | 0x04  # SYN, RST: not worth handing to the application dissector
+_FIN, _RST = 0x01, 0x04
 _V4P, _V4B = 4 + 2 * IPV4, 5 + 2 * IPV4  # an interface's IPv4 packets and bytes
 
 # Idle timeouts in seconds of capture time (see README, "Flow expiry").
@@ -109,10 +103,22 @@ def _last_seen(h: Host) -> float:
     return h.last
 
 
+def _sums(keys: np.ndarray, a: np.ndarray, b: np.ndarray) -> list[tuple[int, int, int]]:
+    """``(key, sum of a, sum of b)`` per distinct key, in the order each key first comes."""
+    if not len(keys):
+        return []
+    uniq, first, inv = np.unique(keys, return_index=True, return_inverse=True)
+    sa = np.bincount(inv, weights=a, minlength=len(uniq))
+    sb = np.bincount(inv, weights=b, minlength=len(uniq))
+    o = np.argsort(first)
+    return list(zip(uniq[o].tolist(), sa[o].astype(np.int64).tolist(),
+                    sb[o].astype(np.int64).tolist()))
+
+
 class Engine:
     def __init__(self, names: Names | None = None, flow_timeout: float | None = None,
                  max_flows: int | None = MAX_FLOWS, rates: bool = True,
-                 max_hosts: int | None = MAX_HOSTS) -> None:
+                 max_hosts: int | None = MAX_HOSTS, index=None) -> None:
         """``flow_timeout``: idle seconds after which a conversation leaves the table (None:
         TCP 300, others 180; 0: never); TCP conversations closed by RST or FIN both ways
         leave after 10 s (or ``flow_timeout`` if lower). ``max_flows``: the most
@@ -121,17 +127,20 @@ class Engine:
         rates stay 0; interfaces keep theirs), for a headless export that shows none.
         ``max_hosts``: the most hosts kept (0 or None: no bound); beyond it the least
         recently seen ones without a conversation in the table fold into
-        :data:`OTHER_HOSTS`."""
+        :data:`OTHER_HOSTS`. ``index``: the conversations' key index
+        (:mod:`tuimon.core.slotindex`; None: a dict, until a batch's compiled stage
+        hands a compiled one)."""
         self.names = names or Names()
         self.rates = rates
         self.now: float | None = None  # the capture clock: newest packet time, or advance()
         self._counters: list[list] = []
         self._meta: list[InterfaceMeta] = []
-        self._table: dict[tuple, Conversation] = {}  # canonical key -> conversation
-        self._portless: dict[tuple, Conversation] = {}  # TCP/UDP fragments: hosts only
-        self._dirty: list[Conversation] = []
-        self._gen = 0
+        # The conversations, and the TCP/UDP fragments' port-less records (hosts and
+        # protocols only, not listed), as columns (tuimon.core.store).
+        self._store = ConversationStore(index)
+        self._dirty: list[np.ndarray] = []  # slots counted since the last fold, in order
         self.hosts: dict[int, Host] = {}
+        self._host_list: list[Host | None] = []  # host id -> host (None: folded away)
         self._nonip: dict[int, list] = {}  # ethertype -> [packets, bytes]
         self._transport: dict[int, list] = {}  # IP protocol -> [packets, bytes, hist]
         self._apps: dict[tuple, list] = {}  # (v6, IP protocol, app) -> [packets, bytes, hist]
@@ -148,9 +157,13 @@ class Engine:
         self._waiting_count: Callable[[], int] | None = None
         self._app_waiting = 0
         self.app_skipped = 0  # conversations never dissected (the dissector was behind)
-        self._service_ports = {6: {}, 17: {}}
+        # a TCP or UDP port -> the id of its service name in the store (0: none)
+        self._service_ids = {6: np.zeros(65536, np.int32), 17: np.zeros(65536, np.int32)}
         for (port, transport), name in self.names.services.items():
-            self._service_ports[6 if transport == "tcp" else 17][port] = name
+            if 0 <= port < 65536:
+                self._service_ids[6 if transport == "tcp" else 17][port] = \
+                    self._store.name_id(name)
+        self._app_of: dict[int, int] = {}  # service id << 8 | proto -> app id (port_app)
         if flow_timeout is None:
             self.timeouts = (TCP_TIMEOUT, UDP_TIMEOUT, CLOSED_TIMEOUT)
         elif flow_timeout > 0:
@@ -158,15 +171,14 @@ class Engine:
         else:
             self.timeouts = None  # never expire
         self.max_flows = max_flows or 0
-        self._wheel: dict[int, list] = {}  # second -> conversations to look at then
+        # second -> [(slots, their order)] to look at then (an order changed since: gone)
+        self._wheel: dict[int, list] = {}
         self.expired = 0  # conversations that left the table (idle, or over max_flows)
-        # Conversations that left, still listed (the app's Conversations view marks them
-        # expired), oldest first: kept while the table and they stay within max_flows, the
-        # oldest dropped first past it. None: none kept (keep_left() turns it on).
-        self._kept: deque | None = None
+        # Conversations that left stay listed (the app's Conversations view marks them
+        # expired), LEFT in the store: kept while the table and they stay within max_flows,
+        # the oldest dropped first past it. False: none kept (keep_left() turns it on).
+        self._keep = False
         self.left_dropped = 0  # conversations that left and are no longer kept (memory)
-        # The listed conversations with the most bytes (core/leaders.py): the default view.
-        self._leaders = Leaders()
         self.max_hosts = max_hosts or 0
         self.hosts_folded = 0  # hosts folded into the OTHER_HOSTS row (over max_hosts)
         # After a fold-in that found too few hosts without conversations: the hosts then
@@ -217,58 +229,59 @@ class Engine:
         self.processes: ProcessTable | None = None  # the Processes view's (track_processes)
 
     @property
-    def conversations(self) -> "ConversationsView":
-        """The conversations in the table, oldest first (a live, read-only sequence)."""
-        return ConversationsView(self._table)
+    def conversations(self) -> SlotsView:
+        """The conversations in the table, oldest first (a read-only sequence)."""
+        return SlotsView(self._store, LIVE)
 
     def keep_left(self) -> None:
         """Keep the conversations that leave the table listed in :attr:`left_conversations`
         (within ``max_flows`` with the table's): idle expiry bounds memory, it should not
         hide a recording's conversations."""
-        if self._kept is None:
-            self._kept = deque()
+        self._keep = True
 
     @property
     def left_conversations(self) -> Sequence[Conversation]:
         """The conversations that left the table and are still kept, oldest first."""
-        return self._kept if self._kept is not None else ()
+        return SlotsView(self._store, LEFT)
 
-    def leading(self, need: int) -> list[Conversation] | None:
+    def leading(self, need: int) -> list[Conversation]:
         """The ``need`` listed conversations (the table's, then the kept ones) with the
         most bytes, largest first, ties in listed order: what a sort of the whole listing by
-        bytes begins with, from :class:`~tuimon.core.leaders.Leaders` (no pass over the
-        table, unless its members fell short: then one, and they start again from it)."""
-        table, kept = self._table, self.left_conversations
-        listed = len(table) + len(kept)
-        need = min(need, listed)
-        floor = self._leaders.floor
-        fresh = [f for f in self._dirty  # counted since the last fold, and listed
-                 if f.ab_b + f.ba_b >= floor and f.gen != _GONE and table.get(f.key) is f]
-
-        def walk():
-            return itertools.chain(table.values(), kept)
-
-        top = self._leaders.top(need, fresh, walk)
-        if top is None:  # one pass, which the members start again from
-            top = self._leaders.reset(walk(), max(LOW, 2 * need))[:need]
-        return top
+        bytes begins with (one numpy pass over the columns)."""
+        st = self._store
+        top = st.top
+        listed = np.flatnonzero((st.state[:top] != FREE) & st.listed[:top])
+        need = min(need, len(listed))
+        if need <= 0:
+            return []
+        nbytes = st.ab_b[listed] + st.ba_b[listed]
+        if need < len(listed):  # those above the need-th largest, and enough of its equals
+            bar = np.partition(nbytes, len(nbytes) - need)[len(nbytes) - need]
+            pick = nbytes >= bar
+            listed, nbytes = listed[pick], nbytes[pick]
+        order = np.lexsort((st.order[listed], -nbytes))[:need]
+        return st.conversations(listed[order])
 
     def _trim_kept(self) -> None:
         """Past ``max_flows`` (the table and the kept ones), the oldest kept go."""
-        kept = self._kept
-        if kept and self.max_flows:
-            over = min(len(kept), len(kept) + len(self._table) - self.max_flows)
+        st = self._store
+        if st.left and self.max_flows:
+            over = min(st.left, st.left + st.live_listed - self.max_flows)
             if over > 0:
-                dropped = [kept.popleft() for _ in range(over)]
-                self._leaders.members.difference_update(dropped)
-                self._leaders.left(dropped)  # no longer listed
+                st.drop_left(st.slots(LEFT, True)[:over])
                 self.left_dropped += over
 
     def conversation(self, key: tuple) -> Conversation | None:
         """The conversation of a row key ``(proto, a, port a, b, port b)`` (A first, as rows
         show it), if it is in the table."""
-        c = self._table.get(canonical_key(*key))
-        if c is None or c.endpoints() != tuple(key):
+        canon = canonical_key(*key)
+        if canon[3] is None and canon[0] in (6, 17):
+            return None  # a port-less fragment's record: not listed
+        slot = self._store.find_key(canon)
+        if slot < 0:
+            return None
+        c = self._store.conversation(slot)
+        if c.endpoints() != tuple(key):
             return None
         return c
 
@@ -320,9 +333,8 @@ class Engine:
         more packets, and what was queued is dropped (every conversation keeps its label or
         its port guess)."""
         self._dissect_packets = 0
-        for conv in self._table.values():
-            if conv.dis_left > 0:
-                conv.dis_left = 0
+        dis = self._store.dis_left
+        dis[dis > 0] = 0
         self._dissect_queue = []
 
     def count_waiting(self, count: Callable[[], int] | None) -> None:
@@ -363,126 +375,315 @@ class Engine:
     def ingest(self, records: Iterable[tuple]) -> None:
         """Count packet records ``(iface, ts, wire_len, decoded, way, buf, start, end)`` from a
         capture source: a list of them, or a batch of columns
-        (:class:`~tuimon.capture.columns.PacketColumns`, counted a conversation at a time)."""
+        (:class:`~tuimon.capture.columns.PacketColumns`). Either way the conversations are
+        counted a batch at a time: grouped by conversation, then added to the store's
+        columns in numpy (:meth:`_apply`)."""
         groups = None
         if isinstance(records, PacketColumns):
             groups = self._count_columns(records)
         else:
-            self._count(records)
+            if not isinstance(records, list):
+                records = list(records)
+            self._apply(None, self._count_records(records, range(len(records))), records)
         if self.counters is not None:
             self.counters.ingest(records, groups)
         self.stations.ingest(records, [m.link == "ether" for m in self._meta])
         self.sizes.ingest(records)
         self.ports.ingest(records)
-        if self.max_flows and len(self._table) > self.max_flows + (self.max_flows >> 3):
+        st = self._store
+        bound = self.max_flows + (self.max_flows >> 3)
+        if self.max_flows and (st.live_listed > bound or st.live - st.live_listed > bound):
             self.fold()  # a flood of new conversations: keep the bound between folds too
 
-    def _count_columns(self, batch: PacketColumns):
+    def _count_columns(self, batch: PacketColumns) -> Groups | None:
         """:meth:`ingest` for a batch of columns: the fast rows' interface counters by
-        numpy, their conversations once each (:func:`tuimon.core.grouping.conversations`),
-        the slow rows by :meth:`_count`, in their place among the conversations' first
-        packets (so a conversation is created by its first packet, as per packet).
-        Returns the fast rows' groups (None: no fast row), for the named counters."""
+        numpy and their conversations grouped (:func:`tuimon.core.grouping.conversations`),
+        the slow rows' record by record; both added to the conversations at once. Returns
+        the fast rows' groups (None: no fast row), for the named counters."""
         g = None
         cols = batch.cols
         fast = cols["fast"]
-        slow_rows, slow = batch.slow_rows.tolist(), batch.slow_recs
         if fast.any():
+            if batch.grouper is not None:
+                self._use_index(batch.grouper)
             g = conversations(cols, batch.grouper)
-            table, gen, new = self._table, self._gen, self._new
-            dirty = self._dirty.append
-            skip: set[int] = set()
-            if slow:
-                fast, slow_rows, slow, skip = self._demote(batch, g, slow_rows, slow)
-            if fast.any():
-                self._count_interfaces(cols, fast)
-            si, ns = 0, len(slow)
-            queued: list = []  # (row, item) for the dissector
-            ifaces = cols["iface"]
-            # one interface for the whole batch (most often): no numpy scalar per new one
-            iface = int(ifaces[0]) if len(ifaces) and (ifaces == ifaces[0]).all() else None
-            for (key, fwd, ts, lo_p, lo_b, hi_p, hi_b, lo_f, hi_f, last, row, gi) in zip(
-                    g.keys, g.first_fwd, g.first_ts, g.lo_packets, g.lo_bytes, g.hi_packets,
-                    g.hi_bytes, g.lo_flags, g.hi_flags, g.last, g.first_row, g.group):
-                if skip and gi in skip:
-                    continue
-                if si < ns and slow_rows[si] < row:
-                    j = bisect_left(slow_rows, row, si)
-                    self._count_slow(slow[si:j], slow_rows[si:j], queued)
-                    si = j
-                f = table.get(key)
-                if f is None:
-                    f = new(key, fwd, ts, int(ifaces[row]) if iface is None else iface)
-                if f.fwd:
-                    f.ab_p += lo_p
-                    f.ab_b += lo_b
-                    f.ba_p += hi_p
-                    f.ba_b += hi_b
-                    f.flags_ab |= lo_f
-                    f.flags_ba |= hi_f
-                else:
-                    f.ab_p += hi_p
-                    f.ab_b += hi_b
-                    f.ba_p += lo_p
-                    f.ba_b += lo_b
-                    f.flags_ab |= hi_f
-                    f.flags_ba |= lo_f
-                if last > f.last:
-                    f.last = last
-                if f.gen != gen:
-                    f.gen = gen
-                    dirty(f)
-                if f.dis_left > 0:  # some of its first packets: for the dissector
-                    self._to_dissect(f, batch, g.rows[g.at[gi]:g.at[gi + 1]], queued)
-            if si < ns:
-                self._count_slow(slow[si:], slow_rows[si:], queued)
-            if queued:
-                queued.sort(key=_first)
-                self._dissect_queue.extend(item for _, item in queued)
-        elif slow:
-            self._count(slow)
+            self._count_interfaces(cols, fast)
+        slow = batch.slow_recs
+        self._apply(g, self._count_records(slow, batch.slow_rows.tolist()) if slow else None,
+                    batch)
         return g
 
-    def _demote(self, batch: PacketColumns, g, slow_rows: list[int], slow: list):
-        """The conversations with both fast and slow rows in this batch (a VLAN tag on some
-        of their packets, IPv4 options...) that are new or still being dissected: their
-        fast rows join the slow ones, so they are created by their first packet and hand
-        the dissector their first packets in order, as per packet. Returns the fast mask,
-        the slow rows and records, and the groups to skip."""
-        table = self._table
-        keys = set()
-        for rec in slow:
-            dec = rec[3]
-            if dec[0] > NONIP:
-                _, proto, src, dst, sport, dport, _ = dec
-                if src < dst or (src == dst and (sport is None or sport <= dport)):
-                    keys.add((proto, src, dst, sport, dport))
-                else:
-                    keys.add((proto, dst, src, dport, sport))
-        skip = set()
-        for key, gi in zip(g.keys, g.group):
-            if key in keys:
-                f = table.get(key)
-                if f is None or f.dis_left > 0:
-                    skip.add(gi)
-        if not skip:
-            return batch.cols["fast"], slow_rows, slow, skip
-        moved = np.concatenate([g.rows[g.at[gi]:g.at[gi + 1]] for gi in skip]).tolist()
-        fast = batch.cols["fast"].copy()
-        fast[moved] = False
-        merged = sorted([*zip(slow_rows, slow), *((r, batch[r]) for r in moved)], key=_first)
-        return fast, [r for r, _ in merged], [rec for _, rec in merged], skip
+    def _use_index(self, grouper) -> None:
+        """Move the conversations' index to the compiled one the batch's stage offers (once:
+        the store starts with a dict)."""
+        st = self._store
+        make = getattr(grouper, "slot_index", None)
+        if make is None or not getattr(st.index, "is_dict", False):
+            return
+        index = make()
+        if index is None:
+            return
+        live = np.flatnonzero(st.state[:st.top] == LIVE)
+        if len(live):
+            index.insert(st.keys, live)
+        st.index = index
 
-    def _count_slow(self, records: list, rows: list[int], queued: list) -> None:
-        """Count slow rows; what they hand the dissector joins ``queued`` with its row, so
-        the batch's packets reach the dissector in their order."""
-        q = self._dissect_queue
-        before = len(q)
-        self._count(records)
-        if len(q) > before:
-            row_of = {(id(r[5]), r[6]): row for r, row in zip(records, rows)}
-            queued.extend((row_of[id(item[4]), item[5]], item) for item in q[before:])
-            del q[before:]
+    def _count_records(self, records, rows) -> dict | None:
+        """Record tuples (the slow rows of a batch, at ``rows``): interface and non-IP
+        counts here, one by one; the IP ones grouped by canonical key, returned as
+        key -> [first row, first forward, first time, last time, packets and bytes from
+        the lower address, from the higher, flags from each, the rows] (None: none)."""
+        counters = self._counters
+        groups: dict = {}
+        newest = self.now if self.now is not None else -math.inf
+        # The interface's packets, bytes, IPv4 packets and bytes, first and last time add up
+        # in local variables, written back to its counters when the interface changes (a
+        # batch mostly comes from one) and at the end.
+        last_if, c = -1, None
+        n_p = n_b = n4_p = n4_b = 0
+        first = last = 0.0
+        for row, (ifidx, ts, wlen, dec, way, _, _, _) in zip(rows, records):
+            if ifidx != last_if:
+                if c is not None:
+                    _add_counts(c, n_p, n_b, n4_p, n4_b, first, last)
+                    n_p = n_b = n4_p = n4_b = 0
+                try:
+                    c = counters[ifidx]
+                except IndexError:
+                    self._grow(ifidx)
+                    c = counters[ifidx]
+                first, last = c[2], c[3]
+                last_if = ifidx
+            n_p += 1
+            n_b += wlen
+            if way:
+                c[_WAY + 2 * way] += 1
+                c[_WAY + 1 + 2 * way] += wlen
+            if ts > last:
+                last = ts
+            if ts < first:
+                first = ts
+            kind = dec[0]
+            if kind == IPV4:
+                n4_p += 1
+                n4_b += wlen
+            else:
+                c[4 + 2 * kind] += 1
+                c[5 + 2 * kind] += wlen
+            if kind > NONIP:
+                _, proto, src, dst, sport, dport, flags = dec
+                if src < dst or (src == dst and (sport is None or sport <= dport)):
+                    key = (proto, src, dst, sport, dport)
+                    lo = True
+                else:
+                    key = (proto, dst, src, dport, sport)
+                    lo = False
+                e = groups.get(key)
+                if e is None:
+                    e = groups[key] = [row, lo, ts, ts, 0, 0, 0, 0, 0, 0, []]
+                if lo:
+                    e[4] += 1
+                    e[5] += wlen
+                    e[8] |= flags
+                else:
+                    e[6] += 1
+                    e[7] += wlen
+                    e[9] |= flags
+                if ts > e[3]:
+                    e[3] = ts
+                e[10].append(row)
+            elif kind == NONIP:
+                n = self._nonip.get(dec[1])
+                if n is None:
+                    n = self._nonip[dec[1]] = [0, 0, []]
+                n[0] += 1
+                n[1] += wlen
+        if c is not None:
+            _add_counts(c, n_p, n_b, n4_p, n4_b, first, last)
+            newest = max(newest, max(cc[3] for cc in counters))
+        if newest > -math.inf:
+            self.now = newest
+        return groups or None
+
+    def _apply(self, g: Groups | None, slow: dict | None, batch) -> None:
+        """Add a batch's conversations to the store: the fast rows' groups ``g`` and the
+        slow rows' (:meth:`_count_records`), merged by key, in the order of their first
+        packet (a conversation is made by its first packet, its first packets go to the
+        dissector in order, as one by one)."""
+        if g is None and slow is None:
+            return
+        st = self._store
+        slow_rows = None  # entry -> its slow rows (entries with some)
+        if slow is None:
+            words, fwd, first, last = g.words, g.first_fwd, g.first_ts, g.last
+            lo_p, lo_b, hi_p, hi_b = g.lo_packets, g.lo_bytes, g.hi_packets, g.hi_bytes
+            lo_f, hi_f, first_row = g.lo_flags, g.hi_flags, g.first_row
+        else:
+            entries = list(slow.values())
+            skeys = list(slow)
+            if g is not None:  # the same key in both: the slow rows join the fast group
+                at = {k: i for i, k in enumerate(g.keys)} if len(g) else {}
+                lo_p, lo_b = g.lo_packets.copy(), g.lo_bytes.copy()
+                hi_p, hi_b = g.hi_packets.copy(), g.hi_bytes.copy()
+                lo_f, hi_f = g.lo_flags.copy(), g.hi_flags.copy()
+                first, last, fwd = g.first_ts.copy(), g.last.copy(), g.first_fwd.copy()
+                first_row = g.first_row.copy()
+                only = []
+                slow_rows = {}
+                for k, e in zip(skeys, entries):
+                    i = at.get(k)
+                    if i is None:
+                        only.append((k, e))
+                        continue
+                    lo_p[i] += e[4]
+                    lo_b[i] += e[5]
+                    hi_p[i] += e[6]
+                    hi_b[i] += e[7]
+                    lo_f[i] |= e[8]
+                    hi_f[i] |= e[9]
+                    if e[3] > last[i]:
+                        last[i] = e[3]
+                    if e[0] < first_row[i]:
+                        first_row[i], fwd[i], first[i] = e[0], e[1], e[2]
+                    slow_rows[i] = e[10]
+                base = len(g)
+                for j, (_, e) in enumerate(only):
+                    slow_rows[base + j] = e[10]
+                skeys = [k for k, _ in only]
+                entries = [e for _, e in only]
+            else:
+                base = 0
+                lo_p = lo_b = hi_p = hi_b = lo_f = hi_f = first = last = fwd = first_row = None
+                slow_rows = {j: e[10] for j, e in enumerate(entries)}
+            if entries:
+                cols = list(zip(*entries))
+                sw = np.array([key_words(k) for k in skeys], np.uint64)
+                extra = dict(first_row=np.array(cols[0], np.int64),
+                             fwd=np.array(cols[1], bool), first=np.array(cols[2], np.float64),
+                             last=np.array(cols[3], np.float64),
+                             lo_p=np.array(cols[4], np.int64), lo_b=np.array(cols[5], np.int64),
+                             hi_p=np.array(cols[6], np.int64), hi_b=np.array(cols[7], np.int64),
+                             lo_f=np.array(cols[8], np.int64), hi_f=np.array(cols[9], np.int64))
+                if g is None:
+                    words = sw
+                    first_row, fwd, first, last = (extra["first_row"], extra["fwd"],
+                                                   extra["first"], extra["last"])
+                    lo_p, lo_b, hi_p, hi_b = extra["lo_p"], extra["lo_b"], extra["hi_p"], \
+                        extra["hi_b"]
+                    lo_f, hi_f = extra["lo_f"], extra["hi_f"]
+                else:
+                    words = np.concatenate((g.words, sw))
+                    first_row = np.concatenate((first_row, extra["first_row"]))
+                    fwd = np.concatenate((fwd, extra["fwd"]))
+                    first = np.concatenate((first, extra["first"]))
+                    last = np.concatenate((last, extra["last"]))
+                    lo_p = np.concatenate((lo_p, extra["lo_p"]))
+                    lo_b = np.concatenate((lo_b, extra["lo_b"]))
+                    hi_p = np.concatenate((hi_p, extra["hi_p"]))
+                    hi_b = np.concatenate((hi_b, extra["hi_b"]))
+                    lo_f = np.concatenate((lo_f, extra["lo_f"]))
+                    hi_f = np.concatenate((hi_f, extra["hi_f"]))
+            else:
+                words = g.words
+        n = len(words)
+        # entries in the order of their first packet (the fast groups already are)
+        by_first = None
+        if slow is not None and n:
+            by_first = np.argsort(first_row, kind="stable")
+        slots = st.find(words)
+        new = slots < 0
+        if new.any():
+            pick = np.flatnonzero(new)
+            if by_first is not None:  # made in the order of their first packet
+                pick = by_first[np.isin(by_first, pick)]
+            if isinstance(batch, PacketColumns):
+                ifaces = batch.cols["iface"][first_row[pick]]
+            else:
+                ifaces = np.array([batch[r][0] for r in first_row[pick].tolist()], np.int64)
+            slots[pick] = self._create(words[pick], fwd[pick], first[pick], ifaces)
+        sf = st.fwd[slots]
+        st.ab_p[slots] += np.where(sf, lo_p, hi_p)
+        st.ab_b[slots] += np.where(sf, lo_b, hi_b)
+        st.ba_p[slots] += np.where(sf, hi_p, lo_p)
+        st.ba_b[slots] += np.where(sf, hi_b, lo_b)
+        st.flags_ab[slots] |= np.where(sf, lo_f, hi_f).astype(np.int32)
+        st.flags_ba[slots] |= np.where(sf, hi_f, lo_f).astype(np.int32)
+        st.last[slots] = np.maximum(st.last[slots], last)
+        order = slots if by_first is None else slots[by_first]
+        fresh = order[~st.dirty[order]]
+        if len(fresh):
+            st.dirty[fresh] = True
+            self._dirty.append(fresh)
+        dis = np.flatnonzero(st.dis_left[slots] > 0)
+        if len(dis):
+            self._to_dissect(batch, g, slots, dis, slow_rows)
+
+    def _create(self, words: np.ndarray, fwd: np.ndarray, first: np.ndarray,
+                ifaces: np.ndarray) -> np.ndarray:
+        """Slots for new conversations (or port-less TCP/UDP fragments' records) of key
+        ``words``, in this order: their hosts (made here when new, in the order of the
+        conversations' addresses), service and port guess, dissection."""
+        st = self._store
+        w0 = words[:, 0].astype(np.int64)
+        proto = w0 >> 33 & 0xFF
+        ported = (w0 >> 32 & 1).astype(bool)
+        listed = ported | ((proto != 6) & (proto != 17))
+        slots = st.add(words, listed)
+        st.fwd[slots] = fwd
+        st.first[slots] = first
+        st.last[slots] = first
+        st.iface[slots] = ifaces
+        # hosts: the key's two addresses, made in order when new
+        hosts, host_list, new_hosts = self.hosts, self._host_list, self.new_hosts
+        keys_lo, keys_hi = words[:, 1].tolist(), words[:, 2].tolist()
+        for j in np.flatnonzero(w0 >> 41 & 1).tolist():
+            keys_lo[j] |= V6 | int(words[j, 3]) << 64
+            keys_hi[j] |= V6 | int(words[j, 4]) << 64
+        hlo, hhi = [], []
+        for lo, hi, ts in zip(keys_lo, keys_hi, first.tolist()):
+            h = hosts.get(lo)
+            if h is None:
+                h = hosts[lo] = Host(lo, ts, len(host_list))
+                host_list.append(h)
+                if new_hosts is not None:
+                    new_hosts.append(lo)
+            hlo.append(h.hid)
+            h = hosts.get(hi)
+            if h is None:
+                h = hosts[hi] = Host(hi, ts, len(host_list))
+                host_list.append(h)
+                if new_hosts is not None:
+                    new_hosts.append(hi)
+            hhi.append(h.hid)
+        st.hlo[slots] = hlo
+        st.hhi[slots] = hhi
+        # the lower port's service, else the higher one's (TCP and UDP)
+        service = np.zeros(len(slots), np.int32)
+        plo, phi = w0 >> 16 & 0xFFFF, w0 & 0xFFFF
+        low, high = np.minimum(plo, phi), np.maximum(plo, phi)
+        for p, table in self._service_ids.items():
+            on = ported & (proto == p)
+            if on.any():
+                a, b = table[low[on]], table[high[on]]
+                service[on] = np.where(a > 0, a, b)
+        if service.any():
+            st.service[slots] = service
+            code = service.astype(np.int64) << 8 | proto
+            app_of = self._app_of
+            apps = np.zeros(len(slots), np.int32)
+            for c in np.unique(code[service > 0]).tolist():
+                a = app_of.get(c)
+                if a is None:
+                    a = app_of[c] = st.name_id(port_app(st.names[c >> 8], c & 0xFF))
+                apps[code == c] = a
+            st.app[slots] = apps
+            st.app_src[slots] = np.where(apps > 0, 1, 0)
+        dissect = self._dissect_packets
+        if dissect:
+            st.dis_left[slots[listed]] = dissect
+            if dissect < 0:  # the dissector is too far behind: a port guess only
+                self.app_skipped += int(np.count_nonzero(listed))
+        return slots
 
     def _count_interfaces(self, cols: dict, fast) -> None:
         """The fast rows' share of their interfaces' counters (IPv4 and IPv6 rows)."""
@@ -517,98 +718,46 @@ class Engine:
         if self.now is None or newest > self.now:
             self.now = newest
 
-    def _to_dissect(self, f: Conversation, batch: PacketColumns, rows, queued: list) -> None:
-        """The first of ``f``'s packets in this batch that its dissection still wants (as
-        :meth:`_count` hands them, one by one)."""
-        cols, buf = batch.cols, batch.buf
-        for r in rows[:f.dis_left].tolist():
-            f.dis_left -= 1
-            if not cols["flags"][r] & _NO_PAYLOAD:
-                queued.append((r, (f, int(cols["iface"][r]), float(cols["ts"][r]),
-                                   int(cols["wlen"][r]), buf, int(cols["start"][r]),
-                                   int(cols["end"][r]))))
-
-    def _count(self, records: Iterable[tuple]) -> None:
-        """:meth:`ingest` for record tuples, one by one."""
-        table, dirty, gen, counters = self._table, self._dirty, self._gen, self._counters
-        new = self._new
-        to_dissect = self._dissect_queue.append  # the labeller takes the list between batches
-        newest = self.now if self.now is not None else -math.inf
-        # The interface's packets, bytes, IPv4 packets and bytes, first and last time add up
-        # in local variables, written back to its counters when the interface changes (a
-        # batch mostly comes from one) and at the end.
-        last_if, c = -1, None
-        n_p = n_b = n4_p = n4_b = 0
-        first = last = 0.0
-        for ifidx, ts, wlen, dec, way, buf, start, end in records:
-            if ifidx != last_if:
-                if c is not None:
-                    _add_counts(c, n_p, n_b, n4_p, n4_b, first, last)
-                    n_p = n_b = n4_p = n4_b = 0
-                try:
-                    c = counters[ifidx]
-                except IndexError:
-                    self._grow(ifidx)
-                    c = counters[ifidx]
-                first, last = c[2], c[3]
-                last_if = ifidx
-            n_p += 1
-            n_b += wlen
-            if way:
-                c[_WAY + 2 * way] += 1
-                c[_WAY + 1 + 2 * way] += wlen
-            if ts > last:
-                last = ts
-            if ts < first:
-                first = ts
-            kind = dec[0]
-            if kind == IPV4:
-                n4_p += 1
-                n4_b += wlen
-            else:
-                c[4 + 2 * kind] += 1
-                c[5 + 2 * kind] += wlen
-            if kind > NONIP:
-                _, proto, src, dst, sport, dport, flags = dec
-                if src < dst or (src == dst and (sport is None or sport <= dport)):
-                    key = (proto, src, dst, sport, dport)
-                    fwd = True
+    def _to_dissect(self, batch, g: Groups | None, slots: np.ndarray, dis: np.ndarray,
+                    slow_rows: dict | None) -> None:
+        """The first packets of this batch's conversations that their dissection still
+        wants (``dis``: their entries), as many as each wants, in batch order (SYN and RST
+        count, but carry no application data: not handed over)."""
+        st = self._store
+        queued = []
+        ng = len(g) if g is not None else 0
+        columns = isinstance(batch, PacketColumns)
+        if columns:
+            cols, buf = batch.cols, batch.buf
+            fast_col = cols["fast"]
+        for i in dis.tolist():
+            slot = int(slots[i])
+            rows = []
+            if i < ng:
+                gi = int(g.group[i])
+                rows = g.rows[g.at[gi]:g.at[gi + 1]].tolist()
+            if slow_rows and i in slow_rows:
+                rows = sorted(rows + slow_rows[i])
+            left = int(st.dis_left[slot])
+            conv = st.conversation(slot)
+            for r in rows[:left]:
+                left -= 1
+                if columns and fast_col[r]:
+                    if cols["flags"][r] & _NO_PAYLOAD:
+                        continue
+                    item = (conv, int(cols["iface"][r]), float(cols["ts"][r]),
+                            int(cols["wlen"][r]), buf, int(cols["start"][r]),
+                            int(cols["end"][r]))
                 else:
-                    key = (proto, dst, src, dport, sport)
-                    fwd = False
-                f = table.get(key)
-                if f is None:
-                    f = new(key, fwd, ts, ifidx)
-                if fwd is f.fwd:
-                    f.ab_p += 1
-                    f.ab_b += wlen
-                    if flags:
-                        f.flags_ab |= flags
-                else:
-                    f.ba_p += 1
-                    f.ba_b += wlen
-                    if flags:
-                        f.flags_ba |= flags
-                if ts > f.last:
-                    f.last = ts
-                if f.gen != gen:
-                    f.gen = gen
-                    dirty.append(f)
-                if f.dis_left > 0:  # one of its first packets: for the dissector
-                    f.dis_left -= 1
-                    if not flags & _NO_PAYLOAD:  # SYN, RST: no application data
-                        to_dissect((f, ifidx, ts, wlen, buf, start, end))
-            elif kind == NONIP:
-                n = self._nonip.get(dec[1])
-                if n is None:
-                    n = self._nonip[dec[1]] = [0, 0, []]
-                n[0] += 1
-                n[1] += wlen
-        if c is not None:
-            _add_counts(c, n_p, n_b, n4_p, n4_b, first, last)
-            newest = max(newest, max(cc[3] for cc in counters))
-        if newest > -math.inf:
-            self.now = newest
+                    rec = batch[r]
+                    if rec[3][6] & _NO_PAYLOAD:
+                        continue
+                    item = (conv, rec[0], rec[1], rec[2], rec[5], rec[6], rec[7])
+                queued.append((r, item))
+            st.dis_left[slot] = left
+        if queued:
+            queued.sort(key=_first)
+            self._dissect_queue.extend(item for _, item in queued)
 
     # -- flows counted by the kernel (the conntrack source, tuimon.core.flows) -------------
 
@@ -630,13 +779,21 @@ class Engine:
     def conversation_for(self, key: tuple, fwd: bool, ts: float) -> Conversation:
         """The conversation filed under canonical ``key``, made (A first when ``fwd``) if
         it is not in the table."""
-        return self._table.get(key) or self._new(key, fwd, ts)
+        st = self._store
+        words = np.array([key_words(key)], np.uint64)
+        slot = int(st.find(words)[0])
+        if slot < 0:
+            slot = int(self._create(words, np.array([fwd]), np.array([ts], np.float64),
+                                    np.zeros(1, np.int64))[0])
+        return st.conversation(slot)
 
     def touch_conversation(self, conv: Conversation) -> None:
         """``conv``'s counters were changed outside :meth:`ingest`: fold it next time."""
-        if conv.gen != self._gen:
-            conv.gen = self._gen
-            self._dirty.append(conv)
+        st = self._store
+        slot = conv._i
+        if st.state[slot] == LIVE and not st.dirty[slot]:
+            st.dirty[slot] = True
+            self._dirty.append(np.array([slot], np.int64))
 
     def count_interface(self, index: int, packets: int, nbytes: int, kind: int,
                         ts: float) -> None:
@@ -654,59 +811,10 @@ class Engine:
 
     def remove_conversations(self, convs: list) -> None:
         """``convs`` (already folded) leave the table now, as expired ones do."""
-        table, left = self._table, []
-        for f in convs:
-            if f.gen != _GONE and table.get(f.key) is f:
-                del table[f.key]
-                f.gen = _GONE
-                left.append(f)
-        self._left(left)
-
-    def _new(self, key: tuple, fwd: bool, ts: float, iface: int = 0) -> Conversation:
-        """A new conversation (or a port-less TCP/UDP fragment's record) for ``key``, first
-        seen on interface ``iface``; its addresses and ports are the host's and the shared
-        int objects (memory)."""
-        proto, lo, hi, plo, phi = key
-        hosts = self.hosts
-        h = hosts.get(lo)
-        if h is None:
-            h = hosts[lo] = Host(lo, ts)
-            if self.new_hosts is not None:
-                self.new_hosts.append(lo)
-        lo = h.addr
-        h = hosts.get(hi)
-        if h is None:
-            h = hosts[hi] = Host(hi, ts)
-            if self.new_hosts is not None:
-                self.new_hosts.append(hi)
-        hi = h.addr
-        if plo is None:
-            if proto == 6 or proto == 17:  # a fragment without ports: hosts and protocols only
-                f = self._portless.get(key)
-                if f is None:
-                    key = (proto, lo, hi, None, None)
-                    f = self._portless[key] = (
-                        ConversationOn(key, fwd, ts, None, 0, iface) if iface
-                        else Conversation(key, fwd, ts, None))
-                return f
-            service = None
-        else:
-            if plo < 65536 and phi < 65536:
-                plo, phi = _PORTS[plo], _PORTS[phi]
-            ports = self._service_ports.get(proto)
-            service = None
-            if ports:  # the lower port's service, else the higher one's
-                if plo <= phi:
-                    service = ports.get(plo) or ports.get(phi)
-                else:
-                    service = ports.get(phi) or ports.get(plo)
-        key = (proto, lo, hi, plo, phi)
-        dissect = self._dissect_packets
-        if dissect < 0:  # the dissector is too far behind: a port guess only
-            self.app_skipped += 1
-        f = self._table[key] = (ConversationOn(key, fwd, ts, service, dissect, iface) if iface
-                                else Conversation(key, fwd, ts, service, dissect))
-        return f
+        st = self._store
+        slots = [c._i for c in convs if getattr(c, "_s", None) is st and c.gen != _GONE]
+        if slots:
+            self._left(np.array(list(dict.fromkeys(slots)), np.int64))
 
     # -- folding records into hosts, protocols, rates; expiry ------------------------
 
@@ -730,155 +838,38 @@ class Engine:
 
     def _fold(self) -> None:
         sec = int(self.now) if self.now is not None else 0
-        hosts, transport, apps = self.hosts, self._transport, self._apps
-        timeouts, wheel = self.timeouts, self._wheel
-        if timeouts is not None:
-            tcp_timeout, other_timeout, closed_timeout = timeouts
-        with_rates = self.rates
+        st = self._store
+        dirty = np.concatenate(self._dirty) if self._dirty else np.zeros(0, np.int64)
+        self._dirty = []
+        st.dirty[dirty] = False
         watchers = self.fold_watchers
-        changes = [] if watchers else None
-        change = changes.append if changes is not None else None
-        leaders = self._leaders
-        lead_floor, lead_add = leaders.floor, leaders.members.add
-        dirty, between = self._dirty, self.between
+        between = self.between
         if between is None or len(dirty) <= FOLD_STEP:
             chunks = (dirty,)
             between = None  # (a short fold: in one go)
         else:  # a part at a time, the requests looked at between (a key waits less)
             chunks = (dirty[i:i + FOLD_STEP] for i in range(0, len(dirty), FOLD_STEP))
+        parts = []
         for n, chunk in enumerate(chunks):
             if n:
                 between()
-            # (IPv4 or IPv6, IP protocol) -> (its transport entry, app -> its application
-            # entry): the two tables' entries looked up once a chunk, under an int (the
-            # protocol, its complement ~proto for IPv6: never equal), not a tuple made and
-            # hashed per conversation. Made again every chunk: between() may label a
-            # conversation, which can remove an application entry.
-            entries: dict[int, tuple] = {}
-            for f in chunk:
-                ab_p, ab_b, ba_p, ba_b = f.ab_p, f.ab_b, f.ba_p, f.ba_b
-                m_ab_p, m_ba_p = f.m_ab_p, f.m_ba_p
-                dap, dab = ab_p - m_ab_p, ab_b - f.m_ab_b
-                dbp, dbb = ba_p - m_ba_p, ba_b - f.m_ba_b
-                if change is not None:
-                    change((f, dap, dab, dbp, dbb))
-                f.m_ab_p, f.m_ab_b, f.m_ba_p, f.m_ba_b = ab_p, ab_b, ba_p, ba_b
-                dp, db = dap + dbp, dab + dbb
-                first, last = f.first, f.last
-                key = f.key
-                proto, lo = key[0], key[1]
-                app = f.app
-                if f.fwd:
-                    ha, hb = hosts[lo], hosts[key[2]]
-                else:
-                    ha, hb = hosts[key[2]], hosts[lo]
-                if app:
-                    happs = ha.apps
-                    if happs is None:
-                        ha.apps = {app: db}
-                    else:
-                        happs[app] = happs.get(app, 0) + db
-                    if hb is not ha:
-                        happs = hb.apps
-                        if happs is None:
-                            hb.apps = {app: db}
-                        else:
-                            happs[app] = happs.get(app, 0) + db
-                ha.packets += dp
-                ha.bytes += db
-                ha.tx_p += dap
-                ha.tx_b += dab
-                ha.rx_p += dbp
-                ha.rx_b += dbb
-                if first < ha.first:
-                    ha.first = first
-                if last > ha.last:
-                    ha.last = last
-                if with_rates:
-                    hist = ha.hist = bump_packed(ha.hist, sec, db)
-                    # the 2 s rate for the peak: a one-second history is this second's bytes
-                    r = (hist & MASK) / 2 if hist.__class__ is int else rate2_packed(hist, sec)
-                    if r > ha.peak:
-                        ha.peak = r
-                if hb is not ha:
-                    hb.packets += dp
-                    hb.bytes += db
-                    hb.tx_p += dbp
-                    hb.tx_b += dbb
-                    hb.rx_p += dap
-                    hb.rx_b += dab
-                    if first < hb.first:
-                        hb.first = first
-                    if last > hb.last:
-                        hb.last = last
-                    if with_rates:
-                        hist = hb.hist = bump_packed(hb.hist, sec, db)
-                        r = (hist & MASK) / 2 if hist.__class__ is int else rate2_packed(hist, sec)
-                        if r > hb.peak:
-                            hb.peak = r
-                else:  # talking to itself: every packet is sent and received by it
-                    ha.tx_p += dbp
-                    ha.tx_b += dbb
-                    ha.rx_p += dap
-                    ha.rx_b += dab
-                if ab_b + ba_b >= lead_floor and (
-                        key[3] is not None or (proto != 6 and proto != 17)):
-                    lead_add(f)  # (a port-less TCP/UDP fragment's record is not listed)
-                kind = ~proto if lo >= V6 else proto
-                entry = entries.get(kind)
-                if entry is None:
-                    t = transport.get((lo >= V6, proto))
-                    if t is None:
-                        t = transport[(lo >= V6, proto)] = [0, 0, []]
-                    entry = entries[kind] = (t, {})
-                t = entry[0]
-                t[0] += dp
-                t[1] += db
-                if with_rates:
-                    bump(t[2], sec, db)
-                    f.hist = bump_total(f.hist, sec, db, ab_b + ba_b - db)
-                if app:
-                    s = entry[1].get(app)
-                    if s is None:
-                        s = apps.get((lo >= V6, proto, app))
-                        if s is None:
-                            s = apps[(lo >= V6, proto, app)] = [0, 0, []]
-                        entry[1][app] = s
-                    s[0] += dp
-                    s[1] += db
-                    if with_rates:
-                        bump(s[2], sec, db)
-                if timeouts is not None:
-                    if m_ab_p == 0 and m_ba_p == 0:  # new: its first fold
-                        due = int(last + (tcp_timeout if proto == 6 else other_timeout)) + 1
-                        slot = wheel.get(due)
-                        if slot is None:
-                            wheel[due] = [f]
-                        else:
-                            slot.append(f)
-                    if proto == 6 and (f.flags_ab | f.flags_ba) & 5 and f.closed:
-                        due = int(last + closed_timeout) + 1
-                        slot = wheel.get(due)
-                        if slot is None:
-                            wheel[due] = [f]
-                        else:
-                            slot.append(f)
+            part = self._fold_part(chunk, sec)
+            if watchers:
+                parts.append(part)
         touched = self.touched
-        if touched is not None:
-            for f in self._dirty:
-                key = f.key
-                touched.add(key[1])
-                touched.add(key[2])
-        self._dirty.clear()
-        self._gen += 1
-        leaders.prune()
+        if touched is not None and len(dirty):
+            host_list = self._host_list
+            ids = np.unique(np.concatenate((st.hlo[dirty], st.hhi[dirty]))).tolist()
+            touched.update(host_list[i].addr for i in ids if host_list[i] is not None)
         if self.watches:
             self.watches.fold(self.conversation, sec)
-        if changes is not None:
+        if watchers:
+            changes = Changes.join(st, parts)
             for watch in watchers:
                 if between is not None:  # each view's fold (the pairs' 10-15 ms) a part
                     between()
                 watch(changes, sec, self.now)
+        with_rates = self.rates
         for c, meta in zip(self._counters, self._meta):
             if c[_IB] != meta.folded_b:
                 if with_rates:
@@ -892,13 +883,14 @@ class Engine:
                     r = sum(e[1] for e in meta.hist if sec - e[0] < 2) / 2  # the 2 s rate
                     if r > meta.peak:
                         meta.peak = r
-        if timeouts is not None and wheel and self.now is not None:
+        if self.timeouts is not None and self._wheel and self.now is not None:
             self._expire(self.now)
         if self.max_flows:
-            for table in (self._table, self._portless):
-                if len(table) > self.max_flows:
-                    self._evict(table, len(table) - self.max_flows)
-        if self._kept:
+            if st.live_listed > self.max_flows:
+                self._evict(True, st.live_listed - self.max_flows)
+            if st.live - st.live_listed > self.max_flows:
+                self._evict(False, st.live - st.live_listed - self.max_flows)
+        if st.left:
             self._trim_kept()  # the table grew
         if self.max_hosts:
             real = len(self.hosts) - (OTHER_HOSTS in self.hosts)
@@ -908,65 +900,240 @@ class Engine:
         if self.on_fold is not None:
             self.on_fold()
 
-    def _timeout(self, f: Conversation) -> float:
+    def _fold_part(self, c: np.ndarray, sec: int):
+        """Fold the slots ``c``: what each counted since its last fold goes to its hosts,
+        its protocol rows and the rate histories, in numpy (a host, protocol and
+        application a part in Python); the new ones and the closed ones are put in the
+        expiry wheel. Returns the part's changes (for the fold watchers)."""
+        st = self._store
+        ab_p, ab_b, ba_p, ba_b = st.ab_p[c], st.ab_b[c], st.ba_p[c], st.ba_b[c]
+        m_ab_p, m_ba_p = st.m_ab_p[c], st.m_ba_p[c]
+        dap, dab = ab_p - m_ab_p, ab_b - st.m_ab_b[c]
+        dbp, dbb = ba_p - m_ba_p, ba_b - st.m_ba_b[c]
+        new = (m_ab_p == 0) & (m_ba_p == 0)  # its first fold
+        st.m_ab_p[c], st.m_ab_b[c], st.m_ba_p[c], st.m_ba_b[c] = ab_p, ab_b, ba_p, ba_b
+        dp, db = dap + dbp, dab + dbb
+        fwd, first, last = st.fwd[c], st.first[c], st.last[c]
+        w0 = st.keys[c, 0].astype(np.int64)
+        proto = w0 >> 33 & 0xFF
+        six = w0 >> 41 & 1
+        app = st.app[c]
+        with_rates = self.rates
+        self._fold_hosts_of(c, fwd, first, last, dap, dab, dbp, dbb, app, sec)
+        # the protocol rows: (IPv4 or IPv6, IP protocol), and its applications
+        transport, apps, names = self._transport, self._apps, st.names
+        kind = six << 8 | proto
+        for k, p, b in _sums(kind, dp, db):
+            t = transport.get((bool(k >> 8), k & 0xFF))
+            if t is None:
+                t = transport[(bool(k >> 8), k & 0xFF)] = [0, 0, []]
+            t[0] += p
+            t[1] += b
+            if with_rates:
+                bump(t[2], sec, b)
+        named = app > 0
+        if named.any():
+            for k, p, b in _sums(kind[named] << 32 | app[named], dp[named], db[named]):
+                key = (bool(k >> 40), k >> 32 & 0xFF, names[k & 0xFFFFFFFF])
+                s = apps.get(key)
+                if s is None:
+                    s = apps[key] = [0, 0, []]
+                s[0] += p
+                s[1] += b
+                if with_rates:
+                    bump(s[2], sec, b)
+        if with_rates:
+            self._bump_conversations(c, sec, db, ab_b + ba_b)
+        if self.timeouts is not None:
+            self._schedule(c, new, proto, last)
+        return (c, dap, dab, dbp, dbb, new)
+
+    def _fold_hosts_of(self, c, fwd, first, last, dap, dab, dbp, dbb, app, sec: int) -> None:
+        """A fold part's counts to the hosts: each host once, what its conversations
+        added up (A sends A to B and receives B to A; a host talking to itself both)."""
+        st = self._store
+        hlo, hhi = st.hlo[c], st.hhi[c]
+        ha, hb = np.where(fwd, hlo, hhi), np.where(fwd, hhi, hlo)
+        same = ha == hb
+        other = ~same
+        dp, db = dap + dbp, dab + dbb
+        hid = np.concatenate((ha, hb[other]))
+        order = np.argsort(hid, kind="stable")
+        hs = hid[order]
+        if not len(hs):
+            return
+        starts = np.flatnonzero(np.concatenate(([True], hs[1:] != hs[:-1])))
+
+        def total(a_side, b_side):
+            return np.add.reduceat(np.concatenate((a_side, b_side[other]))[order],
+                                   starts).tolist()
+
+        zero = np.zeros(len(c), np.int64)
+        packets, nbytes = total(dp, dp), total(db, db)
+        tx_p = total(dap + np.where(same, dbp, zero), dbp)
+        tx_b = total(dab + np.where(same, dbb, zero), dbb)
+        rx_p = total(dbp + np.where(same, dap, zero), dap)
+        rx_b = total(dbb + np.where(same, dab, zero), dab)
+        firsts = np.minimum.reduceat(np.concatenate((first, first[other]))[order], starts).tolist()
+        lasts = np.maximum.reduceat(np.concatenate((last, last[other]))[order], starts).tolist()
+        host_list = self._host_list
+        with_rates = self.rates
+        for h_id, p, b, txp, txb, rxp, rxb, f, l in zip(hs[starts].tolist(), packets, nbytes,
+                                                          tx_p, tx_b, rx_p, rx_b, firsts, lasts):
+            h = host_list[h_id]
+            h.packets += p
+            h.bytes += b
+            h.tx_p += txp
+            h.tx_b += txb
+            h.rx_p += rxp
+            h.rx_b += rxb
+            if f < h.first:
+                h.first = f
+            if l > h.last:
+                h.last = l
+            if with_rates:
+                hist = h.hist = bump_packed(h.hist, sec, b)
+                # the 2 s rate for the peak: a one-second history is this second's bytes
+                r = (hist & MASK) / 2 if hist.__class__ is int else rate2_packed(hist, sec)
+                if r > h.peak:
+                    h.peak = r
+        named = app > 0
+        if named.any():  # each host's bytes per application (A's, then B's, per conversation)
+            n = len(c)
+            code = np.empty(2 * n, np.int64)
+            code[0::2] = ha.astype(np.int64) << 32 | app
+            code[1::2] = hb.astype(np.int64) << 32 | app
+            keep = np.empty(2 * n, bool)
+            keep[0::2] = named
+            keep[1::2] = named & other
+            nb = np.repeat(db, 2)
+            names = self._store.names
+            for k, _, b in _sums(code[keep], nb[keep], nb[keep]):
+                h = host_list[k >> 32]
+                name = names[k & 0xFFFFFFFF]
+                happs = h.apps
+                if happs is None:
+                    h.apps = {name: b}
+                else:
+                    happs[name] = happs.get(name, 0) + b
+
+    def _bump_conversations(self, c: np.ndarray, sec: int, db: np.ndarray,
+                            total: np.ndarray) -> None:
+        """The conversations' rate histories (:func:`tuimon.core.rates.bump_total`): a
+        bare second in a column, longer ones in the store's ``hmore``."""
+        st = self._store
+        hs = st.hsec[c]
+        none = hs == -1
+        if none.any():
+            st.hsec[c[none]] = sec
+        later = (hs >= 0) & (hs != sec)
+        more = hs == -2
+        if later.any() or more.any():
+            hmore = st.hmore
+            for slot, s, b, t in zip(c[later].tolist(), hs[later].tolist(),
+                                     db[later].tolist(), total[later].tolist()):
+                hmore[slot] = (sec << SHIFT | b) if s <= sec - _LONGEST else \
+                    [s << SHIFT | (t - b), sec << SHIFT | b]
+            st.hsec[c[later]] = -2
+            for slot, b in zip(c[more].tolist(), db[more].tolist()):
+                hmore[slot] = bump_packed(hmore[slot], sec, b)
+
+    def _schedule(self, c: np.ndarray, new: np.ndarray, proto: np.ndarray,
+                  last: np.ndarray) -> None:
+        """Put the part's new conversations in the expiry wheel at their idle deadline, and
+        the closed TCP ones at their closed deadline."""
+        tcp_timeout, other_timeout, closed_timeout = self.timeouts
+        st = self._store
+        tcp = proto == 6
+        closed = tcp & self._closed(c)
+        at_new, at_closed = np.flatnonzero(new), np.flatnonzero(closed)
+        if not len(at_new) and not len(at_closed):
+            return
+        due = np.concatenate((
+            (last[at_new] + np.where(tcp[at_new], tcp_timeout, other_timeout)).astype(np.int64),
+            (last[at_closed] + closed_timeout).astype(np.int64))) + 1
+        pos = np.concatenate((2 * at_new, 2 * at_closed + 1))
+        slots = np.concatenate((c[at_new], c[at_closed]))
+        self._wheel_add(slots[np.lexsort((pos, due))], np.sort(due))
+
+    def _closed(self, c: np.ndarray) -> np.ndarray:
+        """TCP: reset, or finished both ways (Conversation.closed), of slots ``c``."""
+        st = self._store
+        fa, fb = st.flags_ab[c], st.flags_ba[c]
+        return (((fa | fb) & _RST) != 0) | ((fa & fb & _FIN) != 0)
+
+    def _wheel_add(self, slots: np.ndarray, due: np.ndarray) -> None:
+        """``slots`` due at seconds ``due`` (ascending), kept in this order."""
+        orders = self._store.order[slots]
+        cut = np.flatnonzero(due[1:] != due[:-1]) + 1
+        wheel = self._wheel
+        for a, b in zip(np.concatenate(([0], cut)).tolist(), np.append(cut, len(due)).tolist()):
+            wheel.setdefault(int(due[a]), []).append((slots[a:b], orders[a:b]))
+
+    def _timeouts_of(self, slots: np.ndarray) -> np.ndarray:
         tcp, other, closed = self.timeouts
-        if f.key[0] != 6:
-            return other
-        return closed if f.closed else tcp
+        proto = self._store.keys[slots, 0].astype(np.int64) >> 33 & 0xFF
+        return np.where(proto != 6, other, np.where(self._closed(slots), closed, tcp))
 
     def _expire(self, now: float) -> None:
         """Conversations whose deadline passed leave; the others are looked at again at
         their new deadline (each conversation waits in the wheel once, so the wheel's
         size follows the table's)."""
         wheel = self._wheel
-        left = []
-        for due in sorted(s for s in wheel if s <= now):
-            for f in wheel.pop(due):
-                key = f.key
-                table = self._portless if key[3] is None and key[0] in (6, 17) else self._table
-                if f.gen == _GONE or table.get(key) is not f:
-                    continue  # already gone (or scheduled twice)
-                deadline = f.last + self._timeout(f)
-                if deadline <= now:
-                    del table[key]
-                    f.gen = _GONE
-                    if table is self._table:
-                        left.append(f)
-                else:
-                    wheel.setdefault(int(deadline) + 1, []).append(f)
-        self._left(left)
+        dues = sorted(s for s in wheel if s <= now)
+        if not dues:
+            return
+        parts = [p for d in dues for p in wheel.pop(d)]
+        st = self._store
+        slots = np.concatenate([p[0] for p in parts])
+        orders = np.concatenate([p[1] for p in parts])
+        valid = (st.state[slots] == LIVE) & (st.order[slots] == orders)
+        slots = slots[valid]  # (gone already, or scheduled twice: once is enough)
+        _, at = np.unique(slots, return_index=True)
+        slots = slots[np.sort(at)]
+        deadline = st.last[slots] + self._timeouts_of(slots)
+        gone = deadline <= now
+        stay = slots[~gone]
+        if len(stay):
+            later = deadline[~gone].astype(np.int64) + 1
+            o = np.argsort(later, kind="stable")
+            self._wheel_add(stay[o], later[o])
+        leaving = slots[gone]
+        if len(leaving):
+            listed = st.listed[leaving]
+            st.leave(leaving[~listed], False)  # port-less records: not listed, just gone
+            self._left(leaving[listed])
 
-    def _left(self, conversations: list) -> None:
-        """Conversations (already folded) that just left the table."""
-        if conversations:
-            self.expired += len(conversations)
-            self._leaders.left(conversations)  # from the table to the kept, or gone
-            if self._kept is None:  # no longer listed (kept: still listed, still leaders)
-                self._leaders.members.difference_update(conversations)
-            if self._kept is not None:
-                self._kept.extend(conversations)
-                self._trim_kept()
-            if self.on_leave is not None:
-                self.on_leave(conversations)
+    def _left(self, slots: np.ndarray) -> None:
+        """Listed conversations (already folded) leave the table: kept (LEFT) or freed."""
+        if not len(slots):
+            return
+        st = self._store
+        self.expired += len(slots)
+        handles = st.conversations(slots) if self.on_leave is not None else None
+        st.leave(slots, self._keep)
+        if self._keep:
+            self._trim_kept()
+        if handles is not None:
+            self.on_leave(handles)
 
-    def _evict(self, table: dict, count: int) -> None:
+    def _evict(self, listed: bool, count: int) -> None:
         """Over the bound: the ``count`` (and a little more, so this runs seldom) longest
-        idle leave."""
-        count = min(len(table), count + (self.max_flows >> 4))
-        lasts = sorted(f.last for f in table.values())
-        cutoff = lasts[count - 1]
-        gone = [key for key, f in table.items() if f.last <= cutoff][:count]
-        left = [table.pop(key) for key in gone]
-        for f in left:
-            f.gen = _GONE
-        for due, waiting in self._wheel.items():  # let the wheel forget them now
-            self._wheel[due] = [f for f in waiting if f.gen != _GONE]
-        if table is self._table:
-            self._left(left)
+        idle of the table (``listed``) or of the port-less records leave."""
+        st = self._store
+        slots = st.slots(LIVE, listed)
+        count = min(len(slots), count + (self.max_flows >> 4))
+        lasts = st.last[slots]
+        cutoff = np.partition(lasts, count - 1)[count - 1]
+        gone = slots[lasts <= cutoff][:count]
+        if listed:
+            self._left(gone)
+        else:
+            st.leave(gone, False)
 
     def _fold_hosts(self) -> None:
         """Over the hosts bound: the least recently seen hosts that no conversation in the
-        table (or the port-less fragments' table) refers to -- as many as are over the
+        table (or the port-less fragments' records) refers to -- as many as are over the
         bound, and a little more, so this runs seldom -- fold into :data:`OTHER_HOSTS`.
         When too few have no conversation, what is left is the floor the next check starts
         from (no scan of the table every second)."""
@@ -974,12 +1141,10 @@ class Engine:
         other = hosts.get(OTHER_HOSTS)
         real = len(hosts) - (other is not None)
         count = real - self.max_hosts + (self.max_hosts >> 4)
-        used = set()
-        for table in (self._table, self._portless):
-            for key in table:
-                used.add(key[1])
-                used.add(key[2])
-        free = [h for addr, h in hosts.items() if addr not in used and addr != OTHER_HOSTS]
+        st = self._store
+        live = np.flatnonzero(st.state[:st.top] == LIVE)
+        used = set(np.unique(np.concatenate((st.hlo[live], st.hhi[live]))).tolist())
+        free = [h for addr, h in hosts.items() if h.hid not in used and addr != OTHER_HOSTS]
         if len(free) > count:
             free.sort(key=_last_seen)
             free = free[:count]
@@ -987,8 +1152,10 @@ class Engine:
             if other is None:
                 other = hosts[OTHER_HOSTS] = Host(OTHER_HOSTS, math.inf)
                 other.last = -math.inf
+            host_list = self._host_list
             for h in free:
                 del hosts[h.addr]
+                host_list[h.hid] = None
                 other.packets += h.packets
                 other.bytes += h.bytes
                 other.tx_p += h.tx_p
@@ -1050,7 +1217,7 @@ class Engine:
     def conversation_rows(self, convs: Iterable[Conversation] | None = None,
                           with_rates: bool = True) -> list[ConversationRow]:
         """Rows of ``convs`` (None: every one in the table), in their order."""
-        return self._rows.conversation_rows(self._table.values() if convs is None else convs,
+        return self._rows.conversation_rows(self.conversations if convs is None else convs,
                                             self.now, with_rates,
                                             self._flows.nat_text if self._flows else None)
 
@@ -1068,9 +1235,9 @@ class Engine:
 
     def totals(self) -> Totals:
         return self._rows.totals(self.now, len(self.hosts) - (OTHER_HOSTS in self.hosts),
-                                 len(self._table), self.expired, self.app_waiting,
+                                 self._store.live_listed, self.expired, self.app_waiting,
                                  self.app_skipped, self.hosts_folded,
-                                 len(self._kept) if self._kept is not None else 0)
+                                 self._store.left)
 
     def snapshot(self, with_rates: bool = True, conversations=None) -> Snapshot:
         """Every table (``with_rates=False``: host and conversation rates left at 0, for
@@ -1093,7 +1260,7 @@ class Engine:
         if table is None:
             idle = max(self.timeouts[:2]) if self.timeouts is not None else None
             table = self._pairs[ports] = PairTable(ports, self.rates, idle)
-            table.seed(self._table.values(), self.now)
+            table.seed(Changes.seed(self._store, self._store.slots(LIVE, True)), self.now)
             self.fold_watchers.append(table.fold)
         return table
 

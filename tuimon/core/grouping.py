@@ -15,29 +15,42 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tuimon.capture.decode import IPV6, V6
+from tuimon.capture.decode import IPV6
+from tuimon.core.store import key_tuples
 
 
 @dataclass
 class Groups:
-    """One entry per conversation of the batch, in the order of their first packet."""
+    """One entry per conversation of the batch, in the order of their first packet: numpy
+    arrays (``keys``: the canonical key tuples, made when first asked for)."""
 
-    keys: list[tuple]  # (proto, lo, hi, port lo, port hi); ports None when it has none
-    first_fwd: list[bool]  # the first packet went from the lower address (key order)
-    first_ts: list[float]
-    lo_packets: list[int]  # packets and bytes from the lower address...
-    lo_bytes: list[int]
-    hi_packets: list[int]  # ...and from the higher one
-    hi_bytes: list[int]
-    lo_flags: list[int]
-    hi_flags: list[int]
-    last: list[float]
-    first_row: list[int]  # the batch row of its first packet
+    words: np.ndarray  # (groups, 5) uint64: the key words (tuimon.core.store)
+    first_fwd: np.ndarray  # bool: the first packet went from the lower address (key order)
+    first_ts: np.ndarray
+    lo_packets: np.ndarray  # packets and bytes from the lower address...
+    lo_bytes: np.ndarray
+    hi_packets: np.ndarray  # ...and from the higher one
+    hi_bytes: np.ndarray
+    lo_flags: np.ndarray
+    hi_flags: np.ndarray
+    last: np.ndarray
+    first_row: np.ndarray  # the batch row of its first packet
     # the batch rows of each group's packets, in batch order: rows[at[g]:at[g + 1]] for
     # the group's entry in ``group`` (entry i above is group ``group[i]`` there)
     rows: np.ndarray
     at: np.ndarray
-    group: list[int]
+    group: np.ndarray
+    _keys: list | None = None
+
+    @property
+    def keys(self) -> list[tuple]:
+        """(proto, lo, hi, port lo, port hi) per entry; ports None when it has none."""
+        if self._keys is None:
+            self._keys = key_tuples(self.words)
+        return self._keys
+
+    def __len__(self) -> int:
+        return len(self.words)
 
 
 def conversations(cols: dict[str, np.ndarray], grouper=None) -> Groups:
@@ -94,34 +107,31 @@ def conversations(cols: dict[str, np.ndarray], grouper=None) -> Groups:
     first_row = rows[starts]
     by_first = np.argsort(first_row, kind="stable")
     s = starts[by_first]
-    g_ported = ported[order][s]
-    g_plo, g_phi = plo[order][s].tolist(), phi[order][s].tolist()
-    g_lo, g_hi = lo[order][s].tolist(), hi[order][s].tolist()
+    g_ported = ported[order][s].astype(np.uint64)
+    g_six = six[order][s].astype(np.uint64)
+    words = np.zeros((len(s), 5), np.uint64)
+    words[:, 0] = (g_six << np.uint64(41)) | (proto[order][s].astype(np.uint64) << np.uint64(33)) \
+        | (g_ported << np.uint64(32)) | (plo[order][s].astype(np.uint64) << np.uint64(16)) \
+        | phi[order][s].astype(np.uint64)
+    words[:, 1], words[:, 2] = lo[order][s], hi[order][s]
     if any6:
-        g_six = six[order][s]
-        lo_top, hi_top = lo_hi[order][s].tolist(), hi_hi[order][s].tolist()
-        for j in np.flatnonzero(g_six).tolist():
-            g_lo[j] |= V6 | lo_top[j] << 64
-            g_hi[j] |= V6 | hi_top[j] << 64
-    keys = [(p, a, b, x, y) if ok else (p, a, b, None, None)
-            for p, a, b, x, y, ok in zip(proto[order][s].tolist(), g_lo, g_hi, g_plo, g_phi,
-                                         g_ported.tolist())]
+        words[:, 3], words[:, 4] = lo_hi[order][s], hi_hi[order][s]
     lo_p, total_b, lo_b = lo_p[by_first], total_b[by_first], lo_b[by_first]
     return Groups(
-        keys=keys,
-        first_fwd=fwd[s].tolist(),
-        first_ts=ts[s].tolist(),
-        lo_packets=lo_p.tolist(),
-        lo_bytes=lo_b.tolist(),
-        hi_packets=(counts[by_first] - lo_p).tolist(),
-        hi_bytes=(total_b - lo_b).tolist(),
-        lo_flags=lo_f[by_first].tolist(),
-        hi_flags=hi_f[by_first].tolist(),
-        last=last[by_first].tolist(),
-        first_row=first_row[by_first].tolist(),
+        words=words,
+        first_fwd=fwd[s],
+        first_ts=ts[s],
+        lo_packets=lo_p,
+        lo_bytes=lo_b,
+        hi_packets=counts[by_first] - lo_p,
+        hi_bytes=total_b - lo_b,
+        lo_flags=lo_f[by_first],
+        hi_flags=hi_f[by_first],
+        last=last[by_first],
+        first_row=first_row[by_first],
         rows=rows,
         at=np.append(starts, n),
-        group=by_first.tolist(),
+        group=by_first,
     )
 
 
@@ -132,32 +142,20 @@ def _compiled(cols: dict[str, np.ndarray], grouper) -> Groups:
     fast = np.flatnonzero(cols["fast"])
     g = grouper.group(cols, fast, IPV6)
     k = g["keys"]
-    word = k[:, 0].astype(np.int64)
-    g_lo, g_hi = k[:, 1].tolist(), k[:, 2].tolist()
-    six = np.flatnonzero(word >> 41 & 1).tolist()
-    if six:
-        lo_top, hi_top = k[:, 3].tolist(), k[:, 4].tolist()
-        for j in six:
-            g_lo[j] |= V6 | lo_top[j] << 64
-            g_hi[j] |= V6 | hi_top[j] << 64
-    keys = [(p, a, b, x, y) if ok else (p, a, b, None, None)
-            for p, a, b, x, y, ok in zip((word >> 33 & 0xFF).tolist(), g_lo, g_hi,
-                                         (word >> 16 & 0xFFFF).tolist(),
-                                         (word & 0xFFFF).tolist(), (word >> 32 & 1).tolist())]
-    n = len(keys)
+    n = len(k)
     return Groups(
-        keys=keys,
-        first_fwd=g["fwd"].tolist(),
-        first_ts=g["first"].tolist(),
-        lo_packets=g["lo_p"].tolist(),
-        lo_bytes=g["lo_b"].tolist(),
-        hi_packets=g["hi_p"].tolist(),
-        hi_bytes=g["hi_b"].tolist(),
-        lo_flags=g["lo_f"].tolist(),
-        hi_flags=g["hi_f"].tolist(),
-        last=g["last"].tolist(),
-        first_row=k[:, 5].astype(np.int64).tolist(),
+        words=np.ascontiguousarray(k[:, :5]),
+        first_fwd=g["fwd"],
+        first_ts=g["first"],
+        lo_packets=g["lo_p"],
+        lo_bytes=g["lo_b"],
+        hi_packets=g["hi_p"],
+        hi_bytes=g["hi_b"],
+        lo_flags=g["lo_f"],
+        hi_flags=g["hi_f"],
+        last=g["last"],
+        first_row=k[:, 5].astype(np.int64),
         rows=g["rows"],
         at=g["at"],
-        group=list(range(n)),
+        group=np.arange(n, dtype=np.int64),
     )

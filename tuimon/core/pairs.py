@@ -142,10 +142,10 @@ class PairTable:
     def __len__(self) -> int:
         return len(self.pairs)
 
-    def fold(self, changes: list, sec: int, now: float | None) -> None:
-        """Add each changed conversation's counts since the last fold to its pair:
-        ``changes`` holds ``(conversation, A->B packets, A->B bytes, B->A packets,
-        B->A bytes)``, A being the conversation's A; ``sec``: the fold's second."""
+    def fold(self, changes, sec: int, now: float | None) -> None:
+        """Add each changed conversation's counts since the last fold to its pair
+        (``changes``: a :class:`tuimon.core.changes.Changes`, A being each conversation's
+        A); ``sec``: the fold's second."""
         before = self._add(changes, self.rates)
         for p, (ab_b, ba_b) in before.items():
             if p.ab_b != ab_b:
@@ -165,15 +165,16 @@ class PairTable:
                 self._next_sweep = now + self.idle / 4
                 self.sweep(now)
 
-    def _add(self, changes: list, rates: bool) -> dict:
+    def _add(self, changes, rates: bool) -> dict:
         """Add ``changes`` (as :meth:`fold` takes them) to their pairs; with ``rates``,
         returns each pair added to with its bytes each way before (else nothing)."""
         pairs, ports = self.pairs, self.ports
         # with rates, each pair this fold adds to: its bytes each way before it (what the
         # fold added is the difference: one bump and one peak per pair and fold)
         before: dict[Pair, list] = {}
-        for conv, dap, dab, dbp, dbb in changes:
-            ckey, fwd, first = conv.key, conv.fwd, conv.first
+        for ckey, fwd, first, last, new, dap, dab, dbp, dbb in zip(
+                changes.keys, changes.fwd, changes.first, changes.last, changes.new,
+                changes.dap, changes.dab, changes.dbp, changes.dbb):
             key = ckey if ports else (ckey[1], ckey[2])
             p = pairs.get(key)
             if p is None:
@@ -182,7 +183,7 @@ class PairTable:
                     before[p] = [0, 0]
             elif rates and p not in before:
                 before[p] = [p.ab_b, p.ba_b]
-            if conv.m_ab_p == dap and conv.m_ba_p == dbp:  # the conversation's first fold
+            if new:  # the conversation's first fold
                 p.convs += 1
             if first < p.first:
                 p.first = first
@@ -204,7 +205,6 @@ class PairTable:
                 p.ab_b += dbb
                 p.ba_p += dap
                 p.ba_b += dab
-            last = conv.last
             if last > p.last:
                 p.last = last
         return before
@@ -217,12 +217,13 @@ class PairTable:
             del self.pairs[key]
         return len(gone)
 
-    def seed(self, conversations, now: float | None = None) -> None:
-        """Start from the conversations in the table as they stand (their counts so far,
-        no rate history): a table made after the session started, at ``now``."""
-        if len(conversations) and now is not None:
+    def seed(self, changes, now: float | None = None) -> None:
+        """Start from the conversations in the table as they stand (``changes``: their
+        counts so far, :meth:`tuimon.core.changes.Changes.seed`; no rate history): a table
+        made after the session started, at ``now``."""
+        if len(changes) and now is not None:
             self.made = now
-        self._add([(c, c.m_ab_p, c.m_ab_b, c.m_ba_p, c.m_ba_b) for c in conversations], False)
+        self._add(changes, False)
 
     def rows(self, pairs, now: float | None, proto_name) -> list[PairRow]:
         """Rows of ``pairs`` (None: every one); ``proto_name``: IP protocol -> its name."""

@@ -113,9 +113,9 @@ class ProcessTable:
                 owners.append(((owner[0], owner[1]), is_lo == conv.fwd))
         return tuple(owners)
 
-    def fold(self, changes: list, sec: int, now: float | None) -> None:
-        """Attribute each change ``(conv, A->B packets, A->B bytes, B->A packets, B->A
-        bytes)`` to the processes owning its ends (:data:`UNATTRIBUTED` when none)."""
+    def fold(self, changes, sec: int, now: float | None) -> None:
+        """Attribute each change (``changes``: a :class:`tuimon.core.changes.Changes`) to
+        the processes owning its ends (:data:`UNATTRIBUTED` when none)."""
         if not self.live:  # a playback: all of it unattributed, nothing to remember
             self._fold_unattributed(changes, sec)
             return
@@ -125,7 +125,9 @@ class ProcessTable:
         nobody = procs.get(UNATTRIBUTED)
         n_sp = n_sb = n_rp = n_rb = n_convs = 0
         n_first = n_last = None
-        for conv, dap, dab, dbp, dbb in changes:
+        for conv, dap, dab, dbp, dbb, new in zip(changes.conversations(), changes.dap,
+                                                 changes.dab, changes.dbp, changes.dbb,
+                                                 changes.new):
             mine = owners.get(conv)
             fresh = mine is None
             if fresh:  # not attributed yet: look it up in the latest socket table
@@ -139,7 +141,7 @@ class ProcessTable:
                 n_sb += dab
                 n_rp += dbp
                 n_rb += dbb
-                if conv.m_ab_p == dap and conv.m_ba_p == dbp:  # its first fold
+                if new:  # its first fold
                     n_convs += 1
                 if n_first is None or conv.first < n_first:
                     n_first = conv.first
@@ -190,21 +192,21 @@ class ProcessTable:
                 del owners[conv]
             self._prune_at = max(10_000, 2 * len(owners))
 
-    def _fold_unattributed(self, changes: list, sec: int) -> None:
+    def _fold_unattributed(self, changes, sec: int) -> None:
         p = self.procs.get(UNATTRIBUTED)
         if p is None:
             p = self.procs[UNATTRIBUTED] = Proc(None, UNATTRIBUTED_NAME)
         packets = nbytes = convs = 0
         first, last = p.first, p.last
-        for conv, dap, dab, dbp, dbb in changes:
-            packets += dap + dbp
-            nbytes += dab + dbb
-            if conv.m_ab_p == dap and conv.m_ba_p == dbp:
-                convs += 1
-            if first is None or conv.first < first:
-                first = conv.first
-            if last is None or conv.last > last:
-                last = conv.last
+        if len(changes):
+            packets = sum(changes.dap) + sum(changes.dbp)
+            nbytes = sum(changes.dab) + sum(changes.dbb)
+            convs = sum(changes.new)
+            low, high = min(changes.first), max(changes.last)
+            if first is None or low < first:
+                first = low
+            if last is None or high > last:
+                last = high
         p.sent_p += packets  # (no side is local: the row shows both ways together)
         p.sent_b += nbytes
         p.convs += convs

@@ -1,0 +1,418 @@
+"""The engine's conversations as columns: one *slot* per conversation in numpy arrays (its
+canonical key as five 64-bit words, counts each way, times, TCP flags, labels, state) and
+an index from key to slot (:mod:`tuimon.core.slotindex`), so a million conversations cost
+no Python object each (memory: about 190 bytes a conversation, against some 480 as objects).
+
+The engine adds a batch's counts to the columns in numpy (:meth:`tuimon.core.engine.Engine.ingest`)
+and folds the slots that changed in numpy too. Whoever wants one conversation as an object
+(a row of the Conversations view, the labeller, a watch, the flow log) asks
+:meth:`ConversationStore.conversation` for a :class:`StoredConversation`: a
+:class:`~tuimon.core.conversation.Conversation` whose fields read and write the columns.
+There is one per slot while anything holds it (a weak cache), so identity holds as it did
+for the objects. When a slot is freed, a handle still held turns into a plain
+:class:`~tuimon.core.conversation.Conversation` holding the final values (it stays valid,
+``gen`` says it is gone), and the slot is used again.
+
+A slot is ``LIVE`` (in the table and the index), ``LEFT`` (left the table, still listed:
+the kept conversations of :meth:`tuimon.core.engine.Engine.keep_left`) or ``FREE``. The
+``order`` column gives the listing's order: a live conversation's creation number, a left
+one's number past every live one in the order they left.
+
+Key words (as :func:`tuimon.core.grouping.conversations` makes them): word 0 is
+``IPv6 << 41 | proto << 33 | ported << 32 | lower port << 16 | higher port``, words 1 and 2
+the lower and the higher address (low 64 bits), 3 and 4 their high 64 bits (IPv6).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Sequence
+
+import numpy as np
+
+from tuimon.capture.decode import V6
+from tuimon.core.conversation import _GONE, Conversation
+from tuimon.core.rates import SHIFT
+
+FREE, LIVE, LEFT = 0, 1, 2
+LEFT_BASE = 1 << 62  # ``order`` of a left conversation: past every live one
+APP_SOURCES = ("", "port", "dissector")
+_SOURCE_ID = {s: i for i, s in enumerate(APP_SOURCES)}
+_LOW64 = (1 << 64) - 1
+
+# name -> dtype of the one-value-a-slot columns (``keys`` is (capacity, 5) uint64)
+COLUMNS = {
+    "fwd": np.bool_,  # A (the first packet's sender) is the key's lower address
+    "ab_p": np.int64, "ab_b": np.int64, "ba_p": np.int64, "ba_b": np.int64,
+    "m_ab_p": np.int64, "m_ab_b": np.int64, "m_ba_p": np.int64, "m_ba_b": np.int64,
+    "first": np.float64, "last": np.float64,
+    "flags_ab": np.int32, "flags_ba": np.int32,
+    "iface": np.int32,  # the interface of its first packet
+    "app": np.int32,  # an id in ConversationStore.names (0: None)
+    "app_src": np.int8,  # an index in APP_SOURCES
+    "service": np.int32,  # an id in ConversationStore.names (0: None)
+    "dis_left": np.int32,  # packets still for the dissector (-1: never dissected)
+    "hsec": np.int64,  # rate history: -1 none, a second (bare), -2 in ConversationStore.hmore
+    "order": np.int64,  # the listing's order (see the module's docstring)
+    "state": np.uint8,  # FREE, LIVE, LEFT
+    "listed": np.bool_,  # a conversation of the table (not a port-less fragment's record)
+    "dirty": np.bool_,  # counted since the engine's last fold
+    "hlo": np.int32, "hhi": np.int32,  # the engine's host ids of the key's two addresses
+}
+_FIELDS = ("ab_p", "ab_b", "ba_p", "ba_b", "m_ab_p", "m_ab_b", "m_ba_p", "m_ba_b",
+           "flags_ab", "flags_ba", "iface", "dis_left")
+
+
+def key_tuples(words: np.ndarray) -> list[tuple]:
+    """The canonical key tuples ``(proto, lo, hi, port lo, port hi)`` of rows of key words
+    (ports None when the key has none; IPv6 addresses with the V6 bit)."""
+    if not len(words):
+        return []
+    w0 = words[:, 0].astype(np.int64)
+    lo, hi = words[:, 1].tolist(), words[:, 2].tolist()
+    for j in np.flatnonzero(w0 >> 41 & 1).tolist():
+        lo[j] |= V6 | int(words[j, 3]) << 64
+        hi[j] |= V6 | int(words[j, 4]) << 64
+    return [(p, a, b, x, y) if ok else (p, a, b, None, None)
+            for p, a, b, x, y, ok in zip((w0 >> 33 & 0xFF).tolist(), lo, hi,
+                                         (w0 >> 16 & 0xFFFF).tolist(), (w0 & 0xFFFF).tolist(),
+                                         (w0 >> 32 & 1).tolist())]
+
+
+def key_words(key: tuple) -> tuple:
+    """The five key words of a canonical key tuple (the inverse of :func:`key_tuples`)."""
+    proto, lo, hi, plo, phi = key
+    six = lo >= V6 or hi >= V6
+    ported = plo is not None
+    w0 = (six << 41) | (proto << 33) | (ported << 32) | ((plo << 16 | phi) if ported else 0)
+    if six:
+        return (w0, lo & _LOW64, hi & _LOW64, (lo >> 64) & _LOW64, (hi >> 64) & _LOW64)
+    return (w0, lo, hi, 0, 0)
+
+
+class DictIndex:
+    """Key words -> slot in a dict: the index when the compiled stage is not built (and
+    the reference the compiled one is tested against)."""
+
+    __slots__ = ("_d",)
+
+    def __init__(self) -> None:
+        self._d: dict[tuple, int] = {}
+
+    @property
+    def count(self) -> int:
+        return len(self._d)
+
+    def find(self, keys: np.ndarray, q: np.ndarray) -> np.ndarray:
+        get = self._d.get
+        return np.array([get(k, -1) for k in map(tuple, q.tolist())], dtype=np.int64)
+
+    def insert(self, keys: np.ndarray, slots: np.ndarray) -> None:
+        d = self._d
+        for s, k in zip(slots.tolist(), keys[slots].tolist()):
+            d[tuple(k)] = s
+
+    def remove(self, keys: np.ndarray, slots: np.ndarray) -> None:
+        d = self._d
+        for k in keys[slots].tolist():
+            del d[tuple(k)]
+
+
+class StoredConversation(Conversation):
+    """A conversation of the store: its fields are the columns at its slot (see the
+    module's docstring). Once its slot is freed it is a plain Conversation."""
+
+    __slots__ = ()
+
+    @property
+    def key(self) -> tuple:
+        try:
+            return _KEY.__get__(self)
+        except AttributeError:
+            k = key_tuples(self._s.keys[self._i:self._i + 1])[0]
+            _KEY.__set__(self, k)
+            return k
+
+    @property
+    def fwd(self) -> bool:
+        return bool(self._s.fwd[self._i])
+
+    @property
+    def first(self) -> float:
+        return self._s.first.item(self._i)
+
+    @first.setter
+    def first(self, value: float) -> None:
+        self._s.first[self._i] = value
+
+    @property
+    def last(self) -> float:
+        return self._s.last.item(self._i)
+
+    @last.setter
+    def last(self, value: float) -> None:
+        self._s.last[self._i] = value
+
+    @property
+    def gen(self) -> int:
+        """``_GONE`` once it left the table (kept, LEFT), else 0."""
+        return 0 if self._s.state[self._i] == LIVE else _GONE
+
+    @property
+    def app(self) -> str | None:
+        s = self._s
+        return s.names[s.app.item(self._i)]
+
+    @app.setter
+    def app(self, value: str | None) -> None:
+        s = self._s
+        s.app[self._i] = s.name_id(value)
+
+    @property
+    def service(self) -> str | None:
+        s = self._s
+        return s.names[s.service.item(self._i)]
+
+    @property
+    def app_src(self) -> str:
+        return APP_SOURCES[self._s.app_src.item(self._i)]
+
+    @app_src.setter
+    def app_src(self, value: str) -> None:
+        self._s.app_src[self._i] = _SOURCE_ID[value]
+
+    @property
+    def hist(self):
+        return self._s.hist_of(self._i)
+
+    @hist.setter
+    def hist(self, value) -> None:
+        self._s.set_hist(self._i, value)
+
+
+def _column(name: str):
+    def get(self):
+        return getattr(self._s, name).item(self._i)
+
+    def put(self, value) -> None:
+        getattr(self._s, name)[self._i] = value
+
+    return property(get, put)
+
+
+for _name in _FIELDS:
+    setattr(StoredConversation, _name, _column(_name))
+_KEY = Conversation.__dict__["key"]  # the slot a handle keeps its key tuple in
+
+
+class ConversationStore:
+    """The columns (:data:`COLUMNS`, and ``keys``), their free slots and the key index."""
+
+    def __init__(self, index=None, capacity: int = 1024) -> None:
+        self.index = index if index is not None else DictIndex()
+        self.cap = 0
+        self.top = 0  # slots below this were used at some time
+        self.keys = np.zeros((0, 5), np.uint64)
+        for name, dtype in COLUMNS.items():
+            setattr(self, name, np.zeros(0, dtype))
+        self._free = np.zeros(0, np.int64)
+        self._nfree = 0
+        self.live = 0  # slots LIVE
+        self.live_listed = 0  # ...of which listed (the table's length)
+        self.left = 0  # slots LEFT
+        self.names: list[str | None] = [None]  # app and service names by id
+        self._ids: dict[str | None, int] = {None: 0, "": 0}
+        self.hmore: dict[int, object] = {}  # slot -> a rate history beyond a bare second
+        self._handles: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+        self._serial = 0
+        self._left_seq = 0
+        self._grow(capacity)
+
+    # -- slots -------------------------------------------------------------------
+
+    def _grow(self, need: int) -> None:
+        cap = max(self.cap, 1024)
+        while cap < need:
+            cap *= 2
+        if cap == self.cap:
+            return
+        old = self.cap
+        keys = np.zeros((cap, 5), np.uint64)
+        keys[:old] = self.keys
+        self.keys = keys
+        for name, dtype in COLUMNS.items():
+            col = np.zeros(cap, dtype)
+            col[:old] = getattr(self, name)
+            setattr(self, name, col)
+        free = np.zeros(cap, np.int64)
+        free[:self._nfree] = self._free[:self._nfree]
+        self._free = free
+        self.cap = cap
+
+    def name_id(self, name: str | None) -> int:
+        i = self._ids.get(name)
+        if i is None:
+            i = self._ids[name] = len(self.names)
+            self.names.append(name)
+        return i
+
+    def add(self, words: np.ndarray, listed: np.ndarray) -> np.ndarray:
+        """Slots for new conversations of key ``words`` (absent, distinct), LIVE, in the
+        index, ``order`` in their order; every other column zero (the caller fills them)."""
+        k = len(words)
+        take = min(k, self._nfree)
+        if self.top + k - take > self.cap:
+            self._grow(self.top + k - take)
+        reuse = self._free[self._nfree - take:self._nfree][::-1].copy()
+        self._nfree -= take
+        fresh = np.arange(self.top, self.top + k - take, dtype=np.int64)
+        self.top += k - take
+        slots = np.concatenate((reuse, fresh)) if take else fresh
+        self.keys[slots] = words
+        self.state[slots] = LIVE
+        self.listed[slots] = listed
+        self.order[slots] = np.arange(self._serial, self._serial + k, dtype=np.int64)
+        self._serial += k
+        self.hsec[slots] = -1
+        self.index.insert(self.keys, slots)
+        self.live += k
+        self.live_listed += int(np.count_nonzero(listed))
+        return slots
+
+    def find(self, words: np.ndarray) -> np.ndarray:
+        """The LIVE slot of each row of key words, -1 where there is none."""
+        if not len(words):
+            return np.zeros(0, np.int64)
+        return self.index.find(self.keys, np.ascontiguousarray(words, dtype=np.uint64))
+
+    def find_key(self, key: tuple) -> int:
+        return int(self.find(np.array([key_words(key)], np.uint64))[0])
+
+    def leave(self, slots: np.ndarray, keep: bool) -> None:
+        """LIVE ``slots`` leave the table (and the index): LEFT when ``keep``, else freed."""
+        if not len(slots):
+            return
+        self.index.remove(self.keys, slots)
+        self.live -= len(slots)
+        self.live_listed -= int(np.count_nonzero(self.listed[slots]))
+        if keep:
+            self.state[slots] = LEFT
+            n = len(slots)
+            self.order[slots] = LEFT_BASE + np.arange(self._left_seq, self._left_seq + n)
+            self._left_seq += n
+            self.left += n
+        else:
+            self._release(slots)
+
+    def drop_left(self, slots: np.ndarray) -> None:
+        """LEFT ``slots`` are no longer listed: freed."""
+        if len(slots):
+            self.left -= len(slots)
+            self._release(slots)
+
+    def _release(self, slots: np.ndarray) -> None:
+        handles = self._handles
+        for s in slots.tolist():
+            h = handles.pop(s, None)
+            if h is not None:
+                self._detach(h, s)
+            if s in self.hmore:
+                del self.hmore[s]
+        self.state[slots] = FREE
+        n = len(slots)
+        self._free[self._nfree:self._nfree + n] = slots
+        self._nfree += n
+        for name in _FIELDS:
+            getattr(self, name)[slots] = 0
+
+    def _detach(self, h: StoredConversation, s: int) -> None:
+        """Turn handle ``h`` of slot ``s`` into a plain Conversation with its values."""
+        values = {name: getattr(h, name) for name in _FIELDS}
+        key, fwd, first, last = h.key, h.fwd, h.first, h.last
+        app, service, app_src, hist = h.app, h.service, h.app_src, h.hist
+        h.__class__ = Conversation
+        h.key, h.fwd, h.first, h.last = key, fwd, first, last
+        h.app, h.service, h.app_src, h.hist = app, service, app_src, hist
+        for name, v in values.items():
+            setattr(h, name, v)
+        h.gen = _GONE
+        h._s = None
+
+    # -- reading -------------------------------------------------------------------
+
+    def conversation(self, slot: int) -> StoredConversation:
+        """The handle of a LIVE or LEFT slot (the same object while anything holds it)."""
+        h = self._handles.get(slot)
+        if h is None:
+            h = StoredConversation.__new__(StoredConversation)
+            h._s, h._i = self, slot
+            self._handles[slot] = h
+        return h
+
+    def conversations(self, slots) -> list[StoredConversation]:
+        get = self.conversation
+        return [get(s) for s in (slots.tolist() if isinstance(slots, np.ndarray) else slots)]
+
+    def slots(self, state: int = LIVE, listed: bool | None = True) -> np.ndarray:
+        """The slots in ``state`` (and listed or not, None: either), in listing order."""
+        top = self.top
+        sel = self.state[:top] == state
+        if listed is not None:
+            sel &= self.listed[:top] == listed
+        found = np.flatnonzero(sel)
+        return found[np.argsort(self.order[found], kind="stable")]
+
+    def key_of(self, slot: int) -> tuple:
+        return key_tuples(self.keys[slot:slot + 1])[0]
+
+    def hist_of(self, slot: int):
+        sec = self.hsec.item(slot)
+        if sec == -1:
+            return None
+        if sec == -2:
+            return self.hmore[slot]
+        return sec
+
+    def set_hist(self, slot: int, hist) -> None:
+        if hist is None:
+            self.hsec[slot] = -1
+            self.hmore.pop(slot, None)
+        elif hist.__class__ is int and hist >> SHIFT == 0:  # a bare second (rates.bump_total)
+            self.hsec[slot] = hist
+            self.hmore.pop(slot, None)
+        else:
+            self.hsec[slot] = -2
+            self.hmore[slot] = hist
+
+
+class SlotsView(Sequence):
+    """The store's slots of one state, listed ones, in listing order, as a read-only
+    sequence of conversations (the engine's ``conversations`` and ``left_conversations``)."""
+
+    __slots__ = ("_store", "_state", "_slots")
+
+    def __init__(self, store: ConversationStore, state: int) -> None:
+        self._store, self._state = store, state
+        self._slots = None
+
+    def __len__(self) -> int:
+        s = self._store
+        return s.live_listed if self._state == LIVE else s.left
+
+    def _all(self) -> np.ndarray:
+        if self._slots is None:
+            self._slots = self._store.slots(self._state, True)
+        return self._slots
+
+    def __iter__(self):
+        get = self._store.conversation
+        return (get(s) for s in self._all().tolist())
+
+    def __getitem__(self, index):
+        slots = self._all()
+        if isinstance(index, slice):
+            return self._store.conversations(slots[index])
+        return self._store.conversation(int(slots[index]))
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
