@@ -22,8 +22,8 @@ whoever runs tuimon), and a library others could have written is built anew. Wha
 fails -- no compiler, a cache that cannot be written, a library that does not load or gives
 a wrong answer on a small self-test (the walks and the index) -- the reader keeps its
 Python walk, which stays the reference (and the core its DictIndex); :func:`status` says
-which walk is in use and why (``python -m tuimon.capture.cwalk`` prints it). ``TUIMON_NO_CWALK=1`` forces the Python
-walk (checked each time a reader is made).
+which walk is in use and why (``python -m tuimon.capture.cwalk`` prints it).
+``TUIMON_NO_CWALK=1`` forces the Python walk (checked each time a reader is made).
 """
 
 from __future__ import annotations
