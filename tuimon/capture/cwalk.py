@@ -6,7 +6,11 @@ length at a time before the builder decodes the run (:mod:`tuimon.capture.vector
 Python that walk is a struct unpack and a list append per packet. :func:`walker` gives
 the same walk in C, writing the offsets into a numpy array, and the builder's *fast rows*
 (Ethernet, VLAN tags, IPv4/IPv6, TCP/UDP ports and flags: ``vector._fast_rows``, some 40
-numpy calls a run) in one pass over the frames.
+numpy calls a run) in one pass over the frames, the grouping of a batch's fast rows by
+conversation (``core/grouping``) with a hash table, and the functions of a persistent hash
+index from conversation keys to slots (``Walker.index_find``, ``index_insert``,
+``index_remove``), which :class:`tuimon.core.slotindex.SlotIndex` sizes and calls
+(``core.slotindex.slot_index(walker)`` makes one; the capture layer imports no core).
 
 walk.c is compiled with the system C compiler (``$CC``, else ``cc`` or ``gcc``) into the
 user's cache, ``$XDG_CACHE_HOME/tuimon`` or ``~/.cache/tuimon``, as ``walk-KEY.so`` where
@@ -14,11 +18,12 @@ KEY hashes the source, the machine and the compiler: at first use, or beforehand
 ``python -m tuimon.capture.cwalk`` (``make setup`` runs it). The library is written under
 a temporary name and renamed into place, so processes building it at once never load a
 half-written one. Another user's cache directory is refused (a loaded library runs as
-whoever runs tuimon), and a library others could have written is built anew. Whatever fails -- no compiler, a cache that cannot be written, a library
-that does not load or gives a wrong answer on a small self-test -- the reader keeps its
-Python walk, which stays the reference; :func:`status` says which walk is in use and why
-(``python -m tuimon.capture.cwalk`` prints it). ``TUIMON_NO_CWALK=1`` forces the Python
-walk (checked each time a reader is made).
+whoever runs tuimon), and a library others could have written is built anew. Whatever
+fails -- no compiler, a cache that cannot be written, a library that does not load or gives
+a wrong answer on a small self-test (the walks and the index) -- the reader keeps its
+Python walk, which stays the reference (and the core its DictIndex); :func:`status` says
+which walk is in use and why (``python -m tuimon.capture.cwalk`` prints it).
+``TUIMON_NO_CWALK=1`` forces the Python walk (checked each time a reader is made).
 """
 
 from __future__ import annotations
@@ -194,7 +199,10 @@ _FAST_COLUMNS = ("fast", "ported", "kind", "proto", "src", "dst", "src_hi", "dst
 
 
 class Walker:
-    """walk.c's functions: the two walks with numpy arrays of offsets, and the fast rows."""
+    """walk.c's functions: the two walks with numpy arrays of offsets, the fast rows, the
+    grouping, and the key index's ``index_find``, ``index_insert`` and ``index_remove``
+    (ctypes functions, for :class:`tuimon.core.slotindex.SlotIndex`: ``slot_index(walker)``
+    there makes one; this layer does not import the core)."""
 
     def __init__(self, lib: ctypes.CDLL) -> None:
         args = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_int,
@@ -213,6 +221,16 @@ class Walker:
         self._group.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64] + \
             [ctypes.c_void_p] * 13 + [ctypes.c_int64] + [ctypes.c_void_p] * 14
         self._group.restype = ctypes.c_int64
+        # The index from conversation keys to slots (core/slotindex.SlotIndex calls them)
+        p, i64 = ctypes.c_void_p, ctypes.c_int64
+        self.index_find = lib.tuimon_index_find
+        self.index_find.argtypes = [p, i64, p, p, i64, p]
+        self.index_find.restype = i64
+        self.index_insert = lib.tuimon_index_insert
+        self.index_remove = lib.tuimon_index_remove
+        for fn in (self.index_insert, self.index_remove):
+            fn.argtypes = [p, i64, p, p, i64]
+            fn.restype = None
 
     def fast_rows(self, u8: np.ndarray, cols: dict, cand: np.ndarray, st: np.ndarray,
                   cap: np.ndarray, ipv4: int, ipv6: int) -> int:
@@ -285,8 +303,32 @@ class Walker:
         ``CaptureReader._walk_pcap`` (lengths not swapped)."""
         return self._walk(self._pcap, 16, 16, buf, pos, n, big, limit)
 
+    def _index_test(self) -> bool:
+        """The key index on eight keys that all hash to entry 14 of a table of 16: their
+        run wraps around the table's end. Each is found; then they are taken out in a
+        mixed order (backward shifts across the wrap) with the rest still found."""
+        keys = np.zeros((8, 5), dtype=np.uint64)
+        keys[:, 0] = [4, 19, 39, 51, 63, 79, 95, 97]  # home 14 at a mask of 15
+        table = np.full(16, -1, dtype=np.int64)
+        t, k, out = table.ctypes.data, keys.ctypes.data, np.empty(8, dtype=np.int64)
+        slots = np.arange(8, dtype=np.int64)
+        self.index_insert(t, 15, k, slots.ctypes.data, 8)
+        if table.tolist() != [2, 3, 4, 5, 6, 7] + [-1] * 8 + [0, 1]:
+            return False
+        left = list(range(8))
+        for s in (1, 6, 0, 3, 7, 2, 5, 4):
+            one = np.array([s], dtype=np.int64)  # kept alive through the call
+            self.index_remove(t, 15, k, one.ctypes.data, 1)
+            left.remove(s)
+            found = self.index_find(t, 15, k, k, 8, out.ctypes.data)
+            if found != len(left) or out.tolist() != [i if i in left else -1
+                                                      for i in range(8)]:
+                return False
+        return bool((table == -1).all())
+
     def self_test(self) -> None:
-        """Raise RuntimeError unless the library walks two small buffers right."""
+        """Raise RuntimeError unless the library walks two small buffers right and its key
+        index finds, enters and takes out keys right."""
         rec = (b"\0" * 8 + (4).to_bytes(4, "little") * 2 + b"abcd")  # 20 bytes
         offs, end = self.pcap(rec * 2 + rec[:10], 0, 50, False, 100)
         ok = offs.tolist() == [0, 20] and end == 40
@@ -294,6 +336,7 @@ class Walker:
         idb = (1).to_bytes(4, "big") + (20).to_bytes(4, "big") + b"\0" * 12
         offs, end = self.pcapng(b"xx" + epb * 3 + idb, 2, 118, True, 1 << 24)
         ok = ok and offs.tolist() == [2, 34, 66] and end == 98
+        ok = ok and self._index_test()
         if not ok:
             raise RuntimeError("the library failed its self-test")
 

@@ -1,6 +1,8 @@
 /* The record walk of tuimon/capture/reader.py and the fast rows of
- * tuimon/capture/vector.py, compiled: loaded with ctypes by tuimon/capture/cwalk.py (no
- * Python headers), which builds it with the system C compiler into the user's cache.
+ * tuimon/capture/vector.py, compiled, with a batch's grouping by conversation
+ * (core/grouping.py) and the persistent index from conversation keys to slots of
+ * core/slotindex.py: loaded with ctypes by tuimon/capture/cwalk.py (no Python headers),
+ * which builds it with the system C compiler into the user's cache.
  *
  * Each walk function steps through a buffer from `pos`, one record or block at a time, with
  * exactly the stopping rules of the reader's Python walks (CaptureReader._walk_pcap and
@@ -230,4 +232,80 @@ int64_t tuimon_group(const int64_t *rows_in, int64_t m, int64_t ipv6,
     }
     for (int64_t i = 0; i < m; i++) rows_out[cursor[gid[i]]++] = rows_in[i];
     return ng;
+}
+
+
+/* A persistent hash index from conversation keys to slots, for a columnar store of
+ * conversations (core/slotindex.SlotIndex, which sizes and grows it). The store keeps each
+ * conversation's key as five words in row `slot` of `keys` (C order, 5 words a row), laid
+ * out as tuimon_group's first five words per group, and hashed as there. `table` has
+ * tmask + 1 entries (a power of two), each a slot or -1 (empty): open addressing, linear
+ * probing, removal by backward shift (no tombstones), so a probe ends at the first empty
+ * entry. The callers keep the table at most half full: a probe always ends. */
+static inline int64_t home(const uint64_t *k, int64_t tmask)
+{
+    return (int64_t)(finish(mix(mix(mix(mix(k[0], k[1]), k[2]), k[3]), k[4])) &
+                     (uint64_t)tmask);
+}
+
+/* For each of the n query rows q[5i..5i+4]: out[i] = the slot whose key row equals it, or
+ * -1. Returns how many were found. */
+int64_t tuimon_index_find(const int64_t *table, int64_t tmask, const uint64_t *keys,
+                          const uint64_t *q, int64_t n, int64_t *out)
+{
+    int64_t found = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const uint64_t *x = q + 5 * i;
+        int64_t pos = home(x, tmask), s;
+        for (;;) {
+            s = table[pos];
+            if (s < 0)
+                break;
+            const uint64_t *k = keys + 5 * s;
+            if (k[0] == x[0] && k[1] == x[1] && k[2] == x[2] && k[3] == x[3] && k[4] == x[4])
+                break;
+            pos = (pos + 1) & tmask;
+        }
+        out[i] = s < 0 ? -1 : s;
+        found += s >= 0;
+    }
+    return found;
+}
+
+/* Enter the n slots `slots` (their key rows written in `keys`; absent from the table and
+ * distinct, as the callers guarantee). */
+void tuimon_index_insert(int64_t *table, int64_t tmask, const uint64_t *keys,
+                         const int64_t *slots, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        int64_t pos = home(keys + 5 * slots[i], tmask);
+        while (table[pos] >= 0)
+            pos = (pos + 1) & tmask;
+        table[pos] = slots[i];
+    }
+}
+
+/* Take out the n slots `slots` (in the table; their key rows still in `keys`). Each
+ * leaves no hole in a probe run: the entries after it that may sit earlier (their home
+ * not cyclically in (hole, entry]) move back into the hole, and the hole moves on. */
+void tuimon_index_remove(int64_t *table, int64_t tmask, const uint64_t *keys,
+                         const int64_t *slots, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        int64_t s = slots[i], hole = home(keys + 5 * s, tmask);
+        while (table[hole] != s) {
+            if (table[hole] < 0)
+                goto next;  /* not in the table: nothing to take out */
+            hole = (hole + 1) & tmask;
+        }
+        for (int64_t j = (hole + 1) & tmask; table[j] >= 0; j = (j + 1) & tmask) {
+            int64_t h = home(keys + 5 * table[j], tmask);
+            if (((j - h) & tmask) >= ((j - hole) & tmask)) {
+                table[hole] = table[j];
+                hole = j;
+            }
+        }
+        table[hole] = -1;
+    next:;
+    }
 }
