@@ -29,6 +29,15 @@ def rss_mib() -> float:
     return 0.0
 
 
+def _index():
+    """The conversations' key index a capture's engine has (tuimon.server.service): the
+    compiled one where the compiled stage is built."""
+    from tuimon.capture.cwalk import walker
+    from tuimon.core.slotindex import slot_index
+
+    return slot_index(walker())
+
+
 def build(n: int, per_second: int = 100_000, batch: int = 10_000):
     from tuimon.core.engine import Engine
 
@@ -48,7 +57,7 @@ def build(n: int, per_second: int = 100_000, batch: int = 10_000):
                 yield ts, ((0, ts, 80, (4, 17, client, server, cport, 53, 0), 0, None, 0, 0),
                            (0, ts, 200, (4, 17, server, client, 53, cport, 0), 0, None, 0, 0))
 
-    return _count(Engine(), pairs(), per_second, batch)
+    return _count(Engine(index=_index()), pairs(), per_second, batch)
 
 
 def _count(engine, pairs, per_second: int, batch: int):
@@ -82,7 +91,7 @@ def build_hosts(n: int, per_second: int = 100_000, batch: int = 10_000, max_flow
             yield ts, ((0, ts, 80, (4, 17, source, server, port, 53, 0), 0, None, 0, 0),
                        (0, ts, 200, (4, 17, server, source, 53, port, 0), 0, None, 0, 0))
 
-    return _count(Engine(max_flows=max_flows), pairs(), per_second, batch)
+    return _count(Engine(max_flows=max_flows, index=_index()), pairs(), per_second, batch)
 
 
 def main(argv=None) -> int:

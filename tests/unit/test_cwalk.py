@@ -525,11 +525,12 @@ def _same_groups(batch: PacketColumns, walk) -> int:
     from tuimon.core.grouping import conversations
 
     ref, got = conversations(batch.cols), conversations(batch.cols, walk)
-    for name in ("keys", "first_fwd", "first_ts", "lo_packets", "lo_bytes", "hi_packets",
+    assert got.keys == ref.keys
+    for name in ("words", "first_fwd", "first_ts", "lo_packets", "lo_bytes", "hi_packets",
                  "hi_bytes", "lo_flags", "hi_flags", "last", "first_row"):
-        assert getattr(got, name) == getattr(ref, name), name
+        assert getattr(got, name).tolist() == getattr(ref, name).tolist(), name
     assert all(type(a) is type(b) for k, r in zip(got.keys, ref.keys) for a, b in zip(k, r))
-    for gi, ri in zip(got.group, ref.group):  # entry by entry: the same rows, in order
+    for gi, ri in zip(got.group.tolist(), ref.group.tolist()):  # entry by entry: the same rows, in order
         assert got.rows[got.at[gi]:got.at[gi + 1]].tolist() == \
             ref.rows[ref.at[ri]:ref.at[ri + 1]].tolist()
     assert len(got.rows) == len(ref.rows) == int(batch.cols["fast"].sum())

@@ -1,5 +1,6 @@
-"""The engine's leaders (core/leaders.py): the conversations with the most bytes, exactly as
-a sort of the whole listing gives them, through folds, expiry, kept and dropped ones."""
+"""The engine's leading conversations (Engine.leading, the default view's first rows): the
+conversations with the most bytes, exactly as a sort of the whole listing gives them,
+through folds, expiry, kept and dropped ones (one numpy pass over the store's columns)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,11 @@ import random
 
 import pytest
 
-import tuimon.core.leaders as leaders_mod
 from tuimon.core.engine import Engine
-from tuimon.core.leaders import Leaders, total_bytes
 
 
-@pytest.fixture(autouse=True)
-def small_bounds(monkeypatch):
-    """Bounds small enough that a few hundred conversations raise the floor often."""
-    monkeypatch.setattr(leaders_mod, "HIGH", 40)
-    monkeypatch.setattr(leaders_mod, "LOW", 8)
+def total_bytes(c) -> int:
+    return c.ab_b + c.ba_b
 
 
 def listing(engine: Engine) -> list:
@@ -82,69 +78,18 @@ def test_removed_conversations_leave_the_leaders(kit):
     assert not set(top[:2]) & set(engine.leading(60))
 
 
-def test_the_floor_rises_and_the_members_stay_few(kit):
-    """Past HIGH members the floor rises to the LOW-th largest; every conversation at or
-    above it is still a member."""
-    engine = kit.engine([kit.record(f"10.0.{i // 250}.{i % 250 + 1}", "10.9.9.9", 1000, 80,
-                                    size=60 + i) for i in range(500)])
-    lead = engine._leaders
-    assert lead.floor > 0 and len(lead.members) <= leaders_mod.HIGH
-    above = {c for c in engine.conversations if total_bytes(c) >= lead.floor}
-    assert above <= lead.members
-
-
-def test_a_query_past_the_members_starts_them_again(kit):
+def test_more_than_there_are_gives_all_of_them(kit):
     engine = kit.engine([kit.record(f"10.0.{i // 250}.{i % 250 + 1}", "10.9.9.9", 1000, 80,
                                     size=60 + i % 9) for i in range(300)])
-    assert len(engine._leaders.members) < 200
-    assert engine.leading(200) == expected(engine, 200)  # a reset, from one pass
-    assert engine.leading(400) == expected(engine, 400)  # more than there are: all of them
+    assert engine.leading(200) == expected(engine, 200)
+    assert engine.leading(400) == expected(engine, 400)
+    assert len(engine.leading(400)) == 300 and engine.leading(0) == []
 
 
-def test_ties_come_in_listed_order():
-    class C:
-        def __init__(self, b):
-            self.ab_b, self.ba_b = b, 0
-
-    listed = [C(v) for v in (5, 9, 5, 9, 7, 5, 1)]
-    lead = Leaders()
-    lead.reset(listed, 6)
-    assert lead.top(4, (), lambda: iter(listed)) == \
-        sorted(listed, key=total_bytes, reverse=True)[:4]
-    assert lead.top(4, (), lambda: iter(listed)) == [listed[1], listed[3], listed[4], listed[0]]
-
-
-def test_a_flood_of_equal_conversations_keeps_the_members_few(kit):
-    """Hundreds of conversations with the same bytes (a scan, a replayed capture): the floor
-    rises above them rather than keeping them all (memory), and answers stay exact."""
+def test_a_flood_of_equal_conversations_answers_exactly(kit):
+    """Hundreds of conversations with the same bytes (a scan, a replayed capture): ties in
+    listed order, whatever the need."""
     engine = kit.engine([kit.record(f"10.0.{i // 250}.{i % 250 + 1}", "10.9.9.9", 1000, 80,
                                     size=100 if i % 50 else 200 + i) for i in range(600)])
-    assert len(engine._leaders.members) <= leaders_mod.HIGH
-    for need in (3, 12, 20, 100):
+    for need in (3, 12, 20, 100, 599, 600):
         assert engine.leading(need) == expected(engine, need), need
-
-
-def test_ties_are_placed_once_until_one_of_them_moves():
-    """The walk that orders ties is not repeated while the tied ones keep their places; one
-    leaving the table (listed again at the end, among the kept) is placed anew."""
-    class C:
-        def __init__(self, b):
-            self.ab_b, self.ba_b = b, 0
-
-    listed = [C(v) for v in (5, 9, 5, 9, 7, 5, 1)]
-    walks = []
-
-    def walk():
-        walks.append(1)
-        return iter(listed)
-
-    lead = Leaders()
-    lead.reset(listed, 6)
-    want = sorted(listed, key=total_bytes, reverse=True)[:4]
-    assert lead.top(4, (), walk) == want and len(walks) == 1
-    assert lead.top(4, (), walk) == want and len(walks) == 1  # placed before: no walk
-    moved = listed.pop(1)  # the first 9 expires into the kept: listed last now
-    listed.append(moved)
-    lead.left([moved])
-    assert lead.top(4, (), walk) == sorted(listed, key=total_bytes, reverse=True)[:4]
-    assert lead.top(4, (), walk)[:2] == [listed[2], moved] and len(walks) == 2

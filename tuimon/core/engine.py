@@ -63,10 +63,11 @@ from tuimon.core.names import OTHER_HOSTS, Names, port_app
 from tuimon.core.pairs import PairRow, PairTable
 from tuimon.core.ports import Ports
 from tuimon.core.processes import ProcessRow, ProcessTable
-from tuimon.core.rates import (_LONGEST, MASK, SHIFT, bump, bump_packed, bump_trail,
-                               rate2_packed, trail_series)
+from tuimon.core.rates import (_LONGEST, MASK, SHIFT, bump, bump_packed, bump_total,
+                               bump_trail, rate2_packed, trail_series)
 from tuimon.core.rows import RowBuilder
 from tuimon.core.sizes import Sizes
+from tuimon.core.slotindex import DictIndex, slot_index
 from tuimon.core.store import FREE, LEFT, LIVE, ConversationStore, SlotsView, key_words
 from tuimon.core.stations import Stations
 from tuimon.core.watch import Watches
@@ -417,11 +418,10 @@ class Engine:
         """Move the conversations' index to the compiled one the batch's stage offers (once:
         the store starts with a dict)."""
         st = self._store
-        make = getattr(grouper, "slot_index", None)
-        if make is None or not getattr(st.index, "is_dict", False):
+        if not isinstance(st.index, DictIndex):
             return
-        index = make()
-        if index is None:
+        index = slot_index(grouper)
+        if isinstance(index, DictIndex):
             return
         live = np.flatnonzero(st.state[:st.top] == LIVE)
         if len(live):
@@ -1022,6 +1022,10 @@ class Engine:
         """The conversations' rate histories (:func:`tuimon.core.rates.bump_total`): a
         bare second in a column, longer ones in the store's ``hmore``."""
         st = self._store
+        if not 0 <= sec < 1 << SHIFT:  # (a crafted file's far times: one by one, as ints)
+            for slot, b, t in zip(c.tolist(), db.tolist(), total.tolist()):
+                st.set_hist(slot, bump_total(st.hist_of(slot), sec, b, t - b))
+            return
         hs = st.hsec[c]
         none = hs == -1
         if none.any():
@@ -1049,9 +1053,9 @@ class Engine:
         at_new, at_closed = np.flatnonzero(new), np.flatnonzero(closed)
         if not len(at_new) and not len(at_closed):
             return
-        due = np.concatenate((
-            (last[at_new] + np.where(tcp[at_new], tcp_timeout, other_timeout)).astype(np.int64),
-            (last[at_closed] + closed_timeout).astype(np.int64))) + 1
+        due = np.trunc(np.concatenate((
+            last[at_new] + np.where(tcp[at_new], tcp_timeout, other_timeout),
+            last[at_closed] + closed_timeout)))
         pos = np.concatenate((2 * at_new, 2 * at_closed + 1))
         slots = np.concatenate((c[at_new], c[at_closed]))
         self._wheel_add(slots[np.lexsort((pos, due))], np.sort(due))
@@ -1062,13 +1066,15 @@ class Engine:
         fa, fb = st.flags_ab[c], st.flags_ba[c]
         return (((fa | fb) & _RST) != 0) | ((fa & fb & _FIN) != 0)
 
-    def _wheel_add(self, slots: np.ndarray, due: np.ndarray) -> None:
-        """``slots`` due at seconds ``due`` (ascending), kept in this order."""
+    def _wheel_add(self, slots: np.ndarray, whole: np.ndarray) -> None:
+        """``slots`` whose deadlines' whole seconds are ``whole`` (ascending, floats: a
+        crafted file's far times are beyond int64), each looked at the second after (a
+        Python int), kept in this order."""
         orders = self._store.order[slots]
-        cut = np.flatnonzero(due[1:] != due[:-1]) + 1
+        cut = np.flatnonzero(whole[1:] != whole[:-1]) + 1
         wheel = self._wheel
-        for a, b in zip(np.concatenate(([0], cut)).tolist(), np.append(cut, len(due)).tolist()):
-            wheel.setdefault(int(due[a]), []).append((slots[a:b], orders[a:b]))
+        for a, b in zip(np.concatenate(([0], cut)).tolist(), np.append(cut, len(whole)).tolist()):
+            wheel.setdefault(int(whole[a]) + 1, []).append((slots[a:b], orders[a:b]))
 
     def _timeouts_of(self, slots: np.ndarray) -> np.ndarray:
         tcp, other, closed = self.timeouts
@@ -1095,7 +1101,7 @@ class Engine:
         gone = deadline <= now
         stay = slots[~gone]
         if len(stay):
-            later = deadline[~gone].astype(np.int64) + 1
+            later = np.trunc(deadline[~gone])
             o = np.argsort(later, kind="stable")
             self._wheel_add(stay[o], later[o])
         leaving = slots[gone]

@@ -33,6 +33,7 @@ import numpy as np
 from tuimon.capture.decode import V6
 from tuimon.core.conversation import _GONE, Conversation
 from tuimon.core.rates import SHIFT
+from tuimon.core.slotindex import DictIndex
 
 FREE, LIVE, LEFT = 0, 1, 2
 LEFT_BASE = 1 << 62  # ``order`` of a left conversation: past every live one
@@ -88,34 +89,6 @@ def key_words(key: tuple) -> tuple:
     if six:
         return (w0, lo & _LOW64, hi & _LOW64, (lo >> 64) & _LOW64, (hi >> 64) & _LOW64)
     return (w0, lo, hi, 0, 0)
-
-
-class DictIndex:
-    """Key words -> slot in a dict: the index when the compiled stage is not built (and
-    the reference the compiled one is tested against)."""
-
-    __slots__ = ("_d",)
-
-    def __init__(self) -> None:
-        self._d: dict[tuple, int] = {}
-
-    @property
-    def count(self) -> int:
-        return len(self._d)
-
-    def find(self, keys: np.ndarray, q: np.ndarray) -> np.ndarray:
-        get = self._d.get
-        return np.array([get(k, -1) for k in map(tuple, q.tolist())], dtype=np.int64)
-
-    def insert(self, keys: np.ndarray, slots: np.ndarray) -> None:
-        d = self._d
-        for s, k in zip(slots.tolist(), keys[slots].tolist()):
-            d[tuple(k)] = s
-
-    def remove(self, keys: np.ndarray, slots: np.ndarray) -> None:
-        d = self._d
-        for k in keys[slots].tolist():
-            del d[tuple(k)]
 
 
 class StoredConversation(Conversation):

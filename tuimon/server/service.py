@@ -14,6 +14,7 @@ from collections.abc import Callable
 from functools import partial
 from operator import attrgetter
 
+from tuimon.capture.cwalk import walker
 from tuimon.capture.kernel import for_source
 from tuimon.capture.open import open_source
 from tuimon.capture.source import SHED_BYTES, Source
@@ -21,6 +22,7 @@ from tuimon.config import Config
 from tuimon.core.counters import Counters
 from tuimon.core.engine import Engine
 from tuimon.core.names import OTHER_HOSTS, address_text
+from tuimon.core.slotindex import slot_index
 from tuimon.errors import TuimonError
 from tuimon.server.alerts import AlertWatch
 from tuimon.server.alertspec import parse_alert
@@ -129,9 +131,11 @@ class EngineService:
         self.wallclock = wallclock
         # conntrack: the kernel says when a flow leaves (its destroy event), not an idle timeout
         timeout = 0 if config.conntrack and config.flow_timeout is None else config.flow_timeout
+        # the conversations' key index: the compiled one where the compiled stage is built
         self.engine = engine or Engine(flow_timeout=timeout,
                                        max_flows=config.max_flows, rates=rates,
-                                       max_hosts=config.max_hosts)
+                                       max_hosts=config.max_hosts,
+                                       index=slot_index(walker()))
         if rates:  # the app's and the daemon's: conversations that leave stay listed
             self.engine.keep_left()
         if self.engine.vendors is None:  # the Stations view's vendors, read when first shown
