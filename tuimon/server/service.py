@@ -65,18 +65,19 @@ from tuimon.server.resolver import Resolver, reverse
 from tuimon.server.session import Session
 from tuimon import timefmt
 from tuimon.sinks.flowlog import FlowLog
-from tuimon.sinks.history import (RETENTION, HistoryFailed, HistoryRecorder, default_path,
-                                  history_path)
+from tuimon.sinks.history_where import default_path, history_path
 
 # What only some sessions use is imported where it is first used, so a headless playback
 # does not load it (its start-up is part of every run): the named counters, quotas and
-# alerts, the app's queries, filters, drill-down and History view, the live pollers, IPFIX.
+# alerts, the app's queries, filters, drill-down and History view, the live pollers, IPFIX,
+# the history's recorder (SQLite).
 if TYPE_CHECKING:
     from tuimon.server.alerts import AlertWatch
     from tuimon.server.drill import Driller, Where
     from tuimon.server.kernel_poll import KernelPoller
     from tuimon.server.process_poll import ProcessPoller
     from tuimon.server.query import QueryRunner
+    from tuimon.sinks.history import HistoryRecorder
     from tuimon.sinks.ipfix_export import IpfixExporter
 
 
@@ -220,6 +221,8 @@ class EngineService:
         if path is None and not self.config.no_history and os.path.isfile(default_path()):
             self.history_file = default_path()
         if path is not None:
+            from tuimon.sinks.history import RETENTION, HistoryFailed, HistoryRecorder
+
             try:
                 self.history = HistoryRecorder.attach(
                     self.engine, path, live=self.config.live,
