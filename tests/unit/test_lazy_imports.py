@@ -1,6 +1,6 @@
 """Start-up: a headless playback does not load what only some sessions use (named counters,
-quotas, alerts, the app's queries and drill-down, the history's readers, IPFIX), and the
-options that need them still load them."""
+quotas, alerts, the app's queries and drill-down, the history's recorder and readers and
+SQLite, IPFIX), and the options that need them still load them."""
 
 from __future__ import annotations
 
@@ -23,9 +23,11 @@ OPTIONAL = (
     "tuimon.server.conversation_history",
     "tuimon.server.kernel_poll",
     "tuimon.server.process_poll",
+    "tuimon.sinks.history",
     "tuimon.sinks.history_totals",
     "tuimon.sinks.history_read",
     "tuimon.sinks.ipfix_export",
+    "sqlite3",
     "textual",
     "rich",
 )
@@ -60,3 +62,9 @@ def test_counters_quotas_and_alerts_load_theirs(tmp_path):
             "tuimon.server.alerts", "tuimon.server.alertspec"} <= set(got)
     assert "textual" not in got and "rich" not in got
     assert "\ndns,port 53,5,536," in (tmp_path / "counters.csv").read_text()
+
+
+def test_history_loads_the_recorder(tmp_path):
+    got = loaded("--history", str(tmp_path / "h.sqlite"))
+    assert {"tuimon.sinks.history", "sqlite3"} <= set(got)
+    assert (tmp_path / "h.sqlite").stat().st_size > 0
