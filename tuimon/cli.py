@@ -260,6 +260,8 @@ def _ipfix(address: str | None) -> str | None:
 def _counters(path: str | None, given: list[str]) -> tuple[tuple[str, str], ...]:
     """--counters FILE then every --counter, checked here: a bad one is one line, exit 2,
     before anything starts."""
+    if not path and not given:
+        return ()  # the filter language (and its modules) not loaded for nothing
     from tuimon.server.counterspec import compile_all, read_counters, split_counter
 
     pairs = read_counters(path) if path else []
@@ -339,9 +341,6 @@ def serve_config(args: argparse.Namespace) -> Config:
 
 def config_from(args: argparse.Namespace) -> Config:
     """The one place the parsed command line becomes a Config."""
-    from tuimon.server.alertspec import parse_alert
-    from tuimon.server.quota import parse_quota
-
     if args.read and args.interfaces:
         raise TuimonError("give either interfaces to capture on or -r FILE, not both")
     if "any" in args.interfaces and len(args.interfaces) > 1:
@@ -371,8 +370,15 @@ def config_from(args: argparse.Namespace) -> Config:
         raise TuimonError(f"--csv: a folder name with control characters is refused: "
                           f"{printable(args.csv)}")
     counters = _counters(args.counters, args.counter)
-    quotas = tuple(parse_quota(q, tuple(name for name, _ in counters)) for q in args.quota)
-    alerts = tuple(parse_alert(text).text for text in args.alert)  # a bad one: exit 2
+    quotas = alerts = ()  # their modules loaded only when they are given
+    if args.quota:
+        from tuimon.server.quota import parse_quota
+
+        quotas = tuple(parse_quota(q, tuple(name for name, _ in counters)) for q in args.quota)
+    if args.alert:
+        from tuimon.server.alertspec import parse_alert
+
+        alerts = tuple(parse_alert(text).text for text in args.alert)  # a bad one: exit 2
     return Config(counters=counters, quotas=quotas, alerts=alerts, resolve=args.resolve,
                   interfaces=tuple(args.interfaces), read=args.read,
                   capture_filter=args.filter, speed=args.speed, max_gap=args.max_gap,

@@ -17,13 +17,11 @@ from typing import NamedTuple
 
 from tuimon.config import Config
 from tuimon.errors import ExportFailed, TuimonError
-from tuimon.server.alerts import alert_line
 from tuimon.server.driver import Driver
 from tuimon.server.protocol import ERROR
 from tuimon.server.service import EngineService
 from tuimon.server.session import tune_gc
 from tuimon.sinks.csv import check_folder, export_engine
-from tuimon.sinks.summary import render_summary
 
 
 NAMES_WAIT = 3.0  # --resolve: the save waits this long at most for the busiest hosts' names
@@ -44,6 +42,8 @@ class AlertNews:
         watch = self.service.alerts
         if watch is None:
             return
+        from tuimon.server.alerts import alert_line  # loaded only with --alert
+
         for alert in watch.alerts[self.said:]:
             say(alert_line(alert))
         self.said = len(watch.alerts)
@@ -208,6 +208,10 @@ def report(config: Config, service: EngineService) -> None:
     """The CSV files into ``--csv`` DIR, else the summary on stdout. A save that fails, for
     whatever reason, prints the summary first, so the counts are not lost, then raises
     the one-line error."""
+    # loaded here, at the end, yet before the save: one failing for want of file
+    # descriptors (or a disk gone) must still be able to print the summary
+    from tuimon.sinks.summary import render_summary
+
     engine, expired = service.engine, service.expired
     if not config.csv:
         print(render_summary(engine.snapshot(with_rates=False)))

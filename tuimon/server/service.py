@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 from operator import attrgetter
+from typing import TYPE_CHECKING
 
 from tuimon.capture.cwalk import walker
 from tuimon.capture.kernel import for_source
@@ -24,15 +25,6 @@ from tuimon.core.engine import Engine
 from tuimon.core.names import OTHER_HOSTS, address_text
 from tuimon.core.slotindex import slot_index
 from tuimon.errors import TuimonError
-from tuimon.server.alerts import AlertWatch
-from tuimon.server.alertspec import parse_alert
-from tuimon.server.conversation_history import conversation_job
-from tuimon.server.counterspec import compile_all
-from tuimon.server.manuf import load_vendors
-from tuimon.server.drill import Driller, Where, run_job
-from tuimon.server.filter import check
-from tuimon.server.kernel_poll import KernelPoller
-from tuimon.server.process_poll import ProcessPoller
 from tuimon.core.processes import ProcessTable
 from tuimon.server.pacer import IDLE
 from tuimon.server.playback import Feed, Player, positioned
@@ -71,16 +63,24 @@ from tuimon.server.protocol import (
     WritePcap,
     one_line,
 )
-from tuimon.server.query import QueryRunner
-from tuimon.server.quota import calendar, used_before
 from tuimon.server.resolver import Resolver, reverse
 from tuimon.server.session import Session
 from tuimon import timefmt
 from tuimon.sinks.flowlog import FlowLog
-from tuimon.sinks.history import (RETENTION, HistoryFailed, HistoryRecorder, default_path,
-                                  history_path)
-from tuimon.sinks.history_read import HistoryReader, HistoryUnreadable
-from tuimon.sinks.ipfix_export import IpfixExporter
+from tuimon.sinks.history_where import default_path, history_path
+
+# What only some sessions use is imported where it is first used, so a headless playback
+# does not load it (its start-up is part of every run): the named counters, quotas and
+# alerts, the app's queries, filters, drill-down and History view, the live pollers, IPFIX,
+# the history's recorder (SQLite).
+if TYPE_CHECKING:
+    from tuimon.server.alerts import AlertWatch
+    from tuimon.server.drill import Driller, Where
+    from tuimon.server.kernel_poll import KernelPoller
+    from tuimon.server.process_poll import ProcessPoller
+    from tuimon.server.query import QueryRunner
+    from tuimon.sinks.history import HistoryRecorder
+    from tuimon.sinks.ipfix_export import IpfixExporter
 
 
 TOP_HOSTS = 20  # names on: the busiest hosts are looked up too, besides the page's
@@ -96,6 +96,27 @@ def _buckets(series: list, step: int) -> list:
 
 def new_folder_name(now: float) -> str:
     return "tuimon-" + timefmt.stamp(now)
+
+
+def _vendor(mac):
+    """The vendor of ``mac`` (the manufacturers' table read at the first call)."""
+    from tuimon.server.manuf import load_vendors
+
+    return load_vendors()(mac)
+
+
+def _kernel_poller() -> KernelPoller:
+    """The real poller of the kernel's named counters (a live capture's)."""
+    from tuimon.server.kernel_poll import KernelPoller
+
+    return KernelPoller()
+
+
+def _process_poller(table: ProcessTable) -> ProcessPoller:
+    """The real poller of the local sockets (a live capture's Processes view)."""
+    from tuimon.server.process_poll import ProcessPoller
+
+    return ProcessPoller(table)
 
 
 class EngineService:
@@ -139,21 +160,28 @@ class EngineService:
         if rates:  # the app's and the daemon's: conversations that leave stay listed
             self.engine.keep_left()
         if self.engine.vendors is None:  # the Stations view's vendors, read when first shown
-            self.engine.vendors = lambda mac: load_vendors()(mac)
+            self.engine.vendors = _vendor
         if config.counters and self.engine.counters is None:  # checked by cli.py already
+            from tuimon.server.counterspec import compile_all
+
             self.engine.counters = Counters(compile_all(list(config.counters), self.engine.names))
         self._quotas_set = False  # --quota: set on the counters at open (the history's use)
         # saved after the table's conversations
         self.expired = FlowLog.attach(self.engine) if keep_expired else None
         # --alert: evaluated at the end of every fold (server/alerts.py)
-        self.alerts = AlertWatch.attach([parse_alert(text) for text in config.alerts],
-                                        self.engine) if config.alerts else None
+        self.alerts: AlertWatch | None = None
+        if config.alerts:
+            from tuimon.server.alerts import AlertWatch
+            from tuimon.server.alertspec import parse_alert
+
+            self.alerts = AlertWatch.attach([parse_alert(text) for text in config.alerts],
+                                            self.engine)
         self._resolve = resolve
         self.resolver: Resolver | None = None  # made when names are first wanted
         self._top_named: float | None = None  # when the busiest hosts were last queued
         if keep_expired:  # pairs.csv (and the Pairs view): the host pairs, folded from now on
             self.engine.pairs()
-        self.runner = QueryRunner(self.engine)
+        self.runner: QueryRunner | None = None  # made at the first query
         self.session: Session | None = None
         self.source = None
         self.status = Status(STARTING, "", config.label())
@@ -174,10 +202,10 @@ class EngineService:
         # when it exists (a headless recording, read in the app), else none.
         self.history_file: str | None = None
         self.poller_factory = poller if poller is not None else (
-            KernelPoller if factory is open_source else None)
+            _kernel_poller if factory is open_source else None)
         self.kernel: KernelPoller | None = None  # the kernel's named counters, live
         self.sockets_factory = sockets if sockets is not None else (
-            ProcessPoller if factory is open_source else None)
+            _process_poller if factory is open_source else None)
         self.sockets: ProcessPoller | None = None  # the Processes view's socket table, live
         self._keep = keep_expired
         self.metrics = None  # --metrics: the /metrics endpoint (server/metrics_server.py)
@@ -197,6 +225,8 @@ class EngineService:
         if path is None and not self.config.no_history and os.path.isfile(default_path()):
             self.history_file = default_path()
         if path is not None:
+            from tuimon.sinks.history import RETENTION, HistoryFailed, HistoryRecorder
+
             try:
                 self.history = HistoryRecorder.attach(
                     self.engine, path, live=self.config.live,
@@ -207,6 +237,8 @@ class EngineService:
                     return self.fail(str(err))
         self._set_quotas()
         if self.config.ipfix:
+            from tuimon.sinks.ipfix_export import IpfixExporter
+
             try:
                 self.ipfix = IpfixExporter.attach(self.engine, self.config.ipfix,
                                                   active=self.config.ipfix_active,
@@ -245,6 +277,8 @@ class EngineService:
         if not self.config.quotas or counters is None or self._quotas_set:
             return
         self._quotas_set = True
+        from tuimon.server.quota import calendar, used_before
+
         start = calendar(self.config.billing_day)
         now = self.wallclock() if self.config.live else None
         for name, limit, period in self.config.quotas:
@@ -596,6 +630,10 @@ class EngineService:
         # second old; the conversations' own counts are current) and leaves the fold to
         # the second's end: folding a busy link's last half second first was most of a
         # key press's wait (150,000 packets/s: about 40,000 conversations to fold).
+        if self.runner is None:
+            from tuimon.server.query import QueryRunner
+
+            self.runner = QueryRunner(self.engine)
         page = self.runner.run(q, self.version)
         page.state, page.message = self.status.state, self.status.message
         page.source, page.elapsed = self.status.source, self.elapsed()
@@ -649,6 +687,8 @@ class EngineService:
         if path is None:
             why = "no history database (--history PATH)"
         if request.kind == "conversation":
+            from tuimon.server.conversation_history import conversation_job
+
             return conversation_job(self.engine, request, now, path, why)
         chart = HistoryChart(request.seq, request.kind, request.key, span, now=now)
         memory = request.kind == "interface" and (
@@ -656,6 +696,8 @@ class EngineService:
         # An interface's last hour is taken from memory here, in case the database cannot
         # be read (the job runs in another thread and must not touch the engine).
         fallback = self._from_memory(request.key) if request.kind == "interface" else None
+
+        from tuimon.sinks.history_read import HistoryReader, HistoryUnreadable
 
         def job() -> HistoryChart:
             reader, note = None, why
@@ -772,6 +814,8 @@ class EngineService:
 
     def where(self, key: tuple) -> Where:
         """Where the packets of conversation ``key`` can be read again."""
+        from tuimon.server.drill import Where
+
         conv = self.engine.conversation(key)
         where = Where(first_seen=conv.first if conv is not None else None)
         if self.source is None:
@@ -792,6 +836,8 @@ class EngineService:
     def drill_job(self, request) -> Callable[[], object]:
         """Look up what a drill request needs (here, with the engine); the returned job
         does the slow part and may run in another thread."""
+        from tuimon.server.drill import Driller, run_job
+
         if isinstance(request, HistoryOf):
             job = self.history_job(request)
             return lambda: run_job(job, request)
@@ -817,6 +863,8 @@ class EngineService:
             case Query():
                 return self.answer(request)
             case CheckFilter(text=text, seq=seq):
+                from tuimon.server.filter import check
+
                 return FilterChecked(seq, text, check(text, self.engine.names))
             case Save():
                 return self.save(request)

@@ -26,6 +26,7 @@ from tuimon.errors import TuimonError
 from tuimon.sinks.csv import CONVERSATION_COLUMNS, protocol_totals
 from tuimon.sinks.history_process import WriterGone, WriterProcess
 from tuimon.sinks.history_schema import GRAINS, KINDS, PERIOD, migrate, table
+from tuimon.sinks.history_where import default_path, history_path  # noqa: F401 - theirs too
 from tuimon.sinks.history_writer import DEPTH, HistoryWriter, Minute, add_into
 
 # seconds each grain is kept (None: for ever); conversations go with the minutes
@@ -49,23 +50,6 @@ def commit_seconds() -> int:
 
 class HistoryFailed(TuimonError):
     """The history database cannot be opened or written."""
-
-
-def default_path() -> str:
-    """``$XDG_DATA_HOME/tuimon/history.sqlite`` (``~/.local/share/tuimon/...``)."""
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"),
-                                                           ".local", "share")
-    return os.path.join(base, "tuimon", "history.sqlite")
-
-
-def history_path(config) -> str | None:
-    """Where a session records: ``--history PATH``; else a live session into
-    :func:`default_path` and a playback nowhere; ``--no-history``: nowhere."""
-    if config.no_history:
-        return None
-    if config.history:
-        return config.history
-    return default_path() if config.live else None
 
 
 def connect(path: str) -> sqlite3.Connection:
