@@ -152,7 +152,8 @@ def test_engine_conversation_lines_are_those_of_its_rows():
             engine.label(conv, app, "dissector")
     for state in ("active", "expired"):
         f = io.StringIO(newline="")
-        csvmod.write_engine_conversations(f, csv.writer(f), engine, convs, state)
+        csvmod.write_engine_conversations(f, csv.writer(f), engine,
+                                          engine.conversation_columns(convs), state)
         g = io.StringIO(newline="")
         csvmod.write_conversations(g, csv.writer(g),
                                    engine.conversation_rows(convs, with_rates=False), state)

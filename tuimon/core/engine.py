@@ -68,7 +68,8 @@ from tuimon.core.rates import (_LONGEST, MASK, SHIFT, bump, bump_packed, bump_to
 from tuimon.core.rows import RowBuilder
 from tuimon.core.sizes import Sizes
 from tuimon.core.slotindex import DictIndex, slot_index
-from tuimon.core.store import FREE, LEFT, LIVE, ConversationStore, SlotsView, key_words
+from tuimon.core.store import (FREE, LEFT, LIVE, ConversationColumns, ConversationStore,
+                                SlotsView, key_words)
 from tuimon.core.stations import Stations
 from tuimon.core.watch import Watches
 
@@ -102,6 +103,15 @@ def _add_counts(c: list, packets: int, nbytes: int, v4_packets: int, v4_bytes: i
 
 def _last_seen(h: Host) -> float:
     return h.last
+
+
+def _row_hash(words: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each row of key words (equal rows, equal hashes)."""
+    h = np.zeros(len(words), np.uint64)
+    for j in range(words.shape[1]):
+        h = (h ^ words[:, j]) * np.uint64(0x9E3779B97F4A7C15)
+        h ^= h >> np.uint64(29)
+    return h
 
 
 def _sums(keys: np.ndarray, a: np.ndarray, b: np.ndarray) -> list[tuple[int, int, int]]:
@@ -233,6 +243,15 @@ class Engine:
     def conversations(self) -> SlotsView:
         """The conversations in the table, oldest first (a read-only sequence)."""
         return SlotsView(self._store, LIVE)
+
+    def conversation_columns(self, convs: Iterable[Conversation] | None = None
+                             ) -> ConversationColumns:
+        """The table's conversations (or ``convs``, conversations of it), in listing order,
+        as columns: for writers of a million of them (conversations.csv)."""
+        st = self._store
+        if convs is None:
+            return ConversationColumns(st, st.slots(LIVE, True))
+        return ConversationColumns(st, np.array([c._i for c in convs], np.int64))
 
     def keep_left(self) -> None:
         """Keep the conversations that leave the table listed in :attr:`left_conversations`
@@ -520,9 +539,13 @@ class Engine:
             lo_f, hi_f, first_row = g.lo_flags, g.hi_flags, g.first_row
         else:
             entries = list(slow.values())
-            skeys = list(slow)
+            skeys = [key_words(k) for k in slow]
             if g is not None:  # the same key in both: the slow rows join the fast group
-                at = {k: i for i, k in enumerate(g.keys)} if len(g) else {}
+                # (the fast groups that may share a key with a slow one: by a hash of the
+                # words; then compared word for word)
+                cand = np.flatnonzero(np.isin(_row_hash(g.words),
+                                              _row_hash(np.array(skeys, np.uint64))))
+                at = {tuple(w): i for i, w in zip(cand.tolist(), g.words[cand].tolist())}
                 lo_p, lo_b = g.lo_packets.copy(), g.lo_bytes.copy()
                 hi_p, hi_b = g.hi_packets.copy(), g.hi_bytes.copy()
                 lo_f, hi_f = g.lo_flags.copy(), g.hi_flags.copy()
@@ -557,7 +580,7 @@ class Engine:
                 slow_rows = {j: e[10] for j, e in enumerate(entries)}
             if entries:
                 cols = list(zip(*entries))
-                sw = np.array([key_words(k) for k in skeys], np.uint64)
+                sw = np.array(skeys, np.uint64)
                 extra = dict(first_row=np.array(cols[0], np.int64),
                              fwd=np.array(cols[1], bool), first=np.array(cols[2], np.float64),
                              last=np.array(cols[3], np.float64),
@@ -633,30 +656,38 @@ class Engine:
         st.first[slots] = first
         st.last[slots] = first
         st.iface[slots] = ifaces
-        # hosts: the key's two addresses, made in order when new
+        # hosts: the key's two addresses, made when new in the order they come (each
+        # conversation's lower address, then its higher one), each distinct address once
+        n = len(slots)
+        ends = np.empty((2 * n, 3), np.uint64)
+        ends[0::2, 0], ends[1::2, 0] = words[:, 1], words[:, 2]
+        ends[0::2, 1], ends[1::2, 1] = words[:, 3], words[:, 4]
+        ends[:, 2] = np.repeat((w0 >> 41 & 1).astype(np.uint64), 2)
+        order = np.lexsort((ends[:, 0], ends[:, 1], ends[:, 2]))  # stable: first one first
+        e = ends[order]
+        starts = np.flatnonzero(np.concatenate(([True], (e[1:] != e[:-1]).any(axis=1))))
+        mark = np.zeros(2 * n, np.int64)
+        mark[starts] = 1
+        group = np.empty(2 * n, np.int64)
+        group[order] = np.cumsum(mark) - 1
+        at = order[starts]  # each distinct address's first place
+        by_place = np.argsort(at)
+        hids = np.empty(len(at), np.int32)
         hosts, host_list, new_hosts = self.hosts, self._host_list, self.new_hosts
-        keys_lo, keys_hi = words[:, 1].tolist(), words[:, 2].tolist()
-        for j in np.flatnonzero(w0 >> 41 & 1).tolist():
-            keys_lo[j] |= V6 | int(words[j, 3]) << 64
-            keys_hi[j] |= V6 | int(words[j, 4]) << 64
-        hlo, hhi = [], []
-        for lo, hi, ts in zip(keys_lo, keys_hi, first.tolist()):
-            h = hosts.get(lo)
+        firsts = first.tolist()
+        for u, low, high, six, place in zip(by_place.tolist(), *e[starts[by_place]].T.tolist(),
+                                            at[by_place].tolist()):
+            addr = V6 | high << 64 | low if six else low
+            h = hosts.get(addr)
             if h is None:
-                h = hosts[lo] = Host(lo, ts, len(host_list))
+                h = hosts[addr] = Host(addr, firsts[place >> 1], len(host_list))
                 host_list.append(h)
                 if new_hosts is not None:
-                    new_hosts.append(lo)
-            hlo.append(h.hid)
-            h = hosts.get(hi)
-            if h is None:
-                h = hosts[hi] = Host(hi, ts, len(host_list))
-                host_list.append(h)
-                if new_hosts is not None:
-                    new_hosts.append(hi)
-            hhi.append(h.hid)
-        st.hlo[slots] = hlo
-        st.hhi[slots] = hhi
+                    new_hosts.append(addr)
+            hids[u] = h.hid
+        ids = hids[group]
+        st.hlo[slots] = ids[0::2]
+        st.hhi[slots] = ids[1::2]
         # the lower port's service, else the higher one's (TCP and UDP)
         service = np.zeros(len(slots), np.int32)
         plo, phi = w0 >> 16 & 0xFFFF, w0 & 0xFFFF

@@ -29,9 +29,10 @@ class EndpointTexts:
         self.protocols: dict[int, str] = {}
         self.texts: dict[int, str] = {}
 
-    def __call__(self, c: Conversation) -> tuple:
-        proto, lo, hi, plo, phi = c.key
-        if not c.fwd:
+    def __call__(self, key: tuple, fwd: bool) -> tuple:
+        """Of a conversation's canonical ``key`` and whether A is its first address."""
+        proto, lo, hi, plo, phi = key
+        if not fwd:
             lo, hi, plo, phi = hi, lo, phi, plo
         name = self.protocols.get(proto)
         if name is None:
@@ -158,7 +159,7 @@ class RowBuilder:
         r2 = r10 = r40 = 0.0  # without rates
         nat = ""  # without nat_of
         for c in convs:
-            proto, name, a, plo, b, phi = endpoints(c)
+            proto, name, a, plo, b, phi = endpoints(c.key, c.fwd)
             if with_rates:
                 r2, r10, r40 = rates_total(c.hist, c.ab_b + c.ba_b, now)
             if nat_of is not None:

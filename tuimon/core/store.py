@@ -389,3 +389,47 @@ class SlotsView(Sequence):
 
     def __bool__(self) -> bool:
         return len(self) > 0
+
+
+class ConversationColumns:
+    """Some of the store's conversations, read as lists a chunk at a time: what a writer of a
+    million of them (conversations.csv, tuimon.sinks.csv) reads instead of objects."""
+
+    __slots__ = ("store", "slots")
+    CHUNK = 65536
+
+    def __init__(self, store: ConversationStore, slots: np.ndarray) -> None:
+        self.store, self.slots = store, slots
+
+    def __len__(self) -> int:
+        return len(self.slots)
+
+    def take(self, which) -> ConversationColumns:
+        """A subset (an index array or a slice), in its order."""
+        return ConversationColumns(self.store, self.slots[which])
+
+    def report_order(self) -> ConversationColumns:
+        """conversations.csv's order: bytes (largest first), then first packet, then the
+        listing's order."""
+        s, slots = self.store, self.slots
+        nbytes = s.ab_b[slots] + s.ba_b[slots]
+        return self.take(np.lexsort((s.order[slots], s.first[slots], -nbytes)))
+
+    def conversation(self, i: int) -> StoredConversation:
+        return self.store.conversation(int(self.slots[i]))
+
+    def chunks(self):
+        """``(keys, fwd, ab_p, ab_b, ba_p, ba_b, first, last, flags, service, app,
+        app_src)`` lists per chunk of conversations (flags: both ways together; names
+        and the label's source as text, None where there is none)."""
+        s = self.store
+        names = s.names
+        for at in range(0, len(self.slots), self.CHUNK):
+            c = self.slots[at:at + self.CHUNK]
+            yield (key_tuples(s.keys[c]), s.fwd[c].tolist(), s.ab_p[c].tolist(),
+                   s.ab_b[c].tolist(), s.ba_p[c].tolist(), s.ba_b[c].tolist(),
+                   s.first[c].tolist(), s.last[c].tolist(),
+                   (s.flags_ab[c] | s.flags_ba[c]).tolist(),
+                   [names[i] for i in s.service[c].tolist()],
+                   [names[i] for i in s.app[c].tolist()],
+                   [APP_SOURCES[i] for i in s.app_src[c].tolist()])

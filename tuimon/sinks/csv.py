@@ -190,29 +190,30 @@ def write_conversations(f, writer, rows, state: str = "active") -> None:
 
 
 def write_engine_conversations(f, writer, engine, conversations, state: str = "active") -> None:
-    """What ``write_conversations(f, writer, engine.conversation_rows(conversations,
-    with_rates=False), state)`` writes, in one pass over the engine's records instead of
-    two (rows made, then formatted): a headless save writes a million of them. It reads
-    a :class:`~tuimon.core.conversation.Conversation`'s counts, flags and labels itself,
-    as :meth:`~tuimon.core.rows.RowBuilder.conversation_rows` does; a conversation with
-    unusual text or an early time goes through write_conversations."""
+    """What ``write_conversations(f, writer, engine.conversation_rows(...), state)`` writes
+    of ``conversations`` (:meth:`Engine.conversation_columns`: the engine's columns, read a
+    chunk at a time), without rows: a headless save writes a million of them. A
+    conversation with unusual text or an early time goes through write_conversations."""
     endpoints = EndpointTexts(engine.names)
     flag_texts: dict[int, str] = {}
     lines = _ConversationLines(f, state)
     line = lines.line
-    for c in conversations:
-        proto, name, a, plo, b, phi = endpoints(c)
-        if proto == 6:
-            flags = c.flags_ab | c.flags_ba
-            flags_text = flag_texts.get(flags)
-            if flags_text is None:
-                flags_text = flag_texts[flags] = tcp_flags_text(flags)
-        else:
-            flags_text = ""
-        if not line(name, a, plo, b, phi, c.ab_p, c.ab_b, c.ba_p, c.ba_b, c.first, c.last,
-                    flags_text, c.service or "", c.app or "", c.app_src):
-            write_conversations(f, writer, engine.conversation_rows((c,), with_rates=False),
-                                state)
+    at = 0
+    for chunk in conversations.chunks():
+        for i, (key, fwd, ab_p, ab_b, ba_p, ba_b, first, last, flags, service, app,
+                app_src) in enumerate(zip(*chunk), at):
+            proto, name, a, plo, b, phi = endpoints(key, fwd)
+            if proto == 6:
+                flags_text = flag_texts.get(flags)
+                if flags_text is None:
+                    flags_text = flag_texts[flags] = tcp_flags_text(flags)
+            else:
+                flags_text = ""
+            if not line(name, a, plo, b, phi, ab_p, ab_b, ba_p, ba_b, first, last, flags_text,
+                        service or "", app or "", app_src):
+                write_conversations(f, writer, engine.conversation_rows(
+                    (conversations.conversation(i),), with_rates=False), state)
+        at += len(chunk[0])
     lines.flush()
 
 
@@ -464,13 +465,12 @@ def export_engine(engine, folder: str, expired=None, parallel: bool = True, aler
     (:mod:`tuimon.sinks.part`; only in a process without other threads)."""
     _make(folder)
     engine.fold()
-    # the file's order (bytes, largest first, then first_seen), of the conversations themselves
-    conversations = sorted(engine.conversations, key=attrgetter("first"))
-    conversations.sort(key=attrgetter("bytes"), reverse=True)
+    # the file's order (bytes, largest first, then first_seen), of the engine's columns
+    conversations = engine.conversation_columns().report_order()
     part = None
     if parallel:
         cut = len(conversations) - int(len(conversations) * PART_SHARE)
-        tail = conversations[cut:]
+        tail = conversations.take(slice(cut, None))
 
         def write_tail(f) -> None:
             write_engine_conversations(f, csv.writer(f), engine, tail)
@@ -480,7 +480,7 @@ def export_engine(engine, folder: str, expired=None, parallel: bool = True, aler
         except OSError as err:
             raise _failed(folder, err) from None
         if part is not None:
-            conversations = conversations[:cut]
+            conversations = conversations.take(slice(None, cut))
     try:  # (the conversations are written from the records: no rows in the snapshot)
         snapshot = engine.snapshot(with_rates=False, conversations=[])
         return _export(snapshot, folder, expired, conversations, part, alerts, names, engine)
