@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import os
 import time
 
@@ -198,7 +200,9 @@ async def test_space_pauses_the_display_while_counting_goes_on():
     svc = EngineService(args_for(), clock=lambda: 50.0, wallclock=lambda: 1700000000.0)
     svc.open()
     batches = svc.source.batches()
-    svc.ingest(next(batches))
+    first = next(batches)  # (the whole capture, maybe: a part now, the rest while paused)
+    svc.ingest(first[:200])
+    batches = itertools.chain([first[200:]], batches)
     app = make_app(service=svc, interval=0.05)
     async with app.run_test(size=(100, 30)) as pilot:
         sent = len(app.backend.sent)

@@ -42,8 +42,7 @@ class Changes:
     def seed(cls, store: ConversationStore, slots: np.ndarray) -> Changes:
         """The conversations ``slots`` as they stand: their folded counts as the change,
         every one at its first fold (a watcher made after the session started)."""
-        return cls(store, slots, store.m_ab_p[slots], store.m_ab_b[slots],
-                   store.m_ba_p[slots], store.m_ba_b[slots], np.ones(len(slots), bool))
+        return cls(store, slots, *store.folded(slots), np.ones(len(slots), bool))
 
     def __len__(self) -> int:
         return len(self.new)

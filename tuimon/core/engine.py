@@ -149,7 +149,6 @@ class Engine:
         # The conversations, and the TCP/UDP fragments' port-less records (hosts and
         # protocols only, not listed), as columns (tuimon.core.store).
         self._store = ConversationStore(index)
-        self._dirty: list[np.ndarray] = []  # slots counted since the last fold, in order
         self.hosts: dict[int, Host] = {}
         self._host_list: list[Host | None] = []  # host id -> host (None: folded away)
         self._nonip: dict[int, list] = {}  # ethertype -> [packets, bytes]
@@ -182,7 +181,7 @@ class Engine:
         else:
             self.timeouts = None  # never expire
         self.max_flows = max_flows or 0
-        # second -> [(slots, their order)] to look at then (an order changed since: gone)
+        # second -> [(slots, the store's serial then)] to look at then (see _wheel_add)
         self._wheel: dict[int, list] = {}
         self.expired = 0  # conversations that left the table (idle, or over max_flows)
         # Conversations that left stay listed (the app's Conversations view marks them
@@ -625,18 +624,12 @@ class Engine:
                 ifaces = np.array([batch[r][0] for r in first_row[pick].tolist()], np.int64)
             slots[pick] = self._create(words[pick], fwd[pick], first[pick], ifaces)
         sf = st.fwd[slots]
-        st.ab_p[slots] += np.where(sf, lo_p, hi_p)
-        st.ab_b[slots] += np.where(sf, lo_b, hi_b)
-        st.ba_p[slots] += np.where(sf, hi_p, lo_p)
-        st.ba_b[slots] += np.where(sf, hi_b, lo_b)
-        st.flags_ab[slots] |= np.where(sf, lo_f, hi_f).astype(np.int32)
-        st.flags_ba[slots] |= np.where(sf, hi_f, lo_f).astype(np.int32)
+        st.add_counts(slots, np.where(sf, lo_p, hi_p), np.where(sf, lo_b, hi_b),
+                      np.where(sf, hi_p, lo_p), np.where(sf, hi_b, lo_b),
+                      slots if by_first is None else slots[by_first])
+        st.flags_ab[slots] |= np.where(sf, lo_f, hi_f).astype(np.int16)
+        st.flags_ba[slots] |= np.where(sf, hi_f, lo_f).astype(np.int16)
         st.last[slots] = np.maximum(st.last[slots], last)
-        order = slots if by_first is None else slots[by_first]
-        fresh = order[~st.dirty[order]]
-        if len(fresh):
-            st.dirty[fresh] = True
-            self._dirty.append(fresh)
         dis = np.flatnonzero(st.dis_left[slots] > 0)
         if len(dis):
             self._to_dissect(batch, g, slots, dis, slow_rows)
@@ -821,10 +814,8 @@ class Engine:
     def touch_conversation(self, conv: Conversation) -> None:
         """``conv``'s counters were changed outside :meth:`ingest`: fold it next time."""
         st = self._store
-        slot = conv._i
-        if st.state[slot] == LIVE and not st.dirty[slot]:
-            st.dirty[slot] = True
-            self._dirty.append(np.array([slot], np.int64))
+        if st.state[conv._i] == LIVE:
+            st.mark(np.array([conv._i], np.int64))
 
     def count_interface(self, index: int, packets: int, nbytes: int, kind: int,
                         ts: float) -> None:
@@ -870,23 +861,21 @@ class Engine:
     def _fold(self) -> None:
         sec = int(self.now) if self.now is not None else 0
         st = self._store
-        dirty = np.concatenate(self._dirty) if self._dirty else np.zeros(0, np.int64)
-        self._dirty = []
-        st.dirty[dirty] = False
+        n = st.npend  # the slots counted since the last fold, in order, and their counts
+        dirty, pending = st.pend_slots[:n].copy(), st.pending[:, :n].copy()
         watchers = self.fold_watchers
         between = self.between
-        if between is None or len(dirty) <= FOLD_STEP:
-            chunks = (dirty,)
+        step = len(dirty) if between is None or len(dirty) <= FOLD_STEP else FOLD_STEP
+        if step == len(dirty):
             between = None  # (a short fold: in one go)
-        else:  # a part at a time, the requests looked at between (a key waits less)
-            chunks = (dirty[i:i + FOLD_STEP] for i in range(0, len(dirty), FOLD_STEP))
         parts = []
-        for n, chunk in enumerate(chunks):
-            if n:
+        for i in range(0, max(len(dirty), 1), max(step, 1)):
+            if i:  # a part at a time, the requests looked at between (a key waits less)
                 between()
-            part = self._fold_part(chunk, sec)
+            part = self._fold_part(dirty[i:i + step], pending[:, i:i + step], sec)
             if watchers:
                 parts.append(part)
+        st.unmark(n)
         touched = self.touched
         if touched is not None and len(dirty):
             host_list = self._host_list
@@ -931,18 +920,15 @@ class Engine:
         if self.on_fold is not None:
             self.on_fold()
 
-    def _fold_part(self, c: np.ndarray, sec: int):
+    def _fold_part(self, c: np.ndarray, pending: np.ndarray, sec: int):
         """Fold the slots ``c``: what each counted since its last fold goes to its hosts,
         its protocol rows and the rate histories, in numpy (a host, protocol and
         application a part in Python); the new ones and the closed ones are put in the
         expiry wheel. Returns the part's changes (for the fold watchers)."""
         st = self._store
-        ab_p, ab_b, ba_p, ba_b = st.ab_p[c], st.ab_b[c], st.ba_p[c], st.ba_b[c]
-        m_ab_p, m_ba_p = st.m_ab_p[c], st.m_ba_p[c]
-        dap, dab = ab_p - m_ab_p, ab_b - st.m_ab_b[c]
-        dbp, dbb = ba_p - m_ba_p, ba_b - st.m_ba_b[c]
-        new = (m_ab_p == 0) & (m_ba_p == 0)  # its first fold
-        st.m_ab_p[c], st.m_ab_b[c], st.m_ba_p[c], st.m_ba_b[c] = ab_p, ab_b, ba_p, ba_b
+        dap, dab, dbp, dbb = pending
+        st.pend[c] = -1  # folded: what the last fold saw is its total now
+        new = (st.ab_p[c] == dap) & (st.ba_p[c] == dbp)  # its first fold
         dp, db = dap + dbp, dab + dbb
         fwd, first, last = st.fwd[c], st.first[c], st.last[c]
         w0 = st.keys[c, 0].astype(np.int64)
@@ -974,7 +960,7 @@ class Engine:
                 if with_rates:
                     bump(s[2], sec, b)
         if with_rates:
-            self._bump_conversations(c, sec, db, ab_b + ba_b)
+            self._bump_conversations(c, sec, db, st.ab_b[c] + st.ba_b[c])
         if self.timeouts is not None:
             self._schedule(c, new, proto, last)
         return (c, dap, dab, dbp, dbb, new)
@@ -1100,12 +1086,14 @@ class Engine:
     def _wheel_add(self, slots: np.ndarray, whole: np.ndarray) -> None:
         """``slots`` whose deadlines' whole seconds are ``whole`` (ascending, floats: a
         crafted file's far times are beyond int64), each looked at the second after (a
-        Python int), kept in this order."""
-        orders = self._store.order[slots]
+        Python int), kept in this order. With them the store's next creation number: a
+        slot made again since (or kept, LEFT) has a later ``order``, and is not theirs."""
+        bound = self._store.serial
+        slots = slots.astype(np.int32)
         cut = np.flatnonzero(whole[1:] != whole[:-1]) + 1
         wheel = self._wheel
         for a, b in zip(np.concatenate(([0], cut)).tolist(), np.append(cut, len(whole)).tolist()):
-            wheel.setdefault(int(whole[a]) + 1, []).append((slots[a:b], orders[a:b]))
+            wheel.setdefault(int(whole[a]) + 1, []).append((slots[a:b], bound))
 
     def _timeouts_of(self, slots: np.ndarray) -> np.ndarray:
         tcp, other, closed = self.timeouts
@@ -1122,9 +1110,9 @@ class Engine:
             return
         parts = [p for d in dues for p in wheel.pop(d)]
         st = self._store
-        slots = np.concatenate([p[0] for p in parts])
-        orders = np.concatenate([p[1] for p in parts])
-        valid = (st.state[slots] == LIVE) & (st.order[slots] == orders)
+        slots = np.concatenate([p[0] for p in parts]).astype(np.int64)
+        bounds = np.concatenate([np.full(len(p[0]), p[1], np.int64) for p in parts])
+        valid = (st.state[slots] == LIVE) & (st.order[slots] < bounds)
         slots = slots[valid]  # (gone already, or scheduled twice: once is enough)
         _, at = np.unique(slots, return_index=True)
         slots = slots[np.sort(at)]

@@ -25,6 +25,7 @@ the lower and the higher address (low 64 bits), 3 and 4 their high 64 bits (IPv6
 
 from __future__ import annotations
 
+import mmap
 import weakref
 from collections.abc import Sequence
 
@@ -45,9 +46,8 @@ _LOW64 = (1 << 64) - 1
 COLUMNS = {
     "fwd": np.bool_,  # A (the first packet's sender) is the key's lower address
     "ab_p": np.int64, "ab_b": np.int64, "ba_p": np.int64, "ba_b": np.int64,
-    "m_ab_p": np.int64, "m_ab_b": np.int64, "m_ba_p": np.int64, "m_ba_b": np.int64,
     "first": np.float64, "last": np.float64,
-    "flags_ab": np.int32, "flags_ba": np.int32,
+    "flags_ab": np.int16, "flags_ba": np.int16,  # (9 bits, NS included)
     "iface": np.int32,  # the interface of its first packet
     "app": np.int32,  # an id in ConversationStore.names (0: None)
     "app_src": np.int8,  # an index in APP_SOURCES
@@ -57,11 +57,20 @@ COLUMNS = {
     "order": np.int64,  # the listing's order (see the module's docstring)
     "state": np.uint8,  # FREE, LIVE, LEFT
     "listed": np.bool_,  # a conversation of the table (not a port-less fragment's record)
-    "dirty": np.bool_,  # counted since the engine's last fold
+    "pend": np.int32,  # its row in the pending counts (counted since the last fold), or -1
     "hlo": np.int32, "hhi": np.int32,  # the engine's host ids of the key's two addresses
 }
-_FIELDS = ("ab_p", "ab_b", "ba_p", "ba_b", "m_ab_p", "m_ab_b", "m_ba_p", "m_ba_b",
-           "flags_ab", "flags_ba", "iface", "dis_left")
+_COUNTS = ("ab_p", "ab_b", "ba_p", "ba_b")  # each with a pending row (see ConversationStore)
+_FIELDS = ("flags_ab", "flags_ba", "iface", "dis_left")
+
+
+def _zeros(n: int, dtype) -> np.ndarray:
+    """A zeroed column; a large one in memory of its own (an anonymous map), returned to
+    the system whole when the column grows (a heap keeps what it freed, fragmented)."""
+    nbytes = n * np.dtype(dtype).itemsize
+    if nbytes < 1 << 20:
+        return np.zeros(n, dtype)
+    return np.frombuffer(mmap.mmap(-1, nbytes), dtype)
 
 
 def key_tuples(words: np.ndarray) -> list[tuple]:
@@ -173,8 +182,30 @@ def _column(name: str):
     return property(get, put)
 
 
+def _count(i: int):
+    name = _COUNTS[i]
+
+    def get(self):
+        return getattr(self._s, name).item(self._i)
+
+    def put(self, value) -> None:  # (the conntrack source's flows: counted outside ingest)
+        self._s.count(self._i, i, value - getattr(self._s, name).item(self._i))
+
+    return property(get, put)
+
+
+def _folded(i: int):
+    def get(self):
+        return self._s.folded_one(self._i, i)
+
+    return property(get)
+
+
 for _name in _FIELDS:
     setattr(StoredConversation, _name, _column(_name))
+for _i, _name in enumerate(_COUNTS):
+    setattr(StoredConversation, _name, _count(_i))
+    setattr(StoredConversation, "m_" + _name, _folded(_i))
 _KEY = Conversation.__dict__["key"]  # the slot a handle keeps its key tuple in
 
 
@@ -197,8 +228,15 @@ class ConversationStore:
         self._ids: dict[str | None, int] = {None: 0, "": 0}
         self.hmore: dict[int, object] = {}  # slot -> a rate history beyond a bare second
         self._handles: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
-        self._serial = 0
+        self.serial = 0
         self._left_seq = 0
+        # Counted since the last fold: the slots in the order they were first counted, and
+        # their pending counts (rows: A to B packets, bytes, B to A packets, bytes); a
+        # slot's ``pend`` is its place here. (What the last fold saw is the total less
+        # this: no column of its own.)
+        self.pend_slots = np.zeros(1024, np.int64)
+        self.pending = np.zeros((4, 1024), np.int64)
+        self.npend = 0
         self._grow(capacity)
 
     # -- slots -------------------------------------------------------------------
@@ -210,16 +248,15 @@ class ConversationStore:
         if cap == self.cap:
             return
         old = self.cap
-        keys = np.zeros((cap, 5), np.uint64)
+        keys = _zeros(5 * cap, np.uint64).reshape(cap, 5)
         keys[:old] = self.keys
         self.keys = keys
         for name, dtype in COLUMNS.items():
-            col = np.zeros(cap, dtype)
+            col = _zeros(cap, dtype)
             col[:old] = getattr(self, name)
+            if name == "pend":
+                col[old:] = -1
             setattr(self, name, col)
-        free = np.zeros(cap, np.int64)
-        free[:self._nfree] = self._free[:self._nfree]
-        self._free = free
         self.cap = cap
 
     def name_id(self, name: str | None) -> int:
@@ -244,8 +281,8 @@ class ConversationStore:
         self.keys[slots] = words
         self.state[slots] = LIVE
         self.listed[slots] = listed
-        self.order[slots] = np.arange(self._serial, self._serial + k, dtype=np.int64)
-        self._serial += k
+        self.order[slots] = np.arange(self.serial, self.serial + k, dtype=np.int64)
+        self.serial += k
         self.hsec[slots] = -1
         self.index.insert(self.keys, slots)
         self.live += k
@@ -293,14 +330,20 @@ class ConversationStore:
                 del self.hmore[s]
         self.state[slots] = FREE
         n = len(slots)
+        if self._nfree + n > len(self._free):  # (grown as slots are freed, not with the table)
+            free = np.zeros(max(2 * len(self._free), self._nfree + n, 1024), np.int64)
+            free[:self._nfree] = self._free[:self._nfree]
+            self._free = free
         self._free[self._nfree:self._nfree + n] = slots
         self._nfree += n
-        for name in _FIELDS:
+        for name in (*_FIELDS, *_COUNTS):
             getattr(self, name)[slots] = 0
+        self.pend[slots] = -1
 
     def _detach(self, h: StoredConversation, s: int) -> None:
         """Turn handle ``h`` of slot ``s`` into a plain Conversation with its values."""
-        values = {name: getattr(h, name) for name in _FIELDS}
+        values = {name: getattr(h, name)
+                  for name in (*_FIELDS, *_COUNTS, *("m_" + n for n in _COUNTS))}
         key, fwd, first, last = h.key, h.fwd, h.first, h.last
         app, service, app_src, hist = h.app, h.service, h.app_src, h.hist
         h.__class__ = Conversation
@@ -310,6 +353,73 @@ class ConversationStore:
             setattr(h, name, v)
         h.gen = _GONE
         h._s = None
+
+    # -- counting ------------------------------------------------------------------
+
+    def mark(self, slots: np.ndarray) -> np.ndarray:
+        """Pending rows for ``slots`` (distinct, in the order they were counted): made for
+        the ones without one yet, in that order. Returns each slot's row."""
+        fresh = slots[self.pend[slots] < 0]
+        k = len(fresh)
+        if k:
+            n = self.npend
+            if n + k > len(self.pend_slots):
+                size = max(2 * len(self.pend_slots), n + k)
+                grown = np.zeros(size, np.int64)
+                grown[:n] = self.pend_slots[:n]
+                self.pend_slots = grown
+                pending = np.zeros((4, size), np.int64)
+                pending[:, :n] = self.pending[:, :n]
+                self.pending = pending
+            self.pend_slots[n:n + k] = fresh
+            self.pending[:, n:n + k] = 0
+            self.pend[fresh] = np.arange(n, n + k, dtype=np.int32)
+            self.npend = n + k
+        return self.pend[slots].astype(np.int64)
+
+    def unmark(self, n: int) -> None:
+        """The first ``n`` pending rows were folded: rows made since (counted between the
+        parts of a fold) move to the front."""
+        extra = self.npend - n
+        if extra > 0:
+            moved = self.pend_slots[n:n + extra].copy()
+            self.pend_slots[:extra] = moved
+            self.pending[:, :extra] = self.pending[:, n:n + extra].copy()
+            self.pend[moved] = np.arange(extra, dtype=np.int32)
+        self.npend = max(extra, 0)
+
+    def add_counts(self, slots: np.ndarray, ab_p, ab_b, ba_p, ba_b, order=None) -> None:
+        """Add counts to ``slots`` (distinct) and to their pending rows (made in the order
+        of ``order``, the same slots: the order they were first counted)."""
+        self.mark(slots if order is None else order)
+        rows = self.pend[slots]
+        pending = self.pending
+        for i, (name, value) in enumerate(zip(_COUNTS, (ab_p, ab_b, ba_p, ba_b))):
+            getattr(self, name)[slots] += value
+            pending[i, rows] += value
+
+    def count(self, slot: int, i: int, delta: int) -> None:
+        """Add ``delta`` to count ``i`` (of _COUNTS) of one slot, and to its pending row."""
+        row = int(self.mark(np.array([slot], np.int64))[0])
+        getattr(self, _COUNTS[i])[slot] += delta
+        self.pending[i, row] += delta
+
+    def folded_one(self, slot: int, i: int) -> int:
+        """Count ``i`` (of _COUNTS) of one slot as the last fold saw it."""
+        total = getattr(self, _COUNTS[i]).item(slot)
+        row = self.pend.item(slot)
+        return total if row < 0 else total - self.pending.item(i, row)
+
+    def folded(self, slots: np.ndarray) -> tuple:
+        """The four counts of ``slots`` as the last fold saw them."""
+        rows = self.pend[slots]
+        has = rows >= 0
+        out = []
+        for i, name in enumerate(_COUNTS):
+            v = getattr(self, name)[slots].copy()
+            v[has] -= self.pending[i, rows[has]]
+            out.append(v)
+        return tuple(out)
 
     # -- reading -------------------------------------------------------------------
 
