@@ -181,3 +181,99 @@ def test_a_flip_within_a_fold_keeps_the_rates_each_way():
     assert (row.address_a, row.bytes_a_to_b, row.bytes_b_to_a) == ("10.0.0.1", 10, 1000)
     assert (row.rate_a_to_b_2s, row.rate_b_to_a_2s) == (5.0, 500.0)
     assert (row.peak_a_to_b, row.peak_b_to_a) == (5.0, 500.0)
+
+
+def _reference_add(pairs: dict, changes, rates: bool, before: dict) -> None:
+    """The pairs by addresses one change at a time (what PairTable did before it added the
+    changes up per pair): the reference for the test below."""
+    from tuimon.core.pairs import Pair
+
+    for ckey, fwd, first, last, new, dap, dab, dbp, dbb in zip(
+            changes.keys, changes.fwd, changes.first, changes.last, changes.new,
+            changes.dap, changes.dab, changes.dbp, changes.dbb):
+        key = (ckey[1], ckey[2])
+        p = pairs.get(key)
+        if p is None:
+            p = pairs[key] = Pair(key, fwd or ckey[1] == ckey[2], first)
+            if rates:
+                before[p] = [0, 0]
+        elif rates and p not in before:
+            before[p] = [p.ab_b, p.ba_b]
+        if new:
+            p.convs += 1
+        if first < p.first:
+            p.first = first
+            if fwd != p.fwd and ckey[1] != ckey[2]:  # (to itself: all A to B, never round)
+                p.flip()
+                if rates:
+                    before[p].reverse()
+        if ckey[1] == ckey[2]:
+            p.ab_p += dap + dbp
+            p.ab_b += dab + dbb
+        elif fwd == p.fwd:
+            p.ab_p, p.ab_b, p.ba_p, p.ba_b = p.ab_p + dap, p.ab_b + dab, p.ba_p + dbp, \
+                p.ba_b + dbb
+        else:
+            p.ab_p, p.ab_b, p.ba_p, p.ba_b = p.ab_p + dbp, p.ab_b + dbb, p.ba_p + dap, \
+                p.ba_b + dab
+        if last > p.last:
+            p.last = last
+
+
+def test_pairs_added_up_per_pair_are_those_of_one_change_at_a_time(monkeypatch):
+    """The Pairs view by addresses adds a fold's changes up per pair in numpy: the same pairs
+    (order, direction, counts, conversations, times, rate histories, peaks) as one change at
+    a time, through folds where earlier conversations of a pair come the other way round,
+    hosts talking to themselves, ties in time and conversations that come back."""
+    import random
+
+    from tuimon.core import pairs as pairs_mod
+
+    rng = random.Random(5)
+    hosts = ["10.0.0.1", "10.0.0.2", "10.0.0.3", "2001:db8::1", "2001:db8::2"]
+    per_change = engine_with_pairs(rates=True, flow_timeout=3)
+    table = per_change.pairs()
+    real = pairs_mod.PairTable._add
+
+    flips = []
+    real_flip = pairs_mod.Pair.flip
+
+    def flip(self):
+        flips.append(self.key)
+        real_flip(self)
+
+    monkeypatch.setattr(pairs_mod.Pair, "flip", flip)
+
+    def one_at_a_time(self, changes, rates):
+        before: dict = {}
+        _reference_add(self.pairs, changes, rates, before)
+        return before
+
+    aggregated = engine_with_pairs(rates=True, flow_timeout=3)
+    for second in range(12):
+        batch = []
+        for _ in range(rng.randrange(1, 60)):
+            a, b = rng.choice(hosts), rng.choice(hosts)
+            if (":" in a) != (":" in b):
+                b = a
+            # (some out of order: a pair's earlier conversation may come in a later fold)
+            ts = 1000.0 + second + rng.choice([0.0, 0.0, 0.25, 0.5, -1.5, -4.0])
+            proto = rng.choice([6, 17, 1])
+            ports = (None, None) if proto == 1 else (rng.choice([1000, 2000]), 80)
+            batch.append(record(a, b, *ports, proto=proto, size=rng.randrange(60, 1500), ts=ts))
+        for engine, add in ((aggregated, real), (per_change, one_at_a_time)):
+            monkeypatch.setattr(pairs_mod.PairTable, "_add", add)
+            engine.ingest(batch)
+            engine.advance(1000.9 + second)
+            engine.fold()
+    monkeypatch.setattr(pairs_mod.PairTable, "_add", real)
+
+    def state(engine):
+        return [(k, p.fwd, p.ab_p, p.ab_b, p.ba_p, p.ba_b, p.convs, p.first, p.last,
+                 repr(p.hist_ab), repr(p.hist_ba), p.peak_ab, p.peak_ba)
+                for k, p in engine.pairs().pairs.items()]
+
+    assert state(aggregated) == state(per_change)
+    assert table is per_change.pairs() and len(state(per_change)) > 5
+    assert any(p.key[0] == p.key[1] for p in table.pairs.values())  # a host to itself
+    assert flips, "no pair turned round: the test would not see it done wrong"

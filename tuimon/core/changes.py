@@ -77,3 +77,35 @@ class Changes:
 
     def __iter__(self):
         return zip(self.conversations(), self.dap, self.dab, self.dbp, self.dbb)
+
+    def by_pair(self) -> list[tuple]:
+        """The changes added up per pair of addresses (the Pairs view by addresses), in the
+        order each pair first comes: ``(lower address, higher address, the smallest first
+        time, whether A of the conversation with it is the lower address, the largest last
+        time, first folds, the four counts of the conversations whose A is the lower
+        address, the four of the others)``. (Of the conversations that start at the same
+        time, the first one listed here.)"""
+        n = len(self.new)
+        if not n:
+            return []
+        s, slots = self._store, self.slots
+        code = s.hlo[slots].astype(np.int64) << 32 | s.hhi[slots]
+        uniq, at, inv = np.unique(code, return_index=True, return_inverse=True)
+        m = len(uniq)
+        first, fwd = s.first[slots], s.fwd[slots]
+        earliest = np.lexsort((np.arange(n), first, inv))  # by pair, then time, then place
+        lead = earliest[np.flatnonzero(np.concatenate(([True], inv[earliest][1:]
+                                                       != inv[earliest][:-1])))]
+        last = np.full(m, -np.inf)
+        np.maximum.at(last, inv, s.last[slots])
+        new = np.bincount(inv, weights=np.asarray(self.new, np.float64), minlength=m)
+        counts = []
+        for side in (fwd, ~fwd):
+            for d in (self.dap, self.dab, self.dbp, self.dbb):
+                counts.append(np.bincount(inv[side], weights=np.asarray(d, np.float64)[side],
+                                          minlength=m).astype(np.int64))
+        keys = key_tuples(s.keys[slots[at]])
+        o = np.argsort(at, kind="stable")
+        cols = [x[o].tolist() for x in (first[lead], fwd[lead], last, new.astype(np.int64),
+                                         *counts)]
+        return [(keys[j][1], keys[j][2], *row) for j, row in zip(o.tolist(), zip(*cols))]

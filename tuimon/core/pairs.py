@@ -172,6 +172,9 @@ class PairTable:
         # with rates, each pair this fold adds to: its bytes each way before it (what the
         # fold added is the difference: one bump and one peak per pair and fold)
         before: dict[Pair, list] = {}
+        if not ports:
+            self._add_by_pair(changes.by_pair(), rates, before)
+            return before
         for ckey, fwd, first, last, new, dap, dab, dbp, dbb in zip(
                 changes.keys, changes.fwd, changes.first, changes.last, changes.new,
                 changes.dap, changes.dab, changes.dbp, changes.dbb):
@@ -208,6 +211,44 @@ class PairTable:
             if last > p.last:
                 p.last = last
         return before
+
+    def _add_by_pair(self, sums: list, rates: bool, before: dict) -> None:
+        """:meth:`_add` by addresses, from the changes added up per pair
+        (:meth:`tuimon.core.changes.Changes.by_pair`): the same as one change at a time."""
+        pairs = self.pairs
+        for (lo, hi, first, fwd, last, new, t_ap, t_ab, t_bp, t_bb, f_ap, f_ab, f_bp,
+             f_bb) in sums:
+            key = (lo, hi)
+            p = pairs.get(key)
+            if p is None:  # (a host to itself: A, the lower address, is B too)
+                p = pairs[key] = Pair(key, fwd or lo == hi, first)
+                if rates:
+                    before[p] = [0, 0]
+            else:
+                if rates and p not in before:
+                    before[p] = [p.ab_b, p.ba_b]
+                if first < p.first:
+                    p.first = first
+                    if fwd != p.fwd and lo != hi:  # A: the sender of the pair's first packet
+                        p.flip()  # (a host to itself has it all A to B: never turned round)
+                        if rates:  # what the pair had before this fold turns round too
+                            before[p].reverse()
+            p.convs += new
+            if lo == hi:  # a host to itself: all of it A to B (tshark)
+                p.ab_p += t_ap + t_bp + f_ap + f_bp
+                p.ab_b += t_ab + t_bb + f_ab + f_bb
+            elif p.fwd:  # the lower address is A: the others' counts turn round
+                p.ab_p += t_ap + f_bp
+                p.ab_b += t_ab + f_bb
+                p.ba_p += t_bp + f_ap
+                p.ba_b += t_bb + f_ab
+            else:
+                p.ab_p += t_bp + f_ap
+                p.ab_b += t_bb + f_ab
+                p.ba_p += t_ap + f_bp
+                p.ba_b += t_ab + f_bb
+            if last > p.last:
+                p.last = last
 
     def sweep(self, now: float) -> int:
         """Pairs idle for longer than ``idle`` leave; returns how many left."""
