@@ -178,3 +178,55 @@ def test_terms_without_meaning_in_a_view_are_left_out(small_engine):
     assert matches(e, "port 443", "interfaces") == ["eth0"]
     assert matches(e, "eth", "interfaces") == ["eth0"]
     assert matches(e, "wlan", "interfaces") == []
+
+
+def test_the_columns_mask_keeps_what_the_predicate_keeps(kit):
+    """The Conversations view's filter over the engine's columns (conversation_mask, used
+    by the query) against the predicate on each conversation, for every kind of term:
+    hosts and nets of both families (IPv6 nets shorter and longer than 64 bits, and
+    /0), ports (none for ICMP), protocols by number, service and application name,
+    families, not/and/or, and terms that do not apply to conversations."""
+    import random
+
+    from tuimon.server.filter import conversation_mask
+
+    rng = random.Random(9)
+    hosts = ["10.0.0.1", "10.0.1.7", "192.0.2.9", "2001:db8::1", "2001:db8:0:1::5",
+             "2001:db9::1", "fe80::1"]
+    records = []
+    for i in range(600):
+        a = rng.choice(hosts)
+        b = rng.choice([h for h in hosts if (":" in h) == (":" in a)])
+        proto = rng.choice([6, 17, 1, 58 if ":" in a else 1])
+        ports = (None, None) if proto in (1, 58) else (rng.choice([53, 80, 443, 1000 + i]),
+                                                      rng.choice([53, 80, 443, 22]))
+        records.append(kit.record(a, b, *ports, proto=proto, size=100, ts=1000.0 + i))
+    engine = kit.engine(records)
+    convs = list(engine.conversations)
+    engine.label(convs[3], "wg", "dissector")
+    texts = ["host 10.0.0.1", "host 2001:db8::1", "net 10.0.0.0/16", "net 10.0.0.0/24",
+             "net 2001:db8::/32", "net 2001:db8::/64", "net 2001:db8:0:1::/80", "net ::/0",
+             "net 0.0.0.0/0", "port 53", "port 443 or port 22", "not port 80", "proto tcp",
+             "proto icmp", "proto https", "proto dns and not host 192.0.2.9", "proto ip6",
+             "proto ipv4 and port 80", "proto wg", "not (host 10.0.0.1 or net 2001:db8::/32)",
+             "host 10.0.0.1 and port 53 or proto udp", "tcp", "2001:db8::1", "10.0.0.1:",
+             ":53", "wg", "https and not 192.0.2.9", "sa", "nothing-like-it"]
+    checked = 0
+    for text in texts:
+        node = parse(text, engine.names)
+        pred = compile_filter(node, "conversations", FilterContext(engine))
+        want = [c.key for c in convs if pred is None or pred(c)]
+        slots = engine.filtered(conversation_mask(node, FilterContext(engine)))
+        got = [c.key for c in engine.listed_at(slots)] if slots is not None else \
+            [c.key for c in convs]
+        assert got == want, text
+        checked += 0 < len(want) < len(convs)
+    assert checked >= len(texts) - 4  # most terms keep some and drop some
+    with pytest.raises(Exception, match="x"):
+        conversation_mask(parse("x", engine.names))  # a plain word, no texts: objects
+    ctx = FilterContext(engine)  # texts made again when a label changes
+    node = parse("proto-x", engine.names)
+    assert engine.filtered(conversation_mask(node, ctx)).tolist() == []
+    engine.label(convs[5], "proto-x", "dissector")
+    assert [c.key for c in engine.listed_at(engine.filtered(conversation_mask(node, ctx)))] \
+        == [convs[5].key]

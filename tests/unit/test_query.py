@@ -178,8 +178,9 @@ def test_cache_is_refreshed_when_the_engine_changes():
 
 def test_a_large_table_builds_only_its_window_and_sorts_once_per_change(monkeypatch):
     """With 30,000 conversations: rows are built for the window only, the default view's
-    window comes from the engine's leading conversations (numpy over its columns), another sort's window
-    near the top from the partial order, a deep scroll sorts the whole table once, and
+    window comes from the engine's leading conversations, another column's from the engine's
+    order over its columns (numpy; the first rows, or all of it for a deep scroll), a
+    filtered one near the top from the partial order, a deep scroll sorts it whole once, and
     scrolling on within the same engine version reads the cached order (no new pass over
     the table). Speed itself is make bench's (bench/ui.py), not a timed assertion here."""
     import tuimon.server.query as query
@@ -196,23 +197,37 @@ def test_a_large_table_builds_only_its_window_and_sorts_once_per_change(monkeypa
     real_pick = query.heapq.nlargest
     monkeypatch.setattr(query.heapq, "nlargest", lambda n, it, key: picked.append(n)
                         or real_pick(n, it, key=key))
+    orders, objects = [], []
+    real_order, real_at = engine.order_by, engine.listed_at
+    monkeypatch.setattr(engine, "order_by", lambda column, descending, need=None, listed=None:
+                        orders.append((column, need)) or real_order(column, descending, need,
+                                                                     listed))
+    monkeypatch.setattr(engine, "listed_at", lambda slots: objects.append(len(slots))
+                        or real_at(slots))
     leaders = runner.run(Query(view="conversations", limit=40, margin=40), version=1)
-    assert passes == [] and picked == []  # the engine's leading(): no pass over the objects
+    assert passes == [] and picked == [] and orders == []  # the engine's leading()
     runner.run(Query(view="conversations", sort="packets", limit=40, margin=40), version=1)
-    assert picked == [160] and len(passes) == 1
+    # sorted over the engine's columns: the first 160 of the order, no pass over objects
+    assert orders == [("packets", 160)] and picked == [] and passes == []
+    runner.run(Query(view="conversations", sort="packets", offset=15_000, cursor=15_000,
+                     limit=40, margin=40), version=1)  # a scroll beyond them: all of it
+    assert orders[-1] == ("packets", None) and passes == []
     assert [r.bytes for r in leaders.rows] == sorted(
         (c.bytes for c in engine.conversations), reverse=True)[:80]
     key = leaders.keys[5]
-    runner.run(Query(view="conversations", sort="rate_10s", filter="port 80 and not port 1005",
+    # filtered over the columns, sorted by a column numpy does not sort (NAT): the ones kept themselves, the
+    # first rows partly sorted (heapq)
+    runner.run(Query(view="conversations", sort="nat", filter="port 80 and not port 1005",
                      limit=40, margin=40, cursor=5, cursor_key=key), version=2)
-    assert len(passes) == 2
-    runner.run(Query(view="conversations", sort="rate_10s", filter="port 80 and not port 1005",
+    kept = objects[0]  # (and all of them again when the cursor's row is beyond the first)
+    assert passes == [] and picked == [160] and 0 < kept < 30_000 and len(objects) <= 2
+    runner.run(Query(view="conversations", sort="nat", filter="port 80 and not port 1005",
                      offset=15_000, cursor=15_000, limit=40, margin=40), version=2)  # a scroll
-    assert len(passes) == 3  # beyond the partial order: the whole table, sorted once
-    runner.run(Query(view="conversations", sort="rate_10s", filter="port 80 and not port 1005",
+    sorted_whole = len(objects)  # beyond the partial order: all of them, sorted once
+    runner.run(Query(view="conversations", sort="nat", filter="port 80 and not port 1005",
                      offset=15_040, cursor=15_040, limit=40, margin=40), version=2)
-    assert len(passes) == 3  # the full order is cached until the engine changes
-    assert built == [80, 80, 80, 120, 120]
+    assert len(objects) == sorted_whole and passes == []  # the full order is cached
+    assert len(built) == 6 and max(built) <= 120  # rows for the window only, each time
 
 
 @pytest.mark.parametrize("view", ["hosts", "conversations"])
@@ -249,3 +264,46 @@ def test_partial_order_gives_the_full_sorts_pages(monkeypatch, view):
                 assert (a.rows, a.keys, a.offset, a.start, a.cursor, a.total, a.count) == \
                     (b.rows, b.keys, b.offset, b.start, b.cursor, b.total, b.count), (column, q)
     assert any(n is not None for n in asked)  # the partial path ran
+
+
+def test_the_columns_order_is_the_objects_sort(kit):
+    """Engine.order_by (numpy over the store's columns, what the query uses) against a
+    stable sort of the conversations themselves by the query's own sort keys, for every
+    column the columns sort, both ways, whole and the first rows only: an engine with
+    rates over several seconds (bare seconds and longer histories, idle ones), kept
+    conversations that left, IPv4 and IPv6, ICMP without ports, labels, many ties."""
+    import random
+
+    from tuimon.core.engine import Engine
+    from tuimon.server.query import sort_key
+
+    rng = random.Random(12)
+    engine = Engine(rates=True, flow_timeout=6)
+    engine.set_interface(0, "eth0", "ether")
+    engine.keep_left()
+    hosts = ["10.0.0.1", "10.0.0.2", "192.0.2.9", "2001:db8::1", "2001:db8::2"]
+    for second in range(30):
+        batch = []
+        for _ in range(rng.randrange(5, 80)):
+            a = rng.choice(hosts)
+            b = rng.choice([h for h in hosts if (":" in h) == (":" in a)])
+            proto = rng.choice([6, 17, 1])
+            ports = (None, None) if proto == 1 else (rng.choice([53, 80, 443, 40000]),
+                                                     rng.choice([53, 80, 22]))
+            batch.append(kit.record(a, b, *ports, proto=proto, size=rng.choice([60, 100, 1500]),
+                                    ts=1000.0 + second + rng.choice([0.0, 0.5])))
+        engine.ingest(batch)
+        engine.advance(1000.9 + second)
+        engine.fold()
+    convs = [*engine.conversations, *engine.left_conversations]
+    engine.label(convs[2], "wg", "dissector")
+    assert engine.left_conversations and len(convs) > 50
+    assert any(c.hist.__class__ is not int for c in convs if c.hist is not None)
+    for column in engine.ORDERED:
+        key = sort_key("conversations", column, engine)
+        for descending in (True, False):
+            want = sorted(convs, key=key, reverse=descending)
+            got = list(engine.order_by(column, descending))
+            assert [c.key for c in got] == [c.key for c in want], (column, descending)
+            assert [c.key for c in engine.order_by(column, descending, 7)] == \
+                [c.key for c in want[:7]], (column, descending)

@@ -63,13 +63,14 @@ from tuimon.core.names import OTHER_HOSTS, Names, port_app
 from tuimon.core.pairs import PairRow, PairTable
 from tuimon.core.ports import Ports
 from tuimon.core.processes import ProcessRow, ProcessTable
-from tuimon.core.rates import (_LONGEST, MASK, SHIFT, bump, bump_packed, bump_total,
-                               bump_trail, rate2_packed, trail_series)
+from tuimon.core.rates import (_LONGEST, MASK, SHIFT, WINDOWS, bump, bump_packed,
+                               bump_total, bump_trail, rate2_packed, rates_packed,
+                               trail_series)
 from tuimon.core.rows import RowBuilder
 from tuimon.core.sizes import Sizes
 from tuimon.core.slotindex import DictIndex, slot_index
-from tuimon.core.store import (FREE, LEFT, LIVE, ConversationColumns, ConversationStore,
-                                SlotsView, key_words)
+from tuimon.core.store import (FREE, LEFT, LIVE, ConversationColumns, ConversationStore, Handles,
+                                SlotsView, key_tuples, key_words)
 from tuimon.core.stations import Stations
 from tuimon.core.watch import Watches
 
@@ -280,6 +281,128 @@ class Engine:
             listed, nbytes = listed[pick], nbytes[pick]
         order = np.lexsort((st.order[listed], -nbytes))[:need]
         return st.conversations(listed[order])
+
+    # the Conversations view's columns a sort can read from the store (order_by)
+    ORDERED = ("bytes", "packets", "bytes_a_to_b", "bytes_b_to_a", "packets_a_to_b",
+               "packets_b_to_a", "first_seen", "last_seen", "tcp_flags", "protocol", "a", "b",
+               "service", "app_protocol", "rate_2s", "rate_10s", "rate_40s")
+
+    def order_by(self, column: str, descending: bool, need: int | None = None,
+                 listed: np.ndarray | None = None) -> Sequence[Conversation] | None:
+        """The listed conversations (the table's, then the kept ones; or those of
+        ``listed``, :meth:`filtered`'s) sorted by a Conversations view ``column`` (one of
+        :data:`ORDERED`; None for another), as a stable sort of the listing gives them (ties
+        in listed order): in numpy over the columns, handles made only for what is read.
+        ``need``: only the first ``need``."""
+        if column not in self.ORDERED:
+            return None
+        st = self._store
+        if listed is None:
+            listed = st.listing()
+        keys = self._sort_keys(column, listed)  # most significant last (np.lexsort)
+        if descending:
+            keys = [(np.iinfo(k.dtype).max - k) if k.dtype.kind == "u" else -k for k in keys]
+        n = len(listed)
+        if need is not None and len(keys) == 1 and 0 < need and need * 8 <= n:
+            k = keys[0]  # the need-th smallest, and every one up to it
+            cand = np.flatnonzero(k <= np.partition(k, need - 1)[need - 1])
+            pick = cand[np.argsort(k[cand], kind="stable")][:need]
+        else:
+            pick = np.lexsort(keys) if len(keys) > 1 else np.argsort(keys[0], kind="stable")
+            if need is not None:
+                pick = pick[:need]
+        return Handles(st, listed[pick])
+
+    def filtered(self, mask_of, live_only: bool = False):
+        """The listed conversations (``live_only``: those in the table) for which
+        ``mask_of(fields, name_ids)`` is true, in listing order (slots, for
+        :meth:`order_by` and :meth:`listed_at`); ``fields``: the store's columns a filter
+        compares (:meth:`tuimon.core.store.ConversationStore.fields`). None when
+        ``mask_of`` returns None (the filter does not apply)."""
+        st = self._store
+        slots = st.slots(LIVE, True) if live_only else st.listing()
+        mask = mask_of(st.fields(slots), st.name_ids)
+        return None if mask is None else slots[mask]
+
+    def listed_at(self, slots: np.ndarray) -> Sequence[Conversation]:
+        """The conversations of ``slots`` (:meth:`filtered`), in that order."""
+        return Handles(self._store, slots)
+
+    def text_stamps(self, slots: np.ndarray) -> np.ndarray:
+        """What a conversation's text (the filter's plain words) is made of that changes,
+        per slot: its creation number, TCP flags and label, as rows of three ints."""
+        st = self._store
+        return np.stack((st.order[slots], (st.flags_ab[slots] | st.flags_ba[slots]),
+                         st.app[slots]), axis=1)
+
+    def text_parts(self, slots: np.ndarray) -> list[tuple]:
+        """``(key, fwd, flags, service, app)`` of each slot: what its text is made of."""
+        st = self._store
+        names = st.names
+        return list(zip(key_tuples(st.keys[slots]), st.fwd[slots].tolist(),
+                        (st.flags_ab[slots] | st.flags_ba[slots]).tolist(),
+                        [names[i] for i in st.service[slots].tolist()],
+                        [names[i] for i in st.app[slots].tolist()]))
+
+    def keys_at(self, slots: np.ndarray) -> list[tuple]:
+        """The canonical keys of the conversations of ``slots``."""
+        return key_tuples(self._store.keys[slots])
+
+    def _sort_keys(self, column: str, slots: np.ndarray) -> list[np.ndarray]:
+        """The sort keys of ``column`` for ``slots``: what the Conversations view's sort
+        compares (query.sort_key), least significant first."""
+        st = self._store
+        if column in ("bytes", "packets"):
+            x = "b" if column == "bytes" else "p"
+            return [getattr(st, "ab_" + x)[slots] + getattr(st, "ba_" + x)[slots]]
+        if column.startswith(("bytes_", "packets_")):
+            x = "b" if column.startswith("bytes") else "p"
+            side = "ab_" if column.endswith("a_to_b") else "ba_"
+            return [getattr(st, side + x)[slots]]
+        if column in ("first_seen", "last_seen"):
+            return [getattr(st, column[:-5])[slots]]
+        if column == "tcp_flags":
+            return [(st.flags_ab[slots] | st.flags_ba[slots]).astype(np.int64)]
+        if column.startswith("rate_"):
+            return [self._rates(slots, ("rate_2s", "rate_10s", "rate_40s").index(column))]
+        w0 = st.keys[slots, 0].astype(np.int64)
+        if column == "protocol":  # by the protocol's name
+            proto = w0 >> 33 & 0xFF
+            uniq = np.unique(proto)
+            names = [self.names.ip_protocol(p) for p in uniq.tolist()]
+            rank = np.empty(len(uniq), np.int64)
+            rank[np.argsort(np.array(names, dtype=object), kind="stable")] = np.arange(len(uniq))
+            return [rank[np.searchsorted(uniq, proto)]]
+        if column in ("service", "app_protocol"):  # by the name ("" for none)
+            ids = (st.service if column == "service" else st.app)[slots]
+            names = [n or "" for n in st.names]
+            rank = np.empty(len(names), np.int64)
+            rank[np.argsort(np.array(names, dtype=object), kind="stable")] = np.arange(len(names))
+            return [rank[ids]]
+        # an end's address, then its port (-1: none): A's, or B's
+        fwd = st.fwd[slots] if column == "a" else ~st.fwd[slots]
+        low = np.where(fwd, st.keys[slots, 1], st.keys[slots, 2])
+        high = np.where(fwd, st.keys[slots, 3], st.keys[slots, 4])
+        port = np.where(w0 >> 32 & 1, np.where(fwd, w0 >> 16 & 0xFFFF, w0 & 0xFFFF), -1)
+        return [port, low, high, (w0 >> 41 & 1).astype(np.uint64)]
+
+    def _rates(self, slots: np.ndarray, window: int) -> np.ndarray:
+        """The conversations' rates over ``WINDOWS[window]`` ending now (bytes/s), as
+        :func:`tuimon.core.rates.rate_key` gives them: a bare second's in numpy (the bytes
+        the last fold saw, all in that second), a longer history's one by one."""
+        out = np.zeros(len(slots))
+        if self.now is None:
+            return out
+        st = self._store
+        sec, width = int(self.now), WINDOWS[window]
+        hs = st.hsec[slots]
+        within = (hs >= 0) & (hs > sec - WINDOWS[-1]) & (sec - hs < width)
+        if within.any():
+            _, ab_b, _, ba_b = st.folded(slots[within])
+            out[within] = (ab_b + ba_b) / width
+        for j in np.flatnonzero(hs == -2).tolist():
+            out[j] = rates_packed(st.hmore[int(slots[j])], self.now)[window]
+        return out
 
     def _trim_kept(self) -> None:
         """Past ``max_flows`` (the table and the kept ones), the oldest kept go."""

@@ -111,7 +111,13 @@ class StoredConversation(Conversation):
         try:
             return _KEY.__get__(self)
         except AttributeError:
-            k = key_tuples(self._s.keys[self._i:self._i + 1])[0]
+            w0, lo, hi, lo_hi, hi_hi = self._s.keys[self._i].tolist()
+            if w0 >> 41 & 1:
+                lo |= V6 | lo_hi << 64
+                hi |= V6 | hi_hi << 64
+            proto = w0 >> 33 & 0xFF
+            k = (proto, lo, hi, w0 >> 16 & 0xFFFF, w0 & 0xFFFF) if w0 >> 32 & 1 else \
+                (proto, lo, hi, None, None)
             _KEY.__set__(self, k)
             return k
 
@@ -230,6 +236,7 @@ class ConversationStore:
         self._handles: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
         self.serial = 0
         self._left_seq = 0
+        self._listing: np.ndarray | None = None  # (listing())
         # Counted since the last fold: the slots in the order they were first counted, and
         # their pending counts (rows: A to B packets, bytes, B to A packets, bytes); a
         # slot's ``pend`` is its place here. (What the last fold saw is the total less
@@ -285,6 +292,7 @@ class ConversationStore:
         self.serial += k
         self.hsec[slots] = -1
         self.index.insert(self.keys, slots)
+        self._listing = None
         self.live += k
         self.live_listed += int(np.count_nonzero(listed))
         return slots
@@ -303,6 +311,7 @@ class ConversationStore:
         if not len(slots):
             return
         self.index.remove(self.keys, slots)
+        self._listing = None
         self.live -= len(slots)
         self.live_listed -= int(np.count_nonzero(self.listed[slots]))
         if keep:
@@ -321,6 +330,7 @@ class ConversationStore:
             self._release(slots)
 
     def _release(self, slots: np.ndarray) -> None:
+        self._listing = None
         handles = self._handles
         for s in slots.tolist():
             h = handles.pop(s, None)
@@ -436,6 +446,16 @@ class ConversationStore:
         get = self.conversation
         return [get(s) for s in (slots.tolist() if isinstance(slots, np.ndarray) else slots)]
 
+    def listing(self) -> np.ndarray:
+        """The listed slots, LIVE then LEFT, in listing order (kept until a slot is added,
+        leaves or is freed)."""
+        got = self._listing
+        if got is None:
+            top = self.top
+            got = np.flatnonzero((self.state[:top] != FREE) & self.listed[:top])
+            got = self._listing = got[np.argsort(self.order[got], kind="stable")]
+        return got
+
     def slots(self, state: int = LIVE, listed: bool | None = True) -> np.ndarray:
         """The slots in ``state`` (and listed or not, None: either), in listing order."""
         top = self.top
@@ -444,6 +464,25 @@ class ConversationStore:
             sel &= self.listed[:top] == listed
         found = np.flatnonzero(sel)
         return found[np.argsort(self.order[found], kind="stable")]
+
+    def fields(self, slots: np.ndarray) -> dict[str, np.ndarray]:
+        """What a filter compares, of ``slots`` (``slots``): ``proto``, ``six`` (IPv6), each address's
+        low and high 64 bits (``lo``/``lo_hi``, ``hi``/``hi_hi``: the key's lower and
+        higher address), ports (``plo``/``phi``, -1: none), ``service`` and ``app`` ids
+        (:meth:`name_ids`)."""
+        w = self.keys[slots]
+        w0 = w[:, 0].astype(np.int64)
+        ported = (w0 >> 32 & 1).astype(bool)
+        return {"slots": slots, "proto": w0 >> 33 & 0xFF, "six": (w0 >> 41 & 1).astype(bool),
+                "lo": w[:, 1], "hi": w[:, 2], "lo_hi": w[:, 3], "hi_hi": w[:, 4],
+                "plo": np.where(ported, w0 >> 16 & 0xFFFF, -1),
+                "phi": np.where(ported, w0 & 0xFFFF, -1),
+                "service": self.service[slots], "app": self.app[slots]}
+
+    def name_ids(self, names) -> list[int]:
+        """The ids of those of ``names`` the store has seen (apps, services)."""
+        ids = self._ids
+        return [ids[n] for n in names if n in ids and n]
 
     def key_of(self, slot: int) -> tuple:
         return key_tuples(self.keys[slot:slot + 1])[0]
@@ -543,3 +582,34 @@ class ConversationColumns:
                    [names[i] for i in s.service[c].tolist()],
                    [names[i] for i in s.app[c].tolist()],
                    [APP_SOURCES[i] for i in s.app_src[c].tolist()])
+
+
+class Handles(Sequence):
+    """Conversations of the store at ``slots`` (in that order) as a read-only sequence of
+    handles, each made when read: a sorted view of a million conversations whose window
+    shows forty."""
+
+    __slots__ = ("_store", "slots")
+
+    def __init__(self, store: ConversationStore, slots: np.ndarray) -> None:
+        self._store, self.slots = store, slots
+
+    def __len__(self) -> int:
+        return len(self.slots)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return self._store.conversations(self.slots[index])
+        return self._store.conversation(int(self.slots[index]))
+
+    def __iter__(self):
+        get = self._store.conversation
+        return (get(s) for s in self.slots.tolist())
+
+    def index(self, conv, start: int = 0, stop=None) -> int:
+        """Where ``conv`` (a handle of this store) is; ValueError when it is not here."""
+        if getattr(conv, "_s", None) is self._store:
+            at = np.flatnonzero(self.slots[start:stop] == conv._i)
+            if len(at):
+                return start + int(at[0])
+        raise ValueError("conversation not in the sequence")

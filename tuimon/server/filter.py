@@ -54,6 +54,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from tuimon.capture.decode import V6
 from tuimon.core.conversation import tcp_flags_text
 from tuimon.capture.linktypes import LINKTYPES
@@ -330,6 +332,37 @@ class FilterContext:
     def __init__(self, engine) -> None:
         self.engine = engine
         self._conv_text: dict = {}  # Conversation -> (flags, text)
+        # the texts of the engine's conversations by slot (texts), and what each was made
+        # of (Engine.text_stamps): made again when that changes
+        self._slot_text: dict[int, str] = {}
+        self._stamps = np.zeros((0, 3), np.int64)
+
+    def texts(self, slots: np.ndarray) -> list[str]:
+        """The texts plain words are matched against (as :meth:`conversation_text`), of
+        the engine's conversations at ``slots``: made once, again when its TCP flags or
+        its label change."""
+        engine = self.engine
+        stamps = engine.text_stamps(slots)
+        if len(slots) and int(slots.max()) >= len(self._stamps):
+            grown = np.full((max(2 * len(self._stamps), int(slots.max()) + 1), 3), -1, np.int64)
+            grown[:len(self._stamps)] = self._stamps
+            self._stamps = grown
+        stale = slots[(self._stamps[slots] != stamps).any(axis=1)]
+        if len(stale):
+            names = engine.names
+            cache = self._slot_text
+            for slot, (key, fwd, flags, service, app) in zip(stale.tolist(),
+                                                             engine.text_parts(stale)):
+                proto, lo, hi, plo, phi = key
+                if not fwd:
+                    lo, hi, plo, phi = hi, lo, phi, plo
+                cache[slot] = " ".join((names.ip_protocol(proto), _endpoint(lo, plo),
+                                        _endpoint(hi, phi), service or "",
+                                        tcp_flags_text(flags) if proto == 6 else "",
+                                        app or "")).lower()
+            self._stamps[stale] = engine.text_stamps(stale)
+        cache = self._slot_text
+        return [cache[s] for s in slots.tolist()]
 
     def conversation_text(self, c) -> str:
         entry = self._conv_text.get(c)
@@ -385,6 +418,77 @@ def _conversation_pred(node, ctx: FilterContext):
     return None
 
 
+class NotColumnar(Exception):
+    """A filter the store's columns cannot answer (a plain word): the objects do."""
+
+
+_M64 = (1 << 64) - 1
+
+
+def conversation_mask(node, ctx: FilterContext | None = None):
+    """The Conversations view's filter over the engine's columns: a function of the
+    store's fields and its name-id lookup (:meth:`Engine.filtered`) giving a mask of the
+    conversations kept, exactly as :func:`_conversation_pred` keeps them one by one; None
+    when no part of the expression applies to conversations. A plain word is matched
+    against each conversation's text (:meth:`FilterContext.texts`, ``ctx``'s; without
+    one it raises :class:`NotColumnar`)."""
+    if isinstance(node, Not):
+        inner = conversation_mask(node.node, ctx)
+        return None if inner is None else (lambda f, ids: _not(inner(f, ids)))
+    if isinstance(node, (And, Or)):
+        left, right = conversation_mask(node.left, ctx), conversation_mask(node.right, ctx)
+        if left is None or right is None:
+            return left or right
+        if isinstance(node, And):
+            return lambda f, ids: left(f, ids) & right(f, ids)
+        return lambda f, ids: left(f, ids) | right(f, ids)
+    if isinstance(node, Text):
+        if ctx is None:
+            raise NotColumnar(node.text)
+        needle = node.text
+        return lambda f, ids: np.array([needle in t for t in ctx.texts(f["slots"])], bool)
+    if isinstance(node, (HostTerm, NetTerm)):
+        return lambda f, ids: _addr_mask(node, f["lo"], f["lo_hi"], f["six"]) | \
+            _addr_mask(node, f["hi"], f["hi_hi"], f["six"])
+    if isinstance(node, PortTerm):
+        ports = np.array(sorted(node.ports), np.int64)
+        return lambda f, ids: np.isin(f["plo"], ports) | np.isin(f["phi"], ports)
+    if isinstance(node, ProtoTerm):
+        if node.family is not None:
+            v6 = node.family == 6
+            return lambda f, ids: f["six"] == v6
+        numbers = np.array(sorted(node.numbers), np.int64)
+        return lambda f, ids: (np.isin(f["proto"], numbers)
+                               | np.isin(f["service"], ids(node.services))
+                               | np.isin(f["app"], ids(node.apps)))
+    return None
+
+
+def _not(mask):
+    return ~mask
+
+
+def _addr_mask(node, low: np.ndarray, high: np.ndarray, six: np.ndarray) -> np.ndarray:
+    """:func:`_addr_pred` over an address's two words (and whether it is IPv6)."""
+    if isinstance(node, HostTerm):
+        a = node.addr
+        return (six == (a >= V6)) & (low == np.uint64(a & _M64)) & \
+            (high == np.uint64(a >> 64 & _M64))
+    bits, shift = node.bits, node.shift
+    if not node.v6:
+        return ~six & ((low >> np.uint64(shift)) == np.uint64(bits)) if shift < 64 else ~six
+    if shift >= 64:
+        return six & ((high >> np.uint64(shift - 64)) == np.uint64(bits))
+    return six & (high == np.uint64(bits >> (64 - shift) & _M64)) & \
+        ((low >> np.uint64(shift)) == np.uint64(bits & ((1 << (64 - shift)) - 1)))
+
+
+def _matching_keys(node, ctx: FilterContext) -> list[tuple]:
+    """The keys of the conversations in the table a port or protocol term keeps."""
+    slots = ctx.engine.filtered(conversation_mask(node), live_only=True)
+    return ctx.engine.keys_at(slots) if slots is not None else []
+
+
 def _host_pred(node, ctx: FilterContext):
     if isinstance(node, Text):
         needle = node.text
@@ -396,12 +500,10 @@ def _host_pred(node, ctx: FilterContext):
         v6 = node.family == 6  # the "(other hosts)" row (a negative address) is neither
         return lambda h: h.addr >= 0 and (h.addr >= V6) == v6
     if isinstance(node, (PortTerm, ProtoTerm)):
-        conv = _conversation_pred(node, ctx)
         addrs = set()
-        for c in ctx.engine.conversations:
-            if conv(c):
-                addrs.add(c.key[1])
-                addrs.add(c.key[2])
+        for key in _matching_keys(node, ctx):
+            addrs.add(key[1])
+            addrs.add(key[2])
         return lambda h: h.addr in addrs
     return None
 
@@ -507,12 +609,10 @@ def _pair_pred(node, ctx: FilterContext):
         v6 = node.family == 6
         return lambda p: (_pair_addrs(p)[0] >= V6) == v6
     if isinstance(node, (PortTerm, ProtoTerm)):
-        conv = _conversation_pred(node, ctx)
         keys = set()  # the pairs (both granularities) of the conversations that match
-        for c in ctx.engine.conversations:
-            if conv(c):
-                keys.add(c.key)
-                keys.add((c.key[1], c.key[2]))
+        for key in _matching_keys(node, ctx):
+            keys.add(key)
+            keys.add((key[1], key[2]))
         if isinstance(node, PortTerm):
             ports = node.ports
             return lambda p: p.key in keys or (len(p.key) == 5 and (p.key[3] in ports

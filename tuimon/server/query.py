@@ -23,7 +23,7 @@ from operator import attrgetter
 from tuimon.core.conversation import _GONE, Conversation
 from tuimon.core.rates import rate_key, rates_packed
 from tuimon.core.rows import host_apps_text
-from tuimon.server.filter import FilterContext, FilterError, compile_filter, parse
+from tuimon.server.filter import conversation_mask, FilterContext, FilterError, compile_filter, parse
 from tuimon.server.protocol import ALL_VIEWS, COLUMNS, DEFAULT_SORT, Page, Query
 
 
@@ -34,7 +34,7 @@ PARTIAL_VIEWS = ("hosts", "conversations")
 PARTIAL_MIN = 5000
 PARTIAL_RATIO = 8
 # The Conversations view by bytes, largest first, unfiltered: its first rows (at most this
-# many) come from the engine's leaders without a pass over the table (core/leaders.py).
+# many) come from Engine.leading (one numpy pass over the store's columns).
 LEAD_MAX = 2048
 
 
@@ -338,12 +338,17 @@ class QueryRunner:
             return self._cache, self._cache_total, error
         if (need is not None and q.view == "conversations" and sort == "bytes" and q.descending
                 and not q.filter and not q.freeze and need <= LEAD_MAX):
-            # the default view: its first rows from the engine's leaders (core/leaders.py)
+            # the default view: its first rows from the engine (Engine.leading)
             engine = self.engine
             items = engine.leading(need)
             total = len(engine.conversations) + len(engine.left_conversations)
             self._cache_key, self._cache, self._cache_total = cache_key, items, total
             return items, total, error
+        if q.view == "conversations" and not q.freeze:
+            found = self._conversations(q, sort, node, need)
+            if found is not None:
+                self._cache_key, self._cache, self._cache_total = cache_key, *found
+                return found[0], found[1], error
         items = self._view_items(q)
         ident = self._ident(q.view)
         if node is not None:
@@ -377,6 +382,33 @@ class QueryRunner:
             total = len(items)
         self._cache_key, self._cache, self._cache_total = cache_key, items, total
         return items, total, error
+
+    def _conversations(self, q: Query, sort: str, node, need: int | None):
+        """The Conversations view's order and its length over the engine's columns: the
+        filter as a numpy mask, the sort in numpy (or, for a column numpy does not sort,
+        the filtered conversations themselves); None when neither the filter nor the sort
+        can be done over the columns (the objects' way)."""
+        engine = self.engine
+        listed = None
+        if node is not None:
+            mask_of = conversation_mask(node, self.context)
+            if mask_of is not None:
+                listed = engine.filtered(mask_of)
+        total = len(listed) if listed is not None else \
+            len(engine.conversations) + len(engine.left_conversations)
+        partial = need is not None and total >= PARTIAL_MIN and need * PARTIAL_RATIO <= total
+        items = engine.order_by(sort, q.descending, need if partial else None, listed)
+        if items is not None:
+            return items, total
+        if listed is None:
+            return None
+        items = list(engine.listed_at(listed))  # a rate, NAT: the conversations' own keys
+        key = sort_key(q.view, sort, engine)
+        if partial:
+            items = (heapq.nlargest if q.descending else heapq.nsmallest)(need, items, key=key)
+        else:
+            items = sorted(items, key=key, reverse=q.descending)
+        return items, total
 
     @staticmethod
     def _ident(view: str) -> Callable:
