@@ -25,6 +25,7 @@ from tuimon.sinks.csv import check_folder, export_engine
 
 
 NAMES_WAIT = 3.0  # --resolve: the save waits this long at most for the busiest hosts' names
+SUMMARY_TOP = 10  # the --no-ui summary's largest hosts, protocols and conversations
 
 
 def say(text: str) -> None:
@@ -213,8 +214,14 @@ def report(config: Config, service: EngineService) -> None:
     from tuimon.sinks.summary import render_summary
 
     engine, expired = service.engine, service.expired
+
+    def summary() -> str:  # (the conversations it lists: the largest, one more than shown)
+        return render_summary(engine.snapshot(with_rates=False,
+                                              conversations=engine.leading(SUMMARY_TOP + 1)),
+                              SUMMARY_TOP)
+
     if not config.csv:
-        print(render_summary(engine.snapshot(with_rates=False)))
+        print(summary())
         return
     try:
         names = service.saved_names(wait=NAMES_WAIT)
@@ -223,7 +230,7 @@ def report(config: Config, service: EngineService) -> None:
                       alerts=service.alerts.alerts if service.alerts is not None else (),
                       names=names)
     except Exception as err:  # noqa: BLE001 - the disk filled, the folder went, a bug
-        print(render_summary(engine.snapshot(with_rates=False)), flush=True)
+        print(summary(), flush=True)
         if isinstance(err, ExportFailed):
             raise
         raise ExportFailed(f"cannot save CSV into {config.csv}: "
