@@ -159,3 +159,17 @@ def pytest_unconfigure(config):
 
         shutil.rmtree(folder, ignore_errors=True)
         os.environ.pop("TUIMON_TSHARK_CACHE", None)
+
+
+@pytest.fixture
+def walk(monkeypatch):
+    """The compiled stage (walk.c: the record walk, the grouping, the slot index), which
+    must load wherever a compiler exists."""
+    from tuimon.capture import cwalk
+
+    monkeypatch.delenv(cwalk.ENV_OFF, raising=False)
+    if cwalk.compiler() is None:
+        pytest.skip("no C compiler (cc, gcc or $CC): the compiled stage cannot be built here")
+    w = cwalk.walker()
+    assert w is not None, cwalk.status()
+    return w

@@ -35,17 +35,6 @@ SMALL = ["dns.pcap", "dlt_ppp.pcap", "nats.pcap", "gre.pcapng", "esp.pcapng",
 SHB = b"\x0a\x0d\x0d\x0a"
 
 
-@pytest.fixture
-def walk(monkeypatch):
-    """The compiled walk, which must load wherever a compiler exists."""
-    monkeypatch.delenv(cwalk.ENV_OFF, raising=False)
-    if cwalk.compiler() is None:
-        pytest.skip("no C compiler (cc, gcc or $CC): the compiled walk cannot be built here")
-    w = cwalk.walker()
-    assert w is not None, cwalk.status()
-    return w
-
-
 def _readers(walk, fmt: str, endian: str, limit: int = MAX_RECORD):
     """A reader that walks in Python and one that walks compiled, set to ``fmt``."""
     out = []

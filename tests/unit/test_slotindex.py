@@ -22,17 +22,6 @@ from tuimon.capture import cwalk
 from tuimon.core.slotindex import INITIAL, DictIndex, SlotIndex, slot_index
 
 
-@pytest.fixture
-def walk(monkeypatch):
-    """The compiled stage, which must load wherever a compiler exists."""
-    monkeypatch.delenv(cwalk.ENV_OFF, raising=False)
-    if cwalk.compiler() is None:
-        pytest.skip("no C compiler (cc, gcc or $CC): the compiled index cannot be built here")
-    w = cwalk.walker()
-    assert w is not None, cwalk.status()
-    return w
-
-
 def home(keys: np.ndarray, mask: int) -> np.ndarray:
     """walk.c's hash of key rows (mix of the five words, then finish), masked: numpy."""
     k = keys.astype(np.uint64)

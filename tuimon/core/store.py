@@ -126,22 +126,6 @@ class StoredConversation(Conversation):
         return bool(self._s.fwd[self._i])
 
     @property
-    def first(self) -> float:
-        return self._s.first.item(self._i)
-
-    @first.setter
-    def first(self, value: float) -> None:
-        self._s.first[self._i] = value
-
-    @property
-    def last(self) -> float:
-        return self._s.last.item(self._i)
-
-    @last.setter
-    def last(self, value: float) -> None:
-        self._s.last[self._i] = value
-
-    @property
     def gen(self) -> int:
         """``_GONE`` once it left the table (kept, LEFT), else 0."""
         return 0 if self._s.state[self._i] == LIVE else _GONE
@@ -207,7 +191,7 @@ def _folded(i: int):
     return property(get)
 
 
-for _name in _FIELDS:
+for _name in (*_FIELDS, "first", "last"):
     setattr(StoredConversation, _name, _column(_name))
 for _i, _name in enumerate(_COUNTS):
     setattr(StoredConversation, _name, _count(_i))
