@@ -228,3 +228,30 @@ def test_a_socket_whose_owner_is_not_seen_is_unattributed():
     engine.ingest([record(HERE, "192.0.2.9", 40000, 443, size=100, ts=10.0)])
     engine.fold()
     assert [r.name for r in engine.process_rows()] == [UNATTRIBUTED_NAME]
+
+
+def test_attributions_are_forgotten_when_their_conversations_leave():
+    """Past ``_prune_at`` attributions, those of conversations no longer in the table are
+    forgotten and the others kept: a conversation still there is not attributed (and its
+    process's conversations counted) again; one that comes back after it left is a new
+    conversation, attributed and counted anew."""
+    curl = Socket(6, parse_address(HERE), 40000, 4242, "curl")
+    engine, table = engine_with([curl])
+    engine.timeouts = (5.0, 5.0, 5.0)
+    table._prune_at = 1
+    engine.ingest([record(HERE, "192.0.2.9", 40000, 443, size=100, ts=10.0),
+                   record(HERE, "192.0.2.8", 40000, 443, size=100, ts=10.0)])
+    engine.fold()
+    assert len(table._owners) == 2 and rows_by_name(engine)["curl"].conversations == 2
+    engine.ingest([record(HERE, "192.0.2.9", 40000, 443, size=100, ts=14.0)])  # one goes on
+    engine.advance(16.5)  # the other (idle since 10.0) leaves at this fold
+    engine.fold()
+    engine.ingest([record(HERE, "192.0.2.9", 40000, 443, size=100, ts=17.0)])
+    table._prune_at = 1  # (a prune sets it to 10,000 at least)
+    engine.fold()  # past _prune_at: the one that left is forgotten
+    assert len(table._owners) == 1 and len(engine.conversations) == 1
+    assert rows_by_name(engine)["curl"].conversations == 2  # not counted again
+    engine.ingest([record(HERE, "192.0.2.8", 40000, 443, size=100, ts=18.0)])  # it comes back
+    engine.fold()
+    curl_row = rows_by_name(engine)["curl"]
+    assert curl_row.conversations == 3 and curl_row.bytes_sent == 500

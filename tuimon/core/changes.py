@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tuimon.core.store import ConversationStore, key_tuples
+from tuimon.core.store import LIVE, ConversationStore, key_tuples
 
 
 class Changes:
@@ -58,6 +58,18 @@ class Changes:
         if self._keys is None:
             self._keys = key_tuples(self._store.keys[self.slots])
         return self._keys
+
+    @property
+    def serials(self) -> list[int]:
+        """Each conversation's creation number in the store: one conversation's for its
+        life (a key seen again after it left is another's)."""
+        return self._column("order")
+
+    def serials_alive(self, serials: list[int]) -> list[bool]:
+        """Whether the conversations of these serials are still in the table."""
+        s = self._store
+        live = s.order[s.slots(LIVE, None)]
+        return np.isin(np.array(serials, np.int64), live).tolist()
 
     @property
     def fwd(self) -> list[bool]:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from tuimon.core.conversation import _GONE
 from tuimon.core.rates import bump_packed, rates_packed
 
 UNATTRIBUTED = None  # the key of the row no process owns
@@ -76,7 +75,8 @@ class ProcessTable:
         # the socket table, the local addresses and, per protocol, the ports any socket has
         self._sockets: tuple[dict, frozenset, dict] = ({}, frozenset(), {})
         self.procs: dict = {}  # (pid, name) or UNATTRIBUTED -> Proc
-        self._owners: dict = {}  # Conversation -> ((key, local is A), ...); () none yet
+        # a conversation's serial (Changes.serials) -> ((key, local is A), ...)
+        self._owners: dict = {}
         self.polls = 0  # socket tables handed in
         self._prune_at = 10_000
 
@@ -93,11 +93,13 @@ class ProcessTable:
         self._sockets = (table, frozenset(local), ports)
         self.polls += 1
 
-    def _owners_of(self, conv) -> tuple:
+    def _owners_of(self, key: tuple, fwd: bool) -> tuple:
+        """The processes owning the ends of the conversation of canonical ``key`` (A the
+        key's first address when ``fwd``): ((pid, name), local end is A) each."""
         table, local, ports = self._sockets
         if not table:
             return ()
-        proto, lo, hi, plo, phi = conv.key
+        proto, lo, hi, plo, phi = key
         if plo is None or proto not in (6, 17):
             return ()
         mine = ports.get(proto)
@@ -110,7 +112,7 @@ class ProcessTable:
                 owner = table.get((proto, None, port))
             if owner is not None:
                 # the side's local endpoint is A when it is the key's first and A is that
-                owners.append(((owner[0], owner[1]), is_lo == conv.fwd))
+                owners.append(((owner[0], owner[1]), is_lo == fwd))
         return tuple(owners)
 
     def fold(self, changes, sec: int, now: float | None) -> None:
@@ -125,15 +127,15 @@ class ProcessTable:
         nobody = procs.get(UNATTRIBUTED)
         n_sp = n_sb = n_rp = n_rb = n_convs = 0
         n_first = n_last = None
-        for conv, dap, dab, dbp, dbb, new in zip(changes.conversations(), changes.dap,
-                                                 changes.dab, changes.dbp, changes.dbb,
-                                                 changes.new):
-            mine = owners.get(conv)
+        for serial, key, fwd, first, last, dap, dab, dbp, dbb, new in zip(
+                changes.serials, changes.keys, changes.fwd, changes.first, changes.last,
+                changes.dap, changes.dab, changes.dbp, changes.dbb, changes.new):
+            mine = owners.get(serial)
             fresh = mine is None
             if fresh:  # not attributed yet: look it up in the latest socket table
-                mine = owners_of(conv)
+                mine = owners_of(key, fwd)
                 if mine:  # remembered for its life; without one, looked up again next fold
-                    owners[conv] = mine
+                    owners[serial] = mine
             if not mine:
                 if nobody is None:
                     nobody = procs[UNATTRIBUTED] = Proc(None, UNATTRIBUTED_NAME)
@@ -143,10 +145,10 @@ class ProcessTable:
                 n_rb += dbb
                 if new:  # its first fold
                     n_convs += 1
-                if n_first is None or conv.first < n_first:
-                    n_first = conv.first
-                if n_last is None or conv.last > n_last:
-                    n_last = conv.last
+                if n_first is None or first < n_first:
+                    n_first = first
+                if n_last is None or last > n_last:
+                    n_last = last
                 continue
             for key, local_is_a in mine:
                 p = procs.get(key)
@@ -162,10 +164,10 @@ class ProcessTable:
                 p.sent_b += sb
                 p.recv_p += rp
                 p.recv_b += rb
-                if p.first is None or conv.first < p.first:
-                    p.first = conv.first
-                if p.last is None or conv.last > p.last:
-                    p.last = conv.last
+                if p.first is None or first < p.first:
+                    p.first = first
+                if p.last is None or last > p.last:
+                    p.last = last
                 if rates:
                     if sb:
                         p.hist_sent = bump_packed(p.hist_sent, sec, sb)
@@ -188,8 +190,9 @@ class ProcessTable:
                 if n_rb:
                     p.hist_recv = bump_packed(p.hist_recv, sec, n_rb)
         if len(owners) > self._prune_at:  # forget the conversations that left the table
-            for conv in [c for c in owners if c.gen == _GONE]:
-                del owners[conv]
+            alive = changes.serials_alive(list(owners))
+            for serial in [s for s, ok in zip(owners, alive) if not ok]:
+                del owners[serial]
             self._prune_at = max(10_000, 2 * len(owners))
 
     def _fold_unattributed(self, changes, sec: int) -> None:
