@@ -107,6 +107,12 @@ def test_the_bound_holds_under_a_flood_of_new_sources_between_folds():
     assert e.totals().hosts + e.totals().hosts_folded == 20_001
     assert e.hosts[OTHER_HOSTS].tx_p + sum(
         h.tx_p for a, h in e.hosts.items() if a != OTHER_HOSTS) == 20_000
+    # the ids of the hosts that folded are used again: the engine's list of hosts by id
+    # stays about as long as the table, not one entry for every source ever seen
+    assert len(e._host_list) < 5_000
+    live = [h for h in e._host_list if h is not None]
+    assert all(e._host_list[h.hid] is h for h in e.hosts.values() if h.hid >= 0)
+    assert len(live) == len(e.hosts) - (OTHER_HOSTS in e.hosts)
 
 
 def test_the_row_in_queries_and_filters():

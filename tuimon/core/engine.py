@@ -152,6 +152,7 @@ class Engine:
         self._store = ConversationStore(index)
         self.hosts: dict[int, Host] = {}
         self._host_list: list[Host | None] = []  # host id -> host (None: folded away)
+        self._free_hids: list[int] = []  # ids of hosts that folded away, to be used again
         self._nonip: dict[int, list] = {}  # ethertype -> [packets, bytes]
         self._transport: dict[int, list] = {}  # IP protocol -> [packets, bytes, hist]
         self._apps: dict[tuple, list] = {}  # (v6, IP protocol, app) -> [packets, bytes, hist]
@@ -790,14 +791,19 @@ class Engine:
         by_place = np.argsort(at)
         hids = np.empty(len(at), np.int32)
         hosts, host_list, new_hosts = self.hosts, self._host_list, self.new_hosts
+        free_hids = self._free_hids
         firsts = first.tolist()
         for u, low, high, six, place in zip(by_place.tolist(), *e[starts[by_place]].T.tolist(),
                                             at[by_place].tolist()):
             addr = V6 | high << 64 | low if six else low
             h = hosts.get(addr)
             if h is None:
-                h = hosts[addr] = Host(addr, firsts[place >> 1], len(host_list))
-                host_list.append(h)
+                if free_hids:  # (no conversation in the table refers to a folded host's id)
+                    hid = free_hids.pop()
+                    h = hosts[addr] = host_list[hid] = Host(addr, firsts[place >> 1], hid)
+                else:
+                    h = hosts[addr] = Host(addr, firsts[place >> 1], len(host_list))
+                    host_list.append(h)
                 if new_hosts is not None:
                     new_hosts.append(addr)
             hids[u] = h.hid
@@ -1304,6 +1310,7 @@ class Engine:
             for h in free:
                 del hosts[h.addr]
                 host_list[h.hid] = None
+                self._free_hids.append(h.hid)
                 other.packets += h.packets
                 other.bytes += h.bytes
                 other.tx_p += h.tx_p
