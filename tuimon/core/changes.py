@@ -6,8 +6,7 @@ The engine folds its conversations as columns (:mod:`tuimon.core.store`); a
 counted since the last fold: its canonical key, whether A is the key's first address, its
 first and last packet times, whether this is its first fold, and what it counted since the
 last one each way (``dap``/``dab``: A to B packets and bytes, ``dbp``/``dbb``: B to A).
-The conversations themselves (handles) are made only when asked for, by iterating:
-``(conversation, dap, dab, dbp, dbb)`` per entry.
+No conversation object is made: a watcher that wants one asks the engine.
 """
 
 from __future__ import annotations
@@ -82,13 +81,6 @@ class Changes:
     @property
     def last(self) -> list[float]:
         return self._column("last")
-
-    def conversations(self) -> list:
-        """The changed conversations themselves (handles of the store)."""
-        return self._store.conversations(self.slots)
-
-    def __iter__(self):
-        return zip(self.conversations(), self.dap, self.dab, self.dbp, self.dbb)
 
     def by_pair(self) -> list[tuple]:
         """The changes added up per pair of addresses (the Pairs view by addresses), in the

@@ -1,20 +1,18 @@
 """The per-conversation record the engine counts into, and the hosts it names.
 
-One :class:`Conversation` holds both directions of a conversation, filed under its
-canonical key (:func:`canonical_key`: the lower address first); :class:`Host` is what
+A :class:`Conversation` is both directions of a conversation as an object, filed under its
+canonical key (:func:`canonical_key`: the lower address first; the engine keeps them as
+columns, :mod:`tuimon.core.store`); :class:`Host` is what
 the engine folds the conversations' counts into. TCP flag bits and their text live here
 too.
 """
 
 from __future__ import annotations
 
-from tuimon.core.names import port_app
-
 TCP_FLAG_NAMES = "FSRPAUECN"  # FIN SYN RST PSH ACK URG ECE CWR NS, bit 0 first
 _FIN, _RST = 1, 4
 
 _GONE = -2  # Conversation.gen of one that left the table
-_PORTS = list(range(65536))  # one int object per port, shared by every conversation
 
 
 def _flag_text(flags: int) -> str:
@@ -62,30 +60,13 @@ class Conversation:
     The fields are the engine's to write; the sinks and queries read a conversation through
     :attr:`bytes`, :attr:`packets`, :meth:`folded_bytes`, :meth:`oldest_first`, the
     endpoints (:meth:`endpoints`, :attr:`a`, :attr:`pa`, ...), ``first`` and ``last``.
-    One exception: conversations.csv's writer
-    (:func:`tuimon.sinks.csv.write_engine_conversations`) reads the counts, flags and
-    labels as :meth:`tuimon.core.rows.RowBuilder.conversation_rows` does, a million
-    records in one pass without rows.
+    Writers and views of a million of them read the store's columns instead
+    (:class:`~tuimon.core.store.ConversationColumns`, :meth:`Engine.order_by`).
     """
 
     __slots__ = ("key", "fwd", "ab_p", "ab_b", "ba_p", "ba_b", "m_ab_p", "m_ab_b", "m_ba_p",
                  "m_ba_b", "first", "last", "flags_ab", "flags_ba", "gen", "service", "hist",
                  "app", "app_src", "dis_left", "iface", "_s", "_i", "__weakref__")
-
-    def __init__(self, key: tuple, fwd: bool, first: float, service: str | None,
-                 dissect: int = 0, iface: int = 0) -> None:
-        self.key, self.fwd = key, fwd
-        self.ab_p = self.ab_b = self.ba_p = self.ba_b = 0
-        self.m_ab_p = self.m_ab_b = self.m_ba_p = self.m_ba_b = 0
-        self.first = self.last = first
-        self.flags_ab = self.flags_ba = 0
-        self.gen = -1
-        self.service = service
-        self.hist = None  # rate history (tuimon.core.rates.bump_total)
-        self.app = port_app(service, key[0]) if service else None
-        self.app_src = "port" if self.app else ""
-        self.dis_left = dissect
-        self.iface = iface
 
     @property
     def proto(self) -> int:

@@ -30,10 +30,7 @@ methods and properties, and imports each name from the module it lives in.
 
 from __future__ import annotations
 
-import itertools
 import math
-from bisect import bisect_left
-from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from operator import itemgetter
 
@@ -1193,7 +1190,6 @@ class Engine:
         """Put the part's new conversations in the expiry wheel at their idle deadline, and
         the closed TCP ones at their closed deadline."""
         tcp_timeout, other_timeout, closed_timeout = self.timeouts
-        st = self._store
         tcp = proto == 6
         closed = tcp & self._closed(c)
         at_new, at_closed = np.flatnonzero(new), np.flatnonzero(closed)

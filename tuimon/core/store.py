@@ -468,9 +468,6 @@ class ConversationStore:
         ids = self._ids
         return [ids[n] for n in names if n in ids and n]
 
-    def key_of(self, slot: int) -> tuple:
-        return key_tuples(self.keys[slot:slot + 1])[0]
-
     def hist_of(self, slot: int):
         sec = self.hsec.item(slot)
         if sec == -1:
@@ -489,39 +486,6 @@ class ConversationStore:
         else:
             self.hsec[slot] = -2
             self.hmore[slot] = hist
-
-
-class SlotsView(Sequence):
-    """The store's slots of one state, listed ones, in listing order, as a read-only
-    sequence of conversations (the engine's ``conversations`` and ``left_conversations``)."""
-
-    __slots__ = ("_store", "_state", "_slots")
-
-    def __init__(self, store: ConversationStore, state: int) -> None:
-        self._store, self._state = store, state
-        self._slots = None
-
-    def __len__(self) -> int:
-        s = self._store
-        return s.live_listed if self._state == LIVE else s.left
-
-    def _all(self) -> np.ndarray:
-        if self._slots is None:
-            self._slots = self._store.slots(self._state, True)
-        return self._slots
-
-    def __iter__(self):
-        get = self._store.conversation
-        return (get(s) for s in self._all().tolist())
-
-    def __getitem__(self, index):
-        slots = self._all()
-        if isinstance(index, slice):
-            return self._store.conversations(slots[index])
-        return self._store.conversation(int(slots[index]))
-
-    def __bool__(self) -> bool:
-        return len(self) > 0
 
 
 class ConversationColumns:
@@ -573,27 +537,55 @@ class Handles(Sequence):
     handles, each made when read: a sorted view of a million conversations whose window
     shows forty."""
 
-    __slots__ = ("_store", "slots")
+    __slots__ = ("_store", "_slots")
 
-    def __init__(self, store: ConversationStore, slots: np.ndarray) -> None:
-        self._store, self.slots = store, slots
+    def __init__(self, store: ConversationStore, slots: np.ndarray | None) -> None:
+        self._store, self._slots = store, slots
+
+    def _all(self) -> np.ndarray:
+        return self._slots
 
     def __len__(self) -> int:
-        return len(self.slots)
+        return len(self._all())
 
     def __getitem__(self, index):
+        slots = self._all()
         if isinstance(index, slice):
-            return self._store.conversations(self.slots[index])
-        return self._store.conversation(int(self.slots[index]))
+            return self._store.conversations(slots[index])
+        return self._store.conversation(int(slots[index]))
 
     def __iter__(self):
         get = self._store.conversation
-        return (get(s) for s in self.slots.tolist())
+        return (get(s) for s in self._all().tolist())
 
     def index(self, conv, start: int = 0, stop=None) -> int:
         """Where ``conv`` (a handle of this store) is; ValueError when it is not here."""
         if getattr(conv, "_s", None) is self._store:
-            at = np.flatnonzero(self.slots[start:stop] == conv._i)
+            at = np.flatnonzero(self._all()[start:stop] == conv._i)
             if len(at):
                 return start + int(at[0])
         raise ValueError("conversation not in the sequence")
+
+
+class SlotsView(Handles):
+    """The store's listed conversations of one state (LIVE: the table's, LEFT: the kept
+    ones), in listing order: the engine's ``conversations`` and ``left_conversations``.
+    Its length is the store's count; the slots are looked up when first read."""
+
+    __slots__ = ("_state",)
+
+    def __init__(self, store: ConversationStore, state: int) -> None:
+        super().__init__(store, None)
+        self._state = state
+
+    def _all(self) -> np.ndarray:
+        if self._slots is None:
+            self._slots = self._store.slots(self._state, True)
+        return self._slots
+
+    def __len__(self) -> int:
+        s = self._store
+        return s.live_listed if self._state == LIVE else s.left
+
+    def __bool__(self) -> bool:
+        return len(self) > 0

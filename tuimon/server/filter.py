@@ -356,10 +356,7 @@ class FilterContext:
                 proto, lo, hi, plo, phi = key
                 if not fwd:
                     lo, hi, plo, phi = hi, lo, phi, plo
-                cache[slot] = " ".join((names.ip_protocol(proto), _endpoint(lo, plo),
-                                        _endpoint(hi, phi), service or "",
-                                        tcp_flags_text(flags) if proto == 6 else "",
-                                        app or "")).lower()
+                cache[slot] = _text(names, proto, lo, plo, hi, phi, service, flags, app)
             self._stamps[stale] = engine.text_stamps(stale)
         cache = self._slot_text
         return [cache[s] for s in slots.tolist()]
@@ -367,11 +364,8 @@ class FilterContext:
     def conversation_text(self, c) -> str:
         entry = self._conv_text.get(c)
         if entry is None or entry[0] != c.flags:
-            names = self.engine.names
-            text = " ".join((names.ip_protocol(c.proto), _endpoint(c.a, c.pa),
-                             _endpoint(c.b, c.pb), c.service or "",
-                             tcp_flags_text(c.flags) if c.proto == 6 else "",
-                             c.app or "")).lower()
+            text = _text(self.engine.names, c.proto, c.a, c.pa, c.b, c.pb, c.service,
+                         c.flags, c.app)
             if len(self._conv_text) > 2 * len(self.engine.conversations) + 10_000:
                 self._conv_text.clear()  # conversations that left the table
             entry = self._conv_text[c] = (c.flags, text, c.app)
@@ -379,6 +373,13 @@ class FilterContext:
             del self._conv_text[c]
             return self.conversation_text(c)
         return entry[1]
+
+
+def _text(names, proto: int, a: int, pa, b: int, pb, service, flags: int, app) -> str:
+    """The text plain words are matched against, of a conversation's parts (A first)."""
+    return " ".join((names.ip_protocol(proto), _endpoint(a, pa), _endpoint(b, pb),
+                     service or "", tcp_flags_text(flags) if proto == 6 else "",
+                     app or "")).lower()
 
 
 def _endpoint(addr: int, port) -> str:
