@@ -38,10 +38,13 @@ def big(tmp_path_factory) -> Path:
     return path
 
 
-def start(capture: Path, out: Path) -> subprocess.Popen:
+def start(capture: Path, out: Path, python_lines: bool = False) -> subprocess.Popen:
+    """A headless save of ``capture`` into ``out``; ``python_lines``: without the compiled
+    stage, so that a child writes part of conversations.csv (sinks/part.py)."""
+    env = {**os.environ, "TUIMON_NO_CWALK": "1"} if python_lines else None
     return subprocess.Popen([*TUIMON, "-r", str(capture), "--no-ui", "--dissect-packets", "0",
                              "--csv", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True, env=env)
 
 
 def scratch(out: Path, start: str = "", end: str = "") -> list[str]:
@@ -140,7 +143,7 @@ def test_the_next_save_removes_what_a_killed_save_left(big, tmp_path):
     with its parent even when the SIGKILL reaches the parent alone."""
     out = tmp_path / "out"
     for group in (True, False):  # the second save removes what the first left
-        proc = start(big, out)
+        proc = start(big, out, python_lines=True)
         await_save(proc, out)
         os.killpg(proc.pid, signal.SIGKILL) if group else proc.kill()
         proc.wait(30)

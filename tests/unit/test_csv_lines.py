@@ -9,11 +9,17 @@ import csv
 import io
 import random
 
+import numpy as np
+import pytest
+
 from tests.conftest import record
+from tuimon import timefmt
+from tuimon.capture import cwalk
 from tuimon.core.engine import Engine
 from tuimon.core.model import ConversationRow, HostRow
 from tuimon.core.pairs import PairRow
 from tuimon.sinks import csv as csvmod
+from tuimon.sinks import csvlines
 
 TEXTS = ["", "tcp", "udp", "tls", "dns http", "a,b", 'say "hi"', "two\nlines", "cr\rhere",
          "=cmd|' /C calc'!A0", "+1", "-1", "@x", "\tx", "caf\u00e9", "(other hosts)"]
@@ -125,7 +131,7 @@ def test_pair_lines_are_what_the_csv_module_writes():
     assert f.getvalue() == _by_module(rows, csvmod.PAIR_COLUMNS)
 
 
-def test_engine_conversation_lines_are_those_of_its_rows():
+def test_engine_conversation_lines_are_those_of_its_rows(line_writer):
     """write_engine_conversations (the records, one pass) against write_conversations of
     the engine's rows: TCP flags, both directions, IPv6, no ports, a time before 1 s, and
     application labels a spreadsheet or the csv module would trip on."""
@@ -159,3 +165,69 @@ def test_engine_conversation_lines_are_those_of_its_rows():
                                    engine.conversation_rows(convs, with_rates=False), state)
         assert f.getvalue() == g.getvalue()
         assert f.getvalue().count("\n") >= len(convs)
+
+
+@pytest.fixture(params=["compiled", "python"])
+def line_writer(request, monkeypatch):
+    """conversations.csv's lines written by the compiled stage (sinks/csvlines.py), or by
+    Python (the compiled stage taken away)."""
+    if request.param == "python":
+        monkeypatch.setattr(csvmod, "walker", lambda: None)
+    elif csvmod.walker() is None:
+        pytest.skip(f"no compiled stage here: {cwalk.status()}")
+    return request.param
+
+
+def test_engine_lines_past_the_compiled_range(line_writer):
+    """Times the compiled stage does not write (past the year 9999, before 1970 can't
+    come from a capture's engine here) go through the Python path, in their place."""
+    engine = Engine(flow_timeout=0)
+    engine.set_interface(0, "eth0", "ether")
+    times = [1700000000.5, 253402300799.5, 253402300800.0, 3e11, 0.0, 0.5000005,
+             1.0000005, 1700000000.0000005, 1700000000.0000015]
+    engine.ingest([record("10.0.0.1", "10.0.0.2", 1000 + i, 80, ts=ts, flags=0x02)
+                   for i, ts in enumerate(times)])
+    engine.fold()
+    convs = list(engine.conversations)
+    f = io.StringIO(newline="")
+    csvmod.write_engine_conversations(f, csv.writer(f), engine,
+                                      engine.conversation_columns(convs))
+    g = io.StringIO(newline="")
+    csvmod.write_conversations(g, csv.writer(g), engine.conversation_rows(convs, with_rates=False))
+    assert f.getvalue() == g.getvalue()
+    assert "+10000-01-01T00:00:00.000000Z" in f.getvalue()
+    assert "9999-12-31T23:59:59.500000Z" in f.getvalue()
+
+
+def test_compiled_times_are_iso_utc():
+    """The compiled stage's times against timefmt.iso_utc, ties of half a microsecond
+    (rounded to even, as Python's round) and random ones, 1970 to 9999."""
+    walk = csvmod.walker()
+    if walk is None:
+        pytest.skip(f"no compiled stage here: {cwalk.status()}")
+    r = random.Random(5)
+    times = [0.0, 1e-6, 5e-7, 1.5e-6, 2.5e-6, 59.9999995, 86399.9999995, 951782400.0,
+             253402300799.5]
+    times += [r.randrange(0, 253402300800) + r.randrange(10**6) / 1e6 for _ in range(3000)]
+    times += [r.uniform(0, 2e9) for _ in range(3000)]
+    times += [(r.randrange(2 * 10**15) + 0.5) / 1e6 for _ in range(1000)]
+    n = len(times)
+    keys = np.zeros((n, 5), dtype=np.uint64)
+    keys[:, 0] = np.uint64(17 << 33)
+    cols = {"keys": keys, "fwd": np.ones(n, np.bool_), "first": np.array(times),
+            "last": np.array(times[1:] + times[:1]), "six": np.full(2 * n, -1, np.int64)}
+    for name in ("ab_p", "ab_b", "ba_p", "ba_b", "flags", "service", "app", "app_src"):
+        cols[name] = np.zeros(n, np.int64)
+    table = csvlines.TextTable(lambda p: "udp", [None], "active", csvmod.cell)
+    cols["service"] += table.names_base
+    cols["app"] += table.names_base
+    cols["app_src"] += table.src_base
+    texts, toff = table.arrays()
+    out = np.empty(n * table.longest_line(), np.uint8)
+    done, used, why = walk.csv_conversations(cols, 0, texts, toff, (table.proto_base,
+                                             table.flags_base, table.tail), out,
+                                             table.longest_line())
+    assert (done, why) == (n, 0)
+    lines = out[:used].tobytes().decode().split("\r\n")[:-1]
+    assert [line.split(",")[9:11] for line in lines] == [
+        [timefmt.iso_utc(a), timefmt.iso_utc(b)] for a, b in zip(times, times[1:] + times[:1])]

@@ -194,6 +194,12 @@ def _pointer(buf):
     return arr.ctypes.data, arr
 
 
+# the columns of Walker.csv_conversations, in walk.c's order: name -> dtype
+CSV_COLUMNS = {"keys": np.uint64, "fwd": np.bool_, "ab_p": np.int64, "ab_b": np.int64,
+               "ba_p": np.int64, "ba_b": np.int64, "first": np.float64, "last": np.float64,
+               "flags": np.int64, "service": np.int64, "app": np.int64, "app_src": np.int64,
+               "six": np.int64}
+
 _FAST_COLUMNS = ("fast", "ported", "kind", "proto", "src", "dst", "src_hi", "dst_hi", "sport",
                  "dport", "flags")
 
@@ -231,6 +237,9 @@ class Walker:
         for fn in (self.index_insert, self.index_remove):
             fn.argtypes = [p, i64, p, p, i64]
             fn.restype = None
+        self._csv = lib.tuimon_csv_conversations
+        self._csv.argtypes = [i64, i64] + [p] * 15 + [i64] * 3 + [p, i64, i64, p, p]
+        self._csv.restype = i64
 
     def fast_rows(self, u8: np.ndarray, cols: dict, cand: np.ndarray, st: np.ndarray,
                   cap: np.ndarray, ipv4: int, ipv6: int) -> int:
@@ -281,6 +290,27 @@ class Walker:
             out[k] = out[k][:ng]
         out["at"] = out["at"][:ng + 1]
         return out
+
+    def csv_conversations(self, cols: dict, r0: int, texts: np.ndarray, toff: np.ndarray,
+                          bases: tuple[int, int, int], out: np.ndarray, maxrow: int
+                          ) -> tuple[int, int, int]:
+        """conversations.csv's lines of rows ``r0`` on of ``cols`` (arrays of the store's
+        columns, CSV_COLUMNS, contiguous, of their dtypes) into ``out``: (the row it stopped
+        at, bytes written, why: 0 all done, 1 ``out`` is full, 2 that row is not one it
+        writes). ``texts``/``toff``: the text table; ``bases``: the protocol names', the
+        TCP flags' and the line end's entries (see walk.c)."""
+        arrays = [cols[name] for name in CSV_COLUMNS]
+        for a, (name, dtype) in zip(arrays, CSV_COLUMNS.items()):
+            if not a.flags.c_contiguous or a.dtype != dtype:
+                raise ValueError(f"column {name} must be contiguous {np.dtype(dtype)}")
+        n = len(arrays[1])
+        if arrays[0].shape != (n, 5) or arrays[-1].shape != (2 * n,):
+            raise ValueError("keys must be (n, 5) and six (2 n,)")
+        used, why = ctypes.c_int64(0), ctypes.c_int64(0)
+        r = self._csv(r0, n, *(a.ctypes.data for a in arrays), texts.ctypes.data,
+                      toff.ctypes.data, *bases, out.ctypes.data, len(out), maxrow,
+                      ctypes.byref(used), ctypes.byref(why))
+        return r, used.value, why.value
 
     def _walk(self, fn, head: int, least: int, buf, pos: int, n: int, big: bool, bound: int):
         if n - pos < head:

@@ -309,3 +309,195 @@ void tuimon_index_remove(int64_t *table, int64_t tmask, const uint64_t *keys,
     next:;
     }
 }
+
+/* conversations.csv's lines (tuimon/sinks/csv.py, write_engine_conversations), formatted
+ * from the store's columns: byte for byte what the csv module writes of the rows. Texts
+ * come from a table made in Python (each entry already as the csv module writes it:
+ * `texts[toff[i]:toff[i+1]]`): the protocol of row r is entry `proto_base + proto`, its
+ * TCP flags entry `flags_base + flags` (TCP only; other protocols an empty cell), its
+ * service, application and label source the entries `service[r]`, `app[r]`,
+ * `app_src[r]`, and an IPv6 row's two addresses (lower, higher) entries `six[2r]`,
+ * `six[2r+1]` (IPv4 addresses are written here). Rows are written from `r0` on while a
+ * line of at most `maxrow` bytes still fits in `cap`; a row this function does not write
+ * (a time before the epoch or past year 9999, flags past 9 bits, an IPv4 word wider than
+ * 32 bits) stops it, with `*why` = 2 (1: the buffer is full, 0: all done). Returns the row
+ * it stopped at; `*used` is the bytes written. */
+static uint8_t *put_u64(uint8_t *o, uint64_t v)
+{
+    uint8_t tmp[20];
+    int n = 0;
+    do {
+        tmp[n++] = (uint8_t)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *o++ = tmp[--n];
+    return o;
+}
+
+static uint8_t *put_i64(uint8_t *o, int64_t v)
+{
+    if (v < 0) {
+        *o++ = '-';
+        return put_u64(o, (uint64_t)0 - (uint64_t)v);
+    }
+    return put_u64(o, (uint64_t)v);
+}
+
+static uint8_t *put_text(uint8_t *o, const uint8_t *texts, const int64_t *toff, int64_t i)
+{
+    for (int64_t j = toff[i]; j < toff[i + 1]; j++)
+        *o++ = texts[j];
+    return o;
+}
+
+static uint8_t *put_digits(uint8_t *o, int64_t v, int n)
+{
+    for (int k = n - 1; k >= 0; k--) {
+        o[k] = (uint8_t)('0' + v % 10);
+        v /= 10;
+    }
+    return o + n;
+}
+
+/* round(ts * 1e6) as Python rounds (half to even) into *us; 0 when out of range. */
+static int micros(double ts, int64_t *us)
+{
+    double x = ts * 1000000.0;
+    if (!(x >= 0.0 && x < 9.0e18))
+        return 0;
+    int64_t t = (int64_t)x;
+    double f = x - (double)t;
+    if (f > 0.5 || (f == 0.5 && (t & 1)))
+        t++;
+    *us = t;
+    return 1;
+}
+
+/* ISO 8601 UTC with microseconds (tuimon.timefmt.iso_utc), years 1970-9999; NULL else. */
+static uint8_t *put_time(uint8_t *o, double ts)
+{
+    int64_t us;
+    if (!micros(ts, &us))
+        return 0;
+    int64_t sec = us / 1000000, micro = us % 1000000;
+    if (sec >= 253402300800LL)  /* 10000-01-01 */
+        return 0;
+    int64_t days = sec / 86400, rest = sec % 86400;
+    /* H. Hinnant's days-to-civil (days >= 0 here) */
+    int64_t z = days + 719468, era = z / 146097, doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    int64_t day = doy - (153 * mp + 2) / 5 + 1;
+    int64_t month = mp < 10 ? mp + 3 : mp - 9;
+    int64_t year = yoe + era * 400 + (month <= 2);
+    o = put_digits(o, year, 4);
+    *o++ = '-';
+    o = put_digits(o, month, 2);
+    *o++ = '-';
+    o = put_digits(o, day, 2);
+    *o++ = 'T';
+    o = put_digits(o, rest / 3600, 2);
+    *o++ = ':';
+    o = put_digits(o, rest / 60 % 60, 2);
+    *o++ = ':';
+    o = put_digits(o, rest % 60, 2);
+    *o++ = '.';
+    o = put_digits(o, micro, 6);
+    *o++ = 'Z';
+    return o;
+}
+
+static uint8_t *put_v4(uint8_t *o, uint64_t a)
+{
+    for (int k = 3; k >= 0; k--) {
+        o = put_u64(o, a >> (8 * k) & 0xFF);
+        if (k)
+            *o++ = '.';
+    }
+    return o;
+}
+
+int64_t tuimon_csv_conversations(
+    int64_t r0, int64_t n, const uint64_t *keys, const uint8_t *fwd, const int64_t *abp,
+    const int64_t *abb, const int64_t *bap, const int64_t *bab, const double *first,
+    const double *last, const int64_t *flags, const int64_t *service, const int64_t *app,
+    const int64_t *app_src, const int64_t *six, const uint8_t *texts, const int64_t *toff,
+    int64_t proto_base, int64_t flags_base, int64_t tail, uint8_t *out, int64_t cap,
+    int64_t maxrow, int64_t *used, int64_t *why)
+{
+    uint8_t *o = out;
+    int64_t r = r0;
+    *why = 0;
+    for (; r < n; r++) {
+        if ((o - out) + maxrow > cap) {
+            *why = 1;
+            break;
+        }
+        const uint64_t *k = keys + 5 * r;
+        uint64_t w0 = k[0];
+        int v6 = w0 >> 41 & 1, ported = w0 >> 32 & 1, proto = w0 >> 33 & 0xFF;
+        int64_t fl = flags[r];
+        if ((!v6 && ((k[1] | k[2]) >> 32)) || (proto == 6 && (fl < 0 || fl > 511))) {
+            *why = 2;
+            break;
+        }
+        uint8_t *start = o;
+        int a_lo = fwd[r] != 0;  /* A is the key's lower address */
+        o = put_text(o, texts, toff, proto_base + proto);
+        *o++ = ',';
+        for (int end = 0; end < 2; end++) {  /* A, port A, then B, port B */
+            int lo = end == 0 ? a_lo : !a_lo;
+            if (v6)
+                o = put_text(o, texts, toff, six[2 * r + (lo ? 0 : 1)]);
+            else
+                o = put_v4(o, lo ? k[1] : k[2]);
+            *o++ = ',';
+            if (ported)
+                o = put_u64(o, lo ? (w0 >> 16 & 0xFFFF) : (w0 & 0xFFFF));
+            *o++ = ',';
+        }
+        o = put_i64(o, abp[r]);
+        *o++ = ',';
+        o = put_i64(o, abb[r]);
+        *o++ = ',';
+        o = put_i64(o, bap[r]);
+        *o++ = ',';
+        o = put_i64(o, bab[r]);
+        *o++ = ',';
+        uint8_t *t1 = o;
+        o = put_time(o, first[r]);
+        if (!o) {
+            o = start;
+            *why = 2;
+            break;
+        }
+        *o++ = ',';
+        if (last[r] == first[r]) {
+            int64_t m = o - 1 - t1;  /* the same text again */
+            for (int64_t j = 0; j < m; j++)
+                o[j] = t1[j];
+            o += m;
+        } else {
+            o = put_time(o, last[r]);
+            if (!o) {
+                o = start;
+                *why = 2;
+                break;
+            }
+        }
+        *o++ = ',';
+        if (proto == 6)
+            o = put_text(o, texts, toff, flags_base + fl);
+        *o++ = ',';
+        o = put_text(o, texts, toff, service[r]);
+        *o++ = ',';
+        o = put_text(o, texts, toff, app[r]);
+        *o++ = ',';
+        o = put_text(o, texts, toff, app_src[r]);
+        o = put_text(o, texts, toff, tail);
+    }
+    *used = o - out;
+    return r;
+}

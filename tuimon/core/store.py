@@ -532,6 +532,23 @@ class ConversationColumns:
                    [APP_SOURCES[i] for i in s.app_src[c].tolist()])
 
 
+    def arrays(self):
+        """The same a chunk at a time as numpy arrays: ``keys`` (rows of five key words),
+        ``fwd``, ``ab_p``, ``ab_b``, ``ba_p``, ``ba_b``, ``first``, ``last``, ``flags``
+        (both ways together), ``service`` and ``app`` (ids in the store's ``names``),
+        ``app_src`` (an index in APP_SOURCES)."""
+        s = self.store
+        i64 = np.int64
+        for at in range(0, len(self.slots), self.CHUNK):
+            c = self.slots[at:at + self.CHUNK]
+            yield {"keys": s.keys[c], "fwd": s.fwd[c], "ab_p": s.ab_p[c].astype(i64),
+                   "ab_b": s.ab_b[c].astype(i64), "ba_p": s.ba_p[c].astype(i64),
+                   "ba_b": s.ba_b[c].astype(i64), "first": s.first[c], "last": s.last[c],
+                   "flags": (s.flags_ab[c] | s.flags_ba[c]).astype(i64),
+                   "service": s.service[c].astype(i64), "app": s.app[c].astype(i64),
+                   "app_src": s.app_src[c].astype(i64)}
+
+
 class Handles(Sequence):
     """Conversations of the store at ``slots`` (in that order) as a read-only sequence of
     handles, each made when read: a sorted view of a million conversations whose window

@@ -16,11 +16,13 @@ import re
 import tempfile
 from operator import attrgetter
 
+from tuimon.capture.cwalk import walker
 from tuimon.core.conversation import tcp_flags_text
 from tuimon.core.model import ProtocolRow, Snapshot
 from tuimon.core.rows import EndpointTexts
 from tuimon.errors import ExportFailed
 from tuimon.scratch import sweep_files
+from tuimon.sinks.csvlines import TextTable, write_lines
 from tuimon.sinks.part import start_part
 from tuimon.timefmt import iso_second, iso_utc
 
@@ -194,6 +196,16 @@ def write_engine_conversations(f, writer, engine, conversations, state: str = "a
     of ``conversations`` (:meth:`Engine.conversation_columns`: the engine's columns, read a
     chunk at a time), without rows: a headless save writes a million of them. A
     conversation with unusual text or an early time goes through write_conversations."""
+    walk = walker()
+    if walk is not None:  # the compiled stage writes the lines (sinks/csvlines.py)
+        table = TextTable(engine.names.ip_protocol, conversations.store.names, state, cell)
+
+        def fallback(i: int) -> None:
+            write_conversations(f, writer, engine.conversation_rows(
+                (conversations.conversation(i),), with_rates=False), state)
+
+        write_lines(f, walk, table, conversations, fallback)
+        return
     endpoints = EndpointTexts(engine.names)
     flag_texts: dict[int, str] = {}
     lines = _ConversationLines(f, state)
@@ -468,7 +480,7 @@ def export_engine(engine, folder: str, expired=None, parallel: bool = True, aler
     # the file's order (bytes, largest first, then first_seen), of the engine's columns
     conversations = engine.conversation_columns().report_order()
     part = None
-    if parallel:
+    if parallel and walker() is None:  # (the compiled stage writes them in a blink)
         cut = len(conversations) - int(len(conversations) * PART_SHARE)
         tail = conversations.take(slice(cut, None))
 
