@@ -820,12 +820,16 @@ class Engine:
             st.service[slots] = service
             code = service.astype(np.int64) << 8 | proto
             app_of = self._app_of
-            apps = np.zeros(len(slots), np.int32)
-            for c in np.unique(code[service > 0]).tolist():
+            named = np.flatnonzero(service > 0)
+            codes, inv = np.unique(code[named], return_inverse=True)
+            ids = np.empty(len(codes), np.int32)
+            for j, c in enumerate(codes.tolist()):
                 a = app_of.get(c)
                 if a is None:
                     a = app_of[c] = st.name_id(port_app(st.names[c >> 8], c & 0xFF))
-                apps[code == c] = a
+                ids[j] = a
+            apps = np.zeros(len(slots), np.int32)
+            apps[named] = ids[inv.reshape(-1)]
             st.app[slots] = apps
             st.app_src[slots] = np.where(apps > 0, 1, 0)
         dissect = self._dissect_packets

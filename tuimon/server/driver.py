@@ -23,7 +23,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from tuimon.capture.source import Source
@@ -48,6 +48,7 @@ from tuimon.server.service import EngineService
 
 STOP_GRACE = 5.0  # a live source asked to stop: how long it may stay silent before it is ended
 TICK = 1.0
+READ_AHEAD = 4  # batches a headless playback's reader thread may be ahead of the counting
 
 
 class Channel(Protocol):
@@ -226,7 +227,7 @@ class Driver:
         service = self.service
         error = None
         try:
-            for batch in service.source.batches():
+            for batch in read_ahead(service.source):
                 service.ingest(batch)
                 if service.metrics is not None:  # --metrics: at most once a second
                     service.metrics.publish(service)
@@ -363,9 +364,33 @@ def count_source(source: Source, engine: Engine | None = None,
     return service
 
 
+def read_ahead(source) -> Iterator[list]:
+    """``source``'s batches, read and decoded by a thread of their own a few batches
+    ahead of the counting: the reading, the compiled walk and grouping and numpy's
+    decoding let go of the interpreter's lock, so they run on the other core while the
+    engine counts (no UI here: a thread beside Textual is what costs keys). Its error
+    is raised here, in its place; stopping early stops it."""
+    batches: queue.Queue = queue.Queue(maxsize=READ_AHEAD)
+    closing = threading.Event()
+    reader = threading.Thread(target=_read_batches, args=(source.batches(), batches, closing),
+                              name="tuimon-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = batches.get()
+            if isinstance(item, str) and item == END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        closing.set()
+        reader.join()
+
+
 def _read_batches(items, out: queue.Queue, stop: threading.Event) -> None:
-    """Reader thread (app playback): the file's (batch, position) items into ``out``; then
-    END or the error."""
+    """Reader thread: ``items`` into ``out`` (the app's playback: (batch, position)
+    items; a headless one: batches); then END or the error."""
     item = END
     try:
         for batch in items:
