@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tuimon.capture.cwalk import status, walker
 from tests.support.ptyrun import Terminal
 from tests.support.app import FILES, make_app, settle
 from tuimon.errors import ExportFailed
@@ -102,9 +103,12 @@ def test_headless_disk_full_keeps_the_earlier_files_and_prints_the_counts(disk):
     assert sorted(os.listdir(out)) == FILES  # no temporary file left behind
 
 
-def test_the_parallel_export_on_a_full_disk_keeps_the_earlier_files(disk, monkeypatch):
-    """A headless save writes part of conversations.csv in a child process: its disk
-    full is the same one line, and neither its part file nor any other is left."""
+@pytest.mark.parametrize("compiled", [False, True])
+def test_the_parallel_export_on_a_full_disk_keeps_the_earlier_files(disk, monkeypatch, compiled):
+    """A headless save has a child process write part of conversations.csv (Python
+    formats the lines) or stations.csv and pairs.csv (the compiled stage writes the
+    conversations): its disk full is the same one line, and neither its files nor any
+    other is left."""
     from tuimon.capture.file import FileSource
     from tuimon.core.engine import Engine
     from tuimon.server.driver import count_source
@@ -113,8 +117,10 @@ def test_the_parallel_export_on_a_full_disk_keeps_the_earlier_files(disk, monkey
 
     monkeypatch.setattr(part, "MIN_ROWS", 0)
     monkeypatch.setattr(part, "_threads", lambda: 1)  # pytest's process has other threads
-    # (a child writes a part only where Python formats the lines: no compiled stage)
-    monkeypatch.setattr("tuimon.sinks.csv.walker", lambda: None)
+    if not compiled:
+        monkeypatch.setattr("tuimon.sinks.csv.walker", lambda: None)
+    elif walker() is None:
+        pytest.skip(f"no compiled stage here: {status()}")
     forked = []
     monkeypatch.setattr("tuimon.sinks.csv.start_part",
                         lambda *a, start=part.start_part: forked.append(start(*a)) or forked[-1])
@@ -122,6 +128,7 @@ def test_the_parallel_export_on_a_full_disk_keeps_the_earlier_files(disk, monkey
     assert run("-r", str(SMALL), "--no-ui", "--csv", str(out)).returncode == 0
     before = contents(out)
     engine = Engine(rates=False)
+    engine.pairs()  # (as a headless run's service keeps them)
     count_source(FileSource(str(BIG)), engine, dissect_packets=0)
     disk.fill()
     with pytest.raises(ExportFailed) as err:

@@ -31,7 +31,7 @@ methods and properties, and imports each name from the module it lives in.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from operator import itemgetter
 
 import numpy as np
@@ -1394,17 +1394,27 @@ class Engine:
                                  self.app_skipped, self.hosts_folded,
                                  self._store.left)
 
-    def snapshot(self, with_rates: bool = True, conversations=None) -> Snapshot:
+    def snapshot(self, with_rates: bool = True, conversations=None,
+                 tables: Collection[str] | None = None) -> Snapshot:
         """Every table (``with_rates=False``: host and conversation rates left at 0, for
         exports that do not show them: a million rows are built faster). ``conversations``:
-        rows for just these (in this order) instead of every one."""
+        rows for just these (in this order) instead of every one. ``tables``: only these
+        of the snapshot's lists (the others empty); None: all."""
         self.fold()
         now = self.now
-        return Snapshot(now, self.totals(), self.interface_rows(), self.host_rows(None, with_rates),
-                        self.protocol_rows(), self.conversation_rows(conversations, with_rates),
-                        self.counter_rows(now), self.station_rows(), self.size_rows(),
-                        self.port_rows(), self.pair_rows() if False in self._pairs else [],
-                        self.process_rows())
+
+        def rows(table: str, make: Callable[[], list]) -> list:
+            return make() if tables is None or table in tables else []
+
+        return Snapshot(
+            now, self.totals(), rows("interfaces", self.interface_rows),
+            rows("hosts", lambda: self.host_rows(None, with_rates)),
+            rows("protocols", self.protocol_rows),
+            rows("conversations", lambda: self.conversation_rows(conversations, with_rates)),
+            rows("counters", lambda: self.counter_rows(now)), rows("stations", self.station_rows),
+            rows("sizes", self.size_rows), rows("ports", self.port_rows),
+            rows("pairs", lambda: self.pair_rows() if False in self._pairs else []),
+            rows("processes", self.process_rows))
 
     def pairs(self, ports: bool = False) -> PairTable:
         """The host pairs (``ports``: per protocol and ports too), kept from now on: made

@@ -74,6 +74,11 @@ FILES = {
     "processes.csv": ("processes", PROCESS_COLUMNS),
 }
 
+_TABLES = [table for table, _ in FILES.values()]
+# Tables a child writes beside the parent's conversations.csv (export_engine with the
+# compiled stage): about half of what is left of a large save's formatting
+CHILD_TABLES = ("stations", "pairs")
+
 LAYERS = ["link", "network", "transport", "application"]
 _TIME_COLUMNS = {"first_seen", "last_seen", "since", "time"}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -316,31 +321,37 @@ def _write_temp(path: str, columns: list[str], rows, expired=None, part=None,
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.{os.getpid()}.", suffix=".tmp",
                                dir=folder)
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # as any new file (mkstemp makes it 0600)
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(columns)
-            if columns == CONVERSATION_COLUMNS:
-                if engine is not None:
-                    write_engine_conversations(f, writer, engine, rows)
-                else:
-                    write_conversations(f, writer, rows)
-                if part is not None:
-                    part.append_to(f)
-                if expired is not None:
-                    expired.copy_to(f)
-            elif columns == HOST_COLUMNS:
-                write_hosts(f, writer, rows, names)
-            elif columns == PAIR_COLUMNS:
-                write_pairs(f, writer, rows)
-            else:
-                writer.writerows(_rows(rows, columns))
+            _fill(f, columns, rows, expired, part, names, engine)
             f.flush()
             os.fsync(f.fileno())
     except BaseException:
         _unlink(tmp)
         raise
     return tmp
+
+
+def _fill(f, columns: list[str], rows, expired=None, part=None, names: dict | None = None,
+          engine=None) -> None:
+    """One CSV file's whole text into the new file ``f`` (see :func:`_write_temp`)."""
+    os.fchmod(f.fileno(), 0o666 & ~_umask())  # as any new file (mkstemp makes it 0600)
+    writer = csv.writer(f)
+    writer.writerow(columns)
+    if columns == CONVERSATION_COLUMNS:
+        if engine is not None:
+            write_engine_conversations(f, writer, engine, rows)
+        else:
+            write_conversations(f, writer, rows)
+        if part is not None:
+            part.append_to(f)
+        if expired is not None:
+            expired.copy_to(f)
+    elif columns == HOST_COLUMNS:
+        write_hosts(f, writer, rows, names)
+    elif columns == PAIR_COLUMNS:
+        write_pairs(f, writer, rows)
+    else:
+        writer.writerows(_rows(rows, columns))
 
 
 def _umask() -> int:
@@ -480,7 +491,9 @@ def export_engine(engine, folder: str, expired=None, parallel: bool = True, aler
     # the file's order (bytes, largest first, then first_seen), of the engine's columns
     conversations = engine.conversation_columns().report_order()
     part = None
-    if parallel and walker() is None:  # (the compiled stage writes them in a blink)
+    if parallel and walker() is not None:  # conversations.csv takes little: other files
+        return _export_beside(engine, folder, expired, conversations, alerts, names)
+    if parallel:
         cut = len(conversations) - int(len(conversations) * PART_SHARE)
         tail = conversations.take(slice(cut, None))
 
@@ -501,6 +514,32 @@ def export_engine(engine, folder: str, expired=None, parallel: bool = True, aler
             part.abandon()
 
 
+def _export_beside(engine, folder: str, expired, conversations, alerts, names) -> list[str]:
+    """export_engine where the compiled stage writes conversations.csv: a child process
+    writes the files of CHILD_TABLES meanwhile (their rows made there), the parent the
+    others; all are renamed into place together, as ever."""
+    child_names = tuple(n for n, (table, _) in FILES.items() if table in CHILD_TABLES)
+
+    def write_tables(*files) -> None:
+        snap = engine.snapshot(with_rates=False, conversations=[], tables=CHILD_TABLES)
+        for f, name in zip(files, child_names):
+            table, columns = FILES[name]
+            _fill(f, columns, _sorted(table, getattr(snap, table)))
+
+    try:
+        part = start_part(folder, len(conversations), write_tables, child_names)
+    except OSError as err:
+        raise _failed(folder, err) from None
+    try:
+        tables = None if part is None else [t for t in _TABLES if t not in CHILD_TABLES]
+        snapshot = engine.snapshot(with_rates=False, conversations=[], tables=tables)
+        return _export(snapshot, folder, expired, conversations, None, alerts, names, engine,
+                       beside=part)
+    finally:
+        if part is not None:
+            part.abandon()
+
+
 def _failed(folder: str, err: OSError) -> ExportFailed:
     return ExportFailed(f"cannot save CSV into {folder}: {err.strerror or err}")
 
@@ -515,14 +554,18 @@ def _make(folder: str) -> None:
 
 
 def _export(snapshot: Snapshot, folder: str, expired, conversations, part=None, alerts=(),
-            names: dict | None = None, engine=None) -> list[str]:
+            names: dict | None = None, engine=None, beside=None) -> list[str]:
     """Every file of FILES, conversations.csv from ``conversations`` (rows in the file's order;
     with ``engine``, its conversations themselves) then what ``part`` wrote and the
-    ``expired`` ones; renamed into place when all are written."""
+    ``expired`` ones; renamed into place when all are written. ``beside``: a child's
+    :class:`~tuimon.sinks.part.Part` writing the files of CHILD_TABLES whole."""
     temps: list[tuple[str, str]] = []
+    theirs = [] if beside is None else [n for n, (t, _) in FILES.items() if t in CHILD_TABLES]
     try:
         for filename, (table, columns) in FILES.items():
             path = os.path.join(folder, filename)
+            if filename in theirs:
+                continue
             if table == "conversations":
                 tmp = _write_temp(path, columns, conversations, expired, part, engine=engine)
             elif table == "alerts":
@@ -532,9 +575,11 @@ def _export(snapshot: Snapshot, folder: str, expired, conversations, part=None, 
             else:
                 tmp = _write_temp(path, columns, _sorted(table, getattr(snapshot, table)))
             temps.append((tmp, path))
+        if beside is not None:  # their files, complete, become ours
+            temps.extend(zip(beside.wait(), (os.path.join(folder, n) for n in theirs)))
         for tmp, path in temps:
             os.replace(tmp, path)
-        return [path for _, path in temps]
+        return [os.path.join(folder, filename) for filename in FILES]
     except OSError as err:
         raise _failed(folder, err) from None
     finally:

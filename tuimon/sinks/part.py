@@ -33,10 +33,22 @@ def can_fork(rows: int) -> bool:
 
 
 class Part:
-    """A child writing rows into ``path``; ``append_to`` waits for it and takes its file."""
+    """A child writing into ``paths`` (one file each name it was given): ``append_to``
+    waits for it and takes its (first) file, ``wait`` waits and hands the files over."""
 
-    def __init__(self, pid: int, path: str, errors: int) -> None:
-        self.pid, self.path, self._errors = pid, path, errors
+    def __init__(self, pid: int, paths: list[str], errors: int) -> None:
+        self.pid, self.paths, self._errors = pid, paths, errors
+
+    @property
+    def path(self) -> str:
+        return self.paths[0]
+
+    def wait(self) -> list[str]:
+        """Wait for the child; its files, complete (raises OSError as it failed). They are
+        the caller's from now on: :meth:`abandon` no longer removes them."""
+        self._wait()
+        paths, self.paths = self.paths, []
+        return paths
 
     def _wait(self) -> None:
         """Wait for the child; raise OSError with its reason when it failed."""
@@ -86,10 +98,11 @@ class Part:
         if self._errors >= 0:
             os.close(self._errors)
             self._errors = -1
-        try:
-            os.unlink(self.path)
-        except OSError:
-            pass
+        for path in self.paths:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
 
 
 def _status_text(status: int) -> str:
@@ -111,29 +124,31 @@ def _die_with(parent: int) -> None:
         os._exit(1)
 
 
-def start_part(folder: str, rows: int, write) -> Part | None:
-    """Fork a child that calls ``write(f)`` with a temporary text file in ``folder``
-    (``rows``: how many lines it writes); None when that is not possible or not worth it
-    (the caller writes them itself)."""
+def start_part(folder: str, rows: int, write, names: tuple[str, ...] = ("conversations.csv",)
+               ) -> Part | None:
+    """Fork a child that calls ``write(f, ...)`` with a temporary text file in ``folder``
+    for each of ``names`` (``rows``: how many lines it writes); None when that is not
+    possible or not worth it (the caller writes them itself)."""
     if not can_fork(rows):
         return None
     # named after this process, as the report's own temporary files (sinks/csv.py): a killed
     # tuimon's part is removed by the next save into the folder
-    fd, path = tempfile.mkstemp(prefix=f".conversations.csv.{os.getpid()}.", suffix=".part",
-                                dir=folder)
+    fds, paths = [], []
     try:
+        for name in names:
+            fd, path = tempfile.mkstemp(prefix=f".{name}.{os.getpid()}.", suffix=".part",
+                                        dir=folder)
+            fds.append(fd)
+            paths.append(path)
         r, w = os.pipe()
     except OSError:
-        os.close(fd)
-        os.unlink(path)
+        _drop(fds, paths)
         return None
     parent = os.getpid()
     try:
         pid = os.fork()
     except OSError:
-        for x in (fd, r, w):
-            os.close(x)
-        os.unlink(path)
+        _drop(fds + [r, w], paths)
         return None
     if pid == 0:  # the child: write, say why not if it cannot, and leave at once
         status = 1
@@ -141,8 +156,12 @@ def start_part(folder: str, rows: int, write) -> Part | None:
             gc.disable()  # a collection would touch (and so copy) every page of the parent
             _die_with(parent)
             os.close(r)
-            with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-                write(f)
+            files = [os.fdopen(fd, "w", newline="", encoding="utf-8") for fd in fds]
+            write(*files)
+            for f in files:
+                f.flush()
+                os.fsync(f.fileno())
+                f.close()
             status = 0
         except BaseException as err:  # noqa: BLE001 - the parent reports it
             code = getattr(err, "errno", None) or errno.EIO
@@ -153,6 +172,14 @@ def start_part(folder: str, rows: int, write) -> Part | None:
                 pass
         finally:
             os._exit(status)
-    os.close(fd)
+    for fd in fds:
+        os.close(fd)
     os.close(w)
-    return Part(pid, path, r)
+    return Part(pid, paths, r)
+
+
+def _drop(fds: list[int], paths: list[str]) -> None:
+    for fd in fds:
+        os.close(fd)
+    for path in paths:
+        os.unlink(path)
