@@ -180,3 +180,27 @@ def test_rows_and_rate_keys_read_the_columns_as_the_objects(kit):
             assert [rate_key(window, now)(h) for h in hosts] == \
                 [rate_key(window, now)(p) for p in plain]
     assert any(r.rate_2s for r in e.host_rows())
+
+
+def test_what_is_kept_a_while_is_in_memory_of_its_own():
+    """A rate history's second and the expiry wheel's slots (kept for seconds, while the
+    fold's temporaries come and go) are copied out of the heap from 64 KiB on, so a
+    long-lived array does not keep the heap from shrinking under it."""
+    import mmap
+
+    from tuimon.core.store import kept, mapped
+
+    def own(a) -> bool:  # an array over an anonymous map of its own
+        return isinstance(a.base, memoryview) and isinstance(a.base.obj, mmap.mmap)
+
+    big, small = kept(np.arange(20_000), np.int32), kept(np.arange(100), np.int32)
+    assert big.dtype == np.int32 and big.tolist() == list(range(20_000))
+    assert own(big) and not own(small)
+    assert own(mapped(1 << 17, np.int64))
+    t = table()
+    hids = np.array([t.add(a, 0.0) for a in range(20_000)], np.int64)
+    for sec in (1, 2):
+        t.bump(hids, sec, np.ones(20_000, np.int64))
+    ids, nbytes = t.past[1]
+    assert own(ids) and own(nbytes)
+    assert ids.tolist() == hids.tolist()

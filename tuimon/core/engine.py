@@ -69,7 +69,7 @@ from tuimon.core.rows import RowBuilder
 from tuimon.core.sizes import Sizes
 from tuimon.core.slotindex import DictIndex, slot_index
 from tuimon.core.store import (FREE, LEFT, LIVE, ConversationColumns, ConversationStore, Handles,
-                                SlotsView, key_tuples, key_words)
+                                SlotsView, key_tuples, key_words, kept)
 from tuimon.core.stations import Stations
 from tuimon.core.watch import Watches
 
@@ -1184,7 +1184,7 @@ class Engine:
         Python int), kept in this order. With them the store's next creation number: a
         slot made again since (or kept, LEFT) has a later ``order``, and is not theirs."""
         bound = self._store.serial
-        slots = slots.astype(np.int32)
+        slots = kept(slots, np.int32)
         cut = np.flatnonzero(whole[1:] != whole[:-1]) + 1
         wheel = self._wheel
         for a, b in zip(np.concatenate(([0], cut)).tolist(), np.append(cut, len(whole)).tolist()):

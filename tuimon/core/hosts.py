@@ -26,6 +26,7 @@ import numpy as np
 
 from tuimon.core.conversation import Host
 from tuimon.core.rates import _LONGEST, SHIFT, WINDOWS
+from tuimon.core.store import kept, mapped
 
 # name -> dtype of the one-value-an-id columns
 COLUMNS = {
@@ -69,7 +70,7 @@ class HostTable:
             return
         old = self.cap
         for name, dtype in COLUMNS.items():
-            col = np.zeros(cap, dtype)
+            col = mapped(cap, dtype)
             col[:old] = getattr(self, name)
             setattr(self, name, col)
         self.cap = cap
@@ -118,7 +119,7 @@ class HostTable:
             n = len(self.addrs)
             ids = np.flatnonzero(self.cur[:n])
             if len(ids):
-                self.past[self.cur_sec] = (ids.astype(np.int32), self.cur[ids])
+                self.past[self.cur_sec] = (kept(ids, np.int32), kept(self.cur[ids], np.int64))
                 self.cur[ids] = 0
         for s in [s for s in self.past if s <= sec - _LONGEST]:
             del self.past[s]
