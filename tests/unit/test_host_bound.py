@@ -109,10 +109,11 @@ def test_the_bound_holds_under_a_flood_of_new_sources_between_folds():
         h.tx_p for a, h in e.hosts.items() if a != OTHER_HOSTS) == 20_000
     # the ids of the hosts that folded are used again: the engine's list of hosts by id
     # stays about as long as the table, not one entry for every source ever seen
-    assert len(e._host_list) < 5_000
-    live = [h for h in e._host_list if h is not None]
-    assert all(e._host_list[h.hid] is h for h in e.hosts.values() if h.hid >= 0)
-    assert len(live) == len(e.hosts) - (OTHER_HOSTS in e.hosts)
+    table = e._hosts
+    assert len(table.addrs) < 5_000 and table.cap <= 8192
+    live = [a for a in table.addrs if a is not None]
+    assert all(table.addrs[h.hid] == a and table.ids[a] == h.hid for a, h in e.hosts.items())
+    assert len(live) == len(e.hosts)  # (the other-hosts row has an id too)
 
 
 def test_the_row_in_queries_and_filters():

@@ -3,7 +3,8 @@
 A :class:`Conversation` is both directions of a conversation as an object, filed under its
 canonical key (:func:`canonical_key`: the lower address first; the engine keeps them as
 columns, :mod:`tuimon.core.store`); :class:`Host` is what
-the engine folds the conversations' counts into. TCP flag bits and their text live here
+the engine folds the conversations' counts into (kept as columns too,
+:mod:`tuimon.core.hosts`). TCP flag bits and their text live here
 too.
 """
 
@@ -27,11 +28,17 @@ def tcp_flags_text(flags: int) -> str:
 
 
 class Host:
+    """A host's figures. The engine keeps its hosts as columns (:mod:`tuimon.core.hosts`)
+    and hands out a :class:`~tuimon.core.hosts.StoredHost` (a subclass whose fields are the
+    columns) to whoever asks; once that host folds into ``(other hosts)``, its handle
+    becomes a plain ``Host`` holding the final values (``_t``: a handle's table)."""
+
     __slots__ = ("addr", "packets", "bytes", "tx_p", "tx_b", "rx_p", "rx_b", "first", "last", "hist",
-                 "apps", "peak", "hid")
+                 "apps", "peak", "hid", "_t", "__weakref__")
 
     def __init__(self, addr: int, first: float, hid: int = -1) -> None:
         self.addr = addr
+        self._t = None
         self.hid = hid  # the engine's id of it (the conversations' columns refer to it)
         self.packets = self.bytes = self.tx_p = self.tx_b = self.rx_p = self.rx_b = 0
         self.first = self.last = first

@@ -20,7 +20,8 @@ sum over hosts stays exact); :attr:`Engine.hosts_folded` counts them. A conversa
 hosts never leave while it is in the table.
 
 The engine's parts: :mod:`tuimon.core.conversation` (the per-conversation record, hosts,
-canonical keys, TCP flags), :mod:`tuimon.core.ifmeta` (per-interface metadata, the
+canonical keys, TCP flags), :mod:`tuimon.core.store` and :mod:`tuimon.core.hosts` (the
+conversations and the hosts as columns), :mod:`tuimon.core.ifmeta` (per-interface metadata, the
 counter slots, kernel fields), :mod:`tuimon.core.rows` (rows for snapshots, built by a
 :class:`RowBuilder` handed the tables it reads), :mod:`tuimon.core.labels`
 (application-protocol labels, an :class:`AppLabels` handed the tables it changes); this
@@ -43,6 +44,7 @@ from tuimon.core.conversation import _GONE, Conversation, Host, canonical_key
 from tuimon.core.counters import Counters
 from tuimon.core.flows import FlowAccounts
 from tuimon.core.grouping import Groups, conversations
+from tuimon.core.hosts import HostsView, HostTable
 from tuimon.core.ifmeta import _COUNTERS, _IB, _IFIRST, _ILAST, _IP, _WAY, InterfaceMeta, reasons_text
 from tuimon.core.labels import AppLabels
 from tuimon.core.model import (
@@ -60,14 +62,14 @@ from tuimon.core.names import OTHER_HOSTS, Names, port_app
 from tuimon.core.pairs import PairRow, PairTable
 from tuimon.core.ports import Ports
 from tuimon.core.processes import ProcessRow, ProcessTable
-from tuimon.core.rates import (_LONGEST, MASK, SHIFT, WINDOWS, bump, bump_packed,
-                               bump_total, bump_trail, rate2_packed, rates_packed,
+from tuimon.core.rates import (_LONGEST, SHIFT, WINDOWS, bump, bump_packed,
+                               bump_total, bump_trail, rates_packed,
                                trail_series)
 from tuimon.core.rows import RowBuilder
 from tuimon.core.sizes import Sizes
 from tuimon.core.slotindex import DictIndex, slot_index
 from tuimon.core.store import (FREE, LEFT, LIVE, ConversationColumns, ConversationStore, Handles,
-                                SlotsView, key_tuples, key_words)
+                                SlotsView, key_tuples, key_words, kept)
 from tuimon.core.stations import Stations
 from tuimon.core.watch import Watches
 
@@ -97,10 +99,6 @@ def _add_counts(c: list, packets: int, nbytes: int, v4_packets: int, v4_bytes: i
     c[_V4P] += v4_packets
     c[_V4B] += v4_bytes
     c[2], c[3] = first, last
-
-
-def _last_seen(h: Host) -> float:
-    return h.last
 
 
 def _row_hash(words: np.ndarray) -> np.ndarray:
@@ -147,9 +145,9 @@ class Engine:
         # The conversations, and the TCP/UDP fragments' port-less records (hosts and
         # protocols only, not listed), as columns (tuimon.core.store).
         self._store = ConversationStore(index)
-        self.hosts: dict[int, Host] = {}
-        self._host_list: list[Host | None] = []  # host id -> host (None: folded away)
-        self._free_hids: list[int] = []  # ids of hosts that folded away, to be used again
+        # The hosts as columns (tuimon.core.hosts), and as a mapping address -> host object
+        self._hosts = HostTable(self._store.names, self._store.name_id)
+        self.hosts = HostsView(self._hosts)
         self._nonip: dict[int, list] = {}  # ethertype -> [packets, bytes]
         self._transport: dict[int, list] = {}  # IP protocol -> [packets, bytes, hist]
         self._apps: dict[tuple, list] = {}  # (v6, IP protocol, app) -> [packets, bytes, hist]
@@ -213,7 +211,7 @@ class Engine:
         self._folding = False
         self._rows = RowBuilder(self._counters, self._meta, self._transport, self._apps,
                                 self._nonip, self.names)
-        self._labels = AppLabels(self._apps, self.hosts, self.names.apps)
+        self._labels = AppLabels(self._apps, self._hosts, self.names.apps)
         # Named counters (tuimon.core.counters), fed every batch by ingest(); None: none.
         self.counters: Counters | None = None
         # Counters counted elsewhere shown beside them (the kernel's nfacct and nft counters,
@@ -787,23 +785,18 @@ class Engine:
         at = order[starts]  # each distinct address's first place
         by_place = np.argsort(at)
         hids = np.empty(len(at), np.int32)
-        hosts, host_list, new_hosts = self.hosts, self._host_list, self.new_hosts
-        free_hids = self._free_hids
+        table, new_hosts = self._hosts, self.new_hosts
+        ids = table.ids
         firsts = first.tolist()
         for u, low, high, six, place in zip(by_place.tolist(), *e[starts[by_place]].T.tolist(),
                                             at[by_place].tolist()):
             addr = V6 | high << 64 | low if six else low
-            h = hosts.get(addr)
-            if h is None:
-                if free_hids:  # (no conversation in the table refers to a folded host's id)
-                    hid = free_hids.pop()
-                    h = hosts[addr] = host_list[hid] = Host(addr, firsts[place >> 1], hid)
-                else:
-                    h = hosts[addr] = Host(addr, firsts[place >> 1], len(host_list))
-                    host_list.append(h)
+            hid = ids.get(addr)
+            if hid is None:  # (a folded host's id is used again: no conversation refers to it)
+                hid = table.add(addr, firsts[place >> 1])
                 if new_hosts is not None:
                     new_hosts.append(addr)
-            hids[u] = h.hid
+            hids[u] = hid
         ids = hids[group]
         st.hlo[slots] = ids[0::2]
         st.hhi[slots] = ids[1::2]
@@ -1008,9 +1001,9 @@ class Engine:
         st.unmark(n)
         touched = self.touched
         if touched is not None and len(dirty):
-            host_list = self._host_list
+            addrs = self._hosts.addrs
             ids = np.unique(np.concatenate((st.hlo[dirty], st.hhi[dirty]))).tolist()
-            touched.update(host_list[i].addr for i in ids if host_list[i] is not None)
+            touched.update(addrs[i] for i in ids if addrs[i] is not None)
         if self.watches:
             self.watches.fold(self.conversation, sec)
         if watchers:
@@ -1112,8 +1105,7 @@ class Engine:
         starts = np.flatnonzero(np.concatenate(([True], hs[1:] != hs[:-1])))
 
         def total(a_side, b_side):
-            return np.add.reduceat(np.concatenate((a_side, b_side[other]))[order],
-                                   starts).tolist()
+            return np.add.reduceat(np.concatenate((a_side, b_side[other]))[order], starts)
 
         zero = np.zeros(len(c), np.int64)
         packets, nbytes = total(dp, dp), total(db, db)
@@ -1121,29 +1113,13 @@ class Engine:
         tx_b = total(dab + np.where(same, dbb, zero), dbb)
         rx_p = total(dbp + np.where(same, dap, zero), dap)
         rx_b = total(dbb + np.where(same, dab, zero), dab)
-        firsts = np.minimum.reduceat(np.concatenate((first, first[other]))[order], starts).tolist()
-        lasts = np.maximum.reduceat(np.concatenate((last, last[other]))[order], starts).tolist()
-        host_list = self._host_list
-        with_rates = self.rates
-        for h_id, p, b, txp, txb, rxp, rxb, f, l in zip(hs[starts].tolist(), packets, nbytes,
-                                                          tx_p, tx_b, rx_p, rx_b, firsts, lasts):
-            h = host_list[h_id]
-            h.packets += p
-            h.bytes += b
-            h.tx_p += txp
-            h.tx_b += txb
-            h.rx_p += rxp
-            h.rx_b += rxb
-            if f < h.first:
-                h.first = f
-            if l > h.last:
-                h.last = l
-            if with_rates:
-                hist = h.hist = bump_packed(h.hist, sec, b)
-                # the 2 s rate for the peak: a one-second history is this second's bytes
-                r = (hist & MASK) / 2 if hist.__class__ is int else rate2_packed(hist, sec)
-                if r > h.peak:
-                    h.peak = r
+        firsts = np.minimum.reduceat(np.concatenate((first, first[other]))[order], starts)
+        lasts = np.maximum.reduceat(np.concatenate((last, last[other]))[order], starts)
+        table = self._hosts
+        ids = hs[starts].astype(np.int64)
+        table.count(ids, packets, nbytes, tx_p, tx_b, rx_p, rx_b, firsts, lasts)
+        if self.rates:
+            table.bump(ids, sec, nbytes)
         named = app > 0
         if named.any():  # each host's bytes per application (A's, then B's, per conversation)
             n = len(c)
@@ -1154,15 +1130,9 @@ class Engine:
             keep[0::2] = named
             keep[1::2] = named & other
             nb = np.repeat(db, 2)
-            names = self._store.names
-            for k, _, b in _sums(code[keep], nb[keep], nb[keep]):
-                h = host_list[k >> 32]
-                name = names[k & 0xFFFFFFFF]
-                happs = h.apps
-                if happs is None:
-                    h.apps = {name: b}
-                else:
-                    happs[name] = happs.get(name, 0) + b
+            sums = _sums(code[keep], nb[keep], nb[keep])
+            table.add_apps([k >> 32 for k, _, _ in sums], [k & 0xFFFFFFFF for k, _, _ in sums],
+                           [b for _, _, b in sums])
 
     def _bump_conversations(self, c: np.ndarray, sec: int, db: np.ndarray,
                             total: np.ndarray) -> None:
@@ -1218,7 +1188,7 @@ class Engine:
         Python int), kept in this order. With them the store's next creation number: a
         slot made again since (or kept, LEFT) has a later ``order``, and is not theirs."""
         bound = self._store.serial
-        slots = slots.astype(np.int32)
+        slots = kept(slots, np.int32)
         cut = np.flatnonzero(whole[1:] != whole[:-1]) + 1
         wheel = self._wheel
         for a, b in zip(np.concatenate(([0], cut)).tolist(), np.append(cut, len(whole)).tolist()):
@@ -1297,38 +1267,22 @@ class Engine:
         count = real - self.max_hosts + (self.max_hosts >> 4)
         st = self._store
         live = np.flatnonzero(st.state[:st.top] == LIVE)
-        used = set(np.unique(np.concatenate((st.hlo[live], st.hhi[live]))).tolist())
-        free = [h for addr, h in hosts.items() if h.hid not in used and addr != OTHER_HOSTS]
+        used = np.unique(np.concatenate((st.hlo[live], st.hhi[live])))
+        table = self._hosts
+        hids = np.fromiter(table.ids.values(), np.int64, len(table.ids))  # the hosts' order
+        free = hids[~np.isin(hids, used)]
+        if other is not None:
+            free = free[free != other.hid]
         if len(free) > count:
-            free.sort(key=_last_seen)
-            free = free[:count]
-        if free:
+            free = free[np.argsort(table.last[free], kind="stable")[:count]]
+        if len(free):
             if other is None:
-                other = hosts[OTHER_HOSTS] = Host(OTHER_HOSTS, math.inf)
-                other.last = -math.inf
-            host_list = self._host_list
-            for h in free:
-                del hosts[h.addr]
-                host_list[h.hid] = None
-                self._free_hids.append(h.hid)
-                other.packets += h.packets
-                other.bytes += h.bytes
-                other.tx_p += h.tx_p
-                other.tx_b += h.tx_b
-                other.rx_p += h.rx_p
-                other.rx_b += h.rx_b
-                if h.first < other.first:
-                    other.first = h.first
-                if h.last > other.last:
-                    other.last = h.last
-                if h.apps:
-                    if other.apps is None:
-                        other.apps = {}
-                    for app, nbytes in h.apps.items():
-                        other.apps[app] = other.apps.get(app, 0) + nbytes
+                table.last[table.add(OTHER_HOSTS, math.inf)] = -math.inf
+                other = hosts[OTHER_HOSTS]
+            gone = table.fold_into(free.tolist(), other.hid, self.on_hosts_leave is not None)
             self.hosts_folded += len(free)
             if self.on_hosts_leave is not None:
-                self.on_hosts_leave(free)
+                self.on_hosts_leave(gone)
         self._hosts_floor = len(hosts) - (OTHER_HOSTS in hosts) + (self.max_hosts >> 4)
         self._hosts_scanned = self.expired
 
@@ -1351,7 +1305,8 @@ class Engine:
         """Rows of ``hosts`` (None: every one); ``with_rates=False``: rates left at 0 (their
         peaks are kept all the same, when the engine keeps rates)."""
         return self._rows.host_rows(self.hosts.values() if hosts is None else hosts,
-                                    self.now if with_rates else None, self.rates)
+                                    self.now if with_rates else None, self.rates,
+                                    self._hosts)
 
     def protocol_rows(self) -> list[ProtocolRow]:
         """The protocol hierarchy (:meth:`RowBuilder.protocol_rows`), with the VLAN tags of

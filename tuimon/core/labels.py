@@ -9,18 +9,19 @@ keeps one and labels through it (:meth:`Engine.label`)."""
 from __future__ import annotations
 
 from tuimon.capture.decode import V6
-from tuimon.core.conversation import Conversation, Host
+from tuimon.core.conversation import Conversation
+from tuimon.core.hosts import HostTable
 from tuimon.core.rates import move_seconds
 
 
 class AppLabels:
     """Conversation labels. ``apps``: (v6, IP protocol, app) -> [packets, bytes, history]
-    (the protocol rows' application layer); ``hosts``: address -> :class:`Host`;
+    (the protocol rows' application layer); ``hosts``: the engine's :class:`HostTable`;
     ``known``: every application protocol named so far (the filter's names)."""
 
     __slots__ = ("apps", "hosts", "known")
 
-    def __init__(self, apps: dict[tuple, list], hosts: dict[int, Host], known: set[str]) -> None:
+    def __init__(self, apps: dict[tuple, list], hosts: HostTable, known: set[str]) -> None:
         self.apps, self.hosts, self.known = apps, hosts, known
 
     def label(self, conv: Conversation, app: str | None, source: str) -> None:
@@ -43,13 +44,7 @@ class AppLabels:
                 if entry[0] <= 0:
                     del apps[(v6, proto, old)]
             for addr in {lo, hi}:
-                h = hosts.get(addr)
-                if h is not None and h.apps:
-                    left = h.apps.get(old, 0) - nbytes
-                    if left > 0:
-                        h.apps[old] = left
-                    else:
-                        h.apps.pop(old, None)
+                hosts.take_app(addr, old, nbytes)
         conv.app, conv.app_src = app, (source if app else "")
         if app:
             self.known.add(app)
@@ -61,8 +56,4 @@ class AppLabels:
             entry[1] += nbytes
             move_seconds(entry[2], conv.hist, nbytes, 1)
             for addr in {lo, hi}:
-                h = hosts.get(addr)
-                if h is not None:
-                    if h.apps is None:
-                        h.apps = {}
-                    h.apps[app] = h.apps.get(app, 0) + nbytes
+                hosts.give_app(addr, app, nbytes)

@@ -205,12 +205,21 @@ def rate_key(window: int, now: float | None,
     (hosts, conversations) that keep their packed history in ``.hist``; ``total_of(thing)``:
     the bytes it holds, for a history that may be a bare second (:func:`bump_total`).
     Things idle for the longest window cost one comparison (a query sorts hundreds of
-    thousands of them)."""
+    thousands of them). Hosts kept as columns (``_t``, :mod:`tuimon.core.hosts`): every
+    host's rate of their table at once, on the first one asked."""
     sec = int(now) if now is not None else 0
     idle = (sec - _LONGEST) << SHIFT  # an entry below this is older than every window
     recent = sec - _LONGEST  # a bare second above this is within the longest window
 
+    table_rates: dict = {}  # a host table's -> its hosts' rates by id (one numpy pass)
+
     def packed_key(thing) -> float:
+        table = thing._t  # a host of the engine's columns (tuimon.core.hosts), else None
+        if table is not None:
+            got = table_rates.get(id(table))
+            if got is None:
+                got = table_rates[id(table)] = table.all_rates(now)[window]
+            return got[thing.hid]
         hist = thing.hist
         if hist is None or (hist if hist.__class__ is int else hist[-1]) < idle:
             return 0.0  # idle for the longest window: cheap zero

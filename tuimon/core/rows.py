@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
+
 from tuimon.capture.decode import IN, IPV4, IPV6, NONIP, OUT, UNDECODED
 from tuimon.core.conversation import _FLAG_TEXT, Conversation, Host
+from tuimon.core.hosts import HostTable
 from tuimon.core.ifmeta import _IB, _IFIRST, _ILAST, _IP, _WAY, kernel_fields
 from tuimon.core.ifmeta import InterfaceMeta
 from tuimon.core.model import ConversationRow, HostRow, InterfaceRow, ProtocolRow, Totals
@@ -80,9 +83,13 @@ class RowBuilder:
 
     @staticmethod
     def host_rows(hosts: Iterable[Host], now: float | None,
-                  peaks: bool = True) -> list[HostRow]:
+                  peaks: bool = True, table: HostTable | None = None) -> list[HostRow]:
         """Rows of ``hosts`` (``now`` None: rates left at 0; ``peaks`` False: the engine
-        keeps no rates, so no peaks either: None, as for the other-hosts row)."""
+        keeps no rates, so no peaks either: None, as for the other-hosts row). Hosts of
+        ``table`` (the engine's) are read from its columns, all at once."""
+        hosts = list(hosts)
+        if table is not None and all(h._t is table for h in hosts):
+            return _table_rows(hosts, now, peaks, table)
         rows = []
         append = rows.append
         new_row = tuple.__new__  # HostRow(...) without its Python-level __new__
@@ -201,9 +208,31 @@ class RowBuilder:
         return sum(known) if known else None
 
 
+def _table_rows(hosts: list, now: float | None, peaks: bool, table: HostTable) -> list[HostRow]:
+    """:meth:`RowBuilder.host_rows` of hosts of ``table``: its columns read at once."""
+    hids = np.array([h.hid for h in hosts], np.int64)
+    zeros = [0.0] * len(hids)
+    rates = [r.tolist() for r in table.rates(hids, now)] if now is not None else \
+        [zeros, zeros, zeros]
+    peak = table.peak[hids].tolist() if peaks else [None] * len(hids)
+    new_row = tuple.__new__
+    apps_of = table.apps_of
+    return [new_row(HostRow, (address_text(addr), *figures, r2, r10, r40,
+                              apps_text(apps_of(hid)), p if addr != OTHER_HOSTS else None, ""))
+            for addr, hid, figures, r2, r10, r40, p in zip(
+                [h.addr for h in hosts], hids.tolist(),
+                zip(*(getattr(table, name)[hids].tolist() for name in
+                      ("packets", "bytes", "tx_p", "tx_b", "rx_p", "rx_b", "first", "last"))),
+                *rates, peak)]
+
+
 def host_apps_text(h: Host) -> str:
     """A host's application protocols, most bytes first: ``"tls dns http"``."""
-    apps = h.apps
+    return apps_text(h.apps)
+
+
+def apps_text(apps: dict | None) -> str:
+    """Application protocol -> bytes as :func:`host_apps_text` writes them."""
     if not apps:
         return ""
     if len(apps) == 1:  # most hosts: nothing to sort

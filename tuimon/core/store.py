@@ -64,13 +64,23 @@ _COUNTS = ("ab_p", "ab_b", "ba_p", "ba_b")  # each with a pending row (see Conve
 _FIELDS = ("flags_ab", "flags_ba", "iface", "dis_left")
 
 
-def _zeros(n: int, dtype) -> np.ndarray:
-    """A zeroed column; a large one in memory of its own (an anonymous map), returned to
-    the system whole when the column grows (a heap keeps what it freed, fragmented)."""
+def mapped(n: int, dtype, large: int = 1 << 20) -> np.ndarray:
+    """A zeroed column; a large one (``large`` bytes or more) in memory of its own (an
+    anonymous map), returned to the system whole when the column grows or is dropped (a
+    heap keeps what it freed, fragmented: a long-lived array in it keeps the temporaries'
+    memory below it from going back)."""
     nbytes = n * np.dtype(dtype).itemsize
-    if nbytes < 1 << 20:
+    if nbytes < large:
         return np.zeros(n, dtype)
     return np.frombuffer(mmap.mmap(-1, nbytes), dtype)
+
+
+def kept(a: np.ndarray, dtype) -> np.ndarray:
+    """A copy of ``a`` as ``dtype``, to be kept a while (a rate history's second, the expiry
+    wheel's slots): from 64 KiB on in memory of its own (:func:`mapped`)."""
+    out = mapped(len(a), dtype, 1 << 16)
+    out[:] = a
+    return out
 
 
 def key_tuples(words: np.ndarray) -> list[tuple]:
@@ -239,11 +249,11 @@ class ConversationStore:
         if cap == self.cap:
             return
         old = self.cap
-        keys = _zeros(5 * cap, np.uint64).reshape(cap, 5)
+        keys = mapped(5 * cap, np.uint64).reshape(cap, 5)
         keys[:old] = self.keys
         self.keys = keys
         for name, dtype in COLUMNS.items():
-            col = _zeros(cap, dtype)
+            col = mapped(cap, dtype)
             col[:old] = getattr(self, name)
             if name == "pend":
                 col[old:] = -1
@@ -359,10 +369,10 @@ class ConversationStore:
             n = self.npend
             if n + k > len(self.pend_slots):
                 size = max(2 * len(self.pend_slots), n + k)
-                grown = np.zeros(size, np.int64)
+                grown = mapped(size, np.int64)
                 grown[:n] = self.pend_slots[:n]
                 self.pend_slots = grown
-                pending = np.zeros((4, size), np.int64)
+                pending = mapped(4 * size, np.int64).reshape(4, size)
                 pending[:, :n] = self.pending[:, :n]
                 self.pending = pending
             self.pend_slots[n:n + k] = fresh
