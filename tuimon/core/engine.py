@@ -65,7 +65,7 @@ from tuimon.core.processes import ProcessRow, ProcessTable
 from tuimon.core.rates import (_LONGEST, SHIFT, WINDOWS, bump, bump_packed,
                                bump_total, bump_trail, rates_packed,
                                trail_series)
-from tuimon.core.rows import RowBuilder
+from tuimon.core.rows import RowBuilder, table_rows
 from tuimon.core.sizes import Sizes
 from tuimon.core.slotindex import DictIndex, slot_index
 from tuimon.core.store import (FREE, LEFT, LIVE, ConversationColumns, ConversationStore, Handles,
@@ -1304,9 +1304,11 @@ class Engine:
                   with_rates: bool = True) -> list[HostRow]:
         """Rows of ``hosts`` (None: every one); ``with_rates=False``: rates left at 0 (their
         peaks are kept all the same, when the engine keeps rates)."""
-        return self._rows.host_rows(self.hosts.values() if hosts is None else hosts,
-                                    self.now if with_rates else None, self.rates,
-                                    self._hosts)
+        now = self.now if with_rates else None
+        if hosts is None:  # every one: read from the columns, no host objects made
+            ids = self._hosts.ids
+            return table_rows(list(ids), list(ids.values()), now, self.rates, self._hosts)
+        return self._rows.host_rows(hosts, now, self.rates, self._hosts)
 
     def protocol_rows(self) -> list[ProtocolRow]:
         """The protocol hierarchy (:meth:`RowBuilder.protocol_rows`), with the VLAN tags of

@@ -89,7 +89,8 @@ class RowBuilder:
         ``table`` (the engine's) are read from its columns, all at once."""
         hosts = list(hosts)
         if table is not None and all(h._t is table for h in hosts):
-            return _table_rows(hosts, now, peaks, table)
+            return table_rows([h.addr for h in hosts], [h.hid for h in hosts], now, peaks,
+                              table)
         rows = []
         append = rows.append
         new_row = tuple.__new__  # HostRow(...) without its Python-level __new__
@@ -208,9 +209,11 @@ class RowBuilder:
         return sum(known) if known else None
 
 
-def _table_rows(hosts: list, now: float | None, peaks: bool, table: HostTable) -> list[HostRow]:
-    """:meth:`RowBuilder.host_rows` of hosts of ``table``: its columns read at once."""
-    hids = np.array([h.hid for h in hosts], np.int64)
+def table_rows(addrs: list[int], ids: list[int], now: float | None, peaks: bool,
+               table: HostTable) -> list[HostRow]:
+    """:meth:`RowBuilder.host_rows` of the hosts of ``table`` with these addresses and
+    ids: its columns read at once (no host objects)."""
+    hids = np.array(ids, np.int64)
     zeros = [0.0] * len(hids)
     rates = [r.tolist() for r in table.rates(hids, now)] if now is not None else \
         [zeros, zeros, zeros]
@@ -220,7 +223,7 @@ def _table_rows(hosts: list, now: float | None, peaks: bool, table: HostTable) -
     return [new_row(HostRow, (address_text(addr), *figures, r2, r10, r40,
                               apps_text(apps_of(hid)), p if addr != OTHER_HOSTS else None, ""))
             for addr, hid, figures, r2, r10, r40, p in zip(
-                [h.addr for h in hosts], hids.tolist(),
+                addrs, ids,
                 zip(*(getattr(table, name)[hids].tolist() for name in
                       ("packets", "bytes", "tx_p", "tx_b", "rx_p", "rx_b", "first", "last"))),
                 *rates, peak)]
