@@ -17,15 +17,27 @@ from tuimon.core.store import LIVE, ConversationStore, key_tuples
 
 
 class Changes:
-    __slots__ = ("_store", "slots", "dap", "dab", "dbp", "dbb", "new", "_keys", "_lists")
+    __slots__ = ("_store", "slots", "_counts", "_keys", "_lists")
 
     def __init__(self, store: ConversationStore, slots: np.ndarray, dap, dab, dbp, dbb,
                  new) -> None:
         self._store, self.slots = store, slots
-        self.dap, self.dab, self.dbp, self.dbb = (x.tolist() for x in (dap, dab, dbp, dbb))
-        self.new = new.tolist()
+        # the arrays (by_pair sums them in numpy); lists made when a watcher reads them
+        self._counts = {"dap": dap, "dab": dab, "dbp": dbp, "dbb": dbb, "new": new}
         self._keys = None
         self._lists = {}
+
+    def _list(self, name: str) -> list:
+        got = self._lists.get(name)
+        if got is None:
+            got = self._lists[name] = self._counts[name].tolist()
+        return got
+
+    dap = property(lambda self: self._list("dap"), doc="A to B packets, per change")
+    dab = property(lambda self: self._list("dab"), doc="A to B bytes")
+    dbp = property(lambda self: self._list("dbp"), doc="B to A packets")
+    dbb = property(lambda self: self._list("dbb"), doc="B to A bytes")
+    new = property(lambda self: self._list("new"), doc="whether it is its first fold")
 
     @classmethod
     def join(cls, store: ConversationStore, parts: list) -> Changes:
@@ -44,7 +56,7 @@ class Changes:
         return cls(store, slots, *store.folded(slots), np.ones(len(slots), bool))
 
     def __len__(self) -> int:
-        return len(self.new)
+        return len(self.slots)
 
     def _column(self, name: str) -> list:
         got = self._lists.get(name)
@@ -89,7 +101,7 @@ class Changes:
         time, first folds, the four counts of the conversations whose A is the lower
         address, the four of the others)``. (Of the conversations that start at the same
         time, the first one listed here.)"""
-        n = len(self.new)
+        n = len(self.slots)
         if not n:
             return []
         s, slots = self._store, self.slots
@@ -102,10 +114,11 @@ class Changes:
                                                        != inv[earliest][:-1])))]
         last = np.full(m, -np.inf)
         np.maximum.at(last, inv, s.last[slots])
-        new = np.bincount(inv, weights=np.asarray(self.new, np.float64), minlength=m)
+        c = self._counts
+        new = np.bincount(inv, weights=c["new"].astype(np.float64), minlength=m)
         counts = []
         for side in (fwd, ~fwd):
-            for d in (self.dap, self.dab, self.dbp, self.dbb):
+            for d in (c["dap"], c["dab"], c["dbp"], c["dbb"]):
                 counts.append(np.bincount(inv[side], weights=np.asarray(d, np.float64)[side],
                                           minlength=m).astype(np.int64))
         keys = key_tuples(s.keys[slots[at]])

@@ -66,7 +66,7 @@ class Part:
         code, _, text = said.partition("\n")
         if code.isdigit() and text:
             raise OSError(int(code), text)
-        raise OSError(errno.EIO, "the process writing part of conversations.csv stopped "
+        raise OSError(errno.EIO, "the process writing part of the CSV files stopped "
                                  f"({_status_text(status)})")
 
     def append_to(self, f) -> None:
