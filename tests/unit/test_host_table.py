@@ -9,10 +9,12 @@ import random
 
 import numpy as np
 
+from tuimon.capture.decode import V6
 from tuimon.core.conversation import Host
 from tuimon.core.engine import Engine
 from tuimon.core.hosts import HostsView, HostTable, StoredHost
 from tuimon.core.rates import bump_packed, rate2_packed, rate_key, rates_packed
+from tuimon.core.names import OTHER_HOSTS
 from tuimon.core.rows import RowBuilder
 
 NAMES = [None, "dns", "tls", "http"]
@@ -204,3 +206,24 @@ def test_what_is_kept_a_while_is_in_memory_of_its_own():
     ids, nbytes = t.past[1]
     assert own(ids) and own(nbytes)
     assert ids.tolist() == hids.tolist()
+
+
+def test_find_v4_is_what_the_address_dict_says():
+    """The sorted IPv4 addresses (a batch's lookups at once) follow hosts made, folded
+    away and made again, interleaved with lookups; IPv6 and the other-hosts row are not
+    in them."""
+    r = random.Random(8)
+    t = table()
+    other = t.add(OTHER_HOSTS, 0.0)
+    t.add(V6 | 5, 0.0)
+    universe = [r.getrandbits(32) for _ in range(400)] + [0, (1 << 32) - 1]
+    for step in range(300):
+        for a in r.sample(universe, 5):
+            if a not in t.ids:
+                t.add(a, float(step))
+        if r.random() < 0.3:
+            live = [h for a, h in t.ids.items() if 0 <= a < 1 << 32]
+            t.fold_into(r.sample(live, min(len(live), r.randrange(1, 6))), other, False)
+        if r.random() < 0.5:
+            ask = np.array(r.sample(universe, 50) + [1 << 40], np.uint64)
+            assert t.find_v4(ask).tolist() == [t.ids.get(a, -1) for a in ask.tolist()]

@@ -788,8 +788,14 @@ class Engine:
         table, new_hosts = self._hosts, self.new_hosts
         ids = table.ids
         firsts = first.tolist()
-        for u, low, high, six, place in zip(by_place.tolist(), *e[starts[by_place]].T.tolist(),
-                                            at[by_place].tolist()):
+        distinct = e[starts[by_place]]  # in the order of their first place
+        v4 = distinct[:, 2] == 0
+        known = np.full(len(distinct), -1, np.int64)
+        known[v4] = table.find_v4(distinct[v4, 0])  # the IPv4 hosts known: at once
+        hids[by_place] = known
+        rest = np.flatnonzero(known < 0)  # new hosts, and IPv6 ones, in Python (in order)
+        for u, low, high, six, place in zip(by_place[rest].tolist(), *distinct[rest].T.tolist(),
+                                            at[by_place[rest]].tolist()):
             addr = V6 | high << 64 | low if six else low
             hid = ids.get(addr)
             if hid is None:  # (a folded host's id is used again: no conversation refers to it)

@@ -60,6 +60,11 @@ class HostTable:
         self.past: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # second -> (ids, bytes)
         self.cur_sec: int | None = None
         self._handles: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+        # the IPv4 hosts' addresses sorted, with their ids (find_v4: a batch's lookups in
+        # numpy), and those added since the last lookup
+        self._v4 = np.zeros(0, np.uint64)
+        self._v4_ids = np.zeros(0, np.int64)
+        self._v4_new: list[tuple[int, int]] = []
         self._grow(capacity)
 
     def _grow(self, need: int) -> None:
@@ -90,7 +95,35 @@ class HostTable:
             self.addrs.append(addr)
         self.ids[addr] = hid
         self.first[hid] = self.last[hid] = first
+        if 0 <= addr < 1 << 32:
+            self._v4_new.append((addr, hid))
         return hid
+
+    def find_v4(self, addrs: np.ndarray) -> np.ndarray:
+        """The ids of the hosts of IPv4 addresses ``addrs`` (uint64), -1 where none is:
+        what ``ids.get`` gives, for a batch at once (a binary search in the sorted
+        addresses)."""
+        if self._v4_new:
+            new = np.array(self._v4_new, np.uint64)
+            self._v4_new = []
+            new = new[np.argsort(new[:, 0])]
+            at = np.searchsorted(self._v4, new[:, 0])
+            self._v4 = np.insert(self._v4, at, new[:, 0])
+            self._v4_ids = np.insert(self._v4_ids, at, new[:, 1].astype(np.int64))
+        out = np.full(len(addrs), -1, np.int64)
+        if len(self._v4) and len(addrs):
+            at = np.minimum(np.searchsorted(self._v4, addrs), len(self._v4) - 1)
+            hit = self._v4[at] == addrs
+            out[hit] = self._v4_ids[at[hit]]
+        return out
+
+    def _forget_v4(self, addrs: list[int]) -> None:
+        """Take the IPv4 ones of ``addrs`` (hosts that left) out of find_v4's arrays."""
+        self.find_v4(np.zeros(0, np.uint64))  # (the new ones in first)
+        gone = np.array([a for a in addrs if 0 <= a < 1 << 32], np.uint64)
+        if len(gone):
+            keep = ~np.isin(self._v4, gone)
+            self._v4, self._v4_ids = self._v4[keep], self._v4_ids[keep]
 
     # -- counting (the engine's fold) -------------------------------------------------
 
@@ -275,6 +308,7 @@ class HostTable:
                     setattr(h, name, v)
                 h.hist, h.apps = hist, self.apps_of(hid)
                 gone.append(h)
+        self._forget_v4([self.addrs[hid] for hid in hids])
         for hid in hids:
             apps = self.apps_of(hid)
             if apps:
