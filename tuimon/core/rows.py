@@ -219,11 +219,14 @@ def table_rows(addrs: list[int], ids: list[int], now: float | None, peaks: bool,
         [zeros, zeros, zeros]
     peak = table.peak[hids].tolist() if peaks else [None] * len(hids)
     new_row = tuple.__new__
-    apps_of = table.apps_of
+    names, more = table.names, table.more
+    # apps_text(table.apps_of(hid)) of each: most hosts have one protocol (a name id)
+    apps = [names[a] if a > 0 else "" if a == 0 else apps_text(more[hid])
+            for a, hid in zip(table.app[hids].tolist(), ids)]
     return [new_row(HostRow, (address_text(addr), *figures, r2, r10, r40,
-                              apps_text(apps_of(hid)), p if addr != OTHER_HOSTS else None, ""))
-            for addr, hid, figures, r2, r10, r40, p in zip(
-                addrs, ids,
+                              app, p if addr != OTHER_HOSTS else None, ""))
+            for addr, app, figures, r2, r10, r40, p in zip(
+                addrs, apps,
                 zip(*(getattr(table, name)[hids].tolist() for name in
                       ("packets", "bytes", "tx_p", "tx_b", "rx_p", "rx_b", "first", "last"))),
                 *rates, peak)]

@@ -76,7 +76,7 @@ FILES = {
 
 _TABLES = [table for table, _ in FILES.values()]
 # Tables a child writes beside the parent's conversations.csv (export_engine with the
-# compiled stage): about half of what is left of a large save's formatting
+# compiled stage): about as much as the parent has left (hosts.csv and the others)
 CHILD_TABLES = ("stations", "pairs")
 
 LAYERS = ["link", "network", "transport", "application"]
@@ -524,7 +524,7 @@ def _export_beside(engine, folder: str, expired, conversations, alerts, names) -
         snap = engine.snapshot(with_rates=False, conversations=[], tables=CHILD_TABLES)
         for f, name in zip(files, child_names):
             table, columns = FILES[name]
-            _fill(f, columns, _sorted(table, getattr(snap, table)))
+            _fill(f, columns, _sorted(table, getattr(snap, table)), names=names)
 
     try:
         part = start_part(folder, len(conversations), write_tables, child_names)
