@@ -5,11 +5,14 @@ the thread and closes the source's batches."""
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
 from tuimon.errors import BadCaptureFile, CaptureFailed
 from tuimon.server import driver
+
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 class Source:
@@ -55,3 +58,46 @@ def test_stopping_early_stops_the_reader(monkeypatch):
     it.close()  # what a stop does: the loop ends, the generator is closed
     assert src.closed and not src.thread.is_alive()
     assert src.given <= 2 + 3  # at most the queue's worth ahead (and one in hand)
+
+
+def test_each_batch_is_prepared_on_the_reader_thread_before_it_is_handed_over(monkeypatch):
+    monkeypatch.setattr(driver, "READ_AHEAD", 2)
+    src = Source(500)
+    seen = []
+
+    def prepare(batch):
+        seen.append(threading.current_thread())
+        batch.append("ready")
+
+    it = driver.read_ahead(src, prepare)
+    got = [next(it) for _ in range(3)]
+    assert got == [[i] * 3 + ["ready"] for i in range(3)]
+    it.close()
+    assert src.closed and not src.thread.is_alive()
+    assert set(seen) == {src.thread} and len(seen) <= 3 + 2 + 1
+
+
+def test_a_prepared_batch_counts_as_one_grouped_by_the_engine():
+    """grouping.prepare's groups (made ahead) give the engine the same tables as the
+    groups it makes itself: the capture's CSV files are the same."""
+    import io
+
+    from tuimon.capture.file import FileSource
+    from tuimon.core.engine import Engine
+    from tuimon.core.grouping import prepare
+    from tuimon.sinks import csv as csvmod
+
+    def tables(ahead: bool) -> str:
+        engine = Engine(rates=False)
+        src = FileSource(str(DATA / "1kxun.pcap"))
+        for batch in src.batches():
+            if ahead:
+                prepare(batch)
+                assert batch.groups is not None
+            engine.ingest(batch)
+        engine.fold()
+        out = io.StringIO(newline="")
+        csvmod.write_conversations(out, csvmod.csv.writer(out), engine.conversation_rows())
+        return out.getvalue() + repr(engine.host_rows()) + repr(engine.totals())
+
+    assert tables(True) == tables(False)

@@ -45,7 +45,7 @@ COLUMNS = {
 class PacketColumns(Sequence):
     """``n`` packet records: columns for the fast rows, tuples for the slow ones."""
 
-    __slots__ = ("buf", "cols", "slow_rows", "slow_recs", "_n", "grouper")
+    __slots__ = ("buf", "cols", "slow_rows", "slow_recs", "_n", "grouper", "groups")
 
     def __init__(self, buf, cols: dict[str, np.ndarray], slow_rows: np.ndarray,
                  slow_recs: list, grouper=None) -> None:
@@ -53,13 +53,17 @@ class PacketColumns(Sequence):
         rows (ascending) whose records are ``slow_recs`` (their columns hold only iface,
         ts, wlen and way). ``grouper``: the compiled stage that made the batch
         (:class:`tuimon.capture.cwalk.Walker`), which groups its fast rows by conversation
-        for the engine (:func:`tuimon.core.grouping.conversations`), or None (numpy)."""
+        for the engine (:func:`tuimon.core.grouping.conversations`), or None (numpy).
+        ``groups``: those groups, made ahead of the counting (a headless playback's
+        reader thread, :func:`tuimon.core.grouping.prepare`), else None (a part of the
+        batch has none)."""
         self.buf = buf
         self.cols = cols
         self.slow_rows = slow_rows
         self.slow_recs = slow_recs
         self._n = len(cols["ts"])
         self.grouper = grouper
+        self.groups = None
 
     def __len__(self) -> int:
         return self._n

@@ -544,7 +544,9 @@ class Engine:
         if fast.any():
             if batch.grouper is not None:
                 self._use_index(batch.grouper)
-            g = conversations(cols, batch.grouper)
+            g = batch.groups
+            if g is None:
+                g = conversations(cols, batch.grouper)
             self._count_interfaces(cols, fast)
         slow = batch.slow_recs
         self._apply(g, self._count_records(slow, batch.slow_rows.tolist()) if slow else None,

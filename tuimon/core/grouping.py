@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tuimon.capture.columns import PacketColumns
 from tuimon.capture.decode import IPV6
 from tuimon.core.store import key_tuples
 
@@ -51,6 +52,14 @@ class Groups:
 
     def __len__(self) -> int:
         return len(self.words)
+
+
+def prepare(batch) -> None:
+    """Group a batch's fast rows ahead of the counting (``batch.groups``), where it is
+    read: nothing of the engine's is needed (a headless playback's reader thread does it
+    on the other core while the engine counts the batch before)."""
+    if isinstance(batch, PacketColumns) and batch.cols["fast"].any():
+        batch.groups = conversations(batch.cols, batch.grouper)
 
 
 def conversations(cols: dict[str, np.ndarray], grouper=None) -> Groups:

@@ -29,6 +29,7 @@ from typing import Protocol
 from tuimon.capture.source import Source
 from tuimon.config import Config
 from tuimon.core.engine import Engine
+from tuimon.core.grouping import prepare
 from tuimon.errors import CaptureFailed, TuimonError
 from tuimon.server.labeler import DEFAULT_PACKETS
 from tuimon.server.pacer import IDLE
@@ -227,7 +228,7 @@ class Driver:
         service = self.service
         error = None
         try:
-            for batch in read_ahead(service.source):
+            for batch in read_ahead(service.source, prepare):
                 service.ingest(batch)
                 if service.metrics is not None:  # --metrics: at most once a second
                     service.metrics.publish(service)
@@ -364,15 +365,17 @@ def count_source(source: Source, engine: Engine | None = None,
     return service
 
 
-def read_ahead(source) -> Iterator[list]:
+def read_ahead(source, prepare: Callable | None = None) -> Iterator[list]:
     """``source``'s batches, read and decoded by a thread of their own a few batches
-    ahead of the counting: the reading, the compiled walk and grouping and numpy's
-    decoding let go of the interpreter's lock, so they run on the other core while the
-    engine counts (no UI here: a thread beside Textual is what costs keys). Its error
-    is raised here, in its place; stopping early stops it."""
+    ahead of the counting, each handed to ``prepare`` there first (the grouping by
+    conversation, :func:`tuimon.core.grouping.prepare`): the reading, the compiled walk
+    and grouping and numpy let go of the interpreter's lock, so they run on the other
+    core while the engine counts (no UI here: a thread beside Textual is what costs
+    keys). Its error is raised here, in its place; stopping early stops it."""
     batches: queue.Queue = queue.Queue(maxsize=READ_AHEAD)
     closing = threading.Event()
-    reader = threading.Thread(target=_read_batches, args=(source.batches(), batches, closing),
+    items = source.batches() if prepare is None else _prepared(source.batches(), prepare)
+    reader = threading.Thread(target=_read_batches, args=(items, batches, closing),
                               name="tuimon-reader", daemon=True)
     reader.start()
     try:
@@ -386,6 +389,12 @@ def read_ahead(source) -> Iterator[list]:
     finally:
         closing.set()
         reader.join()
+
+
+def _prepared(batches, prepare: Callable) -> Iterator:
+    for batch in batches:
+        prepare(batch)
+        yield batch
 
 
 def _read_batches(items, out: queue.Queue, stop: threading.Event) -> None:
