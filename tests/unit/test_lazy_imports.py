@@ -68,3 +68,20 @@ def test_history_loads_the_recorder(tmp_path):
     got = loaded("--history", str(tmp_path / "h.sqlite"))
     assert {"tuimon.sinks.history", "sqlite3"} <= set(got)
     assert (tmp_path / "h.sqlite").stat().st_size > 0
+
+
+def test_the_engine_and_a_built_compiled_stage_load_neither_openssl_nor_subprocess():
+    """What bench.memory's engine holds: hashlib (OpenSSL, 3.5 MiB) and subprocess are
+    loaded only to build the compiled stage, not to load one built before."""
+    probe = ("import sys\nfrom tuimon.capture import cwalk\nimport tuimon.core.engine\n"
+             "cwalk.walker()\nprint(cwalk.status())\n"
+             "print(sorted(m for m in ('hashlib', '_hashlib', 'subprocess') if m in sys.modules))")
+    subprocess.run([sys.executable, "-m", "tuimon.capture.cwalk"], cwd=ROOT, check=True,
+                   capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    said, modules = proc.stdout.splitlines()
+    if said.startswith("Python record walk"):
+        assert modules == "[]" or "subprocess" in modules  # (it tried to build one)
+        return
+    assert modules == "[]", said

@@ -28,15 +28,20 @@ which walk is in use and why (``python -m tuimon.capture.cwalk`` prints it).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import platform
 import shutil
-import subprocess
 import sys
-import tempfile
 import threading
 from pathlib import Path
+
+try:  # the interpreter's own SHA-256: hashlib would load OpenSSL (3.5 MiB of memory)
+    from _sha256 import sha256
+except ImportError:
+    try:
+        from _sha2 import sha256  # (Python 3.12's name)
+    except ImportError:
+        from hashlib import sha256
 
 import numpy as np
 
@@ -86,7 +91,7 @@ def compiler() -> str | None:
 
 def library_path(source: bytes, cc: str) -> Path:
     """Where the library of this source, machine and compiler is cached."""
-    key = hashlib.sha256(b"\0".join([
+    key = sha256(b"\0".join([
         source, sys.platform.encode(), platform.machine().encode(), cc.encode(),
         " ".join(FLAGS).encode()])).hexdigest()[:16]
     return cache_dir() / f"walk-{key}.so"
@@ -124,6 +129,9 @@ def build() -> Path:
         if st.st_uid == os.geteuid() and not st.st_mode & 0o022:
             return path
         path.unlink()  # not this user's alone: built anew
+    import subprocess  # (only to build it: a memory a run does without)
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
