@@ -33,6 +33,9 @@ import subprocess
 import tempfile
 import time
 from collections import deque
+from itertools import compress
+
+import numpy as np
 
 from tuimon.capture.pcapng import MAX_UNITS, interface_block, section_header
 from tuimon.server.cpushare import FreeShare
@@ -51,10 +54,10 @@ LIVE_BUDGET = 5_000
 # still took CPU from the capture, SCHED_IDLE or not.
 FREE_FLOOR = 0.25
 DRAIN_TIMEOUT = 10.0  # seconds to wait for the last verdicts at the end of a file
+DRAIN_GATHER = 0.005  # ... reading them at most this often (seconds)
 NICE = 10  # tshark's scheduling priority, below the counting
 RESTART_FRAMES = 200_000  # then a new tshark: its memory grows with the frames it was given
 
-_EPB = struct.Struct("<IIIIIII")
 # Seconds past the epoch whose microseconds still fit a packet block's 64 bits: a later
 # time (a crafted if_tsoffset or if_tsresol) is given to tshark as MAX_UNITS, one before
 # 1970 as 0 -- tshark names the protocol from the bytes, never from the time.
@@ -128,16 +131,46 @@ def tshark_argv(tshark: str = "tshark") -> list[str]:
 
 
 SHB = section_header()
-_BLOCK_ENDS: dict[int, tuple[int, bytes]] = {}  # captured length -> (block length, trailer)
+_BLOCK_ENDS: dict[int, bytes] = {}  # captured length -> what follows the frame's bytes
 
 
-def _block_end(caplen: int) -> tuple[int, bytes]:
-    """An enhanced packet block's length for ``caplen`` captured bytes, and what follows
-    them: padding to 32 bits and the closing length (what pcapng.packet_block writes)."""
+def _block_end(caplen: int) -> bytes:
+    """What follows ``caplen`` captured bytes in an enhanced packet block: padding to 32
+    bits and the closing length (what pcapng.packet_block writes)."""
     pad = -caplen % 4
-    length = 32 + caplen + pad
-    end = _BLOCK_ENDS[caplen] = (length, b"\0" * pad + struct.pack("<I", length))
+    end = _BLOCK_ENDS[caplen] = b"\0" * pad + struct.pack("<I", 32 + caplen + pad)
     return end
+
+
+def packet_blocks(ifids, times, wire_lens, bufs, starts, ends) -> list:
+    """Enhanced packet blocks, one per frame ``bufs[i][starts[i]:ends[i]]``, as pieces to
+    join: the same bytes as ``pcapng.packet_block(ifid, microseconds, frame, wire_len)``
+    frame by frame, with the times in microseconds (one before 1970 as 0, one too late for
+    64 bits as MAX_UNITS: tshark names the protocol from the bytes, never from the time).
+    The headers are built by numpy for all frames at once; only the frames' bytes are
+    sliced one by one (``ifids``: an int for all, or one per frame)."""
+    n = len(starts)
+    start = np.fromiter(starts, np.int64, n)
+    caplen = np.fromiter(ends, np.int64, n) - start
+    t = np.fromiter(times, np.float64, n)
+    fits = (t > 0) & (t < _FAR)
+    units = (np.where(fits, t, 0.0) * 1e6 + 0.5).astype(np.uint64)
+    units[~fits & ~(t <= 0)] = MAX_UNITS  # too late (or not a number)
+    head = np.empty((n, 7), "<u4")
+    head[:, 0] = 6  # EPB
+    head[:, 1] = 32 + caplen + (-caplen % 4)
+    head[:, 2] = ifids
+    head[:, 3] = units >> np.uint64(32)
+    head[:, 4] = units & np.uint64(0xFFFFFFFF)
+    head[:, 5] = caplen
+    head[:, 6] = np.maximum(np.fromiter(wire_lens, np.int64, n), caplen)
+    known = _BLOCK_ENDS
+    tails = [known.get(c) or _block_end(c) for c in caplen.tolist()]
+    pieces = [b""] * (3 * n)
+    pieces[0::3] = head.view("V28").ravel().tolist()  # 28 bytes each
+    pieces[1::3] = [buf[a:b] for buf, a, b in zip(bufs, starts, ends)]
+    pieces[2::3] = tails
+    return pieces
 
 
 def lower(pid: int, idle: bool = False) -> None:
@@ -407,7 +440,10 @@ class AppLabeler:
         return sum(len(run.frames) for run in runs)
 
     def feed(self) -> None:
-        """Hand the packets the engine queued to tshark (or give their conversations up)."""
+        """Hand the packets the engine queued to tshark (or give their conversations up).
+        All of them: a conversation tshark has named is no longer dissected
+        (``engine.stop_dissecting``), so none of its packets are queued after the verdict,
+        and a verdict on one that has its name already is not applied (:meth:`_poll_run`)."""
         engine = self.engine
         queued = engine.take_dissect_queue()
         run = self.current
@@ -420,41 +456,26 @@ class AppLabeler:
                 self._stop_all()
                 return
             run = self.current
-        blocks = []
-        append = blocks.append
-        outstanding = self.outstanding
-        frames, ifids = run.frames, run.ifids
-        sent, pack, block_ends = run.sent, _EPB.pack, _BLOCK_ENDS
-        last_ifidx, ifid = -1, 0
-        for conv, ifidx, ts, wlen, buf, start, end in queued:
-            if conv.app_src == "dissector":  # the verdict is in: no need for more
-                continue
-            if ifidx != last_ifidx:
-                ifid = ifids.get(ifidx)
-                if ifid is None:
-                    ifid = ifids[ifidx] = len(ifids)
-                    append(interface_block(self.linktypes(ifidx)))
-                last_ifidx = ifidx
-            # pcapng.packet_block(ifid, microseconds, buf[start:end], wlen), inlined: one
-            # per frame, without copying the frame twice
-            caplen = end - start
-            units = int(ts * 1e6 + 0.5) if 0 < ts < _FAR else 0 if ts <= 0 else MAX_UNITS
-            block_end = block_ends.get(caplen)
-            if block_end is None:
-                block_end = _block_end(caplen)
-            append(pack(6, block_end[0], ifid, units >> 32, units & 0xFFFFFFFF,
-                        caplen, wlen if wlen > caplen else caplen))
-            append(buf[start:end])
-            append(block_end[1])
-            sent += 1
-            frames.append(conv)
-            outstanding += 1
-        if self.budget:
-            self._new_second()
-            self._second_sent += sent - run.sent
-        run.sent = sent
-        if blocks:
+        if queued:
+            convs, ifidxs, times, wire_lens, bufs, starts, ends = zip(*queued)
+            blocks = []
+            ifids = run.ifids
+            for ifidx in dict.fromkeys(ifidxs):  # interfaces new to this tshark, in order
+                if ifidx not in ifids:
+                    ifids[ifidx] = len(ifids)
+                    blocks.append(interface_block(self.linktypes(ifidx)))
+            if len(ifids) == 1:
+                ids = ifids[ifidxs[0]]
+            else:
+                ids = np.fromiter(map(ifids.__getitem__, ifidxs), np.uint32, len(ifidxs))
+            blocks += packet_blocks(ids, times, wire_lens, bufs, starts, ends)
             run.dissector.send(b"".join(blocks))
+            run.frames.extend(convs)
+            run.sent += len(convs)
+            if self.budget:
+                self._new_second()
+                self._second_sent += len(convs)
+        outstanding = self.outstanding
         if outstanding >= self.max_waiting or self.behind or self._over_budget():
             # New conversations skip dissection until tshark has caught up (the engine
             # counts them in app_skipped); those of this batch were let through, so the
@@ -502,10 +523,16 @@ class AppLabeler:
                 apps = apps[-behind:]
             for _ in range(min(behind, len(frames))):
                 pop()
-            for app in apps[:len(frames)]:
-                conv = pop()
-                if app and conv.app_src != "dissector":
-                    engine.label(conv, app, "dissector")
+            apps = apps[:len(frames)]
+            convs = [pop() for _ in apps]
+            named = list(compress(convs, apps))  # the frames tshark named, in order
+            if not named:
+                continue
+            # each conversation's first named frame says its application
+            app_of = dict(zip(reversed(named), reversed(list(filter(None, apps)))))
+            for conv in dict.fromkeys(named):
+                if conv.app_src != "dissector":
+                    engine.label(conv, app_of[conv], "dissector")
                     engine.stop_dissecting(conv)
                     changed = True
         return changed
@@ -528,18 +555,25 @@ class AppLabeler:
         self.engine.stop_dissection()
 
     def drain(self, timeout: float = DRAIN_TIMEOUT) -> None:
-        """End of the capture: wait (at most ``timeout``) for the verdicts still due."""
+        """End of the capture: wait (at most ``timeout``) for the verdicts still due. Once
+        tshark has answered something, its next answers are let gather for DRAIN_GATHER
+        before they are read: read line by line, as tshark writes them, this thread took a
+        core of its own and, on a busy machine, tshark's (at nice 10) with it."""
         if self.current is None and not self.retiring:
             return
         self.feed()
         if self.current is not None:
             self.current.dissector.close_input()  # it answers what it has, then ends
         deadline = time.monotonic() + timeout
-        while self.outstanding and time.monotonic() < deadline:
+        while self.outstanding:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
             runs = [*self.retiring, self.current]
             busy = next((r for r in runs if r is not None and r.frames), None)
             if busy is not None:
-                busy.dissector.wait(0.02)
+                busy.dissector.wait(min(0.02, left))
+                time.sleep(min(DRAIN_GATHER, max(0.0, deadline - time.monotonic())))
             self.poll()
         self.poll()
 
