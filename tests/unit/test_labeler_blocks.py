@@ -142,3 +142,17 @@ def test_the_last_wait_is_bounded_and_reads_the_answers_in_gathered_steps():
     assert 0.2 <= took < 1.0
     assert len(looks) <= 0.2 / DRAIN_GATHER + 2
     assert labeler.outstanding == 1 and (conv.app, conv.app_src) == (None, "port")
+
+
+def test_lines_that_are_not_one_block_of_tsharks_fields_are_read_one_by_one():
+    """tshark's lines are split all at once only when every line is a number, a tab and
+    the protocols, numbered one after the other; anything else line by line, as before."""
+    from tuimon.server.labeler import parse_verdicts
+
+    assert parse_verdicts(b"\tx\n5\teth:ip:udp:dns\n") == [(5, ["dns"])]  # no number
+    assert parse_verdicts(b"5\ta\tb\n6\n") == [(5, [None])]  # two tabs, then none
+    assert parse_verdicts(b"5\t6\n6\n") == [(5, [None])]  # frame 6's line has no tab
+    assert parse_verdicts(b"5\teth:ip:tcp:tls\nx6\teth:ip:udp:dns\n") == [(5, ["tls"])]
+    assert parse_verdicts(b"3\teth:ip:tcp:tls") == [(3, ["tls"])]  # the last newline
+    assert parse_verdicts(b"\n") == [] and parse_verdicts(b"") == []
+    assert parse_verdicts(b"1\teth:ip:tcp\n2\teth:ip:udp:quic\n") == [(1, [None, "quic"])]

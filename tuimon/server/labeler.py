@@ -33,7 +33,7 @@ import subprocess
 import tempfile
 import time
 from collections import deque
-from itertools import compress
+from itertools import compress, repeat
 
 import numpy as np
 
@@ -96,30 +96,28 @@ def _app_of(protocols: bytes) -> str | None:
 def parse_verdicts(data: bytes) -> list[tuple[int, list]]:
     """Complete lines of tshark's output (``frame.number<TAB>frame.protocols``) as blocks
     ``(first frame number, [application of each frame, in order])``: one block when the
-    numbers follow each other (as tshark writes them), else one block per line."""
-    lines = data.split(b"\n")
-    if lines and not lines[-1]:
-        lines.pop()
-    if not lines:
+    numbers follow each other (as tshark writes them), else one block per line. The
+    common case is split and looked up without a Python step per line."""
+    if not data:
         return []
-    get = _APPS.get
-    try:
-        first = int(lines[0][:lines[0].index(b"\t")])
-        last = int(lines[-1][:lines[-1].index(b"\t")])
-        apps = [get(line[line.index(b"\t") + 1:], "") for line in lines]
-    except ValueError:  # a line without its tab or number: not tshark's fields
-        first = last = None
-    if first is None or last - first + 1 != len(lines):
-        blocks = []
-        for line in lines:
-            number, tab, protocols = line.partition(b"\t")
-            if tab and number.isdigit():
-                blocks.append((int(number), [_app_of(protocols)]))
-        return blocks
-    if "" in apps:  # protocol paths not seen before
-        apps = [_app_of(line[line.index(b"\t") + 1:]) if app == "" else app
-                for app, line in zip(apps, lines)]
-    return [(first, apps)]
+    if not data.endswith(b"\n"):
+        data += b"\n"
+    count = data.count(b"\n")
+    if data.count(b"\t") == count:  # one tab a line: number, protocols, number, ...
+        fields = data.replace(b"\n", b"\t").split(b"\t")
+        numbers, paths = fields[0:-1:2], fields[1::2]
+        if all(numbers) and b"".join(numbers).isdigit() and \
+                int(numbers[-1]) - int(numbers[0]) + 1 == count:
+            apps = list(map(_APPS.get, paths, repeat("")))
+            if "" in apps:  # protocol paths not seen before
+                apps = [_app_of(path) if app == "" else app for app, path in zip(apps, paths)]
+            return [(int(numbers[0]), apps)]
+    blocks = []  # not one block of tshark's fields: each line that is one, on its own
+    for line in data.split(b"\n"):
+        number, tab, protocols = line.partition(b"\t")
+        if tab and number.isdigit():
+            blocks.append((int(number), [_app_of(protocols)]))
+    return blocks
 
 
 def tshark_argv(tshark: str = "tshark") -> list[str]:
