@@ -156,3 +156,37 @@ def test_lines_that_are_not_one_block_of_tsharks_fields_are_read_one_by_one():
     assert parse_verdicts(b"3\teth:ip:tcp:tls") == [(3, ["tls"])]  # the last newline
     assert parse_verdicts(b"\n") == [] and parse_verdicts(b"") == []
     assert parse_verdicts(b"1\teth:ip:tcp\n2\teth:ip:udp:quic\n") == [(1, [None, "quic"])]
+
+
+def test_at_the_end_tshark_runs_at_the_normal_priority_again():
+    """Lowered for the counting (nice 10, or SCHED_IDLE live), tshark gets the normal
+    priority back for the last wait, where the system allows it (root here)."""
+    import os
+    import subprocess
+    import sys
+
+    import pytest
+
+    from tuimon.server.labeler import AppLabeler, hurry, lower
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        lower(child.pid, idle=True)
+        lower(child.pid)
+        before = (os.sched_getscheduler(child.pid), os.getpriority(os.PRIO_PROCESS, child.pid))
+        assert before == (os.SCHED_IDLE, 10)
+        hurry(0)  # never this process
+        engine, tshark = FakeEngine(), FakeTshark()
+        tshark.pid = child.pid
+        labeler = AppLabeler(engine, dissector_factory=lambda: tshark)
+        labeler.drain(timeout=0.05)  # nothing waited for: tshark is left as it is
+        assert os.getpriority(os.PRIO_PROCESS, child.pid) == 10
+        engine.queue = [(FakeConv("a"), 0, 1.0, 60, bytes(60), 0, 60)]
+        labeler.drain(timeout=0.05)
+        if os.geteuid() != 0:
+            pytest.skip("raising a priority takes root")
+        assert os.sched_getscheduler(child.pid) == os.SCHED_OTHER
+        assert os.getpriority(os.PRIO_PROCESS, child.pid) == 0
+    finally:
+        child.kill()
+        child.wait()

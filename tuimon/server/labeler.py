@@ -19,7 +19,9 @@ counting itself is behind the capture (``behind``, set by the session): the labe
 sheds its own work, never packets. TCP SYN and RST segments, which
 carry no application data, are not handed over (they count among the first N). tshark
 missing or dying leaves every conversation with its port guess and a note, never an
-error.
+error. At the end of a file, headless waits for the verdicts still due (:meth:`AppLabeler.drain`,
+at most DRAIN_TIMEOUT); a conversation tshark has not answered by then keeps its port
+guess (``app_source`` "port", or none), never a verdict it was not given.
 """
 
 from __future__ import annotations
@@ -185,6 +187,22 @@ def lower(pid: int, idle: bool = False) -> None:
             pass
     try:
         os.setpriority(os.PRIO_PROCESS, pid, NICE)
+    except (OSError, AttributeError):
+        pass
+
+
+def hurry(pid: int) -> None:
+    """The counting is over and only tshark's last verdicts are waited for: it runs at
+    the normal priority again (best effort: raising a priority takes root, or a
+    ``RLIMIT_NICE`` that allows it; else it stays where :func:`lower` put it). On a
+    machine busy with other work, at nice 10 it got a fraction of a core for that wait."""
+    if pid <= 0:  # (0 would be this process)
+        return
+    try:
+        if os.sched_getscheduler(pid) == os.SCHED_IDLE:
+            os.sched_setscheduler(pid, os.SCHED_OTHER, os.sched_param(0))
+        if os.getpriority(os.PRIO_PROCESS, pid) > 0:
+            os.setpriority(os.PRIO_PROCESS, pid, 0)
     except (OSError, AttributeError):
         pass
 
@@ -553,15 +571,19 @@ class AppLabeler:
         self.engine.stop_dissection()
 
     def drain(self, timeout: float = DRAIN_TIMEOUT) -> None:
-        """End of the capture: wait (at most ``timeout``) for the verdicts still due. Once
-        tshark has answered something, its next answers are let gather for DRAIN_GATHER
-        before they are read: read line by line, as tshark writes them, this thread took a
-        core of its own and, on a busy machine, tshark's (at nice 10) with it."""
+        """End of the capture: wait (at most ``timeout``) for the verdicts still due, with
+        tshark at the normal priority again (:func:`hurry`). Once tshark has answered
+        something, its next answers are let gather for DRAIN_GATHER before they are read:
+        read line by line, as tshark writes them, this thread took a core of its own and,
+        on a busy machine, tshark's (at nice 10) with it."""
         if self.current is None and not self.retiring:
             return
         self.feed()
         if self.current is not None:
             self.current.dissector.close_input()  # it answers what it has, then ends
+        for run in [*self.retiring, self.current]:
+            if run is not None and run.frames:
+                hurry(getattr(run.dissector, "pid", 0))
         deadline = time.monotonic() + timeout
         while self.outstanding:
             left = deadline - time.monotonic()
