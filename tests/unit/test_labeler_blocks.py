@@ -190,3 +190,34 @@ def test_at_the_end_tshark_runs_at_the_normal_priority_again():
     finally:
         child.kill()
         child.wait()
+
+
+def test_what_the_pipe_does_not_take_at_once_goes_later_whole_and_in_order(tmp_path):
+    """Blocks larger than the pipe, sent while tshark reads slowly: written in parts as
+    the pipe takes them (never waiting), every byte once and in order."""
+    import os
+    import sys
+    import time
+
+    from tuimon.server.labeler import SHB, Dissector
+
+    out = tmp_path / "got"
+    reader = ("import sys, time\n"
+              "time.sleep(0.3)\n"  # the pipe fills meanwhile
+              f"open({str(out)!r}, 'wb').write(sys.stdin.buffer.read())\n")
+    dissector = Dissector([sys.executable, "-c", reader])
+    try:
+        sent = [os.urandom(1 << 20) + bytes([i]) * 1000 for i in range(3)]
+        start = time.monotonic()
+        for data in sent:
+            dissector.send(data)
+        assert time.monotonic() - start < 0.25  # never waited for the reader
+        dissector.close_input()
+        ended = []
+        while not ended and time.monotonic() - start < 30:
+            dissector.wait(0.05)
+            ended = dissector.verdicts()
+        assert ended and ended[-1][1] == "ended"
+        assert out.read_bytes() == SHB + b"".join(sent)
+    finally:
+        dissector.close()

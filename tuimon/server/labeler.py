@@ -239,7 +239,9 @@ class Dissector:
                 fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
             except OSError:
                 pass  # the system's limit is lower: the default size works too
-        self._pending = bytearray(SHB)  # written when the pipe takes it
+        # what the pipe has not taken yet: the blocks as sent (not copied into one buffer),
+        # the first one perhaps in part
+        self._pending: deque = deque([memoryview(SHB)])
         self._closing = False  # no more frames: close tshark's input once pending is out
         self._tail = b""  # a line not complete yet
         self.flush()
@@ -250,8 +252,11 @@ class Dissector:
         return self.proc.pid
 
     def send(self, data: bytes) -> None:
-        self._pending += data
-        self.flush()
+        """Write ``data`` (kept, not copied, until the pipe has taken it all: bytes, never
+        changed after)."""
+        if data:
+            self._pending.append(memoryview(data))
+            self.flush()
 
     def close_input(self) -> None:
         """No more frames: tshark finishes what it has, then its output ends."""
@@ -265,14 +270,18 @@ class Dissector:
             return
         pending = self._pending
         while pending:
+            first = pending[0]
             try:
-                n = os.write(fd, pending)
+                n = os.write(fd, first)
             except BlockingIOError:
                 return
             except OSError:  # tshark is gone: the end of its output says why
                 self._close_in()
                 return
-            del pending[:n]
+            if n < len(first):
+                pending[0] = first[n:]
+            else:
+                pending.popleft()
         if self._closing:
             self._close_in()
 
