@@ -1,5 +1,7 @@
-"""The packet blocks the labeller hands to tshark, built for a batch at once
-(labeler.packet_blocks): byte for byte what pcapng.packet_block writes frame by frame."""
+"""The labeller's own work in the counting thread, with stand-ins for tshark and the
+engine: the packet blocks built for a batch at once (byte for byte what
+pcapng.packet_block writes frame by frame), what the pipe does not take at once, tshark's
+lines read and applied a block at a time, and the bounded last wait."""
 
 from __future__ import annotations
 
