@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Collection, Iterable, Sequence
+from itertools import repeat
 from operator import itemgetter
 
 import numpy as np
@@ -877,7 +878,67 @@ class Engine:
                     slow_rows: dict | None) -> None:
         """The first packets of this batch's conversations that their dissection still
         wants (``dis``: their entries), as many as each wants, in batch order (SYN and RST
-        count, but carry no application data: not handed over)."""
+        count, but carry no application data: not handed over). The entries with fast
+        rows only are taken from the batch's columns at once; the others row by row."""
+        st = self._store
+        queued: list = []  # (row, item) of the entries taken row by row
+        ng = len(g) if g is not None else 0
+        fast = dis[dis < ng]
+        if slow_rows:
+            fast = fast[~np.isin(fast, np.fromiter(slow_rows, np.int64, len(slow_rows)))]
+            mixed = np.setdiff1d(dis, fast, assume_unique=True)
+        else:
+            mixed = dis[dis >= ng]
+        rows = np.zeros(0, np.int64)
+        if len(fast):
+            rows, who = self._dissect_rows(g, fast, slots)
+            cols = batch.cols
+            keep = (cols["flags"][rows] & _NO_PAYLOAD) == 0
+            rows, who = rows[keep], who[keep]
+        if len(mixed):
+            queued = self._dissect_records(batch, g, slots, mixed, slow_rows)
+        if not len(rows) and not queued:
+            return
+        items = []
+        if len(rows):
+            convs = {}
+            conversation = st.conversation
+            for slot in np.unique(who).tolist():
+                convs[slot] = conversation(slot)
+            cols = batch.cols
+            items = list(zip([convs[s] for s in who.tolist()], cols["iface"][rows].tolist(),
+                             cols["ts"][rows].tolist(), cols["wlen"][rows].tolist(),
+                             repeat(batch.buf, len(rows)), cols["start"][rows].tolist(),
+                             cols["end"][rows].tolist()))
+        if queued:  # both kinds: in batch order
+            queued += zip(rows.tolist(), items)
+            queued.sort(key=_first)
+            items = [item for _, item in queued]
+        elif len(rows) > 1 and (np.diff(rows) < 0).any():
+            items = [items[j] for j in np.argsort(rows, kind="stable").tolist()]
+        self._dissect_queue.extend(items)
+
+    def _dissect_rows(self, g: Groups, entries: np.ndarray,
+                      slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The rows of fast groups ``entries`` (their conversations at ``slots[entries]``)
+        that the dissection still wants: the first ``dis_left`` of each group's rows, in
+        batch order (``dis_left`` goes down by as many); and each row's slot."""
+        st = self._store
+        sl = slots[entries]
+        gi = g.group[entries]
+        start = g.at[gi]
+        left = st.dis_left[sl].astype(np.int64)
+        take = np.minimum(g.at[gi + 1] - start, left)
+        st.dis_left[sl] = left - take
+        ends = np.cumsum(take)
+        total = int(ends[-1]) if len(ends) else 0
+        offs = np.arange(total) - np.repeat(ends - take, take)
+        return g.rows[np.repeat(start, take) + offs], np.repeat(sl, take)
+
+    def _dissect_records(self, batch, g: Groups | None, slots: np.ndarray, dis: np.ndarray,
+                         slow_rows: dict | None) -> list:
+        """(row, item) of the packets to dissect of entries ``dis`` taken row by row (those
+        with slow rows, or of a batch of records)."""
         st = self._store
         queued = []
         ng = len(g) if g is not None else 0
@@ -910,9 +971,7 @@ class Engine:
                     item = (conv, rec[0], rec[1], rec[2], rec[5], rec[6], rec[7])
                 queued.append((r, item))
             st.dis_left[slot] = left
-        if queued:
-            queued.sort(key=_first)
-            self._dissect_queue.extend(item for _, item in queued)
+        return queued
 
     # -- flows counted by the kernel (the conntrack source, tuimon.core.flows) -------------
 
