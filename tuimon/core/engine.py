@@ -772,43 +772,33 @@ class Engine:
         st.last[slots] = first
         st.iface[slots] = ifaces
         # hosts: the key's two addresses, made when new in the order they come (each
-        # conversation's lower address, then its higher one), each distinct address once
+        # conversation's lower address, then its higher one): the known IPv4 ones found at
+        # once, the others (new hosts, IPv6) one by one in that order
         n = len(slots)
-        ends = np.empty((2 * n, 3), np.uint64)
-        ends[0::2, 0], ends[1::2, 0] = words[:, 1], words[:, 2]
-        ends[0::2, 1], ends[1::2, 1] = words[:, 3], words[:, 4]
-        ends[:, 2] = np.repeat((w0 >> 41 & 1).astype(np.uint64), 2)
-        order = np.lexsort((ends[:, 0], ends[:, 1], ends[:, 2]))  # stable: first one first
-        e = ends[order]
-        starts = np.flatnonzero(np.concatenate(([True], (e[1:] != e[:-1]).any(axis=1))))
-        mark = np.zeros(2 * n, np.int64)
-        mark[starts] = 1
-        group = np.empty(2 * n, np.int64)
-        group[order] = np.cumsum(mark) - 1
-        at = order[starts]  # each distinct address's first place
-        by_place = np.argsort(at)
-        hids = np.empty(len(at), np.int32)
+        six = (w0 >> 41 & 1).astype(bool)
+        addrs = np.empty(2 * n, np.uint64)  # the low 64 bits: lower, higher, lower, ...
+        addrs[0::2], addrs[1::2] = words[:, 1], words[:, 2]
+        hids = np.full(2 * n, -1, np.int64)
+        four = np.flatnonzero(~np.repeat(six, 2))
         table, new_hosts = self._hosts, self.new_hosts
-        ids = table.ids
-        firsts = first.tolist()
-        distinct = e[starts[by_place]]  # in the order of their first place
-        v4 = distinct[:, 2] == 0
-        known = np.full(len(distinct), -1, np.int64)
-        known[v4] = table.find_v4(distinct[v4, 0])  # the IPv4 hosts known: at once
-        hids[by_place] = known
-        rest = np.flatnonzero(known < 0)  # new hosts, and IPv6 ones, in Python (in order)
-        for u, low, high, six, place in zip(by_place[rest].tolist(), *distinct[rest].T.tolist(),
-                                            at[by_place[rest]].tolist()):
-            addr = V6 | high << 64 | low if six else low
-            hid = ids.get(addr)
-            if hid is None:  # (a folded host's id is used again: no conversation refers to it)
-                hid = table.add(addr, firsts[place >> 1])
-                if new_hosts is not None:
-                    new_hosts.append(addr)
-            hids[u] = hid
-        ids = hids[group]
-        st.hlo[slots] = ids[0::2]
-        st.hhi[slots] = ids[1::2]
+        hids[four] = table.find_v4(addrs[four])
+        rest = np.flatnonzero(hids < 0)
+        if len(rest):
+            ids = table.ids
+            firsts = first.tolist()
+            conv = rest >> 1
+            for at, low, high, v6, j in zip(rest.tolist(), addrs[rest].tolist(),
+                                            words[conv, 3 + (rest & 1)].tolist(),
+                                            six[conv].tolist(), conv.tolist()):
+                addr = V6 | high << 64 | low if v6 else low
+                hid = ids.get(addr)
+                if hid is None:  # (a folded host's id is used again: none refers to it)
+                    hid = table.add(addr, firsts[j])
+                    if new_hosts is not None:
+                        new_hosts.append(addr)
+                hids[at] = hid
+        st.hlo[slots] = hids[0::2]
+        st.hhi[slots] = hids[1::2]
         # the lower port's service, else the higher one's (TCP and UDP)
         service = np.zeros(len(slots), np.int32)
         plo, phi = w0 >> 16 & 0xFFFF, w0 & 0xFFFF
