@@ -783,20 +783,32 @@ class Engine:
         table, new_hosts = self._hosts, self.new_hosts
         hids[four] = table.find_v4(addrs[four])
         rest = np.flatnonzero(hids < 0)
-        if len(rest):
+        if len(rest):  # each distinct address once, in the order of its first place
+            conv = rest >> 1
+            ends = np.stack((addrs[rest], words[conv, 3 + (rest & 1)],
+                             six[conv].astype(np.uint64)), axis=1)
+            order = np.lexsort((ends[:, 0], ends[:, 1], ends[:, 2]))  # stable: first first
+            e = ends[order]
+            starts = np.flatnonzero(np.concatenate(([True], (e[1:] != e[:-1]).any(axis=1))))
+            mark = np.zeros(len(rest), np.int64)
+            mark[starts] = 1
+            group = np.empty(len(rest), np.int64)
+            group[order] = np.cumsum(mark) - 1
+            at = order[starts]  # each distinct address's first place among the rest
+            by_place = np.argsort(at)
+            found = np.empty(len(at), np.int64)
             ids = table.ids
             firsts = first.tolist()
-            conv = rest >> 1
-            for at, low, high, v6, j in zip(rest.tolist(), addrs[rest].tolist(),
-                                            words[conv, 3 + (rest & 1)].tolist(),
-                                            six[conv].tolist(), conv.tolist()):
+            for u, low, high, v6, j in zip(by_place.tolist(), *e[starts[by_place]].T.tolist(),
+                                           conv[at[by_place]].tolist()):
                 addr = V6 | high << 64 | low if v6 else low
                 hid = ids.get(addr)
                 if hid is None:  # (a folded host's id is used again: none refers to it)
                     hid = table.add(addr, firsts[j])
                     if new_hosts is not None:
                         new_hosts.append(addr)
-                hids[at] = hid
+                found[u] = hid
+            hids[rest] = found[group]
         st.hlo[slots] = hids[0::2]
         st.hhi[slots] = hids[1::2]
         # the lower port's service, else the higher one's (TCP and UDP)
