@@ -26,7 +26,7 @@ import numpy as np
 
 from tuimon.core.conversation import Host
 from tuimon.core.rates import _LONGEST, SHIFT, WINDOWS
-from tuimon.core.store import kept, mapped
+from tuimon.core.store import capacity, kept, regrow
 
 # name -> dtype of the one-value-an-id columns
 COLUMNS = {
@@ -68,17 +68,10 @@ class HostTable:
         self._grow(capacity)
 
     def _grow(self, need: int) -> None:
-        cap = max(self.cap, 1024)
-        while cap < need:
-            cap *= 2
-        if cap == self.cap:
-            return
-        old = self.cap
-        for name, dtype in COLUMNS.items():
-            col = mapped(cap, dtype)
-            col[:old] = getattr(self, name)
-            setattr(self, name, col)
-        self.cap = cap
+        cap = capacity(self.cap, need)
+        if cap != self.cap:
+            regrow(self, COLUMNS, self.cap, cap)
+            self.cap = cap
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -75,6 +75,23 @@ def mapped(n: int, dtype, large: int = 1 << 20) -> np.ndarray:
     return np.frombuffer(mmap.mmap(-1, nbytes), dtype)
 
 
+def capacity(cap: int, need: int) -> int:
+    """Rows for ``need``: ``cap`` (at least 1,024) doubled as often as it takes."""
+    cap = max(cap, 1024)
+    while cap < need:
+        cap *= 2
+    return cap
+
+
+def regrow(table, columns: dict, old: int, cap: int) -> None:
+    """Give ``table``'s one-value-a-row columns (attribute name -> dtype) ``cap`` rows
+    (:func:`mapped`), their first ``old`` copied over."""
+    for name, dtype in columns.items():
+        col = mapped(cap, dtype)
+        col[:old] = getattr(table, name)
+        setattr(table, name, col)
+
+
 def kept(a: np.ndarray, dtype) -> np.ndarray:
     """A copy of ``a`` as ``dtype``, to be kept a while (a rate history's second, the expiry
     wheel's slots): from 64 KiB on in memory of its own (:func:`mapped`)."""
@@ -243,21 +260,15 @@ class ConversationStore:
     # -- slots -------------------------------------------------------------------
 
     def _grow(self, need: int) -> None:
-        cap = max(self.cap, 1024)
-        while cap < need:
-            cap *= 2
+        cap = capacity(self.cap, need)
         if cap == self.cap:
             return
         old = self.cap
         keys = mapped(5 * cap, np.uint64).reshape(cap, 5)
         keys[:old] = self.keys
         self.keys = keys
-        for name, dtype in COLUMNS.items():
-            col = mapped(cap, dtype)
-            col[:old] = getattr(self, name)
-            if name == "pend":
-                col[old:] = -1
-            setattr(self, name, col)
+        regrow(self, COLUMNS, old, cap)
+        self.pend[old:] = -1
         self.cap = cap
 
     def name_id(self, name: str | None) -> int:
