@@ -133,3 +133,25 @@ def test_the_child_appends_what_it_wrote(tmp_path):
         f.write("tail\r\n")
     assert (tmp_path / "out.csv").read_bytes().decode() == "head\r\n" + "x" * 300_000 + "\r\ntail\r\n"
     assert os.listdir(tmp_path) == ["out.csv"]
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_the_apps_save_writes_what_its_snapshot_holds(tmp_path, monkeypatch, compiled):
+    """The app's save (EngineService.save: export_engine, no child) against
+    export_snapshot of the app's own snapshot (rates kept, conversations that left kept
+    listed, the flow log, host pairs): byte for byte the same files."""
+    if not compiled:
+        monkeypatch.setattr("tuimon.sinks.csv.walker", lambda: None)
+    elif walker() is None:
+        pytest.skip(f"no compiled stage here: {status()}")
+    engine = Engine(flow_timeout=5)  # rates on, as the app's
+    engine.keep_left()
+    log = FlowLog.attach(engine, hold=10)
+    engine.pairs()
+    for name in ("1kxun.pcap", "synscan.pcap"):
+        count_source(FileSource(str(DATA / name)), engine, dissect_packets=0)
+    assert log.rows and engine.left_conversations
+    export_snapshot(engine.snapshot(), str(tmp_path / "one"), log)
+    export_engine(engine, str(tmp_path / "two"), log, parallel=False)
+    one, two = contents(tmp_path / "one"), contents(tmp_path / "two")
+    assert list(one) == list(two) == sorted(FILES) and one == two

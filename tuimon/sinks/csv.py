@@ -482,10 +482,12 @@ def export_snapshot(snapshot: Snapshot, folder: str, expired=None, alerts=(),
 
 def export_engine(engine, folder: str, expired=None, parallel: bool = True, alerts=(),
                   names: dict | None = None) -> list[str]:
-    """What ``export_snapshot(engine.snapshot(with_rates=False), ...)`` writes, for a
-    headless run's one save: with ``parallel``, a child process builds and writes the last
-    ``PART_SHARE`` of the conversations meanwhile, on the other core
-    (:mod:`tuimon.sinks.part`; only in a process without other threads)."""
+    """What ``export_snapshot(engine.snapshot(), ...)`` writes (the files show no current
+    rates), conversations.csv from the engine's columns: a headless run's one save, and
+    the app's saves (``parallel`` False). With ``parallel`` a child process writes some of
+    it meanwhile, on the other core (:mod:`tuimon.sinks.part`; only in a process without
+    other threads): stations.csv and pairs.csv where the compiled stage writes the
+    conversations' lines, else the last ``PART_SHARE`` of the conversations."""
     _make(folder)
     engine.fold()
     # the file's order (bytes, largest first, then first_seen), of the engine's columns
