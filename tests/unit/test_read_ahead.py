@@ -101,3 +101,29 @@ def test_a_prepared_batch_counts_as_one_grouped_by_the_engine():
         return out.getvalue() + repr(engine.host_rows()) + repr(engine.totals())
 
     assert tables(True) == tables(False)
+
+
+def test_room_made_from_the_files_size_counts_the_same():
+    """Engine.reserve (a headless playback makes room from its file's size): the store
+    and its index grow once; the tables are those of an engine that grew its way up."""
+    from tuimon.capture.cwalk import walker
+    from tuimon.capture.file import FileSource
+    from tuimon.core.engine import Engine
+    from tuimon.core.slotindex import slot_index
+
+    def tables(room: int):
+        engine = Engine(rates=False, index=slot_index(walker()))
+        engine.reserve(room)
+        for batch in FileSource(str(DATA / "1kxun.pcap")).batches():
+            engine.ingest(batch)
+        engine.fold()
+        return (repr(engine.conversation_rows()) + repr(engine.host_rows())
+                + repr(engine.totals())), engine._store
+
+    grown, _ = tables(0)
+    made, store = tables(100_000)
+    assert made == grown
+    assert store.cap >= 100_000 and store.index.count == len(store.slots(1, None))
+    capped = Engine(rates=False, max_flows=1000)
+    capped.reserve(10**9)
+    assert capped._store.cap == 2048  # max_flows and its eighth: 1,125 -> 2,048

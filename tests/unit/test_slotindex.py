@@ -327,3 +327,24 @@ def test_mutants_are_caught(walk, tmp_path, name):
             mutant.self_test()
     with pytest.raises(AssertionError):
         _run(SlotIndex(mutant), seed=2, steps=1500, top=400)
+
+
+def test_room_made_at_once_keeps_every_slot_found(walk):
+    """reserve: the table grows to hold n at most half full in one step, what was in it
+    entered again and found; it never shrinks, and inserts past it still grow it."""
+    rng = np.random.default_rng(9)
+    keys = np.ascontiguousarray(rng.integers(0, 1 << 63, (5000, 5), dtype=np.uint64))
+    index, ref = SlotIndex(walk), DictIndex()
+    first = np.arange(300, dtype=np.int64)
+    for ix in (index, ref):
+        ix.insert(keys, first)
+        ix.reserve(keys, 2000)
+    assert index.nbytes == 4096 * 8  # 2 * 2000 -> 4096 entries
+    assert index.find(keys, keys).tolist() == ref.find(keys, keys).tolist()
+    index.reserve(keys, 10)
+    assert index.nbytes == 4096 * 8  # never smaller
+    rest = np.arange(300, 5000, dtype=np.int64)
+    for ix in (index, ref):
+        ix.insert(keys, rest)
+    assert index.nbytes == 16384 * 8 and index.count == 5000
+    assert index.find(keys, keys).tolist() == list(range(5000))

@@ -554,6 +554,14 @@ class Engine:
                     batch)
         return g
 
+    def reserve(self, conversations: int) -> None:
+        """Make room for about this many conversations at once (at most ``max_flows`` and
+        its eighth over): a playback that knows its file's size spares the store and its
+        index their doublings on the way up. Only room: nothing is counted differently."""
+        if self.max_flows:
+            conversations = min(conversations, self.max_flows + (self.max_flows >> 3))
+        self._store.reserve(conversations)
+
     def _use_index(self, grouper) -> None:
         """Move the conversations' index to the compiled one the batch's stage offers (once:
         the store starts with a dict)."""
@@ -563,6 +571,7 @@ class Engine:
         index = slot_index(grouper)
         if isinstance(index, DictIndex):
             return
+        index.reserve(st.keys, st.reserved)
         live = np.flatnonzero(st.state[:st.top] == LIVE)
         if len(live):
             index.insert(st.keys, live)

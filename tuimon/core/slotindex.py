@@ -92,17 +92,22 @@ class SlotIndex:
             return
         self._check(keys, slots)
         self._top = max(self._top, int(slots.max()) + 1)
+        self.reserve(keys, self.count + n)
+        t = self._table
+        self._insert(t.ctypes.data, len(t) - 1, keys.ctypes.data, slots.ctypes.data, n)
+        self.count += n
+
+    def reserve(self, keys: np.ndarray, n: int) -> None:
+        """Room for ``n`` slots at most half full: the table doubled as often as it takes
+        (its slots entered again; their key rows in ``keys``), never shrunk."""
         size = len(self._table)
-        while 2 * (self.count + n) > size:
+        while 2 * n > size:
             size <<= 1
         if size != len(self._table):
             live = self._table[self._table >= 0]
             self._table = np.full(size, -1, dtype=np.int64)
             self._insert(self._table.ctypes.data, size - 1, keys.ctypes.data,
                          live.ctypes.data, len(live))
-        t = self._table
-        self._insert(t.ctypes.data, len(t) - 1, keys.ctypes.data, slots.ctypes.data, n)
-        self.count += n
 
     def remove(self, keys: np.ndarray, slots) -> None:
         """Take out ``slots`` (in the index; their key rows still intact in ``keys``)."""
@@ -138,6 +143,9 @@ class DictIndex:
         slots = _slots(slots)
         self._map.update(zip(map(tuple, _rows(keys, "keys")[slots].tolist()),
                              slots.tolist()))
+
+    def reserve(self, keys: np.ndarray, n: int) -> None:
+        """(A dict makes its own room.)"""
 
     def remove(self, keys: np.ndarray, slots) -> None:
         slots = _slots(slots)

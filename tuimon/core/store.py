@@ -231,6 +231,7 @@ class ConversationStore:
 
     def __init__(self, index=None, capacity: int = 1024) -> None:
         self.index = index if index is not None else DictIndex()
+        self.reserved = 0  # the most conversations asked room for (reserve)
         self.cap = 0
         self.top = 0  # slots below this were used at some time
         self.keys = np.zeros((0, 5), np.uint64)
@@ -270,6 +271,13 @@ class ConversationStore:
         regrow(self, COLUMNS, old, cap)
         self.pend[old:] = -1
         self.cap = cap
+
+    def reserve(self, n: int) -> None:
+        """Room for ``n`` conversations at once (columns and index), instead of growing
+        there by doublings, each a copy of every column and a new index."""
+        self.reserved = max(self.reserved, n)
+        self._grow(n)
+        self.index.reserve(self.keys, n)
 
     def name_id(self, name: str | None) -> int:
         i = self._ids.get(name)

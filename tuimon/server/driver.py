@@ -50,6 +50,10 @@ from tuimon.server.service import EngineService
 STOP_GRACE = 5.0  # a live source asked to stop: how long it may stay silent before it is ended
 TICK = 1.0
 READ_AHEAD = 4  # batches a headless playback's reader thread may be ahead of the counting
+# a headless playback makes room at once for a conversation per this many bytes of its file
+# (room only: a file of fewer, larger conversations leaves it unused, a virtual memory
+# but for the index's 16 bytes each; one of more grows as ever)
+RESERVE_BYTES = 4096
 
 
 class Channel(Protocol):
@@ -227,6 +231,9 @@ class Driver:
         record-by-record pacing cost a tenth of a large file's playback)."""
         service = self.service
         error = None
+        size = service.source.size
+        if size:  # the file's size: room for its conversations at once (about)
+            service.engine.reserve(size // RESERVE_BYTES)
         try:
             for batch in read_ahead(service.source, prepare):
                 service.ingest(batch)
