@@ -54,6 +54,7 @@ READ_AHEAD = 4  # batches a headless playback's reader thread may be ahead of th
 # (room only: a file of fewer, larger conversations leaves it unused, a virtual memory
 # but for the index's 16 bytes each; one of more grows as ever)
 RESERVE_BYTES = 4096
+RESERVE_MOST = 1 << 18  # ... and room for at most this many (the index's 4 MiB at most)
 
 
 class Channel(Protocol):
@@ -227,13 +228,14 @@ class Driver:
 
     def _run_file_at_once(self) -> None:
         """Headless, as fast as possible: no pace to keep and no UI to answer, so the
-        batches go from the reader to the engine with nothing between (the player's
-        record-by-record pacing cost a tenth of a large file's playback)."""
+        batches go from the reader thread (:func:`read_ahead`) to the engine with nothing
+        between (the player's record-by-record pacing cost a tenth of a large file's
+        playback)."""
         service = self.service
         error = None
         size = service.source.size
         if size:  # the file's size: room for its conversations at once (about)
-            service.engine.reserve(size // RESERVE_BYTES)
+            service.engine.reserve(min(size // RESERVE_BYTES, RESERVE_MOST))
         try:
             for batch in read_ahead(service.source, prepare):
                 service.ingest(batch)
