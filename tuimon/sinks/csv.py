@@ -78,6 +78,7 @@ _TABLES = [table for table, _ in FILES.values()]
 # Tables a child writes beside the parent's conversations.csv (export_engine with the
 # compiled stage): about as much as the parent has left (hosts.csv and the others)
 CHILD_TABLES = ("stations", "pairs")
+_CHILD_FILES = tuple(name for name, (table, _) in FILES.items() if table in CHILD_TABLES)
 
 LAYERS = ["link", "network", "transport", "application"]
 _TIME_COLUMNS = {"first_seen", "last_seen", "since", "time"}
@@ -520,16 +521,14 @@ def _export_beside(engine, folder: str, expired, conversations, alerts, names) -
     """export_engine where the compiled stage writes conversations.csv: a child process
     writes the files of CHILD_TABLES meanwhile (their rows made there), the parent the
     others; all are renamed into place together, as ever."""
-    child_names = tuple(n for n, (table, _) in FILES.items() if table in CHILD_TABLES)
-
     def write_tables(*files) -> None:
         snap = engine.snapshot(with_rates=False, conversations=[], tables=CHILD_TABLES)
-        for f, name in zip(files, child_names):
+        for f, name in zip(files, _CHILD_FILES):
             table, columns = FILES[name]
             _fill(f, columns, _sorted(table, getattr(snap, table)), names=names)
 
     try:
-        part = start_part(folder, len(conversations), write_tables, child_names)
+        part = start_part(folder, len(conversations), write_tables, _CHILD_FILES)
     except OSError as err:
         raise _failed(folder, err) from None
     try:
@@ -562,7 +561,7 @@ def _export(snapshot: Snapshot, folder: str, expired, conversations, part=None, 
     ``expired`` ones; renamed into place when all are written. ``beside``: a child's
     :class:`~tuimon.sinks.part.Part` writing the files of CHILD_TABLES whole."""
     temps: list[tuple[str, str]] = []
-    theirs = [] if beside is None else [n for n, (t, _) in FILES.items() if t in CHILD_TABLES]
+    theirs = () if beside is None else _CHILD_FILES
     try:
         for filename, (table, columns) in FILES.items():
             path = os.path.join(folder, filename)

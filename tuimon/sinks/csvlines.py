@@ -71,15 +71,21 @@ class TextTable:
         address when it is IPv6 (-1 for IPv4 rows), as one array of two a row."""
         out = np.full(2 * len(keys), -1, dtype=np.int64)
         rows = np.flatnonzero(keys[:, 0] >> np.uint64(41) & np.uint64(1))
-        if len(rows):
+        if len(rows):  # each distinct address once (a host is in many conversations)
+            ends = np.empty((2 * len(rows), 2), np.uint64)  # (low, high 64 bits) each
+            ends[0::2], ends[1::2] = keys[rows][:, [1, 3]], keys[rows][:, [2, 4]]
+            distinct, inv = np.unique(ends, axis=0, return_inverse=True)
             ids = self._addresses
-            for j in rows.tolist():
-                k = keys[j].tolist()
-                for end, addr in enumerate((k[1] | k[3] << 64 | V6, k[2] | k[4] << 64 | V6)):
-                    at = ids.get(addr)
-                    if at is None:
-                        at = ids[addr] = self._add((address_text(addr),))
-                    out[2 * j + end] = at
+            at = []
+            for low, high in distinct.tolist():
+                addr = V6 | high << 64 | low
+                i = ids.get(addr)
+                if i is None:
+                    i = ids[addr] = self._add((address_text(addr),))
+                at.append(i)
+            places = np.empty(2 * len(rows), np.int64)
+            places[0::2], places[1::2] = 2 * rows, 2 * rows + 1
+            out[places] = np.array(at, np.int64)[inv.reshape(-1)]
         return out
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:

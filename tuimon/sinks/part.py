@@ -1,11 +1,13 @@
-"""Part of conversations.csv written by a child process, on the other CPU core.
+"""Part of a headless report written by a child process, on the other CPU core.
 
-A headless run's report is written in one go once counting is over; its conversations
-file (a million lines, possibly) is most of the work, and formatting it is pure Python, so
-one process uses one core. :func:`start_part` forks a child that builds and formats the
-last rows into a temporary file beside the report while the parent does the first ones and
-the other three files; :meth:`Part.append_to` then waits for it and appends its file to the
-parent's, in kernel space. The result is byte for byte what one process writes.
+A headless run's report is written in one go once counting is over, by one process on one
+core unless a child takes a share. :func:`start_part` forks a child that writes temporary
+files beside the report (one per name it is given) while the parent writes the rest:
+where the compiled stage formats conversations.csv, whole files the child builds itself
+(stations.csv and pairs.csv, :meth:`Part.wait` hands them over to be renamed with the
+others); where Python does, the last rows of conversations.csv, which
+:meth:`Part.append_to` appends to the parent's file, in kernel space. The result is byte
+for byte what one process writes.
 
 Only where forking is safe and worth it: a process with no other thread (a fork copies
 just the calling thread, and a lock another one held would stay locked in the child),
